@@ -1,0 +1,1 @@
+"""Badges v2: rewards for real financial behaviour, run on Temporal."""

@@ -1,0 +1,1 @@
+"""Activities: everything a workflow needs done in the world."""

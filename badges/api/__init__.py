@@ -1,0 +1,1 @@
+"""The FastAPI front: routes, auth, streams, and the services they call."""

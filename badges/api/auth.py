@@ -1,0 +1,59 @@
+"""Bearer JWTs: issued for local use by the dev route, verified with PyJWT on every request."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from badges.api.problems import Problem
+from badges.config import Settings
+
+Scope = Literal["user", "operator", "compliance", "admin"]
+STAFF_SCOPES: frozenset[str] = frozenset({"operator", "compliance", "admin"})
+TOKEN_TTL_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    scopes: frozenset[str]
+
+    def require(self, *scopes: str) -> None:
+        if not self.scopes.intersection(scopes):
+            raise Problem(403, "insufficient-scope", f"This needs one of the scopes: {', '.join(scopes)}")
+
+
+def issue_token(settings: Settings, subject: str, scopes: list[str], ttl: int = TOKEN_TTL_SECONDS) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "iat"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Problem(401, "token-expired", "The bearer token has expired.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Problem(401, "invalid-token", f"The bearer token is not valid: {exc}") from exc
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise Problem(401, "invalid-token", "The bearer token has no subject.")
+    return Principal(subject=subject, scopes=frozenset(str(claims.get("scope", "")).split()))

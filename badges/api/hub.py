@@ -1,0 +1,161 @@
+"""The outbox hub: one LISTEN connection per API process wakes a reader that fans new outbox
+rows out to the streams (SSE, WebSocket) of the members they belong to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from badges.db.outbox import OUTBOX_CHANNEL, OutboxEntry
+
+log = logging.getLogger("badges.hub")
+
+READ_BATCH = 1_000
+# NOTIFY is only a wake-up; a periodic read covers one lost while the listener reconnects.
+POLL_SECONDS = 2.0
+SUBSCRIBER_BUFFER = 5_000
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+class SubscriberOverflowError(Exception):
+    """A stream fell too far behind; the client reconnects with Last-Event-ID and loses nothing."""
+
+
+class Subscription:
+    def __init__(self, user_id: uuid.UUID, start_id: int) -> None:
+        self.user_id = user_id
+        self.start_id = start_id
+        self._queue: asyncio.Queue[StreamMessage] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.overflowed = False
+
+    def offer(self, message: StreamMessage) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def next(self) -> StreamMessage:
+        if self.overflowed and self._queue.empty():
+            raise SubscriberOverflowError()
+        return await self._queue.get()
+
+
+class OutboxHub:
+    def __init__(self, engine: AsyncEngine, libpq_url: str) -> None:
+        self._engine = engine
+        self._libpq_url = libpq_url
+        self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.last_id = 0
+        self.listening = asyncio.Event()
+
+    async def start(self) -> None:
+        async with self._engine.connect() as connection:
+            self.last_id = await connection.scalar(select(func.coalesce(func.max(OutboxEntry.id), 0))) or 0
+        self._task = asyncio.create_task(self._listen_forever(), name="outbox-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self, user_id: uuid.UUID) -> Subscription:
+        subscription = Subscription(user_id, self.last_id)
+        self._subscribers.setdefault(user_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscribers.get(subscription.user_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[subscription.user_id]
+
+    async def messages(self, user_id: uuid.UUID, after_id: int | None) -> AsyncIterator[StreamMessage]:
+        """A member's messages: those after `after_id` from the table, then live ones, each once.
+
+        With no `after_id`, only messages written from now on.
+        """
+        subscription = self.subscribe(user_id)
+        try:
+            cursor = subscription.start_id if after_id is None else after_id
+            if after_id is not None:
+                async for message in self.backlog(user_id, after_id):
+                    cursor = message.id
+                    yield message
+            while True:
+                message = await subscription.next()
+                if message.id > cursor:
+                    cursor = message.id
+                    yield message
+        finally:
+            self.unsubscribe(subscription)
+
+    async def backlog(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[StreamMessage]:
+        while True:
+            async with self._engine.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.payload)
+                        .where(OutboxEntry.user_id == user_id, OutboxEntry.id > after_id)
+                        .order_by(OutboxEntry.id)
+                        .limit(READ_BATCH)
+                    )
+                ).all()
+            for row in rows:
+                yield StreamMessage(row.id, row.kind, row.payload)
+            if len(rows) < READ_BATCH:
+                return
+            after_id = rows[-1].id
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    self.listening.set()
+                    await self._read_new()  # whatever was written while (re)connecting
+                    while True:
+                        async for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
+                            pass
+                        await self._read_new()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.listening.clear()
+                log.exception("outbox listener lost its connection; reconnecting")
+                await asyncio.sleep(1.0)
+
+    async def _read_new(self) -> None:
+        while True:
+            async with self._engine.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        select(OutboxEntry.id, OutboxEntry.user_id, OutboxEntry.kind, OutboxEntry.payload)
+                        .where(OutboxEntry.id > self.last_id)
+                        .order_by(OutboxEntry.id)
+                        .limit(READ_BATCH)
+                    )
+                ).all()
+            for row in rows:
+                self.last_id = row.id
+                for subscription in self._subscribers.get(row.user_id, ()):
+                    subscription.offer(StreamMessage(row.id, row.kind, row.payload))
+            if len(rows) < READ_BATCH:
+                return

@@ -1,0 +1,40 @@
+"""`GET /healthz` (the process is up) and `GET /readyz` (Temporal and PostgreSQL answer)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from badges.api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
+    async def database() -> None:
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def temporal() -> None:
+        await services.temporal.service_client.check_health()
+
+    checks: dict[str, str] = {}
+    for name, check in (("postgres", database), ("temporal", temporal)):
+        try:
+            await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

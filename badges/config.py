@@ -1,0 +1,66 @@
+"""The one settings object, read from the environment and passed in where it is needed."""
+
+from __future__ import annotations
+
+import base64
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    badges_env: Literal["dev", "test", "prod"] = Field("prod", alias="BADGES_ENV")
+    database_url: str = Field(alias="DATABASE_URL")
+    temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field("badges", alias="BADGES_TASK_QUEUE")
+    jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
+    jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
+    jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")
+    # "id:base64key[,id:base64key…]": the first is the active wrapping key, the rest stay readable.
+    master_keys: str = Field(alias="BADGES_MASTER_KEYS")
+    # Keys the HMAC that turns a token `sub` into a lookup digest, so the DB never holds the sub.
+    identity_pepper: str = Field(alias="BADGES_IDENTITY_PEPPER", min_length=16)
+    max_body_bytes: int = Field(64 * 1024, alias="BADGES_MAX_BODY_BYTES")
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg_driver(cls, value: str) -> str:
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("master_keys")
+    @classmethod
+    def _master_keys_parse(cls, value: str) -> str:
+        parse_master_keys(value)
+        return value
+
+    @cached_property
+    def parsed_master_keys(self) -> list[tuple[str, bytes]]:
+        return parse_master_keys(self.master_keys)
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL as libpq (psycopg without SQLAlchemy) accepts it."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def parse_master_keys(value: str) -> list[tuple[str, bytes]]:
+    keys: list[tuple[str, bytes]] = []
+    for item in value.split(","):
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep or not key_id:
+            raise ValueError("BADGES_MASTER_KEYS items must look like 'id:base64key'")
+        key = base64.b64decode(encoded, validate=True)
+        if len(key) != 32:
+            raise ValueError(f"master key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
+        keys.append((key_id, key))
+    if not keys:
+        raise ValueError("BADGES_MASTER_KEYS holds no key")
+    return keys

@@ -1,0 +1,124 @@
+"""Per-owner AES-256-GCM data keys, stored wrapped by a master key and cached unwrapped in memory.
+
+A member's key protects their Temporal payloads and sensitive columns. Destroying it (erasure)
+makes every copy of what it protected unreadable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from badges.db.members import DataKey
+
+NONCE_BYTES = 12
+
+
+class KeyUnavailableError(Exception):
+    """A data key that does not exist, or was destroyed (the owner was erased)."""
+
+    def __init__(self, key_ref: str) -> None:
+        super().__init__(f"data key {key_ref} is not available")
+        self.key_ref = key_ref
+
+
+@dataclass(frozen=True)
+class DataKeyMaterial:
+    key_id: str
+    owner: str
+    aead: AESGCM
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self.aead.encrypt(nonce, plaintext, self.key_id.encode())
+
+    def decrypt(self, sealed: bytes) -> bytes:
+        return self.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], self.key_id.encode())
+
+
+class MasterKeys:
+    """Wraps and unwraps data keys. The first master key wraps; every listed key unwraps."""
+
+    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self.active_id = keys[0][0]
+
+    def wrap(self, data_key_id: str, data_key: bytes) -> tuple[str, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._keys[self.active_id].encrypt(nonce, data_key, data_key_id.encode())
+        return self.active_id, nonce + sealed
+
+    def unwrap(self, master_key_id: str, data_key_id: str, wrapped: bytes) -> bytes:
+        master = self._keys.get(master_key_id)
+        if master is None:
+            raise KeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
+        return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], data_key_id.encode())
+
+
+class KeyStore:
+    def __init__(self, engine: AsyncEngine, master_keys: MasterKeys) -> None:
+        self._engine = engine
+        self._master = master_keys
+        self._by_id: dict[str, DataKeyMaterial] = {}
+        self._live_by_owner: dict[str, str] = {}
+
+    async def create_key(self, connection: AsyncConnection, owner: str) -> None:
+        """Create the owner's live key inside the caller's transaction, unless one exists."""
+        key_id = uuid.uuid4().hex
+        master_id, wrapped = self._master.wrap(key_id, AESGCM.generate_key(bit_length=256))
+        await connection.execute(
+            insert(DataKey)
+            .values(key_id=key_id, owner=owner, wrapped_key=wrapped, master_key_id=master_id)
+            .on_conflict_do_nothing(index_elements=["owner"], index_where=DataKey.destroyed_at.is_(None))
+        )
+
+    async def live_key(self, owner: str, *, create: bool = False) -> DataKeyMaterial:
+        """The owner's current key. `create` makes one first if the owner has none (service keys)."""
+        key_id = self._live_by_owner.get(owner)
+        if key_id is not None and key_id in self._by_id:
+            return self._by_id[key_id]
+        async with self._engine.begin() as connection:
+            row = await self._select_live(connection, owner)
+            if row is None and create:
+                await self.create_key(connection, owner)
+                row = await self._select_live(connection, owner)
+        if row is None:
+            raise KeyUnavailableError(f"for owner {owner}")
+        material = self._remember(row)
+        self._live_by_owner[owner] = material.key_id
+        return material
+
+    async def key_by_id(self, key_id: str) -> DataKeyMaterial:
+        cached = self._by_id.get(key_id)
+        if cached is not None:
+            return cached
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(DataKey).where(DataKey.key_id == key_id))).one_or_none()
+        if row is None or row.wrapped_key is None:
+            raise KeyUnavailableError(key_id)
+        return self._remember(row)
+
+    def forget(self, owner: str) -> None:
+        """Drop an owner's keys from memory (after erasure destroyed them)."""
+        self._live_by_owner.pop(owner, None)
+        for key_id in [k for k, m in self._by_id.items() if m.owner == owner]:
+            del self._by_id[key_id]
+
+    @staticmethod
+    async def _select_live(connection: AsyncConnection, owner: str):  # type: ignore[no-untyped-def]
+        query = select(DataKey).where(DataKey.owner == owner, DataKey.destroyed_at.is_(None))
+        return (await connection.execute(query)).one_or_none()
+
+    def _remember(self, row) -> DataKeyMaterial:  # type: ignore[no-untyped-def]
+        if row.wrapped_key is None:
+            raise KeyUnavailableError(row.key_id)
+        raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
+        material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
+        self._by_id[row.key_id] = material
+        return material

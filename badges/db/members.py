@@ -1,0 +1,38 @@
+"""Members (internal UUIDs behind token subjects) and their wrapped data keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index, LargeBinary, String, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # HMAC-SHA256 of the token's `sub` under the identity pepper: looks a member up without
+    # storing the sub, which may be an email address.
+    subject_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DataKey(Base):
+    """An AES-256-GCM data key, stored only wrapped by a master key. One live key per owner."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a member UUID, or "service"
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)  # NULL once destroyed
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_data_keys_live_owner", "owner", unique=True, postgresql_where=text("destroyed_at IS NULL")),
+    )

@@ -1,0 +1,1 @@
+"""Pure domain logic: badge definitions, rule evaluation. No I/O, no clock, no randomness."""

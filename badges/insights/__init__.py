@@ -1,0 +1,1 @@
+"""Numeric work: categorisation, income detection, OpenDP peer statistics (later issues)."""

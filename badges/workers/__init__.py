@@ -1,0 +1,1 @@
+"""Worker processes, and the data converter with its encryption codec that clients share."""

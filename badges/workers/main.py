@@ -1,0 +1,65 @@
+"""The worker process (`python -m badges.workers.main`): runs the badge workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from badges.activities.progress import ProgressActivities
+from badges.config import Settings
+from badges.db.engine import make_engine
+from badges.db.keys import KeyStore, MasterKeys
+from badges.workers.converter import make_data_converter
+from badges.workflows.user_badges import UserBadgesWorkflow
+
+log = logging.getLogger("badges.worker")
+
+
+async def connect_temporal(settings: Settings, keys: KeyStore) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=make_data_converter(keys),
+    )
+
+
+def build_worker(client: Client, settings: Settings, engine) -> Worker:  # type: ignore[no-untyped-def]
+    progress = ProgressActivities(engine)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[UserBadgesWorkflow],
+        activities=[progress.record_progress],
+        max_concurrent_workflow_tasks=200,
+        max_concurrent_local_activities=200,
+        max_cached_workflows=10_000,
+    )
+
+
+async def run(settings: Settings) -> None:
+    engine = make_engine(settings.database_url, pool_size=20)
+    keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+    client = await connect_temporal(settings, keys)
+    worker = build_worker(client, settings, engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("worker shutting down")
+    await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(Settings()))  # type: ignore[call-arg]
+
+
+if __name__ == "__main__":
+    main()
