@@ -13,7 +13,7 @@ from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.members import MemberDirectory
 from badges.api.problems import install_problem_handlers
-from badges.api.routes import badges, dev, events, health, me, stream
+from badges.api.routes import admin, badges, dev, events, health, me, stream
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
@@ -55,8 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )
+    app.state.settings = settings
     install_problem_handlers(app)
-    for router in (health.router, dev.router, me.router, events.router, stream.router, badges.router):
+    for router in (
+        health.router, dev.router, me.router, events.router, stream.router, badges.router, admin.router
+    ):
         app.include_router(router)
     return app
 

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from badges.api.auth import Principal, verify_token
+from badges.api.auth import STAFF_SCOPES, Principal, verify_token
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.members import MemberDirectory
@@ -33,6 +33,10 @@ def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
 bearer = HTTPBearer(auto_error=False, description="A JWT from your identity provider (or /v1/dev/token).")
 
 
@@ -41,11 +45,16 @@ def get_principal(
 ) -> Principal:
     if credentials is None:
         raise Problem(401, "missing-token", "Send a bearer token in the Authorization header.")
-    return verify_token(request.app.state.services.settings, credentials.credentials)
+    return verify_token(request.app.state.settings, credentials.credentials)
 
 
 def get_member_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require("user")
+    return principal
+
+
+def get_staff_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    principal.require(*sorted(STAFF_SCOPES))
     return principal
 
 
@@ -57,5 +66,7 @@ async def get_member_id(
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StaffPrincipal = Annotated[Principal, Depends(get_staff_principal)]
 MemberPrincipal = Annotated[Principal, Depends(get_member_principal)]
 MemberId = Annotated[uuid.UUID, Depends(get_member_id)]

@@ -75,6 +75,10 @@ class OutboxHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(subscribers) for subscribers in self._subscribers.values())
+
     def subscribe(self, user_id: uuid.UUID) -> Subscription:
         subscription = Subscription(user_id, self.last_id)
         self._subscribers.setdefault(user_id, set()).add(subscription)

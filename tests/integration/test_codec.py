@@ -1,0 +1,71 @@
+"""The payload codec against real PostgreSQL: per-member keys picked from the workflow id."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
+
+from badges.db.keys import KeyStore, KeyUnavailableError
+from badges.db.members import DataKey
+from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
+from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from tests.conftest import create_member
+
+SECRET = b'{"merchant": "Lucky Bets Ltd"}'
+
+
+def context(workflow_id: str) -> WorkflowSerializationContext:
+    return WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+
+
+async def test_member_payloads_are_sealed_with_the_members_key(engine: AsyncEngine, keys: KeyStore) -> None:
+    member = await create_member(engine, keys)
+    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=SECRET)
+
+    [sealed] = await codec.encode([plain])
+
+    assert sealed.metadata["encoding"] == ENCODING
+    assert SECRET not in sealed.data
+    member_key = await keys.live_key(str(member))
+    assert sealed.metadata[KEY_ID_METADATA].decode() == member_key.key_id
+    # Decoding needs no context: the key id travels with the payload.
+    assert await EncryptionCodec(keys).decode([sealed]) == [plain]
+
+
+async def test_two_members_never_share_a_key(engine: AsyncEngine, keys: KeyStore) -> None:
+    first, second = await create_member(engine, keys), await create_member(engine, keys)
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=SECRET)
+    [a] = await EncryptionCodec(keys).with_context(context(user_badges_workflow_id(first))).encode([plain])
+    [b] = await EncryptionCodec(keys).with_context(context(user_badges_workflow_id(second))).encode([plain])
+    assert a.metadata[KEY_ID_METADATA] != b.metadata[KEY_ID_METADATA]
+
+
+async def test_other_workflows_use_the_service_key(keys: KeyStore) -> None:
+    codec = EncryptionCodec(keys).with_context(context("peer-stats/release"))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+    assert sealed.metadata[KEY_ID_METADATA].decode() == (await keys.live_key(SERVICE_OWNER)).key_id
+
+
+async def test_unencrypted_payloads_pass_through_decode(keys: KeyStore) -> None:
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b"1")
+    assert await EncryptionCodec(keys).decode([plain]) == [plain]
+
+
+async def test_a_destroyed_key_makes_payloads_unreadable(engine: AsyncEngine, keys: KeyStore) -> None:
+    member = await create_member(engine, keys)
+    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(DataKey).where(DataKey.owner == str(member)).values(wrapped_key=None, destroyed_at=func.now())
+        )
+    keys.forget(str(member))
+
+    with pytest.raises(KeyUnavailableError):
+        await EncryptionCodec(keys).decode([sealed])
+    with pytest.raises(KeyUnavailableError):
+        await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])

@@ -1,0 +1,42 @@
+"""Workflow-id ownership and settings parsing: pure."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from badges.config import parse_master_keys
+from badges.domain.events import RealTimeEvent
+from badges.domain.identity import SERVICE_OWNER, key_owner_for_workflow, user_badges_workflow_id
+
+
+def test_member_workflows_belong_to_the_member_and_others_to_the_service() -> None:
+    member = uuid.uuid4()
+    assert key_owner_for_workflow(user_badges_workflow_id(member)) == str(member)
+    assert key_owner_for_workflow(f"user/{member}/consent") == str(member)
+    assert key_owner_for_workflow("user/not-a-uuid/badges") == SERVICE_OWNER
+    assert key_owner_for_workflow("peer-stats/2026-11") == SERVICE_OWNER
+    assert key_owner_for_workflow(None) == SERVICE_OWNER
+
+
+def test_master_keys_parse_in_order_and_refuse_bad_input() -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    assert parse_master_keys(f"new:{key}, old:{key}") == [("new", b"k" * 32), ("old", b"k" * 32)]
+    with pytest.raises(ValueError, match="32 bytes"):
+        parse_master_keys("short:" + base64.b64encode(b"k" * 16).decode())
+    with pytest.raises(ValueError, match="id:base64key"):
+        parse_master_keys(key)
+
+
+def test_real_time_event_is_strict() -> None:
+    good = {"id": "e-1", "type": "voting", "userId": "alice", "eventData": {}, "timestamp": "2026-11-25T10:00:00Z"}
+    assert RealTimeEvent.model_validate(good).user_id == "alice"
+    for field, value in [("type", "dancing"), ("timestamp", "2026-11-25T10:00:00"), ("id", "")]:
+        with pytest.raises(ValidationError) as error:
+            RealTimeEvent.model_validate({**good, field: value})
+        assert error.value.errors()[0]["loc"][0] == field
+    with pytest.raises(ValidationError):
+        RealTimeEvent.model_validate({**good, "surprise": 1})
