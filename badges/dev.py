@@ -137,8 +137,11 @@ def main() -> None:
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")
         say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
-        say('try: curl -s -XPOST localhost:%d/v1/dev/token -H "content-type: application/json" '
-            "-d '{\"sub\": \"alice\", \"scopes\": [\"user\"]}'" % API_PORT)  # fmt: skip
+        token_request = '{"sub": "alice", "scopes": ["user"]}'
+        say(
+            f"try: curl -s -XPOST localhost:{API_PORT}/v1/dev/token"
+            f" -H 'content-type: application/json' -d '{token_request}'"
+        )
         say("Ctrl-C stops everything; data stays in " + str(DATA_DIR))
         while not stopping:
             for process in processes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select, text
@@ -40,7 +41,7 @@ class ProgressActivities:
             if claimed.first() is None:
                 return False
 
-            outbox: list[dict] = []
+            outbox: list[dict[str, Any]] = []
             for update in batch.progress:
                 statement = insert(BadgeProgress).values(
                     user_id=batch.user_id, badge_id=update.badge_id, value=update.value, target=update.target
@@ -48,23 +49,40 @@ class ProgressActivities:
                 await connection.execute(
                     statement.on_conflict_do_update(
                         index_elements=[BadgeProgress.user_id, BadgeProgress.badge_id],
-                        set_={"value": statement.excluded.value, "target": statement.excluded.target,
-                              "updated_at": text("now()")},
+                        set_={
+                            "value": statement.excluded.value,
+                            "target": statement.excluded.target,
+                            "updated_at": text("now()"),
+                        },
                     )
                 )
-                outbox.append({"user_id": batch.user_id, "kind": "progress",
-                               "payload": update.model_dump(mode="json", by_alias=True)})
+                outbox.append(
+                    {
+                        "user_id": batch.user_id,
+                        "kind": "progress",
+                        "payload": update.model_dump(mode="json", by_alias=True),
+                    }
+                )
             for award in batch.awards:
                 inserted = await connection.execute(
                     insert(Award)
-                    .values(user_id=batch.user_id, badge_id=award.badge_id, instance=award.instance,
-                            awarded_at=award.awarded_at)
+                    .values(
+                        user_id=batch.user_id,
+                        badge_id=award.badge_id,
+                        instance=award.instance,
+                        awarded_at=award.awarded_at,
+                    )
                     .on_conflict_do_nothing()
                     .returning(Award.id)
                 )
                 if inserted.first() is not None:
-                    outbox.append({"user_id": batch.user_id, "kind": "award",
-                                   "payload": award.model_dump(mode="json", by_alias=True)})
+                    outbox.append(
+                        {
+                            "user_id": batch.user_id,
+                            "kind": "award",
+                            "payload": award.model_dump(mode="json", by_alias=True),
+                        }
+                    )
 
             if outbox:
                 # Held until commit: outbox ids become visible in the order they were taken.

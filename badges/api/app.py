@@ -12,7 +12,7 @@ from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.members import MemberDirectory
-from badges.api.problems import install_problem_handlers
+from badges.api.problems import BodyLimit, install_problem_handlers
 from badges.api.routes import admin, badges, dev, events, health, me, stream
 from badges.config import Settings
 from badges.db.engine import make_engine
@@ -53,13 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description="Rewards for real financial behaviour, with private peer comparison.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (
-        health.router, dev.router, me.router, events.router, stream.router, badges.router, admin.router
-    ):
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    for router in (health.router, dev.router, me.router, events.router, stream.router, badges.router, admin.router):
         app.include_router(router)
     return app
 

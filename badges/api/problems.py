@@ -9,17 +9,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("badges.api")
 
 
-class Problem(Exception):
-    """An error the caller can act on: a status, a stable type slug and a human detail."""
+class Problem(StarletteHTTPException):
+    """An error the caller can act on: a status, a stable type slug and a human detail.
+
+    An HTTPException, so that FastAPI passes it through untouched even from body reading.
+    """
 
     def __init__(self, status: int, slug: str, detail: str, **extensions: Any) -> None:
-        super().__init__(detail)
+        super().__init__(status_code=status, detail=detail)
         self.status = status
         self.slug = slug
         self.detail = detail
@@ -27,7 +32,11 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request, status: int, detail: str, slug: str | None = None, headers: dict[str, str] | None = None,
+    request: Request,
+    status: int,
+    detail: str,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -58,11 +67,47 @@ def install_problem_handlers(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         fields = ", ".join(error["field"] for error in errors)
-        return problem_response(
-            request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors
-        )
+        return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "An unexpected error occurred; it has been logged.", "internal")
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with a 413 problem.
+
+    A declared Content-Length over the limit is answered before the body is read; a body sent
+    without one (chunked) is counted as it is read, and reading stops with a 413 at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            response = problem_response(Request(scope), 413, self._detail, "body-too-large")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise Problem(413, "body-too-large", self._detail)
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    @property
+    def _detail(self) -> str:
+        return f"The body is over the limit of {self.max_body_bytes} bytes."

@@ -65,9 +65,7 @@ def count_rule_matches(rule: CountRule, event: BadgeEvent) -> bool:
     return all(event.event_data.get(key) == value for key, value in rule.event_data_match.items())
 
 
-def evaluate(
-    state: BadgeState, events: Sequence[BadgeEvent], catalogue: Sequence[BadgeDefinition]
-) -> Evaluation:
+def evaluate(state: BadgeState, events: Sequence[BadgeEvent], catalogue: Sequence[BadgeDefinition]) -> Evaluation:
     """Apply a batch of events to a state; returns the new state and what changed.
 
     The input state is not modified. Progress is reported once per badge per batch, with the
@@ -97,9 +95,7 @@ def evaluate(
             touched[badge.badge_id] = None
             if counts[badge.badge_id] >= rule.target:
                 awarded[badge.badge_id] = event.timestamp
-                awards.append(
-                    Award(badge_id=badge.badge_id, name=badge.name, instance="1", awarded_at=event.timestamp)
-                )
+                awards.append(Award(badge_id=badge.badge_id, name=badge.name, instance="1", awarded_at=event.timestamp))
 
     by_id = {badge.badge_id: badge for badge in catalogue}
     progress = [

@@ -47,9 +47,7 @@ class UserBadgesWorkflow:
     @workflow.run
     async def run(self, input: UserBadgesInput) -> None:
         while True:
-            await workflow.wait_condition(
-                lambda: bool(self._pending) or workflow.info().is_continue_as_new_suggested()
-            )
+            await workflow.wait_condition(lambda: bool(self._pending) or workflow.info().is_continue_as_new_suggested())
             if self._pending:
                 await self._apply_pending(input.user_id)
             if workflow.info().is_continue_as_new_suggested():

@@ -34,7 +34,9 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
         try:
             await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported
+        except Exception as exc:
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )

@@ -1,0 +1,40 @@
+"""The running system for integration tests: real dev server, real PostgreSQL, real API and worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from badges.config import Settings
+from badges.workers.main import build_worker
+from tests.support import running_api
+
+
+@pytest.fixture(scope="session")
+def system_settings(settings: Settings, dev_server: WorkflowEnvironment) -> Settings:
+    target = dev_server.client.service_client.config.target_host
+    return settings.model_copy(update={"temporal_address": target})
+
+
+@pytest.fixture(scope="session")
+async def worker(
+    system_settings: Settings, dev_server: WorkflowEnvironment, engine: AsyncEngine
+) -> AsyncIterator[None]:
+    async with build_worker(dev_server.client, system_settings, engine):
+        yield
+
+
+@pytest.fixture(scope="session")
+async def api_url(system_settings: Settings) -> AsyncIterator[str]:
+    async with running_api(system_settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        yield http

@@ -1,0 +1,96 @@
+"""Helpers for tests that drive the running system over HTTP: the API server, SSE, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+
+from badges.api.app import create_app
+from badges.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[str]:
+    """The real API served by uvicorn on a free port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class SseEvent:
+    id: int
+    event: str
+    data: dict[str, Any]
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """Parse a text/event-stream body; comments (pings) are skipped."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield SseEvent(int(fields["id"]), fields.get("event", "message"), json.loads(fields["data"]))
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value[1:] if value.startswith(" ") else value
+
+
+async def collect(stream: AsyncIterator[SseEvent], count: int, timeout: float = 20.0) -> list[SseEvent]:
+    received: list[SseEvent] = []
+
+    async def gather() -> None:
+        async for item in stream:
+            received.append(item)
+            if len(received) == count:
+                return
+
+    try:
+        await asyncio.wait_for(gather(), timeout)
+    except TimeoutError as exc:
+        raise AssertionError(f"expected {count} stream events, got {len(received)}: {received}") from exc
+    return received
+
+
+async def dev_token(client: httpx.AsyncClient, sub: str, scopes: list[str] | None = None) -> dict[str, str]:
+    response = await client.post("/v1/dev/token", json={"sub": sub, "scopes": scopes or ["user"]})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def real_time_event(event_id: str, user_id: str, type_: str = "tool_usage", **data: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": type_,
+        "userId": user_id,
+        "eventData": data,
+        "timestamp": "2026-11-25T10:00:00Z",
+    }
