@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
@@ -25,6 +26,7 @@ from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.migrate import upgrade
+from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
 
 BIN = Path(sys.executable).parent
@@ -87,6 +89,13 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(settings.database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    pool = await open_pool(settings.libpq_url)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")

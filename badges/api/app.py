@@ -17,6 +17,7 @@ from badges.api.routes import admin, badges, dev, events, health, me, stream
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
+from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
 
 
@@ -32,20 +33,23 @@ def create_app(settings: Settings) -> FastAPI:
             data_converter=make_data_converter(keys),
             lazy=True,
         )
-        hub = OutboxHub(engine, settings.libpq_url)
+        pool = await open_pool(settings.libpq_url)
+        hub = OutboxHub(pool, settings.libpq_url)
         await hub.start()
         app.state.services = Services(
             settings=settings,
             engine=engine,
+            pool=pool,
             temporal=temporal,
             members=MemberDirectory(engine, keys, settings.identity_pepper),
-            intake=EventIntake(engine, temporal, settings.task_queue),
+            intake=EventIntake(pool, temporal, settings.task_queue),
             hub=hub,
         )
         try:
             yield
         finally:
             await hub.stop()
+            await pool.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -23,6 +24,7 @@ from badges.config import Settings
 class Services:
     settings: Settings
     engine: AsyncEngine
+    pool: AsyncConnectionPool
     temporal: Client
     members: MemberDirectory
     intake: EventIntake

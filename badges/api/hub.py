@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 
-from badges.db.outbox import OUTBOX_CHANNEL, OutboxEntry
+from badges.db.outbox import OUTBOX_CHANNEL
 
 log = logging.getLogger("badges.hub")
 
 READ_BATCH = 1_000
+READ_NEW = "SELECT id, user_id, kind, payload FROM outbox WHERE id > %s ORDER BY id LIMIT %s"
+READ_MEMBER = "SELECT id, kind, payload FROM outbox WHERE user_id = %s AND id > %s ORDER BY id LIMIT %s"
 # NOTIFY is only a wake-up; a periodic read covers one lost while the listener reconnects.
 POLL_SECONDS = 2.0
 SUBSCRIBER_BUFFER = 5_000
@@ -56,8 +58,8 @@ class Subscription:
 
 
 class OutboxHub:
-    def __init__(self, engine: AsyncEngine, libpq_url: str) -> None:
-        self._engine = engine
+    def __init__(self, pool: AsyncConnectionPool, libpq_url: str) -> None:
+        self._pool = pool
         self._libpq_url = libpq_url
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -65,8 +67,9 @@ class OutboxHub:
         self.listening = asyncio.Event()
 
     async def start(self) -> None:
-        async with self._engine.connect() as connection:
-            self.last_id = await connection.scalar(select(func.coalesce(func.max(OutboxEntry.id), 0))) or 0
+        async with self._pool.connection() as connection:
+            row = await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone()
+        self.last_id = row[0] if row else 0
         self._task = asyncio.create_task(self._listen_forever(), name="outbox-hub")
 
     async def stop(self) -> None:
@@ -113,15 +116,7 @@ class OutboxHub:
 
     async def backlog(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[StreamMessage]:
         while True:
-            async with self._engine.connect() as connection:
-                rows = (
-                    await connection.execute(
-                        select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.payload)
-                        .where(OutboxEntry.user_id == user_id, OutboxEntry.id > after_id)
-                        .order_by(OutboxEntry.id)
-                        .limit(READ_BATCH)
-                    )
-                ).all()
+            rows = await self._fetch(READ_MEMBER, (user_id, after_id, READ_BATCH))
             for row in rows:
                 yield StreamMessage(row.id, row.kind, row.payload)
             if len(rows) < READ_BATCH:
@@ -148,18 +143,16 @@ class OutboxHub:
 
     async def _read_new(self) -> None:
         while True:
-            async with self._engine.connect() as connection:
-                rows = (
-                    await connection.execute(
-                        select(OutboxEntry.id, OutboxEntry.user_id, OutboxEntry.kind, OutboxEntry.payload)
-                        .where(OutboxEntry.id > self.last_id)
-                        .order_by(OutboxEntry.id)
-                        .limit(READ_BATCH)
-                    )
-                ).all()
+            rows = await self._fetch(READ_NEW, (self.last_id, READ_BATCH))
             for row in rows:
                 self.last_id = row.id
                 for subscription in self._subscribers.get(row.user_id, ()):
                     subscription.offer(StreamMessage(row.id, row.kind, row.payload))
             if len(rows) < READ_BATCH:
                 return
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=namedtuple_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchall()

@@ -5,54 +5,62 @@ Shared by every surface events arrive on, so each answers duplicates the same wa
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Literal
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
-from badges.db.events import EventReceipt
+from badges.db.receipts import claim_event, mark_signalled
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 
 Outcome = Literal["accepted", "duplicate"]
+STARTED_CACHE_LIMIT = 100_000
+log = logging.getLogger("badges.intake")
 
 
 class EventIntake:
-    def __init__(self, engine: AsyncEngine, temporal: Client, task_queue: str) -> None:
-        self._engine = engine
+    def __init__(self, pool: AsyncConnectionPool, temporal: Client, task_queue: str) -> None:
+        self._pool = pool
         self._temporal = temporal
         self._task_queue = task_queue
+        self._started: set[uuid.UUID] = set()
 
     async def accept(self, member_id: uuid.UUID, event: RealTimeEvent) -> Outcome:
-        async with self._engine.begin() as connection:
-            inserted = await connection.scalar(
-                insert(EventReceipt)
-                .values(user_id=member_id, event_id=event.id)
-                .on_conflict_do_nothing()
-                .returning(EventReceipt.event_id)
-            )
-            if inserted is None:
-                signalled_at = await connection.scalar(
-                    select(EventReceipt.signalled_at).where(
-                        EventReceipt.user_id == member_id, EventReceipt.event_id == event.id
-                    )
-                )
-                if signalled_at is not None:
-                    return "duplicate"
-        # A receipt without `signalled_at` means an earlier attempt never reached Temporal (or
-        # never recorded that it did): hand it over (again); the workflow drops repeats by id.
+        claim = await claim_event(self._pool, member_id, event.id)
+        if not claim.new and claim.already_signalled:
+            return "duplicate"
+        # A receipt not yet marked as signalled means an earlier attempt never reached Temporal
+        # (or never recorded that it did): hand it over again; the workflow drops repeats by id.
         await self.signal(member_id, BadgeEvent.from_wire(event))
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                update(EventReceipt)
-                .where(EventReceipt.user_id == member_id, EventReceipt.event_id == event.id)
-                .values(signalled_at=func.now())
-            )
+        await mark_signalled(self._pool, member_id, event.id)
         return "accepted"
+
+    async def start_ahead(self, member_id: uuid.UUID) -> None:
+        """Start the member's workflow before their first event (when they open a stream, say),
+        so that first event does not also pay for starting it. Best effort: signal-with-start
+        still starts it on the first event if this fails."""
+        if member_id in self._started:
+            return
+        try:
+            await self._temporal.start_workflow(
+                UserBadgesWorkflow.run,
+                UserBadgesInput(user_id=member_id),
+                id=user_badges_workflow_id(member_id),
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except RPCError:
+            log.warning("could not start a member workflow ahead of events", exc_info=True)
+            return
+        if len(self._started) >= STARTED_CACHE_LIMIT:
+            self._started.clear()
+        self._started.add(member_id)
 
     async def signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
         await self._temporal.start_workflow(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -13,6 +14,7 @@ from badges.activities.progress import ProgressActivities
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
+from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
 from badges.workflows.user_badges import UserBadgesWorkflow
 
@@ -27,8 +29,8 @@ async def connect_temporal(settings: Settings, keys: KeyStore) -> Client:
     )
 
 
-def build_worker(client: Client, settings: Settings, engine) -> Worker:  # type: ignore[no-untyped-def]
-    progress = ProgressActivities(engine)
+def build_worker(client: Client, settings: Settings, pool: AsyncConnectionPool) -> Worker:
+    progress = ProgressActivities(pool)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -41,10 +43,11 @@ def build_worker(client: Client, settings: Settings, engine) -> Worker:  # type:
 
 
 async def run(settings: Settings) -> None:
-    engine = make_engine(settings.database_url, pool_size=20)
+    engine = make_engine(settings.database_url, pool_size=5)
+    pool = await open_pool(settings.libpq_url)
     keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
     client = await connect_temporal(settings, keys)
-    worker = build_worker(client, settings, engine)
+    worker = build_worker(client, settings, pool)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -53,6 +56,7 @@ async def run(settings: Settings) -> None:
     async with worker:
         await stop.wait()
         log.info("worker shutting down")
+    await pool.close()
     await engine.dispose()
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
@@ -22,9 +22,9 @@ def system_settings(settings: Settings, dev_server: WorkflowEnvironment) -> Sett
 
 @pytest.fixture(scope="session")
 async def worker(
-    system_settings: Settings, dev_server: WorkflowEnvironment, engine: AsyncEngine
+    system_settings: Settings, dev_server: WorkflowEnvironment, pool: AsyncConnectionPool
 ) -> AsyncIterator[None]:
-    async with build_worker(dev_server.client, system_settings, engine):
+    async with build_worker(dev_server.client, system_settings, pool):
         yield
 
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
@@ -22,12 +23,12 @@ from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
 
 
-def worker_for(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
-        activities=[ProgressActivities(engine).record_progress],
+        activities=[ProgressActivities(pool).record_progress],
     )
 
 
@@ -76,10 +77,10 @@ async def outbox_of(engine: AsyncEngine, member: uuid.UUID) -> list[tuple[int, s
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-async def test_events_become_progress_award_and_outbox_rows(time_skipping, engine, keys: KeyStore) -> None:
+async def test_events_become_progress_award_and_outbox_rows(time_skipping, engine, pool, keys: KeyStore) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, engine, task_queue):
+    async with worker_for(time_skipping.client, pool, task_queue):
         handle = await send(time_skipping.client, member, task_queue, event("a"), event("b"), event("v", "voting"))
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 2, "active-voter": 1}))
         await send(time_skipping.client, member, task_queue, event("c"))
@@ -98,10 +99,10 @@ async def test_events_become_progress_award_and_outbox_rows(time_skipping, engin
     assert [row_id for row_id, _, _ in outbox] == sorted(row_id for row_id, _, _ in outbox)
 
 
-async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, keys: KeyStore) -> None:
+async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, pool, keys: KeyStore) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, engine, task_queue):
+    async with worker_for(time_skipping.client, pool, task_queue):
         handle = await send(time_skipping.client, member, task_queue, event("same"), event("same"), event("other"))
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 2}))
         await send(time_skipping.client, member, task_queue, event("same"))
@@ -110,10 +111,10 @@ async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, keys: 
     assert await progress_of(engine, member) == {"calculator-explorer": 2}
 
 
-async def test_history_replays_deterministically(time_skipping, engine, keys: KeyStore, data_converter) -> None:
+async def test_history_replays_deterministically(time_skipping, engine, pool, keys: KeyStore, data_converter) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, engine, task_queue):
+    async with worker_for(time_skipping.client, pool, task_queue):
         handle = await send(
             time_skipping.client, member, task_queue, *[event(f"r{i}", t) for i, t in enumerate(["voting"] * 5)]
         )
@@ -123,11 +124,11 @@ async def test_history_replays_deterministically(time_skipping, engine, keys: Ke
     await Replayer(workflows=[UserBadgesWorkflow], data_converter=data_converter).replay_workflow(history)
 
 
-async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engine, keys: KeyStore) -> None:
+async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engine, pool, keys: KeyStore) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
     client = dev_server.client
-    async with worker_for(client, engine, task_queue):
+    async with worker_for(client, pool, task_queue):
         first = await send(client, member, task_queue, event("first", "attendance"))
         first_run = (await first.describe()).run_id
         await eventually(lambda: _has(engine, member, {"regular-attendee": 1}))

@@ -35,6 +35,7 @@ async def stream(
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
 ) -> EventSourceResponse:
     after_id = parse_last_event_id(last_event_id, last_event_id_query)
+    await services.intake.start_ahead(member_id)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:

@@ -1,0 +1,234 @@
+"""Real-time path benchmark: events over HTTP at a sustained rate while SSE clients listen.
+
+Prints JSON: per scenario, events accepted/s, updates delivered/s, event→SSE latency
+percentiles; bare Temporal signal throughput against the same server; the saturation point.
+
+    .venv/bin/python -m bench.realtime                 # the full set (a few minutes)
+    .venv/bin/python -m bench.realtime --rates 100 --duration 10 --no-cold --no-saturation
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from badges.api.auth import issue_token
+from bench.bare_workflow import BareSignalWorkflow
+from bench.stack import Stack, running_stack
+from tests.support import sse_events
+
+# Per member: every event raises one badge's count by one, and no count passes its target, so
+# each event shows up as exactly one progress value on the member's stream.
+MEMBER_SCRIPT = [
+    ("tool_usage", "calculator-explorer"),
+    ("attendance", "regular-attendee"),
+    ("voting", "active-voter"),
+] * 3 + [("voting", "active-voter")] * 2
+
+
+@dataclass
+class Member:
+    sub: str
+    headers: dict[str, str]
+    sent: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class Measurements:
+    latencies_ms: list[float] = field(default_factory=list)
+    accept_ms: list[float] = field(default_factory=list)
+    accepted: int = 0
+    failed: int = 0
+    delivered: int = 0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
+
+
+async def listen(client: httpx.AsyncClient, member: Member, measured: Measurements, ready: asyncio.Event) -> None:
+    async with client.stream("GET", "/v1/me/stream", headers=member.headers, timeout=None) as response:
+        response.raise_for_status()
+        ready.set()
+        async for message in sse_events(response):
+            if message.event != "progress":
+                continue
+            now = time.perf_counter()
+            measured.delivered += 1
+            pending = member.sent[message.data["badgeId"]]
+            while pending and pending[0][0] <= message.data["value"]:
+                _, sent_at = pending.pop(0)
+                measured.latencies_ms.append((now - sent_at) * 1000)
+
+
+async def post_event(
+    client: httpx.AsyncClient, member: Member, type_: str, badge_id: str, measured: Measurements
+) -> None:
+    member.counts[badge_id] += 1
+    body = {
+        "id": uuid.uuid4().hex,
+        "type": type_,
+        "userId": member.sub,
+        "eventData": {},
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    started = time.perf_counter()
+    member.sent[badge_id].append((member.counts[badge_id], started))
+    try:
+        response = await client.post("/v1/events", json=body, headers=member.headers)
+        ok = response.status_code == 202
+    except httpx.HTTPError:
+        ok = False
+    if ok:
+        measured.accepted += 1
+        measured.accept_ms.append((time.perf_counter() - started) * 1000)
+    else:
+        measured.failed += 1
+        member.sent[badge_id].remove((member.counts[badge_id], started))
+
+
+async def run_scenario(stack: Stack, name: str, rate: float, events: int, events_per_member: int) -> dict[str, Any]:
+    members_needed = math.ceil(events / events_per_member)
+    limits = httpx.Limits(max_connections=members_needed + 300, max_keepalive_connections=members_needed + 300)
+    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=30) as client:
+        members = []
+        for _ in range(members_needed):
+            sub = f"bench-{uuid.uuid4()}"
+            token = issue_token(stack.settings, sub, ["user"])
+            members.append(Member(sub, {"Authorization": f"Bearer {token}"}))
+        measured = Measurements()
+        # Opening a stream creates the member and starts their workflow ahead of the first event.
+        listeners = []
+        for start in range(0, len(members), 100):
+            ready = [asyncio.Event() for _ in members[start : start + 100]]
+            for member, event in zip(members[start : start + 100], ready, strict=True):
+                listeners.append(asyncio.create_task(listen(client, member, measured, event)))
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 60)
+        await asyncio.sleep(2.0)
+
+        posts = []
+        began = time.perf_counter()
+        for i in range(events):
+            member = members[i % members_needed]
+            type_, badge_id = MEMBER_SCRIPT[(i // members_needed) % len(MEMBER_SCRIPT)]
+            delay = began + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(post_event(client, member, type_, badge_id, measured)))
+        await asyncio.gather(*posts)
+        sending_seconds = time.perf_counter() - began
+        deadline = time.perf_counter() + 30
+        while len(measured.latencies_ms) < measured.accepted and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - began
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+
+    return {
+        "scenario": name,
+        "offered_events_per_s": rate,
+        "events": events,
+        "members": members_needed,
+        "sse_clients": members_needed,
+        "events_accepted_per_s": round(measured.accepted / sending_seconds, 1),
+        "events_failed": measured.failed,
+        "updates_delivered_per_s": round(measured.delivered / elapsed, 1),
+        "updates_missing": measured.accepted - len(measured.latencies_ms),
+        "event_to_sse_ms": {
+            q: percentile(measured.latencies_ms, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
+        },
+        "accept_http_ms": {q: percentile(measured.accept_ms, n) for q, n in (("p50", 50), ("p99", 99))},
+    }
+
+
+async def bare_signals(stack: Stack, workflows: int, seconds: float, concurrency: int = 50) -> dict[str, Any]:
+    client = await Client.connect(stack.temporal_address)
+    task_queue = f"bare-{uuid.uuid4()}"
+    async with Worker(client, task_queue=task_queue, workflows=[BareSignalWorkflow]):
+        handles = [
+            await client.start_workflow(BareSignalWorkflow.run, id=f"bare/{uuid.uuid4()}", task_queue=task_queue)
+            for _ in range(workflows)
+        ]
+        sent = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def sender(offset: int) -> None:
+            nonlocal sent
+            i = offset
+            while time.perf_counter() < stop_at:
+                await handles[i % workflows].signal(BareSignalWorkflow.bump)
+                sent += 1
+                i += concurrency
+
+        began = time.perf_counter()
+        await asyncio.gather(*(sender(n) for n in range(concurrency)))
+        elapsed = time.perf_counter() - began
+        for handle in handles:
+            await handle.terminate()
+    return {"workflows": workflows, "concurrency": concurrency, "signals_per_s": round(sent / elapsed, 1)}
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, Any] = {"scenarios": []}
+    with running_stack(workers=args.workers, api_processes=args.api_processes) as stack:
+        for rate in args.rates:
+            events = int(rate * args.duration)
+            results["scenarios"].append(await run_scenario(stack, "warm", rate, events, len(MEMBER_SCRIPT)))
+        if args.cold:
+            for rate in args.cold_rates:
+                results["scenarios"].append(await run_scenario(stack, "cold", rate, args.cold_members, 1))
+        if args.saturation:
+            last_good = None
+            for rate in args.saturation_rates:
+                outcome = await run_scenario(stack, "saturation", rate, int(rate * args.duration), len(MEMBER_SCRIPT))
+                results["scenarios"].append(outcome)
+                p99 = outcome["event_to_sse_ms"]["p99"]
+                healthy = outcome["events_accepted_per_s"] >= 0.95 * rate and p99 is not None and p99 <= 2000
+                if not healthy:
+                    results["saturation"] = {"first_failing_rate": rate, "last_sustained_rate": last_good}
+                    break
+                last_good = rate
+            else:
+                results["saturation"] = {"first_failing_rate": None, "last_sustained_rate": last_good}
+        members = max(s["members"] for s in results["scenarios"])
+        results["bare_temporal_signals"] = await bare_signals(stack, members, args.bare_seconds)
+        best = max(s["events_accepted_per_s"] for s in results["scenarios"])
+        results["our_path_vs_bare_signals"] = round(best / results["bare_temporal_signals"]["signals_per_s"], 3)
+    results["config"] = {"workers": args.workers, "api_processes": args.api_processes, "duration_s": args.duration}
+    print(json.dumps(results, indent=2))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=float, nargs="+", default=[50, 100, 200])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of sustained load per rate")
+    parser.add_argument("--cold-rates", type=float, nargs="+", default=[50, 100])
+    parser.add_argument("--cold-members", type=int, default=1000)
+    parser.add_argument("--no-cold", dest="cold", action="store_false")
+    parser.add_argument("--saturation-rates", type=float, nargs="+", default=[300, 400, 600, 800])
+    parser.add_argument("--no-saturation", dest="saturation", action="store_false")
+    parser.add_argument("--bare-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--api-processes", type=int, default=1)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

