@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from badges.api.auth import issue_token
 from bench.bare_workflow import BareSignalWorkflow
 from bench.stack import Stack, running_stack
-from tests.support import sse_events
 
 # Per member: every event raises one badge's count by one, and no count passes its target, so
 # each event shows up as exactly one progress value on the member's stream.
@@ -62,23 +61,28 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
 
 
-async def listen(client: httpx.AsyncClient, member: Member, measured: Measurements, ready: asyncio.Event) -> None:
-    async with client.stream("GET", "/v1/me/stream", headers=member.headers, timeout=None) as response:
+async def listen(client: aiohttp.ClientSession, member: Member, measured: Measurements, ready: asyncio.Event) -> None:
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with client.get("/v1/me/stream", headers=member.headers, timeout=timeout) as response:
         response.raise_for_status()
         ready.set()
-        async for message in sse_events(response):
-            if message.event != "progress":
-                continue
-            now = time.perf_counter()
-            measured.delivered += 1
-            pending = member.sent[message.data["badgeId"]]
-            while pending and pending[0][0] <= message.data["value"]:
-                _, sent_at = pending.pop(0)
-                measured.latencies_ms.append((now - sent_at) * 1000)
+        kind = ""
+        async for raw in response.content:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind == "progress":
+                now = time.perf_counter()
+                data = json.loads(line[5:])
+                measured.delivered += 1
+                pending = member.sent[data["badgeId"]]
+                while pending and pending[0][0] <= data["value"]:
+                    _, sent_at = pending.pop(0)
+                    measured.latencies_ms.append((now - sent_at) * 1000)
 
 
 async def post_event(
-    client: httpx.AsyncClient, member: Member, type_: str, badge_id: str, measured: Measurements
+    client: aiohttp.ClientSession, member: Member, type_: str, badge_id: str, measured: Measurements
 ) -> None:
     member.counts[badge_id] += 1
     body = {
@@ -91,9 +95,10 @@ async def post_event(
     started = time.perf_counter()
     member.sent[badge_id].append((member.counts[badge_id], started))
     try:
-        response = await client.post("/v1/events", json=body, headers=member.headers)
-        ok = response.status_code == 202
-    except httpx.HTTPError:
+        async with client.post("/v1/events", json=body, headers=member.headers) as response:
+            await response.read()
+            ok = response.status == 202
+    except aiohttp.ClientError:
         ok = False
     if ok:
         measured.accepted += 1
@@ -105,8 +110,9 @@ async def post_event(
 
 async def run_scenario(stack: Stack, name: str, rate: float, events: int, events_per_member: int) -> dict[str, Any]:
     members_needed = math.ceil(events / events_per_member)
-    limits = httpx.Limits(max_connections=members_needed + 300, max_keepalive_connections=members_needed + 300)
-    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=30) as client:
+    connector = aiohttp.TCPConnector(limit=members_needed + 300)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(stack.api_url, connector=connector, timeout=timeout) as client:
         members = []
         for _ in range(members_needed):
             sub = f"bench-{uuid.uuid4()}"
@@ -123,6 +129,7 @@ async def run_scenario(stack: Stack, name: str, rate: float, events: int, events
         await asyncio.sleep(2.0)
 
         posts = []
+        cpu_before = stack.cpu_seconds()
         began = time.perf_counter()
         for i in range(events):
             member = members[i % members_needed]
@@ -137,6 +144,7 @@ async def run_scenario(stack: Stack, name: str, rate: float, events: int, events
         while len(measured.latencies_ms) < measured.accepted and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - began
+        cpu_used = {name: used - cpu_before[name] for name, used in stack.cpu_seconds().items()}
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
@@ -155,6 +163,10 @@ async def run_scenario(stack: Stack, name: str, rate: float, events: int, events
             q: percentile(measured.latencies_ms, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
         },
         "accept_http_ms": {q: percentile(measured.accept_ms, n) for q, n in (("p50", 50), ("p99", 99))},
+        # Where the time goes: CPU milliseconds each component spent per accepted event.
+        "cpu_ms_per_event": {
+            name: round(1000 * used / max(measured.accepted, 1), 2) for name, used in cpu_used.items()
+        },
     }
 
 

@@ -31,6 +31,38 @@ class Stack:
     api_url: str
     temporal_address: str
     env: dict[str, str]
+    pids: dict[str, list[int]]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each component (children included, e.g. uvicorn workers)."""
+        used = {
+            name: sum(process_cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items() if name != "bench"
+        }
+        # The benchmark's own process: the load generator and SSE clients, not the stack it started.
+        used["bench"] = process_cpu_seconds(os.getpid(), with_children=False)
+        return used
+
+
+def postmaster_pid(database_url: str) -> int | None:
+    """The embedded server's postmaster (its data folder is the socket folder); None otherwise."""
+    if "host=/" not in database_url:
+        return None
+    pid_file = Path(database_url.split("host=")[-1].split("&")[0]) / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
+def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        total = 0.0
+        for member in [process, *(process.children(recursive=True) if with_children else [])]:
+            times = member.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 @contextmanager
@@ -76,10 +108,11 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
         }
         settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
         upgrade(settings.database_url)
-        for _ in range(workers):
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env, stdout=log, stderr=log)
-            )
+        worker_processes = [
+            subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env, stdout=log, stderr=log)
+            for _ in range(workers)
+        ]
+        processes.extend(worker_processes)
         api = subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
@@ -91,7 +124,18 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
         processes.append(api)
         wait_for_port("127.0.0.1", api_port, 60, api)
         time.sleep(1.0)
-        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env)
+        postgres_pid = (
+            int((Path(database_url.split("host=")[-1]) / "postmaster.pid").read_text().split()[0])
+            if "host=" in database_url
+            else None
+        )
+        pids = {
+            "temporal": [temporal.pid],
+            "workers": [p.pid for p in worker_processes],
+            "api": [api.pid],
+            "postgres": [postgres_pid] if postgres_pid else [],
+        }
+        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids)
     finally:
         for process in reversed(processes):
             process.terminate()

@@ -17,8 +17,6 @@ async def open_pool(libpq_url: str, *, max_size: int = 20) -> AsyncConnectionPoo
         max_size=max_size,
         kwargs={"autocommit": True},
         open=False,
-        # A connection that died with its server is found and replaced on checkout.
-        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=30)
     return pool

@@ -1,0 +1,102 @@
+"""The batch write behind `record_progress`, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from badges.db.keys import KeyStore
+from badges.db.outbox import OUTBOX_CHANNEL
+from badges.db.progress import apply_batch, batch_script
+from badges.domain.rules import Award, ProgressUpdate
+from tests.conftest import create_member
+
+PROGRESS = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=5, target=5)]
+AWARDS = [
+    Award(badge_id="active-voter", name="Active voter", instance="1", awarded_at=datetime(2026, 11, 25, tzinfo=UTC))
+]
+
+
+async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    member = await create_member(engine, keys)
+    async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as listener:
+        await listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        assert await apply_batch(pool, member, 1, PROGRESS, AWARDS) is True
+        notified = [n async for n in listener.notifies(timeout=5, stop_after=1)]
+    assert len(notified) == 1 and notified[0].payload == ""
+
+    # The same batch again (a retried activity): nothing changes.
+    assert await apply_batch(pool, member, 1, PROGRESS, AWARDS) is False
+    async with pool.connection() as connection:
+        rows = await (
+            await connection.execute("SELECT kind, payload FROM outbox WHERE user_id = %s ORDER BY id", (member,))
+        ).fetchall()
+        awards = await (
+            await connection.execute("SELECT count(*) FROM awards WHERE user_id = %s", (member,))
+        ).fetchone()
+        progress = await (
+            await connection.execute("SELECT value FROM badge_progress WHERE user_id = %s", (member,))
+        ).fetchall()
+    assert [kind for kind, _ in rows] == ["progress", "award"]
+    assert rows[1][1] == {"badgeId": "active-voter", "name": "Active voter", "instance": "1",
+                          "awardedAt": "2026-11-25T00:00:00Z"}  # fmt: skip
+    assert awards == (1,) and progress == [(5,)]
+
+
+async def test_an_award_already_held_is_not_announced_again(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    assert await apply_batch(pool, member, 1, [], AWARDS)
+    assert await apply_batch(pool, member, 2, [], AWARDS)  # e.g. a re-evaluation
+    async with pool.connection() as connection:
+        kinds = await (await connection.execute("SELECT kind FROM outbox WHERE user_id = %s", (member,))).fetchall()
+    assert kinds == [("award",)]
+
+
+async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    slow_member, fast_member = await create_member(engine, keys), await create_member(engine, keys)
+    async with pool.connection() as connection:
+        start = (await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone())[0]  # type: ignore[index]
+
+    async def slow_writer() -> None:
+        # The same script, committed late: its outbox id is taken first but becomes visible last
+        # unless the outbox lock makes the other writer wait for it.
+        connection = await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True)
+        async with connection, connection.transaction():
+            await connection.execute(batch_script(slow_member, 1, PROGRESS, []))
+            await asyncio.sleep(0.5)
+
+    async def fast_writer() -> None:
+        await asyncio.sleep(0.1)
+        await apply_batch(pool, fast_member, 1, PROGRESS, [])
+
+    seen: list[int] = []
+
+    async def tail() -> None:
+        # What the hub does: read the rows past the last id seen. A row committed later with a
+        # smaller id would be skipped for good; the count below would then exceed what was seen.
+        last = start
+        async with pool.connection() as connection:
+            while len(seen) < 2:
+                rows = await (
+                    await connection.execute("SELECT id FROM outbox WHERE id > %s ORDER BY id", (last,))
+                ).fetchall()
+                seen.extend(row[0] for row in rows)
+                last = seen[-1] if seen else last
+                below = await (await connection.execute(
+                    "SELECT count(*) FROM outbox WHERE id > %s AND id <= %s", (start, last)
+                )).fetchone()  # fmt: skip
+                assert below == (len(seen),), "a row was committed behind the tailer's position"
+                await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(asyncio.gather(tail(), slow_writer(), fast_writer()), 10)
+    assert seen == sorted(seen)
