@@ -58,7 +58,7 @@ def batch_script(
     """The batch as one multi-statement script: PostgreSQL runs it as a single transaction in
     one round trip, and any error (a batch claimed before) rolls all of it back."""
     user = sql.Literal(str(user_id))
-    statements = [sql.SQL(CLAIM_BATCH).format(user_id=user, batch_seq=sql.Literal(batch_seq))]
+    statements: list[sql.Composable] = [sql.SQL(CLAIM_BATCH).format(user_id=user, batch_seq=sql.Literal(batch_seq))]
     if progress or awards:
         statements.append(sql.SQL(LOCK_OUTBOX))
     for template, items in ((WRITE_PROGRESS, progress), (WRITE_AWARDS, awards)):

@@ -36,8 +36,6 @@ def build_worker(client: Client, settings: Settings, pool: AsyncConnectionPool) 
         task_queue=settings.task_queue,
         workflows=[UserBadgesWorkflow],
         activities=[progress.record_progress],
-        max_concurrent_workflow_tasks=200,
-        max_concurrent_local_activities=200,
         max_cached_workflows=10_000,
     )
 
