@@ -1,0 +1,68 @@
+"""Replays a history recorded by an earlier version of UserBadgesWorkflow and committed here.
+
+A change to the workflow that would break members' running workflows fails this test. After a
+deliberate, versioned change, record a new history with `BADGES_RECORD_HISTORY=1 pytest -k record`.
+Recorded with the plain pydantic converter (no encryption), so it needs no keys to read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from badges.db.keys import KeyStore
+from badges.domain.events import BadgeEvent
+from badges.domain.identity import user_badges_workflow_id
+from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from tests.conftest import create_member
+from tests.workflow.test_user_badges import eventually, progress_of, worker_for
+
+HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
+WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
+
+
+async def test_the_committed_history_still_replays() -> None:
+    history = WorkflowHistory.from_json(WORKFLOW_ID_FILE.read_text().strip(), HISTORY.read_text())
+    assert len(history.events) > 10
+    await Replayer(workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+
+
+@pytest.mark.skipif(not os.environ.get("BADGES_RECORD_HISTORY"), reason="set BADGES_RECORD_HISTORY=1 to re-record")
+async def test_record_history(
+    time_skipping: WorkflowEnvironment, engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    client = await Client.connect(
+        time_skipping.client.service_client.config.target_host, data_converter=pydantic_data_converter
+    )
+    member = await create_member(engine, keys)
+    task_queue = f"tq-{uuid.uuid4()}"
+    start = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    events = [("a1", "attendance"), ("v1", "voting"), ("a1", "attendance"), ("a2", "attendance"), ("a3", "attendance")]
+    async with worker_for(client, pool, task_queue):
+        for n, (event_id, type_) in enumerate(events):
+            handle = await client.start_workflow(
+                UserBadgesWorkflow.run,
+                UserBadgesInput(user_id=member),
+                id=user_badges_workflow_id(member),
+                task_queue=task_queue,
+                start_signal="record_event",
+                start_signal_args=[BadgeEvent(id=event_id, type=type_, timestamp=start + timedelta(minutes=n))],  # type: ignore[arg-type]
+            )
+        await eventually(lambda: _done(engine, member))
+        history = await handle.fetch_history()
+    HISTORY.write_text(history.to_json())
+    WORKFLOW_ID_FILE.write_text(user_badges_workflow_id(member) + "\n")
+
+
+async def _done(engine: AsyncEngine, member: uuid.UUID) -> bool:
+    return await progress_of(engine, member) == {"regular-attendee": 3, "active-voter": 1}
