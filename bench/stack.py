@@ -21,7 +21,7 @@ import psycopg
 
 from badges.config import Settings
 from badges.db.migrate import upgrade
-from badges.dev import TEMPORAL_SQLITE_PRAGMAS, wait_for_port
+from badges.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, wait_for_port
 from tests.support import free_port
 
 
@@ -137,13 +137,7 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
         }
         yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
         log.close()
         # Kept for a look after the run: what the servers, workers and API logged.
         shutil.copy(folder / "stack.log", Path(tempfile.gettempdir()) / "badges-bench-stack.log")

@@ -23,9 +23,9 @@ from temporalio.worker import Replayer
 from badges.db.keys import KeyStore
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.conftest import create_member
-from tests.workflow.test_user_badges import eventually, progress_of, worker_for
+from tests.workflow.test_user_badges import eventually, progress_of, send, worker_for
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
 WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
@@ -49,15 +49,15 @@ async def test_record_history(
     start = datetime(2026, 11, 25, 9, tzinfo=UTC)
     events = [("a1", "attendance"), ("v1", "voting"), ("a1", "attendance"), ("a2", "attendance"), ("a3", "attendance")]
     async with worker_for(client, pool, task_queue):
-        for n, (event_id, type_) in enumerate(events):
-            handle = await client.start_workflow(
-                UserBadgesWorkflow.run,
-                UserBadgesInput(user_id=member),
-                id=user_badges_workflow_id(member),
-                task_queue=task_queue,
-                start_signal="record_event",
-                start_signal_args=[BadgeEvent(id=event_id, type=type_, timestamp=start + timedelta(minutes=n))],  # type: ignore[arg-type]
-            )
+        handle = await send(
+            client,
+            member,
+            task_queue,
+            *(
+                BadgeEvent(id=event_id, type=type_, timestamp=start + timedelta(minutes=n))  # type: ignore[arg-type]
+                for n, (event_id, type_) in enumerate(events)
+            ),
+        )
         await eventually(lambda: _done(engine, member))
         history = await handle.fetch_history()
     HISTORY.write_text(history.to_json())
