@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from badges.api.problems import Problem
 from badges.db.receipts import claim_event, mark_signalled
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.domain.identity import user_badges_workflow_id
@@ -22,6 +23,12 @@ from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 Outcome = Literal["accepted", "duplicate"]
 STARTED_CACHE_LIMIT = 100_000
 log = logging.getLogger("badges.intake")
+TEMPORAL_UNREACHABLE = (RPCError, RuntimeError)
+
+
+def temporal_unreachable(error: Exception) -> bool:
+    """An RPC that failed, or a lazy client that could not connect (the SDK raises a RuntimeError)."""
+    return isinstance(error, RPCError) or str(error).startswith("Failed client connect")
 
 
 class EventIntake:
@@ -55,7 +62,9 @@ class EventIntake:
                 task_queue=self._task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
-        except RPCError:
+        except TEMPORAL_UNREACHABLE as error:
+            if not temporal_unreachable(error):
+                raise
             log.warning("could not start a member workflow ahead of events", exc_info=True)
             return
         if len(self._started) >= STARTED_CACHE_LIMIT:
@@ -63,6 +72,17 @@ class EventIntake:
         self._started.add(member_id)
 
     async def signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
+        try:
+            await self._start_with_signal(member_id, event)
+        except TEMPORAL_UNREACHABLE as error:
+            if not temporal_unreachable(error):
+                raise
+            # The receipt stays unmarked, so the client's retry of the same id is handed over.
+            raise Problem(
+                503, "temporal-unavailable", "Events cannot be accepted right now; retry the same request shortly."
+            ) from error
+
+    async def _start_with_signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
         await self._temporal.start_workflow(
             UserBadgesWorkflow.run,
             UserBadgesInput(user_id=member_id),

@@ -192,3 +192,24 @@ async def test_oversized_bodies_without_a_length_get_413(client: httpx.AsyncClie
     )
     assert response.status_code == 413
     assert response.json()["type"] == "urn:badges:problem:body-too-large"
+
+
+async def test_an_event_refused_while_temporal_is_down_is_accepted_on_retry(
+    system_settings: Settings, client: httpx.AsyncClient
+) -> None:
+    from tests.support import free_port, running_api
+
+    sub = f"m-{uuid.uuid4()}"
+    headers = await dev_token(client, sub)
+    body = real_time_event("while-down", sub, "attendance")
+    broken = system_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    async with running_api(broken) as url, httpx.AsyncClient(base_url=url, timeout=30) as down:
+        refused = await down.post("/v1/events", json=body, headers=headers)
+    assert refused.status_code == 503
+    assert refused.json()["type"] == "urn:badges:problem:temporal-unavailable"
+
+    retried = await client.post("/v1/events", json=body, headers=headers)
+    assert retried.status_code == 202  # not "duplicate": the first attempt never reached Temporal
+    await _wait_for_progress(client, headers, "regular-attendee", 1)
+    again = await client.post("/v1/events", json=body, headers=headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
