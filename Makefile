@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine with only Python 3.11:
 #   make dev   - the whole system on embedded defaults (see README)
 #   make test  - lint, type checks and every test
-PYTHON ?= python3
+# The project needs Python 3.11 exactly (pyproject.toml); prefer python3.11 where both exist.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed

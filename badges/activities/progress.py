@@ -14,7 +14,7 @@ from badges.domain.rules import Award, ProgressUpdate
 
 class ProgressBatch(BaseModel):
     user_id: uuid.UUID
-    batch_seq: int
+    batch_seq: int  # the workflow's count of batches; for tracing in the Web UI
     progress: list[ProgressUpdate]
     awards: list[Award]
 
@@ -24,6 +24,6 @@ class ProgressActivities:
         self._pool = pool
 
     @activity.defn
-    async def record_progress(self, batch: ProgressBatch) -> bool:
-        """Apply one batch; returns False when this batch was already applied (a retry)."""
-        return await apply_batch(self._pool, batch.user_id, batch.batch_seq, batch.progress, batch.awards)
+    async def record_progress(self, batch: ProgressBatch) -> None:
+        """Apply one batch; a retry, or a batch repeating an earlier one's values, changes nothing."""
+        await apply_batch(self._pool, batch.user_id, batch.progress, batch.awards)

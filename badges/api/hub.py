@@ -46,6 +46,8 @@ class Subscription:
         self.overflowed = False
 
     def offer(self, message: StreamMessage) -> None:
+        if self.overflowed:
+            return  # once a message is dropped, later ones would leave a gap behind the client's id
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:

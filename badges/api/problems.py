@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -73,6 +74,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(

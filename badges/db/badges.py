@@ -31,13 +31,3 @@ class Award(Base):
     awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("user_id", "badge_id", "instance"),)
-
-
-class AppliedBatch(Base):
-    """One row per batch a workflow wrote: a retried write of the same batch changes nothing."""
-
-    __tablename__ = "applied_batches"
-
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
-    batch_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

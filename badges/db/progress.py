@@ -1,7 +1,7 @@
 """A member's batch of progress and awards, written with its outbox rows in one transaction.
 
-Sent as one multi-statement script, so one round trip. The batch's claim row makes a retried write a no-op; the
-advisory lock, held to commit, makes outbox ids visible in the order they were taken.
+Sent as one multi-statement script, so one round trip. The writes are idempotent by content;
+the advisory lock, held to commit, makes outbox ids visible in the order they were taken.
 """
 
 from __future__ import annotations
@@ -10,29 +10,31 @@ import json
 import uuid
 from collections.abc import Sequence
 
-import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
 from badges.domain.rules import Award, ProgressUpdate
 
-CLAIM_BATCH = "INSERT INTO applied_batches (user_id, batch_seq) VALUES ({user_id}, {batch_seq})"
-CLAIM_CONSTRAINT = "pk_applied_batches"
-
 LOCK_OUTBOX = f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})"
 
+# Progress only moves forward, and only what moved is announced: writing the same batch twice,
+# or a later batch that holds an earlier one's events too (a retry after a worker died mid-task),
+# announces each value once.
 WRITE_PROGRESS = """
 WITH written AS (
-    INSERT INTO badge_progress (user_id, badge_id, value, target)
+    INSERT INTO badge_progress AS current (user_id, badge_id, value, target)
     SELECT {user_id}, r."badgeId", r.value, r.target
       FROM jsonb_to_recordset({items}::jsonb) AS r("badgeId" text, value int, target int)
     ON CONFLICT (user_id, badge_id)
     DO UPDATE SET value = excluded.value, target = excluded.target, updated_at = now()
+    WHERE current.value < excluded.value
+    RETURNING badge_id
 )
 INSERT INTO outbox (user_id, kind, payload)
 SELECT {user_id}, 'progress', item.payload
   FROM jsonb_array_elements({items}::jsonb) WITH ORDINALITY AS item(payload, n)
+  JOIN written ON written.badge_id = item.payload->>'badgeId'
  ORDER BY item.n
 """
 
@@ -52,37 +54,25 @@ SELECT {user_id}, 'award', item.payload
 """
 
 
-def batch_script(
-    user_id: uuid.UUID, batch_seq: int, progress: Sequence[ProgressUpdate], awards: Sequence[Award]
-) -> sql.Composed:
+def batch_script(user_id: uuid.UUID, progress: Sequence[ProgressUpdate], awards: Sequence[Award]) -> sql.Composed:
     """The batch as one multi-statement script: PostgreSQL runs it as a single transaction in
-    one round trip, and any error (a batch claimed before) rolls all of it back."""
+    one round trip."""
     user = sql.Literal(str(user_id))
-    statements: list[sql.Composable] = [sql.SQL(CLAIM_BATCH).format(user_id=user, batch_seq=sql.Literal(batch_seq))]
-    if progress or awards:
-        statements.append(sql.SQL(LOCK_OUTBOX))
+    statements: list[sql.Composable] = [sql.SQL(LOCK_OUTBOX)]
     for template, items in ((WRITE_PROGRESS, progress), (WRITE_AWARDS, awards)):
         if items:
             document = json.dumps([item.model_dump(mode="json", by_alias=True) for item in items])
             statements.append(sql.SQL(template).format(user_id=user, items=sql.Literal(document)))
-    if progress or awards:
-        statements.append(sql.SQL(f"NOTIFY {OUTBOX_CHANNEL}"))
+    statements.append(sql.SQL(f"NOTIFY {OUTBOX_CHANNEL}"))
     return sql.SQL(";\n").join(statements)
 
 
 async def apply_batch(
-    pool: AsyncConnectionPool,
-    user_id: uuid.UUID,
-    batch_seq: int,
-    progress: Sequence[ProgressUpdate],
-    awards: Sequence[Award],
-) -> bool:
-    """Write one batch; False when it was written before (a retry after a lost reply)."""
-    try:
-        async with pool.connection() as connection:
-            await connection.execute(batch_script(user_id, batch_seq, progress, awards))
-    except psycopg.errors.UniqueViolation as error:
-        if error.diag.constraint_name == CLAIM_CONSTRAINT:
-            return False
-        raise
-    return True
+    pool: AsyncConnectionPool, user_id: uuid.UUID, progress: Sequence[ProgressUpdate], awards: Sequence[Award]
+) -> None:
+    """Write one batch. Idempotent by content: a value already reached and an award already held
+    are neither written nor announced again."""
+    if not progress and not awards:
+        return
+    async with pool.connection() as connection:
+        await connection.execute(batch_script(user_id, progress, awards))

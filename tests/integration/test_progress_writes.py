@@ -27,12 +27,12 @@ async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
     member = await create_member(engine, keys)
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as listener:
         await listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
-        assert await apply_batch(pool, member, 1, PROGRESS, AWARDS) is True
+        await apply_batch(pool, member, PROGRESS, AWARDS)
         notified = [n async for n in listener.notifies(timeout=5, stop_after=1)]
     assert len(notified) == 1 and notified[0].payload == ""
 
     # The same batch again (a retried activity): nothing changes.
-    assert await apply_batch(pool, member, 1, PROGRESS, AWARDS) is False
+    await apply_batch(pool, member, PROGRESS, AWARDS)
     async with pool.connection() as connection:
         rows = await (
             await connection.execute("SELECT kind, payload FROM outbox WHERE user_id = %s ORDER BY id", (member,))
@@ -49,12 +49,36 @@ async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
     assert awards == (1,) and progress == [(5,)]
 
 
+async def test_a_retried_batch_holding_more_events_writes_and_announces_only_what_is_new(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    # A worker wrote [e1] (value 1), then died before its workflow task completed; the retried
+    # task holds [e1, e2] (value 2, which earns the award). Nothing may be lost or repeated.
+    member = await create_member(engine, keys)
+    first = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=4, target=5)]
+    await apply_batch(pool, member, first, [])
+    await apply_batch(pool, member, PROGRESS, AWARDS)
+    # And a stale write (a run that started over) never moves progress back.
+    await apply_batch(pool, member, first, [])
+    async with pool.connection() as connection:
+        rows = await (
+            await connection.execute(
+                "SELECT kind, payload->>'value' FROM outbox WHERE user_id = %s ORDER BY id", (member,)
+            )
+        ).fetchall()
+        value = await (
+            await connection.execute("SELECT value FROM badge_progress WHERE user_id = %s", (member,))
+        ).fetchone()
+    assert rows == [("progress", "4"), ("progress", "5"), ("award", None)]
+    assert value == (5,)
+
+
 async def test_an_award_already_held_is_not_announced_again(
     engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
 ) -> None:
     member = await create_member(engine, keys)
-    assert await apply_batch(pool, member, 1, [], AWARDS)
-    assert await apply_batch(pool, member, 2, [], AWARDS)  # e.g. a re-evaluation
+    await apply_batch(pool, member, [], AWARDS)
+    await apply_batch(pool, member, [], AWARDS)  # e.g. a re-evaluation
     async with pool.connection() as connection:
         kinds = await (await connection.execute("SELECT kind FROM outbox WHERE user_id = %s", (member,))).fetchall()
     assert kinds == [("award",)]
@@ -72,12 +96,12 @@ async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
         # unless the outbox lock makes the other writer wait for it.
         connection = await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True)
         async with connection, connection.transaction():
-            await connection.execute(batch_script(slow_member, 1, PROGRESS, []))
+            await connection.execute(batch_script(slow_member, PROGRESS, []))
             await asyncio.sleep(0.5)
 
     async def fast_writer() -> None:
         await asyncio.sleep(0.1)
-        await apply_batch(pool, fast_member, 1, PROGRESS, [])
+        await apply_batch(pool, fast_member, PROGRESS, [])
 
     seen: list[int] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from badges.api.deps import MemberId, ServicesDep
+from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
 from badges.api.schemas import BadgeProgressView, BadgeView, Catalogue, MyBadges
 from badges.db.badges import Award, BadgeProgress
 from badges.domain.catalogue import DEFAULT_CATALOGUE
@@ -14,7 +14,7 @@ router = APIRouter(tags=["badges"])
 
 
 @router.get("/v1/badges", response_model=Catalogue)
-async def catalogue() -> Catalogue:
+async def catalogue(principal: MemberPrincipal) -> Catalogue:
     return Catalogue(
         badges=[
             BadgeView(badge_id=b.badge_id, name=b.name, description=b.description, target=b.rule.target)

@@ -22,7 +22,7 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     raw = header if header is not None else query
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise Problem(400, "invalid-last-event-id", "Last-Event-ID must be a non-negative integer id.")
     return int(raw)
 
