@@ -66,7 +66,6 @@ class OutboxHub:
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
-        self.listening = asyncio.Event()
 
     async def start(self) -> None:
         async with self._pool.connection() as connection:
@@ -130,7 +129,6 @@ class OutboxHub:
             try:
                 async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-                    self.listening.set()
                     await self._read_new()  # whatever was written while (re)connecting
                     while True:
                         async for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
@@ -139,7 +137,6 @@ class OutboxHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.listening.clear()
                 log.exception("outbox listener lost its connection; reconnecting")
                 await asyncio.sleep(1.0)
 
