@@ -37,7 +37,6 @@ def create_app(settings: Settings) -> FastAPI:
         hub = OutboxHub(pool, settings.libpq_url)
         await hub.start()
         app.state.services = Services(
-            settings=settings,
             engine=engine,
             pool=pool,
             temporal=temporal,

@@ -22,7 +22,6 @@ from badges.config import Settings
 
 @dataclass
 class Services:
-    settings: Settings
     engine: AsyncEngine
     pool: AsyncConnectionPool
     temporal: Client
