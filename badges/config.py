@@ -6,8 +6,11 @@ import base64
 from functools import cached_property
 from typing import Literal
 
+import limits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WS_MAX_SIZE_MARGIN = 4 * 1024
 
 
 class Settings(BaseSettings):
@@ -25,7 +28,25 @@ class Settings(BaseSettings):
     master_keys: str = Field(alias="BADGES_MASTER_KEYS")
     # Keys the HMAC that turns a token `sub` into a lookup digest, so the DB never holds the sub.
     identity_pepper: str = Field(alias="BADGES_IDENTITY_PEPPER", min_length=16)
+    # Origins of the Temporal Web UI allowed to call the codec endpoint (comma-separated).
+    codec_cors_origins: str = Field("http://localhost:8233,http://127.0.0.1:8233", alias="BADGES_CODEC_CORS_ORIGINS")
     max_body_bytes: int = Field(64 * 1024, alias="BADGES_MAX_BODY_BYTES")
+    # The badge catalogue loaded into the database at start-up; empty: the one shipped in the package.
+    catalogue_path: str = Field("", alias="BADGES_CATALOGUE_PATH")
+    # Anti-gaming at the door: events whose timestamp lies further ahead (clock skew) or further
+    # back than this are refused; rates per member and per integration (the `limits` notation).
+    event_max_future_seconds: int = Field(300, alias="BADGES_EVENT_MAX_FUTURE_SECONDS", ge=0)
+    event_max_age_hours: int = Field(7 * 24, alias="BADGES_EVENT_MAX_AGE_HOURS", gt=0)
+    # Award webhooks may go to http:// and private addresses: only for local development and tests.
+    webhook_allow_private_targets: bool = Field(False, alias="BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    member_event_rate: str = Field("120/minute", alias="BADGES_MEMBER_EVENT_RATE")
+    integration_event_rate: str = Field("6000/minute", alias="BADGES_INTEGRATION_EVENT_RATE")
+
+    @field_validator("member_event_rate", "integration_event_rate")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        limits.parse(value)
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -44,6 +65,12 @@ class Settings(BaseSettings):
     @cached_property
     def parsed_master_keys(self) -> list[tuple[str, bytes]]:
         return parse_master_keys(self.master_keys)
+
+    @property
+    def ws_max_size(self) -> int:
+        """The bound the server (uvicorn `ws_max_size`) puts on one WebSocket message: a little above
+        the app's own limit, so the app's check, which closes with a reason, is the one that fires."""
+        return self.max_body_bytes + WS_MAX_SIZE_MARGIN
 
     @property
     def libpq_url(self) -> str:

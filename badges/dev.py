@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from badges.config import Settings
+
 DATA_DIR = Path(os.environ.get("BADGES_DATA_DIR", ".data")).resolve()
 API_PORT = int(os.environ.get("BADGES_API_PORT", "8000"))
 TEMPORAL_PORT = int(os.environ.get("TEMPORAL_PORT", "7233"))
@@ -44,6 +46,11 @@ def local_secrets(path: Path) -> dict[str, str]:
         path.chmod(0o600)
         say(f"generated local secrets in {path}")
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def api_settings(env: dict[str, str]) -> Settings:
+    """The settings the API process will read from `env`."""
+    return Settings(**{name: value for name, value in env.items() if name.isupper()})  # type: ignore[arg-type]
 
 
 def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -83,6 +90,8 @@ def start_temporal(processes: list[subprocess.Popen[bytes]]) -> str:
             "--db-filename", str(DATA_DIR / "temporal.db"),
             "--port", str(TEMPORAL_PORT),
             "--ui-port", str(TEMPORAL_UI_PORT),
+            # The Web UI asks the API's audited codec endpoint to decrypt payloads for staff.
+            "--ui-codec-endpoint", f"http://localhost:{API_PORT}/codec",
             "--namespace", "default",
             "--log-level", "warn",
             *TEMPORAL_SQLITE_PRAGMAS,
@@ -109,6 +118,8 @@ def main() -> None:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("BADGES_ENV", "dev")
+    # Locally, award webhooks may go to a receiver on this machine over http.
+    env.setdefault("BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
     processes: list[subprocess.Popen[bytes]] = []
@@ -134,6 +145,9 @@ def main() -> None:
             [
                 sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
                 "--host", "127.0.0.1", "--port", str(API_PORT), "--log-level", "warning",
+                "--ws-max-size", str(api_settings(env).ws_max_size),
+                # Stream messages are small JSON: compressing each costs more CPU than it saves.
+                "--ws-per-message-deflate", "false",
             ],
             env=env,
         )  # fmt: skip

@@ -1,7 +1,9 @@
-"""Real-time path benchmark: events over HTTP at a sustained rate while SSE clients listen.
+"""Real-time path benchmark: events at a sustained rate while members listen for their progress.
 
-Prints JSON: per scenario, events accepted/s, updates delivered/s, event→SSE latency
-percentiles; bare Temporal signal throughput against the same server; the saturation point.
+Most members post events over HTTP and listen over SSE; a share of them (`--ws-share`) does both
+over one WebSocket (`/v1/me/ws`, events acknowledged on the socket). Prints JSON: per scenario,
+events accepted/s, updates delivered/s, event→update latency percentiles (all, and per transport);
+bare Temporal signal throughput against the same server; the saturation point.
 
     .venv/bin/python -m bench.realtime                 # the full set (a few minutes)
     .venv/bin/python -m bench.realtime --rates 100 --duration 10 --cold-rates
@@ -44,17 +46,30 @@ MEMBER_SCRIPT = [
 class Member:
     sub: str
     headers: dict[str, str]
+    websocket: aiohttp.ClientWebSocketResponse | None = None  # set: this member uses the WebSocket
     sent: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    acks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
 
 @dataclass
 class Measurements:
     latencies_ms: list[float] = field(default_factory=list)
+    ws_latencies_ms: list[float] = field(default_factory=list)
     accept_ms: list[float] = field(default_factory=list)
     accepted: int = 0
     failed: int = 0
     delivered: int = 0
+
+    def progress(self, member: Member, data: dict[str, Any], now: float) -> None:
+        """A progress update reached the member: every event it accounts for has arrived."""
+        self.delivered += 1
+        pending = member.sent[data["badgeId"]]
+        while pending and pending[0][0] <= data["value"]:
+            _, sent_at = pending.pop(0)
+            self.latencies_ms.append((now - sent_at) * 1000)
+            if member.websocket is not None:
+                self.ws_latencies_ms.append((now - sent_at) * 1000)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -75,13 +90,23 @@ async def listen(client: aiohttp.ClientSession, member: Member, measured: Measur
             if line.startswith("event:"):
                 kind = line[6:].strip()
             elif line.startswith("data:") and kind == "progress":
-                now = time.perf_counter()
-                data = json.loads(line[5:])
-                measured.delivered += 1
-                pending = member.sent[data["badgeId"]]
-                while pending and pending[0][0] <= data["value"]:
-                    _, sent_at = pending.pop(0)
-                    measured.latencies_ms.append((now - sent_at) * 1000)
+                measured.progress(member, json.loads(line[5:]), time.perf_counter())
+
+
+async def listen_ws(
+    client: aiohttp.ClientSession, member: Member, measured: Measurements, ready: asyncio.Event
+) -> None:
+    async with client.ws_connect("/v1/me/ws", headers=member.headers, heartbeat=None) as websocket:
+        member.websocket = websocket
+        ready.set()
+        async for frame in websocket:
+            message = json.loads(frame.data)
+            if message["type"] == "progress":
+                measured.progress(member, message["data"], time.perf_counter())
+            elif message["type"] in ("ack", "error") and message.get("id") in member.acks:
+                future = member.acks.pop(message["id"])
+                if not future.done():
+                    future.set_result(message.get("status", message.get("code", "error")))
 
 
 async def post_event(
@@ -98,10 +123,15 @@ async def post_event(
     started = time.perf_counter()
     member.sent[badge_id].append((member.counts[badge_id], started))
     try:
-        async with client.post("/v1/events", json=body, headers=member.headers) as response:
-            await response.read()
-            ok = response.status == 202
-    except aiohttp.ClientError:
+        if member.websocket is not None:
+            acked = member.acks[body["id"]] = asyncio.get_running_loop().create_future()
+            await member.websocket.send_json({"type": "event", "event": body})
+            ok = await asyncio.wait_for(acked, 60) == "accepted"
+        else:
+            async with client.post("/v1/events", json=body, headers=member.headers) as response:
+                await response.read()
+                ok = response.status == 202
+    except (aiohttp.ClientError, TimeoutError):
         ok = False
     if ok:
         measured.accepted += 1
@@ -111,7 +141,9 @@ async def post_event(
         member.sent[badge_id].remove((member.counts[badge_id], started))
 
 
-async def run_scenario(stack: Stack, name: str, rate: float, events: int, events_per_member: int) -> dict[str, Any]:
+async def run_scenario(
+    stack: Stack, name: str, rate: float, events: int, events_per_member: int, ws_share: float
+) -> dict[str, Any]:
     members_needed = math.ceil(events / events_per_member)
     connector = aiohttp.TCPConnector(limit=members_needed + 300)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -124,10 +156,14 @@ async def run_scenario(stack: Stack, name: str, rate: float, events: int, events
         measured = Measurements()
         # Opening a stream creates the member and starts their workflow ahead of the first event.
         listeners = []
+        ws_members = round(ws_share * len(members))
         for start in range(0, len(members), 100):
             ready = [asyncio.Event() for _ in members[start : start + 100]]
-            for member, event in zip(members[start : start + 100], ready, strict=True):
-                listeners.append(asyncio.create_task(listen(client, member, measured, event)))
+            for n, (member, event) in enumerate(zip(members[start : start + 100], ready, strict=True)):
+                # Every k-th member on the WebSocket, so both transports see the same load shape.
+                on_ws = ws_members and (start + n) % max(1, round(len(members) / ws_members)) == 0
+                listener = listen_ws if on_ws else listen
+                listeners.append(asyncio.create_task(listener(client, member, measured, event)))
             await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 60)
         await asyncio.sleep(2.0)
 
@@ -157,13 +193,18 @@ async def run_scenario(stack: Stack, name: str, rate: float, events: int, events
         "offered_events_per_s": rate,
         "events": events,
         "members": members_needed,
-        "sse_clients": members_needed,
+        "sse_clients": sum(1 for m in members if m.websocket is None),
+        "ws_clients": sum(1 for m in members if m.websocket is not None),
         "events_accepted_per_s": round(measured.accepted / sending_seconds, 1),
         "events_failed": measured.failed,
         "updates_delivered_per_s": round(measured.delivered / elapsed, 1),
         "updates_missing": measured.accepted - len(measured.latencies_ms),
-        "event_to_sse_ms": {
+        "event_to_update_ms": {
             q: percentile(measured.latencies_ms, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
+        },
+        # The same, for the members on the WebSocket only (event sent on the socket → update on it).
+        "event_to_ws_ms": {
+            q: percentile(measured.ws_latencies_ms, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
         },
         "accept_http_ms": {q: percentile(measured.accept_ms, n) for q, n in (("p50", 50), ("p99", 99))},
         # Where the time goes: CPU milliseconds each component spent per accepted event.
@@ -207,7 +248,7 @@ async def bare_signals(stack: Stack, workflows: int, seconds: float, concurrency
 
 
 def sustained(outcome: dict[str, Any]) -> bool:
-    p99 = outcome["event_to_sse_ms"]["p99"]
+    p99 = outcome["event_to_update_ms"]["p99"]
     return (
         outcome["events_accepted_per_s"] >= 0.95 * outcome["offered_events_per_s"] and p99 is not None and p99 <= 2000
     )
@@ -217,7 +258,9 @@ async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"scenarios": []}
     with running_stack(workers=args.workers, api_processes=args.api_processes) as stack:
         for rate in args.rates:
-            outcome = await run_scenario(stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT))
+            outcome = await run_scenario(
+                stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share
+            )
             results["scenarios"].append(outcome)
             print(json.dumps(outcome), file=sys.stderr, flush=True)
         # Saturation: the highest offered rate still accepted in full with p99 event→SSE within 2 s.
@@ -228,14 +271,19 @@ async def main(args: argparse.Namespace) -> None:
             "rule": "accepted >= 95% of offered and p99 event->SSE <= 2000 ms",
         }
         for rate in args.cold_rates:
-            outcome = await run_scenario(stack, "cold", rate, args.cold_members, 1)
+            outcome = await run_scenario(stack, "cold", rate, args.cold_members, 1, args.ws_share)
             results["scenarios"].append(outcome)
             print(json.dumps(outcome), file=sys.stderr, flush=True)
         members = max(s["members"] for s in results["scenarios"])
         results["bare_temporal_signals"] = await bare_signals(stack, members, args.bare_seconds)
         best = max(s["events_accepted_per_s"] for s in warm)
         results["our_path_vs_bare_signals"] = round(best / results["bare_temporal_signals"]["signals_per_s"], 3)
-    results["config"] = {"workers": args.workers, "api_processes": args.api_processes, "duration_s": args.duration}
+    results["config"] = {
+        "workers": args.workers,
+        "api_processes": args.api_processes,
+        "duration_s": args.duration,
+        "ws_share": args.ws_share,
+    }
     print(json.dumps(results, indent=2))
 
 
@@ -248,6 +296,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bare-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--ws-share", type=float, default=0.3, help="share of members on the WebSocket (0..1)")
     return parser.parse_args()
 
 

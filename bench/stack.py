@@ -117,7 +117,8 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
             [
                 sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
                 "--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning",
-                "--workers", str(api_processes), "--no-access-log",
+                "--workers", str(api_processes), "--no-access-log", "--ws-max-size", str(settings.ws_max_size),
+                "--ws-per-message-deflate", "false",
             ],
             env=env, stdout=log, stderr=log,
         )  # fmt: skip

@@ -74,6 +74,8 @@ def make_settings(database_url: str, temporal_address: str = "localhost:7233", *
         "BADGES_JWT_SECRET": secrets.token_urlsafe(48),
         "BADGES_MASTER_KEYS": "test1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
+        # Test receivers listen on 127.0.0.1 over plain http.
+        "BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

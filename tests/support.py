@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,7 +30,13 @@ async def running_api(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            ws_max_size=settings.ws_max_size,
+            ws_per_message_deflate=False,
         )
     )
     task = asyncio.create_task(server.serve())
@@ -64,6 +71,13 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
             fields[name] = value[1:] if value.startswith(" ") else value
 
 
+async def for_badge(stream: AsyncIterator[SseEvent], badge_id: str) -> AsyncIterator[SseEvent]:
+    """Only one badge's messages: an event feeds every badge whose rule it matches."""
+    async for item in stream:
+        if item.data.get("badgeId") == badge_id:
+            yield item
+
+
 async def collect(stream: AsyncIterator[SseEvent], count: int, timeout: float = 20.0) -> list[SseEvent]:
     received: list[SseEvent] = []
 
@@ -92,5 +106,14 @@ def real_time_event(event_id: str, user_id: str, type_: str = "tool_usage", **da
         "type": type_,
         "userId": user_id,
         "eventData": data,
-        "timestamp": "2026-11-25T10:00:00Z",
+        "timestamp": datetime.now(UTC).isoformat(),
     }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Wait until `check()` holds (polling), or fail the test."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)

@@ -1,22 +1,70 @@
-"""`record_progress`: write a member's progress, awards and outbox rows in one transaction."""
+"""`record_progress`: write what a member's batch decided — progress, awards and outbox rows in
+one transaction, then the rewards those awards carry and the review items for held bursts."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 
 from badges.db.progress import apply_batch
+from badges.db.reviews import record_reviews
+from badges.db.rewards import RewardClaim, grant_rewards
+from badges.domain.definitions import MoneyReward
+from badges.domain.events import BadgeEvent
 from badges.domain.rules import Award, ProgressUpdate
+
+
+class HeldReview(BaseModel):
+    """Events of a burst held back from awarding until a reviewer decides (new in this batch)."""
+
+    review_id: str
+    event_type: str
+    reason: str
+    events: list[BadgeEvent]
+
+
+class ReviewDecision(BaseModel):
+    review_id: str
+    approved: bool
+    resolved_by: str
+    # On approval, the held events as stored with the review item (the workflow keeps only a count).
+    events: list[BadgeEvent] = Field(default_factory=list)
 
 
 class ProgressBatch(BaseModel):
     user_id: uuid.UUID
-    batch_seq: int  # the workflow's count of batches; for tracing in the Web UI
+    batch_seq: int  # the workflow's count of batches: a later batch's values win
     progress: list[ProgressUpdate]
     awards: list[Award]
+    held: list[HeldReview] = Field(default_factory=list)
+    resolved: list[ReviewDecision] = Field(default_factory=list)
+    # When the workflow decided (its clock): rewards are charged to this month's budget, never to
+    # the month of an event's timestamp, which the sender chooses.
+    decided_at: datetime | None = None
+
+
+def reward_claims(awards: list[Award], decided_at: datetime | None = None) -> list[RewardClaim]:
+    claims = []
+    for award in awards:
+        reward = award.reward
+        if reward is None:
+            continue
+        claims.append(
+            RewardClaim(
+                badge_id=award.badge_id,
+                instance=award.instance,
+                version=award.version,
+                kind=reward.kind,
+                amount=reward.amount_minor if isinstance(reward, MoneyReward) else reward.points,
+                currency=reward.currency if isinstance(reward, MoneyReward) else "",
+                awarded_at=decided_at or award.awarded_at,
+            )
+        )
+    return claims
 
 
 class ProgressActivities:
@@ -25,5 +73,13 @@ class ProgressActivities:
 
     @activity.defn
     async def record_progress(self, batch: ProgressBatch) -> None:
-        """Apply one batch; a retry, or a batch repeating an earlier one's values, changes nothing."""
-        await apply_batch(self._pool, batch.user_id, batch.progress, batch.awards)
+        """Apply one batch. Every step is idempotent, so a retry after any failure completes it
+        without writing anything twice: awards and rewards are unique per (member, badge, instance)."""
+        await apply_batch(self._pool, batch.user_id, batch.batch_seq, batch.progress, batch.awards)
+        await grant_rewards(self._pool, batch.user_id, reward_claims(batch.awards, batch.decided_at))
+        await record_reviews(
+            self._pool,
+            batch.user_id,
+            [(h.review_id, h.event_type, h.reason, [e.model_dump(mode="json") for e in h.events]) for h in batch.held],
+            [(d.review_id, d.approved, d.resolved_by) for d in batch.resolved],
+        )

@@ -6,19 +6,53 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
+from badges.api.catalogue import CatalogueService
 from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
+from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
 from badges.api.problems import BodyLimit, install_problem_handlers
-from badges.api.routes import admin, badges, dev, events, health, me, stream
+from badges.api.routes import (
+    admin,
+    admin_badges,
+    audit,
+    badges,
+    codec,
+    consent,
+    dev,
+    events,
+    health,
+    integrations,
+    me,
+    reviews,
+    rewards,
+    stream,
+    ws,
+)
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
+
+
+class CodecCors:
+    """Starlette's CORSMiddleware, applied only to `/codec/...`: the rest of the API sends no CORS headers."""
+
+    def __init__(self, app: ASGIApp, **options: object) -> None:
+        self._app = app
+        self._cors = CORSMiddleware(app, **options)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/codec/"):
+            await self._cors(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -34,15 +68,22 @@ def create_app(settings: Settings) -> FastAPI:
             lazy=True,
         )
         pool = await open_pool(settings.libpq_url)
+        catalogue = CatalogueService(engine)
+        await catalogue.seed(settings.catalogue_path)
         hub = OutboxHub(pool, settings.libpq_url)
         await hub.start()
+        members = MemberDirectory(engine, keys, settings.identity_pepper)
+        intake = EventIntake(pool, temporal, settings, catalogue, members)
         app.state.services = Services(
             engine=engine,
             pool=pool,
+            keys=keys,
             temporal=temporal,
-            members=MemberDirectory(engine, keys, settings.identity_pepper),
-            intake=EventIntake(pool, temporal, settings.task_queue),
+            members=members,
+            catalogue=catalogue,
+            intake=intake,
             hub=hub,
+            integrations=IntegrationService(engine, pool, keys, members, intake),
         )
         try:
             yield
@@ -60,7 +101,31 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    for router in (health.router, dev.router, me.router, events.router, stream.router, badges.router, admin.router):
+    # Only the Temporal Web UI's origins, and only for the codec endpoint (CodecCors narrows the path).
+    app.add_middleware(
+        CodecCors,
+        allow_origins=[origin.strip() for origin in settings.codec_cors_origins.split(",") if origin.strip()],
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Badges-Workflow-Id", "X-Audit-Purpose"],
+        allow_credentials=True,
+    )
+    for router in (
+        health.router,
+        dev.router,
+        me.router,
+        consent.router,
+        events.router,
+        stream.router,
+        ws.router,
+        badges.router,
+        rewards.router,
+        admin.router,
+        admin_badges.router,
+        audit.router,
+        codec.router,
+        reviews.router,
+        integrations.router,
+    ):
         app.include_router(router)
     return app
 

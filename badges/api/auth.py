@@ -20,6 +20,7 @@ TOKEN_TTL_SECONDS = 12 * 3600
 class Principal:
     subject: str
     scopes: frozenset[str]
+    expires_at: int | None = None  # the token's `exp` (Unix seconds): long-lived connections end there
 
     def require(self, *scopes: str) -> None:
         if not self.scopes.intersection(scopes):
@@ -56,4 +57,6 @@ def verify_token(settings: Settings, token: str) -> Principal:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise Problem(401, "invalid-token", "The bearer token has no subject.")
-    return Principal(subject=subject, scopes=frozenset(str(claims.get("scope", "")).split()))
+    return Principal(
+        subject=subject, scopes=frozenset(str(claims.get("scope", "")).split()), expires_at=int(claims["exp"])
+    )

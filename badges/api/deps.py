@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -10,32 +11,41 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
 from badges.api.auth import STAFF_SCOPES, Principal, verify_token
+from badges.api.catalogue import CatalogueService
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
+from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
 from badges.config import Settings
+from badges.db.audit import record_audit
+from badges.db.keys import KeyStore
 
 
 @dataclass
 class Services:
     engine: AsyncEngine
     pool: AsyncConnectionPool
+    keys: KeyStore
     temporal: Client
     members: MemberDirectory
+    catalogue: CatalogueService
     intake: EventIntake
     hub: OutboxHub
+    integrations: IntegrationService
 
 
-def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+# HTTPConnection, not Request: WebSocket routes take these dependencies too.
+def get_services(connection: HTTPConnection) -> Services:
+    return connection.app.state.services  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+def get_settings(connection: HTTPConnection) -> Settings:
+    return connection.app.state.settings  # type: ignore[no-any-return]
 
 
 bearer = HTTPBearer(auto_error=False, description="A JWT from your identity provider (or /v1/dev/token).")
@@ -54,8 +64,54 @@ def get_member_principal(principal: Annotated[Principal, Depends(get_principal)]
     return principal
 
 
-def get_staff_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+STAFF_RANK = ("admin", "compliance", "operator")  # highest first: the role an audit record names
+_UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def staff_role(principal: Principal) -> str:
+    return next((scope for scope in STAFF_RANK if scope in principal.scopes), "user")
+
+
+def named_subject(request: Request) -> uuid.UUID | None:
+    """A member UUID named in the path or the query, if any: whose data this staff access touches."""
+    match = _UUID_PATTERN.search(request.url.path) or _UUID_PATTERN.search(request.url.query)
+    return uuid.UUID(match.group(0)) if match else None
+
+
+async def audit_staff_access(request: Request, principal: Principal) -> None:
+    """One audit record per staff request to `/v1/admin/...` (once, whichever dependency asks)."""
+    if not request.url.path.startswith("/v1/admin/") or getattr(request.state, "staff_audited", False):
+        return
+    request.state.staff_audited = True
+    resource = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    await record_audit(
+        get_services(request).pool,
+        actor=principal.subject,
+        actor_role=staff_role(principal),
+        action=f"admin.{request.method}",
+        subject=named_subject(request),
+        resource=resource,
+        purpose=request.headers.get("x-audit-purpose") or "operations",
+    )
+
+
+async def get_staff_principal(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require(*sorted(STAFF_SCOPES))
+    await audit_staff_access(request, principal)
+    return principal
+
+
+async def get_admin_principal(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    principal.require("admin")
+    await audit_staff_access(request, principal)
+    return principal
+
+
+async def get_compliance_principal(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Principal:
+    principal.require("compliance", "admin")
+    await audit_staff_access(request, principal)
     return principal
 
 
@@ -66,8 +122,18 @@ async def get_member_id(
     return await services.members.resolve(principal.subject)
 
 
+async def authenticate_member(services: Services, settings: Settings, token: str) -> tuple[Principal, uuid.UUID]:
+    """The member behind a bearer token, checked as the dependencies above check it, for a
+    connection that carries its token elsewhere than the Authorization header (a WebSocket)."""
+    principal = verify_token(settings, token)
+    principal.require("user")
+    return principal, await services.members.resolve(principal.subject)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StaffPrincipal = Annotated[Principal, Depends(get_staff_principal)]
+AdminPrincipal = Annotated[Principal, Depends(get_admin_principal)]
+CompliancePrincipal = Annotated[Principal, Depends(get_compliance_principal)]
 MemberPrincipal = Annotated[Principal, Depends(get_member_principal)]
 MemberId = Annotated[uuid.UUID, Depends(get_member_id)]

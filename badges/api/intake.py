@@ -6,19 +6,29 @@ Shared by every surface events arrive on, so each answers duplicates the same wa
 from __future__ import annotations
 
 import logging
+import math
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+import limits
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from badges.api.catalogue import CatalogueService
+from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
+from badges.config import Settings
 from badges.db.receipts import claim_event, mark_signalled
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.domain.identity import user_badges_workflow_id
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow, signal_member
 
 Outcome = Literal["accepted", "duplicate"]
 STARTED_CACHE_LIMIT = 100_000
@@ -32,21 +42,80 @@ def temporal_unreachable(error: Exception) -> bool:
 
 
 class EventIntake:
-    def __init__(self, pool: AsyncConnectionPool, temporal: Client, task_queue: str) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        temporal: Client,
+        settings: Settings,
+        catalogue: CatalogueService,
+        members: MemberDirectory,
+    ) -> None:
         self._pool = pool
         self._temporal = temporal
-        self._task_queue = task_queue
+        self.task_queue = settings.task_queue
+        self._catalogue = catalogue
+        self._members = members
+        self._max_future = timedelta(seconds=settings.event_max_future_seconds)
+        self._max_age = timedelta(hours=settings.event_max_age_hours)
+        # Per process: with several API replicas a member's ceiling is this times the replicas.
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._member_rate = limits.parse(settings.member_event_rate)
+        self._integration_rate = limits.parse(settings.integration_event_rate)
         self._started: set[uuid.UUID] = set()
 
     async def accept(self, member_id: uuid.UUID, event: RealTimeEvent) -> Outcome:
+        self._check_timestamp(event)
+        await self._check_rate(self._member_rate, "member", str(member_id))
         claim = await claim_event(self._pool, member_id, event.id)
         if not claim.new and claim.already_signalled:
             return "duplicate"
+        badge_event = BadgeEvent(
+            id=event.id,
+            type=event.type,
+            event_data=event.event_data,
+            timestamp=event.timestamp,
+            local_date=event.timestamp.astimezone(ZoneInfo(await self._members.timezone(member_id))).date(),
+            catalogue_revision=await self._catalogue.revision(),
+            received_at=datetime.now(UTC),
+        )
         # A receipt not yet marked as signalled means an earlier attempt never reached Temporal
         # (or never recorded that it did): hand it over again; the workflow drops repeats by id.
-        await self.signal(member_id, BadgeEvent.from_wire(event))
+        await self.signal(member_id, badge_event)
         await mark_signalled(self._pool, member_id, event.id)
         return "accepted"
+
+    async def check_integration_rate(self, integration_id: str) -> None:
+        await self._check_rate(self._integration_rate, "integration", integration_id)
+
+    def _check_timestamp(self, event: RealTimeEvent) -> None:
+        now = datetime.now(UTC)
+        if event.timestamp > now + self._max_future:
+            raise Problem(
+                422,
+                "event-from-the-future",
+                f"timestamp {event.timestamp.isoformat()} is more than {self._max_future.seconds} s ahead of "
+                "the server's clock.",
+            )
+        if event.timestamp < now - self._max_age:
+            raise Problem(
+                422,
+                "event-too-old",
+                f"timestamp {event.timestamp.isoformat()} is older than {self._max_age.total_seconds() / 3600:g} "
+                "hours; events must be reported as they happen.",
+            )
+
+    async def _check_rate(self, rate: limits.RateLimitItem, namespace: str, key: str) -> None:
+        if await self._limiter.hit(rate, namespace, key):
+            return
+        reset_at, _ = await self._limiter.get_window_stats(rate, namespace, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise Problem(
+            429,
+            "rate-limited",
+            f"Too many events: at most {rate} per {namespace}. Retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
 
     async def start_ahead(self, member_id: uuid.UUID) -> None:
         """Start the member's workflow before their first event (when they open a stream, say),
@@ -57,9 +126,10 @@ class EventIntake:
         try:
             await self._temporal.start_workflow(
                 UserBadgesWorkflow.run,
-                UserBadgesInput(user_id=member_id),
+                # With the catalogue: a new workflow need not load it when the first event comes.
+                UserBadgesInput(user_id=member_id, catalogue=await self._catalogue.snapshot()),
                 id=user_badges_workflow_id(member_id),
-                task_queue=self._task_queue,
+                task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
         except TEMPORAL_UNREACHABLE as error:
@@ -83,11 +153,4 @@ class EventIntake:
             ) from error
 
     async def _start_with_signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
-        await self._temporal.start_workflow(
-            UserBadgesWorkflow.run,
-            UserBadgesInput(user_id=member_id),
-            id=user_badges_workflow_id(member_id),
-            task_queue=self._task_queue,
-            start_signal="record_event",
-            start_signal_args=[event],
-        )
+        await signal_member(self._temporal, member_id, self.task_queue, "record_event", event)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,8 @@ from badges.db.keys import KeyStore
 from badges.db.members import Member
 
 CACHE_LIMIT = 100_000
+# A time zone changed through another API process reaches this one's events within this time.
+TIMEZONE_CACHE_SECONDS = 60.0
 
 
 class MemberDirectory:
@@ -22,6 +25,7 @@ class MemberDirectory:
         self._keys = keys
         self._pepper = pepper.encode()
         self._cache: dict[bytes, uuid.UUID] = {}
+        self._timezones: dict[uuid.UUID, tuple[str, float]] = {}
 
     def digest(self, subject: str) -> bytes:
         return hmac.new(self._pepper, subject.encode(), hashlib.sha256).digest()
@@ -49,3 +53,23 @@ class MemberDirectory:
             self._cache.clear()
         self._cache[digest] = member_id
         return member_id
+
+    async def timezone(self, member_id: uuid.UUID) -> str:
+        """The member's IANA time zone (their calendar day for streaks)."""
+        cached = self._timezones.get(member_id)
+        if cached is not None and time.monotonic() - cached[1] < TIMEZONE_CACHE_SECONDS:
+            return cached[0]
+        async with self._engine.connect() as connection:
+            zone = await connection.scalar(select(Member.timezone).where(Member.id == member_id))
+        return self._remember_timezone(member_id, zone or "UTC")
+
+    async def set_timezone(self, member_id: uuid.UUID, zone: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(update(Member).where(Member.id == member_id).values(timezone=zone))
+        self._remember_timezone(member_id, zone)
+
+    def _remember_timezone(self, member_id: uuid.UUID, zone: str) -> str:
+        if len(self._timezones) >= CACHE_LIMIT:
+            self._timezones.clear()
+        self._timezones[member_id] = (zone, time.monotonic())
+        return zone

@@ -17,6 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
+# What "the database is not reachable" looks like from each layer; HTTP answers 503, WebSocket an error frame.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
 log = logging.getLogger("badges.api")
 
 
@@ -26,8 +34,10 @@ class Problem(StarletteHTTPException):
     An HTTPException, so that FastAPI passes it through untouched even from body reading.
     """
 
-    def __init__(self, status: int, slug: str, detail: str, **extensions: Any) -> None:
-        super().__init__(status_code=status, detail=detail)
+    def __init__(
+        self, status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
         self.status = status
         self.slug = slug
         self.detail = detail
@@ -56,7 +66,7 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, exc.slug, **exc.extensions)
+        return problem_response(request, exc.status, exc.detail, exc.slug, headers=exc.headers, **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -72,11 +82,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         fields = ", ".join(error["field"] for error in errors)
         return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
 
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(PoolTimeout)
-    @app.exception_handler(sqlalchemy.exc.OperationalError)
-    @app.exception_handler(sqlalchemy.exc.InterfaceError)
-    @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(
@@ -86,6 +91,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             "database-unavailable",
             headers={"Retry-After": "2"},
         )
+
+    for error_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_type, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

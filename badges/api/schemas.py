@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -23,13 +24,27 @@ class BadgeView(WireModel):
     badge_id: str
     name: str
     description: str
-    target: int
+    kind: str
+    version: int
+    # The count, streak length or top tier progress goes towards; null for bank-data badges.
+    target: int | None
+    tiers: list[str] | None = None
+    reward: dict[str, Any] | None = None
+
+
+class AwardView(WireModel):
+    instance: str  # "1", a tier name, or a percentile target such as "p95"
+    version: int
+    awarded_at: datetime
 
 
 class BadgeProgressView(BadgeView):
     progress: int
+    # What the current progress counts towards (the next tier's target for tiered badges).
+    progress_target: int | None
     awarded: bool
-    awarded_at: datetime | None = None
+    awarded_at: datetime | None = None  # the first award
+    awards: list[AwardView]
 
 
 class MyBadges(WireModel):
@@ -38,12 +53,28 @@ class MyBadges(WireModel):
 
 
 class Catalogue(WireModel):
+    revision: int
     badges: list[BadgeView]
 
 
 class Me(WireModel):
     user_id: uuid.UUID
     scopes: list[str]
+
+
+class Profile(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    timezone: str = Field(description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from error
+        return value
 
 
 class TokenRequest(BaseModel):
@@ -65,3 +96,102 @@ class ProgrammeMetrics(WireModel):
     awards_by_badge: dict[str, int]
     last_outbox_id: int
     stream_subscribers: int
+    rewards_by_status: dict[str, int]  # granted / deferred / withheld
+    reward_budgets: list[BudgetView]  # this month's use of each budget
+    reviews_pending: int
+
+
+class DefinitionSaved(WireModel):
+    badge_id: str
+    version: int
+    created: bool  # false: the newest version already said exactly this
+    definition: dict[str, Any]
+    # Signing secret for this badge's award webhooks: shown once, when first created.
+    webhook_secret: str | None = None
+
+
+class WebhookSecretView(WireModel):
+    badge_id: str
+    webhook_secret: str
+
+
+class BadgeVersionView(WireModel):
+    version: int
+    created_by: str
+    created_at: datetime
+    definition: dict[str, Any]
+
+
+class ReevaluationView(WireModel):
+    workflow_id: str
+    badge_id: str
+    version: int
+    status: str
+    members_signalled: int
+    done: bool
+
+
+class RewardView(WireModel):
+    badge_id: str
+    instance: str
+    version: int
+    kind: Literal["points", "money"]
+    amount: int
+    currency: str | None
+    status: Literal["granted", "deferred", "withheld"]
+    period: str
+    reason: str
+    created_at: datetime
+    granted_at: datetime | None
+
+
+class MyRewards(WireModel):
+    rewards: list[RewardView]
+    points_granted: int
+    money_granted_minor: dict[str, int]  # by currency
+    pending: int  # deferred: waiting for budget
+
+
+class BudgetSpec(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    kind: Literal["points", "money"]
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    monthly_limit: int = Field(ge=0)
+    policy: Literal["defer", "withhold"]
+
+    @model_validator(mode="after")
+    def _currency_for_money(self) -> BudgetSpec:
+        if (self.kind == "money") != (self.currency is not None):
+            raise ValueError("currency is required for money budgets and not allowed for points")
+        return self
+
+
+class BudgetView(WireModel):
+    scope: str
+    kind: str
+    currency: str | None
+    monthly_limit: int
+    policy: str
+    period: str
+    used: int
+    remaining: int
+
+
+class ReviewItemView(WireModel):
+    review_id: str
+    user_id: uuid.UUID
+    event_type: str
+    reason: str
+    event_count: int
+    event_ids: list[str]
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class ReviewDecisionRequest(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    approve: bool

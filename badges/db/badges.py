@@ -18,6 +18,10 @@ class BadgeProgress(Base):
     badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
     target: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")  # of the definition it counts under
+    # The member workflow's batch that wrote it: a later batch wins even when the value falls
+    # (a broken streak), a repeated write of the same batch announces nothing.
+    batch_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -28,6 +32,7 @@ class Award(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     badge_id: Mapped[str] = mapped_column(String(64))
     instance: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")  # of the definition it was earned under
     awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("user_id", "badge_id", "instance"),)

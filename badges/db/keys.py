@@ -104,6 +104,17 @@ class KeyStore:
             raise KeyUnavailableError(key_id)
         return self._remember(row)
 
+    async def key_owners(self, key_ids: set[str]) -> dict[str, tuple[str, bool]]:
+        """For each known key id: its owner and whether it is still readable (not destroyed).
+        Read from the database every time, so a key destroyed by another process counts."""
+        if not key_ids:
+            return {}
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(DataKey.key_id, DataKey.owner, DataKey.wrapped_key).where(DataKey.key_id.in_(key_ids))
+            )
+            return {row.key_id: (row.owner, row.wrapped_key is not None) for row in rows}
+
     def forget(self, owner: str) -> None:
         """Drop an owner's keys from memory (after erasure destroyed them)."""
         self._live_by_owner.pop(owner, None)

@@ -18,6 +18,8 @@ class Member(Base):
     # HMAC-SHA256 of the token's `sub` under the identity pepper: looks a member up without
     # storing the sub, which may be an email address.
     subject_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # IANA zone for calendar rules (streaks): a member's "day" is their local day.
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -1,9 +1,34 @@
 """Every table, imported in one place for Alembic and for tests."""
 
+from badges.db.audit import AuditRecord
 from badges.db.badges import Award, BadgeProgress
 from badges.db.base import Base
+from badges.db.catalogue import BadgeDefinitionVersion, BadgeWebhookSecret
+from badges.db.consents import Consent
 from badges.db.events import EventReceipt
+from badges.db.integrations import Integration, SignatureReceipt, WebhookDelivery
 from badges.db.members import DataKey, Member
 from badges.db.outbox import OutboxEntry
+from badges.db.reviews import ReviewItem
+from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
 
-__all__ = ["Award", "BadgeProgress", "Base", "DataKey", "EventReceipt", "Member", "OutboxEntry"]
+__all__ = [
+    "AuditRecord",
+    "Award",
+    "BadgeDefinitionVersion",
+    "BadgeProgress",
+    "BadgeWebhookSecret",
+    "Base",
+    "Consent",
+    "DataKey",
+    "EventReceipt",
+    "Integration",
+    "Member",
+    "OutboxEntry",
+    "ReviewItem",
+    "RewardBudget",
+    "RewardBudgetUsage",
+    "RewardLedgerEntry",
+    "SignatureReceipt",
+    "WebhookDelivery",
+]

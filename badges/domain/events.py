@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -33,6 +33,20 @@ class BadgeEvent(BaseModel):
     type: EventType
     event_data: dict[str, Any] = Field(default_factory=dict)
     timestamp: datetime
+    # The event's calendar date in the member's time zone, as the API computed it; streaks count
+    # these days. None in events queued before the API sent it: then the timestamp's own date.
+    local_date: date | None = None
+    # The catalogue revision the API accepted the event under: a member's workflow holding an
+    # older one loads the newer catalogue before counting the event.
+    catalogue_revision: int = 0
+    # When the API accepted it (the server's clock, not the sender's): the anti-gaming screen
+    # measures bursts by this, so events processed late after a backlog are not a burst.
+    received_at: datetime | None = None
+
+    @property
+    def day(self) -> date:
+        """The member's calendar day of the event."""
+        return self.local_date if self.local_date is not None else self.timestamp.date()
 
     @classmethod
     def from_wire(cls, event: RealTimeEvent) -> BadgeEvent:

@@ -24,3 +24,12 @@ def key_owner_for_workflow(workflow_id: str | None) -> str:
             except ValueError:
                 pass
     return SERVICE_OWNER
+
+
+def webhook_delivery_workflow_id(user_id: uuid.UUID | str, badge_id: str, instance: str) -> str:
+    """One delivery workflow per award; under `user/{uid}/` so its payloads use the member's key."""
+    return f"user/{user_id}/webhook/{badge_id}/{instance}"
+
+
+def consent_workflow_id(user_id: uuid.UUID | str) -> str:
+    return f"user/{user_id}/consent"

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
+import httpx
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from badges.activities.catalogue import CatalogueActivities
+from badges.activities.consent import ConsentActivities
 from badges.activities.progress import ProgressActivities
+from badges.activities.reevaluation import ReevaluationActivities
+from badges.activities.rewards import RewardActivities
+from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
+from badges.workflows.consent import ConsentWorkflow
+from badges.workflows.reevaluation import ReevaluationWorkflow
+from badges.workflows.rewards_release import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
+from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = logging.getLogger("badges.worker")
 
@@ -37,16 +58,58 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("badges"))
 
 
-def build_worker(client: Client, settings: Settings, pool: AsyncConnectionPool) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    *,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    http: httpx.AsyncClient,
+) -> Worker:
+    """The worker; the caller owns `pool`, `engine` and `http` (`make_webhook_client()`) and
+    closes them after the worker has shut down."""
     progress = ProgressActivities(pool)
+    catalogue = CatalogueActivities(engine)
+    reevaluation = ReevaluationActivities(engine, client, settings.task_queue)
+    webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
+    rewards = RewardActivities(pool)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[UserBadgesWorkflow],
-        activities=[progress.record_progress],
+        workflows=[
+            UserBadgesWorkflow,
+            WebhookDeliveryWorkflow,
+            ReevaluationWorkflow,
+            RewardsReleaseWorkflow,
+            ConsentWorkflow,
+        ],
+        activities=[
+            progress.record_progress,
+            catalogue.load_catalogue,
+            reevaluation.members_with_progress,
+            reevaluation.signal_reevaluation,
+            webhooks.deliver_webhook,
+            webhooks.record_webhook_outcome,
+            rewards.release_deferred_rewards,
+            ConsentActivities(pool).record_consent,
+        ],
         max_cached_workflows=10_000,
         workflow_runner=workflow_runner(),
     )
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RewardsReleaseWorkflow.run, id=RELEASE_SCHEDULE_ID, task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RELEASE_EVERY)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(RELEASE_SCHEDULE_ID, schedule)
 
 
 async def run(settings: Settings) -> None:
@@ -54,7 +117,9 @@ async def run(settings: Settings) -> None:
     pool = await open_pool(settings.libpq_url)
     keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
     client = await connect_temporal(settings, keys)
-    worker = build_worker(client, settings, pool)
+    http = make_webhook_client()
+    worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
+    await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +128,7 @@ async def run(settings: Settings) -> None:
     async with worker:
         await stop.wait()
         log.info("worker shutting down")
+    await http.aclose()
     await pool.close()
     await engine.dispose()
 

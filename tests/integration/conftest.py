@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
+from badges.db.keys import KeyStore
 from badges.workers.main import build_worker
 from tests.support import running_api
 
@@ -22,9 +25,16 @@ def system_settings(settings: Settings, dev_server: WorkflowEnvironment) -> Sett
 
 @pytest.fixture(scope="session")
 async def worker(
-    system_settings: Settings, dev_server: WorkflowEnvironment, pool: AsyncConnectionPool
+    system_settings: Settings,
+    dev_server: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
 ) -> AsyncIterator[None]:
-    async with build_worker(dev_server.client, system_settings, pool):
+    async with (
+        make_webhook_client() as http,
+        build_worker(dev_server.client, system_settings, pool, engine=engine, keys=keys, http=http),
+    ):
         yield
 
 

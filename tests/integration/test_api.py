@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from badges.api.app import create_app
 from badges.config import Settings
-from tests.support import collect, dev_token, real_time_event, sse_events
+from tests.support import SseEvent, collect, dev_token, for_badge, real_time_event, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -99,7 +100,7 @@ async def test_an_event_reaches_the_stream_and_badges_once(client: httpx.AsyncCl
 
     async with client.stream("GET", "/v1/me/stream", headers=headers) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
-        events = sse_events(stream)
+        events = for_badge(sse_events(stream), "calculator-explorer")
         first = await client.post("/v1/events", json=real_time_event("calc-1", sub), headers=headers)
         assert first.status_code == 202
         assert first.json() == {"status": "accepted", "id": "calc-1"}
@@ -111,8 +112,11 @@ async def test_an_event_reaches_the_stream_and_badges_once(client: httpx.AsyncCl
         assert progress.data == {
             "badgeId": "calculator-explorer",
             "name": "Calculator explorer",
+            "kind": "count",
+            "version": 1,
             "value": 1,
             "target": 3,
+            "tier": None,
         }
         for event_id in ("calc-2", "calc-3"):
             response = await client.post("/v1/events", json=real_time_event(event_id, sub), headers=headers)
@@ -135,12 +139,21 @@ async def test_an_event_reaches_the_stream_and_badges_once(client: httpx.AsyncCl
 async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeated(client: httpx.AsyncClient) -> None:
     sub = f"{uuid.uuid4()}@example.com"
     headers = await dev_token(client, sub)
+    seen: list[SseEvent] = []  # every message of the first connection, whichever badge
+
+    async def until_voter(stream: AsyncIterator[SseEvent], value: int) -> SseEvent:
+        async for item in stream:
+            seen.append(item)
+            if item.data.get("badgeId") == "active-voter" and item.data["value"] == value:
+                return item
+        raise AssertionError("stream ended")
+
     async with client.stream("GET", "/v1/me/stream", headers=headers) as stream:
         events = sse_events(stream)
         await client.post("/v1/events", json=real_time_event("v1", sub, "voting"), headers=headers)
-        [first] = await collect(events, 1)
+        first = await asyncio.wait_for(until_voter(events, 1), 20)
         await client.post("/v1/events", json=real_time_event("v2", sub, "voting"), headers=headers)
-        [second] = await collect(events, 1)
+        await asyncio.wait_for(until_voter(events, 2), 20)
     # Disconnected: more happens while the member is away.
     for i in range(3, 6):
         await client.post("/v1/events", json=real_time_event(f"v{i}", sub, "voting"), headers=headers)
@@ -149,15 +162,21 @@ async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeat
     async with client.stream("GET", "/v1/me/stream", headers={**headers, "Last-Event-ID": str(first.id)}) as stream:
         events = sse_events(stream)
         resumed = await collect(events, 1)
-        while resumed[-1].event != "award":
+        while not (resumed[-1].event == "award" and resumed[-1].data["badgeId"] == "active-voter"):
             resumed += await collect(events, 1)
-    assert resumed[0].id == second.id and resumed[0].data["value"] == 2
+    # Exactly what came after `first`: what the first connection saw after it, then the rest.
+    after_first = [item.id for item in seen if item.id > first.id]
+    assert after_first and [item.id for item in resumed[: len(after_first)]] == after_first
     assert [item.id for item in resumed] == sorted({item.id for item in resumed})
-    assert [item.data["value"] for item in resumed if item.event == "progress"][-1] == 5
+    assert all(item.id > first.id for item in resumed)
+    voter = [
+        item.data["value"] for item in resumed if item.event == "progress" and item.data["badgeId"] == "active-voter"
+    ]
+    assert voter[0] == 2 and voter[-1] == 5 and voter == sorted(set(voter))  # later batches may merge events
 
     # Resuming from the last id gives nothing old: the next thing seen is new.
     async with client.stream("GET", "/v1/me/stream", headers={**headers, "Last-Event-ID": str(resumed[-1].id)}) as s:
-        events = sse_events(s)
+        events = for_badge(sse_events(s), "regular-attendee")
         await client.post("/v1/events", json=real_time_event("a1", sub, "attendance"), headers=headers)
         [fresh] = await collect(events, 1)
     assert fresh.id > resumed[-1].id and fresh.data["badgeId"] == "regular-attendee"

@@ -12,6 +12,7 @@ from badges.db.keys import KeyStore, KeyUnavailableError
 from badges.db.members import DataKey
 from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
 from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from badges.workers.converter import make_data_converter
 from tests.conftest import create_member
 
 SECRET = b'{"merchant": "Lucky Bets Ltd"}'
@@ -69,3 +70,22 @@ async def test_a_destroyed_key_makes_payloads_unreadable(engine: AsyncEngine, ke
         await EncryptionCodec(keys).decode([sealed])
     with pytest.raises(KeyUnavailableError):
         await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+
+
+async def test_the_converter_binds_the_members_key_without_rebuilding_its_parts(
+    engine: AsyncEngine, keys: KeyStore
+) -> None:
+    converter = make_data_converter(keys)
+    member = await create_member(engine, keys)
+
+    bound = converter.with_context(context(user_badges_workflow_id(member)))
+
+    assert isinstance(bound.payload_codec, EncryptionCodec)
+    assert bound.payload_codec.owner == str(member)
+    assert bound.payload_converter is converter.payload_converter
+    [sealed] = await bound.encode([{"merchant": "Lucky Bets Ltd"}])
+    assert sealed.metadata[KEY_ID_METADATA].decode() == (await keys.live_key(str(member))).key_id
+    assert await converter.decode([sealed], [dict]) == [{"merchant": "Lucky Bets Ltd"}]
+    # The base converter is untouched: it still seals with the service key.
+    [service] = await converter.encode([1])
+    assert service.metadata[KEY_ID_METADATA].decode() == (await keys.live_key(SERVICE_OWNER)).key_id

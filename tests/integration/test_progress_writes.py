@@ -27,12 +27,12 @@ async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
     member = await create_member(engine, keys)
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as listener:
         await listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
-        await apply_batch(pool, member, PROGRESS, AWARDS)
+        await apply_batch(pool, member, 1, PROGRESS, AWARDS)
         notified = [n async for n in listener.notifies(timeout=5, stop_after=1)]
     assert len(notified) == 1 and notified[0].payload == ""
 
     # The same batch again (a retried activity): nothing changes.
-    await apply_batch(pool, member, PROGRESS, AWARDS)
+    await apply_batch(pool, member, 1, PROGRESS, AWARDS)
     async with pool.connection() as connection:
         rows = await (
             await connection.execute("SELECT kind, payload FROM outbox WHERE user_id = %s ORDER BY id", (member,))
@@ -45,8 +45,29 @@ async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
         ).fetchall()
     assert [kind for kind, _ in rows] == ["progress", "award"]
     assert rows[1][1] == {"badgeId": "active-voter", "name": "Active voter", "instance": "1",
-                          "awardedAt": "2026-11-25T00:00:00Z"}  # fmt: skip
+                          "version": 1, "reward": None, "awardedAt": "2026-11-25T00:00:00Z"}  # fmt: skip
     assert awards == (1,) and progress == [(5,)]
+
+
+async def test_a_later_batch_may_lower_a_value_and_a_stale_one_may_not(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    # A streak of 3 broken by a missed day falls to 1 in batch 8; batch 7 arriving late changes nothing.
+    member = await create_member(engine, keys)
+    streak = ProgressUpdate(badge_id="weekly-regular", name="Weekly regular", value=3, target=7)
+    await apply_batch(pool, member, 7, [streak], [])
+    await apply_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
+    await apply_batch(pool, member, 7, [streak], [])
+    await apply_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
+    async with pool.connection() as connection:
+        announced = await (
+            await connection.execute("SELECT payload->>'value' FROM outbox WHERE user_id = %s ORDER BY id", (member,))
+        ).fetchall()
+        value = await (
+            await connection.execute("SELECT value, batch_seq FROM badge_progress WHERE user_id = %s", (member,))
+        ).fetchone()
+    assert announced == [("3",), ("1",)]
+    assert value == (1, 8)
 
 
 async def test_a_retried_batch_holding_more_events_writes_and_announces_only_what_is_new(
@@ -56,10 +77,10 @@ async def test_a_retried_batch_holding_more_events_writes_and_announces_only_wha
     # task holds [e1, e2] (value 2, which earns the award). Nothing may be lost or repeated.
     member = await create_member(engine, keys)
     first = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=4, target=5)]
-    await apply_batch(pool, member, first, [])
-    await apply_batch(pool, member, PROGRESS, AWARDS)
-    # And a stale write (a run that started over) never moves progress back.
-    await apply_batch(pool, member, first, [])
+    await apply_batch(pool, member, 1, first, [])
+    await apply_batch(pool, member, 1, PROGRESS, AWARDS)
+    # And a stale write (an earlier batch, late) never moves progress back.
+    await apply_batch(pool, member, 0, first, [])
     async with pool.connection() as connection:
         rows = await (
             await connection.execute(
@@ -77,8 +98,8 @@ async def test_an_award_already_held_is_not_announced_again(
     engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
 ) -> None:
     member = await create_member(engine, keys)
-    await apply_batch(pool, member, [], AWARDS)
-    await apply_batch(pool, member, [], AWARDS)  # e.g. a re-evaluation
+    await apply_batch(pool, member, 1, [], AWARDS)
+    await apply_batch(pool, member, 1, [], AWARDS)  # e.g. a re-evaluation
     async with pool.connection() as connection:
         kinds = await (await connection.execute("SELECT kind FROM outbox WHERE user_id = %s", (member,))).fetchall()
     assert kinds == [("award",)]
@@ -96,12 +117,12 @@ async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
         # unless the outbox lock makes the other writer wait for it.
         connection = await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True)
         async with connection, connection.transaction():
-            await connection.execute(batch_script(slow_member, PROGRESS, []))
+            await connection.execute(batch_script(slow_member, 1, PROGRESS, []))
             await asyncio.sleep(0.5)
 
     async def fast_writer() -> None:
         await asyncio.sleep(0.1)
-        await apply_batch(pool, fast_member, PROGRESS, [])
+        await apply_batch(pool, fast_member, 1, PROGRESS, [])
 
     seen: list[int] = []
 

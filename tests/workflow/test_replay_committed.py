@@ -25,7 +25,8 @@ from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.conftest import create_member
-from tests.workflow.test_user_badges import eventually, progress_of, send, worker_for
+from tests.support import eventually
+from tests.workflow.test_user_badges import progress_of, send, worker_for
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
 WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")

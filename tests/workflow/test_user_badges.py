@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
@@ -19,8 +18,10 @@ from badges.db.keys import KeyStore
 from badges.db.outbox import OutboxEntry
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
+from badges.domain.rules import BadgeState
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
+from tests.support import eventually
 
 
 def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Worker:
@@ -30,14 +31,6 @@ def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Wo
         workflows=[UserBadgesWorkflow],
         activities=[ProgressActivities(pool).record_progress],
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 def event(event_id: str, type_: str = "tool_usage") -> BadgeEvent:
@@ -87,8 +80,8 @@ async def test_events_become_progress_award_and_outbox_rows(time_skipping, engin
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 3, "active-voter": 1}))
 
         snapshot = await handle.query(UserBadgesWorkflow.snapshot)
-        assert snapshot.state.counts == {"calculator-explorer": 3, "active-voter": 1}
-        assert "calculator-explorer" in snapshot.state.awarded
+        assert counts_of(snapshot.state) == {"calculator-explorer": 3, "active-voter": 1}
+        assert "1" in snapshot.state.badges["calculator-explorer"].awarded
 
     async with engine.connect() as connection:
         awards = (await connection.execute(select(Award.badge_id).where(Award.user_id == member))).scalars().all()
@@ -107,7 +100,7 @@ async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, pool, 
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 2}))
         await send(time_skipping.client, member, task_queue, event("same"))
         await eventually(lambda: _snapshot_seen(handle, 2))
-        assert (await handle.query(UserBadgesWorkflow.snapshot)).state.counts == {"calculator-explorer": 2}
+        assert counts_of((await handle.query(UserBadgesWorkflow.snapshot)).state) == {"calculator-explorer": 2}
     assert await progress_of(engine, member) == {"calculator-explorer": 2}
 
 
@@ -142,10 +135,14 @@ async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engi
         await send(client, member, task_queue, event("first", "attendance"), event("second", "attendance"))
         await eventually(lambda: _has(engine, member, {"regular-attendee": 2, "active-voter": 5}))
         snapshot = await latest.query(UserBadgesWorkflow.snapshot)
-    assert snapshot.state.counts["regular-attendee"] == 2
-    assert "active-voter" in snapshot.state.awarded
+    assert snapshot.state.badges["regular-attendee"].count == 2
+    assert "1" in snapshot.state.badges["active-voter"].awarded
     outbox = await outbox_of(engine, member)
     assert [payload["badgeId"] for _, kind, payload in outbox if kind == "award"] == ["active-voter"]
+
+
+def counts_of(state: BadgeState) -> dict[str, int]:
+    return {badge_id: progress.count for badge_id, progress in state.badges.items()}
 
 
 async def _has(engine: AsyncEngine, member: uuid.UUID, expected: dict[str, int]) -> bool:

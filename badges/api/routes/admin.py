@@ -6,11 +6,14 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 
 from badges.api.deps import ServicesDep, StaffPrincipal
+from badges.api.routes.rewards import budget_views
 from badges.api.schemas import ProgrammeMetrics
 from badges.db.badges import Award
 from badges.db.events import EventReceipt
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
+from badges.db.reviews import pending_reviews
+from badges.db.rewards import ledger_totals
 
 router = APIRouter(tags=["admin"])
 
@@ -29,4 +32,7 @@ async def metrics(principal: StaffPrincipal, services: ServicesDep) -> Programme
         awards_by_badge=awards_by_badge,
         last_outbox_id=last_outbox_id or 0,
         stream_subscribers=services.hub.subscriber_count,
+        rewards_by_status=await ledger_totals(services.engine),
+        reward_budgets=await budget_views(services),
+        reviews_pending=await pending_reviews(services.engine),
     )

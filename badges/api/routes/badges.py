@@ -1,55 +1,85 @@
-"""`GET /v1/badges` (the catalogue) and `GET /v1/me/badges` (the member's progress and awards)."""
+"""`GET /v1/badges` (the catalogue in force) and `GET /v1/me/badges` (the member's progress and awards)."""
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
-from badges.api.schemas import BadgeProgressView, BadgeView, Catalogue, MyBadges
+from badges.api.schemas import AwardView, BadgeProgressView, BadgeView, Catalogue, MyBadges
 from badges.db.badges import Award, BadgeProgress
-from badges.domain.catalogue import DEFAULT_CATALOGUE
+from badges.domain.definitions import BadgeDefinition, StreakRule, TiersRule
 
 router = APIRouter(tags=["badges"])
 
 
-@router.get("/v1/badges", response_model=Catalogue)
-async def catalogue(principal: MemberPrincipal) -> Catalogue:
-    return Catalogue(
-        badges=[
-            BadgeView(badge_id=b.badge_id, name=b.name, description=b.description, target=b.rule.target)
-            for b in DEFAULT_CATALOGUE
-        ]
+def headline_target(badge: BadgeDefinition) -> int | None:
+    """What progress counts towards: the count, streak length or top tier; None for badges
+    decided on bank data over a period rather than counted."""
+    rule = badge.rule
+    if isinstance(rule, StreakRule):
+        return rule.length
+    if isinstance(rule, TiersRule):
+        return rule.tiers[-1].target
+    return getattr(rule, "target", None)
+
+
+def badge_view(badge: BadgeDefinition) -> BadgeView:
+    return BadgeView(
+        badge_id=badge.badge_id,
+        name=badge.name,
+        description=badge.description,
+        kind=badge.rule.kind,
+        version=badge.version,
+        target=headline_target(badge),
+        tiers=[tier.name for tier in badge.rule.tiers] if isinstance(badge.rule, TiersRule) else None,
+        reward=badge.reward.model_dump(mode="json", by_alias=True) if badge.reward else None,
     )
+
+
+@router.get("/v1/badges", response_model=Catalogue)
+async def catalogue(principal: MemberPrincipal, services: ServicesDep) -> Catalogue:
+    revision, badges = await services.catalogue.current()
+    return Catalogue(revision=revision, badges=[badge_view(badge) for badge in badges if badge.active])
 
 
 @router.get("/v1/me/badges", response_model=MyBadges)
 async def my_badges(member_id: MemberId, services: ServicesDep) -> MyBadges:
+    _, badges = await services.catalogue.current()
     async with services.engine.connect() as connection:
         progress = {
-            row.badge_id: row.value
+            row.badge_id: row
             for row in await connection.execute(
-                select(BadgeProgress.badge_id, BadgeProgress.value).where(BadgeProgress.user_id == member_id)
+                select(BadgeProgress.badge_id, BadgeProgress.value, BadgeProgress.target).where(
+                    BadgeProgress.user_id == member_id
+                )
             )
         }
-        awarded = {
-            row.badge_id: row.awarded_at
-            for row in await connection.execute(
-                select(Award.badge_id, Award.awarded_at).where(Award.user_id == member_id)
+        awards: dict[str, list[AwardView]] = defaultdict(list)
+        for row in await connection.execute(
+            select(Award.badge_id, Award.instance, Award.version, Award.awarded_at)
+            .where(Award.user_id == member_id)
+            .order_by(Award.awarded_at, Award.id)
+        ):
+            awards[row.badge_id].append(
+                AwardView(instance=row.instance, version=row.version, awarded_at=row.awarded_at)
             )
-        }
-    return MyBadges(
-        user_id=member_id,
-        badges=[
+    views = []
+    for badge in badges:
+        if not badge.active and badge.badge_id not in awards:
+            continue
+        mine = progress.get(badge.badge_id)
+        held = awards.get(badge.badge_id, [])
+        views.append(
             BadgeProgressView(
-                badge_id=b.badge_id,
-                name=b.name,
-                description=b.description,
-                target=b.rule.target,
-                progress=progress.get(b.badge_id, 0),
-                awarded=b.badge_id in awarded,
-                awarded_at=awarded.get(b.badge_id),
+                **badge_view(badge).model_dump(),
+                progress=mine.value if mine else 0,
+                progress_target=mine.target if mine else headline_target(badge),
+                awarded=bool(held),
+                awarded_at=held[0].awarded_at if held else None,
+                awards=held,
             )
-            for b in DEFAULT_CATALOGUE
-        ],
-    )
+        )
+    return MyBadges(user_id=member_id, badges=views)

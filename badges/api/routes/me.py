@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
-from badges.api.schemas import Me
+from badges.api.schemas import Me, Profile
 
 router = APIRouter(tags=["me"])
 
@@ -14,3 +14,15 @@ router = APIRouter(tags=["me"])
 async def me(principal: MemberPrincipal, member_id: MemberId, services: ServicesDep) -> Me:
     await services.intake.start_ahead(member_id)
     return Me(user_id=member_id, scopes=sorted(principal.scopes))
+
+
+@router.get("/v1/me/profile", response_model=Profile)
+async def get_profile(member_id: MemberId, services: ServicesDep) -> Profile:
+    return Profile(timezone=await services.members.timezone(member_id))
+
+
+@router.put("/v1/me/profile", response_model=Profile)
+async def put_profile(profile: Profile, member_id: MemberId, services: ServicesDep) -> Profile:
+    """The member's time zone decides their calendar day for streak badges, from their next event."""
+    await services.members.set_timezone(member_id, profile.timezone)
+    return profile

@@ -1,0 +1,65 @@
+"""`record_consent`: project one consent change into `consents` and announce it as an insight,
+in one transaction with the outbox row and its NOTIFY."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+
+from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
+
+
+class ConsentChange(BaseModel):
+    user_id: uuid.UUID
+    scope: str
+    status: Literal["granted", "revoked", "expired", "expiring"]
+    purpose: str
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+UPSERT = """
+INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at, revoked_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (user_id, scope) DO UPDATE SET purpose = excluded.purpose, granted_at = excluded.granted_at,
+    expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, updated_at = now()
+"""
+
+
+class ConsentActivities:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @activity.defn
+    async def record_consent(self, change: ConsentChange) -> None:
+        payload = {
+            "type": "consent",
+            "scope": change.scope,
+            "status": change.status,
+            "expiresAt": change.expires_at.isoformat(),
+        }
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})")
+            await conn.execute(
+                UPSERT,
+                (
+                    change.user_id,
+                    change.scope,
+                    change.purpose,
+                    change.granted_at,
+                    change.expires_at,
+                    change.revoked_at,
+                ),
+            )
+            await conn.execute(
+                "INSERT INTO outbox (user_id, kind, payload) VALUES (%s, 'insight', %s::jsonb)",
+                (change.user_id, json.dumps(payload)),
+            )
+            await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")

@@ -1,0 +1,60 @@
+"""`GET /v1/admin/audit`: the audit log for compliance (and admins), filtered and paged oldest first.
+Reading it is itself audited (by the staff dependency)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from badges.api.deps import CompliancePrincipal, ServicesDep
+from badges.db.audit import AuditQuery, list_audit
+
+router = APIRouter(tags=["compliance"])
+
+
+class AuditRecordView(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    subject: uuid.UUID | None
+    resource: str
+    purpose: str
+    details: dict[str, Any]
+    prev_hash: str  # hex
+    hash: str  # hex
+
+
+class AuditPage(BaseModel):
+    records: list[AuditRecordView]
+    next_after_id: int | None  # pass as `after_id` for the next page; null when this page was the last
+
+
+@router.get("/v1/admin/audit", response_model=AuditPage)
+async def read_audit(
+    principal: CompliancePrincipal,
+    services: ServicesDep,
+    actor: str | None = None,
+    subject: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditPage:
+    rows = await list_audit(
+        services.pool,
+        AuditQuery(
+            actor=actor, subject=subject, action=action, since=since, until=until, after_id=after_id, limit=limit
+        ),
+    )
+    records = [
+        AuditRecordView(**{**row, "prev_hash": bytes(row["prev_hash"]).hex(), "hash": bytes(row["hash"]).hex()})
+        for row in rows
+    ]
+    return AuditPage(records=records, next_after_id=records[-1].id if len(records) == limit else None)

@@ -1,0 +1,132 @@
+"""The Temporal remote codec endpoint (`POST /codec/decode`, `POST /codec/encode`), so the Web UI
+shows staff decrypted payloads. Staff only (operator, compliance, admin), every call audited.
+
+Decode: each payload is opened with the key named in its metadata. A payload whose key has been
+destroyed (the member was erased) is returned as it came, still encrypted, and the answer is still
+200: the UI shows it sealed. Encode: the service key, unless `X-Badges-Workflow-Id` names a member
+workflow (`user/{uuid}/...`), then that member's key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from google.protobuf.json_format import MessageToDict, ParseDict
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
+
+from badges.api.deps import ServicesDep, StaffPrincipal, staff_role
+from badges.api.problems import Problem
+from badges.db.audit import record_audit
+from badges.db.keys import KeyUnavailableError
+from badges.domain.identity import SERVICE_OWNER
+from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+
+router = APIRouter(tags=["compliance"])
+
+WORKFLOW_HEADER = "x-badges-workflow-id"
+
+
+class PayloadsBody(BaseModel):
+    payloads: list[dict[str, Any]]
+
+
+def parse_payloads(body: PayloadsBody) -> list[Payload]:
+    try:
+        return [ParseDict(item, Payload()) for item in body.payloads]
+    except Exception as exc:  # ParseError, or base64 that does not decode
+        raise Problem(422, "invalid-payload", f"A payload is not a Temporal Payload in proto JSON: {exc}") from exc
+
+
+def as_body(payloads: list[Payload]) -> PayloadsBody:
+    return PayloadsBody(payloads=[MessageToDict(payload) for payload in payloads])
+
+
+def subject_of(owner: str) -> uuid.UUID | None:
+    if owner == SERVICE_OWNER:
+        return None
+    try:
+        return uuid.UUID(owner)
+    except ValueError:
+        return None
+
+
+@router.post("/codec/decode", response_model=PayloadsBody)
+async def decode(
+    body: PayloadsBody, request: Request, principal: StaffPrincipal, services: ServicesDep
+) -> PayloadsBody:
+    payloads = parse_payloads(body)
+    key_ids = {
+        p.metadata[KEY_ID_METADATA].decode()
+        for p in payloads
+        if p.metadata.get("encoding") == ENCODING and KEY_ID_METADATA in p.metadata
+    }
+    # From the database on every call: a key destroyed since this replica cached it no longer opens.
+    owners = await services.keys.key_owners(key_ids)
+    codec = EncryptionCodec(services.keys)
+    decoded: list[Payload] = []
+    sealed = 0
+    subjects: set[uuid.UUID] = set()
+    for payload in payloads:
+        if payload.metadata.get("encoding") != ENCODING:
+            decoded.append(payload)
+            continue
+        owner, readable = owners.get(payload.metadata.get(KEY_ID_METADATA, b"").decode(), ("", False))
+        if (subject := subject_of(owner)) is not None:
+            subjects.add(subject)
+        if not readable:
+            if owner:
+                services.keys.forget(owner)
+            decoded.append(payload)
+            sealed += 1
+            continue
+        [opened] = await codec.decode([payload])
+        decoded.append(opened)
+    resource = request.headers.get(WORKFLOW_HEADER) or "unknown workflow"
+    purpose = request.headers.get("x-audit-purpose") or "history review"
+    # One record per member whose payloads were asked for (or one with no subject for service data).
+    audited: list[uuid.UUID | None] = [*sorted(subjects, key=str)] or [None]
+    for subject in audited:
+        await record_audit(
+            services.pool,
+            actor=principal.subject,
+            actor_role=staff_role(principal),
+            action="codec.decode",
+            subject=subject,
+            resource=resource,
+            purpose=purpose,
+            details={"payloads": len(payloads), "left_sealed": sealed},
+        )
+    return as_body(decoded)
+
+
+@router.post("/codec/encode", response_model=PayloadsBody)
+async def encode(
+    body: PayloadsBody, request: Request, principal: StaffPrincipal, services: ServicesDep
+) -> PayloadsBody:
+    payloads = parse_payloads(body)
+    workflow_id = request.headers.get(WORKFLOW_HEADER)
+    codec = EncryptionCodec(services.keys)
+    if workflow_id:
+        codec = codec.with_context(WorkflowSerializationContext(namespace="", workflow_id=workflow_id))
+        if codec.owner != SERVICE_OWNER:
+            # Re-read the member's key: one erased since this replica cached it must not seal anything.
+            services.keys.forget(codec.owner)
+    try:
+        encoded = await codec.encode(payloads)
+    except KeyUnavailableError as exc:
+        raise Problem(410, "key-destroyed", "That member's key no longer exists.") from exc
+    await record_audit(
+        services.pool,
+        actor=principal.subject,
+        actor_role=staff_role(principal),
+        action="codec.encode",
+        subject=subject_of(codec.owner),
+        resource=workflow_id or "unknown workflow",
+        purpose=request.headers.get("x-audit-purpose") or "history review",
+        details={"payloads": len(payloads)},
+    )
+    return as_body(encoded)

@@ -1,0 +1,161 @@
+"""Event systems that sign their requests, the signatures already seen, and outbound deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
+
+
+class Integration(Base):
+    """An attendance scanner, voting platform or calculator allowed to send events."""
+
+    __tablename__ = "integrations"
+
+    integration_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    # HMAC needs the secret itself, so it is sealed (service key), not hashed.
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignatureReceipt(Base):
+    """A signature already accepted: the same signed request again is a replay. Rows older than
+    the tolerance window are useless (the timestamp check refuses those) and are pruned."""
+
+    __tablename__ = "signature_receipts"
+
+    integration_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One award POSTed to a badge's webhook URL by `WebhookDeliveryWorkflow`."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    badge_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- integrations ----------------------------------------------------------------------------
+
+
+async def insert_integration(
+    engine: AsyncEngine, integration_id: str, event_types: list[str], sealed_secret: bytes, key_id: str, author: str
+) -> datetime | None:
+    """Register an integration; None when the id is taken (even by a disabled one)."""
+    async with engine.begin() as connection:
+        created_at: datetime | None = await connection.scalar(
+            insert(Integration)
+            .values(
+                integration_id=integration_id,
+                event_types=event_types,
+                sealed_secret=sealed_secret,
+                key_id=key_id,
+                created_by=author,
+            )
+            .on_conflict_do_nothing(index_elements=[Integration.integration_id])
+            .returning(Integration.created_at)
+        )
+    return created_at
+
+
+async def list_integrations(engine: AsyncEngine) -> list[Row[str, list[str], str, datetime, datetime | None]]:
+    async with engine.connect() as connection:
+        query = select(
+            Integration.integration_id,
+            Integration.event_types,
+            Integration.created_by,
+            Integration.created_at,
+            Integration.disabled_at,
+        ).order_by(Integration.integration_id)
+        return list((await connection.execute(query)).all())
+
+
+async def active_integration(engine: AsyncEngine, integration_id: str) -> Row[list[str], bytes, str] | None:
+    """The integration's event types and sealed secret, unless it is unknown or disabled."""
+    async with engine.connect() as connection:
+        query = select(Integration.event_types, Integration.sealed_secret, Integration.key_id).where(
+            Integration.integration_id == integration_id, Integration.disabled_at.is_(None)
+        )
+        return (await connection.execute(query)).one_or_none()
+
+
+async def replace_integration_secret(
+    engine: AsyncEngine, integration_id: str, sealed_secret: bytes, key_id: str
+) -> Row[list[str], datetime] | None:
+    """Give an active integration a new secret (the old one stops working at once); returns its
+    event types and creation time, or None if there is no such active integration."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(Integration)
+            .where(Integration.integration_id == integration_id, Integration.disabled_at.is_(None))
+            .values(sealed_secret=sealed_secret, key_id=key_id)
+            .returning(Integration.event_types, Integration.created_at)
+        )
+        return result.one_or_none()
+
+
+async def disable_integration(engine: AsyncEngine, integration_id: str) -> bool:
+    """Stop accepting an integration's requests; False if it is unknown or already disabled."""
+    async with engine.begin() as connection:
+        disabled = await connection.scalar(
+            update(Integration)
+            .where(Integration.integration_id == integration_id, Integration.disabled_at.is_(None))
+            .values(disabled_at=func.now())
+            .returning(Integration.integration_id)
+        )
+    return disabled is not None
+
+
+# --- signature receipts (replay protection, on the hot path: the psycopg pool) ----------------
+
+CLAIM_SIGNATURE = """
+INSERT INTO signature_receipts (integration_id, signature) VALUES (%(integration_id)s, %(signature)s)
+ON CONFLICT (integration_id, signature) DO NOTHING
+RETURNING 1
+"""
+RELEASE_SIGNATURE = (
+    "DELETE FROM signature_receipts WHERE integration_id = %(integration_id)s AND signature = %(signature)s"
+)
+PRUNE_SIGNATURES = "DELETE FROM signature_receipts WHERE received_at < now() - %(retention)s"
+
+
+async def claim_signature(pool: AsyncConnectionPool, integration_id: str, signature: str) -> bool:
+    """Record a signature as used; False when it already was (the request is a replay)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(CLAIM_SIGNATURE, {"integration_id": integration_id, "signature": signature})
+        return await cursor.fetchone() is not None
+
+
+async def release_signature(pool: AsyncConnectionPool, integration_id: str, signature: str) -> None:
+    """Forget a signature whose request was not acted on, so the sender may send it again."""
+    async with pool.connection() as connection:
+        await connection.execute(RELEASE_SIGNATURE, {"integration_id": integration_id, "signature": signature})
+
+
+async def prune_signatures(pool: AsyncConnectionPool, retention: timedelta) -> None:
+    """Drop receipts older than any signature still inside the timestamp tolerance."""
+    async with pool.connection() as connection:
+        await connection.execute(PRUNE_SIGNATURES, {"retention": retention})

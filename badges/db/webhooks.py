@@ -1,0 +1,157 @@
+"""Award webhooks as stored: each badge's signing secret (sealed with the service key) and the
+delivery rows `WebhookDeliveryWorkflow` keeps up to date, attempt by attempt."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from badges.db.catalogue import BadgeWebhookSecret
+from badges.db.integrations import WebhookDelivery
+from badges.db.keys import KeyStore
+from badges.domain.identity import SERVICE_OWNER
+
+SECRET_BYTES = 32
+
+
+def new_secret() -> str:
+    """A signing secret: URL-safe text, used as its UTF-8 bytes for HMAC (or as a bearer token)."""
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+async def seal_secret(keys: KeyStore, secret: str) -> tuple[bytes, str]:
+    """The secret sealed with the service key, and that key's id."""
+    key = await keys.live_key(SERVICE_OWNER, create=True)
+    return key.encrypt(secret.encode()), key.key_id
+
+
+async def unseal_secret(keys: KeyStore, sealed: bytes, key_id: str) -> str:
+    return (await keys.key_by_id(key_id)).decrypt(sealed).decode()
+
+
+# --- badge webhook secrets -------------------------------------------------------------------
+
+
+async def ensure_badge_webhook_secret(engine: AsyncEngine, keys: KeyStore, badge_id: str) -> str | None:
+    """Give the badge a webhook secret unless it has one. Returns the new secret (show it to the
+    admin once: it is never answered again), or None when the badge already had one."""
+    secret = new_secret()
+    sealed, key_id = await seal_secret(keys, secret)
+    async with engine.begin() as connection:
+        created = await connection.scalar(
+            insert(BadgeWebhookSecret)
+            .values(badge_id=badge_id, sealed_secret=sealed, key_id=key_id)
+            .on_conflict_do_nothing(index_elements=[BadgeWebhookSecret.badge_id])
+            .returning(BadgeWebhookSecret.badge_id)
+        )
+    return secret if created is not None else None
+
+
+async def rotate_badge_webhook_secret(engine: AsyncEngine, keys: KeyStore, badge_id: str) -> str:
+    """Replace (or create) the badge's webhook secret; returns the new one. Deliveries signed
+    after this use it (worker caches hold the old one for at most `SECRET_CACHE_SECONDS`)."""
+    secret = new_secret()
+    sealed, key_id = await seal_secret(keys, secret)
+    statement = insert(BadgeWebhookSecret).values(badge_id=badge_id, sealed_secret=sealed, key_id=key_id)
+    async with engine.begin() as connection:
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[BadgeWebhookSecret.badge_id],
+                set_={"sealed_secret": sealed, "key_id": key_id, "created_at": func.now()},
+            )
+        )
+    return secret
+
+
+async def badge_webhook_secret(engine: AsyncEngine, keys: KeyStore, badge_id: str) -> str | None:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(BadgeWebhookSecret.sealed_secret, BadgeWebhookSecret.key_id).where(
+                    BadgeWebhookSecret.badge_id == badge_id
+                )
+            )
+        ).one_or_none()
+    return None if row is None else await unseal_secret(keys, row.sealed_secret, row.key_id)
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+async def record_delivery_attempt(
+    engine: AsyncEngine,
+    *,
+    delivery_id: str,
+    user_id: uuid.UUID,
+    badge_id: str,
+    url: str,
+    status: str,
+    attempt: int,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    """Upsert the delivery row after an attempt. Attempts only grow, and a delivered row stays
+    delivered (an attempt retried after a lost answer must not undo it)."""
+    statement = insert(WebhookDelivery).values(
+        delivery_id=delivery_id,
+        user_id=user_id,
+        badge_id=badge_id,
+        url=url,
+        status=status,
+        attempts=attempt,
+        last_status_code=status_code,
+        last_error=error,
+    )
+    current = WebhookDelivery.__table__.c
+    async with engine.begin() as connection:
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[WebhookDelivery.delivery_id],
+                set_={
+                    "status": statement.excluded.status,
+                    "attempts": func.greatest(current.attempts, statement.excluded.attempts),
+                    "last_status_code": statement.excluded.last_status_code,
+                    "last_error": statement.excluded.last_error,
+                    "url": statement.excluded.url,
+                    "updated_at": func.now(),
+                },
+                where=current.status != "delivered",
+            )
+        )
+
+
+async def record_delivery_failure(
+    engine: AsyncEngine, *, delivery_id: str, user_id: uuid.UUID, badge_id: str, url: str, error: str
+) -> None:
+    """Mark a delivery given up on, with the reason (creating the row if no attempt wrote one)."""
+    statement = insert(WebhookDelivery).values(
+        delivery_id=delivery_id, user_id=user_id, badge_id=badge_id, url=url, status="failed", last_error=error
+    )
+    current = WebhookDelivery.__table__.c
+    async with engine.begin() as connection:
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[WebhookDelivery.delivery_id],
+                set_={"status": "failed", "last_error": error, "updated_at": func.now()},
+                where=current.status != "delivered",
+            )
+        )
+
+
+async def list_deliveries(
+    engine: AsyncEngine, *, status: str | None, badge_id: str | None, limit: int
+) -> list[Row[Any]]:
+    """Deliveries, newest first."""
+    query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if badge_id is not None:
+        query = query.where(WebhookDelivery.badge_id == badge_id)
+    async with engine.connect() as connection:
+        return list((await connection.execute(query.limit(limit))).all())

@@ -1,0 +1,277 @@
+"""Badge definitions as data: the seed's `AdvancedBadgeConfig` family, the rule kinds and rewards.
+
+Operators write these (a catalogue file, `PUT /v1/admin/badges/{badge_id}`); the wire keeps the
+seed's camelCase field names, and anything unknown or inconsistent is refused with the field named.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from badges.domain.events import EventType
+
+Period = Literal["monthly", "quarterly", "yearly"]
+BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food"]
+ComparisonGroup = Literal["postcode", "salary_bracket", "dependants", "contacts"]
+# Categories where spending less is the better behaviour; for `savings` more is better.
+HARMFUL_CATEGORIES: frozenset[str] = frozenset({"spending", "gambling", "junk_food"})
+FinancialMetric = Literal["savings_rate", "health_score", "total_saved_minor", "monthly_savings_minor"]
+BadgeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
+
+
+class SpecFieldError(ValueError):
+    """A check across fields failed; `field` is the dotted wire path (relative to the model that
+    raised it) of the field to fix, so error reports can name it, e.g. `config.behaviorTracking`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are errors; immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+# --- the seed's configuration types --------------------------------------------------------
+
+
+class OpenBankingConfig(WireModel):
+    providers: list[Literal["plaid", "truelayer"]] = Field(default=["plaid", "truelayer"], min_length=1)
+    data_retention_days: int = Field(default=730, ge=30, le=3650)
+    sync_interval_hours: int = Field(default=6, ge=1, le=168)
+    minimum_history_months: int = Field(default=3, ge=1, le=24)
+
+
+class WebSocketConfig(WireModel):
+    event_types: list[EventType] = Field(min_length=1)
+    webhook_url: AnyHttpUrl | None = None
+    authentication_method: Literal["token", "signature"] = "signature"
+
+    @field_validator("event_types")
+    @classmethod
+    def _distinct_types(cls, event_types: list[EventType]) -> list[EventType]:
+        if len(set(event_types)) != len(event_types):
+            raise ValueError("eventTypes must not repeat a type")
+        return event_types
+
+
+class BehaviorTrackingConfig(WireModel):
+    tracking_period: Period
+    # Fraction by which the current period must beat the previous one: 0.1 means 10 % better.
+    improvement_threshold: float = Field(gt=0, le=1)
+    categories: list[BehaviourCategory] = Field(min_length=1)
+
+
+class AnonymizationConfig(WireModel):
+    epsilon: float = Field(default=1.0, gt=0, le=10)
+    min_group_size: int = Field(default=20, ge=10)
+
+
+class ComparativeConfig(WireModel):
+    comparison_groups: list[ComparisonGroup] = Field(min_length=1)
+    percentile_targets: list[int] = Field(min_length=1)
+    anonymization: AnonymizationConfig = Field(default_factory=AnonymizationConfig)
+
+    @field_validator("percentile_targets")
+    @classmethod
+    def _targets_are_percentiles(cls, targets: list[int]) -> list[int]:
+        if any(not 50 <= target <= 99 for target in targets):
+            raise ValueError("percentileTargets must be between 50 and 99 (95 means the top 5 %)")
+        if sorted(set(targets)) != targets:
+            raise ValueError("percentileTargets must be distinct and ascending")
+        return targets
+
+
+class AdvancedBadgeConfig(WireModel):
+    open_banking: OpenBankingConfig | None = None
+    web_socket: WebSocketConfig | None = None
+    behavior_tracking: BehaviorTrackingConfig | None = None
+    comparative_analytics: ComparativeConfig | None = None
+
+
+# --- rule kinds ------------------------------------------------------------------------------
+
+
+class CountRule(WireModel):
+    """`target` matching events, ever."""
+
+    kind: Literal["count"] = "count"
+    event_type: EventType
+    target: int = Field(gt=0, le=100_000)
+    # Only events whose eventData holds all of these key/value pairs count.
+    event_data_match: dict[str, Any] = Field(default_factory=dict)
+
+
+class StreakRule(WireModel):
+    """An event on `length` consecutive days (or ISO weeks), in the member's time zone."""
+
+    kind: Literal["streak"] = "streak"
+    event_type: EventType
+    unit: Literal["day", "week"] = "day"
+    length: int = Field(ge=2, le=3660)
+    event_data_match: dict[str, Any] = Field(default_factory=dict)
+
+
+class DistinctRule(WireModel):
+    """`target` different values of `eventData[field]` (e.g. 5 different calculators)."""
+
+    kind: Literal["distinct"] = "distinct"
+    event_type: EventType
+    field: str = Field(min_length=1, max_length=64)
+    target: int = Field(gt=0, le=1_000)
+
+
+class WindowRule(WireModel):
+    """`target` matching events within any `within_days` days (a sliding window)."""
+
+    kind: Literal["window"] = "window"
+    event_type: EventType
+    target: int = Field(gt=1, le=10_000)
+    within_days: int = Field(gt=0, le=366)
+    event_data_match: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tier(WireModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")
+    target: int = Field(gt=0, le=100_000)
+
+
+class TiersRule(WireModel):
+    """One badge, several levels (bronze, silver, gold) by count; each tier is its own award."""
+
+    kind: Literal["tiers"] = "tiers"
+    event_type: EventType
+    tiers: list[Tier] = Field(min_length=1, max_length=10)
+    event_data_match: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> TiersRule:
+        # A model check, not a field check: the API reports it at `rule.tiers` (the union tag
+        # happens to be the field's name) rather than `rule.tiers.tiers`.
+        targets = [tier.target for tier in self.tiers]
+        if any(later <= earlier for earlier, later in itertools.pairwise(targets)):
+            raise SpecFieldError("tiers", "tier targets must strictly increase")
+        if len({tier.name for tier in self.tiers}) != len(self.tiers):
+            raise SpecFieldError("tiers", "tier names must be distinct")
+        return self
+
+
+class MilestoneRule(WireModel):
+    """A cumulative financial goal, e.g. 1,000.00 saved in total (amounts in minor units)."""
+
+    kind: Literal["milestone"] = "milestone"
+    metric: Literal["total_saved_minor"] = "total_saved_minor"
+    target_minor: int = Field(gt=0)
+    currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
+
+
+class AvoidanceRule(WireModel):
+    """No transaction in a harmful category for `window_days` days of covered bank data."""
+
+    kind: Literal["avoidance"] = "avoidance"
+    category: Literal["gambling", "junk_food"]
+    window_days: int = Field(ge=7, le=730)
+
+
+class ImprovementRule(WireModel):
+    """This period at least `behaviorTracking.improvementThreshold` better than the previous one."""
+
+    kind: Literal["improvement"] = "improvement"
+    category: BehaviourCategory
+
+
+class ComparativeRule(WireModel):
+    """At or above a released peer percentile (`comparativeAnalytics.percentileTargets`) of a metric;
+    each target reached is its own award instance (`p95`, `p99`)."""
+
+    kind: Literal["comparative"] = "comparative"
+    metric: FinancialMetric
+    higher_is_better: bool = True
+
+
+RealTimeRule = CountRule | StreakRule | DistinctRule | WindowRule | TiersRule
+FinancialRule = MilestoneRule | AvoidanceRule | ImprovementRule | ComparativeRule
+Rule = Annotated[RealTimeRule | FinancialRule, Field(discriminator="kind")]
+REAL_TIME_KINDS: frozenset[str] = frozenset({"count", "streak", "distinct", "window", "tiers"})
+
+
+# --- rewards ---------------------------------------------------------------------------------
+
+
+class PointsReward(WireModel):
+    kind: Literal["points"] = "points"
+    points: int = Field(gt=0, le=1_000_000)
+
+
+class MoneyReward(WireModel):
+    kind: Literal["money"] = "money"
+    amount_minor: int = Field(gt=0, le=100_000_00)
+    currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
+
+
+Reward = Annotated[PointsReward | MoneyReward, Field(discriminator="kind")]
+
+
+# --- a badge ---------------------------------------------------------------------------------
+
+
+class BadgeSpec(WireModel):
+    """What an operator writes for one badge (the body of `PUT /v1/admin/badges/{badge_id}`)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=1_000)
+    rule: Rule
+    config: AdvancedBadgeConfig = Field(default_factory=AdvancedBadgeConfig)
+    reward: Reward | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _rule_fits_config(self) -> BadgeSpec:
+        rule, config = self.rule, self.config
+        if isinstance(rule, MilestoneRule | AvoidanceRule | ImprovementRule) and config.open_banking is None:
+            raise SpecFieldError(
+                "config.openBanking", f"a {rule.kind} badge needs config.openBanking: it is evaluated on bank data"
+            )
+        if isinstance(rule, ImprovementRule):
+            tracking = config.behavior_tracking
+            if tracking is None:
+                raise SpecFieldError("config.behaviorTracking", "an improvement badge needs config.behaviorTracking")
+            if rule.category not in tracking.categories:
+                raise SpecFieldError(
+                    "config.behaviorTracking.categories",
+                    f"config.behaviorTracking.categories must list the rule's category {rule.category!r}",
+                )
+        if isinstance(rule, ComparativeRule) and config.comparative_analytics is None:
+            raise SpecFieldError("config.comparativeAnalytics", "a comparative badge needs config.comparativeAnalytics")
+        web_socket = config.web_socket
+        if web_socket is not None and isinstance(rule, RealTimeRule) and rule.event_type not in web_socket.event_types:
+            message = f"rule.eventType {rule.event_type!r} is not in config.webSocket.eventTypes"
+            raise SpecFieldError("config.webSocket.eventTypes", message)
+        return self
+
+    @property
+    def real_time(self) -> bool:
+        return self.rule.kind in REAL_TIME_KINDS
+
+
+class BadgeDefinition(BadgeSpec):
+    """One version of a badge as stored: versions only ever increase, awards keep theirs."""
+
+    badge_id: BadgeId
+    version: int = Field(default=1, ge=1)
+
+    @classmethod
+    def from_spec(cls, badge_id: str, version: int, spec: BadgeSpec) -> BadgeDefinition:
+        return cls(badge_id=badge_id, version=version, **spec.model_dump())
+
+
+class Catalogue(WireModel):
+    """The shipped catalogue file (`badges/catalogue.yaml`): badge id → spec."""
+
+    badges: dict[BadgeId, BadgeSpec] = Field(min_length=1)

@@ -1,0 +1,118 @@
+"""ConsentWorkflow (`user/{uid}/consent`): the truth about a member's consents.
+
+Signals queue grants and revocations; the run loop applies them, and sleeps until the next
+reminder or expiry otherwise. Every change is projected and announced by a local activity.
+It continues as new when Temporal suggests it, carrying its state and unapplied changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from badges.activities.consent import ConsentActivities, ConsentChange
+    from badges.domain.consent import (
+        ConsentGrant,
+        ConsentState,
+        ScopeConsent,
+        apply_due,
+        due,
+        grant,
+        next_deadline,
+        revoke,
+    )
+
+
+class ConsentInput(BaseModel):
+    user_id: uuid.UUID
+    state: ConsentState = Field(default_factory=ConsentState)
+    pending: list[ConsentGrant | str] = Field(default_factory=list)
+
+
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+
+
+@workflow.defn
+class ConsentWorkflow:
+    @workflow.init
+    def __init__(self, input: ConsentInput) -> None:
+        self._state = input.state
+        self._pending: list[ConsentGrant | str] = list(input.pending)
+
+    @workflow.run
+    async def run(self, input: ConsentInput) -> None:
+        while True:
+            deadline = next_deadline(self._state, workflow.now())
+            timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(seconds=1))
+            # On timeout wait_condition raises: the next reminder or expiry is due.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self._pending) or workflow.info().is_continue_as_new_suggested(), timeout=timeout
+                )
+            await self._apply(input.user_id)
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(ConsentInput(user_id=input.user_id, state=self._state, pending=self._pending))
+
+    async def _apply(self, user_id: uuid.UUID) -> None:
+        now = workflow.now()
+        changes, self._pending = self._pending, []
+        for change in changes:
+            if isinstance(change, ConsentGrant):
+                try:
+                    self._state = grant(self._state, change, now)
+                except ValueError:
+                    workflow.logger.warning("consent grant refused", extra={"scope": change.scope})
+                    continue
+                await self._record(user_id, change.scope, "granted", self._state.scopes[change.scope])
+            else:
+                before = self._state.scopes.get(change)
+                self._state = revoke(self._state, change, now)
+                after = self._state.scopes.get(change)
+                if after is not None and after != before:
+                    await self._record(user_id, change, "revoked", after, revoked=True)
+        result = due(self._state, now)
+        self._state = apply_due(self._state, result)
+        for scope in result.expired:
+            await self._record(user_id, scope, "expired", self._state.scopes[scope])
+        for scope in result.reminders:
+            await self._record(user_id, scope, "expiring", self._state.scopes[scope])
+
+    async def _record(
+        self, user_id: uuid.UUID, scope: str, status: str, consent: ScopeConsent, revoked: bool = False
+    ) -> None:
+        await workflow.execute_local_activity_method(
+            ConsentActivities.record_consent,
+            ConsentChange.model_validate(
+                {
+                    "user_id": user_id,
+                    "scope": scope,
+                    "status": status,
+                    "purpose": consent.purpose,
+                    "granted_at": consent.granted_at,
+                    "expires_at": consent.expires_at,
+                    "revoked_at": workflow.now() if revoked else None,
+                }
+            ),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RECORD_RETRY,
+        )
+
+    @workflow.signal
+    def grant(self, request: ConsentGrant) -> None:
+        self._pending.append(request)
+
+    @workflow.signal
+    def revoke(self, scope: str) -> None:
+        self._pending.append(scope)
+
+    @workflow.query
+    def consents(self) -> ConsentState:
+        return self._state

@@ -1,0 +1,139 @@
+"""The audited codec endpoint the Temporal Web UI calls: auth, CORS, audit, erasure; and failures
+sealed by the converter."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from google.protobuf.json_format import MessageToDict, ParseDict
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DataConverter, WorkflowSerializationContext
+from temporalio.exceptions import ApplicationError
+
+from badges.db.keys import KeyStore
+from badges.db.members import DataKey
+from badges.domain.identity import user_badges_workflow_id
+from badges.workers.converter import make_data_converter
+from tests.conftest import create_member
+from tests.support import dev_token
+
+SECRET = "Lucky Bets Ltd"
+UI_ORIGIN = "http://localhost:8233"
+
+
+def bound(converter: DataConverter, workflow_id: str) -> DataConverter:
+    return converter.with_context(WorkflowSerializationContext(namespace="default", workflow_id=workflow_id))
+
+
+async def sealed_member_payload(engine: AsyncEngine, keys: KeyStore) -> tuple[uuid.UUID, str, Payload, Payload]:
+    member = await create_member(engine, keys)
+    workflow_id = user_badges_workflow_id(member)
+    converter = bound(make_data_converter(keys), workflow_id)
+    [plain] = converter.payload_converter.to_payloads([{"merchant": SECRET}])
+    [sealed] = await converter.encode([{"merchant": SECRET}])
+    assert SECRET.encode() not in sealed.data
+    return member, workflow_id, plain, sealed
+
+
+async def audit_rows(pool: AsyncConnectionPool, action: str, subject: uuid.UUID) -> list[tuple[str, str, str]]:
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT actor, actor_role, resource FROM audit_log WHERE action = %s AND subject = %s ORDER BY id",
+            (action, subject),
+        )
+        return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
+
+
+async def test_staff_decode_a_members_payload_and_it_is_audited(
+    client: httpx.AsyncClient, engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member, workflow_id, plain, sealed = await sealed_member_payload(engine, keys)
+    staff_sub = f"cmp-{uuid.uuid4()}"
+    headers = {**await dev_token(client, staff_sub, ["compliance"]), "X-Badges-Workflow-Id": workflow_id}
+
+    response = await client.post("/codec/decode", json={"payloads": [MessageToDict(sealed)]}, headers=headers)
+
+    assert response.status_code == 200, response.text
+    [opened] = [ParseDict(item, Payload()) for item in response.json()["payloads"]]
+    assert opened == plain
+    assert await audit_rows(pool, "codec.decode", member) == [(staff_sub, "compliance", workflow_id)]
+
+    # Encoding for that workflow seals with the member's key; decoding restores it.
+    response = await client.post("/codec/encode", json={"payloads": [MessageToDict(plain)]}, headers=headers)
+    assert response.status_code == 200
+    [resealed] = [ParseDict(item, Payload()) for item in response.json()["payloads"]]
+    assert SECRET.encode() not in resealed.data
+    assert resealed.metadata["encryption-key-id"] == sealed.metadata["encryption-key-id"]
+    assert len(await audit_rows(pool, "codec.encode", member)) == 1
+
+
+async def test_the_codec_needs_a_staff_token(client: httpx.AsyncClient, engine: AsyncEngine, keys: KeyStore) -> None:
+    _, _, _, sealed = await sealed_member_payload(engine, keys)
+    body = {"payloads": [MessageToDict(sealed)]}
+    assert (await client.post("/codec/decode", json=body)).status_code == 401
+    member = await dev_token(client, f"m-{uuid.uuid4()}")
+    assert (await client.post("/codec/decode", json=body, headers=member)).status_code == 403
+    operator = await dev_token(client, f"ops-{uuid.uuid4()}", ["operator"])
+    assert (await client.post("/codec/decode", json=body, headers=operator)).status_code == 200
+
+
+async def test_cors_preflight_only_for_the_web_ui(client: httpx.AsyncClient) -> None:
+    request_headers = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+    }
+    allowed = await client.options("/codec/decode", headers={**request_headers, "Origin": UI_ORIGIN})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    allow_headers = allowed.headers["access-control-allow-headers"].lower()
+    assert all(h in allow_headers for h in ("authorization", "content-type", "x-namespace"))
+
+    refused = await client.options("/codec/decode", headers={**request_headers, "Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in refused.headers
+    # The rest of the API gives no CORS to the UI's origin.
+    other = await client.get("/healthz", headers={"Origin": UI_ORIGIN})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_after_erasure_the_codec_no_longer_decodes(
+    client: httpx.AsyncClient, engine: AsyncEngine, keys: KeyStore
+) -> None:
+    member, workflow_id, plain, sealed = await sealed_member_payload(engine, keys)
+    headers = {**await dev_token(client, f"cmp-{uuid.uuid4()}", ["compliance"]), "X-Badges-Workflow-Id": workflow_id}
+    body = {"payloads": [MessageToDict(sealed)]}
+    first = await client.post("/codec/decode", json=body, headers=headers)
+    assert ParseDict(first.json()["payloads"][0], Payload()) == plain  # and now the API has it cached
+
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(DataKey).where(DataKey.owner == str(member)).values(wrapped_key=None, destroyed_at=func.now())
+        )
+
+    after = await client.post("/codec/decode", json=body, headers=headers)
+    assert after.status_code == 200
+    [still_sealed] = [ParseDict(item, Payload()) for item in after.json()["payloads"]]
+    assert still_sealed == sealed
+    assert SECRET.encode() not in still_sealed.data
+    assert (await client.post("/codec/encode", json=body, headers=headers)).status_code == 410
+
+
+async def test_failures_are_sealed_by_the_converter(engine: AsyncEngine, keys: KeyStore) -> None:
+    member = await create_member(engine, keys)
+    converter = bound(make_data_converter(keys), user_badges_workflow_id(member))
+    failure = Failure()
+    try:
+        raise ApplicationError(f"card declined at {SECRET}")
+    except ApplicationError as error:
+        await converter.encode_failure(error, failure)
+
+    assert SECRET not in failure.message
+    assert SECRET.encode() not in failure.SerializeToString()
+    assert failure.HasField("encoded_attributes")
+    restored = await converter.decode_failure(failure)
+    assert SECRET in str(restored)

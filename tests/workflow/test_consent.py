@@ -1,0 +1,100 @@
+"""ConsentWorkflow on the time-skipping server: reminders, expiry, revocation and renewal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from badges.activities.webhooks import make_webhook_client
+from badges.config import Settings
+from badges.db.consents import has_consent
+from badges.db.keys import KeyStore
+from badges.domain.consent import ConsentGrant
+from badges.domain.identity import consent_workflow_id
+from badges.workers.main import build_worker
+from badges.workflows.consent import ConsentInput, ConsentWorkflow
+from tests.conftest import create_member
+from tests.workflow.test_badge_engine_workflow import eventually
+
+
+async def _statuses(pool: AsyncConnectionPool, member: uuid.UUID) -> list[str]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT payload->>'status' FROM outbox WHERE user_id = %s AND kind = 'insight'"
+            " AND payload->>'type' = 'consent' ORDER BY id",
+            (member,),
+        )
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def _grant(env: WorkflowEnvironment, task_queue: str, member: uuid.UUID, days: int) -> WorkflowHandle:
+    now = await env.get_current_time()
+    request = ConsentGrant(scope="open_banking", purpose="budgeting", expires_at=now + timedelta(days=days))
+    return await env.client.start_workflow(
+        ConsentWorkflow.run,
+        ConsentInput(user_id=member),
+        id=consent_workflow_id(member),
+        task_queue=task_queue,
+        start_signal="grant",
+        start_signal_args=[request],
+    )
+
+
+async def test_a_grant_is_reminded_of_then_expires_and_renewal_moves_the_expiry(
+    time_skipping: WorkflowEnvironment,
+    settings: Settings,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    pool: AsyncConnectionPool,
+) -> None:
+    expiring = await create_member(engine, keys)
+    renewing = await create_member(engine, keys)
+    task_queue = f"tq-{uuid.uuid4()}"
+    worker_settings = settings.model_copy(update={"task_queue": task_queue})
+    async with (
+        make_webhook_client() as http,
+        build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http),
+    ):
+        await _grant(time_skipping, task_queue, expiring, 30)
+        renewal = await _grant(time_skipping, task_queue, renewing, 30)
+
+        async def granted() -> bool:
+            return await _statuses(pool, expiring) == ["granted"] and await _statuses(pool, renewing) == ["granted"]
+
+        await eventually(granted)
+        assert await has_consent(pool, expiring, "open_banking", await time_skipping.get_current_time())
+
+        await time_skipping.sleep(timedelta(days=20))
+        await _grant(time_skipping, task_queue, renewing, 60)  # renewed 10 days before expiry
+        await time_skipping.sleep(timedelta(days=4))
+
+        async def reminded() -> bool:
+            return await _statuses(pool, expiring) == ["granted", "expiring"]
+
+        await eventually(reminded)
+
+        await time_skipping.sleep(timedelta(days=7))
+
+        async def expired() -> bool:
+            return await _statuses(pool, expiring) == ["granted", "expiring", "expired"]
+
+        await eventually(expired)
+        now = await time_skipping.get_current_time()
+        assert not await has_consent(pool, expiring, "open_banking", now)
+        assert await has_consent(pool, renewing, "open_banking", now)
+        assert await _statuses(pool, renewing) == ["granted", "granted"]
+
+        await renewal.signal(ConsentWorkflow.revoke, "open_banking")
+
+        async def revoked() -> bool:
+            return await _statuses(pool, renewing) == ["granted", "granted", "revoked"]
+
+        await eventually(revoked)
+        assert not await has_consent(pool, renewing, "open_banking", await time_skipping.get_current_time())
+        state = await renewal.query(ConsentWorkflow.consents)
+        assert state.scopes["open_banking"].status == "revoked"
