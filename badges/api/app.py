@@ -25,7 +25,9 @@ from badges.api.routes import (
     codec,
     consent,
     dev,
+    erasure,
     events,
+    export,
     health,
     integrations,
     me,
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub = OutboxHub(pool, settings.libpq_url)
         await hub.start()
         members = MemberDirectory(engine, keys, settings.identity_pepper)
+        hub.on_erasure += [members.forget, keys.forget]
         intake = EventIntake(pool, temporal, settings, catalogue, members)
         app.state.services = Services(
             engine=engine,
@@ -113,6 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
         health.router,
         dev.router,
         me.router,
+        erasure.router,
+        export.router,
         consent.router,
         events.router,
         stream.router,

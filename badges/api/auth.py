@@ -21,6 +21,7 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     expires_at: int | None = None  # the token's `exp` (Unix seconds): long-lived connections end there
+    issued_at: int | None = None  # the token's `iat`: tokens issued before an erasure stay refused
 
     def require(self, *scopes: str) -> None:
         if not self.scopes.intersection(scopes):
@@ -58,5 +59,8 @@ def verify_token(settings: Settings, token: str) -> Principal:
     if not isinstance(subject, str) or not subject:
         raise Problem(401, "invalid-token", "The bearer token has no subject.")
     return Principal(
-        subject=subject, scopes=frozenset(str(claims.get("scope", "")).split()), expires_at=int(claims["exp"])
+        subject=subject,
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        expires_at=int(claims["exp"]),
+        issued_at=int(claims["iat"]),
     )

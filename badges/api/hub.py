@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from badges.db.erasure import ERASURE_CHANNEL
 from badges.db.outbox import OUTBOX_CHANNEL
 
 log = logging.getLogger("badges.hub")
@@ -38,12 +39,17 @@ class SubscriberOverflowError(Exception):
     """A stream fell too far behind; the client reconnects with Last-Event-ID and loses nothing."""
 
 
+class MemberErasedError(Exception):
+    """The member was erased while their stream was open: the stream ends, and reconnecting gets 410."""
+
+
 class Subscription:
     def __init__(self, user_id: uuid.UUID, start_id: int) -> None:
         self.user_id = user_id
         self.start_id = start_id
-        self._queue: asyncio.Queue[StreamMessage] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
         self.overflowed = False
+        self.erased = False
 
     def offer(self, message: StreamMessage) -> None:
         if self.overflowed:
@@ -53,17 +59,31 @@ class Subscription:
         except asyncio.QueueFull:
             self.overflowed = True
 
+    def end_erased(self) -> None:
+        self.erased = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)  # wakes a waiting reader; a full queue has no waiter
+
     async def next(self) -> StreamMessage:
+        if self.erased:
+            raise MemberErasedError()
         if self.overflowed and self._queue.empty():
             raise SubscriberOverflowError()
-        return await self._queue.get()
+        message = await self._queue.get()
+        if message is None or self.erased:
+            raise MemberErasedError()
+        return message
 
 
 class OutboxHub:
+    """Also listens for erasures (`ERASURE_CHANNEL`): it ends the erased member's streams and
+    calls `on_erasure` callbacks, with which the process forgets what it cached about them."""
+
     def __init__(self, pool: AsyncConnectionPool, libpq_url: str) -> None:
         self._pool = pool
         self._libpq_url = libpq_url
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
+        self.on_erasure: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
 
@@ -129,16 +149,25 @@ class OutboxHub:
             try:
                 async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    await conn.execute(f"LISTEN {ERASURE_CHANNEL}")
                     await self._read_new()  # whatever was written while (re)connecting
                     while True:
-                        async for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
-                            pass
+                        async for notify in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
+                            if notify.channel == ERASURE_CHANNEL:
+                                self._erased(notify.payload)
                         await self._read_new()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox listener lost its connection; reconnecting")
                 await asyncio.sleep(1.0)
+
+    def _erased(self, owner: str) -> None:
+        for callback in self.on_erasure:
+            callback(owner)
+        with contextlib.suppress(ValueError):
+            for subscription in self._subscribers.get(uuid.UUID(owner), ()):
+                subscription.end_erased()
 
     async def _read_new(self) -> None:
         while True:

@@ -5,10 +5,12 @@ Shared by every surface events arrive on, so each answers duplicates the same wa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -39,6 +41,17 @@ TEMPORAL_UNREACHABLE = (RPCError, RuntimeError)
 def temporal_unreachable(error: Exception) -> bool:
     """An RPC that failed, or a lazy client that could not connect (the SDK raises a RuntimeError)."""
     return isinstance(error, RPCError) or str(error).startswith("Failed client connect")
+
+
+@contextlib.contextmanager
+def temporal_or_503(detail: str) -> Iterator[None]:
+    """Answer 503 (`detail` says what to do) when Temporal cannot be reached inside the block."""
+    try:
+        yield
+    except TEMPORAL_UNREACHABLE as error:
+        if not temporal_unreachable(error):
+            raise
+        raise Problem(503, "temporal-unavailable", detail) from error
 
 
 class EventIntake:
@@ -142,15 +155,9 @@ class EventIntake:
         self._started.add(member_id)
 
     async def signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
-        try:
+        # On 503 the receipt stays unmarked, so the client's retry of the same id is handed over.
+        with temporal_or_503("Events cannot be accepted right now; retry the same request shortly."):
             await self._start_with_signal(member_id, event)
-        except TEMPORAL_UNREACHABLE as error:
-            if not temporal_unreachable(error):
-                raise
-            # The receipt stays unmarked, so the client's retry of the same id is handed over.
-            raise Problem(
-                503, "temporal-unavailable", "Events cannot be accepted right now; retry the same request shortly."
-            ) from error
 
     async def _start_with_signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
         await signal_member(self._temporal, member_id, self.task_queue, "record_event", event)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import time
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from badges.api.problems import Problem
+from badges.db.erasure import ErasedSubject
 from badges.db.keys import KeyStore
 from badges.db.members import Member
 
@@ -19,25 +23,55 @@ CACHE_LIMIT = 100_000
 TIMEZONE_CACHE_SECONDS = 60.0
 
 
+def erased_problem() -> Problem:
+    return Problem(410, "member-erased", "This membership has been erased; nothing is held for it any more.")
+
+
+def issued_before(erased_at: datetime | None, issued_at: int | None) -> bool:
+    """Whether a token (its `iat`) was issued at or before an erasure of its subject."""
+    return erased_at is not None and issued_at is not None and issued_at <= erased_at.timestamp()
+
+
 class MemberDirectory:
     def __init__(self, engine: AsyncEngine, keys: KeyStore, pepper: str) -> None:
         self._engine = engine
         self._keys = keys
         self._pepper = pepper.encode()
-        self._cache: dict[bytes, uuid.UUID] = {}
+        # digest -> (member id, when an earlier membership under the same subject was erased)
+        self._cache: dict[bytes, tuple[uuid.UUID, datetime | None]] = {}
         self._timezones: dict[uuid.UUID, tuple[str, float]] = {}
 
     def digest(self, subject: str) -> bytes:
         return hmac.new(self._pepper, subject.encode(), hashlib.sha256).digest()
 
-    async def resolve(self, subject: str) -> uuid.UUID:
-        """The member's internal id, creating the member and their data key on first sight."""
+    async def resolve(self, subject: str, issued_at: int | None = None) -> uuid.UUID:
+        """The member's internal id, creating the member and their data key on first sight.
+
+        An erased membership answers 410 to every token issued before its erasure (`issued_at`,
+        the token's `iat`) and while the erasure runs. A token issued afterwards signs a new,
+        empty membership up; a caller without a token (an integration) cannot create one.
+        """
         digest = self.digest(subject)
         cached = self._cache.get(digest)
         if cached is not None:
-            return cached
+            member_id, erased_at = cached
+            if issued_before(erased_at, issued_at):
+                raise erased_problem()
+            return member_id
         async with self._engine.begin() as connection:
-            member_id = await connection.scalar(select(Member.id).where(Member.subject_digest == digest))
+            erased_at = await connection.scalar(
+                select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest)
+            )
+            row = (
+                await connection.execute(select(Member.id, Member.created_at).where(Member.subject_digest == digest))
+            ).one_or_none()
+            if erased_at is not None and (
+                issued_before(erased_at, issued_at)
+                or (row is not None and row.created_at <= erased_at)  # the erasure is still running
+                or (row is None and issued_at is None)
+            ):
+                raise erased_problem()
+            member_id = row.id if row is not None else None
             if member_id is None:
                 member_id = await connection.scalar(
                     insert(Member)
@@ -51,8 +85,15 @@ class MemberDirectory:
                     await self._keys.create_key(connection, str(member_id))
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
-        self._cache[digest] = member_id
+        self._cache[digest] = (member_id, erased_at)
         return member_id
+
+    def forget(self, owner: str) -> None:
+        """Drop what this process cached about a member (their erasure began or ended elsewhere)."""
+        for digest in [digest for digest, (member_id, _) in self._cache.items() if str(member_id) == owner]:
+            del self._cache[digest]
+        with contextlib.suppress(ValueError):
+            self._timezones.pop(uuid.UUID(owner), None)
 
     async def timezone(self, member_id: uuid.UUID) -> str:
         """The member's IANA time zone (their calendar day for streaks)."""

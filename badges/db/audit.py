@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import BigInteger, DateTime, LargeBinary, String, Text, Uuid, func
@@ -70,8 +71,14 @@ def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
     return hashlib.sha256(prev_hash + canonical).digest()
 
 
-async def record_audit(
-    pool: AsyncConnectionPool,
+async def record_audit(pool: AsyncConnectionPool, **record: Any) -> None:
+    """Append one record (the keyword arguments of `append_audit`) in a transaction of its own."""
+    async with pool.connection() as connection, connection.transaction():
+        await append_audit(connection, **record)
+
+
+async def append_audit(
+    connection: AsyncConnection[Any],
     *,
     actor: str,
     actor_role: str,
@@ -81,7 +88,8 @@ async def record_audit(
     purpose: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one record, chained to the last one, in one transaction under the audit lock."""
+    """Append one record, chained to the last one, inside the caller's transaction (so the record
+    commits with what it describes, or not at all), under the audit lock."""
     details = details or {}
     # Python's clock, truncated to what PostgreSQL stores (microseconds), so the hashed value
     # is exactly the stored one.
@@ -96,27 +104,26 @@ async def record_audit(
         purpose=purpose,
         details=details,
     )
-    async with pool.connection() as connection, connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-        cursor = await connection.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-        row = await cursor.fetchone()
-        prev_hash = bytes(row[0]) if row else GENESIS_HASH
-        await connection.execute(
-            "INSERT INTO audit_log (at, actor, actor_role, action, subject, resource, purpose, details,"
-            " prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                at,
-                actor,
-                actor_role,
-                action,
-                subject,
-                resource,
-                purpose,
-                Jsonb(details),
-                prev_hash,
-                chain_hash(prev_hash, canonical),
-            ),
-        )
+    await connection.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
+    cursor = await connection.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    row = await cursor.fetchone()
+    prev_hash = bytes(row[0]) if row else GENESIS_HASH
+    await connection.execute(
+        "INSERT INTO audit_log (at, actor, actor_role, action, subject, resource, purpose, details,"
+        " prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            at,
+            actor,
+            actor_role,
+            action,
+            subject,
+            resource,
+            purpose,
+            Jsonb(details),
+            prev_hash,
+            chain_hash(prev_hash, canonical),
+        ),
+    )
 
 
 @dataclass(frozen=True)

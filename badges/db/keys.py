@@ -7,6 +7,7 @@ makes every copy of what it protected unreadable.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from badges.db.members import DataKey
 
 NONCE_BYTES = 12
+# How long a process trusts an unwrapped key without re-reading its row: a key destroyed by
+# another process (erasure) stops working everywhere within this time. API processes also
+# forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure).
+KEY_CACHE_SECONDS = 120.0
 
 
 class KeyUnavailableError(Exception):
@@ -65,7 +70,7 @@ class KeyStore:
     def __init__(self, engine: AsyncEngine, master_keys: MasterKeys) -> None:
         self._engine = engine
         self._master = master_keys
-        self._by_id: dict[str, DataKeyMaterial] = {}
+        self._by_id: dict[str, tuple[DataKeyMaterial, float]] = {}  # key id -> (key, when read)
         self._live_by_owner: dict[str, str] = {}
 
     async def create_key(self, connection: AsyncConnection, owner: str) -> None:
@@ -81,8 +86,9 @@ class KeyStore:
     async def live_key(self, owner: str, *, create: bool = False) -> DataKeyMaterial:
         """The owner's current key. `create` makes one first if the owner has none (service keys)."""
         key_id = self._live_by_owner.get(owner)
-        if key_id is not None and key_id in self._by_id:
-            return self._by_id[key_id]
+        cached = self._fresh(key_id) if key_id is not None else None
+        if cached is not None:
+            return cached
         async with self._engine.begin() as connection:
             row = await self._select_live(connection, owner)
             if row is None and create:
@@ -95,7 +101,7 @@ class KeyStore:
         return material
 
     async def key_by_id(self, key_id: str) -> DataKeyMaterial:
-        cached = self._by_id.get(key_id)
+        cached = self._fresh(key_id)
         if cached is not None:
             return cached
         async with self._engine.connect() as connection:
@@ -115,11 +121,27 @@ class KeyStore:
             )
             return {row.key_id: (row.owner, row.wrapped_key is not None) for row in rows}
 
+    async def seal(self, owner: str, plaintext: bytes) -> bytes:
+        """Encrypt a value (a sensitive column) with the owner's live key: `key id:ciphertext`,
+        so it opens with whatever key sealed it, and never once the owner's key is destroyed."""
+        key = await self.live_key(owner)
+        return key.key_id.encode() + b":" + key.encrypt(plaintext)
+
+    async def unseal(self, sealed: bytes) -> bytes:
+        key_id, _, ciphertext = bytes(sealed).partition(b":")
+        return (await self.key_by_id(key_id.decode())).decrypt(ciphertext)
+
     def forget(self, owner: str) -> None:
         """Drop an owner's keys from memory (after erasure destroyed them)."""
         self._live_by_owner.pop(owner, None)
-        for key_id in [k for k, m in self._by_id.items() if m.owner == owner]:
+        for key_id in [k for k, (m, _) in self._by_id.items() if m.owner == owner]:
             del self._by_id[key_id]
+
+    def _fresh(self, key_id: str) -> DataKeyMaterial | None:
+        cached = self._by_id.get(key_id)
+        if cached is None or time.monotonic() - cached[1] >= KEY_CACHE_SECONDS:
+            return None
+        return cached[0]
 
     @staticmethod
     async def _select_live(connection: AsyncConnection, owner: str):  # type: ignore[no-untyped-def]
@@ -131,5 +153,5 @@ class KeyStore:
             raise KeyUnavailableError(row.key_id)
         raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
         material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
-        self._by_id[row.key_id] = material
+        self._by_id[row.key_id] = (material, time.monotonic())
         return material

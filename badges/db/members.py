@@ -20,6 +20,9 @@ class Member(Base):
     subject_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     # IANA zone for calendar rules (streaks): a member's "day" is their local day.
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    # Demographics (postcode, age range, dependants, salary bracket) as JSON sealed with the
+    # member's key (`KeyStore.seal`); only held while `demographics` consent is active.
+    demographics: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

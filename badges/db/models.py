@@ -5,7 +5,9 @@ from badges.db.badges import Award, BadgeProgress
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion, BadgeWebhookSecret
 from badges.db.consents import Consent
+from badges.db.erasure import ErasedSubject
 from badges.db.events import EventReceipt
+from badges.db.exports import MemberExport, MemberExportPart
 from badges.db.integrations import Integration, SignatureReceipt, WebhookDelivery
 from badges.db.members import DataKey, Member
 from badges.db.outbox import OutboxEntry
@@ -21,9 +23,12 @@ __all__ = [
     "Base",
     "Consent",
     "DataKey",
+    "ErasedSubject",
     "EventReceipt",
     "Integration",
     "Member",
+    "MemberExport",
+    "MemberExportPart",
     "OutboxEntry",
     "ReviewItem",
     "RewardBudget",

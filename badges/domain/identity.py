@@ -14,11 +14,13 @@ def user_badges_workflow_id(user_id: uuid.UUID | str) -> str:
 def key_owner_for_workflow(workflow_id: str | None) -> str:
     """The member whose key protects a workflow's payloads, or the service key's owner.
 
-    Member workflows are named `user/{uuid}/...`; anything else uses the service key.
+    Member workflows are named `user/{uuid}/...`; anything else uses the service key, and so
+    does the member's erasure, which must still run (and replay) after their key is destroyed.
+    Its history holds nothing personal: the member's id and the steps.
     """
     if workflow_id:
         parts = workflow_id.split("/")
-        if len(parts) >= 3 and parts[0] == "user":
+        if len(parts) >= 3 and parts[0] == "user" and parts[2:] != ["erasure"]:
             try:
                 return str(uuid.UUID(parts[1]))
             except ValueError:
@@ -33,3 +35,16 @@ def webhook_delivery_workflow_id(user_id: uuid.UUID | str, badge_id: str, instan
 
 def consent_workflow_id(user_id: uuid.UUID | str) -> str:
     return f"user/{user_id}/consent"
+
+
+def erasure_workflow_id(user_id: uuid.UUID | str) -> str:
+    return f"user/{user_id}/erasure"
+
+
+def export_workflow_id(user_id: uuid.UUID | str) -> str:
+    return f"user/{user_id}/export"
+
+
+def member_workflows_prefix(user_id: uuid.UUID | str) -> str:
+    """Every workflow of a member has an id that starts with this."""
+    return f"user/{user_id}/"

@@ -25,6 +25,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
+from badges.activities.erasure import ErasureActivities
+from badges.activities.export import ExportActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.activities.rewards import RewardActivities
@@ -35,6 +37,8 @@ from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
 from badges.workflows.consent import ConsentWorkflow
+from badges.workflows.erasure import ErasureWorkflow
+from badges.workflows.export import MemberExportWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from badges.workflows.rewards_release import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
@@ -74,6 +78,8 @@ def build_worker(
     reevaluation = ReevaluationActivities(engine, client, settings.task_queue)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
     rewards = RewardActivities(pool)
+    erasure = ErasureActivities(pool, client)
+    export = ExportActivities(pool, keys)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -83,6 +89,8 @@ def build_worker(
             ReevaluationWorkflow,
             RewardsReleaseWorkflow,
             ConsentWorkflow,
+            ErasureWorkflow,
+            MemberExportWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -93,6 +101,14 @@ def build_worker(
             webhooks.record_webhook_outcome,
             rewards.release_deferred_rewards,
             ConsentActivities(pool).record_consent,
+            erasure.block_member,
+            erasure.end_member_workflows,
+            erasure.delete_member_rows,
+            erasure.destroy_member_key,
+            erasure.record_erasure_completed,
+            export.begin_export,
+            export.export_section,
+            export.finish_export,
         ],
         max_cached_workflows=10_000,
         workflow_runner=workflow_runner(),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from badges.api.deps import MemberId, ServicesDep
-from badges.api.intake import TEMPORAL_UNREACHABLE, temporal_unreachable
+from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.domain.consent import ConsentGrant, ConsentState, Scope, grant
 from badges.domain.identity import consent_workflow_id
@@ -74,7 +74,7 @@ async def put_consent(body: ConsentRequest, member_id: MemberId, services: Servi
                 errors=[{"field": f"body.scopes.{scope}.{field}", "message": message}],
             ) from error
         changes.append(("grant", wanted))
-    try:
+    with temporal_or_503("Consent cannot be changed right now; retry shortly."):
         for signal, argument in changes:
             await services.temporal.start_workflow(
                 ConsentWorkflow.run,
@@ -84,8 +84,4 @@ async def put_consent(body: ConsentRequest, member_id: MemberId, services: Servi
                 start_signal=signal,
                 start_signal_args=[argument],
             )
-    except TEMPORAL_UNREACHABLE as error:
-        if not temporal_unreachable(error):
-            raise
-        raise Problem(503, "temporal-unavailable", "Consent cannot be changed right now; retry shortly.") from error
     return body.model_dump(mode="json", by_alias=True)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from badges.api.deps import MemberId, ServicesDep
-from badges.api.hub import SubscriberOverflowError
+from badges.api.hub import MemberErasedError, SubscriberOverflowError
 from badges.api.problems import Problem
 
 router = APIRouter(tags=["stream"])
@@ -43,5 +43,7 @@ async def stream(
                 yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
         except SubscriberOverflowError:
             return  # the client reconnects with Last-Event-ID and misses nothing
+        except MemberErasedError:
+            return  # reconnecting answers 410
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from badges.api.auth import Principal
 from badges.api.deps import Services, ServicesDep, SettingsDep, authenticate_member
-from badges.api.hub import StreamMessage, SubscriberOverflowError
+from badges.api.hub import MemberErasedError, StreamMessage, SubscriberOverflowError
 from badges.api.problems import DATABASE_UNAVAILABLE, Problem
 from badges.api.routes.stream import parse_last_event_id
 from badges.config import Settings
@@ -280,6 +280,8 @@ class MemberSocket:
             raise CloseConnection(
                 status.WS_1013_TRY_AGAIN_LATER, "stream fell behind; resume from your last id"
             ) from exc
+        except MemberErasedError as exc:
+            raise CloseConnection(status.WS_1008_POLICY_VIOLATION, "membership erased") from exc
 
     async def _read(self) -> None:
         while True:

@@ -1,0 +1,100 @@
+"""The steps of a member's erasure, each idempotent: running one again after a crash finds its
+work done and changes nothing. Each step that changes something writes an audit record in the
+same transaction; the records name the erasure's reference, never the member."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from badges.db.audit import append_audit
+from badges.db.erasure import block_member, delete_member_rows, destroy_keys
+from badges.domain.identity import (
+    consent_workflow_id,
+    erasure_workflow_id,
+    member_workflows_prefix,
+    user_badges_workflow_id,
+)
+
+
+class ErasureStep(BaseModel):
+    user_id: uuid.UUID
+    reference: uuid.UUID  # names the erasure in the audit log instead of the member
+
+
+async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action: str, details: dict[str, Any]) -> None:
+    await append_audit(
+        connection,
+        actor="system",
+        actor_role="system",
+        action=f"erasure.{action}",
+        subject=None,
+        resource=f"erasure/{step.reference}",
+        purpose="erasure requested by the member",
+        details=details,
+    )
+
+
+class ErasureActivities:
+    def __init__(self, pool: AsyncConnectionPool, client: Client) -> None:
+        self._pool = pool
+        self._client = client
+
+    @activity.defn
+    async def block_member(self, step: ErasureStep) -> None:
+        """Refuse the member's tokens from now on (every API process forgets them at once)."""
+        async with self._pool.connection() as connection, connection.transaction():
+            if await block_member(connection, step.user_id):
+                await audit_step(connection, step, "blocked", {})
+
+    @activity.defn
+    async def end_member_workflows(self, step: ErasureStep) -> int:
+        """Terminate every running workflow of the member but the erasure itself. Returns how many."""
+        ids = {user_badges_workflow_id(step.user_id), consent_workflow_id(step.user_id)}
+        query = f'WorkflowId STARTS_WITH "{member_workflows_prefix(step.user_id)}" AND ExecutionStatus = "Running"'
+        async for execution in self._client.list_workflows(query):
+            ids.add(execution.id)
+        ids.discard(erasure_workflow_id(step.user_id))
+        ended = 0
+        for workflow_id in sorted(ids):
+            activity.heartbeat(workflow_id)
+            try:
+                await self._client.get_workflow_handle(workflow_id).terminate(reason="member erased")
+                ended += 1
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: never ran, or already closed
+                    raise
+        if ended:
+            async with self._pool.connection() as connection, connection.transaction():
+                await audit_step(connection, step, "workflows_ended", {"workflows": ended})
+        return ended
+
+    @activity.defn
+    async def delete_member_rows(self, step: ErasureStep) -> dict[str, int]:
+        """Delete the member's rows in every table (counts, by table, go to the audit record)."""
+        async with self._pool.connection() as connection, connection.transaction():
+            counts = await delete_member_rows(connection, step.user_id)
+            if counts.get("members"):
+                await audit_step(connection, step, "rows_deleted", {"rows": counts})
+        return counts
+
+    @activity.defn
+    async def destroy_member_key(self, step: ErasureStep) -> int:
+        """Destroy the member's data keys: last, so nothing written before stays readable."""
+        async with self._pool.connection() as connection, connection.transaction():
+            destroyed = await destroy_keys(connection, str(step.user_id))
+            if destroyed:
+                await audit_step(connection, step, "key_destroyed", {"keys": destroyed})
+        return destroyed
+
+    @activity.defn
+    async def record_erasure_completed(self, step: ErasureStep) -> None:
+        async with self._pool.connection() as connection, connection.transaction():
+            await audit_step(connection, step, "completed", {})

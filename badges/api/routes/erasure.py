@@ -1,0 +1,66 @@
+"""`DELETE /v1/me`: the member's erasure. Starts (or joins) their `ErasureWorkflow`, refuses their
+tokens at once, and answers 200 once it has finished or 202 while it runs (it always finishes:
+Temporal resumes it after any crash). Afterwards every `/v1/me...` path answers 410."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from temporalio.common import WorkflowIDConflictPolicy
+
+from badges.api.deps import MemberId, ServicesDep
+from badges.api.intake import temporal_or_503
+from badges.api.schemas import WireModel
+from badges.db.audit import append_audit
+from badges.db.erasure import block_member
+from badges.domain.identity import erasure_workflow_id
+from badges.workflows.erasure import ErasureInput, ErasureWorkflow
+
+router = APIRouter(tags=["privacy"])
+
+# How long the request waits for the erasure to finish before answering 202.
+ERASURE_WAIT_SECONDS = 10.0
+
+
+class ErasureReceipt(WireModel):
+    status: Literal["erased", "erasing"]
+    # Names this erasure in the audit log, which never names the member.
+    reference: uuid.UUID
+
+
+@router.delete("/v1/me", response_model=ErasureReceipt, responses={202: {"model": ErasureReceipt}})
+async def erase_me(member_id: MemberId, services: ServicesDep, response: Response) -> ErasureReceipt:
+    """Erase everything held about the caller: their rows, workflows and data key (so copies in
+    histories and backups become unreadable). The account's tokens stop working at once."""
+    reference = uuid.uuid4()
+    with temporal_or_503("The erasure cannot be started right now; retry shortly."):
+        # Started first: once it exists it finishes, whatever happens to this request.
+        handle = await services.temporal.start_workflow(
+            ErasureWorkflow.run,
+            ErasureInput(user_id=member_id, reference=reference),
+            id=erasure_workflow_id(member_id),
+            task_queue=services.intake.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    async with services.pool.connection() as connection, connection.transaction():
+        # The workflow's first step does this too; here, so the caller's tokens are refused by
+        # the time this answers.
+        await block_member(connection, member_id)
+        await append_audit(
+            connection,
+            actor="member",
+            actor_role="user",
+            action="erasure.requested",
+            subject=None,
+            resource=f"erasure/{reference}",
+            purpose="the member asked to be erased",
+        )
+    try:
+        outcome = await asyncio.wait_for(handle.result(), ERASURE_WAIT_SECONDS)
+    except TimeoutError:
+        response.status_code = 202
+        return ErasureReceipt(status="erasing", reference=reference)
+    return ErasureReceipt(status="erased", reference=outcome.reference)

@@ -1,0 +1,107 @@
+"""`GET /v1/me/export`: everything held about the member, as one JSON document.
+
+The export is produced by `MemberExportWorkflow`. A small one is answered at once (200); a large
+one answers 202 with its progress and a `Location` to fetch when it is ready
+(`GET /v1/me/export/{exportId}`: 202 while it runs, 200 with the document, 404 once expired).
+Every download is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from temporalio.common import WorkflowIDConflictPolicy
+
+from badges.api.deps import MemberId, Services, ServicesDep
+from badges.api.intake import temporal_or_503
+from badges.api.problems import Problem
+from badges.api.schemas import WireModel
+from badges.db.audit import record_audit
+from badges.db.exports import export_document, export_status
+from badges.domain.identity import export_workflow_id
+from badges.workflows.export import ExportRequest, MemberExportWorkflow
+
+router = APIRouter(tags=["privacy"])
+
+EXPORT_WAIT_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 2
+
+
+class ExportStatus(WireModel):
+    export_id: uuid.UUID
+    status: str = "running"
+    sections_done: int
+    sections_total: int
+
+
+DOCUMENT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The export: `{exportId, userId, generatedAt, sections: {name: {rows, items}}}`"},
+    202: {"model": ExportStatus, "description": "Still being produced; fetch `Location` shortly."},
+}
+
+
+@router.get("/v1/me/export", response_class=StreamingResponse, response_model=None, responses=DOCUMENT_RESPONSES)
+async def export_me(member_id: MemberId, services: ServicesDep) -> StreamingResponse | JSONResponse:
+    """Start an export of everything held about the caller (or join the one running)."""
+    with temporal_or_503("The export cannot be started right now; retry shortly."):
+        handle = await services.temporal.start_workflow(
+            MemberExportWorkflow.run,
+            ExportRequest(user_id=member_id, export_id=uuid.uuid4()),
+            id=export_workflow_id(member_id),
+            task_queue=services.intake.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            outcome = await asyncio.wait_for(handle.result(), EXPORT_WAIT_SECONDS)
+        except TimeoutError:
+            progress = await handle.query(MemberExportWorkflow.progress)
+            return running(progress.export_id, progress.sections_done, progress.sections_total)
+    return await download(services, member_id, outcome.export_id)
+
+
+@router.get(
+    "/v1/me/export/{export_id}", response_class=StreamingResponse, response_model=None, responses=DOCUMENT_RESPONSES
+)
+async def export_by_id(
+    export_id: uuid.UUID, member_id: MemberId, services: ServicesDep
+) -> StreamingResponse | JSONResponse:
+    return await download(services, member_id, export_id)
+
+
+def running(export_id: uuid.UUID, done: int, total: int) -> JSONResponse:
+    body = ExportStatus(export_id=export_id, sections_done=done, sections_total=total)
+    return JSONResponse(
+        body.model_dump(mode="json", by_alias=True),
+        status_code=202,
+        headers={"Location": f"/v1/me/export/{export_id}", "Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def download(services: Services, member_id: uuid.UUID, export_id: uuid.UUID) -> StreamingResponse | JSONResponse:
+    """The finished export (audited), its progress while it runs, or 404."""
+    status = await export_status(services.pool, member_id, export_id)
+    if status is None:
+        raise Problem(404, "export-not-found", "No such export: it never existed or has expired (after 24 hours).")
+    done, total, completed_at = status
+    if completed_at is None:
+        return running(export_id, done, total)
+    await record_audit(
+        services.pool,
+        actor="member",
+        actor_role="user",
+        action="export.download",
+        subject=member_id,
+        resource=f"/v1/me/export/{export_id}",
+        purpose="the member's right of access",
+    )
+    return StreamingResponse(
+        export_document(services.pool, services.keys, member_id, export_id, completed_at),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="badges-export-{export_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,171 @@
+"""Member data exports: everything held about a member, section by section, each section sealed
+with the member's key until the member downloads it. Exports expire (the retention Schedule
+deletes them after `EXPORT_TTL`).
+
+Sections are found, not listed: one per table that references `members` (so a table added later
+is exported without anyone remembering to), plus the member's profile and the audit records of
+accesses to their data.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
+from badges.db.erasure import member_tables
+from badges.db.keys import KeyStore
+
+EXPORT_TTL = timedelta(hours=24)
+PROFILE = "profile"
+AUDIT = "accesses"  # audit records about the member: who (by role) read what, when and why
+# Columns that are ours, not the member's: identifiers of internal bookkeeping.
+NOT_EXPORTED = {"subject_digest"}
+
+
+class MemberExport(Base):
+    __tablename__ = "member_exports"
+
+    export_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sections_total: Mapped[int] = mapped_column(Integer, server_default="0")
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MemberExportPart(Base):
+    __tablename__ = "member_export_parts"
+
+    export_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("member_exports.export_id", ondelete="CASCADE"), primary_key=True
+    )
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+async def export_sections(connection: AsyncConnection[Any]) -> list[str]:
+    tables = [table for table in await member_tables(connection) if table != MemberExport.__tablename__]
+    return [PROFILE, *tables, AUDIT]
+
+
+async def begin_export(connection: AsyncConnection[Any], export_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
+    """Record the export (idempotent) and return its sections."""
+    sections = await export_sections(connection)
+    await connection.execute(
+        "INSERT INTO member_exports (export_id, user_id, sections_total) VALUES (%s, %s, %s)"
+        " ON CONFLICT (export_id) DO NOTHING",
+        (export_id, user_id, len(sections)),
+    )
+    return sections
+
+
+def plain(value: Any) -> Any:
+    """A column value as JSON: bytes in base64, times in ISO 8601."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    return value
+
+
+async def section_rows(
+    connection: AsyncConnection[Any], keys: KeyStore, user_id: uuid.UUID, section: str
+) -> list[dict[str, Any]]:
+    cursor = connection.cursor(row_factory=dict_row)
+    if section == PROFILE:
+        await cursor.execute("SELECT * FROM members WHERE id = %s", (user_id,))
+    elif section == AUDIT:
+        # By role, not by name: the member learns who had access and why, staff keep their privacy.
+        await cursor.execute(
+            "SELECT id, at, actor_role, action, resource, purpose FROM audit_log WHERE subject = %s ORDER BY id",
+            (user_id,),
+        )
+    else:
+        if section not in await member_tables(connection):
+            raise ValueError(f"unknown export section {section!r}")
+        await cursor.execute(
+            sql.SQL("SELECT * FROM {} WHERE user_id = %s ORDER BY 1").format(sql.Identifier(section)), (user_id,)
+        )
+    rows = []
+    for row in await cursor.fetchall():
+        item = {column: plain(value) for column, value in row.items() if column not in NOT_EXPORTED}
+        if section == PROFILE and row.get("demographics") is not None:
+            item["demographics"] = json.loads(await keys.unseal(row["demographics"]))
+        rows.append(item)
+    return rows
+
+
+async def store_part(
+    connection: AsyncConnection[Any], keys: KeyStore, export_id: uuid.UUID, user_id: uuid.UUID, section: str
+) -> int:
+    rows = await section_rows(connection, keys, user_id, section)
+    sealed = await keys.seal(str(user_id), json.dumps(rows, separators=(",", ":")).encode())
+    await connection.execute(
+        "INSERT INTO member_export_parts (export_id, section, rows, sealed) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (export_id, section) DO UPDATE SET rows = excluded.rows, sealed = excluded.sealed",
+        (export_id, section, len(rows), sealed),
+    )
+    return len(rows)
+
+
+async def finish_export(connection: AsyncConnection[Any], export_id: uuid.UUID) -> None:
+    await connection.execute(
+        "UPDATE member_exports SET completed_at = coalesce(completed_at, now()) WHERE export_id = %s", (export_id,)
+    )
+
+
+async def export_status(
+    pool: AsyncConnectionPool, user_id: uuid.UUID, export_id: uuid.UUID
+) -> tuple[int, int, datetime | None] | None:
+    """(sections done, sections in all, completed at) of the member's export, or None if they
+    have no such export (or it expired)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT (SELECT count(*) FROM member_export_parts p WHERE p.export_id = e.export_id),"
+            " e.sections_total, e.completed_at FROM member_exports e WHERE e.export_id = %s AND e.user_id = %s",
+            (export_id, user_id),
+        )
+        row = await cursor.fetchone()
+    return (int(row[0]), int(row[1]), row[2]) if row else None
+
+
+async def export_document(
+    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, export_id: uuid.UUID, completed_at: datetime
+) -> AsyncIterator[bytes]:
+    """The finished export as one JSON document, produced a section at a time."""
+    head = {"exportId": str(export_id), "userId": str(user_id), "generatedAt": completed_at.isoformat()}
+    yield json.dumps(head)[:-1].encode() + b',"sections":{'
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT section, rows FROM member_export_parts WHERE export_id = %s ORDER BY section", (export_id,)
+        )
+        sections = await cursor.fetchall()
+    for index, (section, rows) in enumerate(sections):
+        async with pool.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT sealed FROM member_export_parts WHERE export_id = %s AND section = %s", (export_id, section)
+            )
+            row = await cursor.fetchone()
+        items = await keys.unseal(row[0]) if row else b"[]"
+        prefix = b"," if index else b""
+        yield prefix + json.dumps(section).encode() + b':{"rows":' + str(rows).encode() + b',"items":' + items + b"}"
+    yield b"}}"
+
+
+async def purge_expired_exports(connection: AsyncConnection[Any], now: datetime) -> int:
+    cursor = await connection.execute("DELETE FROM member_exports WHERE requested_at < %s", (now - EXPORT_TTL,))
+    return cursor.rowcount

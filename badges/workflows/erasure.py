@@ -1,0 +1,76 @@
+"""ErasureWorkflow (`user/{uid}/erasure`): a member's right to be forgotten, as a saga of
+idempotent steps that Temporal resumes after any crash.
+
+Order matters: the member is refused first (no new data arrives), their workflows end (nothing
+writes any more), their rows go, and their data key goes last, so whatever copies remain
+(closed workflow histories, backups, logs of ciphertext) can no longer be read. Open banking adds
+a step before the rows go: removing the member's items at their providers.
+
+Its payloads use the service key (see `key_owner_for_workflow`): it must outlive the member's
+key. Nothing in it is personal: the member's random id and the step results (counts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from badges.activities.erasure import ErasureActivities, ErasureStep
+
+
+class ErasureInput(BaseModel):
+    user_id: uuid.UUID
+    reference: uuid.UUID
+
+
+class ErasureOutcome(BaseModel):
+    reference: uuid.UUID
+    workflows_ended: int
+    rows_deleted: dict[str, int]
+    keys_destroyed: int
+
+
+T = TypeVar("T")
+
+# Retried until it succeeds: an erasure that was asked for must finish.
+STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+STEP_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn
+class ErasureWorkflow:
+    def __init__(self) -> None:
+        self._step = "starting"
+
+    @workflow.run
+    async def run(self, input: ErasureInput) -> ErasureOutcome:
+        step = ErasureStep(user_id=input.user_id, reference=input.reference)
+        await self._do("blocking", ErasureActivities.block_member, step)
+        ended = await self._do("ending workflows", ErasureActivities.end_member_workflows, step)
+        rows = await self._do("deleting rows", ErasureActivities.delete_member_rows, step)
+        keys = await self._do("destroying key", ErasureActivities.destroy_member_key, step)
+        # A workflow restarted by a request that raced the first sweep cannot read or write
+        # anything now; end it too.
+        ended += await self._do("ending workflows", ErasureActivities.end_member_workflows, step)
+        await self._do("recording", ErasureActivities.record_erasure_completed, step)
+        self._step = "erased"
+        return ErasureOutcome(reference=input.reference, workflows_ended=ended, rows_deleted=rows, keys_destroyed=keys)
+
+    async def _do(
+        self, name: str, activity: Callable[[ErasureActivities, ErasureStep], Awaitable[T]], step: ErasureStep
+    ) -> T:
+        self._step = name
+        return await workflow.execute_activity_method(
+            activity, step, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        )
+
+    @workflow.query
+    def step(self) -> str:
+        return self._step

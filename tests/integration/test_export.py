@@ -1,0 +1,80 @@
+"""`GET /v1/me/export`: every table that holds the member's rows is in the export, row for row;
+a slow export answers 202 with progress and a Location; nobody reads another member's export."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from badges.api.routes import export as export_route
+from badges.db.erasure import member_tables
+from tests.integration.test_erasure import member_with_data, rows_held
+from tests.support import dev_token, eventually
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClient, pool: AsyncConnectionPool) -> None:
+    headers, user_id = await member_with_data(client, f"{uuid.uuid4()}@example.com")
+    assert (await client.get("/v1/me/rewards", headers=headers)).status_code == 200  # an audited read
+    held = await rows_held(pool, user_id)
+
+    response = await client.get("/v1/me/export", headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document["userId"] == str(user_id)
+    sections = document["sections"]
+    async with pool.connection() as connection:
+        tables = set(await member_tables(connection))
+    assert set(sections) == {"profile", "accesses"} | tables - {"member_exports"}
+    for table, count in held.items():
+        if table not in ("members", "member_exports"):
+            assert sections[table]["rows"] == count, table
+            assert len(sections[table]["items"]) == count, table
+    [profile] = sections["profile"]["items"]
+    assert profile["id"] == str(user_id) and profile["timezone"] == "Europe/London"
+    assert "subject_digest" not in profile
+    assert {item["badge_id"] for item in sections["awards"]["items"]} >= {"calculator-explorer"}
+    assert {"read.rewards"} <= {item["action"] for item in sections["accesses"]["items"]}
+
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'export.download' AND subject = %s", (user_id,)
+        )
+        assert (await cursor.fetchone()) == (1,)
+
+
+async def test_a_slow_export_answers_202_then_the_document(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers, user_id = await member_with_data(client, f"{uuid.uuid4()}@example.com")
+    monkeypatch.setattr(export_route, "EXPORT_WAIT_SECONDS", 0.0)
+
+    started = await client.get("/v1/me/export", headers=headers)
+
+    assert started.status_code == 202, started.text
+    status = started.json()
+    assert status["status"] == "running" and status["sectionsDone"] <= status["sectionsTotal"]
+    location = started.headers["location"]
+    assert location == f"/v1/me/export/{status['exportId']}" and started.headers["retry-after"]
+    finished: dict[str, object] = {}
+
+    async def ready() -> bool:
+        response = await client.get(location, headers=headers)
+        assert response.status_code in (200, 202), response.text
+        if response.status_code == 200:
+            finished.update(response.json())
+        return response.status_code == 200
+
+    await eventually(ready)
+    assert finished["exportId"] == status["exportId"] and finished["userId"] == str(user_id)
+
+    # Another member cannot fetch it, and an unknown id is simply not found.
+    stranger = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    assert (await client.get(location, headers=stranger)).status_code == 404
+    assert (await client.get(f"/v1/me/export/{uuid.uuid4()}", headers=headers)).status_code == 404
