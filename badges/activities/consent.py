@@ -1,4 +1,5 @@
-"""`record_consent`: project one consent change into `consents` and announce it as an insight,
+"""`record_consent`: project one consent change into `consents`, announce it as an insight, audit
+it, and, when a grant ends (revoked or expired), delete the data only that scope justified: all
 in one transaction with the outbox row and its NOTIFY."""
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 
+from badges.db.audit import append_audit
+from badges.db.consents import delete_scope_data
 from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
+from badges.domain.identity import consent_workflow_id
 
 
 class ConsentChange(BaseModel):
@@ -58,8 +62,27 @@ class ConsentActivities:
                     change.revoked_at,
                 ),
             )
+            deleted = 0
+            if change.status in ("revoked", "expired"):
+                deleted = await delete_scope_data(conn, change.user_id, change.scope)
             await conn.execute(
                 "INSERT INTO outbox (user_id, kind, payload) VALUES (%s, 'insight', %s::jsonb)",
                 (change.user_id, json.dumps(payload)),
             )
+            if change.status != "expiring":  # a reminder changes nothing
+                by_member = change.status in ("granted", "revoked")
+                await append_audit(
+                    conn,
+                    actor="member" if by_member else "system",
+                    actor_role="user" if by_member else "system",
+                    action=f"consent.{change.status}",
+                    subject=change.user_id,
+                    resource=consent_workflow_id(change.user_id),
+                    purpose=change.purpose,
+                    details={
+                        "scope": change.scope,
+                        "expiresAt": change.expires_at.isoformat(),
+                        "rowsDeleted": deleted,
+                    },
+                )
             await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from badges.db.audit import append_audit
 from badges.db.erasure import block_member, delete_member_rows, destroy_keys
+from badges.db.keys import KeyStore
 from badges.domain.identity import (
     consent_workflow_id,
     erasure_workflow_id,
@@ -43,9 +44,10 @@ async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action
 
 
 class ErasureActivities:
-    def __init__(self, pool: AsyncConnectionPool, client: Client) -> None:
+    def __init__(self, pool: AsyncConnectionPool, client: Client, keys: KeyStore) -> None:
         self._pool = pool
         self._client = client
+        self._keys = keys
 
     @activity.defn
     async def block_member(self, step: ErasureStep) -> None:
@@ -92,6 +94,8 @@ class ErasureActivities:
             destroyed = await destroy_keys(connection, str(step.user_id))
             if destroyed:
                 await audit_step(connection, step, "key_destroyed", {"keys": destroyed})
+        # This process forgets the key now; other workers within KEY_CACHE_SECONDS.
+        self._keys.forget(str(step.user_id))
         return destroyed
 
     @activity.defn

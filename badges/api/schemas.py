@@ -62,19 +62,53 @@ class Me(WireModel):
     scopes: list[str]
 
 
-class Profile(WireModel):
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from error
+    return value
+
+
+class Demographics(WireModel):
+    """Who the member is, coarsely: only ever used to form peer groups, only held with
+    `demographics` consent, stored sealed with the member's key."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
+    postcode: str | None = Field(
+        None,
+        description="The postcode district (outward code) only, e.g. SW1A: never the full postcode.",
+        pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?$",
+        examples=["SW1A"],
+    )
+    age_range: Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] | None = None
+    dependants: int | None = Field(None, ge=0, le=20)
+    salary_bracket: Literal["<20k", "20-30k", "30-45k", "45-60k", "60-80k", "80-100k", "100k+"] | None = None
+
+    @field_validator("postcode")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value is not None else None
+
+
+class Profile(WireModel):
     timezone: str = Field(description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
+    demographics: Demographics | None = None
+
+
+class ProfileUpdate(WireModel):
+    """Fields left out stay as they are; `demographics: null` deletes them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    timezone: str | None = Field(None, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
+    demographics: Demographics | None = None
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from error
-        return value
+    def _known_zone(cls, value: str | None) -> str | None:
+        return known_zone(value) if value is not None else None
 
 
 class TokenRequest(BaseModel):

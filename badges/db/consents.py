@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,3 +41,19 @@ async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str,
             (user_id, scope, now),
         )
         return await cur.fetchone() is not None
+
+
+# What each scope alone justifies holding: deleted, in the transaction that records the
+# revocation or expiry. Open banking (connections, transactions), behaviour tracking and peer
+# comparison add their data here as it comes to exist.
+SCOPE_DATA: dict[str, tuple[str, ...]] = {
+    "demographics": ("UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",),
+}
+
+
+async def delete_scope_data(connection: AsyncConnection[Any], user_id: uuid.UUID, scope: str) -> int:
+    """Delete what only `scope` justified holding about the member; returns the rows changed."""
+    changed = 0
+    for statement in SCOPE_DATA.get(scope, ()):
+        changed += (await connection.execute(statement, (user_id,))).rowcount
+    return changed

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, Index, LargeBinary, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
+
+if TYPE_CHECKING:
+    from badges.db.keys import KeyStore
 
 
 class Member(Base):
@@ -41,3 +47,31 @@ class DataKey(Base):
     __table_args__ = (
         Index("uq_data_keys_live_owner", "owner", unique=True, postgresql_where=text("destroyed_at IS NULL")),
     )
+
+
+async def save_demographics(
+    pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
+) -> bool:
+    """Store the member's demographics sealed with their key, only while `demographics` consent
+    is active (checked in the same statement, so a revocation committing meanwhile still deletes
+    them); None deletes them. False when there was no consent."""
+    async with pool.connection() as connection:
+        if demographics is None:
+            await connection.execute("UPDATE members SET demographics = NULL WHERE id = %s", (member_id,))
+            return True
+        sealed = await keys.seal(str(member_id), json.dumps(demographics, sort_keys=True).encode())
+        cursor = await connection.execute(
+            "UPDATE members SET demographics = %s WHERE id = %s AND EXISTS (SELECT 1 FROM consents"
+            " WHERE user_id = %s AND scope = 'demographics' AND revoked_at IS NULL AND expires_at > now())",
+            (sealed, member_id, member_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def load_demographics(pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT demographics FROM members WHERE id = %s", (member_id,))
+        row = await cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return json.loads(await keys.unseal(row[0]))  # type: ignore[no-any-return]

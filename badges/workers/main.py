@@ -78,7 +78,7 @@ def build_worker(
     reevaluation = ReevaluationActivities(engine, client, settings.task_queue)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
     rewards = RewardActivities(pool)
-    erasure = ErasureActivities(pool, client)
+    erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     return Worker(
         client,

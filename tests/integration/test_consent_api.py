@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
-from tests.support import collect, dev_token, sse_events
+from tests.support import collect, dev_token, eventually, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -50,3 +51,54 @@ async def test_an_over_long_open_banking_grant_is_refused(client: httpx.AsyncCli
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [error["field"] for error in response.json()["errors"]] == ["body.scopes.open_banking.expiresAt"]
+
+
+async def test_demographics_need_consent_are_sealed_and_go_with_it(
+    client: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    user_id = (await client.get("/v1/me", headers=headers)).json()["userId"]
+    demographics = {"postcode": "sw1a", "ageRange": "25-34", "dependants": 2, "salaryBracket": "30-45k"}
+
+    refused = await client.put("/v1/me/profile", json={"demographics": demographics}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("consent-required")
+
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    body = {"scopes": {"demographics": {"purpose": "peer groups", "expiresAt": expires}}}
+    assert (await client.put("/v1/me/consent", json=body, headers=headers)).status_code == 202
+
+    async def consented() -> bool:
+        scopes = (await client.get("/v1/me/consent", headers=headers)).json()["scopes"]
+        return scopes.get("demographics", {}).get("status") == "active"
+
+    await eventually(consented)
+    stored = await client.put("/v1/me/profile", json={"demographics": demographics}, headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["demographics"] == {**demographics, "postcode": "SW1A"}
+    assert stored.json()["timezone"] == "UTC"  # left as it was
+    async with pool.connection() as connection:
+        row = await (await connection.execute("SELECT demographics FROM members WHERE id = %s", (user_id,))).fetchone()
+    assert row is not None and row[0] is not None
+    assert b"SW1A" not in bytes(row[0]) and b"30-45k" not in bytes(row[0])  # sealed with the member's key
+
+    revoked = await client.put("/v1/me/consent", json={"scopes": {"demographics": None}}, headers=headers)
+    assert revoked.status_code == 202
+
+    async def gone() -> bool:
+        async with pool.connection() as connection:
+            cursor = await connection.execute("SELECT demographics FROM members WHERE id = %s", (user_id,))
+            row = await cursor.fetchone()
+        return row is not None and row[0] is None
+
+    await eventually(gone)
+    assert (await client.get("/v1/me/profile", headers=headers)).json()["demographics"] is None
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT action, details->>'scope', details->>'rowsDeleted' FROM audit_log"
+            " WHERE subject = %s AND action LIKE 'consent.%%' ORDER BY id",
+            (user_id,),
+        )
+        assert await cursor.fetchall() == [
+            ("consent.granted", "demographics", "0"),
+            ("consent.revoked", "demographics", "1"),
+        ]

@@ -8,12 +8,15 @@ from datetime import timedelta
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowHandle
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
+from badges.db.members import load_demographics, save_demographics
 from badges.domain.consent import ConsentGrant
 from badges.domain.identity import consent_workflow_id
 from badges.workers.main import build_worker
@@ -32,9 +35,11 @@ async def _statuses(pool: AsyncConnectionPool, member: uuid.UUID) -> list[str]:
         return [row[0] for row in await cur.fetchall()]
 
 
-async def _grant(env: WorkflowEnvironment, task_queue: str, member: uuid.UUID, days: int) -> WorkflowHandle:
+async def _grant(
+    env: WorkflowEnvironment, task_queue: str, member: uuid.UUID, days: int, scope: str = "open_banking"
+) -> WorkflowHandle:
     now = await env.get_current_time()
-    request = ConsentGrant(scope="open_banking", purpose="budgeting", expires_at=now + timedelta(days=days))
+    request = ConsentGrant(scope=scope, purpose="budgeting", expires_at=now + timedelta(days=days))
     return await env.client.start_workflow(
         ConsentWorkflow.run,
         ConsentInput(user_id=member),
@@ -98,3 +103,45 @@ async def test_a_grant_is_reminded_of_then_expires_and_renewal_moves_the_expiry(
         assert not await has_consent(pool, renewing, "open_banking", await time_skipping.get_current_time())
         state = await renewal.query(ConsentWorkflow.consents)
         assert state.scopes["open_banking"].status == "revoked"
+
+
+async def test_expiry_deletes_what_the_scope_justified_audits_it_and_replays(
+    time_skipping: WorkflowEnvironment,
+    settings: Settings,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    pool: AsyncConnectionPool,
+    data_converter: DataConverter,
+) -> None:
+    member = await create_member(engine, keys)
+    task_queue = f"tq-{uuid.uuid4()}"
+    worker_settings = settings.model_copy(update={"task_queue": task_queue})
+    async with (
+        make_webhook_client() as http,
+        build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http),
+    ):
+        handle = await _grant(time_skipping, task_queue, member, 10, scope="demographics")
+
+        async def granted() -> bool:
+            return await _statuses(pool, member) == ["granted"]
+
+        await eventually(granted)
+        assert await save_demographics(pool, keys, member, {"postcode": "SW1A", "salaryBracket": "30-45k"})
+        assert await load_demographics(pool, keys, member) == {"postcode": "SW1A", "salaryBracket": "30-45k"}
+
+        await time_skipping.sleep(timedelta(days=11))
+
+        async def expired() -> bool:
+            return await _statuses(pool, member) == ["granted", "expiring", "expired"]
+
+        await eventually(expired)
+        assert await load_demographics(pool, keys, member) is None
+        async with pool.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT action, actor_role, details->>'rowsDeleted' FROM audit_log WHERE subject = %s ORDER BY id",
+                (member,),
+            )
+            assert await cursor.fetchall() == [("consent.granted", "user", "0"), ("consent.expired", "system", "1")]
+        history = await handle.fetch_history()
+    # Grant, reminder timer, expiry timer and their activities replay deterministically.
+    await Replayer(workflows=[ConsentWorkflow], data_converter=data_converter).replay_workflow(history)

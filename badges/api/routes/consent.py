@@ -4,7 +4,7 @@ their `ConsentWorkflow` (202: the workflow applies the change)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 from badges.api.deps import MemberId, ServicesDep
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
+from badges.api.schemas import WireModel
 from badges.domain.consent import ConsentGrant, ConsentState, Scope, grant
 from badges.domain.identity import consent_workflow_id
 from badges.workflows.consent import ConsentInput, ConsentWorkflow
@@ -33,8 +34,25 @@ class ConsentRequest(BaseModel):
     scopes: dict[Scope, ScopeRequest | None]
 
 
-@router.get("/v1/me/consent")
-async def get_consent(member_id: MemberId, services: ServicesDep) -> dict[str, Any]:
+class ScopeView(WireModel):
+    purpose: str
+    granted_at: datetime
+    expires_at: datetime
+    status: Literal["active", "revoked", "expired"]
+
+
+class ConsentView(WireModel):
+    scopes: dict[Scope, ScopeView]
+
+
+class ConsentAccepted(WireModel):
+    """The change as asked for; the member's ConsentWorkflow applies it (watch the stream or GET)."""
+
+    scopes: dict[Scope, ScopeRequest | None]
+
+
+@router.get("/v1/me/consent", response_model=ConsentView)
+async def get_consent(member_id: MemberId, services: ServicesDep) -> ConsentView:
     now = datetime.now(UTC)
     async with services.pool.connection() as conn:
         cur = await conn.execute(
@@ -42,20 +60,15 @@ async def get_consent(member_id: MemberId, services: ServicesDep) -> dict[str, A
             (member_id,),
         )
         rows = await cur.fetchall()
-    scopes: dict[str, Any] = {}
+    scopes: dict[Scope, ScopeView] = {}
     for scope, purpose, granted_at, expires_at, revoked_at in rows:
         status = "revoked" if revoked_at is not None else ("active" if expires_at > now else "expired")
-        scopes[scope] = {
-            "purpose": purpose,
-            "grantedAt": granted_at.isoformat(),
-            "expiresAt": expires_at.isoformat(),
-            "status": status,
-        }
-    return {"scopes": scopes}
+        scopes[scope] = ScopeView(purpose=purpose, granted_at=granted_at, expires_at=expires_at, status=status)
+    return ConsentView(scopes=scopes)
 
 
-@router.put("/v1/me/consent", status_code=202)
-async def put_consent(body: ConsentRequest, member_id: MemberId, services: ServicesDep) -> dict[str, Any]:
+@router.put("/v1/me/consent", status_code=202, response_model=ConsentAccepted)
+async def put_consent(body: ConsentRequest, member_id: MemberId, services: ServicesDep) -> ConsentAccepted:
     now = datetime.now(UTC)
     changes: list[tuple[str, Any]] = []
     for scope, request in body.scopes.items():
@@ -84,4 +97,4 @@ async def put_consent(body: ConsentRequest, member_id: MemberId, services: Servi
                 start_signal=signal,
                 start_signal_args=[argument],
             )
-    return body.model_dump(mode="json", by_alias=True)
+    return ConsentAccepted(scopes=body.scopes)

@@ -20,7 +20,7 @@ from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
 from badges.db.audit import record_audit
-from badges.db.exports import export_document, export_status
+from badges.db.exports import begin_export, export_document, export_status
 from badges.domain.identity import export_workflow_id
 from badges.workflows.export import ExportRequest, MemberExportWorkflow
 
@@ -58,7 +58,11 @@ async def export_me(member_id: MemberId, services: ServicesDep) -> StreamingResp
             outcome = await asyncio.wait_for(handle.result(), EXPORT_WAIT_SECONDS)
         except TimeoutError:
             progress = await handle.query(MemberExportWorkflow.progress)
-            return running(progress.export_id, progress.sections_done, progress.sections_total)
+            # The workflow records the export in its first step, which may not have run yet: the
+            # Location answered here must work at once. (Idempotent: the same row either way.)
+            async with services.pool.connection() as connection, connection.transaction():
+                sections = await begin_export(connection, progress.export_id, member_id)
+            return running(progress.export_id, progress.sections_done, len(sections))
     return await download(services, member_id, outcome.export_id)
 
 

@@ -1,11 +1,18 @@
-"""`GET /v1/me`: who the caller is to us (their internal id, never their token subject)."""
+"""`GET /v1/me`: who the caller is to us (their internal id, never their token subject);
+`GET/PUT /v1/me/profile`: their time zone and, with `demographics` consent, their demographics."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
-from badges.api.schemas import Me, Profile
+from badges.api.problems import Problem
+from badges.api.schemas import Demographics, Me, Profile, ProfileUpdate
+from badges.db.audit import record_audit
+from badges.db.consents import has_consent
+from badges.db.members import load_demographics, save_demographics
 
 router = APIRouter(tags=["me"])
 
@@ -18,11 +25,36 @@ async def me(principal: MemberPrincipal, member_id: MemberId, services: Services
 
 @router.get("/v1/me/profile", response_model=Profile)
 async def get_profile(member_id: MemberId, services: ServicesDep) -> Profile:
-    return Profile(timezone=await services.members.timezone(member_id))
+    demographics = None
+    if await has_consent(services.pool, member_id, "demographics", datetime.now(UTC)):
+        stored = await load_demographics(services.pool, services.keys, member_id)
+        if stored is not None:
+            demographics = Demographics.model_validate(stored)
+            await record_audit(
+                services.pool,
+                actor="member",
+                actor_role="user",
+                action="read.demographics",
+                subject=member_id,
+                resource="/v1/me/profile",
+                purpose="the member's own profile",
+            )
+    return Profile(timezone=await services.members.timezone(member_id), demographics=demographics)
 
 
 @router.put("/v1/me/profile", response_model=Profile)
-async def put_profile(profile: Profile, member_id: MemberId, services: ServicesDep) -> Profile:
-    """The member's time zone decides their calendar day for streak badges, from their next event."""
-    await services.members.set_timezone(member_id, profile.timezone)
-    return profile
+async def put_profile(update: ProfileUpdate, member_id: MemberId, services: ServicesDep) -> Profile:
+    """The time zone decides the member's calendar day for streak badges, from their next event.
+    Demographics need active `demographics` consent (403 otherwise); `null` deletes them, and so
+    does revoking that consent or letting it expire."""
+    if "demographics" in update.model_fields_set:
+        wanted = update.demographics.model_dump(mode="json", exclude_none=True) if update.demographics else None
+        if not await save_demographics(services.pool, services.keys, member_id, wanted):
+            raise Problem(
+                403,
+                "consent-required",
+                "Demographics are held only with active `demographics` consent: grant it with PUT /v1/me/consent.",
+            )
+    if update.timezone is not None:
+        await services.members.set_timezone(member_id, update.timezone)
+    return await get_profile(member_id, services)
