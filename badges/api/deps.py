@@ -101,6 +101,32 @@ async def get_staff_principal(request: Request, principal: Annotated[Principal, 
     return principal
 
 
+# The HttpOnly cookie `POST /codec/session` sets: how the Temporal Web UI, which can send no bearer
+# token to an http codec endpoint and has none of its own without UI auth, authenticates a staff member.
+CODEC_SESSION_COOKIE = "badges_codec_session"
+
+
+def codec_origins(settings: Settings) -> frozenset[str]:
+    return frozenset(origin.strip() for origin in settings.codec_cors_origins.split(",") if origin.strip())
+
+
+def get_codec_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """Staff on `/codec/...`: a bearer token, or else the codec session cookie, which counts only
+    on a request from one of the Web UI's origins (`BADGES_CODEC_CORS_ORIGINS`), so no other page
+    that a browser holding the cookie visits can use it."""
+    settings: Settings = request.app.state.settings
+    token = credentials.credentials if credentials is not None else request.cookies.get(CODEC_SESSION_COOKIE)
+    if not token:
+        raise Problem(401, "missing-token", "Send a staff bearer token, or open a codec session: POST /codec/session.")
+    if credentials is None and request.headers.get("origin") not in codec_origins(settings):
+        raise Problem(403, "origin-not-allowed", "The codec session cookie counts only from the Web UI's origins.")
+    principal = verify_token(settings, token)
+    principal.require(*sorted(STAFF_SCOPES))
+    return principal
+
+
 async def get_admin_principal(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require("admin")
     await audit_staff_access(request, principal)
@@ -119,7 +145,7 @@ async def get_member_id(
     principal: Annotated[Principal, Depends(get_member_principal)],
     services: Annotated[Services, Depends(get_services)],
 ) -> uuid.UUID:
-    return await services.members.resolve(principal.subject)
+    return await services.members.resolve(principal.subject, principal.issued_at)
 
 
 async def authenticate_member(services: Services, settings: Settings, token: str) -> tuple[Principal, uuid.UUID]:
@@ -127,12 +153,13 @@ async def authenticate_member(services: Services, settings: Settings, token: str
     connection that carries its token elsewhere than the Authorization header (a WebSocket)."""
     principal = verify_token(settings, token)
     principal.require("user")
-    return principal, await services.members.resolve(principal.subject)
+    return principal, await services.members.resolve(principal.subject, principal.issued_at)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StaffPrincipal = Annotated[Principal, Depends(get_staff_principal)]
+CodecPrincipal = Annotated[Principal, Depends(get_codec_principal)]
 AdminPrincipal = Annotated[Principal, Depends(get_admin_principal)]
 CompliancePrincipal = Annotated[Principal, Depends(get_compliance_principal)]
 MemberPrincipal = Annotated[Principal, Depends(get_member_principal)]

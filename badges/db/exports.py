@@ -1,6 +1,6 @@
 """Member data exports: everything held about a member, section by section, each section sealed
 with the member's key until the member downloads it. Exports expire (the retention Schedule
-deletes them after `EXPORT_TTL`).
+deletes them after `EXPORT_TTL`, see `db/retention.py`).
 
 Sections are found, not listed: one per table that references `members` (so a table added later
 is exported without anyone remembering to), plus the member's profile and the audit records of
@@ -164,8 +164,3 @@ async def export_document(
         prefix = b"," if index else b""
         yield prefix + json.dumps(section).encode() + b':{"rows":' + str(rows).encode() + b',"items":' + items + b"}"
     yield b"}}"
-
-
-async def purge_expired_exports(connection: AsyncConnection[Any], now: datetime) -> int:
-    cursor = await connection.execute("DELETE FROM member_exports WHERE requested_at < %s", (now - EXPORT_TTL,))
-    return cursor.rowcount

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -155,3 +156,36 @@ class KeyStore:
         material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
         self._by_id[row.key_id] = (material, time.monotonic())
         return material
+
+
+async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int) -> int:
+    """Re-wrap up to `limit` live data keys that another master key wraps with the active one.
+    Each key is updated only if nothing changed it meanwhile (destroyed, or re-wrapped by a
+    concurrent run). Returns how many were re-wrapped; 0 means none is left."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT key_id, master_key_id, wrapped_key FROM data_keys"
+            " WHERE wrapped_key IS NOT NULL AND master_key_id <> %s ORDER BY key_id LIMIT %s",
+            (master.active_id, limit),
+        )
+        rows = await cursor.fetchall()
+        rewrapped = 0
+        for key_id, old_master, wrapped in rows:
+            raw = master.unwrap(old_master, key_id, bytes(wrapped))
+            new_master, new_wrapped = master.wrap(key_id, raw)
+            cursor = await connection.execute(
+                "UPDATE data_keys SET wrapped_key = %s, master_key_id = %s"
+                " WHERE key_id = %s AND master_key_id = %s AND wrapped_key = %s",
+                (new_wrapped, new_master, key_id, old_master, wrapped),
+            )
+            rewrapped += cursor.rowcount
+    return rewrapped if rows else 0
+
+
+async def keys_by_master(pool: AsyncConnectionPool) -> dict[str, int]:
+    """How many live data keys each master key wraps."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT master_key_id, count(*) FROM data_keys WHERE wrapped_key IS NOT NULL GROUP BY 1 ORDER BY 1"
+        )
+        return {master_id: int(count) for master_id, count in await cursor.fetchall()}

@@ -29,6 +29,7 @@ from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
+from badges.activities.retention import RetentionActivities
 from badges.activities.rewards import RewardActivities
 from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.config import Settings
@@ -40,6 +41,7 @@ from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
+from badges.workflows.retention import RETENTION_EVERY, RETENTION_SCHEDULE_ID, RetentionWorkflow
 from badges.workflows.rewards_release import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -91,6 +93,7 @@ def build_worker(
             ConsentWorkflow,
             ErasureWorkflow,
             MemberExportWorkflow,
+            RetentionWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -109,6 +112,7 @@ def build_worker(
             export.begin_export,
             export.export_section,
             export.finish_export,
+            RetentionActivities(pool).purge_expired,
         ],
         max_cached_workflows=10_000,
         workflow_runner=workflow_runner(),
@@ -117,15 +121,17 @@ def build_worker(
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
     """The programme's recurring work, as Temporal Schedules (created once; later starts keep them)."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            RewardsReleaseWorkflow.run, id=RELEASE_SCHEDULE_ID, task_queue=settings.task_queue
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RELEASE_EVERY)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(RELEASE_SCHEDULE_ID, schedule)
+    for schedule_id, workflow_run, every in (
+        (RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow.run, RELEASE_EVERY),
+        (RETENTION_SCHEDULE_ID, RetentionWorkflow.run, RETENTION_EVERY),
+    ):
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(workflow_run, id=schedule_id, task_queue=settings.task_queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+        with contextlib.suppress(ScheduleAlreadyRunningError):
+            await client.create_schedule(schedule_id, schedule)
 
 
 async def run(settings: Settings) -> None:

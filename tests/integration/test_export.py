@@ -1,5 +1,6 @@
 """`GET /v1/me/export`: every table that holds the member's rows is in the export, row for row;
-a slow export answers 202 with progress and a Location; nobody reads another member's export."""
+a slow export answers 202 with progress and a Location; nobody reads another member's export;
+the retention Schedule deletes exports after a day."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import uuid
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
 
 from badges.api.routes import export as export_route
+from badges.config import Settings
 from badges.db.erasure import member_tables
+from badges.workers.main import ensure_schedules
+from badges.workflows.retention import RETENTION_SCHEDULE_ID
 from tests.integration.test_erasure import member_with_data, rows_held
 from tests.support import dev_token, eventually
 
@@ -78,3 +83,32 @@ async def test_a_slow_export_answers_202_then_the_document(
     stranger = await dev_token(client, f"{uuid.uuid4()}@example.com")
     assert (await client.get(location, headers=stranger)).status_code == 404
     assert (await client.get(f"/v1/me/export/{uuid.uuid4()}", headers=headers)).status_code == 404
+
+
+async def test_the_retention_schedule_deletes_expired_exports(
+    client: httpx.AsyncClient, dev_server: WorkflowEnvironment, system_settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    headers, user_id = await member_with_data(client, f"{uuid.uuid4()}@example.com")
+    fresh = (await client.get("/v1/me/export", headers=headers)).json()["exportId"]
+    stale = uuid.uuid4()
+    async with pool.connection() as connection:
+        await connection.execute(
+            "INSERT INTO member_exports (export_id, user_id, requested_at, completed_at)"
+            " VALUES (%s, %s, now() - interval '25 hours', now() - interval '25 hours')",
+            (stale, user_id),
+        )
+
+    await ensure_schedules(dev_server.client, system_settings)
+    await dev_server.client.get_schedule_handle(RETENTION_SCHEDULE_ID).trigger()
+
+    async def purged() -> bool:
+        return (await client.get(f"/v1/me/export/{stale}", headers=headers)).status_code == 404
+
+    await eventually(purged)
+    assert (await client.get(f"/v1/me/export/{fresh}", headers=headers)).status_code == 200
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT details FROM audit_log WHERE action = 'retention.purge' ORDER BY id DESC LIMIT 1"
+        )
+        row = await cursor.fetchone()
+    assert row is not None and row[0]["deleted"]["member_exports"] >= 1

@@ -5,20 +5,27 @@ Decode: each payload is opened with the key named in its metadata. A payload who
 destroyed (the member was erased) is returned as it came, still encrypted, and the answer is still
 200: the UI shows it sealed. Encode: the service key, unless `X-Badges-Workflow-Id` names a member
 workflow (`user/{uuid}/...`), then that member's key.
+
+Credentials: a staff bearer token, or the codec session cookie. The Web UI sends no Authorization
+header to an http endpoint (its "pass access token" needs https and a UI login), but with "include
+cross-origin credentials" it sends cookies; `POST /codec/session`, called with a staff bearer token
+from a browser (e.g. from /docs), stores that token in an HttpOnly, SameSite=Strict cookie scoped to
+`/codec`, which the decode and encode routes honour only from the UI's origins. `DELETE` ends it.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from google.protobuf.json_format import MessageToDict, ParseDict
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from badges.api.deps import ServicesDep, StaffPrincipal, staff_role
+from badges.api.deps import CODEC_SESSION_COOKIE, CodecPrincipal, ServicesDep, StaffPrincipal, staff_role
 from badges.api.problems import Problem
 from badges.db.audit import record_audit
 from badges.db.keys import KeyUnavailableError
@@ -54,9 +61,43 @@ def subject_of(owner: str) -> uuid.UUID | None:
         return None
 
 
+@router.post("/codec/session", status_code=204)
+async def open_session(request: Request, principal: StaffPrincipal, services: ServicesDep) -> Response:
+    """Keep the caller's staff bearer token in the codec session cookie, until the token expires."""
+    token = request.headers["authorization"].partition(" ")[2].strip()
+    response = Response(status_code=204)
+    response.set_cookie(
+        CODEC_SESSION_COOKIE,
+        token,
+        max_age=max(0, (principal.expires_at or 0) - int(time.time())),
+        path="/codec",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    await record_audit(
+        services.pool,
+        actor=principal.subject,
+        actor_role=staff_role(principal),
+        action="codec.session",
+        subject=None,
+        resource="/codec/session",
+        purpose=request.headers.get("x-audit-purpose") or "history review",
+        details={"expires_at": principal.expires_at},
+    )
+    return response
+
+
+@router.delete("/codec/session", status_code=204)
+async def close_session() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(CODEC_SESSION_COOKIE, path="/codec", httponly=True, samesite="strict")
+    return response
+
+
 @router.post("/codec/decode", response_model=PayloadsBody)
 async def decode(
-    body: PayloadsBody, request: Request, principal: StaffPrincipal, services: ServicesDep
+    body: PayloadsBody, request: Request, principal: CodecPrincipal, services: ServicesDep
 ) -> PayloadsBody:
     payloads = parse_payloads(body)
     key_ids = {
@@ -105,7 +146,7 @@ async def decode(
 
 @router.post("/codec/encode", response_model=PayloadsBody)
 async def encode(
-    body: PayloadsBody, request: Request, principal: StaffPrincipal, services: ServicesDep
+    body: PayloadsBody, request: Request, principal: CodecPrincipal, services: ServicesDep
 ) -> PayloadsBody:
     payloads = parse_payloads(body)
     workflow_id = request.headers.get(WORKFLOW_HEADER)

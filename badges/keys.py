@@ -1,0 +1,80 @@
+"""`python -m badges.keys`: master-key rotation, without downtime.
+
+1. `python -m badges.keys new-master-key` prints a fresh key as `id:base64`.
+2. Put it first in `BADGES_MASTER_KEYS`, keeping the old ones after it, and restart the API and
+   workers one by one: the first key wraps new data keys, every listed key unwraps.
+3. `python -m badges.keys rotate` re-wraps every data key still wrapped by an old master key,
+   printing its progress as JSON lines; it can be stopped and run again at any time.
+4. When `python -m badges.keys status` shows no key under the old master key, drop it from
+   `BADGES_MASTER_KEYS` and destroy it.
+
+Reads `DATABASE_URL` and `BADGES_MASTER_KEYS` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import sys
+
+from psycopg_pool import AsyncConnectionPool
+
+from badges.config import parse_master_keys
+from badges.db.keys import KeyUnavailableError, MasterKeys, keys_by_master, rewrap_batch
+from badges.db.pool import open_pool
+
+BATCH = 500
+USAGE = "usage: python -m badges.keys new-master-key | status | rotate"
+
+
+async def _run(command: str, database_url: str, master_keys: str) -> int:
+    master = MasterKeys(parse_master_keys(master_keys))
+    pool = await open_pool(database_url.replace("postgresql+psycopg://", "postgresql://", 1), max_size=2)
+    try:
+        if command == "status":
+            counts = await keys_by_master(pool)
+            print(json.dumps({"active": master.active_id, "keys_by_master": counts}))
+            return 0
+        done = 0
+        try:
+            while rewrapped := await rewrap_batch(pool, master, BATCH):
+                done += rewrapped
+                print(json.dumps({"rewrapped": done, "remaining": await _remaining(pool, master)}), flush=True)
+        except KeyUnavailableError as error:  # a data key under a master key that is not listed
+            print(json.dumps({"rewrapped": done, "error": str(error)}))
+            return 1
+        remaining = await _remaining(pool, master)
+        counts = await keys_by_master(pool)
+        print(
+            json.dumps(
+                {"rewrapped": done, "remaining": remaining, "active": master.active_id, "keys_by_master": counts}
+            )
+        )
+        return 0 if remaining == 0 else 1
+    finally:
+        await pool.close()
+
+
+async def _remaining(pool: AsyncConnectionPool, master: MasterKeys) -> int:
+    return sum(count for key, count in (await keys_by_master(pool)).items() if key != master.active_id)
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["new-master-key"]:
+        print(f"mk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}")
+        return 0
+    if argv not in (["status"], ["rotate"]):
+        print(USAGE, file=sys.stderr)
+        return 2
+    database_url, master_keys = os.environ.get("DATABASE_URL"), os.environ.get("BADGES_MASTER_KEYS")
+    if not database_url or not master_keys:
+        print("DATABASE_URL and BADGES_MASTER_KEYS must be set", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(argv[0], database_url, master_keys))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
