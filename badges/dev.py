@@ -25,6 +25,8 @@ API_PORT = int(os.environ.get("BADGES_API_PORT", "8000"))
 TEMPORAL_PORT = int(os.environ.get("TEMPORAL_PORT", "7233"))
 TEMPORAL_UI_PORT = int(os.environ.get("TEMPORAL_UI_PORT", "8233"))
 DATABASE_NAME = "badges"
+# How long Temporal keeps closed workflow histories (then deletes them): the namespace's retention.
+HISTORY_RETENTION = os.environ.get("BADGES_HISTORY_RETENTION", "720h")
 # WAL with synchronous=NORMAL: durable if a process dies, and measured 2-2.5x the signal
 # throughput of SQLite's defaults here (bench/realtime.py; see README), since commits no longer
 # wait on an fsync each. Only a power cut can lose the last transactions, which suits `make dev`.
@@ -100,7 +102,13 @@ def start_temporal(processes: list[subprocess.Popen[bytes]]) -> str:
     )  # fmt: skip
     processes.append(process)
     wait_for_port("127.0.0.1", TEMPORAL_PORT, 60, process)
-    return f"localhost:{TEMPORAL_PORT}"
+    address = f"localhost:{TEMPORAL_PORT}"
+    subprocess.run(
+        [binary, "operator", "namespace", "update", "--address", address,
+         "--namespace", "default", "--retention", HISTORY_RETENTION],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return address
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -156,6 +164,11 @@ def main() -> None:
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")
         say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
+        say(
+            "decrypted payloads in the Web UI: with a staff token, POST /codec/session from /docs; then in the"
+            f" UI's codec settings use the browser setting, endpoint http://localhost:{API_PORT}/codec,"
+            " with cross-origin credentials (README: Compliance access)"
+        )
         token_request = '{"sub": "alice", "scopes": ["user"]}'
         say(
             f"try: curl -s -XPOST localhost:{API_PORT}/v1/dev/token"
