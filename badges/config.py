@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = Field(False, alias="BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS")
     member_event_rate: str = Field("120/minute", alias="BADGES_MEMBER_EVENT_RATE")
     integration_event_rate: str = Field("6000/minute", alias="BADGES_INTEGRATION_EVENT_RATE")
+    # Plaid: the host the plaid-python client talks to (`make dev`: the sandbox bank on :8100).
+    plaid_host: str = Field("http://127.0.0.1:8100", alias="PLAID_HOST")
+    plaid_client_id: str = Field("sandbox-client-id", alias="PLAID_CLIENT_ID")
+    plaid_secret: str = Field("sandbox-secret", alias="PLAID_SECRET")
+    # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
+    public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
+    bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
 
     @field_validator("member_event_rate", "integration_event_rate")
     @classmethod

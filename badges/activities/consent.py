@@ -4,7 +4,6 @@ in one transaction with the outbox row and its NOTIFY."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -15,7 +14,7 @@ from temporalio import activity
 
 from badges.db.audit import append_audit
 from badges.db.consents import delete_scope_data
-from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
+from badges.db.outbox import append_insight
 from badges.domain.identity import consent_workflow_id
 
 
@@ -50,7 +49,7 @@ class ConsentActivities:
             "expiresAt": change.expires_at.isoformat(),
         }
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})")
+            await append_insight(conn, change.user_id, payload)  # first: takes the outbox lock
             await conn.execute(
                 UPSERT,
                 (
@@ -65,10 +64,6 @@ class ConsentActivities:
             deleted = 0
             if change.status in ("revoked", "expired"):
                 deleted = await delete_scope_data(conn, change.user_id, change.scope)
-            await conn.execute(
-                "INSERT INTO outbox (user_id, kind, payload) VALUES (%s, 'insight', %s::jsonb)",
-                (change.user_id, json.dumps(payload)),
-            )
             if change.status != "expiring":  # a reminder changes nothing
                 by_member = change.status in ("granted", "revoked")
                 await append_audit(
@@ -85,4 +80,3 @@ class ConsentActivities:
                         "rowsDeleted": deleted,
                     },
                 )
-            await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")

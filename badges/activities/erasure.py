@@ -30,6 +30,13 @@ class ErasureStep(BaseModel):
     reference: uuid.UUID  # names the erasure in the audit log instead of the member
 
 
+class ErasureRecord(ErasureStep):
+    """A step done elsewhere (or the end), for the audit log: counts only."""
+
+    action: str
+    details: dict[str, int] = {}
+
+
 async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action: str, details: dict[str, Any]) -> None:
     await append_audit(
         connection,
@@ -99,6 +106,6 @@ class ErasureActivities:
         return destroyed
 
     @activity.defn
-    async def record_erasure_completed(self, step: ErasureStep) -> None:
+    async def record_erasure_step(self, record: ErasureRecord) -> None:
         async with self._pool.connection() as connection, connection.transaction():
-            await audit_step(connection, step, "completed", {})
+            await audit_step(connection, record, record.action, dict(record.details))

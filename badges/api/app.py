@@ -22,6 +22,7 @@ from badges.api.routes import (
     admin_badges,
     audit,
     badges,
+    bank,
     codec,
     consent,
     dev,
@@ -36,6 +37,7 @@ from badges.api.routes import (
     stream,
     ws,
 )
+from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
@@ -87,6 +89,11 @@ def create_app(settings: Settings) -> FastAPI:
             intake=intake,
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
+            banking=make_providers(
+                plaid_host=settings.plaid_host,
+                plaid_client_id=settings.plaid_client_id,
+                plaid_secret=settings.plaid_secret,
+            ),
         )
         try:
             yield
@@ -118,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
         me.router,
         erasure.router,
         export.router,
+        bank.router,
         consent.router,
         events.router,
         stream.router,

@@ -21,6 +21,7 @@ from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
+from badges.banking.provider import BankProvider
 from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.keys import KeyStore
@@ -37,6 +38,7 @@ class Services:
     intake: EventIntake
     hub: OutboxHub
     integrations: IntegrationService
+    banking: dict[str, BankProvider]
 
 
 # HTTPConnection, not Request: WebSocket routes take these dependencies too.

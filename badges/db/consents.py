@@ -44,10 +44,12 @@ async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str,
 
 
 # What each scope alone justifies holding: deleted, in the transaction that records the
-# revocation or expiry. Open banking (connections, transactions), behaviour tracking and peer
-# comparison add their data here as it comes to exist.
+# revocation or expiry. (Bank connections are first revoked at their providers by the consent
+# workflow; this deletes whatever is left.) Behaviour tracking and peer comparison add their data
+# here as it comes to exist.
 SCOPE_DATA: dict[str, tuple[str, ...]] = {
     "demographics": ("UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",),
+    "open_banking": ("DELETE FROM bank_connections WHERE user_id = %s",),
 }
 
 

@@ -30,8 +30,8 @@ from badges.db.keys import KeyStore
 EXPORT_TTL = timedelta(hours=24)
 PROFILE = "profile"
 AUDIT = "accesses"  # audit records about the member: who (by role) read what, when and why
-# Columns that are ours, not the member's: identifiers of internal bookkeeping.
-NOT_EXPORTED = {"subject_digest"}
+# Columns that are ours, not the member's: internal bookkeeping and credentials.
+NOT_EXPORTED = {"subject_digest", "access_token"}
 
 
 class MemberExport(Base):
@@ -102,11 +102,23 @@ async def section_rows(
         )
     rows = []
     for row in await cursor.fetchall():
-        item = {column: plain(value) for column, value in row.items() if column not in NOT_EXPORTED}
-        if section == PROFILE and row.get("demographics") is not None:
-            item["demographics"] = json.loads(await keys.unseal(row["demographics"]))
+        item = {}
+        for column, value in row.items():
+            if column in NOT_EXPORTED:
+                continue
+            if isinstance(value, bytes | memoryview) and is_sealed(bytes(value)):
+                opened = (await keys.unseal(bytes(value))).decode()
+                item[column] = json.loads(opened) if column == "demographics" else opened
+            else:
+                item[column] = plain(value)
         rows.append(item)
     return rows
+
+
+def is_sealed(value: bytes) -> bool:
+    """Whether a column value is `KeyStore.seal` output (`<32 hex key id>:<ciphertext>`)."""
+    key_id, separator, _ = value[:33].partition(b":")
+    return bool(separator) and len(key_id) == 32 and all(c in b"0123456789abcdef" for c in key_id)
 
 
 async def store_part(

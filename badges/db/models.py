@@ -2,6 +2,7 @@
 
 from badges.db.audit import AuditRecord
 from badges.db.badges import Award, BadgeProgress
+from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion, BadgeWebhookSecret
 from badges.db.consents import Consent
@@ -20,6 +21,9 @@ __all__ = [
     "BadgeDefinitionVersion",
     "BadgeProgress",
     "BadgeWebhookSecret",
+    "BankAccount",
+    "BankConnection",
+    "BankTransaction",
     "Base",
     "Consent",
     "DataKey",

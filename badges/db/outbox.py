@@ -10,6 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,3 +33,13 @@ class OutboxEntry(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_outbox_user_id_id", "user_id", "id"),)
+
+
+async def append_insight(connection: AsyncConnection[Any], user_id: uuid.UUID, payload: dict[str, Any]) -> None:
+    """Append an `insight` for the member inside the caller's transaction (which takes the outbox
+    lock first, so ids stay in commit order) and wake the tailers when it commits."""
+    await connection.execute(f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})")
+    await connection.execute(
+        "INSERT INTO outbox (user_id, kind, payload) VALUES (%s, 'insight', %s)", (user_id, Jsonb(payload))
+    )
+    await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")

@@ -48,3 +48,9 @@ def export_workflow_id(user_id: uuid.UUID | str) -> str:
 def member_workflows_prefix(user_id: uuid.UUID | str) -> str:
     """Every workflow of a member has an id that starts with this."""
     return f"user/{user_id}/"
+
+
+def bank_sync_workflow_id(connection_id: uuid.UUID | str) -> str:
+    """Not under `user/...`: its payloads (ids and counts) use the service key, and the erasure
+    ends it through the member's connections."""
+    return f"bank/{connection_id}/sync"

@@ -23,6 +23,7 @@ from temporalio.client import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from badges.activities.banking import BankingActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
@@ -32,11 +33,13 @@ from badges.activities.reevaluation import ReevaluationActivities
 from badges.activities.retention import RetentionActivities
 from badges.activities.rewards import RewardActivities
 from badges.activities.webhooks import WebhookActivities, make_webhook_client
+from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.workers.converter import make_data_converter
+from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
@@ -82,6 +85,14 @@ def build_worker(
     rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
+    banking = BankingActivities(
+        pool,
+        keys,
+        make_providers(
+            plaid_host=settings.plaid_host, plaid_client_id=settings.plaid_client_id, plaid_secret=settings.plaid_secret
+        ),
+        client,
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -94,6 +105,7 @@ def build_worker(
             ErasureWorkflow,
             MemberExportWorkflow,
             RetentionWorkflow,
+            BankSyncWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -108,11 +120,15 @@ def build_worker(
             erasure.end_member_workflows,
             erasure.delete_member_rows,
             erasure.destroy_member_key,
-            erasure.record_erasure_completed,
+            erasure.record_erasure_step,
             export.begin_export,
             export.export_section,
             export.finish_export,
-            RetentionActivities(pool).purge_expired,
+            RetentionActivities(pool, engine).purge_expired,
+            banking.sync_connection,
+            banking.record_status,
+            banking.disconnect_connection,
+            banking.disconnect_member,
         ],
         max_cached_workflows=10_000,
         workflow_runner=workflow_runner(),

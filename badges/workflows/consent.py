@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from badges.activities.banking import BankingActivities, MemberRef
     from badges.activities.consent import ConsentActivities, ConsentChange
     from badges.domain.consent import (
         ConsentGrant,
@@ -77,13 +78,29 @@ class ConsentWorkflow:
                 self._state = revoke(self._state, change, now)
                 after = self._state.scopes.get(change)
                 if after is not None and after != before:
+                    await self._end_scope(user_id, change)
                     await self._record(user_id, change, "revoked", after, revoked=True)
         result = due(self._state, now)
         self._state = apply_due(self._state, result)
         for scope in result.expired:
+            await self._end_scope(user_id, scope)
             await self._record(user_id, scope, "expired", self._state.scopes[scope])
         for scope in result.reminders:
             await self._record(user_id, scope, "expiring", self._state.scopes[scope])
+
+    async def _end_scope(self, user_id: uuid.UUID, scope: str) -> None:
+        """What must happen outside the database when a scope ends, before it is recorded (which
+        deletes the scope's remaining rows): open banking disconnects every bank connection at
+        its provider and stops their syncs."""
+        # patched: histories recorded before this step existed replay without it.
+        if scope == "open_banking" and workflow.patched("open-banking-disconnect"):
+            await workflow.execute_activity_method(
+                BankingActivities.disconnect_member,
+                MemberRef(user_id=user_id),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
+            )
 
     async def _record(
         self, user_id: uuid.UUID, scope: str, status: str, consent: ScopeConsent, revoked: bool = False

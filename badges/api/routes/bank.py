@@ -1,0 +1,298 @@
+"""Open banking for members: link a bank, list and disconnect connections, read transactions;
+and `POST /v1/webhooks/plaid`, where Plaid says new data is waiting.
+
+Linking and reading need active `open_banking` consent (403 `consent-required`); every read of
+bank data is audited. Each connection is kept current by its `BankSyncWorkflow`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from temporalio.service import RPCError, RPCStatusCode
+
+from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep
+from badges.api.intake import temporal_or_503
+from badges.api.problems import Problem
+from badges.api.schemas import WireModel
+from badges.banking.provider import BankProvider, ProviderError
+from badges.db.audit import record_audit
+from badges.db.banking import (
+    connection_by_item,
+    connection_state,
+    link_connection,
+    member_connections,
+    member_transactions,
+    set_status,
+)
+from badges.db.consents import has_consent
+from badges.domain.identity import bank_sync_workflow_id
+from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
+
+log = logging.getLogger("badges.bank")
+router = APIRouter(tags=["open banking"])
+
+Provider = Literal["plaid"]
+
+
+class LinkTokenRequest(WireModel):
+    provider: Provider = "plaid"
+    # Re-authenticate this connection (update mode) instead of linking a new one.
+    connection_id: uuid.UUID | None = None
+
+
+class LinkTokenView(WireModel):
+    provider: Provider
+    link_token: str | None
+    auth_url: str | None
+    expiration: datetime | None
+
+
+class ConnectRequest(WireModel):
+    provider: Provider = "plaid"
+    public_token: str
+
+
+class AccountView(WireModel):
+    account_id: str
+    name: str
+    mask: str | None
+    type: str
+    subtype: str | None
+    currency: str
+    balance_minor: int | None
+
+
+class ConnectionView(WireModel):
+    id: uuid.UUID
+    provider: str
+    institution_id: str | None
+    institution_name: str | None
+    status: Literal["syncing", "active", "degraded", "login_required", "disconnected"]
+    last_synced_at: datetime | None
+    created_at: datetime
+    accounts: list[AccountView]
+
+
+class Connections(WireModel):
+    connections: list[ConnectionView]
+
+
+class TransactionView(WireModel):
+    connection_id: uuid.UUID
+    transaction_id: str
+    account_id: str
+    amount_minor: int  # positive: money in; negative: money out
+    currency: str
+    posted_date: date
+    authorized_date: date | None
+    description: str
+    merchant_name: str | None
+    category_primary: str | None
+    category_detailed: str | None
+    pending: bool
+
+
+class Transactions(WireModel):
+    transactions: list[TransactionView]
+    # Pass as `after` for the next page; null on the last one.
+    next_after: str | None
+
+
+async def require_open_banking(services: Services, member_id: uuid.UUID) -> None:
+    if not await has_consent(services.pool, member_id, "open_banking", datetime.now(UTC)):
+        raise Problem(
+            403,
+            "consent-required",
+            "Bank data needs active `open_banking` consent: grant it with PUT /v1/me/consent.",
+        )
+
+
+def provider_problem(error: ProviderError) -> Problem:
+    if error.kind in ("invalid", "gone"):
+        return Problem(400, "provider-refused", f"The bank provider refused the request ({error.code}).")
+    return Problem(502, "provider-unavailable", f"The bank provider is not answering ({error.code}); retry shortly.")
+
+
+def provider_of(services: Services, name: str) -> BankProvider:
+    provider = services.banking.get(name)
+    if provider is None:
+        raise Problem(400, "provider-not-configured", f"The provider {name!r} is not configured here.")
+    return provider
+
+
+async def owned_connection(services: Services, member_id: uuid.UUID, connection_id: uuid.UUID) -> ConnectionView:
+    for item in await member_connections(services.pool, services.keys, member_id):
+        if item["id"] == connection_id:
+            return ConnectionView.model_validate(item)
+    raise Problem(404, "connection-not-found", "You have no bank connection with that id.")
+
+
+@router.post("/v1/me/bank/link-token", response_model=LinkTokenView)
+async def link_token(
+    body: LinkTokenRequest, member_id: MemberId, services: ServicesDep, settings: SettingsDep
+) -> LinkTokenView:
+    """A Plaid link token for the client's Link flow (or, with `connectionId`, for update mode)."""
+    await require_open_banking(services, member_id)
+    provider = provider_of(services, body.provider)
+    access_token = None
+    if body.connection_id is not None:
+        await owned_connection(services, member_id, body.connection_id)
+        state = await connection_state(services.pool, services.keys, body.connection_id)
+        access_token = state.access_token if state else None
+    try:
+        start = await provider.link(str(member_id), f"{settings.public_url}/v1/webhooks/plaid", access_token)
+    except ProviderError as error:
+        raise provider_problem(error) from error
+    return LinkTokenView(
+        provider=body.provider, link_token=start.link_token, auth_url=start.auth_url, expiration=start.expires_at
+    )
+
+
+@router.post(
+    "/v1/me/bank/connections",
+    response_model=ConnectionView,
+    status_code=201,
+    responses={200: {"model": ConnectionView}},
+)
+async def connect(
+    body: ConnectRequest, member_id: MemberId, services: ServicesDep, settings: SettingsDep, response: Response
+) -> ConnectionView:
+    """Exchange the public token from Link, store the access token sealed with the member's key,
+    and start syncing. Linking an institution already linked replaces that connection (200)."""
+    await require_open_banking(services, member_id)
+    provider = provider_of(services, body.provider)
+    try:
+        exchanged = await provider.exchange(body.public_token)
+    except ProviderError as error:
+        raise provider_problem(error) from error
+    connection_id, created, replaced_token = await link_connection(
+        services.pool, services.keys, member_id, body.provider, exchanged
+    )
+    if replaced_token is not None:
+        try:
+            await provider.remove(replaced_token)
+        except ProviderError:  # the new item is in place; the old one expires at the provider
+            log.warning("could not remove a replaced item at %s", body.provider, exc_info=True)
+    with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
+        await services.temporal.start_workflow(
+            BankSyncWorkflow.run,
+            BankSyncInput(
+                connection_id=connection_id,
+                user_id=member_id,
+                interval_seconds=settings.bank_sync_interval_seconds,
+            ),
+            id=bank_sync_workflow_id(connection_id),
+            task_queue=services.intake.task_queue,
+            start_signal="relinked",  # a running workflow (a replaced item) syncs afresh at once
+        )
+    if not created:
+        response.status_code = 200
+    return await owned_connection(services, member_id, connection_id)
+
+
+@router.get("/v1/me/bank/connections", response_model=Connections)
+async def list_connections(member_id: MemberId, services: ServicesDep) -> Connections:
+    items = await member_connections(services.pool, services.keys, member_id)
+    await audit_read(services, member_id, "read.bank_connections", "/v1/me/bank/connections", len(items))
+    return Connections(connections=[ConnectionView.model_validate(item) for item in items])
+
+
+@router.post("/v1/me/bank/connections/{connection_id}/relinked", status_code=202)
+async def relinked(connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep) -> Response:
+    """The member finished Link in update mode: syncing resumes at once."""
+    await require_open_banking(services, member_id)
+    await owned_connection(services, member_id, connection_id)
+    with temporal_or_503("Syncing cannot resume right now; retry shortly."):
+        await signal_sync(services, connection_id, "relinked")
+    return Response(status_code=202)
+
+
+@router.delete("/v1/me/bank/connections/{connection_id}", status_code=202)
+async def disconnect(connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep) -> Response:
+    """Stop syncing, revoke the item at the provider, delete what the connection brought. The
+    connection shows `disconnected` at once; the rest completes in its workflow, with retries."""
+    connection = await owned_connection(services, member_id, connection_id)
+    async with services.pool.connection() as db, db.transaction():
+        await set_status(db, connection_id, "disconnected")
+    with temporal_or_503("The connection is marked disconnected; the provider will be told when you retry."):
+        await services.temporal.start_workflow(
+            BankSyncWorkflow.run,
+            BankSyncInput(connection_id=connection.id, user_id=member_id),
+            id=bank_sync_workflow_id(connection_id),
+            task_queue=services.intake.task_queue,
+            start_signal="disconnect",
+        )
+    return Response(status_code=202)
+
+
+@router.get("/v1/me/transactions", response_model=Transactions)
+async def transactions(
+    member_id: MemberId,
+    services: ServicesDep,
+    since: date | None = None,
+    until: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}/.+$")] = None,
+) -> Transactions:
+    """The member's transactions, newest first; `since` inclusive, `until` exclusive."""
+    await require_open_banking(services, member_id)
+    position = None
+    if after is not None:
+        day, _, transaction_id = after.partition("/")
+        position = (date.fromisoformat(day), transaction_id)
+    items = await member_transactions(
+        services.pool, services.keys, member_id, since=since, until=until, limit=limit, after=position
+    )
+    await audit_read(services, member_id, "read.transactions", "/v1/me/transactions", len(items))
+    last = items[-1] if len(items) == limit else None
+    return Transactions(
+        transactions=[TransactionView.model_validate(item) for item in items],
+        next_after=f"{last['posted_date'].isoformat()}/{last['transaction_id']}" if last else None,
+    )
+
+
+@router.post("/v1/webhooks/plaid", status_code=200)
+async def plaid_webhook(request: Request, services: ServicesDep) -> dict[str, str]:
+    """Verified (ES256 JWT in `Plaid-Verification`, body hash, 5-minute freshness) or 401. News
+    for a connection wakes its sync workflow; anything else is acknowledged and ignored, so Plaid
+    does not retry it."""
+    body = await request.body()
+    try:
+        notice = await provider_of(services, "plaid").verify_webhook(body, dict(request.headers))
+    except ProviderError as error:
+        if error.retryable:
+            raise Problem(503, "provider-unavailable", "Cannot fetch the verification key; retry.") from error
+        raise Problem(401, "invalid-webhook", f"The webhook is not verified: {error.code}.") from error
+    found = await connection_by_item(services.pool, "plaid", notice.item_id)
+    if found is None or not notice.kind.startswith("TRANSACTIONS."):
+        return {"status": "ignored"}
+    with temporal_or_503("Cannot wake the sync right now; retry."):
+        try:
+            await signal_sync(services, found[0], "sync_now")
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return {"status": "ignored"}  # the connection's sync has ended (consent, disconnect)
+    return {"status": "accepted"}
+
+
+async def signal_sync(services: Services, connection_id: uuid.UUID, signal: str) -> None:
+    await services.temporal.get_workflow_handle(bank_sync_workflow_id(connection_id)).signal(signal)
+
+
+async def audit_read(services: Services, member_id: uuid.UUID, action: str, resource: str, count: int) -> None:
+    await record_audit(
+        services.pool,
+        actor="member",
+        actor_role="user",
+        action=action,
+        subject=member_id,
+        resource=resource,
+        purpose="member self-service",
+        details={"items": count},
+    )

@@ -1,0 +1,222 @@
+"""The Plaid adapter: the official `plaid-python` client (synchronous, so each call runs in a
+thread), Plaid's errors mapped to `ProviderError`, amounts and categories normalised, and webhook
+verification as Plaid documents it (ES256 JWT in `Plaid-Verification`, key by `kid`, `iat` within
+5 minutes, SHA-256 of the raw body)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jwt
+import plaid
+import urllib3
+from plaid.api import plaid_api
+from plaid.model.accounts_get_request import AccountsGetRequest
+from plaid.model.country_code import CountryCode
+from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
+from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
+from plaid.model.item_remove_request import ItemRemoveRequest
+from plaid.model.link_token_create_request import LinkTokenCreateRequest
+from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
+from plaid.model.products import Products
+from plaid.model.transactions_sync_request import TransactionsSyncRequest
+from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
+
+from badges.banking.provider import FailureKind, ProviderError
+from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Transaction, WebhookNotice, to_minor
+
+T = TypeVar("T")
+
+WEBHOOK_MAX_AGE_SECONDS = 5 * 60
+REQUEST_TIMEOUT_SECONDS = 30
+MAX_PAGE = 500  # Plaid's cap on transactions/sync `count`
+
+
+def failure_kind(status: int, error: dict[str, Any]) -> FailureKind:
+    code = error.get("error_code", "")
+    if code == "ITEM_LOGIN_REQUIRED":
+        return "login_required"
+    if code == "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
+        return "mutation_during_pagination"
+    if status == 429 or error.get("error_type") == "RATE_LIMIT_EXCEEDED":
+        return "rate_limited"
+    if status >= 500 or error.get("error_type") in ("API_ERROR", "INSTITUTION_ERROR"):
+        return "unavailable"
+    if code in ("ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"):
+        return "gone"
+    return "invalid"
+
+
+class PlaidProvider:
+    name = "plaid"
+
+    def __init__(self, host: str, client_id: str, secret: str, *, client_name: str = "Badges") -> None:
+        configuration = plaid.Configuration(host=host, api_key={"clientId": client_id, "secret": secret})
+        self._api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
+        self._client_name = client_name
+        self._webhook_keys: dict[str, dict[str, Any]] = {}
+
+    async def _call(self, method: Callable[..., T], request: Any) -> T:
+        try:
+            return await asyncio.to_thread(method, request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except plaid.ApiException as error:
+            try:
+                body = json.loads(error.body or "{}")
+            except ValueError:
+                body = {}
+            raise ProviderError(
+                failure_kind(error.status or 0, body),
+                body.get("error_code") or f"HTTP_{error.status}",
+                body.get("error_message") or str(error.reason),
+            ) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:  # refused, reset, timed out
+            raise ProviderError("unavailable", "UNREACHABLE", str(error)) from error
+
+    async def link(self, client_user_id: str, webhook_url: str | None, access_token: str | None = None) -> LinkStart:
+        fields: dict[str, Any] = {
+            "client_name": self._client_name,
+            "language": "en",
+            "country_codes": [CountryCode("GB"), CountryCode("US")],
+            "user": LinkTokenCreateRequestUser(client_user_id=client_user_id),
+        }
+        if access_token is not None:
+            fields["access_token"] = access_token  # update mode: the item is re-authenticated
+        else:
+            fields["products"] = [Products("transactions")]
+        if webhook_url:
+            fields["webhook"] = webhook_url
+        response = await self._call(self._api.link_token_create, LinkTokenCreateRequest(**fields))
+        return LinkStart(link_token=response.link_token, auth_url=None, expires_at=response.expiration)
+
+    async def exchange(self, public_token: str) -> Exchanged:
+        response = await self._call(
+            self._api.item_public_token_exchange, ItemPublicTokenExchangeRequest(public_token=public_token)
+        )
+        accounts = await self._call(self._api.accounts_get, AccountsGetRequest(access_token=response.access_token))
+        institution_id = accounts.item.get("institution_id")
+        institution_name = None
+        if institution_id:
+            institution = await self._call(
+                self._api.institutions_get_by_id,
+                InstitutionsGetByIdRequest(
+                    institution_id=institution_id, country_codes=[CountryCode("GB"), CountryCode("US")]
+                ),
+            )
+            institution_name = institution.institution.name
+        return Exchanged(
+            access_token=response.access_token,
+            item_id=response.item_id,
+            institution_id=institution_id,
+            institution_name=institution_name,
+        )
+
+    async def accounts(self, access_token: str) -> list[Account]:
+        response = await self._call(self._api.accounts_get, AccountsGetRequest(access_token=access_token))
+        return [account_of(item) for item in response.accounts]
+
+    async def sync_page(self, access_token: str, cursor: str | None, count: int) -> SyncPage:
+        fields: dict[str, Any] = {
+            "access_token": access_token,
+            "count": min(count, MAX_PAGE),
+            "options": TransactionsSyncRequestOptions(include_original_description=True),
+        }
+        if cursor:
+            fields["cursor"] = cursor
+        response = await self._call(self._api.transactions_sync, TransactionsSyncRequest(**fields))
+        return SyncPage(
+            added=[transaction_of(item) for item in response.added],
+            modified=[transaction_of(item) for item in response.modified],
+            removed=[item.transaction_id for item in response.removed],
+            accounts=[account_of(item) for item in response.accounts],
+            next_cursor=response.next_cursor,
+            has_more=response.has_more,
+        )
+
+    async def remove(self, access_token: str) -> None:
+        try:
+            await self._call(self._api.item_remove, ItemRemoveRequest(access_token=access_token))
+        except ProviderError as error:
+            if error.kind != "gone":
+                raise
+
+    async def verify_webhook(self, body: bytes, headers: dict[str, str]) -> WebhookNotice:
+        token = headers.get("plaid-verification")
+        if not token:
+            raise ProviderError("invalid", "MISSING_VERIFICATION", "no Plaid-Verification header")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as error:
+            raise ProviderError("invalid", "MALFORMED_VERIFICATION", str(error)) from error
+        if header.get("alg") != "ES256" or not header.get("kid"):
+            raise ProviderError("invalid", "WRONG_ALGORITHM", "the verification JWT must be ES256 with a kid")
+        key = await self._webhook_key(str(header["kid"]))
+        try:
+            claims = jwt.decode(
+                token, jwt.PyJWK(key).key, algorithms=["ES256"], options={"require": ["iat"], "verify_aud": False}
+            )
+        except jwt.InvalidTokenError as error:
+            raise ProviderError("invalid", "BAD_SIGNATURE", str(error)) from error
+        if abs(time.time() - float(claims["iat"])) > WEBHOOK_MAX_AGE_SECONDS:
+            raise ProviderError("invalid", "STALE_WEBHOOK", "the verification JWT is older than 5 minutes")
+        digest = hashlib.sha256(body).hexdigest()
+        if not hmac.compare_digest(str(claims.get("request_body_sha256", "")), digest):
+            raise ProviderError("invalid", "BODY_MISMATCH", "the body is not the one that was signed")
+        payload = json.loads(body)
+        return WebhookNotice(
+            item_id=str(payload.get("item_id", "")),
+            kind=f"{payload.get('webhook_type')}.{payload.get('webhook_code')}",
+            details={k: v for k, v in payload.items() if k not in ("item_id", "webhook_type", "webhook_code")},
+        )
+
+    async def _webhook_key(self, kid: str) -> dict[str, Any]:
+        """The JWK for `kid`, fetched once (Plaid rotates by issuing new kids; an expired key fails)."""
+        key = self._webhook_keys.get(kid)
+        if key is None:
+            response = await self._call(
+                self._api.webhook_verification_key_get, WebhookVerificationKeyGetRequest(key_id=kid)
+            )
+            key = response.key.to_dict()
+            self._webhook_keys[kid] = key
+        if key.get("expired_at"):
+            raise ProviderError("invalid", "EXPIRED_KEY", f"verification key {kid} has expired")
+        return {name: key[name] for name in ("kty", "crv", "x", "y", "kid", "alg", "use") if name in key}
+
+
+def account_of(item: Any) -> Account:
+    balances = item.balances
+    currency = balances.get("iso_currency_code") or balances.get("unofficial_currency_code") or "GBP"
+    current = balances.get("current")
+    return Account(
+        account_id=item.account_id,
+        name=item.get("official_name") or item.name,
+        mask=item.get("mask"),
+        type=str(item.type),
+        subtype=str(item.subtype) if item.get("subtype") is not None else None,
+        currency=currency,
+        balance_minor=to_minor(current, money_out_positive=False) if current is not None else None,
+    )
+
+
+def transaction_of(item: Any) -> Transaction:
+    category = item.get("personal_finance_category")
+    return Transaction(
+        transaction_id=item.transaction_id,
+        account_id=item.account_id,
+        amount_minor=to_minor(item.amount, money_out_positive=True),  # Plaid: positive = money out
+        currency=item.get("iso_currency_code") or item.get("unofficial_currency_code") or "GBP",
+        posted_date=item.date,
+        authorized_date=item.get("authorized_date"),
+        description=item.get("original_description") or item.name,
+        merchant_name=item.get("merchant_name"),
+        category_primary=category.primary if category else None,
+        category_detailed=category.detailed if category else None,
+        pending=item.pending,
+        pending_transaction_id=item.get("pending_transaction_id"),
+    )

@@ -1,0 +1,408 @@
+"""Bank connections, accounts and transactions. Access tokens, account names and masks,
+descriptions and merchant names are sealed with the member's key (`KeyStore.seal`), so erasure
+leaves them unreadable wherever a copy survives. A synced batch is applied with its cursor in one
+transaction: either both are stored or neither."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
+from badges.db.keys import KeyStore
+from badges.domain.banking import Account, Exchanged, Transaction
+
+
+class BankConnection(Base):
+    __tablename__ = "bank_connections"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[str] = mapped_column(String(128))
+    institution_id: Mapped[str | None] = mapped_column(String(64))
+    institution_name: Mapped[str | None] = mapped_column(String(200))
+    access_token: Mapped[bytes] = mapped_column(LargeBinary)  # sealed
+    status: Mapped[str] = mapped_column(String(16), server_default="syncing")
+    cursor: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('syncing', 'active', 'degraded', 'login_required', 'disconnected')", name="status"),
+        UniqueConstraint("provider", "item_id"),
+    )
+
+
+class BankAccount(Base):
+    __tablename__ = "bank_accounts"
+
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bank_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    name: Mapped[bytes] = mapped_column(LargeBinary)  # sealed
+    mask: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
+    type: Mapped[str] = mapped_column(String(32))
+    subtype: Mapped[str | None] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BankTransaction(Base):
+    __tablename__ = "bank_transactions"
+
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bank_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    transaction_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(String(128))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # positive: money in
+    currency: Mapped[str] = mapped_column(String(3))
+    posted_date: Mapped[date] = mapped_column(Date)
+    authorized_date: Mapped[date | None] = mapped_column(Date)
+    description: Mapped[bytes] = mapped_column(LargeBinary)  # sealed
+    merchant_name: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
+    category_primary: Mapped[str | None] = mapped_column(String(64))
+    category_detailed: Mapped[str | None] = mapped_column(String(96))
+    pending: Mapped[bool] = mapped_column(Boolean)
+    pending_transaction_id: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_bank_transactions_user_date", "user_id", "posted_date"),)
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    provider: str
+    item_id: str
+    access_token: str
+    cursor: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class BatchApplied:
+    added: int
+    modified: int
+    removed: int
+    first_date: date | None  # the earliest posted date the batch touched
+    last_date: date | None
+
+
+async def link_connection(
+    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, provider: str, exchanged: Exchanged
+) -> tuple[uuid.UUID, bool, str | None]:
+    """Store a newly linked item. Linking an institution the member already linked replaces that
+    connection's item (its data is dropped and synced afresh from the new one), so nothing is
+    held twice. Returns (connection id, created, the replaced item's access token to remove)."""
+    sealed = await keys.seal(str(user_id), exchanged.access_token.encode())
+    async with pool.connection() as connection, connection.transaction():
+        existing = None
+        if exchanged.institution_id is not None:
+            cursor = await connection.execute(
+                "SELECT id, access_token, item_id FROM bank_connections WHERE user_id = %s AND provider = %s"
+                " AND institution_id = %s AND status <> 'disconnected' FOR UPDATE",
+                (user_id, provider, exchanged.institution_id),
+            )
+            existing = await cursor.fetchone()
+        if existing is not None and existing[2] == exchanged.item_id:
+            return existing[0], False, None  # the same item exchanged twice
+        if existing is not None:
+            connection_id, old_token = existing[0], bytes(existing[1])
+            await connection.execute("DELETE FROM bank_transactions WHERE connection_id = %s", (connection_id,))
+            await connection.execute("DELETE FROM bank_accounts WHERE connection_id = %s", (connection_id,))
+            await connection.execute(
+                "UPDATE bank_connections SET item_id = %s, access_token = %s, cursor = NULL, status = 'syncing',"
+                " last_error = NULL, updated_at = now() WHERE id = %s",
+                (exchanged.item_id, sealed, connection_id),
+            )
+            return connection_id, False, (await keys.unseal(old_token)).decode()
+        connection_id = uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO bank_connections (id, user_id, provider, item_id, institution_id, institution_name,"
+            " access_token) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                connection_id,
+                user_id,
+                provider,
+                exchanged.item_id,
+                exchanged.institution_id,
+                exchanged.institution_name,
+                sealed,
+            ),
+        )
+        return connection_id, True, None
+
+
+async def connection_state(
+    pool: AsyncConnectionPool, keys: KeyStore, connection_id: uuid.UUID
+) -> ConnectionState | None:
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT user_id, provider, item_id, access_token, cursor, status FROM bank_connections WHERE id = %s",
+            (connection_id,),
+        )
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    user_id, provider, item_id, sealed, sync_cursor, status = row
+    token = (await keys.unseal(bytes(sealed))).decode()
+    return ConnectionState(connection_id, user_id, provider, item_id, token, sync_cursor, status)
+
+
+async def apply_batch(
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    state: ConnectionState,
+    *,
+    added: list[Transaction],
+    modified: list[Transaction],
+    removed: list[str],
+    accounts: list[Account],
+    next_cursor: str,
+) -> BatchApplied | None:
+    """Apply one complete batch and its cursor in one transaction, unless the stored cursor moved
+    since the batch began (another run applied it): then None, and nothing changes."""
+    owner = str(state.user_id)
+    rows = []
+    for item in [*added, *modified]:
+        rows.append(
+            (
+                state.id,
+                item.transaction_id,
+                state.user_id,
+                item.account_id,
+                item.amount_minor,
+                item.currency,
+                item.posted_date,
+                item.authorized_date,
+                await keys.seal(owner, item.description.encode()),
+                await keys.seal(owner, item.merchant_name.encode()) if item.merchant_name else None,
+                item.category_primary,
+                item.category_detailed,
+                item.pending,
+                item.pending_transaction_id,
+            )
+        )
+    account_rows = [
+        (
+            state.id,
+            account.account_id,
+            state.user_id,
+            await keys.seal(owner, account.name.encode()),
+            await keys.seal(owner, account.mask.encode()) if account.mask else None,
+            account.type,
+            account.subtype,
+            account.currency,
+            account.balance_minor,
+        )
+        for account in accounts
+    ]
+    async with pool.connection() as connection, connection.transaction():
+        cursor = await connection.execute(
+            "SELECT cursor, status FROM bank_connections WHERE id = %s FOR UPDATE", (state.id,)
+        )
+        row = await cursor.fetchone()
+        if row is None or row[0] != state.cursor or row[1] == "disconnected":
+            return None
+        dates: list[date] = [item.posted_date for item in [*added, *modified]]
+        if removed:
+            cursor = await connection.execute(
+                "DELETE FROM bank_transactions WHERE connection_id = %s AND transaction_id = ANY(%s)"
+                " RETURNING posted_date",
+                (state.id, removed),
+            )
+            dates.extend(row[0] for row in await cursor.fetchall())
+        async with connection.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO bank_transactions (connection_id, transaction_id, user_id, account_id, amount_minor,"
+                " currency, posted_date, authorized_date, description, merchant_name, category_primary,"
+                " category_detailed, pending, pending_transaction_id) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (connection_id, transaction_id) DO UPDATE SET account_id = excluded.account_id,"
+                " amount_minor = excluded.amount_minor, currency = excluded.currency,"
+                " posted_date = excluded.posted_date, authorized_date = excluded.authorized_date,"
+                " description = excluded.description, merchant_name = excluded.merchant_name,"
+                " category_primary = excluded.category_primary, category_detailed = excluded.category_detailed,"
+                " pending = excluded.pending, pending_transaction_id = excluded.pending_transaction_id,"
+                " updated_at = now()",
+                rows,
+            )
+            await cursor.executemany(
+                "INSERT INTO bank_accounts (connection_id, account_id, user_id, name, mask, type, subtype, currency,"
+                " balance_minor) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (connection_id, account_id) DO UPDATE SET name = excluded.name, mask = excluded.mask,"
+                " type = excluded.type, subtype = excluded.subtype, currency = excluded.currency,"
+                " balance_minor = excluded.balance_minor",
+                account_rows,
+            )
+        await connection.execute(
+            "UPDATE bank_connections SET cursor = %s, status = 'active', last_synced_at = now(), last_error = NULL,"
+            " updated_at = now() WHERE id = %s",
+            (next_cursor, state.id),
+        )
+    return BatchApplied(
+        added=len(added),
+        modified=len(modified),
+        removed=len(removed),
+        first_date=min(dates) if dates else None,
+        last_date=max(dates) if dates else None,
+    )
+
+
+async def set_status(
+    connection: Any, connection_id: uuid.UUID, status: str, error: str | None = None
+) -> tuple[uuid.UUID, str] | None:
+    """Set a connection's status inside the caller's transaction; returns (member, previous
+    status), or None when the connection is gone."""
+    cursor = await connection.execute(
+        "UPDATE bank_connections c SET status = %s, last_error = %s, updated_at = now()"
+        " FROM (SELECT id, status FROM bank_connections WHERE id = %s FOR UPDATE) old"
+        " WHERE c.id = old.id RETURNING c.user_id, old.status",
+        (status, error, connection_id),
+    )
+    row = await cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def connection_by_item(
+    pool: AsyncConnectionPool, provider: str, item_id: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(connection id, member) of a provider's item."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT id, user_id FROM bank_connections WHERE provider = %s AND item_id = %s", (provider, item_id)
+        )
+        row = await cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def member_connection_ids(pool: AsyncConnectionPool, user_id: uuid.UUID) -> list[uuid.UUID]:
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT id FROM bank_connections WHERE user_id = %s ORDER BY id", (user_id,))
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def delete_connection(pool: AsyncConnectionPool, connection_id: uuid.UUID) -> None:
+    async with pool.connection() as connection:
+        await connection.execute("DELETE FROM bank_connections WHERE id = %s", (connection_id,))
+
+
+async def member_connections(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The member's connections with their accounts (names and masks opened)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT id, provider, institution_id, institution_name, status, last_synced_at, created_at"
+            " FROM bank_connections WHERE user_id = %s ORDER BY created_at",
+            (user_id,),
+        )
+        connections = [
+            dict(
+                zip(
+                    ("id", "provider", "institution_id", "institution_name", "status", "last_synced_at", "created_at"),
+                    row,
+                    strict=True,
+                )
+            )
+            for row in await cursor.fetchall()
+        ]
+        cursor = await connection.execute(
+            "SELECT connection_id, account_id, name, mask, type, subtype, currency, balance_minor"
+            " FROM bank_accounts WHERE user_id = %s ORDER BY account_id",
+            (user_id,),
+        )
+        account_rows = await cursor.fetchall()
+    by_connection: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for connection_id, account_id, name, mask, type_, subtype, currency, balance in account_rows:
+        by_connection.setdefault(connection_id, []).append(
+            {
+                "account_id": account_id,
+                "name": (await keys.unseal(bytes(name))).decode(),
+                "mask": (await keys.unseal(bytes(mask))).decode() if mask is not None else None,
+                "type": type_,
+                "subtype": subtype,
+                "currency": currency,
+                "balance_minor": balance,
+            }
+        )
+    for item in connections:
+        item["accounts"] = by_connection.get(item["id"], [])
+    return connections
+
+
+async def member_transactions(
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    user_id: uuid.UUID,
+    *,
+    since: date | None,
+    until: date | None,
+    limit: int,
+    after: tuple[date, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The member's transactions, newest first (keyset paging by `after` = (date, id))."""
+    clauses = ["user_id = %(user)s"]
+    params: dict[str, Any] = {"user": user_id, "limit": limit}
+    if since is not None:
+        clauses.append("posted_date >= %(since)s")
+        params["since"] = since
+    if until is not None:
+        clauses.append("posted_date < %(until)s")
+        params["until"] = until
+    if after is not None:
+        clauses.append("(posted_date, transaction_id) < (%(after_date)s, %(after_id)s)")
+        params["after_date"], params["after_id"] = after
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT connection_id, transaction_id, account_id, amount_minor, currency, posted_date, authorized_date,"
+            " description, merchant_name, category_primary, category_detailed, pending FROM bank_transactions"
+            f" WHERE {' AND '.join(clauses)} ORDER BY posted_date DESC, transaction_id DESC LIMIT %(limit)s",
+            params,
+        )
+        rows = await cursor.fetchall()
+    result = []
+    for (connection_id, transaction_id, account_id, amount, currency, posted, authorized, description, merchant,
+         primary, detailed, pending) in rows:  # fmt: skip
+        result.append(
+            {
+                "connection_id": connection_id,
+                "transaction_id": transaction_id,
+                "account_id": account_id,
+                "amount_minor": amount,
+                "currency": currency,
+                "posted_date": posted,
+                "authorized_date": authorized,
+                "description": (await keys.unseal(bytes(description))).decode(),
+                "merchant_name": (await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
+                "category_primary": primary,
+                "category_detailed": detailed,
+                "pending": pending,
+            }
+        )
+    return result

@@ -1,0 +1,84 @@
+"""Bank data as the programme holds it, whichever provider it came from. Pure.
+
+Amounts are integer minor units, positive for money into the account, negative for money out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+ProviderName = Literal["plaid", "truelayer"]
+
+
+@dataclass(frozen=True)
+class LinkStart:
+    """What the client needs to open the provider's link flow: a Plaid link token, or a
+    TrueLayer authorisation URL."""
+
+    link_token: str | None
+    auth_url: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    access_token: str
+    item_id: str
+    institution_id: str | None
+    institution_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    name: str
+    mask: str | None
+    type: str
+    subtype: str | None
+    currency: str
+    balance_minor: int | None
+
+
+@dataclass(frozen=True)
+class Transaction:
+    transaction_id: str
+    account_id: str
+    amount_minor: int  # positive: money in; negative: money out
+    currency: str
+    posted_date: date
+    authorized_date: date | None
+    description: str
+    merchant_name: str | None
+    category_primary: str | None
+    category_detailed: str | None
+    pending: bool
+    pending_transaction_id: str | None
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    added: list[Transaction]
+    modified: list[Transaction]
+    removed: list[str]
+    accounts: list[Account]
+    next_cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """A verified provider webhook, reduced to what we act on."""
+
+    item_id: str
+    kind: str  # e.g. TRANSACTIONS.SYNC_UPDATES_AVAILABLE, ITEM.ERROR
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def to_minor(amount: float | Decimal | str, *, money_out_positive: bool) -> int:
+    """A decimal amount in major units as signed minor units in our convention (exact: through
+    Decimal, never float arithmetic)."""
+    minor = int((Decimal(str(amount)) * 100).to_integral_value())
+    return -minor if money_out_positive else minor

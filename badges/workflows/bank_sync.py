@@ -1,0 +1,178 @@
+"""BankSyncWorkflow (`bank/{connection_id}/sync`): keeps one bank connection's transactions
+current for as long as the member consents.
+
+It syncs at once on start (the initial full sync), then on a jittered interval (default every 6
+hours) and whenever a verified provider webhook says there is news (`sync_now`). Failures:
+- rate limits and provider outages are retried by the activity with backoff; when a sync still
+  fails, a circuit breaker opens: after `DEGRADED_AFTER` failed syncs in a row the connection
+  shows `degraded`, and the workflow waits longer and longer (up to `MAX_COOL_DOWN`) before
+  trying again; one success closes it;
+- `ITEM_LOGIN_REQUIRED` moves the connection to `login_required` (the member is told on their
+  stream) and the workflow waits for `relinked` (the member re-authenticated in update mode);
+- no consent, or a connection that is gone, ends the workflow; `disconnect` revokes the item at
+  the provider, deletes the connection's data and ends it.
+It continues as new when Temporal suggests it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from badges.activities.banking import (
+        CONNECTION_GONE,
+        CONSENT_MISSING,
+        LOGIN_REQUIRED,
+        PROVIDER_REFUSED,
+        BankingActivities,
+        ConnectionRef,
+        StatusChange,
+        SyncOutcome,
+    )
+
+DEFAULT_INTERVAL = timedelta(hours=6)
+JITTER = 0.1  # each wait is the interval ± 10 %, so connections linked together do not sync together
+DEGRADED_AFTER = 3
+MAX_COOL_DOWN = timedelta(hours=6)
+BASE_COOL_DOWN = timedelta(minutes=1)
+SYNC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=4,
+)
+STATUS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+class BankSyncInput(BaseModel):
+    connection_id: uuid.UUID
+    user_id: uuid.UUID
+    interval_seconds: float = DEFAULT_INTERVAL.total_seconds()
+    failures: int = 0  # consecutive failed syncs (carried across continue-as-new)
+    login_required: bool = False
+
+
+class BankSyncState(BaseModel):
+    status: str
+    failures: int
+    syncs: int
+    last: SyncOutcome | None
+
+
+@workflow.defn
+class BankSyncWorkflow:
+    @workflow.init
+    def __init__(self, input: BankSyncInput) -> None:
+        self._failures = input.failures
+        self._login_required = input.login_required
+        self._sync_requested = not input.login_required  # the first run syncs at once
+        self._disconnect = False
+        self._status = "login_required" if input.login_required else "syncing"
+        self._syncs = 0
+        self._last: SyncOutcome | None = None
+
+    @workflow.run
+    async def run(self, input: BankSyncInput) -> None:
+        ref = ConnectionRef(connection_id=input.connection_id)
+        while not self._disconnect:
+            if self._login_required:
+                await workflow.wait_condition(lambda: not self._login_required or self._disconnect)
+                continue
+            if self._sync_requested:
+                self._sync_requested = False
+                if not await self._sync(ref):
+                    return  # consent gone or connection gone: nothing more to do
+            await self._wait(input)
+            if workflow.info().is_continue_as_new_suggested() and not self._sync_requested:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    input.model_copy(update={"failures": self._failures, "login_required": self._login_required})
+                )
+        await workflow.execute_activity_method(
+            BankingActivities.disconnect_connection,
+            ref,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
+        )
+
+    async def _sync(self, ref: ConnectionRef) -> bool:
+        """One sync. False when the workflow should end."""
+        try:
+            self._last = await workflow.execute_activity_method(
+                BankingActivities.sync_connection,
+                ref,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=SYNC_RETRY,
+            )
+        except ActivityError as error:
+            kind = error.cause.type if isinstance(error.cause, ApplicationError) else None
+            if kind == CONSENT_MISSING:
+                return False  # the consent's end disconnects every connection (ConsentWorkflow)
+            if kind == CONNECTION_GONE:
+                self._disconnect = True  # marked disconnected (or deleted): finish the disconnection
+                return True
+            if kind == LOGIN_REQUIRED:
+                self._login_required = True
+                await self._record(ref, "login_required", kind)
+                return True
+            self._failures += 1
+            if self._failures >= DEGRADED_AFTER or kind == PROVIDER_REFUSED:
+                await self._record(ref, "degraded", kind or "error")
+            return True
+        self._syncs += 1
+        self._failures = 0
+        self._status = "active"  # sync_connection stored it with the batch
+        return True
+
+    async def _wait(self, input: BankSyncInput) -> None:
+        """Until the next scheduled sync (jittered), a longer cool-down while the breaker is
+        open, or a signal."""
+        if self._failures:
+            delay = min(BASE_COOL_DOWN * 2 ** (self._failures - 1), MAX_COOL_DOWN)
+        else:
+            spread = 1 + JITTER * (2 * workflow.random().random() - 1)
+            delay = timedelta(seconds=input.interval_seconds * spread)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._sync_requested or self._disconnect or self._login_required, timeout=delay
+            )
+            return
+        self._sync_requested = True  # the time has come
+
+    async def _record(self, ref: ConnectionRef, status: str, error: str) -> None:
+        self._status = status
+        await workflow.execute_activity_method(
+            BankingActivities.record_status,
+            StatusChange(connection_id=ref.connection_id, status=status, error=error),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STATUS_RETRY,
+        )
+
+    @workflow.signal
+    def sync_now(self) -> None:
+        """A verified provider webhook: new data is available."""
+        self._sync_requested = True
+
+    @workflow.signal
+    def relinked(self) -> None:
+        """The member re-authenticated the item (update mode): syncing resumes at once."""
+        self._login_required = False
+        self._failures = 0
+        self._sync_requested = True
+
+    @workflow.signal
+    def disconnect(self) -> None:
+        self._disconnect = True
+
+    @workflow.query
+    def state(self) -> BankSyncState:
+        return BankSyncState(status=self._status, failures=self._failures, syncs=self._syncs, last=self._last)
