@@ -105,9 +105,13 @@ class BankingActivities:
             removed: list[str] = []
             accounts: list[Account] = []
             cursor = state.cursor
+            token = state.access_token
+            refreshed: str | None = None
             try:
                 while True:
-                    page = await provider.sync_page(state.access_token, cursor, PAGE_SIZE)
+                    page = await provider.sync_page(token, cursor, PAGE_SIZE)
+                    if page.access_token is not None:
+                        token = refreshed = page.access_token
                     added += page.added
                     modified += page.modified
                     removed += page.removed
@@ -131,6 +135,7 @@ class BankingActivities:
             removed=removed,
             accounts=accounts,
             next_cursor=cursor or "",
+            access_token=refreshed,
         )
         if applied is None:
             return SyncOutcome(applied=False)

@@ -186,9 +186,11 @@ async def apply_batch(
     removed: list[str],
     accounts: list[Account],
     next_cursor: str,
+    access_token: str | None = None,
 ) -> BatchApplied | None:
-    """Apply one complete batch and its cursor in one transaction, unless the stored cursor moved
-    since the batch began (another run applied it): then None, and nothing changes."""
+    """Apply one complete batch and its cursor (and refreshed credentials, if any) in one
+    transaction, unless the stored cursor moved since the batch began (another run applied it):
+    then None, and nothing changes."""
     owner = str(state.user_id)
     rows = []
     for item in [*added, *modified]:
@@ -224,6 +226,7 @@ async def apply_batch(
         )
         for account in accounts
     ]
+    sealed_token = await keys.seal(owner, access_token.encode()) if access_token is not None else None
     async with pool.connection() as connection, connection.transaction():
         cursor = await connection.execute(
             "SELECT cursor, status FROM bank_connections WHERE id = %s FOR UPDATE", (state.id,)
@@ -264,8 +267,8 @@ async def apply_batch(
             )
         await connection.execute(
             "UPDATE bank_connections SET cursor = %s, status = 'active', last_synced_at = now(), last_error = NULL,"
-            " updated_at = now() WHERE id = %s",
-            (next_cursor, state.id),
+            " access_token = coalesce(%s, access_token), updated_at = now() WHERE id = %s",
+            (next_cursor, sealed_token, state.id),
         )
     return BatchApplied(
         added=len(added),

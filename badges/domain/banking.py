@@ -66,6 +66,9 @@ class SyncPage:
     accounts: list[Account]
     next_cursor: str
     has_more: bool
+    # New credentials when the provider refreshed them during this call (TrueLayer's access
+    # tokens live an hour): stored, sealed, with the batch. None: unchanged (Plaid).
+    access_token: str | None = None
 
 
 @dataclass(frozen=True)
