@@ -1,12 +1,17 @@
 """`python -m badges.keys`: master-key rotation, without downtime.
 
+The first key in `BADGES_MASTER_KEYS` wraps new data keys; every listed key unwraps. So a new
+key must be readable everywhere before anything wraps with it:
+
 1. `python -m badges.keys new-master-key` prints a fresh key as `id:base64`.
-2. Put it first in `BADGES_MASTER_KEYS`, keeping the old ones after it, and restart the API and
-   workers one by one: the first key wraps new data keys, every listed key unwraps.
-3. `python -m badges.keys rotate` re-wraps every data key still wrapped by an old master key,
-   printing its progress as JSON lines; it can be stopped and run again at any time.
-4. When `python -m badges.keys status` shows no key under the old master key, drop it from
-   `BADGES_MASTER_KEYS` and destroy it.
+2. Add it LAST to `BADGES_MASTER_KEYS` (`old,new`) and restart the API and workers one by one:
+   nothing wraps with it yet, every process can now read it.
+3. Move it FIRST (`new,old`) and restart them one by one again: new data keys are wrapped with it,
+   and processes still on step 2 can read them.
+4. `python -m badges.keys rotate` (with `new,old`) re-wraps every data key still under the old
+   master key, printing progress as JSON lines; it can be stopped and run again at any time.
+5. When `python -m badges.keys status` shows no key under the old master key, drop it from
+   `BADGES_MASTER_KEYS` everywhere, then destroy it.
 
 Reads `DATABASE_URL` and `BADGES_MASTER_KEYS` only.
 """
@@ -40,7 +45,10 @@ async def _run(command: str, database_url: str, master_keys: str) -> int:
             return 0
         done = 0
         try:
-            while rewrapped := await rewrap_batch(pool, master, BATCH):
+            while True:
+                seen, rewrapped = await rewrap_batch(pool, master, BATCH)
+                if not seen:
+                    break
                 done += rewrapped
                 print(json.dumps({"rewrapped": done, "remaining": await _remaining(pool, master)}), flush=True)
         except KeyUnavailableError as error:  # a data key under a master key that is not listed

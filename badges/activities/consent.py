@@ -49,7 +49,12 @@ class ConsentActivities:
             "expiresAt": change.expires_at.isoformat(),
         }
         async with self._pool.connection() as conn, conn.transaction():
-            await append_insight(conn, change.user_id, payload)  # first: takes the outbox lock
+            # Lock order: the member's row, then the outbox lock, then the audit lock. The row
+            # lock serialises this with a demographics write (which takes it first too) and an
+            # erasure (whose DELETE waits for it); NO KEY UPDATE lets progress writes (which hold
+            # the outbox lock and need a KEY SHARE on the row) through.
+            await conn.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (change.user_id,))
+            await append_insight(conn, change.user_id, payload)
             await conn.execute(
                 UPSERT,
                 (
@@ -73,7 +78,9 @@ class ConsentActivities:
                     action=f"consent.{change.status}",
                     subject=change.user_id,
                     resource=consent_workflow_id(change.user_id),
-                    purpose=change.purpose,
+                    # Never the member's own purpose text: the audit log is append-only and
+                    # outlives an erasure.
+                    purpose="consent change" if by_member else "consent expiry",
                     details={
                         "scope": change.scope,
                         "expiresAt": change.expires_at.isoformat(),

@@ -14,8 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from badges.db.audit import append_audit
-from badges.db.erasure import block_member, delete_member_rows, destroy_keys
+from badges.db.erasure import audit_erasure, block_member, delete_member_rows, destroy_keys
 from badges.db.keys import KeyStore
 from badges.domain.identity import (
     consent_workflow_id,
@@ -38,16 +37,7 @@ class ErasureRecord(ErasureStep):
 
 
 async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action: str, details: dict[str, Any]) -> None:
-    await append_audit(
-        connection,
-        actor="system",
-        actor_role="system",
-        action=f"erasure.{action}",
-        subject=None,
-        resource=f"erasure/{step.reference}",
-        purpose="erasure requested by the member",
-        details=details,
-    )
+    await audit_erasure(connection, step.reference, action, details)
 
 
 class ErasureActivities:

@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         await hub.start()
         members = MemberDirectory(engine, keys, settings.identity_pepper)
         hub.on_erasure += [members.forget, keys.forget]
+        hub.on_listening += [members.forget_all, keys.forget_all]
         intake = EventIntake(pool, temporal, settings, catalogue, members)
         app.state.services = Services(
             engine=engine,

@@ -21,33 +21,38 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     expires_at: int | None = None  # the token's `exp` (Unix seconds): long-lived connections end there
-    issued_at: int | None = None  # the token's `iat`: tokens issued before an erasure stay refused
 
     def require(self, *scopes: str) -> None:
         if not self.scopes.intersection(scopes):
             raise Problem(403, "insufficient-scope", f"This needs one of the scopes: {', '.join(scopes)}")
 
 
-def issue_token(settings: Settings, subject: str, scopes: list[str], ttl: int = TOKEN_TTL_SECONDS) -> str:
+# The audience of codec session tokens: accepted by /codec/decode and /codec/encode, nowhere else.
+CODEC_AUDIENCE_SUFFIX = ":codec"
+
+
+def issue_token(
+    settings: Settings, subject: str, scopes: list[str], ttl: int = TOKEN_TTL_SECONDS, *, codec_only: bool = False
+) -> str:
     now = int(time.time())
     claims = {
         "sub": subject,
         "scope": " ".join(scopes),
         "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "aud": settings.jwt_audience + (CODEC_AUDIENCE_SUFFIX if codec_only else ""),
         "iat": now,
         "exp": now + ttl,
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-def verify_token(settings: Settings, token: str) -> Principal:
+def verify_token(settings: Settings, token: str, *, codec_only: bool = False) -> Principal:
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret,
             algorithms=["HS256"],
-            audience=settings.jwt_audience,
+            audience=settings.jwt_audience + (CODEC_AUDIENCE_SUFFIX if codec_only else ""),
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "exp", "iat"]},
         )
@@ -62,5 +67,4 @@ def verify_token(settings: Settings, token: str) -> Principal:
         subject=subject,
         scopes=frozenset(str(claims.get("scope", "")).split()),
         expires_at=int(claims["exp"]),
-        issued_at=int(claims["iat"]),
     )

@@ -119,12 +119,17 @@ def get_codec_principal(
     on a request from one of the Web UI's origins (`BADGES_CODEC_CORS_ORIGINS`), so no other page
     that a browser holding the cookie visits can use it."""
     settings: Settings = request.app.state.settings
-    token = credentials.credentials if credentials is not None else request.cookies.get(CODEC_SESSION_COOKIE)
-    if not token:
-        raise Problem(401, "missing-token", "Send a staff bearer token, or open a codec session: POST /codec/session.")
-    if credentials is None and request.headers.get("origin") not in codec_origins(settings):
-        raise Problem(403, "origin-not-allowed", "The codec session cookie counts only from the Web UI's origins.")
-    principal = verify_token(settings, token)
+    if credentials is not None:
+        principal = verify_token(settings, credentials.credentials)
+    else:
+        session = request.cookies.get(CODEC_SESSION_COOKIE)
+        if not session:
+            raise Problem(
+                401, "missing-token", "Send a staff bearer token, or open a codec session: POST /codec/session."
+            )
+        if request.headers.get("origin") not in codec_origins(settings):
+            raise Problem(403, "origin-not-allowed", "The codec session cookie counts only from the Web UI's origins.")
+        principal = verify_token(settings, session, codec_only=True)  # a codec session token, nothing else
     principal.require(*sorted(STAFF_SCOPES))
     return principal
 
@@ -147,7 +152,7 @@ async def get_member_id(
     principal: Annotated[Principal, Depends(get_member_principal)],
     services: Annotated[Services, Depends(get_services)],
 ) -> uuid.UUID:
-    return await services.members.resolve(principal.subject, principal.issued_at)
+    return await services.members.resolve(principal.subject)
 
 
 async def authenticate_member(services: Services, settings: Settings, token: str) -> tuple[Principal, uuid.UUID]:
@@ -155,7 +160,7 @@ async def authenticate_member(services: Services, settings: Settings, token: str
     connection that carries its token elsewhere than the Authorization header (a WebSocket)."""
     principal = verify_token(settings, token)
     principal.require("user")
-    return principal, await services.members.resolve(principal.subject, principal.issued_at)
+    return principal, await services.members.resolve(principal.subject)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

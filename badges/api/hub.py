@@ -77,13 +77,15 @@ class Subscription:
 
 class OutboxHub:
     """Also listens for erasures (`ERASURE_CHANNEL`): it ends the erased member's streams and
-    calls `on_erasure` callbacks, with which the process forgets what it cached about them."""
+    calls `on_erasure` callbacks, with which the process forgets what it cached about them; after
+    (re)connecting, when notices may have been missed, it calls `on_listening` (forget everything)."""
 
     def __init__(self, pool: AsyncConnectionPool, libpq_url: str) -> None:
         self._pool = pool
         self._libpq_url = libpq_url
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
         self.on_erasure: list[Callable[[str], None]] = []
+        self.on_listening: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
 
@@ -150,6 +152,8 @@ class OutboxHub:
                 async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
                     await conn.execute(f"LISTEN {ERASURE_CHANNEL}")
+                    for callback in self.on_listening:
+                        callback()
                     await self._read_new()  # whatever was written while (re)connecting
                     while True:
                         async for notify in conn.notifies(timeout=POLL_SECONDS, stop_after=1):

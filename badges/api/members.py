@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import time
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -21,15 +20,13 @@ from badges.db.members import Member
 CACHE_LIMIT = 100_000
 # A time zone changed through another API process reaches this one's events within this time.
 TIMEZONE_CACHE_SECONDS = 60.0
+# The longest an erasure can go unnoticed by a process that missed its notice (the hub was
+# reconnecting, say): cached members are looked up again after this.
+MEMBER_CACHE_SECONDS = 60.0
 
 
 def erased_problem() -> Problem:
     return Problem(410, "member-erased", "This membership has been erased; nothing is held for it any more.")
-
-
-def issued_before(erased_at: datetime | None, issued_at: int | None) -> bool:
-    """Whether a token (its `iat`) was issued at or before an erasure of its subject."""
-    return erased_at is not None and issued_at is not None and issued_at <= erased_at.timestamp()
 
 
 class MemberDirectory:
@@ -37,41 +34,32 @@ class MemberDirectory:
         self._engine = engine
         self._keys = keys
         self._pepper = pepper.encode()
-        # digest -> (member id, when an earlier membership under the same subject was erased)
-        self._cache: dict[bytes, tuple[uuid.UUID, datetime | None]] = {}
+        # digest -> (member id, when cached). Entries expire, and an erasure anywhere clears them
+        # (OutboxHub.on_erasure; everything on the hub's reconnect, when notices may be lost).
+        self._cache: dict[bytes, tuple[uuid.UUID, float]] = {}
+        self._generation = 0  # bumped by every forget: a lookup that raced one is not cached
         self._timezones: dict[uuid.UUID, tuple[str, float]] = {}
 
     def digest(self, subject: str) -> bytes:
         return hmac.new(self._pepper, subject.encode(), hashlib.sha256).digest()
 
-    async def resolve(self, subject: str, issued_at: int | None = None) -> uuid.UUID:
+    async def resolve(self, subject: str) -> uuid.UUID:
         """The member's internal id, creating the member and their data key on first sight.
 
-        An erased membership answers 410 to every token issued before its erasure (`issued_at`,
-        the token's `iat`) and while the erasure runs. A token issued afterwards signs a new,
-        empty membership up; a caller without a token (an integration) cannot create one.
+        An erased subject answers 410 from the moment its erasure begins, for good.
         """
         digest = self.digest(subject)
         cached = self._cache.get(digest)
-        if cached is not None:
-            member_id, erased_at = cached
-            if issued_before(erased_at, issued_at):
-                raise erased_problem()
-            return member_id
+        if cached is not None and time.monotonic() - cached[1] < MEMBER_CACHE_SECONDS:
+            return cached[0]
+        generation = self._generation
         async with self._engine.begin() as connection:
-            erased_at = await connection.scalar(
+            erased = await connection.scalar(
                 select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest)
             )
-            row = (
-                await connection.execute(select(Member.id, Member.created_at).where(Member.subject_digest == digest))
-            ).one_or_none()
-            if erased_at is not None and (
-                issued_before(erased_at, issued_at)
-                or (row is not None and row.created_at <= erased_at)  # the erasure is still running
-                or (row is None and issued_at is None)
-            ):
+            if erased is not None:
                 raise erased_problem()
-            member_id = row.id if row is not None else None
+            member_id = await connection.scalar(select(Member.id).where(Member.subject_digest == digest))
             if member_id is None:
                 member_id = await connection.scalar(
                     insert(Member)
@@ -83,17 +71,24 @@ class MemberDirectory:
                     member_id = await connection.scalar(select(Member.id).where(Member.subject_digest == digest))
                 else:
                     await self._keys.create_key(connection, str(member_id))
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[digest] = (member_id, erased_at)
+        if generation == self._generation:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[digest] = (member_id, time.monotonic())
         return member_id
 
     def forget(self, owner: str) -> None:
-        """Drop what this process cached about a member (their erasure began or ended elsewhere)."""
+        """Drop what this process cached about a member (their erasure began or ended)."""
+        self._generation += 1
         for digest in [digest for digest, (member_id, _) in self._cache.items() if str(member_id) == owner]:
             del self._cache[digest]
         with contextlib.suppress(ValueError):
             self._timezones.pop(uuid.UUID(owner), None)
+
+    def forget_all(self) -> None:
+        self._generation += 1
+        self._cache.clear()
+        self._timezones.clear()
 
     async def timezone(self, member_id: uuid.UUID) -> str:
         """The member's IANA time zone (their calendar day for streaks)."""

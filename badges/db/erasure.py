@@ -1,8 +1,10 @@
-"""Erasure in the database: the tombstone that refuses an erased member's old tokens, the
-deletion of every row a member owns, and the destruction of their data key.
+"""Erasure in the database: the tombstone that refuses an erased member's tokens, the deletion
+of every row a member owns, and the destruction of their data key.
 
 The tombstone holds only the digest of the token subject and the time: it names no internal id,
-so nothing left behind (audit records, Temporal histories) can be tied back to the person.
+so nothing left behind (audit records, Temporal histories) can be tied back to the person
+through it. It refuses the subject for good: an app that silently refreshes its token must not
+sign an erased person up again.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, sql
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, LargeBinary, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from badges.db.audit import append_audit
 from badges.db.base import Base
 
 # Every API process LISTENs here and forgets what it cached about the member named in the payload.
@@ -26,14 +28,12 @@ class ErasedSubject(Base):
     __tablename__ = "erased_subjects"
 
     subject_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    # Tokens issued at or before this instant are refused with 410 for good; a later sign-in
-    # with the same subject starts a new, empty membership.
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 async def block_member(connection: AsyncConnection[Any], user_id: uuid.UUID) -> bool:
     """Tombstone the member's subject (refusing their tokens from now on) and tell every API
-    process. Idempotent; False when the member's row is already gone (a later step ran)."""
+    process. Idempotent: True only for the call that tombstoned them."""
     cursor = await connection.execute(
         "INSERT INTO erased_subjects (subject_digest, erased_at)"
         " SELECT subject_digest, now() FROM members WHERE id = %s"
@@ -41,17 +41,16 @@ async def block_member(connection: AsyncConnection[Any], user_id: uuid.UUID) -> 
         (user_id,),
     )
     inserted = await cursor.fetchone() is not None
-    exists = await (await connection.execute("SELECT 1 FROM members WHERE id = %s", (user_id,))).fetchone()
     await connection.execute("SELECT pg_notify(%s, %s)", (ERASURE_CHANNEL, str(user_id)))
-    return inserted or exists is not None
+    return inserted
 
 
 async def delete_member_rows(connection: AsyncConnection[Any], user_id: uuid.UUID) -> dict[str, int]:
     """Delete the member and, by cascade, every row that references them. Returns how many rows
     each table held (counts only: they go into the audit record)."""
     counts: dict[str, int] = {}
-    for table in await member_tables(connection):
-        query = sql.SQL("SELECT count(*) FROM {} WHERE user_id = %s").format(sql.Identifier(table))
+    for table, column in await member_tables(connection):
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(sql.Identifier(table), sql.Identifier(column))
         cursor = await connection.execute(query, (user_id,))
         row = await cursor.fetchone()
         if row and row[0]:
@@ -62,14 +61,16 @@ async def delete_member_rows(connection: AsyncConnection[Any], user_id: uuid.UUI
     return counts
 
 
-async def member_tables(connection: AsyncConnection[Any]) -> list[str]:
-    """Every table with a foreign key to `members` (they all cascade): read from the catalogue,
-    so a table added later is counted, deleted and exported without being listed here."""
+async def member_tables(connection: AsyncConnection[Any]) -> list[tuple[str, str]]:
+    """(table, column) of every foreign key to `members`, read from the catalogue, so a table
+    added later is counted, deleted and exported without being listed here. (A test holds every
+    such key to ON DELETE CASCADE.)"""
     cursor = await connection.execute(
-        "SELECT DISTINCT t.relname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        "SELECT t.relname, a.attname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
         " WHERE c.contype = 'f' AND c.confrelid = 'members'::regclass ORDER BY 1"
     )
-    return [row[0] for row in await cursor.fetchall()]
+    return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
 async def destroy_keys(connection: AsyncConnection[Any], owner: str) -> int:
@@ -84,14 +85,17 @@ async def destroy_keys(connection: AsyncConnection[Any], owner: str) -> int:
     return cursor.rowcount
 
 
-async def erasure_state(pool: AsyncConnectionPool, digest: bytes) -> tuple[datetime | None, datetime | None]:
-    """For a subject digest: when it was erased (None if never) and when its current member row
-    was created (None if there is none)."""
-    async with pool.connection() as connection:
-        cursor = await connection.execute(
-            "SELECT (SELECT erased_at FROM erased_subjects WHERE subject_digest = %(d)s),"
-            " (SELECT created_at FROM members WHERE subject_digest = %(d)s)",
-            {"d": digest},
-        )
-        row = await cursor.fetchone()
-    return (row[0], row[1]) if row else (None, None)
+async def audit_erasure(
+    connection: AsyncConnection[Any], reference: uuid.UUID, action: str, details: dict[str, Any]
+) -> None:
+    """An erasure step for the audit log: by reference and counts, naming nobody."""
+    await append_audit(
+        connection,
+        actor="system",
+        actor_role="system",
+        action=f"erasure.{action}",
+        subject=None,
+        resource=f"erasure/{reference}",
+        purpose="erasure requested by the member",
+        details=details,
+    )

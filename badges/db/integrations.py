@@ -47,7 +47,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     badge_id: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed

@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
@@ -138,6 +139,10 @@ class KeyStore:
         for key_id in [k for k, (m, _) in self._by_id.items() if m.owner == owner]:
             del self._by_id[key_id]
 
+    def forget_all(self) -> None:
+        self._live_by_owner.clear()
+        self._by_id.clear()
+
     def _fresh(self, key_id: str) -> DataKeyMaterial | None:
         cached = self._by_id.get(key_id)
         if cached is None or time.monotonic() - cached[1] >= KEY_CACHE_SECONDS:
@@ -158,10 +163,10 @@ class KeyStore:
         return material
 
 
-async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int) -> int:
+async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int) -> tuple[int, int]:
     """Re-wrap up to `limit` live data keys that another master key wraps with the active one.
     Each key is updated only if nothing changed it meanwhile (destroyed, or re-wrapped by a
-    concurrent run). Returns how many were re-wrapped; 0 means none is left."""
+    concurrent run). Returns (keys looked at, keys re-wrapped); none looked at: none is left."""
     async with pool.connection() as connection:
         cursor = await connection.execute(
             "SELECT key_id, master_key_id, wrapped_key FROM data_keys"
@@ -171,7 +176,10 @@ async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int
         rows = await cursor.fetchall()
         rewrapped = 0
         for key_id, old_master, wrapped in rows:
-            raw = master.unwrap(old_master, key_id, bytes(wrapped))
+            try:
+                raw = master.unwrap(old_master, key_id, bytes(wrapped))
+            except InvalidTag as error:  # the listed key with that id is not the one that wrapped it
+                raise KeyUnavailableError(f"{key_id} (master key {old_master} does not open it)") from error
             new_master, new_wrapped = master.wrap(key_id, raw)
             cursor = await connection.execute(
                 "UPDATE data_keys SET wrapped_key = %s, master_key_id = %s"
@@ -179,7 +187,7 @@ async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int
                 (new_wrapped, new_master, key_id, old_master, wrapped),
             )
             rewrapped += cursor.rowcount
-    return rewrapped if rows else 0
+    return len(rows), rewrapped
 
 
 async def keys_by_master(pool: AsyncConnectionPool) -> dict[str, int]:

@@ -53,19 +53,26 @@ async def save_demographics(
     pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
 ) -> bool:
     """Store the member's demographics sealed with their key, only while `demographics` consent
-    is active (checked in the same statement, so a revocation committing meanwhile still deletes
-    them); None deletes them. False when there was no consent."""
-    async with pool.connection() as connection:
-        if demographics is None:
-            await connection.execute("UPDATE members SET demographics = NULL WHERE id = %s", (member_id,))
-            return True
+    is active; None deletes them. False when there was no consent.
+
+    The member's row is locked before the consent is read, as `record_consent` locks it before
+    changing a consent: a revocation either commits first (and this sees it) or waits for this
+    write (and then deletes what it wrote)."""
+    sealed = None
+    if demographics is not None:
         sealed = await keys.seal(str(member_id), json.dumps(demographics, sort_keys=True).encode())
-        cursor = await connection.execute(
-            "UPDATE members SET demographics = %s WHERE id = %s AND EXISTS (SELECT 1 FROM consents"
-            " WHERE user_id = %s AND scope = 'demographics' AND revoked_at IS NULL AND expires_at > now())",
-            (sealed, member_id, member_id),
-        )
-        return cursor.rowcount == 1
+    async with pool.connection() as connection, connection.transaction():
+        await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (member_id,))
+        if sealed is not None:
+            cursor = await connection.execute(
+                "SELECT 1 FROM consents WHERE user_id = %s AND scope = 'demographics' AND revoked_at IS NULL"
+                " AND expires_at > now()",
+                (member_id,),
+            )
+            if await cursor.fetchone() is None:
+                return False
+        await connection.execute("UPDATE members SET demographics = %s WHERE id = %s", (sealed, member_id))
+        return True
 
 
 async def load_demographics(pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:

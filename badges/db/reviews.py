@@ -21,7 +21,7 @@ class ReviewItem(Base):
     __tablename__ = "review_queue"
 
     review_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     event_type: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(300))
     event_count: Mapped[int] = mapped_column(Integer)

@@ -41,6 +41,13 @@ def erasure_workflow_id(user_id: uuid.UUID | str) -> str:
     return f"user/{user_id}/erasure"
 
 
+def erasure_reference(run_id: str) -> uuid.UUID:
+    """The name of an erasure in the audit log: derived from its workflow run, so the API and
+    the workflow (and two concurrent requests joining one run) name it alike, and nothing of
+    the member is in it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"badges:erasure:{run_id}")
+
+
 def export_workflow_id(user_id: uuid.UUID | str) -> str:
     return f"user/{user_id}/export"
 

@@ -24,11 +24,11 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from badges.activities.banking import BankingActivities, MemberRef
     from badges.activities.erasure import ErasureActivities, ErasureRecord, ErasureStep
+    from badges.domain.identity import erasure_reference
 
 
 class ErasureInput(BaseModel):
     user_id: uuid.UUID
-    reference: uuid.UUID
 
 
 class ErasureOutcome(BaseModel):
@@ -53,7 +53,8 @@ class ErasureWorkflow:
 
     @workflow.run
     async def run(self, input: ErasureInput) -> ErasureOutcome:
-        step = ErasureStep(user_id=input.user_id, reference=input.reference)
+        reference = erasure_reference(workflow.info().run_id)
+        step = ErasureStep(user_id=input.user_id, reference=reference)
         await self._do("blocking", ErasureActivities.block_member, step)
         # While the member's key can still open their access tokens: revoke every bank item at
         # its provider (and stop its sync).
@@ -76,7 +77,7 @@ class ErasureWorkflow:
         await self._record(step, "completed", {})
         self._step = "erased"
         return ErasureOutcome(
-            reference=input.reference,
+            reference=reference,
             bank_connections_removed=banks,
             workflows_ended=ended,
             rows_deleted=rows,

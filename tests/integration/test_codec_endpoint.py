@@ -137,3 +137,38 @@ async def test_failures_are_sealed_by_the_converter(engine: AsyncEngine, keys: K
     assert failure.HasField("encoded_attributes")
     restored = await converter.decode_failure(failure)
     assert SECRET in str(restored)
+
+
+async def test_a_codec_session_is_good_for_the_codec_only(
+    client: httpx.AsyncClient, engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    _, _, plain, sealed = await sealed_member_payload(engine, keys)
+    staff_sub = f"cmp-{uuid.uuid4()}"
+    staff = await dev_token(client, staff_sub, ["compliance"])
+    opened = await client.post("/codec/session", headers=staff)
+    assert opened.status_code == 204
+    session = opened.cookies["badges_codec_session"]
+    client.cookies.clear()  # sent explicitly below
+    cookie = {"Cookie": f"badges_codec_session={session}"}
+    assert session != staff["Authorization"].split()[1]  # its own token, not the caller's
+    body = {"payloads": [MessageToDict(sealed)]}
+
+    from_ui = await client.post("/codec/decode", json=body, headers={**cookie, "Origin": UI_ORIGIN})
+    assert from_ui.status_code == 200
+    assert [ParseDict(item, Payload()) for item in from_ui.json()["payloads"]] == [plain]
+    # Not from another origin, and not as a bearer token anywhere else.
+    elsewhere = await client.post("/codec/decode", json=body, headers={**cookie, "Origin": "https://evil.test"})
+    assert elsewhere.status_code == 403
+    assert (await client.get("/v1/admin/audit", headers={"Authorization": f"Bearer {session}"})).status_code == 401
+    # A staff bearer token is no codec session either.
+    staff_cookie = {"Cookie": f"badges_codec_session={staff['Authorization'].split()[1]}", "Origin": UI_ORIGIN}
+    bearer_as_cookie = await client.post("/codec/decode", json=body, headers=staff_cookie)
+    assert bearer_as_cookie.status_code == 401
+
+    closed = await client.delete("/codec/session", headers=cookie)
+    assert closed.status_code == 204
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT action FROM audit_log WHERE actor = %s AND action LIKE 'codec.session%%' ORDER BY id", (staff_sub,)
+        )
+        assert [row[0] for row in await cursor.fetchall()] == ["codec.session.open", "codec.session.close"]

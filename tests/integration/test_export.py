@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from badges.api.routes import export as export_route
 from badges.config import Settings
 from badges.db.erasure import member_tables
+from badges.db.exports import NOT_EXPORTED, SEALED
 from badges.workers.main import ensure_schedules
 from badges.workflows.retention import RETENTION_SCHEDULE_ID
 from tests.integration.test_erasure import member_with_data, rows_held
@@ -35,7 +36,7 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     assert document["userId"] == str(user_id)
     sections = document["sections"]
     async with pool.connection() as connection:
-        tables = set(await member_tables(connection))
+        tables = {table for table, _ in await member_tables(connection)}
     assert set(sections) == {"profile", "accesses"} | tables - {"member_exports"}
     for table, count in held.items():
         if table not in ("members", "member_exports"):
@@ -112,3 +113,16 @@ async def test_the_retention_schedule_deletes_expired_exports(
         )
         row = await cursor.fetchone()
     assert row is not None and row[0]["deleted"]["member_exports"] >= 1
+
+
+async def test_every_binary_member_column_is_declared_sealed_or_not_exported(pool: AsyncConnectionPool) -> None:
+    """A new sensitive column must be declared, or the export would hand out ciphertext."""
+    async with pool.connection() as connection:
+        tables = [table for table, _ in await member_tables(connection)] + ["members"]
+        cursor = await connection.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE data_type = 'bytea' AND table_name = ANY(%s)",
+            (tables,),
+        )
+        binary = {(table, column) for table, column in await cursor.fetchall()}
+    assert binary == SEALED | NOT_EXPORTED

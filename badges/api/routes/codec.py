@@ -15,6 +15,7 @@ from a browser (e.g. from /docs), stores that token in an HttpOnly, SameSite=Str
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -25,7 +26,16 @@ from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from badges.api.deps import CODEC_SESSION_COOKIE, CodecPrincipal, ServicesDep, StaffPrincipal, staff_role
+from badges.api.auth import STAFF_SCOPES, Principal, issue_token, verify_token
+from badges.api.deps import (
+    CODEC_SESSION_COOKIE,
+    CodecPrincipal,
+    Services,
+    ServicesDep,
+    SettingsDep,
+    StaffPrincipal,
+    staff_role,
+)
 from badges.api.problems import Problem
 from badges.db.audit import record_audit
 from badges.db.keys import KeyUnavailableError
@@ -35,6 +45,7 @@ from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
 router = APIRouter(tags=["compliance"])
 
 WORKFLOW_HEADER = "x-badges-workflow-id"
+CODEC_SESSION_SECONDS = 3600
 
 
 class PayloadsBody(BaseModel):
@@ -62,37 +73,56 @@ def subject_of(owner: str) -> uuid.UUID | None:
 
 
 @router.post("/codec/session", status_code=204)
-async def open_session(request: Request, principal: StaffPrincipal, services: ServicesDep) -> Response:
-    """Keep the caller's staff bearer token in the codec session cookie, until the token expires."""
-    token = request.headers["authorization"].partition(" ")[2].strip()
+async def open_session(
+    request: Request, principal: StaffPrincipal, services: ServicesDep, settings: SettingsDep
+) -> Response:
+    """Open a codec session: a token good only for the codec endpoint (its own audience), for at
+    most an hour and never beyond the caller's token, kept in an HttpOnly SameSite=Strict cookie
+    scoped to `/codec`. The caller's own token never leaves this request."""
+    lifetime = min(CODEC_SESSION_SECONDS, max(0, (principal.expires_at or 0) - int(time.time())))
+    staff_scopes = sorted(principal.scopes & STAFF_SCOPES)
+    token = issue_token(settings, principal.subject, staff_scopes, lifetime, codec_only=True)
     response = Response(status_code=204)
     response.set_cookie(
         CODEC_SESSION_COOKIE,
         token,
-        max_age=max(0, (principal.expires_at or 0) - int(time.time())),
+        max_age=lifetime,
         path="/codec",
-        secure=request.url.scheme == "https",
+        # Always Secure outside dev (behind a TLS proxy the request itself may look like http).
+        secure=settings.badges_env != "dev" or request.url.scheme == "https",
         httponly=True,
         samesite="strict",
     )
-    await record_audit(
-        services.pool,
-        actor=principal.subject,
-        actor_role=staff_role(principal),
-        action="codec.session",
-        subject=None,
-        resource="/codec/session",
-        purpose=request.headers.get("x-audit-purpose") or "history review",
-        details={"expires_at": principal.expires_at},
-    )
+    await audit_session(services, principal, "codec.session.open", request, {"expiresIn": lifetime})
     return response
 
 
 @router.delete("/codec/session", status_code=204)
-async def close_session() -> Response:
+async def close_session(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
+    """End the codec session in this browser (the token itself lapses within the hour)."""
+    session = request.cookies.get(CODEC_SESSION_COOKIE)
+    if session:
+        with contextlib.suppress(Problem):  # an expired or foreign cookie: nothing to audit
+            principal = verify_token(settings, session, codec_only=True)
+            await audit_session(services, principal, "codec.session.close", request, {})
     response = Response(status_code=204)
     response.delete_cookie(CODEC_SESSION_COOKIE, path="/codec", httponly=True, samesite="strict")
     return response
+
+
+async def audit_session(
+    services: Services, principal: Principal, action: str, request: Request, details: dict[str, Any]
+) -> None:
+    await record_audit(
+        services.pool,
+        actor=principal.subject,
+        actor_role=staff_role(principal),
+        action=action,
+        subject=None,
+        resource="/codec/session",
+        purpose=request.headers.get("x-audit-purpose") or "history review",
+        details=details,
+    )
 
 
 @router.post("/codec/decode", response_model=PayloadsBody)

@@ -15,8 +15,8 @@ from badges.api.deps import MemberId, ServicesDep
 from badges.api.intake import temporal_or_503
 from badges.api.schemas import WireModel
 from badges.db.audit import append_audit
-from badges.db.erasure import block_member
-from badges.domain.identity import erasure_workflow_id
+from badges.db.erasure import audit_erasure, block_member
+from badges.domain.identity import erasure_reference, erasure_workflow_id
 from badges.workflows.erasure import ErasureInput, ErasureWorkflow
 
 router = APIRouter(tags=["privacy"])
@@ -35,20 +35,17 @@ class ErasureReceipt(WireModel):
 async def erase_me(member_id: MemberId, services: ServicesDep, response: Response) -> ErasureReceipt:
     """Erase everything held about the caller: their rows, workflows and data key (so copies in
     histories and backups become unreadable). The account's tokens stop working at once."""
-    reference = uuid.uuid4()
     with temporal_or_503("The erasure cannot be started right now; retry shortly."):
         # Started first: once it exists it finishes, whatever happens to this request.
         handle = await services.temporal.start_workflow(
             ErasureWorkflow.run,
-            ErasureInput(user_id=member_id, reference=reference),
+            ErasureInput(user_id=member_id),
             id=erasure_workflow_id(member_id),
             task_queue=services.intake.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
+    reference = erasure_reference(handle.result_run_id or "")
     async with services.pool.connection() as connection, connection.transaction():
-        # The workflow's first step does this too; here, so the caller's tokens are refused by
-        # the time this answers.
-        await block_member(connection, member_id)
         await append_audit(
             connection,
             actor="member",
@@ -58,6 +55,11 @@ async def erase_me(member_id: MemberId, services: ServicesDep, response: Respons
             resource=f"erasure/{reference}",
             purpose="the member asked to be erased",
         )
+        # The workflow's first step does this too; here, so the caller's tokens are refused by
+        # the time this answers.
+        if await block_member(connection, member_id):
+            await audit_erasure(connection, reference, "blocked", {})
+    services.members.forget(str(member_id))
     try:
         outcome = await asyncio.wait_for(handle.result(), ERASURE_WAIT_SECONDS)
     except TimeoutError:

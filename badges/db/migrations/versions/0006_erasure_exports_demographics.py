@@ -1,4 +1,5 @@
-"""Erasure tombstones, member exports, and demographics sealed with the member's key.
+"""Erasure tombstones, member exports, demographics sealed with the member's key, and indexes on
+member references that erasure and export scan.
 
 Revision ID: 0006
 Revises: 0005
@@ -17,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_review_queue_user_id", "review_queue", ["user_id"])
+    op.create_index("ix_webhook_deliveries_user_id", "webhook_deliveries", ["user_id"])
     op.create_table(
         "erased_subjects",
         sa.Column("subject_digest", sa.LargeBinary(length=32), primary_key=True),
@@ -51,3 +54,5 @@ def downgrade() -> None:
     op.drop_table("member_exports")
     op.drop_column("members", "demographics")
     op.drop_table("erased_subjects")
+    op.drop_index("ix_webhook_deliveries_user_id", table_name="webhook_deliveries")
+    op.drop_index("ix_review_queue_user_id", table_name="review_queue")
