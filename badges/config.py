@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     plaid_host: str = Field("http://127.0.0.1:8100", alias="PLAID_HOST")
     plaid_client_id: str = Field("sandbox-client-id", alias="PLAID_CLIENT_ID")
     plaid_secret: str = Field("sandbox-secret", alias="PLAID_SECRET")
+    # TrueLayer Data API v1 (`make dev`: the local TrueLayer sandbox on :8101; the real sandbox is
+    # https://auth.truelayer-sandbox.com and https://api.truelayer-sandbox.com). The redirect is the
+    # client's page that receives `code` and posts it to POST /v1/me/bank/connections.
+    truelayer_auth_url: str = Field("http://127.0.0.1:8101", alias="TRUELAYER_AUTH_URL")
+    truelayer_api_url: str = Field("http://127.0.0.1:8101", alias="TRUELAYER_API_URL")
+    truelayer_client_id: str = Field("sandbox-client-id", alias="TRUELAYER_CLIENT_ID")
+    truelayer_client_secret: str = Field("sandbox-secret", alias="TRUELAYER_CLIENT_SECRET")
+    truelayer_redirect_uri: str = Field("http://localhost:8000/bank/truelayer/callback", alias="TRUELAYER_REDIRECT_URI")
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)

@@ -25,6 +25,8 @@ API_PORT = int(os.environ.get("BADGES_API_PORT", "8000"))
 TEMPORAL_PORT = int(os.environ.get("TEMPORAL_PORT", "7233"))
 TEMPORAL_UI_PORT = int(os.environ.get("TEMPORAL_UI_PORT", "8233"))
 DATABASE_NAME = "badges"
+PLAID_SANDBOX_PORT = int(os.environ.get("BADGES_SANDBOX_PORT", "8100"))
+TRUELAYER_SANDBOX_PORT = 8101
 # How long Temporal keeps closed workflow histories (then deletes them): the namespace's retention.
 HISTORY_RETENTION = os.environ.get("BADGES_HISTORY_RETENTION", "720h")
 # WAL with synchronous=NORMAL: durable if a process dies, and measured 2-2.5x the signal
@@ -111,6 +113,24 @@ def start_temporal(processes: list[subprocess.Popen[bytes]]) -> str:
     return address
 
 
+def start_sandbox_banks(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> str:
+    """The sandbox bank speaking Plaid's API (:8100) and the TrueLayer sandbox (:8101)."""
+    plaid = subprocess.Popen([sys.executable, "-m", "badges.banking.sandbox"], env=env)
+    processes.append(plaid)
+    truelayer = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "badges.banking.truelayer_sandbox:create_truelayer_sandbox",
+         "--host", "127.0.0.1", "--port", str(TRUELAYER_SANDBOX_PORT), "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+    processes.append(truelayer)
+    wait_for_port("127.0.0.1", PLAID_SANDBOX_PORT, 60, plaid)
+    wait_for_port("127.0.0.1", TRUELAYER_SANDBOX_PORT, 60, truelayer)
+    say(
+        f"sandbox banks: Plaid API http://localhost:{PLAID_SANDBOX_PORT}, TrueLayer http://localhost:{TRUELAYER_SANDBOX_PORT}"
+    )
+    return f"http://127.0.0.1:{PLAID_SANDBOX_PORT}"
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in reversed(processes):
         if process.poll() is None:
@@ -148,6 +168,8 @@ def main() -> None:
             say(f"Temporal dev server running, state in {DATA_DIR / 'temporal.db'}")
         subprocess.run([sys.executable, "-m", "badges.db.migrate"], env=env, check=True)
         say("database migrated")
+        if "PLAID_HOST" not in env:  # the local banks, unless real providers are configured
+            env["PLAID_HOST"] = start_sandbox_banks(processes, env)
         processes.append(subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env))
         api = subprocess.Popen(
             [

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from badges.api.app import create_app
 from badges.config import Settings
@@ -25,30 +26,30 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[str]:
-    """The real API served by uvicorn on a free port; yields its base URL."""
-    port = free_port()
+async def serving(app: ASGIApp, port: int | None = None, **config: Any) -> AsyncIterator[str]:
+    """`app` served by uvicorn on `port` (default: a free one); yields its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-            ws_max_size=settings.ws_max_size,
-            ws_per_message_deflate=False,
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1, **config)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def running_api(settings: Settings, port: int | None = None) -> AsyncIterator[str]:
+    """The real API served by uvicorn; yields its base URL."""
+    app = create_app(settings)
+    async with serving(app, port, ws_max_size=settings.ws_max_size, ws_per_message_deflate=False) as url:
+        yield url
 
 
 @dataclass

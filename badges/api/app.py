@@ -90,11 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
             intake=intake,
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
-            banking=make_providers(
-                plaid_host=settings.plaid_host,
-                plaid_client_id=settings.plaid_client_id,
-                plaid_secret=settings.plaid_secret,
-            ),
+            banking=make_providers(settings),
         )
         try:
             yield

@@ -132,7 +132,14 @@ async def link_connection(
             )
             existing = await cursor.fetchone()
         if existing is not None and existing[2] == exchanged.item_id:
-            return existing[0], False, None  # the same item exchanged twice
+            # The same item again: a re-authentication (TrueLayer renews the credential under the
+            # same id) or a repeated exchange. Keep the newest credentials; the data stays.
+            await connection.execute(
+                "UPDATE bank_connections SET access_token = %s, status = 'syncing', last_error = NULL,"
+                " updated_at = now() WHERE id = %s",
+                (sealed, existing[0]),
+            )
+            return existing[0], False, None
         if existing is not None:
             connection_id, old_token = existing[0], bytes(existing[1])
             await connection.execute("DELETE FROM bank_transactions WHERE connection_id = %s", (connection_id,))

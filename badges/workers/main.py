@@ -88,9 +88,7 @@ def build_worker(
     banking = BankingActivities(
         pool,
         keys,
-        make_providers(
-            plaid_host=settings.plaid_host, plaid_client_id=settings.plaid_client_id, plaid_secret=settings.plaid_secret
-        ),
+        make_providers(settings),
         client,
     )
     return Worker(

@@ -11,16 +11,41 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from badges.activities.webhooks import make_webhook_client
+from badges.banking.sandbox import SandboxSettings, create_sandbox_app
 from badges.config import Settings
 from badges.db.keys import KeyStore
 from badges.workers.main import build_worker
-from tests.support import running_api
+from tests.sandbox.conftest import CLIENT_ID, SECRET, Sandbox, plaid_api
+from tests.support import free_port, running_api, serving
 
 
 @pytest.fixture(scope="session")
-def system_settings(settings: Settings, dev_server: WorkflowEnvironment) -> Settings:
+async def sandbox_bank() -> AsyncIterator[Sandbox]:
+    """The sandbox bank (Plaid's API), on the real clock, for the whole session."""
+    async with serving(create_sandbox_app(SandboxSettings())) as url:
+        headers = {"PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET}
+        async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+            yield Sandbox(url, plaid_api(url), http)
+
+
+@pytest.fixture(scope="session")
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def system_settings(
+    settings: Settings, dev_server: WorkflowEnvironment, sandbox_bank: Sandbox, api_port: int
+) -> Settings:
     target = dev_server.client.service_client.config.target_host
-    return settings.model_copy(update={"temporal_address": target})
+    return settings.model_copy(
+        update={
+            "temporal_address": target,
+            "plaid_host": sandbox_bank.url,
+            # Where the sandbox sends its webhooks.
+            "public_url": f"http://127.0.0.1:{api_port}",
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +64,8 @@ async def worker(
 
 
 @pytest.fixture(scope="session")
-async def api_url(system_settings: Settings) -> AsyncIterator[str]:
-    async with running_api(system_settings) as url:
+async def api_url(system_settings: Settings, api_port: int) -> AsyncIterator[str]:
+    async with running_api(system_settings, api_port) as url:
         yield url
 
 

@@ -36,7 +36,7 @@ from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
 log = logging.getLogger("badges.bank")
 router = APIRouter(tags=["open banking"])
 
-Provider = Literal["plaid"]
+Provider = Literal["plaid", "truelayer"]
 
 
 class LinkTokenRequest(WireModel):

@@ -1,0 +1,304 @@
+"""Open banking end to end: the API, BankSyncWorkflow on the real dev server and the sandbox bank
+driven by the real plaid-python client. Linking needs consent; the whole history arrives once;
+webhooks (verified) bring pending then posted transactions; login_required waits for a re-link;
+provider outages are retried; revoking consent, disconnecting and erasure revoke the item."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import plaid
+import pytest
+from plaid.model.item_get_request import ItemGetRequest
+from psycopg_pool import AsyncConnectionPool
+
+from badges.db.keys import KeyStore
+from tests.sandbox.conftest import Sandbox, call
+from tests.support import collect, dev_token, eventually, sse_events
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def consenting_member(client: httpx.AsyncClient) -> tuple[dict[str, str], uuid.UUID]:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    user_id = uuid.UUID((await client.get("/v1/me", headers=headers)).json()["userId"])
+    expires = (datetime.now(UTC) + timedelta(days=60)).isoformat()
+    body = {"scopes": {"open_banking": {"purpose": "savings badges", "expiresAt": expires}}}
+    assert (await client.put("/v1/me/consent", json=body, headers=headers)).status_code == 202
+
+    async def consented() -> bool:
+        scopes = (await client.get("/v1/me/consent", headers=headers)).json()["scopes"]
+        return scopes.get("open_banking", {}).get("status") == "active"
+
+    await eventually(consented)
+    return headers, user_id
+
+
+async def link(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    sandbox: Sandbox,
+    username: str,
+    connection_id: str | None = None,
+) -> httpx.Response:
+    """What a client does: a link token from us, Link at the bank (the sandbox's stand-in), then
+    the public token back to us."""
+    body = {"provider": "plaid", **({"connectionId": connection_id} if connection_id else {})}
+    started = await client.post("/v1/me/bank/link-token", json=body, headers=headers)
+    assert started.status_code == 200, started.text
+    finished = await sandbox.custom("/sandbox/link/complete", link_token=started.json()["linkToken"], username=username)
+    return await client.post(
+        "/v1/me/bank/connections", json={"provider": "plaid", "publicToken": finished["public_token"]}, headers=headers
+    )
+
+
+async def connection(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    [only] = (await client.get("/v1/me/bank/connections", headers=headers)).json()["connections"]
+    return only  # type: ignore[no-any-return]
+
+
+async def wait_status(client: httpx.AsyncClient, headers: dict[str, str], status: str, timeout: float = 30) -> None:
+    async def reached() -> bool:
+        return (await connection(client, headers))["status"] == status
+
+    await eventually(reached, timeout)
+
+
+async def access_token(pool: AsyncConnectionPool, keys: KeyStore, connection_id: str) -> str:
+    async with pool.connection() as db:
+        row = await (
+            await db.execute("SELECT access_token FROM bank_connections WHERE id = %s", (connection_id,))
+        ).fetchone()
+    assert row is not None
+    return (await keys.unseal(bytes(row[0]))).decode()
+
+
+async def stored(pool: AsyncConnectionPool, user_id: uuid.UUID) -> dict[str, tuple[int, bool, str | None]]:
+    """transaction id -> (amount, pending, pending_transaction_id) as stored for the member."""
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT transaction_id, amount_minor, pending, pending_transaction_id FROM bank_transactions"
+            " WHERE user_id = %s",
+            (user_id,),
+        )
+        return {row[0]: (row[1], row[2], row[3]) for row in await cursor.fetchall()}
+
+
+async def truth(sandbox: Sandbox, token: str) -> set[str]:
+    """Every transaction the bank holds for the item now (a fresh full sync, straight to the bank)."""
+    _, added = await sandbox.skip_history(token)
+    return {item["transaction_id"] for item in added}
+
+
+async def fire(sandbox: Sandbox, token: str) -> None:
+    await sandbox.custom("/sandbox/item/fire_webhook", access_token=token, webhook_code="SYNC_UPDATES_AVAILABLE")
+
+
+async def test_linking_needs_consent_then_the_whole_history_arrives_once_sealed(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    refused = await client.post("/v1/me/bank/link-token", json={"provider": "plaid"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("consent-required")
+    assert (await client.get("/v1/me/transactions", headers=headers)).status_code == 403
+
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_gambler")
+    assert linked.status_code == 201, linked.text
+    assert linked.json()["institutionName"]
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+    rows = await stored(pool, user_id)
+    assert set(rows) == await truth(sandbox_bank, token)
+    assert len(rows) > 300  # a year of a real-looking life
+
+    page = (await client.get("/v1/me/transactions?limit=500", headers=headers)).json()
+    gambling = [t for t in page["transactions"] if t["categoryDetailed"] == "ENTERTAINMENT_CASINOS_AND_GAMBLING"]
+    income = [t for t in page["transactions"] if (t["categoryPrimary"] or "").startswith("INCOME")]
+    assert any(t["amountMinor"] < 0 for t in gambling)  # stakes: money out is negative here
+    assert income and all(t["amountMinor"] > 0 for t in income)
+    assert all(t["description"] for t in page["transactions"])
+    [account, *_] = (await connection(client, headers))["accounts"]
+    assert account["name"] and account["mask"]
+    # Names, merchants and descriptions are sealed with the member's key in the database.
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT description FROM bank_transactions WHERE user_id = %s AND transaction_id = %s",
+            (user_id, gambling[0]["transactionId"]),
+        )
+        row = await cursor.fetchone()
+    assert row is not None and gambling[0]["description"].encode() not in bytes(row[0])
+
+    # The same bank linked again replaces the connection: nothing is held twice.
+    again = await link(client, headers, sandbox_bank, "user_gambler")
+    assert again.status_code == 200 and again.json()["id"] == linked.json()["id"]
+    await wait_status(client, headers, "active")
+    new_token = await access_token(pool, keys, linked.json()["id"])
+
+    async def replaced() -> bool:
+        return set(await stored(pool, user_id)) == await truth(sandbox_bank, new_token)
+
+    await eventually(replaced)
+
+
+async def test_webhooks_bring_pending_then_posted_and_a_forged_one_is_refused(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_good")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+
+    created = await sandbox_bank.custom(
+        "/sandbox/transactions/pending",
+        access_token=token,
+        transactions=[{"amount": 12.5, "description": "PRET A MANGER 123", "merchant_name": "Pret"}],
+    )
+    [pending_id] = created["transaction_ids"]
+    await fire(sandbox_bank, token)
+
+    async def pending_arrived() -> bool:
+        return (await stored(pool, user_id)).get(pending_id) == (-1250, True, None)
+
+    await eventually(pending_arrived)
+
+    posted = await sandbox_bank.custom("/sandbox/transactions/post", access_token=token, transaction_ids=[pending_id])
+    posted_id = posted["posted"][pending_id]
+    await fire(sandbox_bank, token)
+    await fire(sandbox_bank, token)  # delivered twice: changes nothing more
+
+    async def posted_arrived() -> bool:
+        rows = await stored(pool, user_id)
+        return pending_id not in rows and rows.get(posted_id) == (-1250, False, pending_id)
+
+    await eventually(posted_arrived)
+    await asyncio.sleep(1)  # let the duplicate's sync run too
+    assert set(await stored(pool, user_id)) == await truth(sandbox_bank, token)
+
+    body = b'{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"x"}'
+    forged = await client.post("/v1/webhooks/plaid", content=body, headers={"Plaid-Verification": "not.a.jwt"})
+    assert forged.status_code == 401
+    unsigned = await client.post("/v1/webhooks/plaid", content=body)
+    assert unsigned.status_code == 401
+
+
+async def test_login_required_waits_for_the_member_to_relink(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_saver")
+    connection_id = linked.json()["id"]
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, connection_id)
+
+    async with client.stream("GET", "/v1/me/stream", headers=headers) as stream:
+        events = sse_events(stream)
+        await sandbox_bank.custom("/sandbox/item/reset_login", access_token=token)
+        await fire(sandbox_bank, token)
+        [notice] = await collect(events, 1)
+    assert notice.data == {"type": "bank_connection", "connectionId": connection_id, "status": "login_required"}
+    await wait_status(client, headers, "login_required")
+
+    # Update mode: the same item comes back and syncing resumes.
+    relinked = await link(client, headers, sandbox_bank, "user_saver", connection_id=connection_id)
+    assert relinked.status_code == 200 and relinked.json()["id"] == connection_id
+    await wait_status(client, headers, "active")
+    created = await sandbox_bank.custom(
+        "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 3.2, "description": "COFFEE"}]
+    )
+    await fire(sandbox_bank, token)
+
+    async def caught_up() -> bool:
+        return created["transaction_ids"][0] in await stored(pool, user_id)
+
+    await eventually(caught_up)
+
+
+async def test_provider_outages_are_retried_until_the_sync_succeeds(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_spender")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+    created = await sandbox_bank.custom(
+        "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 40, "description": "SHOES"}]
+    )
+    await sandbox_bank.custom(
+        "/sandbox/faults", endpoint="/transactions/sync", kind="server_error", count=2, access_token=token
+    )
+    await fire(sandbox_bank, token)
+
+    async def arrived() -> bool:
+        return created["transaction_ids"][0] in await stored(pool, user_id)
+
+    await eventually(arrived, timeout=40)
+    assert (await connection(client, headers))["status"] == "active"
+
+
+async def item_gone(sandbox: Sandbox, token: str) -> bool:
+    try:
+        await call(sandbox.api.item_get, ItemGetRequest(access_token=token))
+    except plaid.ApiException:
+        return True
+    return False
+
+
+async def test_revoking_open_banking_revokes_the_item_and_deletes_the_data(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_fastfood")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+
+    assert (await client.put("/v1/me/consent", json={"scopes": {"open_banking": None}}, headers=headers)).is_success
+
+    async def gone() -> bool:
+        return await item_gone(sandbox_bank, token) and not await stored(pool, user_id)
+
+    await eventually(gone)
+    assert (await client.get("/v1/me/bank/connections", headers=headers)).json()["connections"] == []
+    assert (await client.get("/v1/me/transactions", headers=headers)).status_code == 403
+
+
+async def test_disconnecting_one_connection_revokes_it_at_the_bank(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_improver")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+
+    response = await client.delete(f"/v1/me/bank/connections/{linked.json()['id']}", headers=headers)
+    assert response.status_code == 202
+    assert (await client.delete(f"/v1/me/bank/connections/{uuid.uuid4()}", headers=headers)).status_code == 404
+
+    async def gone() -> bool:
+        return await item_gone(sandbox_bank, token) and not await stored(pool, user_id)
+
+    await eventually(gone)
+
+
+async def test_erasure_revokes_bank_items_before_the_key_goes(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_irregular_income")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+
+    erased = await client.delete("/v1/me", headers=headers)
+    assert erased.status_code == 200, erased.text
+    assert await item_gone(sandbox_bank, token)
+    assert not await stored(pool, user_id)
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT details FROM audit_log WHERE resource = %s AND action = 'erasure.bank_connections_removed'",
+            (f"erasure/{erased.json()['reference']}",),
+        )
+        assert await cursor.fetchall() == [({"connections": 1},)]
