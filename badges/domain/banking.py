@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 ProviderName = Literal["plaid", "truelayer"]
@@ -83,5 +83,5 @@ class WebhookNotice:
 def to_minor(amount: float | Decimal | str, *, money_out_positive: bool) -> int:
     """A decimal amount in major units as signed minor units in our convention (exact: through
     Decimal, never float arithmetic)."""
-    minor = int((Decimal(str(amount)) * 100).to_integral_value())
+    minor = int((Decimal(str(amount)) * 100).to_integral_value(rounding=ROUND_HALF_UP))
     return -minor if money_out_positive else minor
