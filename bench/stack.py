@@ -66,7 +66,8 @@ def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
 
 
 @contextmanager
-def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
+def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = False) -> Iterator[Stack]:
+    """`bank`: also the sandbox bank (Plaid's API), which the stack's Plaid client then uses."""
     folder = Path(tempfile.mkdtemp(prefix="badges-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     log = open(folder / "stack.log", "ab")  # noqa: SIM115
@@ -106,6 +107,19 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
             "BADGES_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
         }
+        bank_pids: list[int] = []
+        if bank:
+            bank_port = free_port()
+            env |= {"PLAID_HOST": f"http://127.0.0.1:{bank_port}", "BADGES_PUBLIC_URL": f"http://127.0.0.1:{api_port}"}
+            sandbox = subprocess.Popen(
+                [sys.executable, "-m", "badges.banking.sandbox"],
+                env={**env, "BADGES_SANDBOX_PORT": str(bank_port)},
+                stdout=log,
+                stderr=log,
+            )
+            processes.append(sandbox)
+            wait_for_port("127.0.0.1", bank_port, 60, sandbox)
+            bank_pids.append(sandbox.pid)
         settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
         upgrade(settings.database_url)
         worker_processes = [
@@ -135,6 +149,7 @@ def running_stack(workers: int = 1, api_processes: int = 1) -> Iterator[Stack]:
             "workers": [p.pid for p in worker_processes],
             "api": [api.pid],
             "postgres": [postgres_pid] if postgres_pid else [],
+            "bank": bank_pids,
         }
         yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids)
     finally:
