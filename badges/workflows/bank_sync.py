@@ -110,7 +110,9 @@ class BankSyncWorkflow:
                 BankingActivities.sync_connection,
                 ref,
                 start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(minutes=1),
+                # A page may take the provider client's 30 s timeout; a worker that died mid-batch
+                # is noticed after this, and the batch starts again from the stored cursor.
+                heartbeat_timeout=timedelta(seconds=40),
                 retry_policy=SYNC_RETRY,
             )
         except ActivityError as error:

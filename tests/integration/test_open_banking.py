@@ -6,6 +6,7 @@ provider outages are retried; revoking consent, disconnecting and erasure revoke
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,9 +17,11 @@ import pytest
 from plaid.model.item_get_request import ItemGetRequest
 from psycopg_pool import AsyncConnectionPool
 
+from badges.config import Settings
 from badges.db.keys import KeyStore
+from tests.integration.test_worker_restart import start_worker
 from tests.sandbox.conftest import Sandbox, call
-from tests.support import collect, dev_token, eventually, sse_events
+from tests.support import collect, dev_token, eventually, running_api, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -302,3 +305,34 @@ async def test_erasure_revokes_bank_items_before_the_key_goes(
             (f"erasure/{erased.json()['reference']}",),
         )
         assert await cursor.fetchall() == [({"connections": 1},)]
+
+
+async def test_a_worker_killed_mid_sync_leaves_no_duplicate_and_no_gap(
+    system_settings: Settings, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    """The sync runs on a worker process of its own, which dies (SIGKILL) between pages of the
+    initial batch; a new worker repeats the batch from the stored cursor."""
+    settings = system_settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}"})
+    worker = start_worker(settings)
+    try:
+        async with running_api(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers, user_id = await consenting_member(client)
+            # Slow pages: the batch is still being read when the worker dies.
+            await sandbox_bank.custom(
+                "/sandbox/faults", endpoint="/transactions/sync", kind="slow", delay_ms=800, count=None
+            )
+            linked = await link(client, headers, sandbox_bank, "user_gambler")
+            assert linked.status_code == 201
+            await asyncio.sleep(1.2)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            assert not await stored(pool, user_id)  # nothing of a batch is stored before it is whole
+            await sandbox_bank.http.delete("/sandbox/faults")
+            worker = start_worker(settings)
+            await wait_status(client, headers, "active", timeout=120)
+            token = await access_token(pool, keys, linked.json()["id"])
+            assert set(await stored(pool, user_id)) == await truth(sandbox_bank, token)
+    finally:
+        await sandbox_bank.http.delete("/sandbox/faults")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
