@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from badges.activities.webhooks import make_webhook_client
 from badges.banking.sandbox import SandboxSettings, create_sandbox_app
+from badges.banking.truelayer_sandbox import create_truelayer_sandbox
 from badges.config import Settings
 from badges.db.keys import KeyStore
 from badges.workers.main import build_worker
@@ -29,19 +30,28 @@ async def sandbox_bank() -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
+async def truelayer_bank() -> AsyncIterator[str]:
+    """The local TrueLayer (auth server and Data API v1 in one)."""
+    async with serving(create_truelayer_sandbox()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def api_port() -> int:
     return free_port()
 
 
 @pytest.fixture(scope="session")
 def system_settings(
-    settings: Settings, dev_server: WorkflowEnvironment, sandbox_bank: Sandbox, api_port: int
+    settings: Settings, dev_server: WorkflowEnvironment, sandbox_bank: Sandbox, truelayer_bank: str, api_port: int
 ) -> Settings:
     target = dev_server.client.service_client.config.target_host
     return settings.model_copy(
         update={
             "temporal_address": target,
             "plaid_host": sandbox_bank.url,
+            "truelayer_auth_url": truelayer_bank,
+            "truelayer_api_url": truelayer_bank,
             # Where the sandbox sends its webhooks.
             "public_url": f"http://127.0.0.1:{api_port}",
         }

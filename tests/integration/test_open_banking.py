@@ -10,6 +10,7 @@ import signal
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import plaid
@@ -336,3 +337,35 @@ async def test_a_worker_killed_mid_sync_leaves_no_duplicate_and_no_gap(
         await sandbox_bank.http.delete("/sandbox/faults")
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+async def test_a_truelayer_connection_syncs_through_the_same_workflow(
+    client: httpx.AsyncClient, truelayer_bank: str, pool: AsyncConnectionPool
+) -> None:
+    headers, user_id = await consenting_member(client)
+    started = await client.post("/v1/me/bank/link-token", json={"provider": "truelayer"}, headers=headers)
+    assert started.status_code == 200 and started.json()["linkToken"] is None
+    auth_url = started.json()["authUrl"]
+    assert auth_url.startswith(truelayer_bank) and "response_type=code" in auth_url
+    # The member authorises at the bank, which redirects back with a code (no browser here).
+    async with httpx.AsyncClient(base_url=truelayer_bank) as bank:
+        redirect = await bank.get(f"/_sandbox/authorize?{urlsplit(auth_url).query}&user=gambler")
+    assert redirect.status_code == 302
+    code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
+
+    linked = await client.post(
+        "/v1/me/bank/connections", json={"provider": "truelayer", "publicToken": code}, headers=headers
+    )
+    assert linked.status_code == 201, linked.text
+    await wait_status(client, headers, "active")
+    async with pool.connection() as db:
+        cursor = await db.execute("SELECT item_id FROM bank_connections WHERE id = %s", (linked.json()["id"],))
+        row = await cursor.fetchone()
+    assert row is not None
+    async with httpx.AsyncClient(base_url=truelayer_bank) as bank:
+        held = (await bank.get(f"/_sandbox/connections/{row[0]}")).json()
+    # Everything the bank holds, once: booked and pending transactions alike.
+    expected = {t["transaction_id"] for t in held["booked"] + held["pending"]}
+    assert set(await stored(pool, user_id)) == expected and len(expected) > 300
+    page = (await client.get("/v1/me/transactions?limit=500", headers=headers)).json()["transactions"]
+    assert any(t["amountMinor"] < 0 for t in page) and any(t["amountMinor"] > 0 for t in page)
