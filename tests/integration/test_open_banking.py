@@ -369,3 +369,49 @@ async def test_a_truelayer_connection_syncs_through_the_same_workflow(
     assert set(await stored(pool, user_id)) == expected and len(expected) > 300
     page = (await client.get("/v1/me/transactions?limit=500", headers=headers)).json()["transactions"]
     assert any(t["amountMinor"] < 0 for t in page) and any(t["amountMinor"] > 0 for t in page)
+
+
+async def test_data_changing_mid_batch_restarts_the_batch_and_loses_nothing(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    # Each page is answered 1.5 s after it is asked for, and computed then: the first page is
+    # computed ~1.6 s after linking, the second ~3.1 s. A transaction created at 2.3 s lands between
+    # them: the second page fails with TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION. Had the batch
+    # not started again, the new transaction could not be in it (no webhook follows).
+    await sandbox_bank.custom("/sandbox/faults", endpoint="/transactions/sync", kind="slow", delay_ms=1500, count=None)
+    try:
+        linked = await link(client, headers, sandbox_bank, "user_spender")
+        token = await access_token(pool, keys, linked.json()["id"])
+        await asyncio.sleep(2.3)
+        created = await sandbox_bank.custom(
+            "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 9.99, "description": "NEW"}]
+        )
+    finally:
+        await sandbox_bank.http.delete("/sandbox/faults")
+    await wait_status(client, headers, "active")
+    rows = await stored(pool, user_id)
+    assert created["transaction_ids"][0] in rows  # the batch started again and took it in
+    assert set(rows) == await truth(sandbox_bank, token)
+
+
+async def test_a_rate_limited_sync_waits_and_succeeds(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_good")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+    created = await sandbox_bank.custom(
+        "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 5, "description": "LUNCH"}]
+    )
+    await sandbox_bank.custom(
+        "/sandbox/faults", endpoint="/transactions/sync", kind="rate_limit", count=1, access_token=token
+    )
+    await fire(sandbox_bank, token)
+
+    async def arrived() -> bool:
+        return created["transaction_ids"][0] in await stored(pool, user_id)
+
+    await eventually(arrived, timeout=60)  # after the 30 s a 429 asks for
+    assert (await connection(client, headers))["status"] == "active"
