@@ -183,6 +183,10 @@ def main() -> None:
         )  # fmt: skip
         processes.append(api)
         wait_for_port("127.0.0.1", API_PORT, 60, api)
+        if env.get("BADGES_DEMO", "1") != "0" and env["BADGES_ENV"] == "dev":
+            demo = {**env, "BADGES_API_URL": f"http://localhost:{API_PORT}"}
+            if subprocess.run([sys.executable, "-m", "badges.demo"], env=demo, check=False).returncode != 0:
+                say("the demo members could not be seeded (see above); everything else runs")
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")
         say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
@@ -191,7 +195,7 @@ def main() -> None:
             f" UI's codec settings use the browser setting, endpoint http://localhost:{API_PORT}/codec,"
             " with cross-origin credentials (README: Compliance access)"
         )
-        token_request = '{"sub": "alice", "scopes": ["user"]}'
+        token_request = '{"sub": "alice@example.com", "scopes": ["user"]}'
         say(
             f"try: curl -s -XPOST localhost:{API_PORT}/v1/dev/token"
             f" -H 'content-type: application/json' -d '{token_request}'"
