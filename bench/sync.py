@@ -172,6 +172,8 @@ def main() -> None:
     result["workers"] = args.workers
     json.dump(result, sys.stdout, indent=2)
     print()
+    if result["connections_synced"] < args.members:
+        sys.exit(f"only {result['connections_synced']} of {args.members} connections synced in {args.timeout} s")
 
 
 if __name__ == "__main__":

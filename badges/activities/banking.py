@@ -4,9 +4,12 @@ provider and delete what the connection brought."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -16,20 +19,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from badges.banking.provider import BankProvider, ProviderError
+from badges.db.audit import append_audit
 from badges.db.banking import (
+    ConnectionState,
     apply_batch,
     connection_state,
     delete_connection,
     member_connection_ids,
     set_status,
+    store_credentials,
 )
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.outbox import append_insight
-from badges.domain.banking import Account, Transaction
 from badges.domain.identity import bank_sync_workflow_id
 
 PAGE_SIZE = 500
+REVOKE_ATTEMPTS = 5
+HEARTBEAT_EVERY_SECONDS = 10.0
 # A batch restarted this often because the provider's data kept changing mid-pagination is
 # retried later as a whole (the activity fails, retryably).
 MAX_BATCH_RESTARTS = 3
@@ -67,6 +74,25 @@ class MemberRef(BaseModel):
     user_id: uuid.UUID
 
 
+@contextlib.asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat every few seconds while the block runs, however long one provider call or the
+    batch's write takes: a short heartbeat timeout then means only "the worker died"."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def as_application_error(error: ProviderError) -> ApplicationError:
     if error.kind == "login_required":
         return ApplicationError(str(error), error.code, type=LOGIN_REQUIRED, non_retryable=True)
@@ -98,45 +124,14 @@ class BankingActivities:
         if not await has_consent(self._pool, state.user_id, "open_banking", datetime.now(UTC)):
             raise ApplicationError("no active open_banking consent", type=CONSENT_MISSING, non_retryable=True)
         provider = self._providers[state.provider]
-        restarts = 0
-        while True:
-            added: list[Transaction] = []
-            modified: list[Transaction] = []
-            removed: list[str] = []
-            accounts: list[Account] = []
-            cursor = state.cursor
-            token = state.access_token
-            refreshed: str | None = None
+        async with heartbeating():
             try:
-                while True:
-                    page = await provider.sync_page(token, cursor, PAGE_SIZE)
-                    if page.access_token is not None:
-                        token = refreshed = page.access_token
-                    added += page.added
-                    modified += page.modified
-                    removed += page.removed
-                    accounts = page.accounts or accounts
-                    cursor = page.next_cursor
-                    activity.heartbeat(len(added) + len(modified) + len(removed))
-                    if not page.has_more:
-                        break
+                batch = await self._read_batch(provider, state)
             except ProviderError as error:
-                if error.kind == "mutation_during_pagination" and restarts < MAX_BATCH_RESTARTS:
-                    restarts += 1  # the provider's data moved under us: the batch starts again
-                    continue
+                if error.kind == "gone":
+                    return await self._gone(state, error)
                 raise as_application_error(error) from error
-            break
-        applied = await apply_batch(
-            self._pool,
-            self._keys,
-            state,
-            added=added,
-            modified=modified,
-            removed=removed,
-            accounts=accounts,
-            next_cursor=cursor or "",
-            access_token=refreshed,
-        )
+            applied = await apply_batch(self._pool, self._keys, state, **batch)
         if applied is None:
             return SyncOutcome(applied=False)
         return SyncOutcome(
@@ -147,6 +142,43 @@ class BankingActivities:
             first_date=applied.first_date,
             last_date=applied.last_date,
         )
+
+    async def _read_batch(self, provider: BankProvider, state: ConnectionState) -> dict[str, Any]:
+        """Every page after the stored cursor, restarting when the provider's data moves under us."""
+        restarts = 0
+        token = state.access_token
+        while True:
+            batch: dict[str, Any] = {"added": [], "modified": [], "removed": [], "accounts": []}
+            cursor = state.cursor
+            try:
+                while True:
+                    page = await provider.sync_page(token, cursor, PAGE_SIZE)
+                    if page.access_token is not None:  # refreshed: the old ones may be dead already
+                        token = page.access_token
+                        await store_credentials(self._pool, self._keys, state, token)
+                    batch["added"] += page.added
+                    batch["modified"] += page.modified
+                    batch["removed"] += page.removed
+                    batch["accounts"] = page.accounts or batch["accounts"]
+                    cursor = page.next_cursor
+                    if not page.has_more:
+                        return {**batch, "next_cursor": cursor or ""}
+            except ProviderError as error:
+                if error.kind == "mutation_during_pagination" and restarts < MAX_BATCH_RESTARTS:
+                    restarts += 1
+                    continue
+                raise
+
+    async def _gone(self, state: ConnectionState, error: ProviderError) -> SyncOutcome:
+        """The provider no longer knows this token. If our connection moved on meanwhile (re-linked
+        to a new item, or being disconnected), this sync is simply superseded; otherwise the
+        member must link again: login_required, never a silent deletion."""
+        now = await connection_state(self._pool, self._keys, state.id)
+        if now is None or now.status == "disconnected":
+            raise ApplicationError("the connection no longer exists", type=CONNECTION_GONE, non_retryable=True)
+        if now.item_id != state.item_id:
+            return SyncOutcome(applied=False)
+        raise ApplicationError(str(error), error.code, type=LOGIN_REQUIRED, non_retryable=True)
 
     @activity.defn
     async def record_status(self, change: StatusChange) -> None:
@@ -167,11 +199,30 @@ class BankingActivities:
         state = await connection_state(self._pool, self._keys, ref.connection_id)
         if state is None:
             return
+        await self._revoke(state)
+        await delete_connection(self._pool, ref.connection_id)
+
+    async def _revoke(self, state: ConnectionState) -> None:
+        """Revoke our access at the provider. An outage is retried (the activity fails) for the
+        first `REVOKE_ATTEMPTS` attempts; after that, or when the provider refuses, the failure
+        is audited and the deletion goes ahead: a provider must never keep a member's data here
+        (or their erasure) waiting. The item then lapses at the provider's side only."""
         try:
             await self._providers[state.provider].remove(state.access_token)
         except ProviderError as error:
-            raise as_application_error(error) from error
-        await delete_connection(self._pool, ref.connection_id)
+            if error.retryable and activity.info().attempt < REVOKE_ATTEMPTS:
+                raise as_application_error(error) from error
+            async with self._pool.connection() as connection, connection.transaction():
+                await append_audit(
+                    connection,
+                    actor="system",
+                    actor_role="system",
+                    action="bank.revoke_failed",
+                    subject=state.user_id,
+                    resource=f"bank/{state.id}",
+                    purpose="disconnecting a bank connection",
+                    details={"provider": state.provider, "code": error.code},
+                )
 
     @activity.defn
     async def disconnect_member(self, ref: MemberRef) -> int:

@@ -6,6 +6,7 @@ verification as Plaid documents it (ES256 JWT in `Plaid-Verification`, key by `k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -36,6 +37,8 @@ from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Trans
 T = TypeVar("T")
 
 WEBHOOK_MAX_AGE_SECONDS = 5 * 60
+WEBHOOK_KEY_CACHE_SECONDS = 3600
+WEBHOOK_KEYS_CACHED = 100
 REQUEST_TIMEOUT_SECONDS = 30
 MAX_PAGE = 500  # Plaid's cap on transactions/sync `count`
 
@@ -62,7 +65,7 @@ class PlaidProvider:
         configuration = plaid.Configuration(host=host, api_key={"clientId": client_id, "secret": secret})
         self._api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
         self._client_name = client_name
-        self._webhook_keys: dict[str, dict[str, Any]] = {}
+        self._webhook_keys: dict[str, tuple[dict[str, Any], float]] = {}  # kid -> (JWK, fetched at)
 
     async def _call(self, method: Callable[..., T], request: Any, **options: Any) -> T:
         try:
@@ -100,17 +103,23 @@ class PlaidProvider:
         response = await self._call(
             self._api.item_public_token_exchange, ItemPublicTokenExchangeRequest(public_token=public_token)
         )
-        accounts = await self._call(self._api.accounts_get, AccountsGetRequest(access_token=response.access_token))
-        institution_id = accounts.item.get("institution_id")
-        institution_name = None
-        if institution_id:
-            institution = await self._call(
-                self._api.institutions_get_by_id,
-                InstitutionsGetByIdRequest(
-                    institution_id=institution_id, country_codes=[CountryCode("GB"), CountryCode("US")]
-                ),
-            )
-            institution_name = institution.institution.name
+        try:
+            accounts = await self._call(self._api.accounts_get, AccountsGetRequest(access_token=response.access_token))
+            institution_id = accounts.item.get("institution_id")
+            institution_name = None
+            if institution_id:
+                institution = await self._call(
+                    self._api.institutions_get_by_id,
+                    InstitutionsGetByIdRequest(
+                        institution_id=institution_id, country_codes=[CountryCode("GB"), CountryCode("US")]
+                    ),
+                )
+                institution_name = institution.institution.name
+        except ProviderError:
+            # Nothing will ever use this item: do not leave it live at the bank.
+            with contextlib.suppress(ProviderError):
+                await self.remove(response.access_token)
+            raise
         return Exchanged(
             access_token=response.access_token,
             item_id=response.item_id,
@@ -183,14 +192,18 @@ class PlaidProvider:
         )
 
     async def _webhook_key(self, kid: str) -> dict[str, Any]:
-        """The JWK for `kid`, fetched once (Plaid rotates by issuing new kids; an expired key fails)."""
-        key = self._webhook_keys.get(kid)
-        if key is None:
+        """The JWK for `kid`, cached for an hour (then fetched again, which shows an `expired_at`
+        Plaid set meanwhile); at most `WEBHOOK_KEYS_CACHED` kept."""
+        cached = self._webhook_keys.get(kid)
+        if cached is None or time.monotonic() - cached[1] > WEBHOOK_KEY_CACHE_SECONDS:
             response = await self._call(
                 self._api.webhook_verification_key_get, WebhookVerificationKeyGetRequest(key_id=kid)
             )
-            key = response.key.to_dict()
-            self._webhook_keys[kid] = key
+            if len(self._webhook_keys) >= WEBHOOK_KEYS_CACHED:
+                self._webhook_keys.clear()
+            cached = (response.key.to_dict(), time.monotonic())
+            self._webhook_keys[kid] = cached
+        key = cached[0]
         if key.get("expired_at"):
             raise ProviderError("invalid", "EXPIRED_KEY", f"verification key {kid} has expired")
         return {name: key[name] for name in ("kty", "crv", "x", "y", "kid", "alg", "use") if name in key}

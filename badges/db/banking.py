@@ -62,7 +62,7 @@ class BankAccount(Base):
         ForeignKey("bank_connections.id", ondelete="CASCADE"), primary_key=True
     )
     account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     name: Mapped[bytes] = mapped_column(LargeBinary)  # sealed
     mask: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
     type: Mapped[str] = mapped_column(String(32))
@@ -92,7 +92,10 @@ class BankTransaction(Base):
     pending_transaction_id: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (Index("ix_bank_transactions_user_date", "user_id", "posted_date"),)
+    __table_args__ = (
+        Index("ix_bank_transactions_user_date", "user_id", "posted_date"),
+        Index("ix_bank_transactions_posted_date", "posted_date"),
+    )
 
 
 @dataclass(frozen=True)
@@ -115,31 +118,59 @@ class BatchApplied:
     last_date: date | None
 
 
+class LinkRefused(Exception):
+    """Linking is not possible now: `reason` is `consent` (no active open_banking consent) or
+    `disconnecting` (this item is being disconnected)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 async def link_connection(
     pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, provider: str, exchanged: Exchanged
 ) -> tuple[uuid.UUID, bool, str | None]:
     """Store a newly linked item. Linking an institution the member already linked replaces that
     connection's item (its data is dropped and synced afresh from the new one), so nothing is
-    held twice. Returns (connection id, created, the replaced item's access token to remove)."""
+    held twice. Returns (connection id, created, the replaced item's access token to remove).
+
+    Consent is checked here, under the member's row lock (taken first, as consent changes take
+    it): a revocation either commits first (and this refuses) or waits, then finds and
+    disconnects this connection."""
     sealed = await keys.seal(str(user_id), exchanged.access_token.encode())
     async with pool.connection() as connection, connection.transaction():
+        await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (user_id,))
+        cursor = await connection.execute(
+            "SELECT 1 FROM consents WHERE user_id = %s AND scope = 'open_banking' AND revoked_at IS NULL"
+            " AND expires_at > now()",
+            (user_id,),
+        )
+        if await cursor.fetchone() is None:
+            raise LinkRefused("consent")
+        cursor = await connection.execute(
+            "SELECT id, status FROM bank_connections WHERE provider = %s AND item_id = %s AND user_id = %s FOR UPDATE",
+            (provider, exchanged.item_id, user_id),
+        )
+        same_item = await cursor.fetchone()
+        if same_item is not None:
+            if same_item[1] == "disconnected":
+                raise LinkRefused("disconnecting")
+            # A re-authentication (TrueLayer renews the credential under the same id) or a
+            # repeated exchange: keep the newest credentials; the data stays.
+            await connection.execute(
+                "UPDATE bank_connections SET access_token = %s, status = 'syncing', last_error = NULL,"
+                " updated_at = now() WHERE id = %s",
+                (sealed, same_item[0]),
+            )
+            return same_item[0], False, None
         existing = None
         if exchanged.institution_id is not None:
             cursor = await connection.execute(
-                "SELECT id, access_token, item_id FROM bank_connections WHERE user_id = %s AND provider = %s"
+                "SELECT id, access_token FROM bank_connections WHERE user_id = %s AND provider = %s"
                 " AND institution_id = %s AND status <> 'disconnected' FOR UPDATE",
                 (user_id, provider, exchanged.institution_id),
             )
             existing = await cursor.fetchone()
-        if existing is not None and existing[2] == exchanged.item_id:
-            # The same item again: a re-authentication (TrueLayer renews the credential under the
-            # same id) or a repeated exchange. Keep the newest credentials; the data stays.
-            await connection.execute(
-                "UPDATE bank_connections SET access_token = %s, status = 'syncing', last_error = NULL,"
-                " updated_at = now() WHERE id = %s",
-                (sealed, existing[0]),
-            )
-            return existing[0], False, None
         if existing is not None:
             connection_id, old_token = existing[0], bytes(existing[1])
             await connection.execute("DELETE FROM bank_transactions WHERE connection_id = %s", (connection_id,))
@@ -165,6 +196,19 @@ async def link_connection(
             ),
         )
         return connection_id, True, None
+
+
+async def store_credentials(
+    pool: AsyncConnectionPool, keys: KeyStore, state: ConnectionState, access_token: str
+) -> None:
+    """Keep credentials a provider refreshed, at once (the old ones may no longer work), unless
+    the connection's item has changed meanwhile."""
+    sealed = await keys.seal(str(state.user_id), access_token.encode())
+    async with pool.connection() as connection:
+        await connection.execute(
+            "UPDATE bank_connections SET access_token = %s, updated_at = now() WHERE id = %s AND item_id = %s",
+            (sealed, state.id, state.item_id),
+        )
 
 
 async def connection_state(
@@ -193,11 +237,10 @@ async def apply_batch(
     removed: list[str],
     accounts: list[Account],
     next_cursor: str,
-    access_token: str | None = None,
 ) -> BatchApplied | None:
-    """Apply one complete batch and its cursor (and refreshed credentials, if any) in one
-    transaction, unless the stored cursor moved since the batch began (another run applied it):
-    then None, and nothing changes."""
+    """Apply one complete batch and its cursor in one transaction, unless the connection moved
+    on since the batch began: another run applied it (the cursor moved), the item was replaced by
+    a re-link, or it is being disconnected. Then None, and nothing changes."""
     owner = str(state.user_id)
     rows = []
     for item in [*added, *modified]:
@@ -233,13 +276,12 @@ async def apply_batch(
         )
         for account in accounts
     ]
-    sealed_token = await keys.seal(owner, access_token.encode()) if access_token is not None else None
     async with pool.connection() as connection, connection.transaction():
         cursor = await connection.execute(
-            "SELECT cursor, status FROM bank_connections WHERE id = %s FOR UPDATE", (state.id,)
+            "SELECT cursor, status, item_id FROM bank_connections WHERE id = %s FOR UPDATE", (state.id,)
         )
         row = await cursor.fetchone()
-        if row is None or row[0] != state.cursor or row[1] == "disconnected":
+        if row is None or row[0] != state.cursor or row[1] == "disconnected" or row[2] != state.item_id:
             return None
         dates: list[date] = [item.posted_date for item in [*added, *modified]]
         if removed:
@@ -274,8 +316,8 @@ async def apply_batch(
             )
         await connection.execute(
             "UPDATE bank_connections SET cursor = %s, status = 'active', last_synced_at = now(), last_error = NULL,"
-            " access_token = coalesce(%s, access_token), updated_at = now() WHERE id = %s",
-            (next_cursor, sealed_token, state.id),
+            " updated_at = now() WHERE id = %s",
+            (next_cursor, state.id),
         )
     return BatchApplied(
         added=len(added),
@@ -290,12 +332,14 @@ async def set_status(
     connection: Any, connection_id: uuid.UUID, status: str, error: str | None = None
 ) -> tuple[uuid.UUID, str] | None:
     """Set a connection's status inside the caller's transaction; returns (member, previous
-    status), or None when the connection is gone."""
+    status), or None when the connection is gone or (for any status but `disconnected`) being
+    disconnected, which nothing undoes."""
     cursor = await connection.execute(
         "UPDATE bank_connections c SET status = %s, last_error = %s, updated_at = now()"
         " FROM (SELECT id, status FROM bank_connections WHERE id = %s FOR UPDATE) old"
-        " WHERE c.id = old.id RETURNING c.user_id, old.status",
-        (status, error, connection_id),
+        " WHERE c.id = old.id AND (old.status <> 'disconnected' OR %s = 'disconnected')"
+        " RETURNING c.user_id, old.status",
+        (status, error, connection_id, status),
     )
     row = await cursor.fetchone()
     return (row[0], row[1]) if row else None
@@ -374,9 +418,10 @@ async def member_transactions(
     since: date | None,
     until: date | None,
     limit: int,
-    after: tuple[date, str] | None = None,
+    after: tuple[date, uuid.UUID, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The member's transactions, newest first (keyset paging by `after` = (date, id))."""
+    """The member's transactions, newest first (keyset paging by `after` = the last row's
+    (posted date, connection id, transaction id): ids are unique only within a connection)."""
     clauses = ["user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if since is not None:
@@ -386,13 +431,14 @@ async def member_transactions(
         clauses.append("posted_date < %(until)s")
         params["until"] = until
     if after is not None:
-        clauses.append("(posted_date, transaction_id) < (%(after_date)s, %(after_id)s)")
-        params["after_date"], params["after_id"] = after
+        clauses.append("(posted_date, connection_id, transaction_id) < (%(after_date)s, %(after_conn)s, %(after_id)s)")
+        params["after_date"], params["after_conn"], params["after_id"] = after
     async with pool.connection() as connection:
         cursor = await connection.execute(
             "SELECT connection_id, transaction_id, account_id, amount_minor, currency, posted_date, authorized_date,"
             " description, merchant_name, category_primary, category_detailed, pending FROM bank_transactions"
-            f" WHERE {' AND '.join(clauses)} ORDER BY posted_date DESC, transaction_id DESC LIMIT %(limit)s",
+            f" WHERE {' AND '.join(clauses)} ORDER BY posted_date DESC, connection_id DESC, transaction_id DESC"
+            " LIMIT %(limit)s",
             params,
         )
         rows = await cursor.fetchall()

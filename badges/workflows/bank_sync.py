@@ -43,6 +43,7 @@ JITTER = 0.1  # each wait is the interval ± 10 %, so connections linked togethe
 DEGRADED_AFTER = 3
 MAX_COOL_DOWN = timedelta(hours=6)
 BASE_COOL_DOWN = timedelta(minutes=1)
+COOL_DOWN_DOUBLINGS = 9  # 1 min * 2**9 > MAX_COOL_DOWN: the exponent stays small however long it fails
 SYNC_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -56,8 +57,10 @@ class BankSyncInput(BaseModel):
     connection_id: uuid.UUID
     user_id: uuid.UUID
     interval_seconds: float = DEFAULT_INTERVAL.total_seconds()
-    failures: int = 0  # consecutive failed syncs (carried across continue-as-new)
+    # Carried across continue-as-new:
+    failures: int = 0  # consecutive failed syncs (the breaker)
     login_required: bool = False
+    sync_requested: bool = True  # the first run syncs at once
 
 
 class BankSyncState(BaseModel):
@@ -73,7 +76,7 @@ class BankSyncWorkflow:
     def __init__(self, input: BankSyncInput) -> None:
         self._failures = input.failures
         self._login_required = input.login_required
-        self._sync_requested = not input.login_required  # the first run syncs at once
+        self._sync_requested = input.sync_requested and not input.login_required
         self._disconnect = False
         self._status = "login_required" if input.login_required else "syncing"
         self._syncs = 0
@@ -83,19 +86,31 @@ class BankSyncWorkflow:
     async def run(self, input: BankSyncInput) -> None:
         ref = ConnectionRef(connection_id=input.connection_id)
         while not self._disconnect:
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._disconnect:  # a disconnect that just arrived is finished here instead
+                    workflow.continue_as_new(
+                        input.model_copy(
+                            update={
+                                "failures": self._failures,
+                                "login_required": self._login_required,
+                                "sync_requested": self._sync_requested,
+                            }
+                        )
+                    )
+                continue
             if self._login_required:
-                await workflow.wait_condition(lambda: not self._login_required or self._disconnect)
+                await workflow.wait_condition(
+                    lambda: (
+                        not self._login_required or self._disconnect or workflow.info().is_continue_as_new_suggested()
+                    )
+                )
                 continue
             if self._sync_requested:
                 self._sync_requested = False
                 if not await self._sync(ref):
-                    return  # consent gone or connection gone: nothing more to do
+                    return  # no consent: its end disconnects every connection (ConsentWorkflow)
             await self._wait(input)
-            if workflow.info().is_continue_as_new_suggested() and not self._sync_requested:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    input.model_copy(update={"failures": self._failures, "login_required": self._login_required})
-                )
         await workflow.execute_activity_method(
             BankingActivities.disconnect_connection,
             ref,
@@ -110,9 +125,10 @@ class BankSyncWorkflow:
                 BankingActivities.sync_connection,
                 ref,
                 start_to_close_timeout=timedelta(minutes=10),
-                # A page may take the provider client's 30 s timeout; a worker that died mid-batch
-                # is noticed after this, and the batch starts again from the stored cursor.
-                heartbeat_timeout=timedelta(seconds=40),
+                # The activity heartbeats every 10 s however slow the provider is: a worker that
+                # died mid-batch is noticed after this, and the batch starts again from the
+                # stored cursor.
+                heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=SYNC_RETRY,
             )
         except ActivityError as error:
@@ -138,15 +154,26 @@ class BankSyncWorkflow:
     async def _wait(self, input: BankSyncInput) -> None:
         """Until the next scheduled sync (jittered), a longer cool-down while the breaker is
         open, or a signal."""
+        breaker_open = self._failures >= DEGRADED_AFTER
         if self._failures:
-            delay = min(BASE_COOL_DOWN * 2 ** (self._failures - 1), MAX_COOL_DOWN)
+            doublings = min(self._failures - 1, COOL_DOWN_DOUBLINGS)
+            delay = min(BASE_COOL_DOWN * 2**doublings, MAX_COOL_DOWN)
         else:
             spread = 1 + JITTER * (2 * workflow.random().random() - 1)
             delay = timedelta(seconds=input.interval_seconds * spread)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._sync_requested or self._disconnect or self._login_required, timeout=delay
+
+        def woken() -> bool:
+            # While the breaker is open a webhook waits for the cool-down like everything else:
+            # a burst of them must not hammer a provider that keeps failing.
+            return (
+                (self._sync_requested and not breaker_open)
+                or self._disconnect
+                or self._login_required
+                or workflow.info().is_continue_as_new_suggested()
             )
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(woken, timeout=delay)
             return
         self._sync_requested = True  # the time has come
 

@@ -415,3 +415,77 @@ async def test_a_rate_limited_sync_waits_and_succeeds(
 
     await eventually(arrived, timeout=60)  # after the 30 s a 429 asks for
     assert (await connection(client, headers))["status"] == "active"
+
+
+async def test_relinking_while_a_sync_runs_keeps_the_new_connection(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    await sandbox_bank.custom("/sandbox/faults", endpoint="/transactions/sync", kind="slow", delay_ms=1500, count=None)
+    try:
+        first = await link(client, headers, sandbox_bank, "user_gambler")
+        old_token = await access_token(pool, keys, first.json()["id"])
+        await asyncio.sleep(2.0)  # the first item's initial sync is between pages
+        again = await link(client, headers, sandbox_bank, "user_gambler")
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    finally:
+        await sandbox_bank.http.delete("/sandbox/faults")
+    assert await item_gone(sandbox_bank, old_token)  # the replaced item is revoked at the bank
+    await wait_status(client, headers, "active")
+    new_token = await access_token(pool, keys, first.json()["id"])
+    assert new_token != old_token and not await item_gone(sandbox_bank, new_token)
+    assert set(await stored(pool, user_id)) == await truth(sandbox_bank, new_token)
+
+
+async def test_a_bank_refusing_to_revoke_does_not_keep_the_data(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox_bank, "user_good")
+    await wait_status(client, headers, "active")
+    token = await access_token(pool, keys, linked.json()["id"])
+    await sandbox_bank.custom(
+        "/sandbox/faults", endpoint="/item/remove", kind="item_login_required", count=None, access_token=token
+    )
+    try:
+        revoked = await client.put("/v1/me/consent", json={"scopes": {"open_banking": None}}, headers=headers)
+        assert revoked.status_code == 202
+
+        async def deleted() -> bool:
+            return (
+                not await stored(pool, user_id)
+                and not (await client.get("/v1/me/bank/connections", headers=headers)).json()["connections"]
+            )
+
+        await eventually(deleted)
+    finally:
+        await sandbox_bank.http.delete("/sandbox/faults")
+    scopes = (await client.get("/v1/me/consent", headers=headers)).json()["scopes"]
+    assert scopes["open_banking"]["status"] == "revoked"
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT details FROM audit_log WHERE subject = %s AND action = 'bank.revoke_failed'", (user_id,)
+        )
+        assert [row[0]["code"] for row in await cursor.fetchall()] == ["ITEM_LOGIN_REQUIRED"]
+
+
+async def test_transactions_page_through_everything_once(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
+) -> None:
+    headers, user_id = await consenting_member(client)
+    await link(client, headers, sandbox_bank, "user_saver")
+    await wait_status(client, headers, "active")
+    seen: list[str] = []
+    after = None
+    while True:
+        query = {"limit": "97", **({"after": after} if after else {})}
+        page = (await client.get("/v1/me/transactions", params=query, headers=headers)).json()
+        seen += [t["transactionId"] for t in page["transactions"]]
+        dates = [t["postedDate"] for t in page["transactions"]]
+        assert dates == sorted(dates, reverse=True)
+        after = page["nextAfter"]
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == set(await stored(pool, user_id))
+    bad = await client.get("/v1/me/transactions", params={"after": "2024-13-45/x"}, headers=headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.after"

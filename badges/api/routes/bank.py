@@ -7,6 +7,9 @@ bank data is audited. Each connection is kept current by its `BankSyncWorkflow`.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -20,8 +23,10 @@ from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
 from badges.banking.provider import BankProvider, ProviderError
+from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.banking import (
+    LinkRefused,
     connection_by_item,
     connection_state,
     link_connection,
@@ -113,8 +118,15 @@ async def require_open_banking(services: Services, member_id: uuid.UUID) -> None
 
 
 def provider_problem(error: ProviderError) -> Problem:
-    if error.kind in ("invalid", "gone"):
+    if error.kind in ("invalid", "gone", "login_required"):
         return Problem(400, "provider-refused", f"The bank provider refused the request ({error.code}).")
+    if error.kind == "rate_limited":
+        return Problem(
+            503,
+            "provider-busy",
+            "The bank provider asks us to slow down; retry in a minute.",
+            headers={"Retry-After": "60"},
+        )
     return Problem(502, "provider-unavailable", f"The bank provider is not answering ({error.code}); retry shortly.")
 
 
@@ -138,18 +150,27 @@ async def link_token(
 ) -> LinkTokenView:
     """A Plaid link token for the client's Link flow (or, with `connectionId`, for update mode)."""
     await require_open_banking(services, member_id)
-    provider = provider_of(services, body.provider)
+    provider_name: str = body.provider
     access_token = None
     if body.connection_id is not None:
         await owned_connection(services, member_id, body.connection_id)
         state = await connection_state(services.pool, services.keys, body.connection_id)
-        access_token = state.access_token if state else None
+        if state is not None:
+            if "provider" in body.model_fields_set and body.provider != state.provider:
+                raise Problem(
+                    422, "provider-mismatch", f"That connection is with {state.provider}, not {body.provider}."
+                )
+            provider_name, access_token = state.provider, state.access_token
+    provider = provider_of(services, provider_name)
     try:
         start = await provider.link(str(member_id), f"{settings.public_url}/v1/webhooks/plaid", access_token)
     except ProviderError as error:
         raise provider_problem(error) from error
     return LinkTokenView(
-        provider=body.provider, link_token=start.link_token, auth_url=start.auth_url, expiration=start.expires_at
+        provider=provider_name,  # type: ignore[arg-type]
+        link_token=start.link_token,
+        auth_url=start.auth_url,
+        expiration=start.expires_at,
     )
 
 
@@ -170,26 +191,33 @@ async def connect(
         exchanged = await provider.exchange(body.public_token)
     except ProviderError as error:
         raise provider_problem(error) from error
-    connection_id, created, replaced_token = await link_connection(
-        services.pool, services.keys, member_id, body.provider, exchanged
-    )
+    try:
+        connection_id, created, replaced_token = await link_connection(
+            services.pool, services.keys, member_id, body.provider, exchanged
+        )
+    except LinkRefused as refused:
+        with contextlib.suppress(ProviderError):  # do not leave the new item live at the bank
+            await provider.remove(exchanged.access_token)
+        if refused.reason == "consent":
+            raise Problem(403, "consent-required", "Open banking consent ended while linking.") from refused
+        raise Problem(409, "connection-disconnecting", "This bank link is being disconnected; link again.") from refused
     if replaced_token is not None:
         try:
             await provider.remove(replaced_token)
-        except ProviderError:  # the new item is in place; the old one expires at the provider
-            log.warning("could not remove a replaced item at %s", body.provider, exc_info=True)
+        except ProviderError as error:  # the new item is in place; the old one stays live at the bank
+            await record_audit(
+                services.pool,
+                actor="system",
+                actor_role="system",
+                action="bank.revoke_failed",
+                subject=member_id,
+                resource=f"bank/{connection_id}",
+                purpose="replacing a re-linked bank item",
+                details={"provider": body.provider, "code": error.code},
+            )
     with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
-        await services.temporal.start_workflow(
-            BankSyncWorkflow.run,
-            BankSyncInput(
-                connection_id=connection_id,
-                user_id=member_id,
-                interval_seconds=settings.bank_sync_interval_seconds,
-            ),
-            id=bank_sync_workflow_id(connection_id),
-            task_queue=services.intake.task_queue,
-            start_signal="relinked",  # a running workflow (a replaced item) syncs afresh at once
-        )
+        # A running workflow (a replaced or re-authenticated item) syncs afresh at once.
+        await start_sync(services, settings, member_id, connection_id, "relinked")
     if not created:
         response.status_code = 200
     return await owned_connection(services, member_id, connection_id)
@@ -203,30 +231,28 @@ async def list_connections(member_id: MemberId, services: ServicesDep) -> Connec
 
 
 @router.post("/v1/me/bank/connections/{connection_id}/relinked", status_code=202)
-async def relinked(connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep) -> Response:
+async def relinked(
+    connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep, settings: SettingsDep
+) -> Response:
     """The member finished Link in update mode: syncing resumes at once."""
     await require_open_banking(services, member_id)
     await owned_connection(services, member_id, connection_id)
     with temporal_or_503("Syncing cannot resume right now; retry shortly."):
-        await signal_sync(services, connection_id, "relinked")
+        await start_sync(services, settings, member_id, connection_id, "relinked")
     return Response(status_code=202)
 
 
 @router.delete("/v1/me/bank/connections/{connection_id}", status_code=202)
-async def disconnect(connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep) -> Response:
+async def disconnect(
+    connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep, settings: SettingsDep
+) -> Response:
     """Stop syncing, revoke the item at the provider, delete what the connection brought. The
     connection shows `disconnected` at once; the rest completes in its workflow, with retries."""
     connection = await owned_connection(services, member_id, connection_id)
     async with services.pool.connection() as db, db.transaction():
         await set_status(db, connection_id, "disconnected")
     with temporal_or_503("The connection is marked disconnected; the provider will be told when you retry."):
-        await services.temporal.start_workflow(
-            BankSyncWorkflow.run,
-            BankSyncInput(connection_id=connection.id, user_id=member_id),
-            id=bank_sync_workflow_id(connection_id),
-            task_queue=services.intake.task_queue,
-            start_signal="disconnect",
-        )
+        await start_sync(services, settings, member_id, connection.id, "disconnect")
     return Response(status_code=202)
 
 
@@ -237,14 +263,11 @@ async def transactions(
     since: date | None = None,
     until: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}/.+$")] = None,
+    after: Annotated[str | None, Query(max_length=200, description="`nextAfter` of the previous page")] = None,
 ) -> Transactions:
     """The member's transactions, newest first; `since` inclusive, `until` exclusive."""
     await require_open_banking(services, member_id)
-    position = None
-    if after is not None:
-        day, _, transaction_id = after.partition("/")
-        position = (date.fromisoformat(day), transaction_id)
+    position = decode_position(after) if after is not None else None
     items = await member_transactions(
         services.pool, services.keys, member_id, since=since, until=until, limit=limit, after=position
     )
@@ -252,8 +275,29 @@ async def transactions(
     last = items[-1] if len(items) == limit else None
     return Transactions(
         transactions=[TransactionView.model_validate(item) for item in items],
-        next_after=f"{last['posted_date'].isoformat()}/{last['transaction_id']}" if last else None,
+        next_after=encode_position(last["posted_date"], last["connection_id"], last["transaction_id"])
+        if last
+        else None,
     )
+
+
+def encode_position(posted: date, connection_id: uuid.UUID, transaction_id: str) -> str:
+    """An opaque paging cursor: the last row's sort key."""
+    raw = json.dumps([posted.isoformat(), str(connection_id), transaction_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(after: str) -> tuple[date, uuid.UUID, str]:
+    try:
+        posted, connection_id, transaction_id = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+        return date.fromisoformat(posted), uuid.UUID(connection_id), str(transaction_id)
+    except (ValueError, TypeError) as error:
+        raise Problem(
+            422,
+            "validation-failed",
+            "The request is not valid.",
+            errors=[{"field": "query.after", "message": "not a cursor this API gave out (nextAfter)"}],
+        ) from error
 
 
 @router.post("/v1/webhooks/plaid", status_code=200)
@@ -283,6 +327,21 @@ async def plaid_webhook(request: Request, services: ServicesDep) -> dict[str, st
 
 async def signal_sync(services: Services, connection_id: uuid.UUID, signal: str) -> None:
     await services.temporal.get_workflow_handle(bank_sync_workflow_id(connection_id)).signal(signal)
+
+
+async def start_sync(
+    services: Services, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: str
+) -> None:
+    """Signal the connection's sync workflow, starting it first if it is not running."""
+    await services.temporal.start_workflow(
+        BankSyncWorkflow.run,
+        BankSyncInput(
+            connection_id=connection_id, user_id=member_id, interval_seconds=settings.bank_sync_interval_seconds
+        ),
+        id=bank_sync_workflow_id(connection_id),
+        task_queue=services.intake.task_queue,
+        start_signal=signal,
+    )
 
 
 async def audit_read(services: Services, member_id: uuid.UUID, action: str, resource: str, count: int) -> None:

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("balance_minor", sa.BigInteger(), nullable=True),
     )
+    op.create_index("ix_bank_accounts_user_id", "bank_accounts", ["user_id"])
     op.create_table(
         "bank_transactions",
         sa.Column(
@@ -73,6 +74,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
     )
     op.create_index("ix_bank_transactions_user_date", "bank_transactions", ["user_id", "posted_date"])
+    op.create_index("ix_bank_transactions_posted_date", "bank_transactions", ["posted_date"])  # retention
 
 
 def downgrade() -> None:
