@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
@@ -38,7 +37,6 @@ from badges.db.consents import has_consent
 from badges.domain.identity import bank_sync_workflow_id
 from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
 
-log = logging.getLogger("badges.bank")
 router = APIRouter(tags=["open banking"])
 
 Provider = Literal["plaid", "truelayer"]
