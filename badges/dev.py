@@ -193,7 +193,7 @@ def main() -> None:
         say(
             "decrypted payloads in the Web UI: with a staff token, POST /codec/session from /docs; then in the"
             f" UI's codec settings use the browser setting, endpoint http://localhost:{API_PORT}/codec,"
-            " with cross-origin credentials (README: Compliance access)"
+            " with cross-origin credentials (README: Compliance)"
         )
         token_request = '{"sub": "alice@example.com", "scopes": ["user"]}'
         say(

@@ -102,3 +102,17 @@ async def test_demographics_need_consent_are_sealed_and_go_with_it(
             ("consent.granted", "demographics", "0"),
             ("consent.revoked", "demographics", "1"),
         ]
+
+
+async def test_a_grant_is_in_force_when_the_answer_comes_and_an_expiry_needs_a_zone(client: httpx.AsyncClient) -> None:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    naive = {"scopes": {"open_banking": {"purpose": "budgeting", "expiresAt": "2027-01-31T00:00:00"}}}
+    refused = await client.put("/v1/me/consent", json=naive, headers=headers)
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.scopes.open_banking.expiresAt"]
+
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    body = {"scopes": {"open_banking": {"purpose": "budgeting", "expiresAt": expires}}}
+    assert (await client.put("/v1/me/consent", json=body, headers=headers)).status_code == 202
+    # No waiting: the very next request may rely on it.
+    assert (await client.post("/v1/me/bank/link-token", json={"provider": "plaid"}, headers=headers)).status_code == 200

@@ -3,14 +3,16 @@ their `ConsentWorkflow` (202: the workflow applies the change)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from badges.api.deps import MemberId, ServicesDep
+from badges.api.deps import MemberId, Services, ServicesDep
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
@@ -20,12 +22,15 @@ from badges.workflows.consent import ConsentInput, ConsentWorkflow
 
 router = APIRouter(tags=["consent"])
 
+APPLY_WAIT_SECONDS = 5.0
+
 
 class ScopeRequest(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     purpose: str = Field(min_length=1, max_length=500)
-    expires_at: datetime
+    # With a time zone (e.g. 2027-01-31T00:00:00Z): an expiry without one means nothing exact.
+    expires_at: AwareDatetime
 
 
 class ConsentRequest(BaseModel):
@@ -97,4 +102,26 @@ async def put_consent(body: ConsentRequest, member_id: MemberId, services: Servi
                 start_signal=signal,
                 start_signal_args=[argument],
             )
+    await applied(services, member_id, changes)
     return ConsentAccepted(scopes=body.scopes)
+
+
+async def applied(services: Services, member_id: uuid.UUID, changes: list[tuple[str, Any]]) -> None:
+    """Wait (briefly) until the member's workflow has recorded the changes, so that a client that
+    goes on to use a scope it just granted is not refused. The answer stays 202: a workflow
+    that is slow to apply them still applies them."""
+    deadline = asyncio.get_running_loop().time() + APPLY_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        async with services.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT scope, expires_at, revoked_at FROM consents WHERE user_id = %s", (member_id,)
+            )
+            held = {scope: (expires_at, revoked_at) for scope, expires_at, revoked_at in await cur.fetchall()}
+        if all(
+            (held.get(argument.scope, (None, None)) == (argument.expires_at, None))
+            if signal == "grant"
+            else held.get(argument, (None, True))[1] is not None
+            for signal, argument in changes
+        ):
+            return
+        await asyncio.sleep(0.05)
