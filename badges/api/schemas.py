@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -70,6 +71,9 @@ def known_zone(value: str) -> str:
     return value
 
 
+POSTCODE_DISTRICT = re.compile(r"[A-Za-z]{1,2}[0-9][A-Za-z0-9]?")
+
+
 class Demographics(WireModel):
     """Who the member is, coarsely: only ever used to form peer groups, only held with
     `demographics` consent, stored sealed with the member's key."""
@@ -79,7 +83,6 @@ class Demographics(WireModel):
     postcode: str | None = Field(
         None,
         description="The postcode district (outward code) only, e.g. SW1A: never the full postcode.",
-        pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?$",
         examples=["SW1A"],
     )
     age_range: Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] | None = None
@@ -88,8 +91,12 @@ class Demographics(WireModel):
 
     @field_validator("postcode")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value is not None else None
+    def _district_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not POSTCODE_DISTRICT.fullmatch(value):
+            raise ValueError("the postcode district only (its first half, e.g. SW1A), never the full postcode")
+        return value.upper()
 
 
 class Profile(WireModel):

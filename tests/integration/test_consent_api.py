@@ -116,3 +116,11 @@ async def test_a_grant_is_in_force_when_the_answer_comes_and_an_expiry_needs_a_z
     assert (await client.put("/v1/me/consent", json=body, headers=headers)).status_code == 202
     # No waiting: the very next request may rely on it.
     assert (await client.post("/v1/me/bank/link-token", json={"provider": "plaid"}, headers=headers)).status_code == 200
+
+
+async def test_a_full_postcode_is_refused_with_a_reason(client: httpx.AsyncClient) -> None:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    response = await client.put("/v1/me/profile", json={"demographics": {"postcode": "SW1A 1AA"}}, headers=headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "body.demographics.postcode" and "district only" in error["message"]

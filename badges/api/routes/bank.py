@@ -228,7 +228,12 @@ async def list_connections(member_id: MemberId, services: ServicesDep) -> Connec
     return Connections(connections=[ConnectionView.model_validate(item) for item in items])
 
 
-@router.post("/v1/me/bank/connections/{connection_id}/relinked", status_code=202)
+@router.post(
+    "/v1/me/bank/connections/{connection_id}/relinked",
+    status_code=202,
+    response_class=Response,
+    responses={202: {"description": "Syncing resumes (no body)"}},
+)
 async def relinked(
     connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep, settings: SettingsDep
 ) -> Response:
@@ -240,7 +245,12 @@ async def relinked(
     return Response(status_code=202)
 
 
-@router.delete("/v1/me/bank/connections/{connection_id}", status_code=202)
+@router.delete(
+    "/v1/me/bank/connections/{connection_id}",
+    status_code=202,
+    response_class=Response,
+    responses={202: {"description": "Shows `disconnected` now; revoked and deleted shortly (no body)"}},
+)
 async def disconnect(
     connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep, settings: SettingsDep
 ) -> Response:

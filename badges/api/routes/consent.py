@@ -43,6 +43,7 @@ class ScopeView(WireModel):
     purpose: str
     granted_at: datetime
     expires_at: datetime
+    revoked_at: datetime | None = None
     status: Literal["active", "revoked", "expired"]
 
 
@@ -68,7 +69,9 @@ async def get_consent(member_id: MemberId, services: ServicesDep) -> ConsentView
     scopes: dict[Scope, ScopeView] = {}
     for scope, purpose, granted_at, expires_at, revoked_at in rows:
         status = "revoked" if revoked_at is not None else ("active" if expires_at > now else "expired")
-        scopes[scope] = ScopeView(purpose=purpose, granted_at=granted_at, expires_at=expires_at, status=status)
+        scopes[scope] = ScopeView(
+            purpose=purpose, granted_at=granted_at, expires_at=expires_at, revoked_at=revoked_at, status=status
+        )
     return ConsentView(scopes=scopes)
 
 
