@@ -16,7 +16,7 @@ from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
-from badges.api.problems import BodyLimit, install_problem_handlers
+from badges.api.problems import BodyLimit, install_problem_handlers, problem_openapi
 from badges.api.routes import (
     admin,
     admin_badges,
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    problem_openapi(app)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     # Only the Temporal Web UI's origins, and only for the codec endpoint (CodecCors narrows the path).
     app.add_middleware(

@@ -10,8 +10,10 @@ import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -137,3 +139,49 @@ class BodyLimit:
     @property
     def _detail(self) -> str:
         return f"The body is over the limit of {self.max_body_bytes} bytes."
+
+
+class FieldError(BaseModel):
+    field: str  # where, e.g. body.scopes.open_banking.expiresAt or query.after
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    type: str = Field(examples=["urn:badges:problem:consent-required"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None  # for 422: each field that is wrong
+
+
+def problem_openapi(app: FastAPI) -> None:
+    """Declare errors as they are answered: every operation's 422, and a default for the other
+    4xx/5xx, as `application/problem+json` with the `ProblemDetails` schema (FastAPI's own
+    schema would describe a body this API never sends)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDetails"] = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(components["ProblemDetails"].pop("$defs", {}))
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "The request is not valid: `errors` names each field",
+                        "content": problem,
+                    }
+                responses.setdefault("default", {"description": "An error, as problem details", "content": problem})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

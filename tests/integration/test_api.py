@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -232,3 +233,16 @@ async def test_an_event_refused_while_temporal_is_down_is_accepted_on_retry(
     await _wait_for_progress(client, headers, "regular-attendee", 1)
     again = await client.post("/v1/events", json=body, headers=headers)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
+
+
+async def test_the_openapi_contract_declares_errors_as_they_are_answered(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    consent = spec["paths"]["/v1/me/consent"]["put"]["responses"]
+    assert consent["422"]["content"] == problem and consent["default"]["content"] == problem
+    assert "HTTPValidationError" not in json.dumps(spec)
+    # And a real 422 has the declared shape.
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    answer = await client.put("/v1/me/consent", json={"scopes": {"nope": None}}, headers=headers)
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert set(answer.json()) <= set(spec["components"]["schemas"]["ProblemDetails"]["properties"])
