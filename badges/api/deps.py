@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -94,6 +94,28 @@ async def audit_staff_access(request: Request, principal: Principal) -> None:
         subject=named_subject(request),
         resource=resource,
         purpose=request.headers.get("x-audit-purpose") or "operations",
+    )
+
+
+async def audit_member_access(
+    services: Services,
+    member_id: uuid.UUID,
+    *,
+    action: str,
+    resource: str,
+    purpose: str = "member self-service",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One audit record of a member reaching their own data (who: the member, whose: theirs)."""
+    await record_audit(
+        services.pool,
+        actor="member",
+        actor_role="user",
+        action=action,
+        subject=member_id,
+        resource=resource,
+        purpose=purpose,
+        details=details,
     )
 
 

@@ -23,7 +23,16 @@ from urllib.parse import urlencode
 import httpx
 
 from badges.banking.provider import FailureKind, ProviderError
-from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Transaction, WebhookNotice, to_minor
+from badges.domain.banking import (
+    Account,
+    Exchanged,
+    LinkStart,
+    SyncPage,
+    Transaction,
+    WebhookNotice,
+    primary_category,
+    to_minor,
+)
 
 SCOPES = "info accounts balance transactions offline_access"
 # UK Open Banking and OAuth providers; the auth dialog lets the member choose among them.
@@ -501,24 +510,6 @@ CATEGORIES: dict[str, str] = {
     "ATM": "TRANSFER_OUT_WITHDRAWAL",
     "CASH": "TRANSFER_IN_DEPOSIT",
 }
-PRIMARIES = (
-    "INCOME",
-    "TRANSFER_IN",
-    "TRANSFER_OUT",
-    "LOAN_PAYMENTS",
-    "BANK_FEES",
-    "ENTERTAINMENT",
-    "FOOD_AND_DRINK",
-    "GENERAL_MERCHANDISE",
-    "HOME_IMPROVEMENT",
-    "MEDICAL",
-    "PERSONAL_CARE",
-    "GENERAL_SERVICES",
-    "GOVERNMENT_AND_NON_PROFIT",
-    "TRANSPORTATION",
-    "TRAVEL",
-    "RENT_AND_UTILITIES",
-)
 _WAGES = re.compile(r"\b(SALARY|PAYROLL|WAGES?|PAYE)\b", re.IGNORECASE)
 _SAVINGS = re.compile(r"\bSAVINGS?\b|\bSAVER\b|\bISA\b", re.IGNORECASE)
 
@@ -562,7 +553,7 @@ def signed_minor(item: dict[str, Any]) -> int:
 def transaction_of(item: dict[str, Any], account_id: str, account_type: str, *, pending: bool) -> Transaction:
     amount_minor = signed_minor(item)
     detailed = category_of(item, amount_minor, account_type)
-    primary = next((prefix for prefix in PRIMARIES if detailed and detailed.startswith(prefix + "_")), None)
+    primary = primary_category(detailed)
     return Transaction(
         transaction_id=str(item["transaction_id"]),
         account_id=account_id,

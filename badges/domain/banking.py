@@ -12,6 +12,34 @@ from typing import Literal
 
 ProviderName = Literal["plaid", "truelayer"]
 
+# The primary categories of Plaid's `personal_finance_category` (v2), the taxonomy transactions
+# are held in whichever provider they came from; a detailed category is its primary plus a suffix.
+CATEGORY_PRIMARIES = (
+    "INCOME",
+    "TRANSFER_IN",
+    "TRANSFER_OUT",
+    "LOAN_PAYMENTS",
+    "BANK_FEES",
+    "ENTERTAINMENT",
+    "FOOD_AND_DRINK",
+    "GENERAL_MERCHANDISE",
+    "HOME_IMPROVEMENT",
+    "MEDICAL",
+    "PERSONAL_CARE",
+    "GENERAL_SERVICES",
+    "GOVERNMENT_AND_NON_PROFIT",
+    "TRANSPORTATION",
+    "TRAVEL",
+    "RENT_AND_UTILITIES",
+)
+
+
+def primary_category(detailed: str | None) -> str | None:
+    """The primary category a detailed one belongs to (None when it belongs to none)."""
+    if not detailed:
+        return None
+    return next((prefix for prefix in CATEGORY_PRIMARIES if detailed.startswith(prefix + "_")), None)
+
 
 @dataclass(frozen=True)
 class LinkStart:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from temporalio.service import RPCError, RPCStatusCode
 
-from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep
+from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
@@ -224,7 +224,13 @@ async def connect(
 @router.get("/v1/me/bank/connections", response_model=Connections)
 async def list_connections(member_id: MemberId, services: ServicesDep) -> Connections:
     items = await member_connections(services.pool, services.keys, member_id)
-    await audit_read(services, member_id, "read.bank_connections", "/v1/me/bank/connections", len(items))
+    await audit_member_access(
+        services,
+        member_id,
+        action="read.bank_connections",
+        resource="/v1/me/bank/connections",
+        details={"items": len(items)},
+    )
     return Connections(connections=[ConnectionView.model_validate(item) for item in items])
 
 
@@ -279,7 +285,9 @@ async def transactions(
     items = await member_transactions(
         services.pool, services.keys, member_id, since=since, until=until, limit=limit, after=position
     )
-    await audit_read(services, member_id, "read.transactions", "/v1/me/transactions", len(items))
+    await audit_member_access(
+        services, member_id, action="read.transactions", resource="/v1/me/transactions", details={"items": len(items)}
+    )
     last = items[-1] if len(items) == limit else None
     return Transactions(
         transactions=[TransactionView.model_validate(item) for item in items],
@@ -349,17 +357,4 @@ async def start_sync(
         id=bank_sync_workflow_id(connection_id),
         task_queue=services.intake.task_queue,
         start_signal=signal,
-    )
-
-
-async def audit_read(services: Services, member_id: uuid.UUID, action: str, resource: str, count: int) -> None:
-    await record_audit(
-        services.pool,
-        actor="member",
-        actor_role="user",
-        action=action,
-        subject=member_id,
-        resource=resource,
-        purpose="member self-service",
-        details={"items": count},
     )

@@ -15,11 +15,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.common import WorkflowIDConflictPolicy
 
-from badges.api.deps import MemberId, Services, ServicesDep
+from badges.api.deps import MemberId, Services, ServicesDep, audit_member_access
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
-from badges.db.audit import record_audit
 from badges.db.exports import begin_export, export_document, export_status
 from badges.domain.identity import export_workflow_id
 from badges.workflows.export import ExportRequest, MemberExportWorkflow
@@ -92,12 +91,10 @@ async def download(services: Services, member_id: uuid.UUID, export_id: uuid.UUI
     done, total, completed_at = status
     if completed_at is None:
         return running(export_id, done, total)
-    await record_audit(
-        services.pool,
-        actor="member",
-        actor_role="user",
+    await audit_member_access(
+        services,
+        member_id,
         action="export.download",
-        subject=member_id,
         resource=f"/v1/me/export/{export_id}",
         purpose="the member's right of access",
     )

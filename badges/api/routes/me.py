@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
+from badges.api.deps import MemberId, MemberPrincipal, ServicesDep, audit_member_access
 from badges.api.problems import Problem
 from badges.api.schemas import Demographics, Me, Profile, ProfileUpdate
-from badges.db.audit import record_audit
 from badges.db.consents import has_consent
 from badges.db.members import load_demographics, save_demographics
 
@@ -30,12 +29,10 @@ async def get_profile(member_id: MemberId, services: ServicesDep) -> Profile:
         stored = await load_demographics(services.pool, services.keys, member_id)
         if stored is not None:
             demographics = Demographics.model_validate(stored)
-            await record_audit(
-                services.pool,
-                actor="member",
-                actor_role="user",
+            await audit_member_access(
+                services,
+                member_id,
                 action="read.demographics",
-                subject=member_id,
                 resource="/v1/me/profile",
                 purpose="the member's own profile",
             )

@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from badges.api.deps import AdminPrincipal, MemberId, ServicesDep, StaffPrincipal
+from badges.api.deps import AdminPrincipal, MemberId, ServicesDep, StaffPrincipal, audit_member_access
 from badges.api.schemas import BudgetSpec, BudgetView, MyRewards, RewardView
-from badges.db.audit import record_audit
 from badges.db.rewards import budget_period, budget_state, member_rewards, release_deferred, set_budget
 
 router = APIRouter(tags=["rewards"])
@@ -24,15 +23,8 @@ ScopePath = Annotated[
 async def my_rewards(member_id: MemberId, services: ServicesDep) -> MyRewards:
     entries = await member_rewards(services.engine, member_id)
     # The member's own read of financial data is audited too (who, whose, what, why).
-    await record_audit(
-        services.pool,
-        actor="member",
-        actor_role="user",
-        action="read.rewards",
-        subject=member_id,
-        resource="/v1/me/rewards",
-        purpose="member self-service",
-        details={"entries": len(entries)},
+    await audit_member_access(
+        services, member_id, action="read.rewards", resource="/v1/me/rewards", details={"entries": len(entries)}
     )
     money: dict[str, int] = {}
     for entry in entries:

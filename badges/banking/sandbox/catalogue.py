@@ -12,6 +12,8 @@ from functools import cache
 
 from solyanka import PatternsService
 
+from badges.domain.banking import primary_category
+
 
 @dataclass(frozen=True, slots=True)
 class Category:
@@ -38,28 +40,11 @@ class Merchant:
 
 
 def _category(detailed: str) -> Category:
-    primary = next(prefix for prefix in PRIMARIES if detailed.startswith(prefix + "_"))
+    primary = primary_category(detailed)
+    if primary is None:
+        raise ValueError(f"{detailed} belongs to no primary category")
     return Category(primary, detailed)
 
-
-PRIMARIES = (
-    "INCOME",
-    "TRANSFER_IN",
-    "TRANSFER_OUT",
-    "LOAN_PAYMENTS",
-    "BANK_FEES",
-    "ENTERTAINMENT",
-    "FOOD_AND_DRINK",
-    "GENERAL_MERCHANDISE",
-    "HOME_IMPROVEMENT",
-    "MEDICAL",
-    "PERSONAL_CARE",
-    "GENERAL_SERVICES",
-    "GOVERNMENT_AND_NON_PROFIT",
-    "TRANSPORTATION",
-    "TRAVEL",
-    "RENT_AND_UTILITIES",
-)
 
 WAGES = _category("INCOME_WAGES")
 OTHER_INCOME = _category("INCOME_OTHER_INCOME")
