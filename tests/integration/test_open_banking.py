@@ -65,6 +65,19 @@ async def connection(client: httpx.AsyncClient, headers: dict[str, str]) -> dict
     return only  # type: ignore[no-any-return]
 
 
+async def linked_member(
+    client: httpx.AsyncClient, sandbox: Sandbox, pool: AsyncConnectionPool, keys: KeyStore, username: str
+) -> tuple[dict[str, str], uuid.UUID, str, str]:
+    """A consenting member whose bank (the sandbox persona `username`) is linked and synced:
+    (headers, member id, connection id, the item's access token)."""
+    headers, user_id = await consenting_member(client)
+    linked = await link(client, headers, sandbox, username)
+    assert linked.status_code == 201, linked.text
+    await wait_status(client, headers, "active")
+    connection_id = linked.json()["id"]
+    return headers, user_id, connection_id, await access_token(pool, keys, connection_id)
+
+
 async def wait_status(client: httpx.AsyncClient, headers: dict[str, str], status: str, timeout: float = 30) -> None:
     async def reached() -> bool:
         return (await connection(client, headers))["status"] == status
@@ -152,10 +165,7 @@ async def test_linking_needs_consent_then_the_whole_history_arrives_once_sealed(
 async def test_webhooks_bring_pending_then_posted_and_a_forged_one_is_refused(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_good")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    _, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_good")
 
     created = await sandbox_bank.custom(
         "/sandbox/transactions/pending",
@@ -222,25 +232,35 @@ async def test_login_required_waits_for_the_member_to_relink(
     await eventually(caught_up)
 
 
-async def test_provider_outages_are_retried_until_the_sync_succeeds(
-    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
+@pytest.mark.parametrize(
+    ("fault", "count", "timeout"),
+    [
+        ("server_error", 2, 40),  # retried with backoff inside the activity
+        ("rate_limit", 1, 60),  # after the 30 s a 429 asks for
+    ],
+)
+async def test_a_failing_sync_is_retried_until_it_succeeds(
+    client: httpx.AsyncClient,
+    sandbox_bank: Sandbox,
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    fault: str,
+    count: int,
+    timeout: float,
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_spender")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    headers, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_spender")
     created = await sandbox_bank.custom(
         "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 40, "description": "SHOES"}]
     )
     await sandbox_bank.custom(
-        "/sandbox/faults", endpoint="/transactions/sync", kind="server_error", count=2, access_token=token
+        "/sandbox/faults", endpoint="/transactions/sync", kind=fault, count=count, access_token=token
     )
     await fire(sandbox_bank, token)
 
     async def arrived() -> bool:
         return created["transaction_ids"][0] in await stored(pool, user_id)
 
-    await eventually(arrived, timeout=40)
+    await eventually(arrived, timeout=timeout)
     assert (await connection(client, headers))["status"] == "active"
 
 
@@ -255,10 +275,7 @@ async def item_gone(sandbox: Sandbox, token: str) -> bool:
 async def test_revoking_open_banking_revokes_the_item_and_deletes_the_data(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_fastfood")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    headers, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_fastfood")
 
     assert (await client.put("/v1/me/consent", json={"scopes": {"open_banking": None}}, headers=headers)).is_success
 
@@ -273,12 +290,9 @@ async def test_revoking_open_banking_revokes_the_item_and_deletes_the_data(
 async def test_disconnecting_one_connection_revokes_it_at_the_bank(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_improver")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    headers, user_id, connection_id, token = await linked_member(client, sandbox_bank, pool, keys, "user_improver")
 
-    response = await client.delete(f"/v1/me/bank/connections/{linked.json()['id']}", headers=headers)
+    response = await client.delete(f"/v1/me/bank/connections/{connection_id}", headers=headers)
     assert response.status_code == 202
     assert (await client.delete(f"/v1/me/bank/connections/{uuid.uuid4()}", headers=headers)).status_code == 404
 
@@ -291,10 +305,7 @@ async def test_disconnecting_one_connection_revokes_it_at_the_bank(
 async def test_erasure_revokes_bank_items_before_the_key_goes(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_irregular_income")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    headers, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_irregular_income")
 
     erased = await client.delete("/v1/me", headers=headers)
     assert erased.status_code == 200, erased.text
@@ -395,28 +406,6 @@ async def test_data_changing_mid_batch_restarts_the_batch_and_loses_nothing(
     assert set(rows) == await truth(sandbox_bank, token)
 
 
-async def test_a_rate_limited_sync_waits_and_succeeds(
-    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
-) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_good")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
-    created = await sandbox_bank.custom(
-        "/sandbox/transactions/pending", access_token=token, transactions=[{"amount": 5, "description": "LUNCH"}]
-    )
-    await sandbox_bank.custom(
-        "/sandbox/faults", endpoint="/transactions/sync", kind="rate_limit", count=1, access_token=token
-    )
-    await fire(sandbox_bank, token)
-
-    async def arrived() -> bool:
-        return created["transaction_ids"][0] in await stored(pool, user_id)
-
-    await eventually(arrived, timeout=60)  # after the 30 s a 429 asks for
-    assert (await connection(client, headers))["status"] == "active"
-
-
 async def test_relinking_while_a_sync_runs_keeps_the_new_connection(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
@@ -440,10 +429,7 @@ async def test_relinking_while_a_sync_runs_keeps_the_new_connection(
 async def test_a_bank_refusing_to_revoke_does_not_keep_the_data(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
-    headers, user_id = await consenting_member(client)
-    linked = await link(client, headers, sandbox_bank, "user_good")
-    await wait_status(client, headers, "active")
-    token = await access_token(pool, keys, linked.json()["id"])
+    headers, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_good")
     await sandbox_bank.custom(
         "/sandbox/faults", endpoint="/item/remove", kind="item_login_required", count=None, access_token=token
     )

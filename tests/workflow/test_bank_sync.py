@@ -18,18 +18,17 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from badges.activities.webhooks import make_webhook_client
 from badges.banking.sandbox import SandboxSettings, create_sandbox_app
 from badges.config import Settings
 from badges.db.banking import link_connection
 from badges.db.keys import KeyStore
 from badges.domain.banking import Exchanged
 from badges.domain.identity import bank_sync_workflow_id
-from badges.workers.main import build_worker
 from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
 from tests.conftest import create_member
 from tests.sandbox.conftest import CLIENT_ID, INSTITUTION, SECRET, Sandbox, call, plaid_api
 from tests.support import eventually, serving
+from tests.workflow.support import running_worker
 
 
 async def status_of(pool: AsyncConnectionPool, connection_id: uuid.UUID) -> str:
@@ -62,12 +61,7 @@ async def test_a_failing_provider_degrades_the_connection_and_one_success_restor
             connection_id, _, _ = await link_connection(
                 pool, keys, member, "plaid", Exchanged(token, item.item.item_id, INSTITUTION)
             )
-            task_queue = f"tq-{uuid.uuid4()}"
-            worker_settings = settings.model_copy(update={"task_queue": task_queue, "plaid_host": url})
-            async with (
-                make_webhook_client() as webhooks,
-                build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=webhooks),
-            ):
+            async with running_worker(time_skipping, settings, pool, engine, keys, plaid_host=url) as task_queue:
                 handle = await time_skipping.client.start_workflow(
                     BankSyncWorkflow.run,
                     BankSyncInput(connection_id=connection_id, user_id=member),

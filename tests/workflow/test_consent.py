@@ -12,16 +12,15 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.members import load_demographics, save_demographics
 from badges.domain.consent import ConsentGrant
 from badges.domain.identity import consent_workflow_id
-from badges.workers.main import build_worker
 from badges.workflows.consent import ConsentInput, ConsentWorkflow
 from tests.conftest import create_member
+from tests.workflow.support import running_worker
 from tests.workflow.test_badge_engine_workflow import eventually
 
 
@@ -59,12 +58,7 @@ async def test_a_grant_is_reminded_of_then_expires_and_renewal_moves_the_expiry(
 ) -> None:
     expiring = await create_member(engine, keys)
     renewing = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    worker_settings = settings.model_copy(update={"task_queue": task_queue})
-    async with (
-        make_webhook_client() as http,
-        build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http),
-    ):
+    async with running_worker(time_skipping, settings, pool, engine, keys) as task_queue:
         await _grant(time_skipping, task_queue, expiring, 30)
         renewal = await _grant(time_skipping, task_queue, renewing, 30)
 
@@ -114,12 +108,7 @@ async def test_expiry_deletes_what_the_scope_justified_audits_it_and_replays(
     data_converter: DataConverter,
 ) -> None:
     member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    worker_settings = settings.model_copy(update={"task_queue": task_queue})
-    async with (
-        make_webhook_client() as http,
-        build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http),
-    ):
+    async with running_worker(time_skipping, settings, pool, engine, keys) as task_queue:
         handle = await _grant(time_skipping, task_queue, member, 10, scope="demographics")
 
         async def granted() -> bool:
