@@ -42,18 +42,21 @@ class Services:
 
 
 # HTTPConnection, not Request: WebSocket routes take these dependencies too.
-def get_services(connection: HTTPConnection) -> Services:
+# Every dependency is `async def`, though none of these awaits: FastAPI runs a plain `def` one in a
+# thread pool, a thread hop per dependency per request that cost about a tenth of the API's CPU
+# under load (bench/RESULTS.md).
+async def get_services(connection: HTTPConnection) -> Services:
     return connection.app.state.services  # type: ignore[no-any-return]
 
 
-def get_settings(connection: HTTPConnection) -> Settings:
+async def get_settings(connection: HTTPConnection) -> Settings:
     return connection.app.state.settings  # type: ignore[no-any-return]
 
 
 bearer = HTTPBearer(auto_error=False, description="A JWT from your identity provider (or /v1/dev/token).")
 
 
-def get_principal(
+async def get_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if credentials is None:
@@ -61,7 +64,7 @@ def get_principal(
     return verify_token(request.app.state.settings, credentials.credentials)
 
 
-def get_member_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_member_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require("user")
     return principal
 
@@ -87,7 +90,7 @@ async def audit_staff_access(request: Request, principal: Principal) -> None:
     request.state.staff_audited = True
     resource = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     await record_audit(
-        get_services(request).pool,
+        request.app.state.services.pool,
         actor=principal.subject,
         actor_role=staff_role(principal),
         action=f"admin.{request.method}",
@@ -134,7 +137,7 @@ def codec_origins(settings: Settings) -> frozenset[str]:
     return frozenset(origin.strip() for origin in settings.codec_cors_origins.split(",") if origin.strip())
 
 
-def get_codec_principal(
+async def get_codec_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     """Staff on `/codec/...`: a bearer token, or else the codec session cookie, which counts only

@@ -20,7 +20,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
 )
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from badges.activities.banking import BankingActivities
@@ -67,6 +67,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("badges"))
 
 
+def sandbox_everything() -> dict[str, WorkflowRunner]:
+    """Worker or Replayer arguments for tests: workflows that opt out of the sandbox for speed
+    (`UserBadgesWorkflow`, `sandboxed=False`) run in it all the same, so a non-deterministic call
+    in their code (the clock, randomness, I/O) fails a test instead of a replay in production."""
+    return {"unsandboxed_workflow_runner": workflow_runner()}
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -75,9 +82,11 @@ def build_worker(
     engine: AsyncEngine,
     keys: KeyStore,
     http: httpx.AsyncClient,
+    sandboxed: bool = False,
 ) -> Worker:
     """The worker; the caller owns `pool`, `engine` and `http` (`make_webhook_client()`) and
-    closes them after the worker has shut down."""
+    closes them after the worker has shut down. `sandboxed`: every workflow in the sandbox, opted
+    out or not (`sandbox_everything`), as the workflow tests run them."""
     progress = ProgressActivities(pool)
     catalogue = CatalogueActivities(engine)
     reevaluation = ReevaluationActivities(engine, client, settings.task_queue)
@@ -130,6 +139,7 @@ def build_worker(
         ],
         max_cached_workflows=10_000,
         workflow_runner=workflow_runner(),
+        **(sandbox_everything() if sandboxed else {}),
     )
 
 

@@ -55,7 +55,11 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum
 LEGACY = CatalogueSnapshot(revision=0, badges=list(LEGACY_CATALOGUE))
 
 
-@workflow.defn
+# Outside the sandbox: this is the hot path (one workflow task per event), and the sandbox cost
+# about 1.8 ms of worker CPU per event, a third of the worker's share (bench/RESULTS.md). Its code
+# is still checked in the sandbox: the workflow tests and replay tests run it there
+# (`sandbox_everything` in badges/workers/main.py), so a non-deterministic call fails CI.
+@workflow.defn(sandboxed=False)
 class UserBadgesWorkflow:
     @workflow.init
     def __init__(self, input: UserBadgesInput) -> None:

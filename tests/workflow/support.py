@@ -31,6 +31,6 @@ async def running_worker(
     worker_settings = settings.model_copy(update={"task_queue": task_queue, **overrides})
     async with (
         make_webhook_client() as http,
-        build_worker(env.client, worker_settings, pool, engine=engine, keys=keys, http=http),
+        build_worker(env.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True),
     ):
         yield task_queue

@@ -24,7 +24,7 @@ from badges.db.webhooks import ensure_badge_webhook_secret
 from badges.domain.definitions import BadgeSpec
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
-from badges.workers.main import build_worker
+from badges.workers.main import build_worker, sandbox_everything
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
@@ -62,7 +62,9 @@ async def test_a_30_day_streak_is_lived_through_in_seconds_and_its_award_leaves_
         await save_definition(engine, badge_id, spec, "test")
         revision, _ = await load_catalogue(engine)
         worker_settings = settings.model_copy(update={"task_queue": task_queue})
-        async with build_worker(time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http):
+        async with build_worker(
+            time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True
+        ):
             first_day = date(2026, 1, 1)
             handle = None
             for day in range(STREAK_DAYS):
@@ -116,5 +118,5 @@ async def test_a_30_day_streak_is_lived_through_in_seconds_and_its_award_leaves_
             history = await handle.fetch_history()
     # The whole month, catalogue load, awards and child start included, replays deterministically.
     await Replayer(
-        workflows=[UserBadgesWorkflow, WebhookDeliveryWorkflow], data_converter=data_converter
+        workflows=[UserBadgesWorkflow, WebhookDeliveryWorkflow], data_converter=data_converter, **sandbox_everything()
     ).replay_workflow(history)

@@ -23,6 +23,7 @@ from temporalio.worker import Replayer
 from badges.db.keys import KeyStore
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
+from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.conftest import create_member
 from tests.support import eventually
@@ -35,7 +36,9 @@ WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
 async def test_the_committed_history_still_replays() -> None:
     history = WorkflowHistory.from_json(WORKFLOW_ID_FILE.read_text().strip(), HISTORY.read_text())
     assert len(history.events) > 10
-    await Replayer(workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
 
 
 @pytest.mark.skipif(not os.environ.get("BADGES_RECORD_HISTORY"), reason="set BADGES_RECORD_HISTORY=1 to re-record")

@@ -19,6 +19,7 @@ from badges.db.outbox import OutboxEntry
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.domain.rules import BadgeState
+from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
 from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
 from tests.support import eventually
@@ -30,6 +31,7 @@ def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Wo
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
         activities=[ProgressActivities(pool).record_progress],
+        **sandbox_everything(),
     )
 
 
@@ -114,7 +116,9 @@ async def test_history_replays_deterministically(time_skipping, engine, pool, ke
         await eventually(lambda: _has(engine, member, {"active-voter": 5}))
         history = await handle.fetch_history()
     assert len(history.events) > 5
-    await Replayer(workflows=[UserBadgesWorkflow], data_converter=data_converter).replay_workflow(history)
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=data_converter, **sandbox_everything()
+    ).replay_workflow(history)
 
 
 async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engine, pool, keys: KeyStore) -> None:
