@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await intake.signalled.close()
             await hub.stop()
             await pool.close()
             await engine.dispose()

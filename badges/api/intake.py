@@ -27,7 +27,7 @@ from badges.api.catalogue import CatalogueService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
 from badges.config import Settings
-from badges.db.receipts import claim_event, mark_signalled
+from badges.db.receipts import SignalledMarks, claim_event
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow, signal_member
@@ -78,12 +78,13 @@ class EventIntake:
         self._member_rate = limits.parse(settings.member_event_rate)
         self._integration_rate = limits.parse(settings.integration_event_rate)
         self._started: set[uuid.UUID] = set()
+        self.signalled = SignalledMarks(pool)
 
     async def accept(self, member_id: uuid.UUID, event: RealTimeEvent) -> Outcome:
         self._check_timestamp(event)
         await self._check_rate(self._member_rate, "member", str(member_id))
         claim = await claim_event(self._pool, member_id, event.id)
-        if not claim.new and claim.already_signalled:
+        if not claim.new and (claim.already_signalled or (member_id, event.id) in self.signalled):
             return "duplicate"
         badge_event = BadgeEvent(
             id=event.id,
@@ -97,7 +98,7 @@ class EventIntake:
         # A receipt not yet marked as signalled means an earlier attempt never reached Temporal
         # (or never recorded that it did): hand it over again; the workflow drops repeats by id.
         await self.signal(member_id, badge_event)
-        await mark_signalled(self._pool, member_id, event.id)
+        self.signalled.add(member_id, event.id)
         return "accepted"
 
     async def check_integration_rate(self, integration_id: str) -> None:

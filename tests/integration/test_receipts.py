@@ -1,0 +1,75 @@
+"""Event receipts against real PostgreSQL: claiming an id, and marking claims handed over in batches."""
+
+from __future__ import annotations
+
+import asyncio
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from badges.db.keys import KeyStore
+from badges.db.receipts import SignalledMarks, claim_event
+from tests.conftest import create_member
+from tests.support import free_port
+
+
+async def test_marks_count_at_once_and_reach_the_database_many_to_a_statement(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    ids = [f"e{n}" for n in range(50)]
+    for event_id in ids:
+        assert (await claim_event(pool, member, event_id)).new
+    marks = SignalledMarks(pool)
+    statements: list[int] = []
+    execute = marks._execute
+
+    async def counted(batch: set[tuple[object, str]]) -> None:
+        statements.append(len(batch))
+        await execute(batch)  # type: ignore[arg-type]
+
+    marks._execute = counted  # type: ignore[method-assign]
+    for event_id in ids:
+        marks.add(member, event_id)
+    # Counted in this process before any statement has run: a quick retry is a duplicate.
+    assert all((member, event_id) in marks for event_id in ids)
+    await marks.flush()
+    # All fifty, in far fewer statements than marks (they were added while none was running).
+    assert sum(statements) == 50 and len(statements) < 5
+    assert not any((member, event_id) in marks for event_id in ids)
+    # Written: another process (no memory of these marks) sees every id as handed over.
+    for event_id in ids:
+        claim = await claim_event(pool, member, event_id)
+        assert not claim.new and claim.already_signalled
+    # An unclaimed id is still new; a claimed but unmarked one is not signalled.
+    assert (await claim_event(pool, member, "other")).new
+    assert not (await claim_event(pool, member, "other")).already_signalled
+    await marks.close()
+
+
+async def test_marks_waiting_at_shutdown_are_written(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    await claim_event(pool, member, "last")
+    marks = SignalledMarks(pool)
+    marks.add(member, "last")
+    await marks.close()
+    assert (await claim_event(pool, member, "last")).already_signalled
+
+
+async def test_a_failed_write_keeps_the_marks_and_retries(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    await claim_event(pool, member, "kept")
+    # A pool that cannot connect (nothing listens on a free port): the write fails, the mark stays counted.
+    broken = AsyncConnectionPool(f"postgresql://nobody@127.0.0.1:{free_port()}/none", open=False, timeout=0.5)
+    await broken.open(wait=False)
+    marks = SignalledMarks(broken)
+    marks.add(member, "kept")
+    await asyncio.sleep(1.0)
+    assert (member, "kept") in marks
+    await marks.close()  # gives up (logged), leaving the receipt unmarked for a retry to hand over again
+    await broken.close()
+    assert not (await claim_event(pool, member, "kept")).already_signalled
