@@ -3,6 +3,7 @@ embedded PostgreSQL (or DATABASE_URL's server), N workers and an API on free por
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -21,7 +22,7 @@ import psycopg
 
 from badges.config import Settings
 from badges.db.migrate import upgrade
-from badges.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, wait_for_port
+from badges.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, temporal_environment, wait_for_port
 from tests.support import free_port
 
 
@@ -41,6 +42,21 @@ class Stack:
         # The benchmark's own process: the load generator and SSE clients, not the stack it started.
         used["bench"] = process_cpu_seconds(os.getpid(), with_children=False)
         return used
+
+
+async def settle(stack: Stack, *, idle_share: float = 0.05, window: float = 0.5, limit: float = 60.0) -> float:
+    """Wait until the stack is quiet (its components together below `idle_share` of one core over
+    `window` seconds), at most `limit` seconds; returns the seconds waited. What members set off by
+    arriving (their workflows starting) is finished before a warm scenario measures anything."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit:
+        before = stack.cpu_seconds()
+        await asyncio.sleep(window)
+        after = stack.cpu_seconds()
+        busy = sum(after[name] - before[name] for name in after if name != "bench")
+        if busy < idle_share * window:
+            break
+    return round(time.perf_counter() - began, 1)
 
 
 def postmaster_pid(database_url: str) -> int | None:
@@ -94,7 +110,7 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
                 "server", "start-dev", "--headless", "--port", str(temporal_port),
                 "--db-filename", str(folder / "temporal.db"), "--log-level", "error", *TEMPORAL_SQLITE_PRAGMAS,
             ],
-            stdout=log, stderr=log,
+            env=temporal_environment(), stdout=log, stderr=log,
         )  # fmt: skip
         processes.append(temporal)
         wait_for_port("127.0.0.1", temporal_port, 60, temporal)
