@@ -56,7 +56,7 @@ LEGACY = CatalogueSnapshot(revision=0, badges=list(LEGACY_CATALOGUE))
 
 
 # Outside the sandbox: this is the hot path (one workflow task per event), and the sandbox cost
-# about 1.8 ms of worker CPU per event, a third of the worker's share (bench/RESULTS.md). Its code
+# 1.8 of the worker's 6.4 ms of CPU per event at 100 events/s (bench/RESULTS.md). Its code
 # is still checked in the sandbox: the workflow tests and replay tests run it there
 # (`sandbox_everything` in badges/workers/main.py), so a non-deterministic call fails CI.
 @workflow.defn(sandboxed=False)
