@@ -27,7 +27,7 @@ from badges.api.catalogue import CatalogueService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
 from badges.config import Settings
-from badges.db.receipts import SignalledMarks, claim_event
+from badges.db.receipts import SignalledMarks
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow, signal_member
@@ -63,7 +63,6 @@ class EventIntake:
         catalogue: CatalogueService,
         members: MemberDirectory,
     ) -> None:
-        self._pool = pool
         self._temporal = temporal
         self.task_queue = settings.task_queue
         self._catalogue = catalogue
@@ -83,8 +82,8 @@ class EventIntake:
     async def accept(self, member_id: uuid.UUID, event: RealTimeEvent) -> Outcome:
         self._check_timestamp(event)
         await self._check_rate(self._member_rate, "member", str(member_id))
-        claim = await claim_event(self._pool, member_id, event.id)
-        if not claim.new and (claim.already_signalled or (member_id, event.id) in self.signalled):
+        claim = await self.signalled.claim(member_id, event.id)
+        if not claim.new and claim.already_signalled:
             return "duplicate"
         badge_event = BadgeEvent(
             id=event.id,

@@ -51,7 +51,7 @@ class SignalledMarks:
     """Marks receipts as handed over to Temporal, as many as are waiting in one statement, off the
     request's path: under load one UPDATE covers a whole burst instead of one per event.
 
-    A mark not yet written counts already in this process (`in`), so a retry in between is still
+    A mark not yet written counts already in this process (`claim`), so a retry in between is still
     answered as a duplicate here. A mark lost with the process costs nothing but a second hand-over
     of that event if its sender retries: the workflow drops repeats by id.
     """
@@ -65,6 +65,16 @@ class SignalledMarks:
 
     def __contains__(self, receipt: tuple[uuid.UUID, str]) -> bool:
         return receipt in self._pending
+
+    async def claim(self, user_id: uuid.UUID, event_id: str) -> Claim:
+        """Claim an event id, counting marks not yet written as handed over.
+
+        Looked up here before the database is asked: a mark may be written, and leave the
+        pending set, after the claim's snapshot was taken; looked up afterwards, it would be in
+        neither, and a repeat would be handed over again."""
+        marked_here = (user_id, event_id) in self._pending
+        claim = await claim_event(self._pool, user_id, event_id)
+        return Claim(new=claim.new, already_signalled=claim.already_signalled or marked_here)
 
     def add(self, user_id: uuid.UUID, event_id: str) -> None:
         self._pending.add((user_id, event_id))

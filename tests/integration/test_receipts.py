@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from psycopg_pool import AsyncConnectionPool
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db.keys import KeyStore
+from badges.db import receipts
 from badges.db.receipts import SignalledMarks, claim_event
 from tests.conftest import create_member
 from tests.support import free_port
@@ -73,3 +75,24 @@ async def test_a_failed_write_keeps_the_marks_and_retries(
     await marks.close()  # gives up (logged), leaving the receipt unmarked for a retry to hand over again
     await broken.close()
     assert not (await claim_event(pool, member, "kept")).already_signalled
+
+
+async def test_a_mark_written_while_a_repeat_is_claimed_still_counts(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = await create_member(engine, keys)
+    await claim_event(pool, member, "raced")
+    marks = SignalledMarks(pool)
+    marks.add(member, "raced")
+
+    async def claim_then_mark_written(*args: object) -> receipts.Claim:
+        # The repeat's snapshot is taken before the mark is written; by the time the claim
+        # returns, the mark has left the pending set.
+        claim = await claim_event(*args)  # type: ignore[arg-type]
+        await marks.flush()
+        return claim
+
+    monkeypatch.setattr(receipts, "claim_event", claim_then_mark_written)
+    repeat = await marks.claim(member, "raced")
+    assert not repeat.new and repeat.already_signalled
+    await marks.close()
