@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from psycopg_pool import AsyncConnectionPool
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from badges.db.keys import KeyStore
 from badges.db import receipts
+from badges.db.keys import KeyStore
 from badges.db.receipts import SignalledMarks, claim_event
 from tests.conftest import create_member
 from tests.support import free_port
