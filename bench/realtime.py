@@ -300,7 +300,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", type=float, nargs="+", default=[25, 50, 75, 100, 200])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sustained load per rate")
-    parser.add_argument("--cold-rates", type=float, nargs="*", default=[50, 100], help="none: skip cold runs")
+    parser.add_argument("--cold-rates", type=float, nargs="*", default=[50, 100, 200], help="none: skip cold runs")
     parser.add_argument("--cold-members", type=int, default=1000)
     parser.add_argument("--bare-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)

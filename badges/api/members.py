@@ -53,14 +53,16 @@ class MemberDirectory:
         if cached is not None and time.monotonic() - cached[1] < MEMBER_CACHE_SECONDS:
             return cached[0]
         generation = self._generation
+        by_digest = select(Member.id, Member.timezone).where(Member.subject_digest == digest)
         async with self._engine.begin() as connection:
             erased = await connection.scalar(
                 select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest)
             )
             if erased is not None:
                 raise erased_problem()
-            member_id = await connection.scalar(select(Member.id).where(Member.subject_digest == digest))
-            if member_id is None:
+            # With the time zone: the member's first event then needs no query of its own.
+            found = (await connection.execute(by_digest)).one_or_none()
+            if found is None:
                 member_id = await connection.scalar(
                     insert(Member)
                     .values(id=uuid.uuid4(), subject_digest=digest)
@@ -68,13 +70,16 @@ class MemberDirectory:
                     .returning(Member.id)
                 )
                 if member_id is None:  # another request created them first
-                    member_id = await connection.scalar(select(Member.id).where(Member.subject_digest == digest))
+                    found = (await connection.execute(by_digest)).one()
                 else:
                     await self._keys.create_key(connection, str(member_id))
+                    found = (member_id, None)
+            member_id, zone = found
         if generation == self._generation:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
             self._cache[digest] = (member_id, time.monotonic())
+            self._remember_timezone(member_id, zone or "UTC")
         return member_id
 
     def forget(self, owner: str) -> None:

@@ -98,9 +98,7 @@ class KeyStore:
                 row = await self._select_live(connection, owner)
         if row is None:
             raise KeyUnavailableError(f"for owner {owner}")
-        material = self._remember(row)
-        self._live_by_owner[owner] = material.key_id
-        return material
+        return self._remember(row)
 
     async def key_by_id(self, key_id: str) -> DataKeyMaterial:
         cached = self._fresh(key_id)
@@ -160,6 +158,10 @@ class KeyStore:
         raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
         material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
         self._by_id[row.key_id] = (material, time.monotonic())
+        if row.destroyed_at is None:
+            # The owner's live key, however it was read: a worker that decoded a member's first
+            # payload encodes the next without reading the row again.
+            self._live_by_owner[row.owner] = row.key_id
         return material
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, update
+from sqlalchemy import event, func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from badges.db.keys import KeyStore, KeyUnavailableError
+from badges.config import Settings
+from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys
 from badges.db.members import DataKey
 from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
 from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
@@ -35,6 +36,33 @@ async def test_member_payloads_are_sealed_with_the_members_key(engine: AsyncEngi
     assert sealed.metadata[KEY_ID_METADATA].decode() == member_key.key_id
     # Decoding needs no context: the key id travels with the payload.
     assert await EncryptionCodec(keys).decode([sealed]) == [plain]
+
+
+async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a_read(
+    engine: AsyncEngine, keys: KeyStore, settings: Settings
+) -> None:
+    member = await create_member(engine, keys)
+    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    # Another process (nothing cached) decodes the member's payload: one read, by key id...
+    worker_keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+    statements: list[str] = []
+
+    def listener(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if "data_keys" in statement:
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        await EncryptionCodec(worker_keys).decode([sealed])
+        assert len(statements) == 1
+        # ...and then seals the next payload for that member with the key it read: no second read.
+        worker_codec = EncryptionCodec(worker_keys).with_context(context(user_badges_workflow_id(member)))
+        [again] = await worker_codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+        assert len(statements) == 1
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listener)
+    assert again.metadata[KEY_ID_METADATA] == sealed.metadata[KEY_ID_METADATA]
 
 
 async def test_two_members_never_share_a_key(engine: AsyncEngine, keys: KeyStore) -> None:
