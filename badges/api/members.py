@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.api.problems import Problem
 from badges.db.erasure import ErasedSubject
-from badges.db.keys import KeyStore
+from badges.db.keys import DataKeyMaterial, KeyStore
 from badges.db.members import Member
 
 CACHE_LIMIT = 100_000
@@ -54,6 +54,7 @@ class MemberDirectory:
             return cached[0]
         generation = self._generation
         by_digest = select(Member.id, Member.timezone).where(Member.subject_digest == digest)
+        created_key: DataKeyMaterial | None = None
         async with self._engine.begin() as connection:
             erased = await connection.scalar(
                 select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest)
@@ -72,9 +73,11 @@ class MemberDirectory:
                 if member_id is None:  # another request created them first
                     found = (await connection.execute(by_digest)).one()
                 else:
-                    await self._keys.create_key(connection, str(member_id))
+                    created_key = await self._keys.create_key(connection, str(member_id))
                     found = (member_id, None)
             member_id, zone = found
+        if created_key is not None:
+            self._keys.remember_created(created_key)
         if generation == self._generation:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()

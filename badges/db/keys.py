@@ -75,15 +75,25 @@ class KeyStore:
         self._by_id: dict[str, tuple[DataKeyMaterial, float]] = {}  # key id -> (key, when read)
         self._live_by_owner: dict[str, str] = {}
 
-    async def create_key(self, connection: AsyncConnection, owner: str) -> None:
-        """Create the owner's live key inside the caller's transaction, unless one exists."""
+    async def create_key(self, connection: AsyncConnection, owner: str) -> DataKeyMaterial | None:
+        """Create the owner's live key inside the caller's transaction, unless one exists.
+        Returns the new key (None if the owner had one), for `remember_created` once committed."""
         key_id = uuid.uuid4().hex
-        master_id, wrapped = self._master.wrap(key_id, AESGCM.generate_key(bit_length=256))
-        await connection.execute(
+        raw = AESGCM.generate_key(bit_length=256)
+        master_id, wrapped = self._master.wrap(key_id, raw)
+        created = await connection.scalar(
             insert(DataKey)
             .values(key_id=key_id, owner=owner, wrapped_key=wrapped, master_key_id=master_id)
             .on_conflict_do_nothing(index_elements=["owner"], index_where=DataKey.destroyed_at.is_(None))
+            .returning(DataKey.key_id)
         )
+        return DataKeyMaterial(key_id=key_id, owner=owner, aead=AESGCM(raw)) if created else None
+
+    def remember_created(self, material: DataKeyMaterial) -> None:
+        """Cache a key this process created, after the transaction that stored it committed: the
+        new member's first payload is sealed without reading the row back."""
+        self._by_id[material.key_id] = (material, time.monotonic())
+        self._live_by_owner[material.owner] = material.key_id
 
     async def live_key(self, owner: str, *, create: bool = False) -> DataKeyMaterial:
         """The owner's current key. `create` makes one first if the owner has none (service keys)."""

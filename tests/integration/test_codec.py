@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, func, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
@@ -15,6 +15,7 @@ from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
 from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
 from badges.workers.converter import make_data_converter
 from tests.conftest import create_member
+from tests.support import statements_on
 
 SECRET = b'{"merchant": "Lucky Bets Ltd"}'
 
@@ -46,22 +47,13 @@ async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a
     [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
     # Another process (nothing cached) decodes the member's payload: one read, by key id...
     worker_keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
-    statements: list[str] = []
-
-    def listener(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if "data_keys" in statement:
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with statements_on(engine, "data_keys") as statements:
         await EncryptionCodec(worker_keys).decode([sealed])
         assert len(statements) == 1
         # ...and then seals the next payload for that member with the key it read: no second read.
         worker_codec = EncryptionCodec(worker_keys).with_context(context(user_badges_workflow_id(member)))
         [again] = await worker_codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
         assert len(statements) == 1
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", listener)
     assert again.metadata[KEY_ID_METADATA] == sealed.metadata[KEY_ID_METADATA]
 
 
