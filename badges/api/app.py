@@ -42,6 +42,7 @@ from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
+from badges.heap import freeze_startup_heap
 from badges.workers.converter import make_data_converter
 
 
@@ -144,4 +145,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """Entry point for `uvicorn --factory badges.api.app:app_from_environment`."""
-    return create_app(Settings())  # type: ignore[call-arg]
+    app = create_app(Settings())  # type: ignore[call-arg]
+    freeze_startup_heap()
+    return app

@@ -39,6 +39,7 @@ from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
+from badges.heap import freeze_startup_heap
 from badges.workers.converter import make_data_converter
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
@@ -171,6 +172,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    freeze_startup_heap()
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()
