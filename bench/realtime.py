@@ -298,7 +298,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", type=float, nargs="+", default=[25, 50, 75, 100, 200])
+    parser.add_argument("--rates", type=float, nargs="+", default=[25, 50, 75, 100, 150, 200, 300])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sustained load per rate")
     parser.add_argument("--cold-rates", type=float, nargs="*", default=[50, 100, 200], help="none: skip cold runs")
     parser.add_argument("--cold-members", type=int, default=1000)
