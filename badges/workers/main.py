@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pkgutil
 import signal
 
 import httpx
@@ -24,6 +25,7 @@ from temporalio.client import (
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import badges
 from badges.activities.banking import BankingActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
@@ -70,10 +72,18 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def sandbox_everything() -> dict[str, WorkflowRunner]:
-    """Worker or Replayer arguments for tests: workflows that opt out of the sandbox for speed
-    (`UserBadgesWorkflow`, `sandboxed=False`) run in it all the same, so a non-deterministic call
-    in their code (the clock, randomness, I/O) fails a test instead of a replay in production."""
-    return {"unsandboxed_workflow_runner": workflow_runner()}
+    """Worker or Replayer arguments for tests: every workflow in the sandbox, those that opt out
+    for speed (`UserBadgesWorkflow`, `sandboxed=False`) included, with `badges.workflows` imported
+    inside it rather than passed through, so a non-deterministic call in workflow code (the clock,
+    randomness, I/O) fails a test instead of a replay in production. `badges.domain` stays passed
+    through (workflows import it so, as its models are shared with the activities); a lint rule
+    keeps the clock and randomness out of it (TID251 in pyproject.toml)."""
+    passed = (f"badges.{module.name}" for module in pkgutil.iter_modules(badges.__path__))
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        *(name for name in passed if name != "badges.workflows")
+    )
+    runner = SandboxedWorkflowRunner(restrictions=restrictions)
+    return {"workflow_runner": runner, "unsandboxed_workflow_runner": runner}
 
 
 def build_worker(
@@ -140,8 +150,7 @@ def build_worker(
             banking.disconnect_member,
         ],
         max_cached_workflows=10_000,
-        workflow_runner=workflow_runner(),
-        **(sandbox_everything() if sandboxed else {}),
+        **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
     )
 
 

@@ -30,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.identity import user_badges_workflow_id, webhook_delivery_workflow_id
     from badges.domain.plausibility import DEFAULT_LIMITS, HeldBatch, screen
     from badges.domain.rules import DEDUP_WINDOW, Award, BadgeState, ProgressUpdate, evaluate, reevaluate
-    from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow, award_webhook
+
+# A workflow module: imported inside the sandbox where the sandbox imports this one (the tests').
+from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow, award_webhook
 
 
 class UserBadgesInput(BaseModel):
