@@ -72,7 +72,9 @@ class EventIntake:
         # Per process: with several API replicas a member's ceiling is this times the replicas.
         # A sliding window of two counters per key: the moving window kept every hit, and its
         # in-memory storage swept them all, a thread hop per key, after each hit (about 5 % of the
-        # API's CPU at 180 members, growing with the number of members).
+        # API's CPU at 180 members, growing with the number of members). The counters weigh the
+        # previous window by how much of it is still in view, so just after a window boundary a
+        # member may get one event more than the limit through.
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._member_rate = limits.parse(settings.member_event_rate)
         self._integration_rate = limits.parse(settings.integration_event_rate)

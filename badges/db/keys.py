@@ -74,6 +74,7 @@ class KeyStore:
         self._master = master_keys
         self._by_id: dict[str, tuple[DataKeyMaterial, float]] = {}  # key id -> (key, when read)
         self._live_by_owner: dict[str, str] = {}
+        self._generation = 0  # bumped by every forget: a read that raced one is not cached
 
     async def create_key(self, connection: AsyncConnection, owner: str) -> DataKeyMaterial | None:
         """Create the owner's live key inside the caller's transaction, unless one exists.
@@ -101,6 +102,7 @@ class KeyStore:
         cached = self._fresh(key_id) if key_id is not None else None
         if cached is not None:
             return cached
+        generation = self._generation
         async with self._engine.begin() as connection:
             row = await self._select_live(connection, owner)
             if row is None and create:
@@ -108,17 +110,18 @@ class KeyStore:
                 row = await self._select_live(connection, owner)
         if row is None:
             raise KeyUnavailableError(f"for owner {owner}")
-        return self._remember(row)
+        return self._remember(row, generation)
 
     async def key_by_id(self, key_id: str) -> DataKeyMaterial:
         cached = self._fresh(key_id)
         if cached is not None:
             return cached
+        generation = self._generation
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(DataKey).where(DataKey.key_id == key_id))).one_or_none()
         if row is None or row.wrapped_key is None:
             raise KeyUnavailableError(key_id)
-        return self._remember(row)
+        return self._remember(row, generation)
 
     async def key_owners(self, key_ids: set[str]) -> dict[str, tuple[str, bool]]:
         """For each known key id: its owner and whether it is still readable (not destroyed).
@@ -143,11 +146,13 @@ class KeyStore:
 
     def forget(self, owner: str) -> None:
         """Drop an owner's keys from memory (after erasure destroyed them)."""
+        self._generation += 1
         self._live_by_owner.pop(owner, None)
         for key_id in [k for k, (m, _) in self._by_id.items() if m.owner == owner]:
             del self._by_id[key_id]
 
     def forget_all(self) -> None:
+        self._generation += 1
         self._live_by_owner.clear()
         self._by_id.clear()
 
@@ -162,11 +167,15 @@ class KeyStore:
         query = select(DataKey).where(DataKey.owner == owner, DataKey.destroyed_at.is_(None))
         return (await connection.execute(query)).one_or_none()
 
-    def _remember(self, row) -> DataKeyMaterial:  # type: ignore[no-untyped-def]
+    def _remember(self, row, generation: int) -> DataKeyMaterial:  # type: ignore[no-untyped-def]
+        """The key of a row read while the forget count was `generation`; cached only if no
+        forget came in between (it may have been this key's erasure, read just before)."""
         if row.wrapped_key is None:
             raise KeyUnavailableError(row.key_id)
         raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
         material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
+        if generation != self._generation:
+            return material
         self._by_id[row.key_id] = (material, time.monotonic())
         if row.destroyed_at is None:
             # The owner's live key, however it was read: a worker that decoded a member's first

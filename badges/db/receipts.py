@@ -52,8 +52,13 @@ class SignalledMarks:
     request's path: under load one UPDATE covers a whole burst instead of one per event.
 
     A mark not yet written counts already in this process (`claim`), so a retry in between is still
-    answered as a duplicate here. A mark lost with the process costs nothing but a second hand-over
-    of that event if its sender retries: the workflow drops repeats by id.
+    answered as a duplicate here; one that reaches another API process in that time (milliseconds,
+    or while PostgreSQL refuses writes) is answered 202 and handed over again. A mark lost with the
+    process costs the same if its sender retries. Either way the workflow drops the repeat by id.
+
+    Two processes marking the same receipts at once (a retry handed over by both), or an erasure
+    deleting them, can deadlock with a batch; PostgreSQL ends one side and its marks are written
+    on the next attempt, a second later.
     """
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
@@ -62,6 +67,7 @@ class SignalledMarks:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._writing = asyncio.Lock()  # one statement at a time: marks added meanwhile wait for the next
+        self._closed = False
 
     def __contains__(self, receipt: tuple[uuid.UUID, str]) -> bool:
         return receipt in self._pending
@@ -79,6 +85,8 @@ class SignalledMarks:
     def add(self, user_id: uuid.UUID, event_id: str) -> None:
         self._pending.add((user_id, event_id))
         self._wake.set()
+        if self._closed:  # shutting down: kept unwritten, so a retry is handed over again
+            return
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_forever(), name="signalled-marks")
 
@@ -88,6 +96,7 @@ class SignalledMarks:
             await self._write_waiting()
 
     async def close(self) -> None:
+        self._closed = True
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,9 +113,9 @@ class SignalledMarks:
             self._wake.clear()
             try:
                 await self._write_waiting()
-            except psycopg.Error:
+            except Exception:
                 # Kept for the next attempt; until then they still count in this process.
-                log.warning("could not mark %d receipts as signalled; retrying", len(self._pending), exc_info=True)
+                log.exception("could not mark %d receipts as signalled; retrying", len(self._pending))
                 await asyncio.sleep(1.0)
                 self._wake.set()
 

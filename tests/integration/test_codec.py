@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, update
+from sqlalchemy import event, func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
@@ -55,6 +55,30 @@ async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a
         [again] = await worker_codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
         assert len(statements) == 1
     assert again.metadata[KEY_ID_METADATA] == sealed.metadata[KEY_ID_METADATA]
+
+
+async def test_a_key_read_while_its_owner_is_forgotten_is_not_kept(
+    engine: AsyncEngine, keys: KeyStore, settings: Settings
+) -> None:
+    member = await create_member(engine, keys)
+    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    worker_keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+
+    def erasure_notice_meanwhile(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if "data_keys" in statement:
+            worker_keys.forget(str(member))  # the notice lands while the row is being read
+
+    event.listen(engine.sync_engine, "before_cursor_execute", erasure_notice_meanwhile)
+    try:
+        await EncryptionCodec(worker_keys).decode([sealed])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", erasure_notice_meanwhile)
+    # Not kept as the member's live key: sealing for them reads the row again, and would find it
+    # destroyed.
+    with statements_on(engine, "data_keys") as statements:
+        await worker_keys.live_key(str(member))
+    assert len(statements) == 1
 
 
 async def test_two_members_never_share_a_key(engine: AsyncEngine, keys: KeyStore) -> None:
