@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import event, func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,12 +41,17 @@ async def test_member_payloads_are_sealed_with_the_members_key(engine: AsyncEngi
     assert await EncryptionCodec(keys).decode([sealed]) == [plain]
 
 
-async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a_read(
-    engine: AsyncEngine, keys: KeyStore, settings: Settings
-) -> None:
+async def sealed_for_a_new_member(engine: AsyncEngine, keys: KeyStore) -> tuple[uuid.UUID, Payload]:
     member = await create_member(engine, keys)
     codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
     [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    return member, sealed
+
+
+async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a_read(
+    engine: AsyncEngine, keys: KeyStore, settings: Settings
+) -> None:
+    member, sealed = await sealed_for_a_new_member(engine, keys)
     # Another process (nothing cached) decodes the member's payload: one read, by key id...
     worker_keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
     with statements_on(engine, "data_keys") as statements:
@@ -60,9 +67,7 @@ async def test_a_process_that_decoded_a_members_payload_encodes_theirs_without_a
 async def test_a_key_read_while_its_owner_is_forgotten_is_not_kept(
     engine: AsyncEngine, keys: KeyStore, settings: Settings
 ) -> None:
-    member = await create_member(engine, keys)
-    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
-    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    member, sealed = await sealed_for_a_new_member(engine, keys)
     worker_keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
 
     def erasure_notice_meanwhile(connection: object, cursor: object, statement: str, *rest: object) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -63,48 +66,49 @@ async def test_marks_waiting_at_shutdown_are_written(
     assert (await claim_event(pool, member, "last")).already_signalled
 
 
-def unreachable_pool() -> AsyncConnectionPool:
-    """A pool that cannot connect (nothing listens on a free port)."""
-    return AsyncConnectionPool(f"postgresql://nobody@127.0.0.1:{free_port()}/none", open=False, timeout=0.5)
+@asynccontextmanager
+async def unwritable_mark(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, event_id: str
+) -> AsyncIterator[tuple[uuid.UUID, SignalledMarks]]:
+    """A claimed receipt, its mark added to marks on a pool that cannot connect (nothing listens
+    on a free port)."""
+    member = await create_member(engine, keys)
+    await claim_event(pool, member, event_id)
+    broken = AsyncConnectionPool(f"postgresql://nobody@127.0.0.1:{free_port()}/none", open=False, timeout=0.5)
+    await broken.open(wait=False)
+    marks = SignalledMarks(broken)
+    marks.add(member, event_id)
+    try:
+        yield member, marks
+    finally:
+        await marks.close()
+        await broken.close()
 
 
 async def test_a_failed_write_keeps_the_marks_and_retries_until_it_lands(
     engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
 ) -> None:
-    member = await create_member(engine, keys)
-    await claim_event(pool, member, "kept")
-    broken = unreachable_pool()
-    await broken.open(wait=False)
-    marks = SignalledMarks(broken)
-    marks.add(member, "kept")
-    await asyncio.sleep(1.5)  # the write has failed at least once
-    assert (member, "kept") in marks
-    assert not (await claim_event(pool, member, "kept")).already_signalled
-    marks._pool = pool  # the database is back
+    async with unwritable_mark(engine, keys, pool, "kept") as (member, marks):
+        await asyncio.sleep(1.5)  # the write has failed at least once
+        assert (member, "kept") in marks
+        assert not (await claim_event(pool, member, "kept")).already_signalled
+        marks._pool = pool  # the database is back
 
-    async def landed() -> bool:
-        return (await claim_event(pool, member, "kept")).already_signalled
+        async def landed() -> bool:
+            return (await claim_event(pool, member, "kept")).already_signalled
 
-    await eventually(landed)
-    assert (member, "kept") not in marks
-    await marks.close()
-    await broken.close()
+        await eventually(landed)
+        assert (member, "kept") not in marks
 
 
 async def test_marks_that_cannot_be_written_at_shutdown_are_given_up(
     engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
 ) -> None:
-    member = await create_member(engine, keys)
-    await claim_event(pool, member, "given-up")
-    broken = unreachable_pool()
-    await broken.open(wait=False)
-    marks = SignalledMarks(broken)
-    marks.add(member, "given-up")
-    await marks.close()  # gives up (logged), leaving the receipt unmarked for a retry to hand over again
-    await broken.close()
-    assert not (await claim_event(pool, member, "given-up")).already_signalled
-    marks.add(member, "late")  # after close: nothing starts writing against the closed pool
-    assert marks._writer is None or marks._writer.done()
+    async with unwritable_mark(engine, keys, pool, "given-up") as (member, marks):
+        await marks.close()  # gives up (logged), leaving the receipt unmarked for a retry to hand over again
+        assert not (await claim_event(pool, member, "given-up")).already_signalled
+        marks.add(member, "late")  # after close: nothing starts writing against the closed pool
+        assert marks._writer is None or marks._writer.done()
 
 
 async def test_a_mark_written_while_a_repeat_is_claimed_still_counts(
