@@ -93,8 +93,7 @@ class KeyStore:
     def remember_created(self, material: DataKeyMaterial) -> None:
         """Cache a key this process created, after the transaction that stored it committed: the
         new member's first payload is sealed without reading the row back."""
-        self._by_id[material.key_id] = (material, time.monotonic())
-        self._live_by_owner[material.owner] = material.key_id
+        self._keep(material, live=True)
 
     async def live_key(self, owner: str, *, create: bool = False) -> DataKeyMaterial:
         """The owner's current key. `create` makes one first if the owner has none (service keys)."""
@@ -174,14 +173,16 @@ class KeyStore:
             raise KeyUnavailableError(row.key_id)
         raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
         material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
-        if generation != self._generation:
-            return material
-        self._by_id[row.key_id] = (material, time.monotonic())
-        if row.destroyed_at is None:
+        if generation == self._generation:
             # The owner's live key, however it was read: a worker that decoded a member's first
             # payload encodes the next without reading the row again.
-            self._live_by_owner[row.owner] = row.key_id
+            self._keep(material, live=row.destroyed_at is None)
         return material
+
+    def _keep(self, material: DataKeyMaterial, *, live: bool) -> None:
+        self._by_id[material.key_id] = (material, time.monotonic())
+        if live:
+            self._live_by_owner[material.owner] = material.key_id
 
 
 async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int) -> tuple[int, int]:
