@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
+from pydantic.alias_generators import to_camel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +35,8 @@ class Problem(StarletteHTTPException):
     """An error the caller can act on: a status, a stable type slug and a human detail.
 
     An HTTPException, so that FastAPI passes it through untouched even from body reading.
+    Extension members are camelCase on the wire like every body (`retry_after=` is answered as
+    `retryAfter`), in problem details and in WebSocket error frames alike.
     """
 
     def __init__(
@@ -43,7 +46,7 @@ class Problem(StarletteHTTPException):
         self.status = status
         self.slug = slug
         self.detail = detail
-        self.extensions = extensions
+        self.extensions = {to_camel(name): value for name, value in extensions.items()}
 
 
 def problem_response(
@@ -155,6 +158,7 @@ class ProblemDetails(BaseModel):
     detail: str
     instance: str
     errors: list[FieldError] | None = None  # for 422: each field that is wrong
+    retryAfter: int | None = None  # for 429: seconds until another is let through, as `Retry-After` says
 
 
 def problem_openapi(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import httpx
 import psycopg
@@ -44,10 +45,10 @@ async def test_staff_access_and_member_reads_are_recorded(client: httpx.AsyncCli
 
     compliance_sub = f"cmp-{uuid.uuid4()}"
     compliance = await dev_token(client, compliance_sub, ["compliance"])
-    response = await client.get("/v1/admin/audit", params={"after_id": start}, headers=compliance)
+    response = await client.get("/v1/admin/audit", params={"afterId": start}, headers=compliance)
     assert response.status_code == 200
     records = response.json()["records"]
-    by_action = [(r["actor"], r["actor_role"], r["action"], r["purpose"]) for r in records]
+    by_action = [(r["actor"], r["actorRole"], r["action"], r["purpose"]) for r in records]
     assert (operator_sub, "operator", "admin.GET", "ticket 42") in by_action
     queue = next(r for r in records if r["resource"].startswith("/v1/admin/review-queue"))
     assert queue["subject"] == str(named)
@@ -56,10 +57,11 @@ async def test_staff_access_and_member_reads_are_recorded(client: httpx.AsyncCli
     assert len(rewards) == 1
     assert rewards[0]["actor"] == "member" and rewards[0]["subject"] is not None
     assert len(bytes.fromhex(rewards[0]["hash"])) == 32
+    assert len(bytes.fromhex(rewards[0]["prevHash"])) == 32
 
     # Reading the log is itself audited.
     response = await client.get(
-        "/v1/admin/audit", params={"after_id": start, "actor": compliance_sub}, headers=compliance
+        "/v1/admin/audit", params={"afterId": start, "actor": compliance_sub}, headers=compliance
     )
     reads = response.json()["records"]
     assert reads and all(r["resource"].startswith("/v1/admin/audit") for r in reads)
@@ -74,10 +76,13 @@ async def test_filters_and_paging(client: httpx.AsyncClient, pool: AsyncConnecti
         )
     compliance = await dev_token(client, "cmp@example.com", ["compliance"])
 
-    async def read(**params: object) -> list[dict[str, object]]:
+    async def page(**params: object) -> dict[str, Any]:
         response = await client.get("/v1/admin/audit", params=params, headers=compliance)
         assert response.status_code == 200, response.text
-        return response.json()["records"]  # type: ignore[no-any-return]
+        return response.json()  # type: ignore[no-any-return]
+
+    async def read(**params: object) -> list[dict[str, object]]:
+        return (await page(**params))["records"]  # type: ignore[no-any-return]
 
     assert [r["action"] for r in await read(actor=actor)] == ["test.one", "test.two", "test.one"]
     assert len(await read(actor=actor, action="test.one")) == 2
@@ -85,9 +90,13 @@ async def test_filters_and_paging(client: httpx.AsyncClient, pool: AsyncConnecti
     by_subject = await read(subject=str(subject))
     assert [r["actor"] for r in by_subject] == [actor, actor, actor, "cmp@example.com"]
     assert await read(actor=actor, subject=str(uuid.uuid4())) == []
-    first = await read(actor=actor, limit=1)
-    second = await read(actor=actor, limit=1, after_id=first[0]["id"])
-    assert first[0]["id"] < second[0]["id"]
+    first = await page(actor=actor, limit=1)
+    assert first["nextAfterId"] == first["records"][0]["id"]
+    second = await read(actor=actor, limit=1, afterId=first["nextAfterId"])
+    assert first["records"][0]["id"] < second[0]["id"]
+    # The parameter's name before the API settled on camelCase is still read.
+    assert await read(actor=actor, limit=1, after_id=first["nextAfterId"]) == second
+    assert (await page(actor=actor))["nextAfterId"] is None
     assert await read(actor=actor, since="2999-01-01T00:00:00Z") == []
     assert len(await read(actor=actor, until="2999-01-01T00:00:00Z")) == 3
     response = await client.get("/v1/admin/audit", params={"limit": 501}, headers=compliance)

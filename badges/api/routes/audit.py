@@ -8,15 +8,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from badges.api.deps import CompliancePrincipal, ServicesDep
+from badges.api.schemas import WireModel
 from badges.db.audit import AuditQuery, list_audit
 
 router = APIRouter(tags=["compliance"])
 
 
-class AuditRecordView(BaseModel):
+class AuditRecordView(WireModel):
     id: int
     at: datetime
     actor: str
@@ -30,9 +30,9 @@ class AuditRecordView(BaseModel):
     hash: str  # hex
 
 
-class AuditPage(BaseModel):
+class AuditPage(WireModel):
     records: list[AuditRecordView]
-    next_after_id: int | None  # pass as `after_id` for the next page; null when this page was the last
+    next_after_id: int | None  # pass as `afterId` for the next page; null when this page was the last
 
 
 @router.get("/v1/admin/audit", response_model=AuditPage)
@@ -44,9 +44,13 @@ async def read_audit(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    # The name this parameter had before the API settled on camelCase: still read, no longer documented.
+    legacy_after_id: Annotated[int | None, Query(alias="after_id", ge=0, include_in_schema=False)] = None,
 ) -> AuditPage:
+    if legacy_after_id is not None and after_id == 0:
+        after_id = legacy_after_id
     rows = await list_audit(
         services.pool,
         AuditQuery(

@@ -169,7 +169,7 @@ async def decode(
             subject=subject,
             resource=resource,
             purpose=purpose,
-            details={"payloads": len(payloads), "left_sealed": sealed},
+            details={"payloads": len(payloads), "leftSealed": sealed},
         )
     return as_body(decoded)
 

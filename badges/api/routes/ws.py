@@ -73,7 +73,7 @@ class Ack(BaseModel):
 
 
 class ErrorFrame(BaseModel):
-    # Extra fields carry a Problem's extensions (`retry_after` when rate-limited), as in HTTP.
+    # Extra fields carry a Problem's extensions (`retryAfter` when rate-limited), as in HTTP.
     model_config = ConfigDict(extra="allow")
 
     type: Literal["error"] = "error"
