@@ -1,15 +1,19 @@
-# Two commands do all set-up on a fresh machine with only Python 3.11:
+# Two commands do all set-up on a fresh machine with only Python (3.11, 3.12 or 3.13):
 #   make dev   - the whole system on embedded defaults (see README)
 #   make test  - lint, type checks and every test
-# The project needs Python 3.11 exactly (pyproject.toml); prefer python3.11 where both exist.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# The project supports Python 3.11 to 3.13 (pyproject.toml). PYTHON is the first of python3.13,
+# python3.12, python3.11 and python3 that runs and is one of those (a pyenv shim may exist and
+# not run); set PYTHON=... to choose, and VENV=... to keep a second environment beside .venv.
+IN_RANGE := 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'
+PYTHON ?= $(firstword $(foreach python,python3.13 python3.12 python3.11 python3,$(shell $(python) -c $(IN_RANGE) >/dev/null 2>&1 && command -v $(python))))
+VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .PHONY: dev test lint format bench clean
 
 $(INSTALLED): pyproject.toml
+	@if ! "$(PYTHON)" -c $(IN_RANGE) 2>/dev/null; then echo "Badges needs Python 3.11, 3.12 or 3.13$(if $(PYTHON),: PYTHON=$(PYTHON) is not one,: none of python3.13, python3.12, python3.11 or python3 is one). Install one, or set PYTHON=/path/to/python3.x." >&2; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
