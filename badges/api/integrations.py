@@ -184,7 +184,7 @@ class IntegrationService:
         """Authenticate a signed request, then accept its event as `POST /v1/events` does."""
         integration, signature = await self._authenticate(integration_id, signature_header, body)
         await self._intake.check_integration_rate(integration_id)
-        event = parse_event(body)
+        event = event_from_signed_body(body)
         if event.type not in integration.event_types:
             raise Problem(
                 403,
@@ -249,7 +249,7 @@ class IntegrationService:
         return Problem(404, "integration-not-found", f"No active integration {integration_id!r}.")
 
 
-def parse_event(body: bytes) -> RealTimeEvent:
+def event_from_signed_body(body: bytes) -> RealTimeEvent:
     """The body as a `RealTimeEvent`; invalid input is answered like any request body (422,
     each field named `body.<field>`)."""
     try:

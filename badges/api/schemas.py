@@ -9,14 +9,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+
+from badges.domain.wire import WireModel
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+class EventAcceptance(WireModel):
+    """The answer to an event sent in: taken now (202), or already taken under this id (200)."""
 
-
-class EventReceipt(WireModel):
     status: Literal["accepted", "duplicate"]
     id: str
 
@@ -53,7 +52,7 @@ class MyBadges(WireModel):
     badges: list[BadgeProgressView]
 
 
-class Catalogue(WireModel):
+class CatalogueView(WireModel):
     revision: int
     badges: list[BadgeView]
 
@@ -78,7 +77,7 @@ class Demographics(WireModel):
     """Who the member is, coarsely: only ever used to form peer groups, only held with
     `demographics` consent, stored sealed with the member's key."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     postcode: str | None = Field(
         None,
@@ -107,7 +106,7 @@ class Profile(WireModel):
 class ProfileUpdate(WireModel):
     """Fields left out stay as they are; `demographics: null` deletes them."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     timezone: str | None = Field(None, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
     demographics: Demographics | None = None
@@ -194,7 +193,7 @@ class MyRewards(WireModel):
 
 
 class BudgetSpec(WireModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["points", "money"]
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -233,6 +232,6 @@ class ReviewItemView(WireModel):
 
 
 class ReviewDecisionRequest(WireModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     approve: bool

@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
 from badges.domain.events import EventType
+from badges.domain.wire import WireModel
 
 Period = Literal["monthly", "quarterly", "yearly"]
 BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food"]
@@ -32,23 +32,23 @@ class SpecFieldError(ValueError):
         self.field = field
 
 
-class WireModel(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are errors; immutable."""
+class SpecModel(WireModel):
+    """A part of a badge definition: unknown fields are errors; immutable."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- the seed's configuration types --------------------------------------------------------
 
 
-class OpenBankingConfig(WireModel):
+class OpenBankingConfig(SpecModel):
     providers: list[Literal["plaid", "truelayer"]] = Field(default=["plaid", "truelayer"], min_length=1)
     data_retention_days: int = Field(default=730, ge=30, le=3650)
     sync_interval_hours: int = Field(default=6, ge=1, le=168)
     minimum_history_months: int = Field(default=3, ge=1, le=24)
 
 
-class WebSocketConfig(WireModel):
+class WebSocketConfig(SpecModel):
     event_types: list[EventType] = Field(min_length=1)
     webhook_url: AnyHttpUrl | None = None
     authentication_method: Literal["token", "signature"] = "signature"
@@ -61,19 +61,19 @@ class WebSocketConfig(WireModel):
         return event_types
 
 
-class BehaviorTrackingConfig(WireModel):
+class BehaviorTrackingConfig(SpecModel):
     tracking_period: Period
     # Fraction by which the current period must beat the previous one: 0.1 means 10 % better.
     improvement_threshold: float = Field(gt=0, le=1)
     categories: list[BehaviourCategory] = Field(min_length=1)
 
 
-class AnonymizationConfig(WireModel):
+class AnonymizationConfig(SpecModel):
     epsilon: float = Field(default=1.0, gt=0, le=10)
     min_group_size: int = Field(default=20, ge=10)
 
 
-class ComparativeConfig(WireModel):
+class ComparativeConfig(SpecModel):
     comparison_groups: list[ComparisonGroup] = Field(min_length=1)
     percentile_targets: list[int] = Field(min_length=1)
     anonymization: AnonymizationConfig = Field(default_factory=AnonymizationConfig)
@@ -88,7 +88,7 @@ class ComparativeConfig(WireModel):
         return targets
 
 
-class AdvancedBadgeConfig(WireModel):
+class AdvancedBadgeConfig(SpecModel):
     open_banking: OpenBankingConfig | None = None
     web_socket: WebSocketConfig | None = None
     behavior_tracking: BehaviorTrackingConfig | None = None
@@ -98,7 +98,7 @@ class AdvancedBadgeConfig(WireModel):
 # --- rule kinds ------------------------------------------------------------------------------
 
 
-class CountRule(WireModel):
+class CountRule(SpecModel):
     """`target` matching events, ever."""
 
     kind: Literal["count"] = "count"
@@ -108,7 +108,7 @@ class CountRule(WireModel):
     event_data_match: dict[str, Any] = Field(default_factory=dict)
 
 
-class StreakRule(WireModel):
+class StreakRule(SpecModel):
     """An event on `length` consecutive days (or ISO weeks), in the member's time zone."""
 
     kind: Literal["streak"] = "streak"
@@ -118,7 +118,7 @@ class StreakRule(WireModel):
     event_data_match: dict[str, Any] = Field(default_factory=dict)
 
 
-class DistinctRule(WireModel):
+class DistinctRule(SpecModel):
     """`target` different values of `eventData[field]` (e.g. 5 different calculators)."""
 
     kind: Literal["distinct"] = "distinct"
@@ -127,7 +127,7 @@ class DistinctRule(WireModel):
     target: int = Field(gt=0, le=1_000)
 
 
-class WindowRule(WireModel):
+class WindowRule(SpecModel):
     """`target` matching events within any `within_days` days (a sliding window)."""
 
     kind: Literal["window"] = "window"
@@ -137,12 +137,12 @@ class WindowRule(WireModel):
     event_data_match: dict[str, Any] = Field(default_factory=dict)
 
 
-class Tier(WireModel):
+class Tier(SpecModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")
     target: int = Field(gt=0, le=100_000)
 
 
-class TiersRule(WireModel):
+class TiersRule(SpecModel):
     """One badge, several levels (bronze, silver, gold) by count; each tier is its own award."""
 
     kind: Literal["tiers"] = "tiers"
@@ -162,7 +162,7 @@ class TiersRule(WireModel):
         return self
 
 
-class MilestoneRule(WireModel):
+class MilestoneRule(SpecModel):
     """A cumulative financial goal, e.g. 1,000.00 saved in total (amounts in minor units)."""
 
     kind: Literal["milestone"] = "milestone"
@@ -171,7 +171,7 @@ class MilestoneRule(WireModel):
     currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
 
 
-class AvoidanceRule(WireModel):
+class AvoidanceRule(SpecModel):
     """No transaction in a harmful category for `window_days` days of covered bank data."""
 
     kind: Literal["avoidance"] = "avoidance"
@@ -179,14 +179,14 @@ class AvoidanceRule(WireModel):
     window_days: int = Field(ge=7, le=730)
 
 
-class ImprovementRule(WireModel):
+class ImprovementRule(SpecModel):
     """This period at least `behaviorTracking.improvementThreshold` better than the previous one."""
 
     kind: Literal["improvement"] = "improvement"
     category: BehaviourCategory
 
 
-class ComparativeRule(WireModel):
+class ComparativeRule(SpecModel):
     """At or above a released peer percentile (`comparativeAnalytics.percentileTargets`) of a metric;
     each target reached is its own award instance (`p95`, `p99`)."""
 
@@ -204,12 +204,12 @@ REAL_TIME_KINDS: frozenset[str] = frozenset({"count", "streak", "distinct", "win
 # --- rewards ---------------------------------------------------------------------------------
 
 
-class PointsReward(WireModel):
+class PointsReward(SpecModel):
     kind: Literal["points"] = "points"
     points: int = Field(gt=0, le=1_000_000)
 
 
-class MoneyReward(WireModel):
+class MoneyReward(SpecModel):
     kind: Literal["money"] = "money"
     amount_minor: int = Field(gt=0, le=100_000_00)
     currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
@@ -221,7 +221,7 @@ Reward = Annotated[PointsReward | MoneyReward, Field(discriminator="kind")]
 # --- a badge ---------------------------------------------------------------------------------
 
 
-class BadgeSpec(WireModel):
+class BadgeSpec(SpecModel):
     """What an operator writes for one badge (the body of `PUT /v1/admin/badges/{badge_id}`)."""
 
     name: str = Field(min_length=1, max_length=120)
@@ -271,7 +271,7 @@ class BadgeDefinition(BadgeSpec):
         return cls(badge_id=badge_id, version=version, **spec.model_dump())
 
 
-class Catalogue(WireModel):
+class Catalogue(SpecModel):
     """The shipped catalogue file (`badges/catalogue.yaml`): badge id → spec."""
 
     badges: dict[BadgeId, BadgeSpec] = Field(min_length=1)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
-from badges.api.schemas import AwardView, BadgeProgressView, BadgeView, Catalogue, MyBadges
+from badges.api.schemas import AwardView, BadgeProgressView, BadgeView, CatalogueView, MyBadges
 from badges.db.badges import Award, BadgeProgress
 from badges.domain.definitions import BadgeDefinition, StreakRule, TiersRule
 
@@ -39,10 +39,10 @@ def badge_view(badge: BadgeDefinition) -> BadgeView:
     )
 
 
-@router.get("/v1/badges", response_model=Catalogue)
-async def catalogue(principal: MemberPrincipal, services: ServicesDep) -> Catalogue:
+@router.get("/v1/badges", response_model=CatalogueView)
+async def catalogue(principal: MemberPrincipal, services: ServicesDep) -> CatalogueView:
     revision, badges = await services.catalogue.current()
-    return Catalogue(revision=revision, badges=[badge_view(badge) for badge in badges if badge.active])
+    return CatalogueView(revision=revision, badges=[badge_view(badge) for badge in badges if badge.active])
 
 
 @router.get("/v1/me/badges", response_model=MyBadges)

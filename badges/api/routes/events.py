@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
 from badges.api.problems import Problem
-from badges.api.schemas import EventReceipt
+from badges.api.schemas import EventAcceptance
 from badges.domain.events import RealTimeEvent
 
 router = APIRouter(tags=["events"])
@@ -16,8 +16,8 @@ router = APIRouter(tags=["events"])
 @router.post(
     "/v1/events",
     status_code=202,
-    response_model=EventReceipt,
-    responses={200: {"model": EventReceipt, "description": "An event with this id was already accepted."}},
+    response_model=EventAcceptance,
+    responses={200: {"model": EventAcceptance, "description": "An event with this id was already accepted."}},
 )
 async def post_event(
     event: RealTimeEvent, principal: MemberPrincipal, member_id: MemberId, services: ServicesDep
@@ -25,5 +25,5 @@ async def post_event(
     if event.user_id != principal.subject:
         raise Problem(403, "not-your-event", "A member may post events only for their own userId.")
     outcome = await services.intake.accept(member_id, event)
-    receipt = EventReceipt(status=outcome, id=event.id)
+    receipt = EventAcceptance(status=outcome, id=event.id)
     return JSONResponse(receipt.model_dump(mode="json"), status_code=202 if outcome == "accepted" else 200)

@@ -15,7 +15,7 @@ from badges.api.integrations import (
     WebhookDeliveryList,
     WebhookDeliveryView,
 )
-from badges.api.schemas import EventReceipt
+from badges.api.schemas import EventAcceptance
 from badges.db.webhooks import list_deliveries
 from badges.domain.events import RealTimeEvent
 from badges.domain.signatures import SIGNATURE_HEADER
@@ -59,8 +59,8 @@ async def disable_integration(integration_id: str, principal: AdminPrincipal, se
 @router.post(
     "/v1/integrations/{integration_id}/events",
     status_code=202,
-    response_model=EventReceipt,
-    responses={200: {"model": EventReceipt, "description": "An event with this id was already accepted."}},
+    response_model=EventAcceptance,
+    responses={200: {"model": EventAcceptance, "description": "An event with this id was already accepted."}},
     openapi_extra=SIGNED_EVENT_BODY,
 )
 async def post_signed_event(
@@ -72,7 +72,7 @@ async def post_signed_event(
     ] = None,
 ) -> JSONResponse:
     outcome, event = await services.integrations.receive(integration_id, signature or "", await request.body())
-    receipt = EventReceipt(status=outcome, id=event.id)
+    receipt = EventAcceptance(status=outcome, id=event.id)
     return JSONResponse(receipt.model_dump(mode="json"), status_code=202 if outcome == "accepted" else 200)
 
 

@@ -142,7 +142,7 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
         raise FrameError.of("invalid-message", f"The message is not valid: {fields}", errors=errors) from exc
 
 
-def parse_event(message: EventMessage) -> RealTimeEvent:
+def event_from_message(message: EventMessage) -> RealTimeEvent:
     try:
         return RealTimeEvent.model_validate(message.event)
     except ValidationError as exc:
@@ -325,7 +325,7 @@ class MemberSocket:
             self.start.set_result(after_id)
 
     async def _accept(self, message: EventMessage) -> str:
-        event = parse_event(message)
+        event = event_from_message(message)
         if event.user_id != self.principal.subject:
             raise FrameError.of("not-your-event", "A member may post events only for their own userId.", id=event.id)
         try:
