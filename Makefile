@@ -20,7 +20,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 dev: $(INSTALLED)
-	$(BIN)/python -m badges.dev
+	$(BIN)/python -m badges.cli.dev
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check badges tests bench

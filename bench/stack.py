@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psycopg
 
+from badges.cli.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, temporal_environment, wait_for_port
 from badges.config import Settings
 from badges.db.migrate import upgrade
-from badges.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, temporal_environment, wait_for_port
 from tests.support import free_port
 
 

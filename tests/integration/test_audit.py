@@ -135,7 +135,7 @@ async def test_concurrent_appends_form_one_chain(pool: AsyncConnectionPool) -> N
 
 def run_verify_cli(database_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "badges.audit", "verify"],
+        [sys.executable, "-m", "badges.cli.audit", "verify"],
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""Master-key rotation (`python -m badges.keys rotate`): afterwards the new master key alone opens
+"""Master-key rotation (`python -m badges.cli.keys rotate`): afterwards the new master key alone opens
 every data key; a key under a master key nobody configured is reported, not skipped silently."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.conftest import create_member
 
 def keys_cli(settings: Settings, master_keys: str, *command: str) -> tuple[int, list[dict[str, object]]]:
     done = subprocess.run(
-        [sys.executable, "-m", "badges.keys", *command],
+        [sys.executable, "-m", "badges.cli.keys", *command],
         env={**os.environ, "DATABASE_URL": settings.database_url, "BADGES_MASTER_KEYS": master_keys},
         capture_output=True,
         text=True,

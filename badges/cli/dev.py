@@ -194,7 +194,7 @@ def main() -> None:
         wait_for_port("127.0.0.1", API_PORT, 60, api)
         if env.get("BADGES_DEMO", "1") != "0" and env["BADGES_ENV"] == "dev":
             demo = {**env, "BADGES_API_URL": f"http://localhost:{API_PORT}"}
-            if subprocess.run([sys.executable, "-m", "badges.demo"], env=demo, check=False).returncode != 0:
+            if subprocess.run([sys.executable, "-m", "badges.cli.demo"], env=demo, check=False).returncode != 0:
                 say("the demo members could not be seeded (see above); everything else runs")
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")

@@ -1,4 +1,4 @@
-"""`python -m badges.demo`: demo members for a fresh `make dev`, made through the public API as a
+"""`python -m badges.cli.demo`: demo members for a fresh `make dev`, made through the public API as a
 client would (tokens from /v1/dev/token, so only where BADGES_ENV=dev), with banks linked at the
 sandbox bank.
 

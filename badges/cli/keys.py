@@ -1,16 +1,16 @@
-"""`python -m badges.keys`: master-key rotation, without downtime.
+"""`python -m badges.cli.keys`: master-key rotation, without downtime.
 
 The first key in `BADGES_MASTER_KEYS` wraps new data keys; every listed key unwraps. So a new
 key must be readable everywhere before anything wraps with it:
 
-1. `python -m badges.keys new-master-key` prints a fresh key as `id:base64`.
+1. `python -m badges.cli.keys new-master-key` prints a fresh key as `id:base64`.
 2. Add it LAST to `BADGES_MASTER_KEYS` (`old,new`) and restart the API and workers one by one:
    nothing wraps with it yet, every process can now read it.
 3. Move it FIRST (`new,old`) and restart them one by one again: new data keys are wrapped with it,
    and processes still on step 2 can read them.
-4. `python -m badges.keys rotate` (with `new,old`) re-wraps every data key still under the old
+4. `python -m badges.cli.keys rotate` (with `new,old`) re-wraps every data key still under the old
    master key, printing progress as JSON lines; it can be stopped and run again at any time.
-5. When `python -m badges.keys status` shows no key under the old master key, drop it from
+5. When `python -m badges.cli.keys status` shows no key under the old master key, drop it from
    `BADGES_MASTER_KEYS` everywhere, then destroy it.
 
 Reads `DATABASE_URL` and `BADGES_MASTER_KEYS` only.
@@ -32,7 +32,7 @@ from badges.db.keys import KeyUnavailableError, MasterKeys, keys_by_master, rewr
 from badges.db.pool import open_pool
 
 BATCH = 500
-USAGE = "usage: python -m badges.keys new-master-key | status | rotate"
+USAGE = "usage: python -m badges.cli.keys new-master-key | status | rotate"
 
 
 async def _run(command: str, database_url: str, master_keys: str) -> int:

@@ -1,4 +1,4 @@
-"""`python -m badges.audit verify`: recompute the audit log's hash chain, print a one-line JSON
+"""`python -m badges.cli.audit verify`: recompute the audit log's hash chain, print a one-line JSON
 verdict, exit 1 when a record has been changed."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ async def _verify(url: str) -> int:
 
 def main(argv: list[str]) -> int:
     if argv != ["verify"]:
-        print("usage: python -m badges.audit verify   (reads DATABASE_URL)", file=sys.stderr)
+        print("usage: python -m badges.cli.audit verify   (reads DATABASE_URL)", file=sys.stderr)
         return 2
     url = os.environ.get("DATABASE_URL")
     if not url:
