@@ -6,6 +6,7 @@ No servers: building the schema needs no lifespan."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 from pydantic import BaseModel, TypeAdapter
 
 from badges.api.app import create_app
-from badges.api.routes.ws import Ack, ErrorFrame, client_message
+from badges.api.problems import Problem
+from badges.api.routes.ws import Ack, ErrorFrame, FrameError, client_message
 from badges.config import Settings
 
 # The deliberate exceptions, each with its reason; the README's "Wire names" lists the same.
@@ -99,6 +101,19 @@ def test_every_query_header_and_cookie_parameter_is_named_by_the_convention() ->
 )
 def test_websocket_frames_are_camel_case(frame: TypeAdapter[BaseModel]) -> None:
     assert stray(properties(frame.json_schema(by_alias=True), "ws")) == []
+
+
+def test_problem_extension_members_are_camel_case_over_http_and_websocket() -> None:
+    problem = Problem(429, "rate-limited", "Too many events.", retry_after=7)
+    assert problem.extensions == {"retryAfter": 7}
+    frame = json.loads(FrameError.from_problem(problem, "e-1").frame.model_dump_json(exclude_none=True))
+    assert frame == {
+        "type": "error",
+        "code": "rate-limited",
+        "detail": "Too many events.",
+        "id": "e-1",
+        "retryAfter": 7,
+    }
 
 
 def test_the_exceptions_are_still_there() -> None:
