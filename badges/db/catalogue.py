@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint, func, insert, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, UniqueConstraint, func, insert, select, text
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,17 +31,6 @@ class BadgeDefinitionVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("badge_id", "version"),)
-
-
-class BadgeWebhookSecret(Base):
-    """The signing secret for a badge's outbound award webhooks, sealed with the service key."""
-
-    __tablename__ = "badge_webhook_secrets"
-
-    badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 CATALOGUE_FILE_AUTHOR = "catalogue-file"

@@ -1,12 +1,11 @@
-"""Event systems that sign their requests, the signatures already seen, and outbound deliveries."""
+"""Event systems that sign their requests, and the signatures already seen (replay protection)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select, update
+from sqlalchemy import DateTime, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,23 +38,6 @@ class SignatureReceipt(Base):
     integration_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class WebhookDelivery(Base):
-    """One award POSTed to a badge's webhook URL by `WebhookDeliveryWorkflow`."""
-
-    __tablename__ = "webhook_deliveries"
-
-    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    badge_id: Mapped[str] = mapped_column(String(64))
-    url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- integrations ----------------------------------------------------------------------------

@@ -5,17 +5,47 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
-from badges.db.catalogue import BadgeWebhookSecret
-from badges.db.integrations import WebhookDelivery
+from badges.db.base import Base
 from badges.db.keys import KeyStore
 from badges.domain.identity import SERVICE_OWNER
+
+
+class BadgeWebhookSecret(Base):
+    """The signing secret for a badge's outbound award webhooks, sealed with the service key."""
+
+    __tablename__ = "badge_webhook_secrets"
+
+    badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One award POSTed to a badge's webhook URL by `WebhookDeliveryWorkflow`."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    badge_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
 
 SECRET_BYTES = 32
 
