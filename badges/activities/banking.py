@@ -22,7 +22,7 @@ from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import append_audit
 from badges.db.banking import (
     ConnectionState,
-    apply_batch,
+    apply_sync_batch,
     connection_state,
     delete_connection,
     member_connection_ids,
@@ -131,7 +131,7 @@ class BankingActivities:
                 if error.kind == "gone":
                     return await self._gone(state, error)
                 raise as_application_error(error) from error
-            applied = await apply_batch(self._pool, self._keys, state, **batch)
+            applied = await apply_sync_batch(self._pool, self._keys, state, **batch)
         if applied is None:
             return SyncOutcome(applied=False)
         return SyncOutcome(

@@ -227,7 +227,7 @@ async def connection_state(
     return ConnectionState(connection_id, user_id, provider, item_id, token, sync_cursor, status)
 
 
-async def apply_batch(
+async def apply_sync_batch(
     pool: AsyncConnectionPool,
     keys: KeyStore,
     state: ConnectionState,

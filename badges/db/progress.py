@@ -111,7 +111,7 @@ def batch_script(
     return sql.SQL(";\n").join(statements)
 
 
-async def apply_batch(
+async def write_progress_batch(
     pool: AsyncConnectionPool,
     user_id: uuid.UUID,
     batch_seq: int,
