@@ -185,10 +185,10 @@ class BankingActivities:
         """Set the connection's status; a change reaches the member's stream as an insight."""
         async with self._pool.connection() as connection, connection.transaction():
             before = await set_status(connection, change.connection_id, change.status, change.error)
-            if before is not None and before[1] != change.status:
+            if before is not None and before.previous != change.status:
                 await append_insight(
                     connection,
-                    before[0],
+                    before.user_id,
                     {"type": "bank_connection", "connectionId": str(change.connection_id), "status": change.status},
                 )
 

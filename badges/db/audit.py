@@ -184,7 +184,24 @@ class AuditQuery:
     limit: int = 100
 
 
-async def list_audit(pool: AsyncConnectionPool, query: AuditQuery) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A record as read back."""
+
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    subject: uuid.UUID | None
+    resource: str
+    purpose: str
+    details: dict[str, Any]  # the JSON payload, as stored
+    prev_hash: bytes
+    hash: bytes
+
+
+async def list_audit(pool: AsyncConnectionPool, query: AuditQuery) -> list[AuditEntry]:
     """Records matching every given filter, oldest first, from `after_id` on (for paging)."""
     clauses = ["id > %(after_id)s"]
     params: dict[str, Any] = {"after_id": query.after_id, "limit": query.limit}
@@ -205,5 +222,4 @@ async def list_audit(pool: AsyncConnectionPool, query: AuditQuery) -> list[dict[
     )
     async with pool.connection() as connection:
         cursor = await connection.execute(sql, params)
-        columns = [column.name for column in cursor.description or []]
-        return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+        return [AuditEntry(*row[:9], prev_hash=bytes(row[9]), hash=bytes(row[10])) for row in await cursor.fetchall()]

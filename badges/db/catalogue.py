@@ -7,6 +7,7 @@ badge's newest version with revision ≤ N; workflows load it when events say it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +68,15 @@ async def load_catalogue(engine: AsyncEngine) -> tuple[int, list[BadgeDefinition
     return max((row.revision for row in rows), default=0), [to_definition(row) for row in rows]
 
 
-async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[tuple[BadgeDefinition, str, datetime]]:
+@dataclass(frozen=True, slots=True)
+class DefinitionVersion:
+    definition: BadgeDefinition
+    created_by: str
+    created_at: datetime
+
+
+async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[DefinitionVersion]:
+    """Every version of the badge, oldest first (none: no such badge)."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -76,7 +85,7 @@ async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[tuple[
                 .order_by(BadgeDefinitionVersion.version)
             )
         ).all()
-        return [(to_definition(row), row.created_by, row.created_at) for row in rows]
+        return [DefinitionVersion(to_definition(row), row.created_by, row.created_at) for row in rows]
 
 
 async def _latest(connection: AsyncConnection, badge_id: str) -> Row[Any] | None:

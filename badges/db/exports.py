@@ -13,6 +13,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -147,11 +148,15 @@ async def finish_export(connection: AsyncConnection[Any], export_id: uuid.UUID) 
     )
 
 
-async def export_status(
-    pool: AsyncConnectionPool, user_id: uuid.UUID, export_id: uuid.UUID
-) -> tuple[int, int, datetime | None] | None:
-    """(sections done, sections in all, completed at) of the member's export, or None if they
-    have no such export (or it expired)."""
+@dataclass(frozen=True, slots=True)
+class ExportStatus:
+    sections_done: int
+    sections_total: int
+    completed_at: datetime | None
+
+
+async def export_status(pool: AsyncConnectionPool, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportStatus | None:
+    """How far the member's export is, or None if they have no such export (or it expired)."""
     async with pool.connection() as connection:
         cursor = await connection.execute(
             "SELECT (SELECT count(*) FROM member_export_parts p WHERE p.export_id = e.export_id),"
@@ -159,7 +164,7 @@ async def export_status(
             (export_id, user_id),
         )
         row = await cursor.fetchone()
-    return (int(row[0]), int(row[1]), row[2]) if row else None
+    return ExportStatus(int(row[0]), int(row[1]), row[2]) if row else None
 
 
 async def export_document(

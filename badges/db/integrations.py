@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,7 +63,31 @@ async def insert_integration(
     return created_at
 
 
-async def list_integrations(engine: AsyncEngine) -> list[Row[str, list[str], str, datetime, datetime | None]]:
+@dataclass(frozen=True, slots=True)
+class IntegrationRecord:
+    integration_id: str
+    event_types: list[str]
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSecretRecord:
+    """An active integration's event types and its secret, sealed with the service key `key_id`."""
+
+    event_types: list[str]
+    sealed_secret: bytes
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedIntegration:
+    event_types: list[str]
+    created_at: datetime
+
+
+async def list_integrations(engine: AsyncEngine) -> list[IntegrationRecord]:
     async with engine.connect() as connection:
         query = select(
             Integration.integration_id,
@@ -72,21 +96,22 @@ async def list_integrations(engine: AsyncEngine) -> list[Row[str, list[str], str
             Integration.created_at,
             Integration.disabled_at,
         ).order_by(Integration.integration_id)
-        return list((await connection.execute(query)).all())
+        return [IntegrationRecord(*row) for row in await connection.execute(query)]
 
 
-async def active_integration(engine: AsyncEngine, integration_id: str) -> Row[list[str], bytes, str] | None:
+async def active_integration(engine: AsyncEngine, integration_id: str) -> IntegrationSecretRecord | None:
     """The integration's event types and sealed secret, unless it is unknown or disabled."""
     async with engine.connect() as connection:
         query = select(Integration.event_types, Integration.sealed_secret, Integration.key_id).where(
             Integration.integration_id == integration_id, Integration.disabled_at.is_(None)
         )
-        return (await connection.execute(query)).one_or_none()
+        row = (await connection.execute(query)).one_or_none()
+    return None if row is None else IntegrationSecretRecord(*row)
 
 
 async def replace_integration_secret(
     engine: AsyncEngine, integration_id: str, sealed_secret: bytes, key_id: str
-) -> Row[list[str], datetime] | None:
+) -> RotatedIntegration | None:
     """Give an active integration a new secret (the old one stops working at once); returns its
     event types and creation time, or None if there is no such active integration."""
     async with engine.begin() as connection:
@@ -96,7 +121,8 @@ async def replace_integration_secret(
             .values(sealed_secret=sealed_secret, key_id=key_id)
             .returning(Integration.event_types, Integration.created_at)
         )
-        return result.one_or_none()
+        row = result.one_or_none()
+    return None if row is None else RotatedIntegration(*row)
 
 
 async def disable_integration(engine: AsyncEngine, integration_id: str) -> bool:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -174,14 +173,28 @@ async def record_delivery_failure(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    delivery_id: str
+    user_id: uuid.UUID
+    badge_id: str
+    url: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 async def list_deliveries(
     engine: AsyncEngine, *, status: str | None, badge_id: str | None, limit: int
-) -> list[Row[Any]]:
+) -> list[DeliveryRecord]:
     """Deliveries, newest first."""
-    query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id)
+    query = select(WebhookDelivery.__table__).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if badge_id is not None:
         query = query.where(WebhookDelivery.badge_id == badge_id)
     async with engine.connect() as connection:
-        return list((await connection.execute(query.limit(limit))).all())
+        return [DeliveryRecord(**row._mapping) for row in await connection.execute(query.limit(limit))]

@@ -3,6 +3,7 @@ Reading it is itself audited (by the staff dependency)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -54,7 +55,7 @@ async def read_audit(
         ),
     )
     records = [
-        AuditRecordView(**{**row, "prev_hash": bytes(row["prev_hash"]).hex(), "hash": bytes(row["hash"]).hex()})
+        AuditRecordView(**{**dataclasses.asdict(row), "prev_hash": row.prev_hash.hex(), "hash": row.hash.hex()})
         for row in rows
     ]
     return AuditPage(records=records, next_after_id=records[-1].id if len(records) == limit else None)

@@ -88,9 +88,9 @@ async def download(services: Services, member_id: uuid.UUID, export_id: uuid.UUI
     status = await export_status(services.pool, member_id, export_id)
     if status is None:
         raise Problem(404, "export-not-found", "No such export: it never existed or has expired (after 24 hours).")
-    done, total, completed_at = status
+    completed_at = status.completed_at
     if completed_at is None:
-        return running(export_id, done, total)
+        return running(export_id, status.sections_done, status.sections_total)
     await audit_member_access(
         services,
         member_id,
