@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
+from badges.db.consents import Consent
 from badges.db.erasure import ErasedSubject
 from badges.db.keys import DataKeyMaterial, KeyStore
 
@@ -85,7 +85,7 @@ async def set_member_timezone(engine: AsyncEngine, member_id: uuid.UUID, zone: s
 
 
 async def save_demographics(
-    pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
+    engine: AsyncEngine, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
 ) -> bool:
     """Store the member's demographics sealed with their key, only while `demographics` consent
     is active; None deletes them. False when there was no consent.
@@ -96,24 +96,26 @@ async def save_demographics(
     sealed = None
     if demographics is not None:
         sealed = await keys.seal(str(member_id), json.dumps(demographics, sort_keys=True).encode())
-    async with pool.connection() as connection, connection.transaction():
-        await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (member_id,))
+    async with engine.begin() as connection:
+        await connection.execute(select(Member.id).where(Member.id == member_id).with_for_update(key_share=True))
         if sealed is not None:
-            cursor = await connection.execute(
-                "SELECT 1 FROM consents WHERE user_id = %s AND scope = 'demographics' AND revoked_at IS NULL"
-                " AND expires_at > now()",
-                (member_id,),
+            consent = await connection.scalar(
+                select(Consent.user_id).where(
+                    Consent.user_id == member_id,
+                    Consent.scope == "demographics",
+                    Consent.revoked_at.is_(None),
+                    Consent.expires_at > func.now(),
+                )
             )
-            if await cursor.fetchone() is None:
+            if consent is None:
                 return False
-        await connection.execute("UPDATE members SET demographics = %s WHERE id = %s", (sealed, member_id))
+        await connection.execute(update(Member).where(Member.id == member_id).values(demographics=sealed))
         return True
 
 
-async def load_demographics(pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:
-    async with pool.connection() as connection:
-        cursor = await connection.execute("SELECT demographics FROM members WHERE id = %s", (member_id,))
-        row = await cursor.fetchone()
-    if row is None or row[0] is None:
+async def load_demographics(engine: AsyncEngine, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:
+    async with engine.connect() as connection:
+        sealed = await connection.scalar(select(Member.demographics).where(Member.id == member_id))
+    if sealed is None:
         return None
-    return json.loads(await keys.unseal(row[0]))  # type: ignore[no-any-return]
+    return json.loads(await keys.unseal(sealed))  # type: ignore[no-any-return]
