@@ -13,8 +13,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import BigInteger, DateTime, LargeBinary, String, Text, Uuid, func
+from sqlalchemy import BigInteger, DateTime, LargeBinary, String, Text, Uuid, func, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
@@ -201,25 +202,20 @@ class AuditEntry:
     hash: bytes
 
 
-async def list_audit(pool: AsyncConnectionPool, query: AuditQuery) -> list[AuditEntry]:
+async def list_audit(engine: AsyncEngine, query: AuditQuery) -> list[AuditEntry]:
     """Records matching every given filter, oldest first, from `after_id` on (for paging)."""
-    clauses = ["id > %(after_id)s"]
-    params: dict[str, Any] = {"after_id": query.after_id, "limit": query.limit}
-    for column, value, operator in (
-        ("actor", query.actor, "="),
-        ("subject", query.subject, "="),
-        ("action", query.action, "="),
-        ("at", query.since, ">="),
-        ("at", query.until, "<"),
-    ):
-        if value is not None:
-            name = f"p_{len(params)}"
-            clauses.append(f"{column} {operator} %({name})s")
-            params[name] = value
-    sql = (
-        "SELECT id, at, actor, actor_role, action, subject, resource, purpose, details, prev_hash, hash"
-        f" FROM audit_log WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %(limit)s"
-    )
-    async with pool.connection() as connection:
-        cursor = await connection.execute(sql, params)
-        return [AuditEntry(*row[:9], prev_hash=bytes(row[9]), hash=bytes(row[10])) for row in await cursor.fetchall()]
+    record = AuditRecord.__table__.c
+    statement = select(AuditRecord.__table__).where(record.id > query.after_id)
+    if query.actor is not None:
+        statement = statement.where(record.actor == query.actor)
+    if query.subject is not None:
+        statement = statement.where(record.subject == query.subject)
+    if query.action is not None:
+        statement = statement.where(record.action == query.action)
+    if query.since is not None:
+        statement = statement.where(record.at >= query.since)
+    if query.until is not None:
+        statement = statement.where(record.at < query.until)
+    async with engine.connect() as connection:
+        rows = await connection.execute(statement.order_by(record.id).limit(query.limit))
+        return [AuditEntry(**row._mapping) for row in rows]

@@ -49,7 +49,7 @@ async def read_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     rows = await list_audit(
-        services.pool,
+        services.engine,
         AuditQuery(
             actor=actor, subject=subject, action=action, since=since, until=until, after_id=after_id, limit=limit
         ),
