@@ -1,5 +1,10 @@
 """The audit log: who read or changed what, whose, when and why. Append-only (a trigger refuses
-UPDATE and DELETE) and tamper-evident: each record's hash covers the previous record's hash."""
+UPDATE and DELETE) and tamper-evident: each record's hash covers the previous record's hash.
+
+Appending is hand-written on the psycopg pool: a record commits inside the transaction of what it
+describes (consent changes, erasure steps, retention, bank revocations), which hold psycopg
+connections; the chain check (`python -m badges.audit verify`) reads on the same pool. Listing
+is SQLAlchemy Core."""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 """Bank connections, accounts and transactions. Access tokens, account names and masks,
 descriptions and merchant names are sealed with the member's key (`KeyStore.seal`), so erasure
 leaves them unreadable wherever a copy survives. A synced batch is applied with its cursor in one
-transaction: either both are stored or neither."""
+transaction: either both are stored or neither.
+
+Hand-written on the psycopg pool: the sync writes are what bench/sync.py measures, the sync
+activities hold only the pool, and `set_status` runs inside its caller's psycopg transaction
+(with the member's outbox insight)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """Consent as the database sees it: a projection of each member's `ConsentWorkflow`, which holds
-the truth, so API paths and activities can check a scope with one read."""
+the truth, so API paths and activities can check a scope with one read.
+
+Hand-written on the psycopg pool: a consent change locks the member, projects the consent,
+deletes what the scope alone justified, appends the outbox insight and the audit record in one
+transaction (`activities/consent.py`), which the engine would split from the outbox and audit
+writes; `has_consent` is read by activities that hold only the pool."""
 
 from __future__ import annotations
 

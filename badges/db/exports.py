@@ -5,6 +5,9 @@ deletes them after `EXPORT_TTL`, see `db/retention.py`).
 Sections are found, not listed: one per table that references `members` (so a table added later
 is exported without anyone remembering to), plus the member's profile and the audit records of
 accesses to their data.
+
+Hand-written on the psycopg pool: each step runs in its activity's transaction on the pool, and
+sections read whole tables by names found in the system catalogue (`SELECT *`).
 """
 
 from __future__ import annotations

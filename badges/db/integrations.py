@@ -1,4 +1,7 @@
-"""Event systems that sign their requests, and the signatures already seen (replay protection)."""
+"""Event systems that sign their requests, and the signatures already seen (replay protection).
+
+Registrations are SQLAlchemy Core; signature receipts, claimed for every signed event, are
+hand-written on the psycopg pool (the real-time path)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@ unwrapped in memory.
 
 A member's key protects their Temporal payloads and sensitive columns. Destroying it (erasure)
 makes every copy of what it protected unreadable.
+
+`KeyStore` reads and creates keys with SQLAlchemy Core (a new member's key in the transaction that
+creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, run by
+`python -m badges.keys`) is hand-written on the pool that command opens.
 """
 
 from __future__ import annotations

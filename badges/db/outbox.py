@@ -3,6 +3,9 @@
 
 Rows are written under a transaction-scoped advisory lock, so ids become visible in id order
 and a tailer that reads `id > last_seen` never skips a row committed late.
+
+Hand-written on the psycopg pool: the tail runs on the real-time path (bench/realtime.py), and
+`append_insight` writes inside its caller's psycopg transaction.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Badge progress and awards, the projection of each member's workflow state: the tables, and a
 member's batch of progress and awards, written with its outbox rows in one transaction.
 
-The batch is sent as one multi-statement script, so one round trip. The writes are idempotent by content;
-the advisory lock, held to commit, makes outbox ids visible in the order they were taken.
+The batch is sent as one multi-statement script, so one round trip: hand-written on the psycopg
+pool, as it runs for every batch of the real-time path (bench/realtime.py). The writes are
+idempotent by content; the advisory lock, held to commit, makes outbox ids visible in the order
+they were taken. The reads (the badges page, re-evaluation paging) are SQLAlchemy Core.
 """
 
 from __future__ import annotations

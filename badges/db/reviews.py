@@ -1,4 +1,7 @@
-"""The review queue: implausible bursts of events held back from awarding until a person decides."""
+"""The review queue: implausible bursts of events held back from awarding until a person decides.
+
+`record_reviews` is hand-written on the psycopg pool (`record_progress` writes it on the real-time
+path); reads are SQLAlchemy Core."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The rewards ledger (one row per rewarded award, ever) and the budgets that cap it per period."""
+"""The rewards ledger (one row per rewarded award, ever) and the budgets that cap it per period.
+
+Granting is hand-written on the psycopg pool: `record_progress` grants a batch's rewards on the
+real-time path, and releasing deferred rewards charges budgets with the same statements
+(`_charge`). Reads and budget changes are SQLAlchemy Core."""
 
 from __future__ import annotations
 
