@@ -458,7 +458,21 @@ async def member_connections(pool: AsyncConnectionPool, keys: KeyStore, user_id:
                 balance_minor=balance,
             )
         )
-    return [ConnectionRecord(*row, accounts=by_connection.get(row[0], [])) for row in connection_rows]
+    return [
+        ConnectionRecord(
+            id=connection_id,
+            provider=provider,
+            institution_id=institution_id,
+            institution_name=institution_name,
+            status=status,
+            last_synced_at=last_synced_at,
+            created_at=created_at,
+            accounts=by_connection.get(connection_id, []),
+        )
+        for connection_id, provider, institution_id, institution_name, status, last_synced_at, created_at in (
+            connection_rows
+        )
+    ]
 
 
 async def member_transactions(
