@@ -113,6 +113,17 @@ class ConnectionState:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class SyncBatch:
+    """A complete batch pulled from the provider (every page), with the cursor after it."""
+
+    added: list[Transaction]
+    modified: list[Transaction]
+    removed: list[str]
+    accounts: list[Account]
+    next_cursor: str
+
+
 @dataclass(frozen=True)
 class BatchApplied:
     added: int
@@ -295,17 +306,13 @@ async def apply_sync_batch(
     pool: AsyncConnectionPool,
     keys: KeyStore,
     state: ConnectionState,
-    *,
-    added: list[Transaction],
-    modified: list[Transaction],
-    removed: list[str],
-    accounts: list[Account],
-    next_cursor: str,
+    batch: SyncBatch,
 ) -> BatchApplied | None:
     """Apply one complete batch and its cursor in one transaction, unless the connection moved
     on since the batch began: another run applied it (the cursor moved), the item was replaced by
     a re-link, or it is being disconnected. Then None, and nothing changes."""
     owner = str(state.user_id)
+    added, modified, removed, accounts = batch.added, batch.modified, batch.removed, batch.accounts
     rows = []
     for item in [*added, *modified]:
         rows.append(
@@ -381,7 +388,7 @@ async def apply_sync_batch(
         await connection.execute(
             "UPDATE bank_connections SET cursor = %s, status = 'active', last_synced_at = now(), last_error = NULL,"
             " updated_at = now() WHERE id = %s",
-            (next_cursor, state.id),
+            (batch.next_cursor, state.id),
         )
     return BatchApplied(
         added=len(added),
