@@ -21,6 +21,6 @@ And hand-written where a unit of work shares one psycopg transaction across modu
 engine would split: the consent projection with its scope-data deletion, outbox insight and
 audit record (`consents`, `outbox.append_insight`, `audit.append_audit`), erasure steps and their
 audit records (`erasure`), the retention purge and its audit record (`retention`), export parts
-(`exports`, whose sections are found in the system catalogue). Each such module says so.
-Migrations keep their raw SQL.
+(`exports`, whose sections are found in the system catalogue). Each such module says so, and
+which of its functions are Core. Migrations keep their raw SQL.
 """
