@@ -26,6 +26,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check badges tests bench
 	$(BIN)/ruff format --check badges tests bench
 	$(BIN)/mypy badges/domain badges/workflows
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_layering.py  # no SQL outside badges/db/
 
 test: lint
 	$(BIN)/pytest

@@ -18,11 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from badges.cli.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, temporal_environment, wait_for_port
 from badges.config import Settings
-from badges.db.migrate import upgrade
+from badges.db.migrate import create_database, upgrade
 from tests.support import free_port
 
 
@@ -98,8 +96,7 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
             )
             database_url = server.get_uri()
         name = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+        create_database(database_url, name)
         base, _, query = database_url.partition("?")
         database_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 

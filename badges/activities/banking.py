@@ -9,7 +9,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -22,7 +22,8 @@ from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import append_audit
 from badges.db.banking import (
     ConnectionState,
-    apply_batch,
+    SyncBatch,
+    apply_sync_batch,
     connection_state,
     delete_connection,
     member_connection_ids,
@@ -32,6 +33,7 @@ from badges.db.banking import (
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.outbox import append_insight
+from badges.domain.banking import Account, Transaction
 from badges.domain.identity import bank_sync_workflow_id
 
 PAGE_SIZE = 500
@@ -131,7 +133,7 @@ class BankingActivities:
                 if error.kind == "gone":
                     return await self._gone(state, error)
                 raise as_application_error(error) from error
-            applied = await apply_batch(self._pool, self._keys, state, **batch)
+            applied = await apply_sync_batch(self._pool, self._keys, state, batch)
         if applied is None:
             return SyncOutcome(applied=False)
         return SyncOutcome(
@@ -143,12 +145,15 @@ class BankingActivities:
             last_date=applied.last_date,
         )
 
-    async def _read_batch(self, provider: BankProvider, state: ConnectionState) -> dict[str, Any]:
+    async def _read_batch(self, provider: BankProvider, state: ConnectionState) -> SyncBatch:
         """Every page after the stored cursor, restarting when the provider's data moves under us."""
         restarts = 0
         token = state.access_token
         while True:
-            batch: dict[str, Any] = {"added": [], "modified": [], "removed": [], "accounts": []}
+            added: list[Transaction] = []
+            modified: list[Transaction] = []
+            removed: list[str] = []
+            accounts: list[Account] = []
             cursor = state.cursor
             try:
                 while True:
@@ -156,13 +161,13 @@ class BankingActivities:
                     if page.access_token is not None:  # refreshed: the old ones may be dead already
                         token = page.access_token
                         await store_credentials(self._pool, self._keys, state, token)
-                    batch["added"] += page.added
-                    batch["modified"] += page.modified
-                    batch["removed"] += page.removed
-                    batch["accounts"] = page.accounts or batch["accounts"]
+                    added += page.added
+                    modified += page.modified
+                    removed += page.removed
+                    accounts = page.accounts or accounts
                     cursor = page.next_cursor
                     if not page.has_more:
-                        return {**batch, "next_cursor": cursor or ""}
+                        return SyncBatch(added, modified, removed, accounts, next_cursor=cursor or "")
             except ProviderError as error:
                 if error.kind == "mutation_during_pagination" and restarts < MAX_BATCH_RESTARTS:
                     restarts += 1
@@ -185,10 +190,10 @@ class BankingActivities:
         """Set the connection's status; a change reaches the member's stream as an insight."""
         async with self._pool.connection() as connection, connection.transaction():
             before = await set_status(connection, change.connection_id, change.status, change.error)
-            if before is not None and before[1] != change.status:
+            if before is not None and before.previous != change.status:
                 await append_insight(
                     connection,
-                    before[0],
+                    before.user_id,
                     {"type": "bank_connection", "connectionId": str(change.connection_id), "status": change.status},
                 )
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from badges.db.audit import append_audit
-from badges.db.consents import delete_scope_data
+from badges.db.consents import delete_scope_data, lock_member, upsert_consent
 from badges.db.outbox import append_insight
 from badges.domain.identity import consent_workflow_id
 
@@ -26,14 +26,6 @@ class ConsentChange(BaseModel):
     granted_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
-
-
-UPSERT = """
-INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at, revoked_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, now())
-ON CONFLICT (user_id, scope) DO UPDATE SET purpose = excluded.purpose, granted_at = excluded.granted_at,
-    expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, updated_at = now()
-"""
 
 
 class ConsentActivities:
@@ -53,18 +45,16 @@ class ConsentActivities:
             # lock serialises this with a demographics write (which takes it first too) and an
             # erasure (whose DELETE waits for it); NO KEY UPDATE lets progress writes (which hold
             # the outbox lock and need a KEY SHARE on the row) through.
-            await conn.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (change.user_id,))
+            await lock_member(conn, change.user_id)
             await append_insight(conn, change.user_id, payload)
-            await conn.execute(
-                UPSERT,
-                (
-                    change.user_id,
-                    change.scope,
-                    change.purpose,
-                    change.granted_at,
-                    change.expires_at,
-                    change.revoked_at,
-                ),
+            await upsert_consent(
+                conn,
+                change.user_id,
+                change.scope,
+                purpose=change.purpose,
+                granted_at=change.granted_at,
+                expires_at=change.expires_at,
+                revoked_at=change.revoked_at,
             )
             deleted = 0
             if change.status in ("revoked", "expired"):

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from badges.db.progress import apply_batch
+from badges.db.progress import write_progress_batch
 from badges.db.reviews import record_reviews
 from badges.db.rewards import RewardClaim, grant_rewards
 from badges.domain.definitions import MoneyReward
@@ -75,7 +75,7 @@ class ProgressActivities:
     async def record_progress(self, batch: ProgressBatch) -> None:
         """Apply one batch. Every step is idempotent, so a retry after any failure completes it
         without writing anything twice: awards and rewards are unique per (member, badge, instance)."""
-        await apply_batch(self._pool, batch.user_id, batch.batch_seq, batch.progress, batch.awards)
+        await write_progress_batch(self._pool, batch.user_id, batch.batch_seq, batch.progress, batch.awards)
         await grant_rewards(self._pool, batch.user_id, reward_claims(batch.awards, batch.decided_at))
         await record_reviews(
             self._pool,

@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
 
-from badges.db.badges import BadgeProgress
+from badges.db.progress import members_with_progress
 
 
 class MemberPage(BaseModel):
@@ -39,12 +38,7 @@ class ReevaluationActivities:
 
     @activity.defn
     async def members_with_progress(self, badge_id: str, after: uuid.UUID | None, limit: int) -> MemberPage:
-        query = select(BadgeProgress.user_id).where(BadgeProgress.badge_id == badge_id)
-        if after is not None:
-            query = query.where(BadgeProgress.user_id > after)
-        async with self._engine.connect() as connection:
-            rows = await connection.scalars(query.order_by(BadgeProgress.user_id).limit(limit))
-            return MemberPage(member_ids=list(rows))
+        return MemberPage(member_ids=await members_with_progress(self._engine, badge_id, after, limit))
 
     @activity.defn
     async def signal_reevaluation(self, signals: ReevaluationSignals) -> None:

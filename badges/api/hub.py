@@ -11,18 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from badges.db.erasure import ERASURE_CHANNEL
-from badges.db.outbox import OUTBOX_CHANNEL
+from badges.db.outbox import OUTBOX_CHANNEL, last_outbox_id, listening, read_member_outbox, read_outbox
 
 log = logging.getLogger("badges.hub")
 
 READ_BATCH = 1_000
-READ_NEW = "SELECT id, user_id, kind, payload FROM outbox WHERE id > %s ORDER BY id LIMIT %s"
-READ_MEMBER = "SELECT id, kind, payload FROM outbox WHERE user_id = %s AND id > %s ORDER BY id LIMIT %s"
 # NOTIFY is only a wake-up; a periodic read covers one lost while the listener reconnects.
 POLL_SECONDS = 2.0
 SUBSCRIBER_BUFFER = 5_000
@@ -90,9 +86,7 @@ class OutboxHub:
         self.last_id = 0
 
     async def start(self) -> None:
-        async with self._pool.connection() as connection:
-            row = await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone()
-        self.last_id = row[0] if row else 0
+        self.last_id = await last_outbox_id(self._pool)
         self._task = asyncio.create_task(self._listen_forever(), name="outbox-hub")
 
     async def stop(self) -> None:
@@ -139,7 +133,7 @@ class OutboxHub:
 
     async def backlog(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[StreamMessage]:
         while True:
-            rows = await self._fetch(READ_MEMBER, (user_id, after_id, READ_BATCH))
+            rows = await read_member_outbox(self._pool, user_id, after_id, READ_BATCH)
             for row in rows:
                 yield StreamMessage(row.id, row.kind, row.payload)
             if len(rows) < READ_BATCH:
@@ -149,9 +143,7 @@ class OutboxHub:
     async def _listen_forever(self) -> None:
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-                    await conn.execute(f"LISTEN {ERASURE_CHANNEL}")
+                async with listening(self._libpq_url, OUTBOX_CHANNEL, ERASURE_CHANNEL) as conn:
                     for callback in self.on_listening:
                         callback()
                     await self._read_new()  # whatever was written while (re)connecting
@@ -175,16 +167,10 @@ class OutboxHub:
 
     async def _read_new(self) -> None:
         while True:
-            rows = await self._fetch(READ_NEW, (self.last_id, READ_BATCH))
+            rows = await read_outbox(self._pool, self.last_id, READ_BATCH)
             for row in rows:
                 self.last_id = row.id
                 for subscription in self._subscribers.get(row.user_id, ()):
                     subscription.offer(StreamMessage(row.id, row.kind, row.payload))
             if len(rows) < READ_BATCH:
                 return
-
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[Any]:
-        async with self._pool.connection() as connection:
-            cursor = connection.cursor(row_factory=namedtuple_row)
-            await cursor.execute(query, params)
-            return await cursor.fetchall()

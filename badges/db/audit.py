@@ -1,5 +1,10 @@
 """The audit log: who read or changed what, whose, when and why. Append-only (a trigger refuses
-UPDATE and DELETE) and tamper-evident: each record's hash covers the previous record's hash."""
+UPDATE and DELETE) and tamper-evident: each record's hash covers the previous record's hash.
+
+Appending is hand-written on the psycopg pool: a record commits inside the transaction of what it
+describes (consent changes, erasure steps, retention, bank revocations), which hold psycopg
+connections; the chain check (`python -m badges.audit verify`) reads on the same pool. Listing
+is SQLAlchemy Core."""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import BigInteger, DateTime, LargeBinary, String, Text, Uuid, func
+from sqlalchemy import BigInteger, DateTime, LargeBinary, String, Text, Uuid, func, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
@@ -184,26 +190,37 @@ class AuditQuery:
     limit: int = 100
 
 
-async def list_audit(pool: AsyncConnectionPool, query: AuditQuery) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A record as read back."""
+
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    subject: uuid.UUID | None
+    resource: str
+    purpose: str
+    details: dict[str, Any]  # the JSON payload, as stored
+    prev_hash: bytes
+    hash: bytes
+
+
+async def list_audit(engine: AsyncEngine, query: AuditQuery) -> list[AuditEntry]:
     """Records matching every given filter, oldest first, from `after_id` on (for paging)."""
-    clauses = ["id > %(after_id)s"]
-    params: dict[str, Any] = {"after_id": query.after_id, "limit": query.limit}
-    for column, value, operator in (
-        ("actor", query.actor, "="),
-        ("subject", query.subject, "="),
-        ("action", query.action, "="),
-        ("at", query.since, ">="),
-        ("at", query.until, "<"),
-    ):
-        if value is not None:
-            name = f"p_{len(params)}"
-            clauses.append(f"{column} {operator} %({name})s")
-            params[name] = value
-    sql = (
-        "SELECT id, at, actor, actor_role, action, subject, resource, purpose, details, prev_hash, hash"
-        f" FROM audit_log WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %(limit)s"
-    )
-    async with pool.connection() as connection:
-        cursor = await connection.execute(sql, params)
-        columns = [column.name for column in cursor.description or []]
-        return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+    record = AuditRecord.__table__.c
+    statement = select(AuditRecord.__table__).where(record.id > query.after_id)
+    if query.actor is not None:
+        statement = statement.where(record.actor == query.actor)
+    if query.subject is not None:
+        statement = statement.where(record.subject == query.subject)
+    if query.action is not None:
+        statement = statement.where(record.action == query.action)
+    if query.since is not None:
+        statement = statement.where(record.at >= query.since)
+    if query.until is not None:
+        statement = statement.where(record.at < query.until)
+    async with engine.connect() as connection:
+        rows = await connection.execute(statement.order_by(record.id).limit(query.limit))
+        return [AuditEntry(**row._mapping) for row in rows]

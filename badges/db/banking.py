@@ -1,7 +1,11 @@
 """Bank connections, accounts and transactions. Access tokens, account names and masks,
 descriptions and merchant names are sealed with the member's key (`KeyStore.seal`), so erasure
 leaves them unreadable wherever a copy survives. A synced batch is applied with its cursor in one
-transaction: either both are stored or neither."""
+transaction: either both are stored or neither.
+
+Hand-written on the psycopg pool: the sync writes are what bench/sync.py measures, the sync
+activities hold only the pool, and `set_status` runs inside its caller's psycopg transaction
+(with the member's outbox insight)."""
 
 from __future__ import annotations
 
@@ -109,6 +113,17 @@ class ConnectionState:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class SyncBatch:
+    """A complete batch pulled from the provider (every page), with the cursor after it."""
+
+    added: list[Transaction]
+    modified: list[Transaction]
+    removed: list[str]
+    accounts: list[Account]
+    next_cursor: str
+
+
 @dataclass(frozen=True)
 class BatchApplied:
     added: int
@@ -116,6 +131,65 @@ class BatchApplied:
     removed: int
     first_date: date | None  # the earliest posted date the batch touched
     last_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedConnection:
+    connection_id: uuid.UUID
+    created: bool
+    # The access token of the item this link replaced (same institution): revoke it at the provider.
+    replaced_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    user_id: uuid.UUID
+    previous: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemConnection:
+    connection_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    account_id: str
+    name: str  # opened
+    mask: str | None  # opened
+    type: str
+    subtype: str | None
+    currency: str
+    balance_minor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    id: uuid.UUID
+    provider: str
+    institution_id: str | None
+    institution_name: str | None
+    status: str
+    last_synced_at: datetime | None
+    created_at: datetime
+    accounts: list[AccountRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    connection_id: uuid.UUID
+    transaction_id: str
+    account_id: str
+    amount_minor: int
+    currency: str
+    posted_date: date
+    authorized_date: date | None
+    description: str  # opened
+    merchant_name: str | None  # opened
+    category_primary: str | None
+    category_detailed: str | None
+    pending: bool
 
 
 class LinkRefused(Exception):
@@ -129,10 +203,11 @@ class LinkRefused(Exception):
 
 async def link_connection(
     pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, provider: str, exchanged: Exchanged
-) -> tuple[uuid.UUID, bool, str | None]:
+) -> LinkedConnection:
     """Store a newly linked item. Linking an institution the member already linked replaces that
     connection's item (its data is dropped and synced afresh from the new one), so nothing is
-    held twice. Returns (connection id, created, the replaced item's access token to remove).
+    held twice. Returns the connection, whether it is new, and the replaced item's access token
+    to remove at the provider.
 
     Consent is checked here, under the member's row lock (taken first, as consent changes take
     it): a revocation either commits first (and this refuses) or waits, then finds and
@@ -162,7 +237,7 @@ async def link_connection(
                 " updated_at = now() WHERE id = %s",
                 (sealed, same_item[0]),
             )
-            return same_item[0], False, None
+            return LinkedConnection(same_item[0], False, None)
         existing = None
         if exchanged.institution_id is not None:
             cursor = await connection.execute(
@@ -180,7 +255,7 @@ async def link_connection(
                 " last_error = NULL, updated_at = now() WHERE id = %s",
                 (exchanged.item_id, sealed, connection_id),
             )
-            return connection_id, False, (await keys.unseal(old_token)).decode()
+            return LinkedConnection(connection_id, False, (await keys.unseal(old_token)).decode())
         connection_id = uuid.uuid4()
         await connection.execute(
             "INSERT INTO bank_connections (id, user_id, provider, item_id, institution_id, institution_name,"
@@ -195,7 +270,7 @@ async def link_connection(
                 sealed,
             ),
         )
-        return connection_id, True, None
+        return LinkedConnection(connection_id, True, None)
 
 
 async def store_credentials(
@@ -227,21 +302,17 @@ async def connection_state(
     return ConnectionState(connection_id, user_id, provider, item_id, token, sync_cursor, status)
 
 
-async def apply_batch(
+async def apply_sync_batch(
     pool: AsyncConnectionPool,
     keys: KeyStore,
     state: ConnectionState,
-    *,
-    added: list[Transaction],
-    modified: list[Transaction],
-    removed: list[str],
-    accounts: list[Account],
-    next_cursor: str,
+    batch: SyncBatch,
 ) -> BatchApplied | None:
     """Apply one complete batch and its cursor in one transaction, unless the connection moved
     on since the batch began: another run applied it (the cursor moved), the item was replaced by
     a re-link, or it is being disconnected. Then None, and nothing changes."""
     owner = str(state.user_id)
+    added, modified, removed, accounts = batch.added, batch.modified, batch.removed, batch.accounts
     rows = []
     for item in [*added, *modified]:
         rows.append(
@@ -317,7 +388,7 @@ async def apply_batch(
         await connection.execute(
             "UPDATE bank_connections SET cursor = %s, status = 'active', last_synced_at = now(), last_error = NULL,"
             " updated_at = now() WHERE id = %s",
-            (next_cursor, state.id),
+            (batch.next_cursor, state.id),
         )
     return BatchApplied(
         added=len(added),
@@ -330,9 +401,9 @@ async def apply_batch(
 
 async def set_status(
     connection: Any, connection_id: uuid.UUID, status: str, error: str | None = None
-) -> tuple[uuid.UUID, str] | None:
-    """Set a connection's status inside the caller's transaction; returns (member, previous
-    status), or None when the connection is gone or (for any status but `disconnected`) being
+) -> StatusChanged | None:
+    """Set a connection's status inside the caller's transaction; returns its member and previous
+    status, or None when the connection is gone or (for any status but `disconnected`) being
     disconnected, which nothing undoes."""
     cursor = await connection.execute(
         "UPDATE bank_connections c SET status = %s, last_error = %s, updated_at = now()"
@@ -342,19 +413,17 @@ async def set_status(
         (status, error, connection_id, status),
     )
     row = await cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return StatusChanged(row[0], row[1]) if row else None
 
 
-async def connection_by_item(
-    pool: AsyncConnectionPool, provider: str, item_id: str
-) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """(connection id, member) of a provider's item."""
+async def connection_by_item(pool: AsyncConnectionPool, provider: str, item_id: str) -> ItemConnection | None:
+    """The connection (and its member) of a provider's item."""
     async with pool.connection() as connection:
         cursor = await connection.execute(
             "SELECT id, user_id FROM bank_connections WHERE provider = %s AND item_id = %s", (provider, item_id)
         )
         row = await cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return ItemConnection(row[0], row[1]) if row else None
 
 
 async def member_connection_ids(pool: AsyncConnectionPool, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -368,7 +437,7 @@ async def delete_connection(pool: AsyncConnectionPool, connection_id: uuid.UUID)
         await connection.execute("DELETE FROM bank_connections WHERE id = %s", (connection_id,))
 
 
-async def member_connections(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> list[dict[str, Any]]:
+async def member_connections(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> list[ConnectionRecord]:
     """The member's connections with their accounts (names and masks opened)."""
     async with pool.connection() as connection:
         cursor = await connection.execute(
@@ -376,38 +445,41 @@ async def member_connections(pool: AsyncConnectionPool, keys: KeyStore, user_id:
             " FROM bank_connections WHERE user_id = %s ORDER BY created_at",
             (user_id,),
         )
-        connections = [
-            dict(
-                zip(
-                    ("id", "provider", "institution_id", "institution_name", "status", "last_synced_at", "created_at"),
-                    row,
-                    strict=True,
-                )
-            )
-            for row in await cursor.fetchall()
-        ]
+        connection_rows = await cursor.fetchall()
         cursor = await connection.execute(
             "SELECT connection_id, account_id, name, mask, type, subtype, currency, balance_minor"
             " FROM bank_accounts WHERE user_id = %s ORDER BY account_id",
             (user_id,),
         )
         account_rows = await cursor.fetchall()
-    by_connection: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    by_connection: dict[uuid.UUID, list[AccountRecord]] = {}
     for connection_id, account_id, name, mask, type_, subtype, currency, balance in account_rows:
         by_connection.setdefault(connection_id, []).append(
-            {
-                "account_id": account_id,
-                "name": (await keys.unseal(bytes(name))).decode(),
-                "mask": (await keys.unseal(bytes(mask))).decode() if mask is not None else None,
-                "type": type_,
-                "subtype": subtype,
-                "currency": currency,
-                "balance_minor": balance,
-            }
+            AccountRecord(
+                account_id=account_id,
+                name=(await keys.unseal(bytes(name))).decode(),
+                mask=(await keys.unseal(bytes(mask))).decode() if mask is not None else None,
+                type=type_,
+                subtype=subtype,
+                currency=currency,
+                balance_minor=balance,
+            )
         )
-    for item in connections:
-        item["accounts"] = by_connection.get(item["id"], [])
-    return connections
+    return [
+        ConnectionRecord(
+            id=connection_id,
+            provider=provider,
+            institution_id=institution_id,
+            institution_name=institution_name,
+            status=status,
+            last_synced_at=last_synced_at,
+            created_at=created_at,
+            accounts=by_connection.get(connection_id, []),
+        )
+        for connection_id, provider, institution_id, institution_name, status, last_synced_at, created_at in (
+            connection_rows
+        )
+    ]
 
 
 async def member_transactions(
@@ -419,7 +491,7 @@ async def member_transactions(
     until: date | None,
     limit: int,
     after: tuple[date, uuid.UUID, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TransactionRecord]:
     """The member's transactions, newest first (keyset paging by `after` = the last row's
     (posted date, connection id, transaction id): ids are unique only within a connection)."""
     clauses = ["user_id = %(user)s"]
@@ -446,19 +518,19 @@ async def member_transactions(
     for (connection_id, transaction_id, account_id, amount, currency, posted, authorized, description, merchant,
          primary, detailed, pending) in rows:  # fmt: skip
         result.append(
-            {
-                "connection_id": connection_id,
-                "transaction_id": transaction_id,
-                "account_id": account_id,
-                "amount_minor": amount,
-                "currency": currency,
-                "posted_date": posted,
-                "authorized_date": authorized,
-                "description": (await keys.unseal(bytes(description))).decode(),
-                "merchant_name": (await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
-                "category_primary": primary,
-                "category_detailed": detailed,
-                "pending": pending,
-            }
+            TransactionRecord(
+                connection_id=connection_id,
+                transaction_id=transaction_id,
+                account_id=account_id,
+                amount_minor=amount,
+                currency=currency,
+                posted_date=posted,
+                authorized_date=authorized,
+                description=(await keys.unseal(bytes(description))).decode(),
+                merchant_name=(await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
+                category_primary=primary,
+                category_detailed=detailed,
+                pending=pending,
+            )
         )
     return result

@@ -7,10 +7,11 @@ badge's newest version with revision ≤ N; workflows load it when events say it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint, func, insert, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, UniqueConstraint, func, insert, select, text
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,17 +32,6 @@ class BadgeDefinitionVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("badge_id", "version"),)
-
-
-class BadgeWebhookSecret(Base):
-    """The signing secret for a badge's outbound award webhooks, sealed with the service key."""
-
-    __tablename__ = "badge_webhook_secrets"
-
-    badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 CATALOGUE_FILE_AUTHOR = "catalogue-file"
@@ -78,7 +68,15 @@ async def load_catalogue(engine: AsyncEngine) -> tuple[int, list[BadgeDefinition
     return max((row.revision for row in rows), default=0), [to_definition(row) for row in rows]
 
 
-async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[tuple[BadgeDefinition, str, datetime]]:
+@dataclass(frozen=True, slots=True)
+class DefinitionVersion:
+    definition: BadgeDefinition
+    created_by: str
+    created_at: datetime
+
+
+async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[DefinitionVersion]:
+    """Every version of the badge, oldest first (none: no such badge)."""
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -87,7 +85,7 @@ async def definition_versions(engine: AsyncEngine, badge_id: str) -> list[tuple[
                 .order_by(BadgeDefinitionVersion.version)
             )
         ).all()
-        return [(to_definition(row), row.created_by, row.created_at) for row in rows]
+        return [DefinitionVersion(to_definition(row), row.created_by, row.created_at) for row in rows]
 
 
 async def _latest(connection: AsyncConnection, badge_id: str) -> Row[Any] | None:

@@ -1,9 +1,15 @@
 """Consent as the database sees it: a projection of each member's `ConsentWorkflow`, which holds
-the truth, so API paths and activities can check a scope with one read."""
+the truth, so API paths and activities can check a scope with one read.
+
+Hand-written on the psycopg pool: a consent change locks the member, projects the consent,
+deletes what the scope alone justified, appends the outbox insight and the audit record in one
+transaction (`activities/consent.py`), which the engine would split from the outbox and audit
+writes; `has_consent` is read by activities that hold only the pool."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +37,63 @@ class Consent(Base):
             "scope IN ('open_banking', 'behaviour_tracking', 'peer_comparison', 'demographics')", name="scope"
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    scope: str
+    purpose: str
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+async def member_consents(pool: AsyncConnectionPool, user_id: uuid.UUID) -> list[ConsentRecord]:
+    """Every consent the member has given, active or not, by scope."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT scope, purpose, granted_at, expires_at, revoked_at FROM consents WHERE user_id = %s ORDER BY scope",
+            (user_id,),
+        )
+        return [ConsentRecord(*row) for row in await cur.fetchall()]
+
+
+async def consent_terms(pool: AsyncConnectionPool, user_id: uuid.UUID) -> dict[str, tuple[datetime, datetime | None]]:
+    """(expires at, revoked at) of each scope the member has a consent row for."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT scope, expires_at, revoked_at FROM consents WHERE user_id = %s", (user_id,))
+        return {scope: (expires_at, revoked_at) for scope, expires_at, revoked_at in await cur.fetchall()}
+
+
+UPSERT = """
+INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at, revoked_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (user_id, scope) DO UPDATE SET purpose = excluded.purpose, granted_at = excluded.granted_at,
+    expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, updated_at = now()
+"""
+
+
+async def lock_member(connection: AsyncConnection[Any], user_id: uuid.UUID) -> None:
+    """Lock the member's row inside the caller's transaction, as every consent change does first.
+
+    NO KEY UPDATE serialises a consent change with a demographics write or a bank link (which
+    take it first too) and an erasure (whose DELETE waits for it), and lets progress writes
+    (which need a KEY SHARE on the row) through."""
+    await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (user_id,))
+
+
+async def upsert_consent(
+    connection: AsyncConnection[Any],
+    user_id: uuid.UUID,
+    scope: str,
+    *,
+    purpose: str,
+    granted_at: datetime,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+) -> None:
+    """Project one consent's state into `consents`, inside the caller's transaction."""
+    await connection.execute(UPSERT, (user_id, scope, purpose, granted_at, expires_at, revoked_at))
 
 
 async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str, now: datetime) -> bool:

@@ -5,6 +5,9 @@ The tombstone holds only the digest of the token subject and the time: it names 
 so nothing left behind (audit records, Temporal histories) can be tied back to the person
 through it. It refuses the subject for good: an app that silently refreshes its token must not
 sign an erased person up again.
+
+Hand-written on the psycopg pool: each step runs in one transaction with its audit record
+(`audit.append_audit`), which is written on the pool's connections.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ deletes them after `EXPORT_TTL`, see `db/retention.py`).
 Sections are found, not listed: one per table that references `members` (so a table added later
 is exported without anyone remembering to), plus the member's profile and the audit records of
 accesses to their data.
+
+Producing an export is hand-written on the psycopg pool: each step runs in its activity's
+transaction on the pool, and sections read whole tables by names found in the system catalogue
+(`SELECT *`). Its status and the download read through SQLAlchemy Core on the engine.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, func
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
@@ -147,39 +152,48 @@ async def finish_export(connection: AsyncConnection[Any], export_id: uuid.UUID) 
     )
 
 
-async def export_status(
-    pool: AsyncConnectionPool, user_id: uuid.UUID, export_id: uuid.UUID
-) -> tuple[int, int, datetime | None] | None:
-    """(sections done, sections in all, completed at) of the member's export, or None if they
-    have no such export (or it expired)."""
-    async with pool.connection() as connection:
-        cursor = await connection.execute(
-            "SELECT (SELECT count(*) FROM member_export_parts p WHERE p.export_id = e.export_id),"
-            " e.sections_total, e.completed_at FROM member_exports e WHERE e.export_id = %s AND e.user_id = %s",
-            (export_id, user_id),
-        )
-        row = await cursor.fetchone()
-    return (int(row[0]), int(row[1]), row[2]) if row else None
+@dataclass(frozen=True, slots=True)
+class ExportStatus:
+    sections_done: int
+    sections_total: int
+    completed_at: datetime | None
+
+
+async def export_status(engine: AsyncEngine, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportStatus | None:
+    """How far the member's export is, or None if they have no such export (or it expired)."""
+    parts_done = (
+        select(func.count())
+        .select_from(MemberExportPart)
+        .where(MemberExportPart.export_id == MemberExport.export_id)
+        .scalar_subquery()
+    )
+    query = select(parts_done, MemberExport.sections_total, MemberExport.completed_at).where(
+        MemberExport.export_id == export_id, MemberExport.user_id == user_id
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return ExportStatus(int(row[0]), int(row[1]), row[2]) if row else None
 
 
 async def export_document(
-    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, export_id: uuid.UUID, completed_at: datetime
+    engine: AsyncEngine, keys: KeyStore, user_id: uuid.UUID, export_id: uuid.UUID, completed_at: datetime
 ) -> AsyncIterator[bytes]:
     """The finished export as one JSON document, produced a section at a time."""
     head = {"exportId": str(export_id), "userId": str(user_id), "generatedAt": completed_at.isoformat()}
     yield json.dumps(head)[:-1].encode() + b',"sections":{'
-    async with pool.connection() as connection:
-        cursor = await connection.execute(
-            "SELECT section, rows FROM member_export_parts WHERE export_id = %s ORDER BY section", (export_id,)
-        )
-        sections = await cursor.fetchall()
-    for index, (section, rows) in enumerate(sections):
-        async with pool.connection() as connection:
-            cursor = await connection.execute(
-                "SELECT sealed FROM member_export_parts WHERE export_id = %s AND section = %s", (export_id, section)
+    part = MemberExportPart.__table__.c
+    async with engine.connect() as connection:
+        sections = (
+            await connection.execute(
+                select(part.section, part.rows).where(part.export_id == export_id).order_by(part.section)
             )
-            row = await cursor.fetchone()
-        items = await keys.unseal(row[0]) if row else b"[]"
+        ).all()
+    for index, (section, rows) in enumerate(sections):
+        async with engine.connect() as connection:
+            sealed = await connection.scalar(
+                select(part.sealed).where(part.export_id == export_id, part.section == section)
+            )
+        items = await keys.unseal(sealed) if sealed is not None else b"[]"
         prefix = b"," if index else b""
         yield prefix + json.dumps(section).encode() + b':{"rows":' + str(rows).encode() + b',"items":' + items + b"}"
     yield b"}}"

@@ -1,14 +1,16 @@
-"""Event systems that sign their requests, the signatures already seen, and outbound deliveries."""
+"""Event systems that sign their requests, and the signatures already seen (replay protection).
+
+Registrations are SQLAlchemy Core; signature receipts, claimed for every signed event, are
+hand-written on the psycopg pool (the real-time path)."""
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select, update
+from sqlalchemy import DateTime, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,23 +43,6 @@ class SignatureReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class WebhookDelivery(Base):
-    """One award POSTed to a badge's webhook URL by `WebhookDeliveryWorkflow`."""
-
-    __tablename__ = "webhook_deliveries"
-
-    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    badge_id: Mapped[str] = mapped_column(String(64))
-    url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
 # --- integrations ----------------------------------------------------------------------------
 
 
@@ -81,7 +66,31 @@ async def insert_integration(
     return created_at
 
 
-async def list_integrations(engine: AsyncEngine) -> list[Row[str, list[str], str, datetime, datetime | None]]:
+@dataclass(frozen=True, slots=True)
+class IntegrationRecord:
+    integration_id: str
+    event_types: list[str]
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSecretRecord:
+    """An active integration's event types and its secret, sealed with the service key `key_id`."""
+
+    event_types: list[str]
+    sealed_secret: bytes
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedIntegration:
+    event_types: list[str]
+    created_at: datetime
+
+
+async def list_integrations(engine: AsyncEngine) -> list[IntegrationRecord]:
     async with engine.connect() as connection:
         query = select(
             Integration.integration_id,
@@ -90,21 +99,22 @@ async def list_integrations(engine: AsyncEngine) -> list[Row[str, list[str], str
             Integration.created_at,
             Integration.disabled_at,
         ).order_by(Integration.integration_id)
-        return list((await connection.execute(query)).all())
+        return [IntegrationRecord(*row) for row in await connection.execute(query)]
 
 
-async def active_integration(engine: AsyncEngine, integration_id: str) -> Row[list[str], bytes, str] | None:
+async def active_integration(engine: AsyncEngine, integration_id: str) -> IntegrationSecretRecord | None:
     """The integration's event types and sealed secret, unless it is unknown or disabled."""
     async with engine.connect() as connection:
         query = select(Integration.event_types, Integration.sealed_secret, Integration.key_id).where(
             Integration.integration_id == integration_id, Integration.disabled_at.is_(None)
         )
-        return (await connection.execute(query)).one_or_none()
+        row = (await connection.execute(query)).one_or_none()
+    return None if row is None else IntegrationSecretRecord(*row)
 
 
 async def replace_integration_secret(
     engine: AsyncEngine, integration_id: str, sealed_secret: bytes, key_id: str
-) -> Row[list[str], datetime] | None:
+) -> RotatedIntegration | None:
     """Give an active integration a new secret (the old one stops working at once); returns its
     event types and creation time, or None if there is no such active integration."""
     async with engine.begin() as connection:
@@ -114,7 +124,8 @@ async def replace_integration_secret(
             .values(sealed_secret=sealed_secret, key_id=key_id)
             .returning(Integration.event_types, Integration.created_at)
         )
-        return result.one_or_none()
+        row = result.one_or_none()
+    return None if row is None else RotatedIntegration(*row)
 
 
 async def disable_integration(engine: AsyncEngine, integration_id: str) -> bool:

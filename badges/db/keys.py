@@ -1,7 +1,12 @@
-"""Per-owner AES-256-GCM data keys, stored wrapped by a master key and cached unwrapped in memory.
+"""Per-owner AES-256-GCM data keys (the `data_keys` table), stored wrapped by a master key and cached
+unwrapped in memory.
 
 A member's key protects their Temporal payloads and sensitive columns. Destroying it (erasure)
 makes every copy of what it protected unreadable.
+
+`KeyStore` reads and creates keys with SQLAlchemy Core (a new member's key in the transaction that
+creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, run by
+`python -m badges.keys`) is hand-written on the pool that command opens.
 """
 
 from __future__ import annotations
@@ -10,15 +15,35 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import select
+from sqlalchemy import DateTime, Index, LargeBinary, String, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
-from badges.db.members import DataKey
+from badges.db.base import Base
+
+
+class DataKey(Base):
+    """An AES-256-GCM data key, stored only wrapped by a master key. One live key per owner."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a member UUID, or "service"
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)  # NULL once destroyed
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_data_keys_live_owner", "owner", unique=True, postgresql_where=text("destroyed_at IS NULL")),
+    )
+
 
 NONCE_BYTES = 12
 # How long a process trusts an unwrapped key without re-reading its row: a key destroyed by

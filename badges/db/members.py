@@ -1,20 +1,23 @@
-"""Members (internal UUIDs behind token subjects) and their wrapped data keys."""
+"""Members: the internal UUIDs behind token subjects, their time zones and sealed demographics.
+(Their wrapped data keys are in `db/keys.py`.)"""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import DateTime, Index, LargeBinary, String, func, text
+from sqlalchemy import DateTime, LargeBinary, String, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
-
-if TYPE_CHECKING:
-    from badges.db.keys import KeyStore
+from badges.db.consents import Consent
+from badges.db.erasure import ErasedSubject
+from badges.db.keys import DataKeyMaterial, KeyStore
 
 
 class Member(Base):
@@ -32,25 +35,57 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class DataKey(Base):
-    """An AES-256-GCM data key, stored only wrapped by a master key. One live key per owner."""
+class SubjectErased(Exception):
+    """The subject was erased: refused for good."""
 
-    __tablename__ = "data_keys"
 
-    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(64))  # a member UUID, or "service"
-    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)  # NULL once destroyed
-    master_key_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+@dataclass(frozen=True, slots=True)
+class ResolvedMember:
+    id: uuid.UUID
+    timezone: str | None
+    # The data key made for a member created by this call: for `KeyStore.remember_created`.
+    created_key: DataKeyMaterial | None
 
-    __table_args__ = (
-        Index("uq_data_keys_live_owner", "owner", unique=True, postgresql_where=text("destroyed_at IS NULL")),
-    )
+
+async def resolve_subject(engine: AsyncEngine, keys: KeyStore, digest: bytes) -> ResolvedMember:
+    """The member with this subject digest, created with their data key on first sight (in one
+    transaction). Raises `SubjectErased` for a subject whose erasure has begun."""
+    by_digest = select(Member.id, Member.timezone).where(Member.subject_digest == digest)
+    created_key: DataKeyMaterial | None = None
+    async with engine.begin() as connection:
+        erased = await connection.scalar(select(ErasedSubject.erased_at).where(ErasedSubject.subject_digest == digest))
+        if erased is not None:
+            raise SubjectErased()
+        # With the time zone: the member's first event then needs no query of its own.
+        found = (await connection.execute(by_digest)).one_or_none()
+        if found is None:
+            member_id = await connection.scalar(
+                insert(Member)
+                .values(id=uuid.uuid4(), subject_digest=digest)
+                .on_conflict_do_nothing(index_elements=[Member.subject_digest])
+                .returning(Member.id)
+            )
+            if member_id is None:  # another request created them first
+                found = (await connection.execute(by_digest)).one()
+            else:
+                created_key = await keys.create_key(connection, str(member_id))
+                found = (member_id, None)
+        member_id, zone = found
+    return ResolvedMember(member_id, zone, created_key)
+
+
+async def member_timezone(engine: AsyncEngine, member_id: uuid.UUID) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(Member.timezone).where(Member.id == member_id))
+
+
+async def set_member_timezone(engine: AsyncEngine, member_id: uuid.UUID, zone: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(update(Member).where(Member.id == member_id).values(timezone=zone))
 
 
 async def save_demographics(
-    pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
+    engine: AsyncEngine, keys: KeyStore, member_id: uuid.UUID, demographics: dict[str, Any] | None
 ) -> bool:
     """Store the member's demographics sealed with their key, only while `demographics` consent
     is active; None deletes them. False when there was no consent.
@@ -61,24 +96,26 @@ async def save_demographics(
     sealed = None
     if demographics is not None:
         sealed = await keys.seal(str(member_id), json.dumps(demographics, sort_keys=True).encode())
-    async with pool.connection() as connection, connection.transaction():
-        await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (member_id,))
+    async with engine.begin() as connection:
+        await connection.execute(select(Member.id).where(Member.id == member_id).with_for_update(key_share=True))
         if sealed is not None:
-            cursor = await connection.execute(
-                "SELECT 1 FROM consents WHERE user_id = %s AND scope = 'demographics' AND revoked_at IS NULL"
-                " AND expires_at > now()",
-                (member_id,),
+            consent = await connection.scalar(
+                select(Consent.user_id).where(
+                    Consent.user_id == member_id,
+                    Consent.scope == "demographics",
+                    Consent.revoked_at.is_(None),
+                    Consent.expires_at > func.now(),
+                )
             )
-            if await cursor.fetchone() is None:
+            if consent is None:
                 return False
-        await connection.execute("UPDATE members SET demographics = %s WHERE id = %s", (sealed, member_id))
+        await connection.execute(update(Member).where(Member.id == member_id).values(demographics=sealed))
         return True
 
 
-async def load_demographics(pool: AsyncConnectionPool, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:
-    async with pool.connection() as connection:
-        cursor = await connection.execute("SELECT demographics FROM members WHERE id = %s", (member_id,))
-        row = await cursor.fetchone()
-    if row is None or row[0] is None:
+async def load_demographics(engine: AsyncEngine, keys: KeyStore, member_id: uuid.UUID) -> dict[str, Any] | None:
+    async with engine.connect() as connection:
+        sealed = await connection.scalar(select(Member.demographics).where(Member.id == member_id))
+    if sealed is None:
         return None
-    return json.loads(await keys.unseal(row[0]))  # type: ignore[no-any-return]
+    return json.loads(await keys.unseal(sealed))  # type: ignore[no-any-return]

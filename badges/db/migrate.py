@@ -1,4 +1,5 @@
-"""Run Alembic migrations from code (`python -m badges.db.migrate`), as `make dev` and tests do."""
+"""Make the database and run Alembic migrations from code (`python -m badges.db.migrate`), as
+`make dev`, the benchmarks and tests do."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_database(admin_uri: str, name: str) -> bool:
+    """Create database `name` on the server `admin_uri` (a libpq URI) reaches, unless it exists.
+    Returns whether it was created."""
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return not exists
 
 
 def alembic_config(database_url: str) -> Config:

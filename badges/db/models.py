@@ -1,23 +1,25 @@
 """Every table, imported in one place for Alembic and for tests."""
 
 from badges.db.audit import AuditRecord
-from badges.db.badges import Award, BadgeProgress
 from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
-from badges.db.catalogue import BadgeDefinitionVersion, BadgeWebhookSecret
+from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
 from badges.db.erasure import ErasedSubject
-from badges.db.events import EventReceipt
 from badges.db.exports import MemberExport, MemberExportPart
-from badges.db.integrations import Integration, SignatureReceipt, WebhookDelivery
-from badges.db.members import DataKey, Member
+from badges.db.integrations import Integration, SignatureReceipt
+from badges.db.keys import DataKey
+from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
+from badges.db.progress import AwardRow, BadgeProgress
+from badges.db.receipts import EventReceiptRow
 from badges.db.reviews import ReviewItem
 from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
+from badges.db.webhooks import BadgeWebhookSecret, WebhookDelivery
 
 __all__ = [
     "AuditRecord",
-    "Award",
+    "AwardRow",
     "BadgeDefinitionVersion",
     "BadgeProgress",
     "BadgeWebhookSecret",
@@ -28,7 +30,7 @@ __all__ = [
     "Consent",
     "DataKey",
     "ErasedSubject",
-    "EventReceipt",
+    "EventReceiptRow",
     "Integration",
     "Member",
     "MemberExport",

@@ -1,17 +1,25 @@
-"""The outbox: the one source of live updates, tailed by every API process.
+"""The outbox: the one source of live updates, written here and tailed by every API process
+(`api/hub.py`) through the reads and the LISTEN below.
 
 Rows are written under a transaction-scoped advisory lock, so ids become visible in id order
 and a tailer that reads `id > last_seen` never skips a row committed late.
+
+Hand-written on the psycopg pool: the tail runs on the real-time path (bench/realtime.py), and
+`append_insight` writes inside its caller's psycopg transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,3 +51,50 @@ async def append_insight(connection: AsyncConnection[Any], user_id: uuid.UUID, p
         "INSERT INTO outbox (user_id, kind, payload) VALUES (%s, 'insight', %s)", (user_id, Jsonb(payload))
     )
     await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
+# --- the tail (on the hot path: the psycopg pool) --------------------------------------------
+
+READ_NEW = "SELECT id, user_id, kind, payload FROM outbox WHERE id > %s ORDER BY id LIMIT %s"
+READ_MEMBER = "SELECT id, kind, payload FROM outbox WHERE user_id = %s AND id > %s ORDER BY id LIMIT %s"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    id: int
+    user_id: uuid.UUID
+    kind: str
+    payload: dict[str, Any]
+
+
+async def last_outbox_id(pool: AsyncConnectionPool) -> int:
+    """The newest row's id (0 for an empty outbox): a tail started now reads what comes after."""
+    async with pool.connection() as connection:
+        row = await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone()
+    return row[0] if row else 0
+
+
+async def read_outbox(pool: AsyncConnectionPool, after_id: int, limit: int) -> list[OutboxRecord]:
+    """Up to `limit` rows after `after_id`, every member's, in id order."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(READ_NEW, (after_id, limit))
+        return [OutboxRecord(*row) for row in await cursor.fetchall()]
+
+
+async def read_member_outbox(
+    pool: AsyncConnectionPool, user_id: uuid.UUID, after_id: int, limit: int
+) -> list[OutboxRecord]:
+    """Up to `limit` of the member's rows after `after_id`, in id order."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(READ_MEMBER, (user_id, after_id, limit))
+        return [OutboxRecord(id, user_id, kind, payload) for id, kind, payload in await cursor.fetchall()]
+
+
+@asynccontextmanager
+async def listening(libpq_url: str, *channels: str) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of its own (not the pool's: it stays open) that LISTENs on `channels`; read
+    its `notifies()`. NOTIFY is only a wake-up: the listener reads the rows."""
+    async with await AsyncConnection.connect(libpq_url, autocommit=True) as connection:
+        for channel in channels:
+            await connection.execute(f"LISTEN {channel}")
+        yield connection

@@ -1,8 +1,9 @@
-"""A psycopg connection pool for the hot paths (event intake, progress writes, the outbox tail).
+"""A psycopg connection pool for the hand-written statements: the hot paths (event intake,
+progress writes, the outbox tail, bank sync) and units of work that share one psycopg transaction.
 
 Measured here, a one-statement autocommit round trip through it costs about a tenth of the CPU
 of the same statement in an SQLAlchemy async transaction (bench/realtime.py, README), and the
-event path runs several per event. Everything else uses SQLAlchemy.
+event path runs several per event. Everything else is SQLAlchemy Core on the engine (`engine.py`).
 """
 
 from __future__ import annotations

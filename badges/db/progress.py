@@ -1,7 +1,10 @@
-"""A member's batch of progress and awards, written with its outbox rows in one transaction.
+"""Badge progress and awards, the projection of each member's workflow state: the tables, and a
+member's batch of progress and awards, written with its outbox rows in one transaction.
 
-Sent as one multi-statement script, so one round trip. The writes are idempotent by content;
-the advisory lock, held to commit, makes outbox ids visible in the order they were taken.
+The batch is sent as one multi-statement script, so one round trip: hand-written on the psycopg
+pool, as it runs for every batch of the real-time path (bench/realtime.py). The writes are
+idempotent by content; the advisory lock, held to commit, makes outbox ids visible in the order
+they were taken. The reads (the badges page, re-evaluation paging) are SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -9,12 +12,46 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
+from badges.db.base import Base
 from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
 from badges.domain.rules import Award, ProgressUpdate
+
+
+class BadgeProgress(Base):
+    __tablename__ = "badge_progress"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")  # of the definition it counts under
+    # The member workflow's batch that wrote it: a later batch wins even when the value falls
+    # (a broken streak), a repeated write of the same batch announces nothing.
+    batch_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AwardRow(Base):
+    __tablename__ = "awards"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    badge_id: Mapped[str] = mapped_column(String(64))
+    instance: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")  # of the definition it was earned under
+    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("user_id", "badge_id", "instance"),)
+
 
 LOCK_OUTBOX = f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})"
 
@@ -76,7 +113,7 @@ def batch_script(
     return sql.SQL(";\n").join(statements)
 
 
-async def apply_batch(
+async def write_progress_batch(
     pool: AsyncConnectionPool,
     user_id: uuid.UUID,
     batch_seq: int,
@@ -89,3 +126,54 @@ async def apply_batch(
         return
     async with pool.connection() as connection:
         await connection.execute(batch_script(user_id, batch_seq, progress, awards))
+
+
+# --- reads (the member's badges page, re-evaluation) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRecord:
+    badge_id: str
+    value: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRecord:
+    badge_id: str
+    instance: str
+    version: int
+    awarded_at: datetime
+
+
+async def member_badges(engine: AsyncEngine, user_id: uuid.UUID) -> tuple[list[ProgressRecord], list[AwardRecord]]:
+    """The member's progress rows, and their awards in the order they were earned."""
+    async with engine.connect() as connection:
+        progress = [
+            ProgressRecord(row.badge_id, row.value, row.target)
+            for row in await connection.execute(
+                select(BadgeProgress.badge_id, BadgeProgress.value, BadgeProgress.target).where(
+                    BadgeProgress.user_id == user_id
+                )
+            )
+        ]
+        awards = [
+            AwardRecord(row.badge_id, row.instance, row.version, row.awarded_at)
+            for row in await connection.execute(
+                select(AwardRow.badge_id, AwardRow.instance, AwardRow.version, AwardRow.awarded_at)
+                .where(AwardRow.user_id == user_id)
+                .order_by(AwardRow.awarded_at, AwardRow.id)
+            )
+        ]
+    return progress, awards
+
+
+async def members_with_progress(
+    engine: AsyncEngine, badge_id: str, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """A page of the members with progress on a badge, in id order after `after`."""
+    query = select(BadgeProgress.user_id).where(BadgeProgress.badge_id == badge_id)
+    if after is not None:
+        query = query.where(BadgeProgress.user_id > after)
+    async with engine.connect() as connection:
+        return list(await connection.scalars(query.order_by(BadgeProgress.user_id).limit(limit)))

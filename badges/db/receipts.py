@@ -1,4 +1,5 @@
-"""Event receipts on the hot path: claim an event id for a member, then mark it handed over."""
+"""Event receipts: the API's record that an event id was accepted for a member (the table), and its
+hot-path statements: claim an event id for a member, then mark it handed over."""
 
 from __future__ import annotations
 
@@ -7,11 +8,28 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
 
 log = logging.getLogger("badges.receipts")
+
+
+class EventReceiptRow(Base):
+    __tablename__ = "event_receipts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set once the event is handed to Temporal. A receipt left without it (the process died in
+    # between) is handed over again when the client retries; the workflow de-duplicates.
+    signalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
 
 # One statement: insert the receipt, or find the one already there. The SELECT sees the snapshot
 # from before the INSERT, so for a repeated id it reads the existing row.

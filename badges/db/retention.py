@@ -5,6 +5,8 @@ the counts. Bank transactions are kept for the longest `OpenBankingConfig.dataRe
 any active badge (a badge judging two years of behaviour needs two years of data), 730 days when
 none says. Closed workflow histories are not here: the Temporal namespace's retention period
 removes them.
+
+Hand-written on the psycopg pool: the purge commits in one transaction with its audit record.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""The review queue: implausible bursts of events held back from awarding until a person decides."""
+"""The review queue: implausible bursts of events held back from awarding until a person decides.
+
+`record_reviews` is hand-written on the psycopg pool (`record_progress` writes it on the real-time
+path); reads are SQLAlchemy Core."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +15,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
@@ -90,17 +94,33 @@ async def record_reviews(
             )
 
 
-async def review_items(engine: AsyncEngine, status: str | None, limit: int) -> list[ReviewItem]:
-    query = select(ReviewItem).order_by(ReviewItem.created_at, ReviewItem.review_id).limit(limit)
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    review_id: str
+    user_id: uuid.UUID
+    event_type: str
+    reason: str
+    event_count: int
+    event_ids: list[Any]
+    events: list[Any]  # BadgeEvent JSON
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+async def review_items(engine: AsyncEngine, status: str | None, limit: int) -> list[ReviewRecord]:
+    query = select(ReviewItem.__table__).order_by(ReviewItem.created_at, ReviewItem.review_id).limit(limit)
     if status is not None:
         query = query.where(ReviewItem.status == status)
-    async with AsyncSession(engine) as session:
-        return list(await session.scalars(query))
+    async with engine.connect() as connection:
+        return [ReviewRecord(**row._mapping) for row in await connection.execute(query)]
 
 
-async def review_item(engine: AsyncEngine, review_id: str) -> ReviewItem | None:
-    async with AsyncSession(engine) as session:
-        return await session.get(ReviewItem, review_id)
+async def review_item(engine: AsyncEngine, review_id: str) -> ReviewRecord | None:
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(ReviewItem.__table__).where(ReviewItem.review_id == review_id))).first()
+    return None if row is None else ReviewRecord(**row._mapping)
 
 
 async def pending_reviews(engine: AsyncEngine) -> int:

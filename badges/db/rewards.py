@@ -1,4 +1,8 @@
-"""The rewards ledger (one row per rewarded award, ever) and the budgets that cap it per period."""
+"""The rewards ledger (one row per rewarded award, ever) and the budgets that cap it per period.
+
+Granting is hand-written on the psycopg pool: `record_progress` grants a batch's rewards on the
+real-time path, and releasing deferred rewards charges budgets with the same statements
+(`_charge`). Reads and budget changes are SQLAlchemy Core."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
@@ -210,12 +214,31 @@ async def release_deferred(pool: AsyncConnectionPool, now: datetime, limit: int 
     return granted
 
 
-async def member_rewards(engine: AsyncEngine, user_id: uuid.UUID) -> list[RewardLedgerEntry]:
-    async with AsyncSession(engine) as session:
-        rows = await session.scalars(
-            select(RewardLedgerEntry).where(RewardLedgerEntry.user_id == user_id).order_by(RewardLedgerEntry.id)
-        )
-        return list(rows)
+@dataclass(frozen=True, slots=True)
+class RewardRecord:
+    """A ledger row."""
+
+    id: int
+    user_id: uuid.UUID
+    badge_id: str
+    instance: str
+    version: int
+    kind: str
+    amount: int
+    currency: str
+    status: str
+    period: str
+    reason: str
+    created_at: datetime
+    granted_at: datetime | None
+
+
+async def member_rewards(engine: AsyncEngine, user_id: uuid.UUID) -> list[RewardRecord]:
+    query = (
+        select(RewardLedgerEntry.__table__).where(RewardLedgerEntry.user_id == user_id).order_by(RewardLedgerEntry.id)
+    )
+    async with engine.connect() as connection:
+        return [RewardRecord(**row._mapping) for row in await connection.execute(query)]
 
 
 async def set_budget(
@@ -233,7 +256,19 @@ async def set_budget(
         )
 
 
-async def budget_state(engine: AsyncEngine, period: str) -> list[tuple[RewardBudget, int]]:
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """A budget and what a period has used of it."""
+
+    scope: str
+    kind: str
+    currency: str
+    monthly_limit: int
+    policy: str
+    used: int
+
+
+async def budget_state(engine: AsyncEngine, period: str) -> list[BudgetState]:
     """Every budget with what this period has used of it."""
     usage = (
         select(RewardBudgetUsage.used)
@@ -245,11 +280,14 @@ async def budget_state(engine: AsyncEngine, period: str) -> list[tuple[RewardBud
         )
         .scalar_subquery()
     )
-    async with AsyncSession(engine) as session:
-        rows = await session.execute(
-            select(RewardBudget, func.coalesce(usage, 0)).order_by(RewardBudget.scope, RewardBudget.kind)
-        )
-        return [(budget, int(used)) for budget, used in rows]
+    query = select(RewardBudget.__table__, func.coalesce(usage, 0).label("used")).order_by(
+        RewardBudget.scope, RewardBudget.kind
+    )
+    async with engine.connect() as connection:
+        return [
+            BudgetState(row.scope, row.kind, row.currency, row.monthly_limit, row.policy, int(row.used))
+            for row in await connection.execute(query)
+        ]
 
 
 async def ledger_totals(engine: AsyncEngine) -> dict[str, int]:

@@ -5,17 +5,46 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
-from badges.db.catalogue import BadgeWebhookSecret
-from badges.db.integrations import WebhookDelivery
+from badges.db.base import Base
 from badges.db.keys import KeyStore
 from badges.domain.identity import SERVICE_OWNER
+
+
+class BadgeWebhookSecret(Base):
+    """The signing secret for a badge's outbound award webhooks, sealed with the service key."""
+
+    __tablename__ = "badge_webhook_secrets"
+
+    badge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One award POSTed to a badge's webhook URL by `WebhookDeliveryWorkflow`."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    badge_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
 
 SECRET_BYTES = 32
 
@@ -144,14 +173,28 @@ async def record_delivery_failure(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    delivery_id: str
+    user_id: uuid.UUID
+    badge_id: str
+    url: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 async def list_deliveries(
     engine: AsyncEngine, *, status: str | None, badge_id: str | None, limit: int
-) -> list[Row[Any]]:
+) -> list[DeliveryRecord]:
     """Deliveries, newest first."""
-    query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id)
+    query = select(WebhookDelivery.__table__).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if badge_id is not None:
         query = query.where(WebhookDelivery.badge_id == badge_id)
     async with engine.connect() as connection:
-        return list((await connection.execute(query.limit(limit))).all())
+        return [DeliveryRecord(**row._mapping) for row in await connection.execute(query.limit(limit))]

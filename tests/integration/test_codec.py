@@ -11,8 +11,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
 from badges.config import Settings
-from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys
-from badges.db.members import DataKey
+from badges.db.keys import DataKey, KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
 from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
 from badges.workers.converter import make_data_converter

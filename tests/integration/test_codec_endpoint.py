@@ -15,8 +15,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
-from badges.db.keys import KeyStore
-from badges.db.members import DataKey
+from badges.db.keys import DataKey, KeyStore
 from badges.domain.identity import user_badges_workflow_id
 from badges.workers.converter import make_data_converter
 from tests.conftest import create_member

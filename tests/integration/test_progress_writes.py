@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db.keys import KeyStore
 from badges.db.outbox import OUTBOX_CHANNEL
-from badges.db.progress import apply_batch, batch_script
+from badges.db.progress import batch_script, write_progress_batch
 from badges.domain.rules import Award, ProgressUpdate
 from tests.conftest import create_member
 
@@ -27,12 +27,12 @@ async def test_a_batch_is_written_once_with_its_outbox_rows_and_a_wake_up(
     member = await create_member(engine, keys)
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as listener:
         await listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
-        await apply_batch(pool, member, 1, PROGRESS, AWARDS)
+        await write_progress_batch(pool, member, 1, PROGRESS, AWARDS)
         notified = [n async for n in listener.notifies(timeout=5, stop_after=1)]
     assert len(notified) == 1 and notified[0].payload == ""
 
     # The same batch again (a retried activity): nothing changes.
-    await apply_batch(pool, member, 1, PROGRESS, AWARDS)
+    await write_progress_batch(pool, member, 1, PROGRESS, AWARDS)
     async with pool.connection() as connection:
         rows = await (
             await connection.execute("SELECT kind, payload FROM outbox WHERE user_id = %s ORDER BY id", (member,))
@@ -55,10 +55,10 @@ async def test_a_later_batch_may_lower_a_value_and_a_stale_one_may_not(
     # A streak of 3 broken by a missed day falls to 1 in batch 8; batch 7 arriving late changes nothing.
     member = await create_member(engine, keys)
     streak = ProgressUpdate(badge_id="weekly-regular", name="Weekly regular", value=3, target=7)
-    await apply_batch(pool, member, 7, [streak], [])
-    await apply_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
-    await apply_batch(pool, member, 7, [streak], [])
-    await apply_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
+    await write_progress_batch(pool, member, 7, [streak], [])
+    await write_progress_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
+    await write_progress_batch(pool, member, 7, [streak], [])
+    await write_progress_batch(pool, member, 8, [streak.model_copy(update={"value": 1})], [])
     async with pool.connection() as connection:
         announced = await (
             await connection.execute("SELECT payload->>'value' FROM outbox WHERE user_id = %s ORDER BY id", (member,))
@@ -77,10 +77,10 @@ async def test_a_retried_batch_holding_more_events_writes_and_announces_only_wha
     # task holds [e1, e2] (value 2, which earns the award). Nothing may be lost or repeated.
     member = await create_member(engine, keys)
     first = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=4, target=5)]
-    await apply_batch(pool, member, 1, first, [])
-    await apply_batch(pool, member, 1, PROGRESS, AWARDS)
+    await write_progress_batch(pool, member, 1, first, [])
+    await write_progress_batch(pool, member, 1, PROGRESS, AWARDS)
     # And a stale write (an earlier batch, late) never moves progress back.
-    await apply_batch(pool, member, 0, first, [])
+    await write_progress_batch(pool, member, 0, first, [])
     async with pool.connection() as connection:
         rows = await (
             await connection.execute(
@@ -98,8 +98,8 @@ async def test_an_award_already_held_is_not_announced_again(
     engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
 ) -> None:
     member = await create_member(engine, keys)
-    await apply_batch(pool, member, 1, [], AWARDS)
-    await apply_batch(pool, member, 1, [], AWARDS)  # e.g. a re-evaluation
+    await write_progress_batch(pool, member, 1, [], AWARDS)
+    await write_progress_batch(pool, member, 1, [], AWARDS)  # e.g. a re-evaluation
     async with pool.connection() as connection:
         kinds = await (await connection.execute("SELECT kind FROM outbox WHERE user_id = %s", (member,))).fetchall()
     assert kinds == [("award",)]
@@ -122,7 +122,7 @@ async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
 
     async def fast_writer() -> None:
         await asyncio.sleep(0.1)
-        await apply_batch(pool, fast_member, 1, PROGRESS, [])
+        await write_progress_batch(pool, fast_member, 1, PROGRESS, [])
 
     seen: list[int] = []
 

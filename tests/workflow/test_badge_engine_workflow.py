@@ -17,9 +17,9 @@ from temporalio.worker import Replayer
 
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
-from badges.db.badges import Award
 from badges.db.catalogue import load_catalogue, save_definition
 from badges.db.keys import KeyStore
+from badges.db.progress import AwardRow
 from badges.db.webhooks import ensure_badge_webhook_secret
 from badges.domain.definitions import BadgeSpec
 from badges.domain.events import BadgeEvent
@@ -91,7 +91,9 @@ async def test_a_30_day_streak_is_lived_through_in_seconds_and_its_award_leaves_
             async def awarded() -> bool:
                 async with engine.connect() as connection:
                     rows = await connection.execute(
-                        select(Award.instance, Award.version).where(Award.user_id == member, Award.badge_id == badge_id)
+                        select(AwardRow.instance, AwardRow.version).where(
+                            AwardRow.user_id == member, AwardRow.badge_id == badge_id
+                        )
                     )
                     return rows.all() == [("1", 1)]
 

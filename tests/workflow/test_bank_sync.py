@@ -58,9 +58,10 @@ async def test_a_failing_provider_degrades_the_connection_and_one_success_restor
             bank = Sandbox(url, plaid_api(url), http)
             token = await bank.link("user_saver")
             item = await call(bank.api.item_get, ItemGetRequest(access_token=token))
-            connection_id, _, _ = await link_connection(
+            linked = await link_connection(
                 pool, keys, member, "plaid", Exchanged(token, item.item.item_id, INSTITUTION)
             )
+            connection_id = linked.connection_id
             async with running_worker(time_skipping, settings, pool, engine, keys, plaid_host=url) as task_queue:
                 handle = await time_skipping.client.start_workflow(
                     BankSyncWorkflow.run,

@@ -115,8 +115,8 @@ async def test_expiry_deletes_what_the_scope_justified_audits_it_and_replays(
             return await _statuses(pool, member) == ["granted"]
 
         await eventually(granted)
-        assert await save_demographics(pool, keys, member, {"postcode": "SW1A", "salaryBracket": "30-45k"})
-        assert await load_demographics(pool, keys, member) == {"postcode": "SW1A", "salaryBracket": "30-45k"}
+        assert await save_demographics(engine, keys, member, {"postcode": "SW1A", "salaryBracket": "30-45k"})
+        assert await load_demographics(engine, keys, member) == {"postcode": "SW1A", "salaryBracket": "30-45k"}
 
         await time_skipping.sleep(timedelta(days=11))
 
@@ -124,7 +124,7 @@ async def test_expiry_deletes_what_the_scope_justified_audits_it_and_replays(
             return await _statuses(pool, member) == ["granted", "expiring", "expired"]
 
         await eventually(expired)
-        assert await load_demographics(pool, keys, member) is None
+        assert await load_demographics(engine, keys, member) is None
         async with pool.connection() as connection:
             cursor = await connection.execute(
                 "SELECT action, actor_role, details->>'rowsDeleted' FROM audit_log WHERE subject = %s ORDER BY id",

@@ -13,9 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, Worker
 
 from badges.activities.progress import ProgressActivities
-from badges.db.badges import Award, BadgeProgress
 from badges.db.keys import KeyStore
 from badges.db.outbox import OutboxEntry
+from badges.db.progress import AwardRow, BadgeProgress
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.domain.rules import BadgeState
@@ -86,7 +86,7 @@ async def test_events_become_progress_award_and_outbox_rows(time_skipping, engin
         assert "1" in snapshot.state.badges["calculator-explorer"].awarded
 
     async with engine.connect() as connection:
-        awards = (await connection.execute(select(Award.badge_id).where(Award.user_id == member))).scalars().all()
+        awards = (await connection.execute(select(AwardRow.badge_id).where(AwardRow.user_id == member))).scalars().all()
     assert awards == ["calculator-explorer"]
     outbox = await outbox_of(engine, member)
     assert [kind for _, kind, _ in outbox].count("award") == 1

@@ -19,9 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from badges.activities.webhooks import WebhookActivities, make_webhook_client
-from badges.db.integrations import WebhookDelivery
 from badges.db.keys import KeyStore
-from badges.db.webhooks import ensure_badge_webhook_secret
+from badges.db.webhooks import WebhookDelivery, ensure_badge_webhook_secret
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.identity import webhook_delivery_workflow_id
 from badges.domain.signatures import SignatureError, verify

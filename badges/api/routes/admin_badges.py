@@ -61,12 +61,12 @@ async def badge_versions(
         raise Problem(404, "unknown-badge", f"No badge {badge_id!r} has been defined.")
     return [
         BadgeVersionView(
-            version=definition.version,
-            created_by=author,
-            created_at=created_at,
-            definition=definition.model_dump(mode="json", by_alias=True),
+            version=version.definition.version,
+            created_by=version.created_by,
+            created_at=version.created_at,
+            definition=version.definition.model_dump(mode="json", by_alias=True),
         )
-        for definition, author, created_at in versions
+        for version in versions
     ]
 
 

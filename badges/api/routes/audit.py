@@ -3,6 +3,7 @@ Reading it is itself audited (by the staff dependency)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -52,13 +53,13 @@ async def read_audit(
     if legacy_after_id is not None and after_id == 0:
         after_id = legacy_after_id
     rows = await list_audit(
-        services.pool,
+        services.engine,
         AuditQuery(
             actor=actor, subject=subject, action=action, since=since, until=until, after_id=after_id, limit=limit
         ),
     )
     records = [
-        AuditRecordView(**{**row, "prev_hash": bytes(row["prev_hash"]).hex(), "hash": bytes(row["hash"]).hex()})
+        AuditRecordView(**{**dataclasses.asdict(row), "prev_hash": row.prev_hash.hex(), "hash": row.hash.hex()})
         for row in rows
     ]
     return AuditPage(records=records, next_after_id=records[-1].id if len(records) == limit else None)

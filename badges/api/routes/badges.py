@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
 from badges.api.schemas import AwardView, BadgeProgressView, BadgeView, CatalogueView, MyBadges
-from badges.db.badges import Award, BadgeProgress
+from badges.db.progress import member_badges
 from badges.domain.definitions import BadgeDefinition, StreakRule, TiersRule
 
 router = APIRouter(tags=["badges"])
@@ -48,24 +47,11 @@ async def catalogue(principal: MemberPrincipal, services: ServicesDep) -> Catalo
 @router.get("/v1/me/badges", response_model=MyBadges)
 async def my_badges(member_id: MemberId, services: ServicesDep) -> MyBadges:
     _, badges = await services.catalogue.current()
-    async with services.engine.connect() as connection:
-        progress = {
-            row.badge_id: row
-            for row in await connection.execute(
-                select(BadgeProgress.badge_id, BadgeProgress.value, BadgeProgress.target).where(
-                    BadgeProgress.user_id == member_id
-                )
-            )
-        }
-        awards: dict[str, list[AwardView]] = defaultdict(list)
-        for row in await connection.execute(
-            select(Award.badge_id, Award.instance, Award.version, Award.awarded_at)
-            .where(Award.user_id == member_id)
-            .order_by(Award.awarded_at, Award.id)
-        ):
-            awards[row.badge_id].append(
-                AwardView(instance=row.instance, version=row.version, awarded_at=row.awarded_at)
-            )
+    progress_rows, award_rows = await member_badges(services.engine, member_id)
+    progress = {row.badge_id: row for row in progress_rows}
+    awards: dict[str, list[AwardView]] = defaultdict(list)
+    for row in award_rows:
+        awards[row.badge_id].append(AwardView(instance=row.instance, version=row.version, awarded_at=row.awarded_at))
     views = []
     for badge in badges:
         if not badge.active and badge.badge_id not in awards:

@@ -137,8 +137,8 @@ def provider_of(services: Services, name: str) -> BankProvider:
 
 async def owned_connection(services: Services, member_id: uuid.UUID, connection_id: uuid.UUID) -> ConnectionView:
     for item in await member_connections(services.pool, services.keys, member_id):
-        if item["id"] == connection_id:
-            return ConnectionView.model_validate(item)
+        if item.id == connection_id:
+            return ConnectionView.model_validate(item, from_attributes=True)
     raise Problem(404, "connection-not-found", "You have no bank connection with that id.")
 
 
@@ -190,18 +190,17 @@ async def connect(
     except ProviderError as error:
         raise provider_problem(error) from error
     try:
-        connection_id, created, replaced_token = await link_connection(
-            services.pool, services.keys, member_id, body.provider, exchanged
-        )
+        linked = await link_connection(services.pool, services.keys, member_id, body.provider, exchanged)
     except LinkRefused as refused:
         with contextlib.suppress(ProviderError):  # do not leave the new item live at the bank
             await provider.remove(exchanged.access_token)
         if refused.reason == "consent":
             raise Problem(403, "consent-required", "Open banking consent ended while linking.") from refused
         raise Problem(409, "connection-disconnecting", "This bank link is being disconnected; link again.") from refused
-    if replaced_token is not None:
+    connection_id = linked.connection_id
+    if linked.replaced_token is not None:
         try:
-            await provider.remove(replaced_token)
+            await provider.remove(linked.replaced_token)
         except ProviderError as error:  # the new item is in place; the old one stays live at the bank
             await record_audit(
                 services.pool,
@@ -216,7 +215,7 @@ async def connect(
     with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
         # A running workflow (a replaced or re-authenticated item) syncs afresh at once.
         await start_sync(services, settings, member_id, connection_id, "relinked")
-    if not created:
+    if not linked.created:
         response.status_code = 200
     return await owned_connection(services, member_id, connection_id)
 
@@ -231,7 +230,7 @@ async def list_connections(member_id: MemberId, services: ServicesDep) -> Connec
         resource="/v1/me/bank/connections",
         details={"items": len(items)},
     )
-    return Connections(connections=[ConnectionView.model_validate(item) for item in items])
+    return Connections(connections=[ConnectionView.model_validate(item, from_attributes=True) for item in items])
 
 
 @router.post(
@@ -290,10 +289,8 @@ async def transactions(
     )
     last = items[-1] if len(items) == limit else None
     return Transactions(
-        transactions=[TransactionView.model_validate(item) for item in items],
-        next_after=encode_position(last["posted_date"], last["connection_id"], last["transaction_id"])
-        if last
-        else None,
+        transactions=[TransactionView.model_validate(item, from_attributes=True) for item in items],
+        next_after=encode_position(last.posted_date, last.connection_id, last.transaction_id) if last else None,
     )
 
 
@@ -333,7 +330,7 @@ async def plaid_webhook(request: Request, services: ServicesDep) -> dict[str, st
         return {"status": "ignored"}
     with temporal_or_503("Cannot wake the sync right now; retry."):
         try:
-            await signal_sync(services, found[0], "sync_now")
+            await signal_sync(services, found.connection_id, "sync_now")
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -16,6 +16,7 @@ from badges.api.deps import MemberId, Services, ServicesDep
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
+from badges.db.consents import consent_terms, member_consents
 from badges.domain.consent import ConsentGrant, ConsentState, Scope, grant
 from badges.domain.identity import consent_workflow_id
 from badges.workflows.consent import ConsentInput, ConsentWorkflow
@@ -60,17 +61,15 @@ class ConsentAccepted(WireModel):
 @router.get("/v1/me/consent", response_model=ConsentView)
 async def get_consent(member_id: MemberId, services: ServicesDep) -> ConsentView:
     now = datetime.now(UTC)
-    async with services.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT scope, purpose, granted_at, expires_at, revoked_at FROM consents WHERE user_id = %s ORDER BY scope",
-            (member_id,),
-        )
-        rows = await cur.fetchall()
     scopes: dict[Scope, ScopeView] = {}
-    for scope, purpose, granted_at, expires_at, revoked_at in rows:
-        status = "revoked" if revoked_at is not None else ("active" if expires_at > now else "expired")
-        scopes[scope] = ScopeView(
-            purpose=purpose, granted_at=granted_at, expires_at=expires_at, revoked_at=revoked_at, status=status
+    for row in await member_consents(services.pool, member_id):
+        status = "revoked" if row.revoked_at is not None else ("active" if row.expires_at > now else "expired")
+        scopes[row.scope] = ScopeView(
+            purpose=row.purpose,
+            granted_at=row.granted_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            status=status,
         )
     return ConsentView(scopes=scopes)
 
@@ -115,11 +114,7 @@ async def applied(services: Services, member_id: uuid.UUID, changes: list[tuple[
     that is slow to apply them still applies them."""
     deadline = asyncio.get_running_loop().time() + APPLY_WAIT_SECONDS
     while asyncio.get_running_loop().time() < deadline:
-        async with services.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT scope, expires_at, revoked_at FROM consents WHERE user_id = %s", (member_id,)
-            )
-            held = {scope: (expires_at, revoked_at) for scope, expires_at, revoked_at in await cur.fetchall()}
+        held = await consent_terms(services.pool, member_id)
         if all(
             (held.get(argument.scope, (None, None)) == (argument.expires_at, None))
             if signal == "grant"

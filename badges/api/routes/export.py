@@ -85,12 +85,12 @@ def running(export_id: uuid.UUID, done: int, total: int) -> JSONResponse:
 
 async def download(services: Services, member_id: uuid.UUID, export_id: uuid.UUID) -> StreamingResponse | JSONResponse:
     """The finished export (audited), its progress while it runs, or 404."""
-    status = await export_status(services.pool, member_id, export_id)
+    status = await export_status(services.engine, member_id, export_id)
     if status is None:
         raise Problem(404, "export-not-found", "No such export: it never existed or has expired (after 24 hours).")
-    done, total, completed_at = status
+    completed_at = status.completed_at
     if completed_at is None:
-        return running(export_id, done, total)
+        return running(export_id, status.sections_done, status.sections_total)
     await audit_member_access(
         services,
         member_id,
@@ -99,7 +99,7 @@ async def download(services: Services, member_id: uuid.UUID, export_id: uuid.UUI
         purpose="the member's right of access",
     )
     return StreamingResponse(
-        export_document(services.pool, services.keys, member_id, export_id, completed_at),
+        export_document(services.engine, services.keys, member_id, export_id, completed_at),
         media_type="application/json",
         headers={
             "Content-Disposition": f'attachment; filename="badges-export-{export_id}.json"',

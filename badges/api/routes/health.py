@@ -6,9 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from badges.api.deps import ServicesDep
+from badges.db.engine import ping
 
 router = APIRouter(tags=["health"])
 
@@ -23,8 +23,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     async def database() -> None:
-        async with services.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(services.engine)
 
     async def temporal() -> None:
         await services.temporal.service_client.check_health()

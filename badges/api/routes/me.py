@@ -26,7 +26,7 @@ async def me(principal: MemberPrincipal, member_id: MemberId, services: Services
 async def get_profile(member_id: MemberId, services: ServicesDep) -> Profile:
     demographics = None
     if await has_consent(services.pool, member_id, "demographics", datetime.now(UTC)):
-        stored = await load_demographics(services.pool, services.keys, member_id)
+        stored = await load_demographics(services.engine, services.keys, member_id)
         if stored is not None:
             demographics = Demographics.model_validate(stored)
             await audit_member_access(
@@ -46,7 +46,7 @@ async def put_profile(update: ProfileUpdate, member_id: MemberId, services: Serv
     does revoking that consent or letting it expire."""
     if "demographics" in update.model_fields_set:
         wanted = update.demographics.model_dump(mode="json", exclude_none=True) if update.demographics else None
-        if not await save_demographics(services.pool, services.keys, member_id, wanted):
+        if not await save_demographics(services.engine, services.keys, member_id, wanted):
             raise Problem(
                 403,
                 "consent-required",

@@ -12,14 +12,14 @@ from badges.api.deps import ServicesDep, StaffPrincipal
 from badges.api.intake import TEMPORAL_UNREACHABLE, temporal_unreachable
 from badges.api.problems import Problem
 from badges.api.schemas import ReviewDecisionRequest, ReviewItemView
-from badges.db.reviews import ReviewItem, review_item, review_items
+from badges.db.reviews import ReviewRecord, review_item, review_items
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 
 router = APIRouter(tags=["admin"])
 
 
-def view(item: ReviewItem) -> ReviewItemView:
+def view(item: ReviewRecord) -> ReviewItemView:
     return ReviewItemView(
         review_id=item.review_id,
         user_id=item.user_id,

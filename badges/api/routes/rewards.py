@@ -63,10 +63,10 @@ async def budget_views(services: ServicesDep) -> list[BudgetView]:
             monthly_limit=budget.monthly_limit,
             policy=budget.policy,
             period=period,
-            used=used,
-            remaining=max(0, budget.monthly_limit - used),
+            used=budget.used,
+            remaining=max(0, budget.monthly_limit - budget.used),
         )
-        for budget, used in await budget_state(services.engine, period)
+        for budget in await budget_state(services.engine, period)
     ]
 
 
