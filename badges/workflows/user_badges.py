@@ -13,44 +13,30 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.client import Client
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.catalogue import CatalogueActivities, CatalogueSnapshot
-    from badges.activities.progress import HeldReview, ProgressActivities, ProgressBatch, ReviewDecision
-    from badges.activities.reevaluation import ReevaluationRequest
     from badges.domain.catalogue import LEGACY_CATALOGUE
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
-    from badges.domain.identity import user_badges_workflow_id, webhook_delivery_workflow_id
+    from badges.domain.identity import webhook_delivery_workflow_id
     from badges.domain.plausibility import DEFAULT_LIMITS, HeldBatch, screen
-    from badges.domain.rules import DEDUP_WINDOW, Award, BadgeState, ProgressUpdate, evaluate, reevaluate
+    from badges.domain.rules import DEDUP_WINDOW, Award, ProgressUpdate, evaluate, reevaluate
+    from badges.messages.user_badges import (
+        BadgeSnapshot,
+        CatalogueSnapshot,
+        HeldReview,
+        ProgressBatch,
+        ReevaluationRequest,
+        ReviewDecision,
+        UserBadgesInput,
+    )
 
 # A workflow module: imported inside the sandbox where the sandbox imports this one (the tests').
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow, award_webhook
-
-
-class UserBadgesInput(BaseModel):
-    user_id: uuid.UUID
-    state: BadgeState = Field(default_factory=BadgeState)
-    # Work that arrived after the last batch of the previous run.
-    pending: list[BadgeEvent] = Field(default_factory=list)
-    reevaluations: list[ReevaluationRequest] = Field(default_factory=list)
-    decisions: list[ReviewDecision] = Field(default_factory=list)
-    # None: the built-in legacy catalogue (revision 0), until an event names a newer revision.
-    catalogue: CatalogueSnapshot | None = None
-
-
-class BadgeSnapshot(BaseModel):
-    state: BadgeState
-    pending: int
-    catalogue_revision: int
-
 
 # A database outage must not lose a batch: the write retries until it lands.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
@@ -103,8 +89,9 @@ class UserBadgesWorkflow:
             default=0,
         )
         if wanted > self._catalogue.revision:
-            self._catalogue = await workflow.execute_local_activity_method(
-                CatalogueActivities.load_catalogue,
+            self._catalogue = await workflow.execute_local_activity(
+                "load_catalogue",
+                result_type=CatalogueSnapshot,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RECORD_RETRY,
             )
@@ -180,8 +167,8 @@ class UserBadgesWorkflow:
             state = again.state
 
         if progress or awards or reviews or resolved:
-            await workflow.execute_local_activity_method(
-                ProgressActivities.record_progress,
+            await workflow.execute_local_activity(
+                "record_progress",
                 ProgressBatch(
                     user_id=user_id,
                     batch_seq=state.batch_seq,
@@ -235,18 +222,3 @@ class UserBadgesWorkflow:
     @workflow.query
     def snapshot(self) -> BadgeSnapshot:
         return BadgeSnapshot(state=self._state, pending=len(self._pending), catalogue_revision=self._catalogue.revision)
-
-
-async def signal_member(
-    client: Client, member_id: uuid.UUID, task_queue: str, signal: str, argument: BaseModel
-) -> None:
-    """Signal a member's badge workflow, starting it first if it is not running (signal-with-start):
-    how every caller outside the workflow hands it work."""
-    await client.start_workflow(
-        UserBadgesWorkflow.run,
-        UserBadgesInput(user_id=member_id),
-        id=user_badges_workflow_id(member_id),
-        task_queue=task_queue,
-        start_signal=signal,
-        start_signal_args=[argument],
-    )

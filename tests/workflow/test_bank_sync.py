@@ -24,7 +24,8 @@ from badges.db.banking import link_connection
 from badges.db.keys import KeyStore
 from badges.domain.banking import Exchanged
 from badges.domain.identity import bank_sync_workflow_id
-from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
+from badges.messages.bank_sync import BankSyncInput
+from badges.workflows.bank_sync import BankSyncWorkflow
 from tests.conftest import create_member
 from tests.sandbox.conftest import CLIENT_ID, INSTITUTION, SECRET, Sandbox, call, plaid_api
 from tests.support import eventually, serving

@@ -18,7 +18,8 @@ from badges.db.keys import KeyStore
 from badges.db.members import load_demographics, save_demographics
 from badges.domain.consent import ConsentGrant
 from badges.domain.identity import consent_workflow_id
-from badges.workflows.consent import ConsentInput, ConsentWorkflow
+from badges.messages.consent import ConsentInput
+from badges.workflows.consent import ConsentWorkflow
 from tests.conftest import create_member
 from tests.workflow.support import running_worker
 from tests.workflow.test_badge_engine_workflow import eventually

@@ -19,8 +19,9 @@ from badges.db.outbox import OutboxEntry
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.domain.rules import BadgeState
+from badges.messages.user_badges import UserBadgesInput
 from badges.workers.main import sandbox_everything
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
 from tests.support import eventually
 
