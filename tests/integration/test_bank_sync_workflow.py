@@ -29,7 +29,7 @@ from badges.workflows.bank_sync import BankSyncWorkflow
 from tests.conftest import create_member
 from tests.sandbox.conftest import CLIENT_ID, INSTITUTION, SECRET, Sandbox, call, plaid_api
 from tests.support import eventually, serving
-from tests.workflow.support import running_worker
+from tests.integration.support import running_worker
 
 
 async def status_of(pool: AsyncConnectionPool, connection_id: uuid.UUID) -> str:

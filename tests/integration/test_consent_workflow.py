@@ -1,4 +1,5 @@
-"""ConsentWorkflow on the time-skipping server: reminders, expiry, revocation and renewal."""
+"""ConsentWorkflow on the time-skipping server with its real activities on PostgreSQL: reminders,
+expiry, revocation and renewal."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from badges.domain.identity import consent_workflow_id
 from badges.messages.consent import ConsentInput
 from badges.workflows.consent import ConsentWorkflow
 from tests.conftest import create_member
-from tests.workflow.support import running_worker
-from tests.workflow.test_badge_engine_workflow import eventually
+from tests.integration.support import running_worker
+from tests.support import eventually
 
 
 async def _statuses(pool: AsyncConnectionPool, member: uuid.UUID) -> list[str]:

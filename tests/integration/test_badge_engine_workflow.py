@@ -30,7 +30,7 @@ from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
 from tests.support import eventually
-from tests.workflow.test_webhook_delivery import receiver
+from tests.integration.test_webhook_delivery_workflow import receiver
 
 STREAK_DAYS = 30
 
