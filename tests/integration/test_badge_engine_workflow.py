@@ -29,8 +29,8 @@ from badges.workers.main import build_worker, sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
-from tests.support import eventually
 from tests.integration.test_webhook_delivery_workflow import receiver
+from tests.support import eventually
 
 STREAK_DAYS = 30
 

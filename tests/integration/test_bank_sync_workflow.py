@@ -27,9 +27,9 @@ from badges.domain.identity import bank_sync_workflow_id
 from badges.messages.bank_sync import BankSyncInput
 from badges.workflows.bank_sync import BankSyncWorkflow
 from tests.conftest import create_member
+from tests.integration.support import running_worker
 from tests.sandbox.conftest import CLIENT_ID, INSTITUTION, SECRET, Sandbox, call, plaid_api
 from tests.support import eventually, serving
-from tests.integration.support import running_worker
 
 
 async def status_of(pool: AsyncConnectionPool, connection_id: uuid.UUID) -> str:

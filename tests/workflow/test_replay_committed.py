@@ -26,8 +26,8 @@ from badges.domain.identity import user_badges_workflow_id
 from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.conftest import create_member
-from tests.support import eventually
 from tests.integration.test_user_badges_workflow import progress_of, send, worker_for
+from tests.support import eventually
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
 WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
