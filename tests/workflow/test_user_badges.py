@@ -1,0 +1,203 @@
+"""UserBadgesWorkflow's logic on the time-skipping server, its local activities stood in for:
+events become batches of progress and awards, repeats count once, a held burst counts once a
+reviewer approves it, a newer catalogue is loaded when an event names it, and the history replays."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from badges.domain.definitions import BadgeDefinition, CountRule
+from badges.domain.events import BadgeEvent
+from badges.domain.identity import user_badges_workflow_id
+from badges.messages.user_badges import CatalogueSnapshot, ProgressBatch, ReviewDecision, UserBadgesInput
+from badges.workers.main import sandbox_everything
+from badges.workflows.user_badges import UserBadgesWorkflow
+from tests.support import eventually
+
+AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
+class StandIns:
+    """The workflow's local activities: batches kept in memory, a catalogue handed out."""
+
+    def __init__(self, catalogue: CatalogueSnapshot | None = None) -> None:
+        self.batches: list[ProgressBatch] = []
+        self.catalogue = catalogue or CatalogueSnapshot()
+        self.catalogue_loads = 0
+
+    @activity.defn(name="record_progress")
+    async def record_progress(self, batch: ProgressBatch) -> None:
+        self.batches.append(batch)
+
+    @activity.defn(name="load_catalogue")
+    async def load_catalogue(self) -> CatalogueSnapshot:
+        self.catalogue_loads += 1
+        return self.catalogue
+
+    def progress(self) -> dict[str, int]:
+        """Each badge's latest value (a later batch's values win, as in the database)."""
+        return {update.badge_id: update.value for batch in self.batches for update in batch.progress}
+
+    def awards(self) -> list[tuple[str, str]]:
+        return [(award.badge_id, award.instance) for batch in self.batches for award in batch.awards]
+
+
+@asynccontextmanager
+async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterator[str]:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[UserBadgesWorkflow],
+        activities=[stand_ins.record_progress, stand_ins.load_catalogue],
+        **sandbox_everything(),
+    ):
+        yield task_queue
+
+
+def event(event_id: str, type_: str = "tool_usage", revision: int = 0) -> BadgeEvent:
+    return BadgeEvent(id=event_id, type=type_, timestamp=AT, catalogue_revision=revision)  # type: ignore[arg-type]
+
+
+async def send(env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:
+    """As the API hands events over: signal-with-start, one call per event."""
+    handle = None
+    for item in events:
+        handle = await env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+            start_signal="record_event",
+            start_signal_args=[item],
+        )
+    assert handle is not None
+    return handle
+
+
+async def test_events_become_progress_and_one_award(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("a"), event("b"), event("v", "voting"))
+
+        async def two_and_one() -> bool:
+            return stand_ins.progress() == {"calculator-explorer": 2, "active-voter": 1}
+
+        await eventually(two_and_one)
+        await send(workflow_env, member, task_queue, event("c"), event("d"))
+
+        async def awarded() -> bool:
+            return stand_ins.progress()["calculator-explorer"] == 3
+
+        await eventually(awarded)
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+    assert stand_ins.awards() == [("calculator-explorer", "1")]
+    assert all(batch.user_id == member for batch in stand_ins.batches)
+    seqs = [batch.batch_seq for batch in stand_ins.batches]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert snapshot.state.badges["calculator-explorer"].count == 3 and snapshot.pending == 0
+    assert stand_ins.catalogue_loads == 0  # revision 0: the built-in catalogue
+
+
+async def test_a_repeated_event_id_is_counted_once(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("same"), event("same"), event("other"))
+
+        async def counted() -> bool:
+            return stand_ins.progress() == {"calculator-explorer": 2}
+
+        await eventually(counted)
+        batches = len(stand_ins.batches)
+        await send(workflow_env, member, task_queue, event("same"))
+
+        async def seen() -> bool:
+            snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+            return snapshot.pending == 0 and snapshot.state.recent_event_ids == ["same", "other"]
+
+        await eventually(seen)
+    assert len(stand_ins.batches) == batches  # nothing new to record
+
+
+async def test_a_held_burst_counts_once_a_reviewer_approves_it(workflow_env: WorkflowEnvironment) -> None:
+    # Twelve check-ins to earn it; at most ten a minute count at once (the plausibility limit).
+    badge = BadgeDefinition(badge_id="twelve", name="Twelve", rule=CountRule(event_type="attendance", target=12))
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, catalogue=CatalogueSnapshot(revision=1, badges=[badge])),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+        )
+        handle = await send(workflow_env, member, task_queue, *(event(f"in-{n}", "attendance") for n in range(12)))
+
+        async def held() -> bool:
+            return sum(len(review.events) for batch in stand_ins.batches for review in batch.held) == 2
+
+        await eventually(held)
+        reviews = [review for batch in stand_ins.batches for review in batch.held]
+        assert {review.review_id for review in reviews} == {reviews[0].review_id}  # one item per burst
+        assert stand_ins.progress() == {"twelve": 10} and stand_ins.awards() == []
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+        assert [(item.review_id, item.count, item.events) for item in snapshot.state.held] == [
+            (reviews[0].review_id, 2, [])
+        ]
+
+        decision = ReviewDecision(
+            review_id=reviews[0].review_id,
+            approved=True,
+            resolved_by="operator",
+            events=[held_event for review in reviews for held_event in review.events],
+        )
+        await handle.signal(UserBadgesWorkflow.resolve_review, decision)
+
+        async def approved() -> bool:
+            return stand_ins.awards() == [("twelve", "1")]
+
+        await eventually(approved)
+        # Deciding again changes nothing: the item is no longer held.
+        await handle.signal(UserBadgesWorkflow.resolve_review, decision)
+        batches = len(stand_ins.batches)
+
+        async def applied() -> bool:
+            return (await handle.query(UserBadgesWorkflow.snapshot)).state.held == []
+
+        await eventually(applied)
+    resolved = [decision for batch in stand_ins.batches for decision in batch.resolved]
+    assert [decision.review_id for decision in resolved] == [reviews[0].review_id]
+    assert stand_ins.progress() == {"twelve": 12}
+    assert len(stand_ins.batches) == batches
+
+
+async def test_an_event_accepted_under_a_newer_catalogue_loads_it_first(workflow_env: WorkflowEnvironment) -> None:
+    badge = BadgeDefinition(badge_id="two-uses", name="Two uses", rule=CountRule(event_type="tool_usage", target=2))
+    stand_ins = StandIns(CatalogueSnapshot(revision=7, badges=[badge]))
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("a", revision=7), event("b", revision=7))
+
+        async def awarded() -> bool:
+            return stand_ins.awards() == [("two-uses", "1")]
+
+        await eventually(awarded)
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+        history = await handle.fetch_history()
+    assert snapshot.catalogue_revision == 7 and stand_ins.catalogue_loads == 1
+    assert "calculator-explorer" not in stand_ins.progress()
+    # Catalogue load, batches and awards replay deterministically (in the sandbox, as in CI).
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
