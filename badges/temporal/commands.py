@@ -7,8 +7,10 @@ sits beside the workflows, not above them. The task queue comes from the setting
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -23,6 +25,7 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -45,6 +48,8 @@ from badges.messages.export import ExportProgress, ExportRequest
 from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
 from badges.messages.schedules import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RETENTION_EVERY, RETENTION_SCHEDULE_ID
 from badges.messages.user_badges import CatalogueSnapshot, ReevaluationRequest, ReviewDecision, UserBadgesInput
+
+HEALTH_TIMEOUT = timedelta(seconds=3)
 
 # --- a member's badges (UserBadgesWorkflow) -------------------------------------------------
 
@@ -132,10 +137,13 @@ async def reevaluation_progress(client: Client, workflow_id: str) -> tuple[str, 
 
 
 async def change_consent(
-    client: Client, settings: Settings, member_id: uuid.UUID, changes: list[GrantOrRevocation]
-) -> None:
-    """Grants and revocations for the member's consent workflow (started if it is not running),
-    returning once the workflow has recorded them (update-with-start). The caller bounds the wait."""
+    client: Client, settings: Settings, member_id: uuid.UUID, changes: list[GrantOrRevocation], *, wait: float
+) -> bool:
+    """Grants and revocations for the member's consent workflow (started if it is not running), by
+    an update-with-start that answers once the workflow has recorded them: True then, within
+    `wait` seconds. False when they are not recorded by then because no worker has taken them
+    yet: Temporal holds the started workflow and the update, and a worker applies them when it
+    comes. Raises (an `RPCError`) when Temporal cannot be reached."""
     start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
         "ConsentWorkflow",
         ConsentInput(user_id=member_id),
@@ -143,9 +151,27 @@ async def change_consent(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await client.execute_update_with_start_workflow(
-        "change", ConsentChanges(changes=changes), start_workflow_operation=start
+    update = asyncio.ensure_future(
+        client.execute_update_with_start_workflow(
+            "change", ConsentChanges(changes=changes), start_workflow_operation=start
+        )
     )
+    try:
+        await asyncio.wait_for(asyncio.shield(update), wait)
+        return True
+    except TimeoutError:
+        update.cancel()
+        # The SDK ends a cancelled wait with this error, and fails the start's handle with the
+        # cancellation when no answer had come (retrieved here, so it is not logged as lost):
+        # both only mean "not answered yet".
+        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            await update
+        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            await start.workflow_handle()
+    # Unanswered: no worker yet, or Temporal is unreachable and the SDK is still retrying.
+    if not await client.service_client.check_health(timeout=HEALTH_TIMEOUT):
+        raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
+    return False
 
 
 # --- privacy (ErasureWorkflow, MemberExportWorkflow) ----------------------------------------

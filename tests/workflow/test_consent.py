@@ -23,7 +23,9 @@ from badges.domain.consent import ConsentGrant
 from badges.domain.identity import consent_workflow_id
 from badges.messages.bank_sync import MemberRef
 from badges.messages.consent import ConsentChange, ConsentChanges, ConsentInput, GrantOrRevocation
+from badges.temporal import change_consent
 from badges.workflows.consent import ConsentWorkflow
+from tests.conftest import make_settings
 from tests.support import eventually
 
 
@@ -163,3 +165,26 @@ async def test_the_signals_of_workflows_started_before_the_update_still_work(wor
             return stand_ins.of(member) == [("demographics", "granted"), ("demographics", "revoked")]
 
         await eventually(revoked)
+
+
+async def test_a_change_no_worker_has_taken_yet_is_applied_when_one_comes(workflow_env: WorkflowEnvironment) -> None:
+    settings = make_settings("postgresql://unused", BADGES_TASK_QUEUE=f"tq-{uuid.uuid4()}")
+    member = uuid.uuid4()
+    demographics = await grant(workflow_env, member, 10, "demographics")
+    # No worker polls this queue yet: the answer comes after the wait, and says "not yet".
+    assert not await change_consent(workflow_env.client, settings, member, [demographics], wait=1.0)
+    stand_ins = StandIns()
+    async with Worker(
+        workflow_env.client,
+        task_queue=settings.task_queue,
+        workflows=[ConsentWorkflow],
+        activities=[stand_ins.record_consent, stand_ins.disconnect_member],
+    ):
+
+        async def recorded() -> bool:
+            return stand_ins.of(member) == [("demographics", "granted")]
+
+        await eventually(recorded)
+        # With a worker, the answer comes once the change is recorded.
+        assert await change_consent(workflow_env.client, settings, member, ["demographics"], wait=10.0)
+        assert stand_ins.of(member)[-1] == ("demographics", "revoked")

@@ -3,8 +3,6 @@ their `ConsentWorkflow` (202: the workflow applies the change)."""
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -98,9 +96,9 @@ async def put_consent(
             ) from error
         changes.append(wanted)
     # The workflow answers once it has recorded the changes, so that a client that goes on to use
-    # a scope it just granted is not refused. Waited for briefly: the answer stays 202, and a
-    # workflow that is slow to apply them (no worker yet) still applies them.
+    # a scope it just granted is not refused. Waited for briefly: the answer is 202 either way,
+    # and a workflow that is slow to apply them (no worker yet) still applies them.
     if changes:
-        with temporal_or_503("Consent cannot be changed right now; retry shortly."), suppress(TimeoutError):
-            await asyncio.wait_for(change_consent(services.temporal, settings, member_id, changes), APPLY_WAIT_SECONDS)
+        with temporal_or_503("Consent cannot be changed right now; retry shortly."):
+            await change_consent(services.temporal, settings, member_id, changes, wait=APPLY_WAIT_SECONDS)
     return ConsentAccepted(scopes=body.scopes)
