@@ -54,22 +54,9 @@ HEALTH_TIMEOUT = timedelta(seconds=3)
 # --- a member's badges (UserBadgesWorkflow) -------------------------------------------------
 
 
-async def _signal_member(client: Client, settings: Settings, member_id: uuid.UUID, signal: str, argument: Any) -> None:
-    """Signal a member's badge workflow, starting it first if it is not running (signal-with-start):
-    how every caller outside the workflow hands it work."""
-    await client.start_workflow(
-        "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id),
-        id=user_badges_workflow_id(member_id),
-        task_queue=settings.task_queue,
-        start_signal=signal,
-        start_signal_args=[argument],
-    )
-
-
 async def record_event(client: Client, settings: Settings, member_id: uuid.UUID, event: BadgeEvent) -> None:
-    """Hand an accepted event to the member's workflow (signal-with-start). The real-time path, one
-    call per event: written out rather than through `_signal_member`, to add no step to it."""
+    """Hand an accepted event to the member's workflow, starting it first if it is not running
+    (signal-with-start). The real-time path: one call per event."""
     await client.start_workflow(
         "UserBadgesWorkflow",
         UserBadgesInput(user_id=member_id),
@@ -83,8 +70,16 @@ async def record_event(client: Client, settings: Settings, member_id: uuid.UUID,
 async def request_reevaluation(
     client: Client, settings: Settings, member_id: uuid.UUID, request: ReevaluationRequest
 ) -> None:
-    """Ask a member's workflow to re-check badges under a newer catalogue revision."""
-    await _signal_member(client, settings, member_id, "reevaluate", request)
+    """Ask a member's workflow to re-check badges under a newer catalogue revision (signal-with-start:
+    a member whose workflow has ended, or never ran, gets one)."""
+    await client.start_workflow(
+        "UserBadgesWorkflow",
+        UserBadgesInput(user_id=member_id),
+        id=user_badges_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="reevaluate",
+        start_signal_args=[request],
+    )
 
 
 async def start_member_workflow(
