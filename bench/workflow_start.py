@@ -23,8 +23,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from badges.domain.identity import user_badges_workflow_id
+from badges.messages.user_badges import UserBadgesInput
 from badges.workers.main import workflow_runner
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from badges.workflows.user_badges import UserBadgesWorkflow
 
 
 async def measure(env: WorkflowEnvironment, runner: WorkflowRunner, workflows: int) -> dict[str, float]:

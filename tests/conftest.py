@@ -27,7 +27,7 @@ from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.migrate import upgrade
 from badges.db.pool import open_pool
-from badges.workers.converter import make_data_converter
+from badges.temporal.converter import make_data_converter
 
 BIN = Path(sys.executable).parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import append_audit
@@ -34,7 +29,17 @@ from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.outbox import append_insight
 from badges.domain.banking import Account, Transaction
-from badges.domain.identity import bank_sync_workflow_id
+from badges.messages.bank_sync import (
+    CONNECTION_GONE,
+    CONSENT_MISSING,
+    LOGIN_REQUIRED,
+    PROVIDER_REFUSED,
+    ConnectionRef,
+    MemberRef,
+    StatusChange,
+    SyncOutcome,
+)
+from badges.temporal import Client, end_bank_sync
 
 PAGE_SIZE = 500
 REVOKE_ATTEMPTS = 5
@@ -42,38 +47,7 @@ HEARTBEAT_EVERY_SECONDS = 10.0
 # A batch restarted this often because the provider's data kept changing mid-pagination is
 # retried later as a whole (the activity fails, retryably).
 MAX_BATCH_RESTARTS = 3
-
-# ApplicationError types the workflow reacts to (non-retryable: retrying cannot help).
-LOGIN_REQUIRED = "LoginRequired"
-CONSENT_MISSING = "ConsentMissing"
-CONNECTION_GONE = "ConnectionGone"
-PROVIDER_REFUSED = "ProviderRefused"
 RATE_LIMIT_DELAY = timedelta(seconds=30)
-
-Status = Literal["syncing", "active", "degraded", "login_required", "disconnected"]
-
-
-class ConnectionRef(BaseModel):
-    connection_id: uuid.UUID
-
-
-class SyncOutcome(BaseModel):
-    applied: bool  # False: another run had applied this batch already
-    added: int = 0
-    modified: int = 0
-    removed: int = 0
-    first_date: date | None = None
-    last_date: date | None = None
-
-
-class StatusChange(BaseModel):
-    connection_id: uuid.UUID
-    status: Status
-    error: str | None = None
-
-
-class MemberRef(BaseModel):
-    user_id: uuid.UUID
 
 
 @contextlib.asynccontextmanager
@@ -238,12 +212,6 @@ class BankingActivities:
             activity.heartbeat(str(connection_id))
             async with self._pool.connection() as connection, connection.transaction():
                 await set_status(connection, connection_id, "disconnected")  # no sync applies from now on
-            try:
-                await self._client.get_workflow_handle(bank_sync_workflow_id(connection_id)).terminate(
-                    reason="open banking ended for the member"
-                )
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND:
-                    raise
+            await end_bank_sync(self._client, connection_id, "open banking ended for the member")
             await self.disconnect_connection(ConnectionRef(connection_id=connection_id))
         return len(ids)

@@ -3,19 +3,11 @@ catalogue has moved past the revision they hold."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from badges.db.catalogue import load_catalogue
-from badges.domain.definitions import BadgeDefinition
-
-
-class CatalogueSnapshot(BaseModel):
-    """Every badge's newest definition at a catalogue revision (0: the built-in legacy badges)."""
-
-    revision: int = 0
-    badges: list[BadgeDefinition] = Field(default_factory=list)
+from badges.messages.user_badges import CatalogueSnapshot
 
 
 class CatalogueActivities:

@@ -4,28 +4,14 @@ in one transaction with the outbox row and its NOTIFY."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Literal
-
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
 
 from badges.db.audit import append_audit
 from badges.db.consents import delete_scope_data, lock_member, upsert_consent
 from badges.db.outbox import append_insight
 from badges.domain.identity import consent_workflow_id
-
-
-class ConsentChange(BaseModel):
-    user_id: uuid.UUID
-    scope: str
-    status: Literal["granted", "revoked", "expired", "expiring"]
-    purpose: str
-    granted_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None = None
+from badges.messages.consent import ConsentChange
 
 
 class ConsentActivities:

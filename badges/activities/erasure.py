@@ -4,36 +4,17 @@ same transaction; the records name the erasure's reference, never the member."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from badges.db.erasure import audit_erasure, block_member, delete_member_rows, destroy_keys
 from badges.db.keys import KeyStore
-from badges.domain.identity import (
-    consent_workflow_id,
-    erasure_workflow_id,
-    member_workflows_prefix,
-    user_badges_workflow_id,
-)
-
-
-class ErasureStep(BaseModel):
-    user_id: uuid.UUID
-    reference: uuid.UUID  # names the erasure in the audit log instead of the member
-
-
-class ErasureRecord(ErasureStep):
-    """A step done elsewhere (or the end), for the audit log: counts only."""
-
-    action: str
-    details: dict[str, int] = {}
+from badges.domain.identity import consent_workflow_id, erasure_workflow_id, user_badges_workflow_id
+from badges.messages.erasure import ErasureRecord, ErasureStep
+from badges.temporal import Client, end_workflow, running_member_workflows
 
 
 async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action: str, details: dict[str, Any]) -> None:
@@ -57,19 +38,13 @@ class ErasureActivities:
     async def end_member_workflows(self, step: ErasureStep) -> int:
         """Terminate every running workflow of the member but the erasure itself. Returns how many."""
         ids = {user_badges_workflow_id(step.user_id), consent_workflow_id(step.user_id)}
-        query = f'WorkflowId STARTS_WITH "{member_workflows_prefix(step.user_id)}" AND ExecutionStatus = "Running"'
-        async for execution in self._client.list_workflows(query):
-            ids.add(execution.id)
+        ids |= await running_member_workflows(self._client, step.user_id)
         ids.discard(erasure_workflow_id(step.user_id))
         ended = 0
         for workflow_id in sorted(ids):
             activity.heartbeat(workflow_id)
-            try:
-                await self._client.get_workflow_handle(workflow_id).terminate(reason="member erased")
+            if await end_workflow(self._client, workflow_id, "member erased"):
                 ended += 1
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: never ran, or already closed
-                    raise
         if ended:
             async with self._pool.connection() as connection, connection.transaction():
                 await audit_step(connection, step, "workflows_ended", {"workflows": ended})

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
 
 from badges.db.exports import begin_export, finish_export, store_part
 from badges.db.keys import KeyStore
-
-
-class ExportRequest(BaseModel):
-    user_id: uuid.UUID
-    export_id: uuid.UUID
-
-
-class ExportSection(ExportRequest):
-    section: str
+from badges.messages.export import ExportRequest, ExportSection
 
 
 class ExportActivities:

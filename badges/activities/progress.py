@@ -3,48 +3,17 @@ one transaction, then the rewards those awards carry and the review items for he
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field
 from temporalio import activity
 
 from badges.db.progress import write_progress_batch
 from badges.db.reviews import record_reviews
 from badges.db.rewards import RewardClaim, grant_rewards
 from badges.domain.definitions import MoneyReward
-from badges.domain.events import BadgeEvent
-from badges.domain.rules import Award, ProgressUpdate
-
-
-class HeldReview(BaseModel):
-    """Events of a burst held back from awarding until a reviewer decides (new in this batch)."""
-
-    review_id: str
-    event_type: str
-    reason: str
-    events: list[BadgeEvent]
-
-
-class ReviewDecision(BaseModel):
-    review_id: str
-    approved: bool
-    resolved_by: str
-    # On approval, the held events as stored with the review item (the workflow keeps only a count).
-    events: list[BadgeEvent] = Field(default_factory=list)
-
-
-class ProgressBatch(BaseModel):
-    user_id: uuid.UUID
-    batch_seq: int  # the workflow's count of batches: a later batch's values win
-    progress: list[ProgressUpdate]
-    awards: list[Award]
-    held: list[HeldReview] = Field(default_factory=list)
-    resolved: list[ReviewDecision] = Field(default_factory=list)
-    # When the workflow decided (its clock): rewards are charged to this month's budget, never to
-    # the month of an event's timestamp, which the sender chooses.
-    decided_at: datetime | None = None
+from badges.domain.rules import Award
+from badges.messages.user_badges import ProgressBatch
 
 
 def reward_claims(awards: list[Award], decided_at: datetime | None = None) -> list[RewardClaim]:

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
-from temporalio.client import Client
 
 from badges.api.catalogue import CatalogueService
 from badges.api.deps import Services
@@ -43,7 +42,7 @@ from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
-from badges.workers.converter import make_data_converter
+from badges.temporal import connect
 
 
 class CodecCors:
@@ -66,12 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
-        temporal = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=make_data_converter(keys),
-            lazy=True,
-        )
+        temporal = await connect(settings, keys, lazy=True)
         pool = await open_pool(settings.libpq_url)
         catalogue = CatalogueService(engine)
         await catalogue.seed(settings.catalogue_path)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from badges.activities.catalogue import CatalogueSnapshot
 from badges.db.catalogue import current_revision, load_catalogue, save_definition, seed_catalogue
 from badges.domain.catalogue import CatalogueError, parse_catalogue
 from badges.domain.definitions import BadgeDefinition, BadgeSpec
+from badges.messages.user_badges import CatalogueSnapshot
 
 # How long a process may go on stamping events with a revision another process has replaced.
 CACHE_SECONDS = 1.0

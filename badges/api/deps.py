@@ -12,7 +12,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
-from temporalio.client import Client
 
 from badges.api.auth import STAFF_SCOPES, Principal, verify_token
 from badges.api.catalogue import CatalogueService
@@ -25,6 +24,7 @@ from badges.banking.provider import BankProvider
 from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.keys import KeyStore
+from badges.temporal import Client
 
 
 @dataclass

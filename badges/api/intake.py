@@ -19,8 +19,6 @@ import limits
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from badges.api.catalogue import CatalogueService
@@ -29,8 +27,7 @@ from badges.api.problems import Problem
 from badges.config import Settings
 from badges.db.receipts import SignalledMarks
 from badges.domain.events import BadgeEvent, RealTimeEvent
-from badges.domain.identity import user_badges_workflow_id
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow, signal_member
+from badges.temporal import Client, record_event, start_member_workflow
 
 Outcome = Literal["accepted", "duplicate"]
 STARTED_CACHE_LIMIT = 100_000
@@ -64,7 +61,7 @@ class EventIntake:
         members: MemberDirectory,
     ) -> None:
         self._temporal = temporal
-        self.task_queue = settings.task_queue
+        self._settings = settings
         self._catalogue = catalogue
         self._members = members
         self._max_future = timedelta(seconds=settings.event_max_future_seconds)
@@ -142,14 +139,7 @@ class EventIntake:
         if member_id in self._started:
             return
         try:
-            await self._temporal.start_workflow(
-                UserBadgesWorkflow.run,
-                # With the catalogue: a new workflow need not load it when the first event comes.
-                UserBadgesInput(user_id=member_id, catalogue=await self._catalogue.snapshot()),
-                id=user_badges_workflow_id(member_id),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
+            await start_member_workflow(self._temporal, self._settings, member_id, await self._catalogue.snapshot())
         except TEMPORAL_UNREACHABLE as error:
             if not temporal_unreachable(error):
                 raise
@@ -165,4 +155,4 @@ class EventIntake:
             await self._start_with_signal(member_id, event)
 
     async def _start_with_signal(self, member_id: uuid.UUID, event: BadgeEvent) -> None:
-        await signal_member(self._temporal, member_id, self.task_queue, "record_event", event)
+        await record_event(self._temporal, self._settings, member_id, event)

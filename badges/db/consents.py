@@ -58,13 +58,6 @@ async def member_consents(pool: AsyncConnectionPool, user_id: uuid.UUID) -> list
         return [ConsentRecord(*row) for row in await cur.fetchall()]
 
 
-async def consent_terms(pool: AsyncConnectionPool, user_id: uuid.UUID) -> dict[str, tuple[datetime, datetime | None]]:
-    """(expires at, revoked at) of each scope the member has a consent row for."""
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT scope, expires_at, revoked_at FROM consents WHERE user_id = %s", (user_id,))
-        return {scope: (expires_at, revoked_at) for scope, expires_at, revoked_at in await cur.fetchall()}
-
-
 UPSERT = """
 INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at, revoked_at, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, now())

@@ -61,3 +61,8 @@ def bank_sync_workflow_id(connection_id: uuid.UUID | str) -> str:
     """Not under `user/...`: its payloads (ids and counts) use the service key, and the erasure
     ends it through the member's connections."""
     return f"bank/{connection_id}/sync"
+
+
+def reevaluation_workflow_id(badge_id: str, version: int) -> str:
+    """One re-evaluation per badge version: asking twice does the work once."""
+    return f"catalogue/reevaluate/{badge_id}/v{version}"

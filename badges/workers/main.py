@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import pkgutil
 import signal
@@ -12,16 +11,6 @@ import httpx
 import uvloop
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -42,31 +31,23 @@ from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
-from badges.workers.converter import make_data_converter
+from badges.temporal import Client, connect, ensure_schedules
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
-from badges.workflows.retention import RETENTION_EVERY, RETENTION_SCHEDULE_ID, RetentionWorkflow
-from badges.workflows.rewards_release import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow
+from badges.workflows.retention import RetentionWorkflow
+from badges.workflows.rewards_release import RewardsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = logging.getLogger("badges.worker")
 
 
-async def connect_temporal(settings: Settings, keys: KeyStore) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=make_data_converter(keys),
-    )
-
-
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox, with our own modules passed through: they are deterministic (workflow code
-    imports only `domain/` and activity signatures), and re-importing them for every new workflow
+    imports only `domain/` and `messages/`), and re-importing them for every new workflow
     run cost about 4 ms of CPU per member workflow started (bench/workflow_start.py)."""
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("badges"))
 
@@ -75,9 +56,10 @@ def sandbox_everything() -> dict[str, WorkflowRunner]:
     """Worker or Replayer arguments for tests: every workflow in the sandbox, those that opt out
     for speed (`UserBadgesWorkflow`, `sandboxed=False`) included, with `badges.workflows` imported
     inside it rather than passed through, so a non-deterministic call in workflow code (the clock,
-    randomness, I/O) fails a test instead of a replay in production. `badges.domain` stays passed
-    through (workflows import it so, as its models are shared with the activities); a lint rule
-    keeps the clock and randomness out of it (TID251 in pyproject.toml)."""
+    randomness, I/O) fails a test instead of a replay in production. `badges.domain` and
+    `badges.messages` stay passed through (workflows import them so, as their models are shared
+    with the activities); a lint rule keeps the clock and randomness out of `domain/` (TID251 in
+    pyproject.toml)."""
     passed = (f"badges.{module.name}" for module in pkgutil.iter_modules(badges.__path__))
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
         *(name for name in passed if name != "badges.workflows")
@@ -101,7 +83,7 @@ def build_worker(
     out or not (`sandbox_everything`), as the workflow tests run them."""
     progress = ProgressActivities(pool)
     catalogue = CatalogueActivities(engine)
-    reevaluation = ReevaluationActivities(engine, client, settings.task_queue)
+    reevaluation = ReevaluationActivities(engine, client, settings)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
     rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
@@ -154,26 +136,11 @@ def build_worker(
     )
 
 
-async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them)."""
-    for schedule_id, workflow_run, every in (
-        (RELEASE_SCHEDULE_ID, RewardsReleaseWorkflow.run, RELEASE_EVERY),
-        (RETENTION_SCHEDULE_ID, RetentionWorkflow.run, RETENTION_EVERY),
-    ):
-        schedule = Schedule(
-            action=ScheduleActionStartWorkflow(workflow_run, id=schedule_id, task_queue=settings.task_queue),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        )
-        with contextlib.suppress(ScheduleAlreadyRunningError):
-            await client.create_schedule(schedule_id, schedule)
-
-
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
     keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
-    client = await connect_temporal(settings, keys)
+    client = await connect(settings, keys)
     http = make_webhook_client()
     worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
     await ensure_schedules(client, settings)

@@ -18,27 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.banking import (
+    from badges.messages.bank_sync import (
         CONNECTION_GONE,
         CONSENT_MISSING,
         LOGIN_REQUIRED,
         PROVIDER_REFUSED,
-        BankingActivities,
+        BankSyncInput,
+        BankSyncState,
         ConnectionRef,
         StatusChange,
         SyncOutcome,
     )
 
-DEFAULT_INTERVAL = timedelta(hours=6)
 JITTER = 0.1  # each wait is the interval ± 10 %, so connections linked together do not sync together
 DEGRADED_AFTER = 3
 MAX_COOL_DOWN = timedelta(hours=6)
@@ -51,23 +49,6 @@ SYNC_RETRY = RetryPolicy(
     maximum_attempts=4,
 )
 STATUS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-
-
-class BankSyncInput(BaseModel):
-    connection_id: uuid.UUID
-    user_id: uuid.UUID
-    interval_seconds: float = DEFAULT_INTERVAL.total_seconds()
-    # Carried across continue-as-new:
-    failures: int = 0  # consecutive failed syncs (the breaker)
-    login_required: bool = False
-    sync_requested: bool = True  # the first run syncs at once
-
-
-class BankSyncState(BaseModel):
-    status: str
-    failures: int
-    syncs: int
-    last: SyncOutcome | None
 
 
 @workflow.defn
@@ -111,8 +92,8 @@ class BankSyncWorkflow:
                 if not await self._sync(ref):
                     return  # no consent: its end disconnects every connection (ConsentWorkflow)
             await self._wait(input)
-        await workflow.execute_activity_method(
-            BankingActivities.disconnect_connection,
+        await workflow.execute_activity(
+            "disconnect_connection",
             ref,
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
@@ -121,9 +102,10 @@ class BankSyncWorkflow:
     async def _sync(self, ref: ConnectionRef) -> bool:
         """One sync. False when the workflow should end."""
         try:
-            self._last = await workflow.execute_activity_method(
-                BankingActivities.sync_connection,
+            self._last = await workflow.execute_activity(
+                "sync_connection",
                 ref,
+                result_type=SyncOutcome,
                 start_to_close_timeout=timedelta(minutes=10),
                 # The activity heartbeats every 10 s however slow the provider is: a worker that
                 # died mid-batch is noticed after this, and the batch starts again from the
@@ -179,8 +161,8 @@ class BankSyncWorkflow:
 
     async def _record(self, ref: ConnectionRef, status: str, error: str) -> None:
         self._status = status
-        await workflow.execute_activity_method(
-            BankingActivities.record_status,
+        await workflow.execute_activity(
+            "record_status",
             StatusChange(connection_id=ref.connection_id, status=status, error=error),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STATUS_RETRY,

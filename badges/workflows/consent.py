@@ -1,8 +1,10 @@
 """ConsentWorkflow (`user/{uid}/consent`): the truth about a member's consents.
 
-Signals queue grants and revocations; the run loop applies them, and sleeps until the next
-reminder or expiry otherwise. Every change is projected and announced by a local activity.
-It continues as new when Temporal suggests it, carrying its state and unapplied changes.
+The `change` update queues grants and revocations and answers once the run loop has applied
+them (the `grant` and `revoke` signals, which answer nothing, stay for workflows started before
+the update existed); the loop sleeps until the next reminder or expiry otherwise. Every change
+is projected and announced by a local activity. It continues as new when Temporal suggests it,
+carrying its state and unapplied changes.
 """
 
 from __future__ import annotations
@@ -12,13 +14,10 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.banking import BankingActivities, MemberRef
-    from badges.activities.consent import ConsentActivities, ConsentChange
     from badges.domain.consent import (
         ConsentGrant,
         ConsentState,
@@ -29,13 +28,8 @@ with workflow.unsafe.imports_passed_through():
         next_deadline,
         revoke,
     )
-
-
-class ConsentInput(BaseModel):
-    user_id: uuid.UUID
-    state: ConsentState = Field(default_factory=ConsentState)
-    pending: list[ConsentGrant | str] = Field(default_factory=list)
-
+    from badges.messages.bank_sync import MemberRef
+    from badges.messages.consent import ConsentChange, ConsentChanges, ConsentInput, GrantOrRevocation
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 
@@ -45,7 +39,12 @@ class ConsentWorkflow:
     @workflow.init
     def __init__(self, input: ConsentInput) -> None:
         self._state = input.state
-        self._pending: list[ConsentGrant | str] = list(input.pending)
+        self._pending: list[GrantOrRevocation] = list(input.pending)
+        # Changes taken from `_pending` so far, and how many of those are applied: an update
+        # waits until everything queued up to its own changes is applied.
+        self._taken = 0
+        self._applied = 0
+        self._updates_waiting = 0
 
     @workflow.run
     async def run(self, input: ConsentInput) -> None:
@@ -59,12 +58,21 @@ class ConsentWorkflow:
                 )
             await self._apply(input.user_id)
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(ConsentInput(user_id=input.user_id, state=self._state, pending=self._pending))
+                # An update waiting for changes that are still queued has them applied first (the
+                # loop again); one whose changes are applied finishes before the run continues.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._pending and self._updates_waiting)
+                )
+                if workflow.all_handlers_finished():
+                    workflow.continue_as_new(
+                        ConsentInput(user_id=input.user_id, state=self._state, pending=self._pending)
+                    )
 
     async def _apply(self, user_id: uuid.UUID) -> None:
         now = workflow.now()
         changes, self._pending = self._pending, []
+        self._taken += len(changes)
+        taken = self._taken
         for change in changes:
             if isinstance(change, ConsentGrant):
                 try:
@@ -87,6 +95,7 @@ class ConsentWorkflow:
             await self._record(user_id, scope, "expired", self._state.scopes[scope])
         for scope in result.reminders:
             await self._record(user_id, scope, "expiring", self._state.scopes[scope])
+        self._applied = taken
 
     async def _end_scope(self, user_id: uuid.UUID, scope: str) -> None:
         """What must happen outside the database when a scope ends, before it is recorded (which
@@ -94,8 +103,8 @@ class ConsentWorkflow:
         its provider and stops their syncs."""
         # patched: histories recorded before this step existed replay without it.
         if scope == "open_banking" and workflow.patched("open-banking-disconnect"):
-            await workflow.execute_activity_method(
-                BankingActivities.disconnect_member,
+            await workflow.execute_activity(
+                "disconnect_member",
                 MemberRef(user_id=user_id),
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=timedelta(minutes=1),
@@ -105,8 +114,8 @@ class ConsentWorkflow:
     async def _record(
         self, user_id: uuid.UUID, scope: str, status: str, consent: ScopeConsent, revoked: bool = False
     ) -> None:
-        await workflow.execute_local_activity_method(
-            ConsentActivities.record_consent,
+        await workflow.execute_local_activity(
+            "record_consent",
             ConsentChange.model_validate(
                 {
                     "user_id": user_id,
@@ -121,6 +130,18 @@ class ConsentWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RECORD_RETRY,
         )
+
+    @workflow.update
+    async def change(self, request: ConsentChanges) -> None:
+        """Grant and revoke, answering once the changes are recorded (a grant that `grant`
+        refuses is logged and skipped, as by the signals)."""
+        self._pending.extend(request.changes)
+        queued = self._taken + len(self._pending)
+        self._updates_waiting += 1
+        try:
+            await workflow.wait_condition(lambda: self._applied >= queued)
+        finally:
+            self._updates_waiting -= 1
 
     @workflow.signal
     def grant(self, request: ConsentGrant) -> None:

@@ -12,32 +12,16 @@ key. Nothing in it is personal: the member's random id and the step results (cou
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.banking import BankingActivities, MemberRef
-    from badges.activities.erasure import ErasureActivities, ErasureRecord, ErasureStep
     from badges.domain.identity import erasure_reference
-
-
-class ErasureInput(BaseModel):
-    user_id: uuid.UUID
-
-
-class ErasureOutcome(BaseModel):
-    reference: uuid.UUID
-    bank_connections_removed: int = 0
-    workflows_ended: int
-    rows_deleted: dict[str, int]
-    keys_destroyed: int
-
+    from badges.messages.bank_sync import MemberRef
+    from badges.messages.erasure import ErasureInput, ErasureOutcome, ErasureRecord, ErasureStep
 
 T = TypeVar("T")
 
@@ -55,25 +39,26 @@ class ErasureWorkflow:
     async def run(self, input: ErasureInput) -> ErasureOutcome:
         reference = erasure_reference(workflow.info().run_id)
         step = ErasureStep(user_id=input.user_id, reference=reference)
-        await self._do("blocking", ErasureActivities.block_member, step)
+        await self._do("blocking", "block_member", step, type(None))
         # While the member's key can still open their access tokens: revoke every bank item at
         # its provider (and stop its sync).
         self._step = "removing bank connections"
-        banks = await workflow.execute_activity_method(
-            BankingActivities.disconnect_member,
+        banks: int = await workflow.execute_activity(
+            "disconnect_member",
             MemberRef(user_id=input.user_id),
+            result_type=int,
             start_to_close_timeout=STEP_TIMEOUT,
             heartbeat_timeout=timedelta(minutes=1),
             retry_policy=STEP_RETRY,
         )
         if banks:
             await self._record(step, "bank_connections_removed", {"connections": banks})
-        ended = await self._do("ending workflows", ErasureActivities.end_member_workflows, step)
-        rows = await self._do("deleting rows", ErasureActivities.delete_member_rows, step)
-        keys = await self._do("destroying key", ErasureActivities.destroy_member_key, step)
+        ended = await self._do("ending workflows", "end_member_workflows", step, int)
+        rows = await self._do("deleting rows", "delete_member_rows", step, dict[str, int])
+        keys = await self._do("destroying key", "destroy_member_key", step, int)
         # A workflow restarted by a request that raced the first sweep cannot read or write
         # anything now; end it too.
-        ended += await self._do("ending workflows", ErasureActivities.end_member_workflows, step)
+        ended += await self._do("ending workflows", "end_member_workflows", step, int)
         await self._record(step, "completed", {})
         self._step = "erased"
         return ErasureOutcome(
@@ -84,18 +69,17 @@ class ErasureWorkflow:
             keys_destroyed=keys,
         )
 
-    async def _do(
-        self, name: str, activity: Callable[[ErasureActivities, ErasureStep], Awaitable[T]], step: ErasureStep
-    ) -> T:
+    async def _do(self, name: str, activity: str, step: ErasureStep, result_type: type[T]) -> T:
         self._step = name
-        return await workflow.execute_activity_method(
-            activity, step, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        result: T = await workflow.execute_activity(
+            activity, step, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY, result_type=result_type
         )
+        return result
 
     async def _record(self, step: ErasureStep, action: str, details: dict[str, int]) -> None:
         record = ErasureRecord(user_id=step.user_id, reference=step.reference, action=action, details=details)
-        await workflow.execute_activity_method(
-            ErasureActivities.record_erasure_step, record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        await workflow.execute_activity(
+            "record_erasure_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
 
     @workflow.query

@@ -4,24 +4,13 @@ payload; progress is a query away. One runs at a time per member (the API joins 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.export import ExportActivities, ExportRequest, ExportSection
-
-
-class ExportProgress(BaseModel):
-    export_id: uuid.UUID
-    sections_done: int = 0
-    sections_total: int = 0
-    rows: int = 0
-    completed: bool = False
-
+    from badges.messages.export import ExportProgress, ExportRequest, ExportSection
 
 EXPORT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # Generous: one section of a long history (every event receipt of years) is a big read.
@@ -36,23 +25,25 @@ class MemberExportWorkflow:
 
     @workflow.run
     async def run(self, request: ExportRequest) -> ExportProgress:
-        sections = await workflow.execute_activity_method(
-            ExportActivities.begin_export,
+        sections: list[str] = await workflow.execute_activity(
+            "begin_export",
             request,
+            result_type=list[str],
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=EXPORT_RETRY,
         )
         self._progress.sections_total = len(sections)
         for section in sections:
-            self._progress.rows += await workflow.execute_activity_method(
-                ExportActivities.export_section,
+            self._progress.rows += await workflow.execute_activity(
+                "export_section",
                 ExportSection(user_id=request.user_id, export_id=request.export_id, section=section),
+                result_type=int,
                 start_to_close_timeout=SECTION_TIMEOUT,
                 retry_policy=EXPORT_RETRY,
             )
             self._progress.sections_done += 1
-        await workflow.execute_activity_method(
-            ExportActivities.finish_export,
+        await workflow.execute_activity(
+            "finish_export",
             request,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=EXPORT_RETRY,

@@ -8,34 +8,15 @@ never makes one large activity or history event.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.reevaluation import MemberPage, ReevaluationActivities, ReevaluationSignals
+    from badges.messages.reevaluation import MemberPage, ReevaluationInput, ReevaluationProgress, ReevaluationSignals
 
 PAGE_SIZE = 500
-
-
-def reevaluation_workflow_id(badge_id: str, version: int) -> str:
-    return f"catalogue/reevaluate/{badge_id}/v{version}"
-
-
-class ReevaluationInput(BaseModel):
-    badge_id: str
-    version: int
-    catalogue_revision: int
-    after: uuid.UUID | None = None  # where a continued run picks up
-    members_signalled: int = 0
-
-
-class ReevaluationProgress(BaseModel):
-    members_signalled: int
-    done: bool
 
 
 @workflow.defn
@@ -49,14 +30,15 @@ class ReevaluationWorkflow:
     async def run(self, input: ReevaluationInput) -> ReevaluationProgress:
         after = input.after
         while True:
-            page: MemberPage = await workflow.execute_activity_method(
-                ReevaluationActivities.members_with_progress,
+            page: MemberPage = await workflow.execute_activity(
+                "members_with_progress",
                 args=[input.badge_id, after, PAGE_SIZE],
+                result_type=MemberPage,
                 start_to_close_timeout=timedelta(seconds=30),
             )
             if page.member_ids:
-                await workflow.execute_activity_method(
-                    ReevaluationActivities.signal_reevaluation,
+                await workflow.execute_activity(
+                    "signal_reevaluation",
                     ReevaluationSignals(
                         member_ids=page.member_ids,
                         badge_id=input.badge_id,

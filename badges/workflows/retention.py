@@ -10,19 +10,15 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-with workflow.unsafe.imports_passed_through():
-    from badges.activities.retention import RetentionActivities
-
-RETENTION_SCHEDULE_ID = "retention/purge"
-RETENTION_EVERY = timedelta(days=1)
-
 
 @workflow.defn
 class RetentionWorkflow:
     @workflow.run
     async def run(self) -> dict[str, int]:
-        return await workflow.execute_activity_method(
-            RetentionActivities.purge_expired,
+        deleted: dict[str, int] = await workflow.execute_activity(
+            "purge_expired",
+            result_type=dict[str, int],
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10),
         )
+        return deleted

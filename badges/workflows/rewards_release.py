@@ -13,19 +13,15 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-with workflow.unsafe.imports_passed_through():
-    from badges.activities.rewards import RewardActivities
-
-RELEASE_SCHEDULE_ID = "rewards/release-deferred"
-RELEASE_EVERY = timedelta(hours=1)
-
 
 @workflow.defn
 class RewardsReleaseWorkflow:
     @workflow.run
     async def run(self) -> int:
-        return await workflow.execute_activity_method(
-            RewardActivities.release_deferred_rewards,
+        released: int = await workflow.execute_activity(
+            "release_deferred_rewards",
+            result_type=int,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5),
         )
+        return released

@@ -2,9 +2,10 @@
 
 Signals only queue work; the run loop takes everything queued since the last workflow task as
 one batch: it loads a newer badge catalogue if the events were accepted under one, holds back
-implausible bursts for review, applies reviewers' decisions and admins' re-evaluations, and
-writes the outcome with one local activity. It lives as long as the member, continuing as new
-when Temporal suggests it, with its state, catalogue and unprocessed work carried forward.
+implausible bursts for review, applies reviewers' decisions and admins' re-evaluations (what the
+batch decides is `domain/batch.py`'s), and writes the outcome with one local activity. It lives
+as long as the member, continuing as new when Temporal suggests it, with its state, catalogue
+and unprocessed work carried forward.
 """
 
 from __future__ import annotations
@@ -13,44 +14,30 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.client import Client
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.catalogue import CatalogueActivities, CatalogueSnapshot
-    from badges.activities.progress import HeldReview, ProgressActivities, ProgressBatch, ReviewDecision
-    from badges.activities.reevaluation import ReevaluationRequest
+    from badges.domain.batch import decide_batch
     from badges.domain.catalogue import LEGACY_CATALOGUE
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
-    from badges.domain.identity import user_badges_workflow_id, webhook_delivery_workflow_id
-    from badges.domain.plausibility import DEFAULT_LIMITS, HeldBatch, screen
-    from badges.domain.rules import DEDUP_WINDOW, Award, BadgeState, ProgressUpdate, evaluate, reevaluate
+    from badges.domain.identity import webhook_delivery_workflow_id
+    from badges.domain.rules import Award
+    from badges.messages.user_badges import (
+        BadgeSnapshot,
+        CatalogueSnapshot,
+        HeldReview,
+        ProgressBatch,
+        ReevaluationRequest,
+        ReviewDecision,
+        UserBadgesInput,
+    )
 
 # A workflow module: imported inside the sandbox where the sandbox imports this one (the tests').
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow, award_webhook
-
-
-class UserBadgesInput(BaseModel):
-    user_id: uuid.UUID
-    state: BadgeState = Field(default_factory=BadgeState)
-    # Work that arrived after the last batch of the previous run.
-    pending: list[BadgeEvent] = Field(default_factory=list)
-    reevaluations: list[ReevaluationRequest] = Field(default_factory=list)
-    decisions: list[ReviewDecision] = Field(default_factory=list)
-    # None: the built-in legacy catalogue (revision 0), until an event names a newer revision.
-    catalogue: CatalogueSnapshot | None = None
-
-
-class BadgeSnapshot(BaseModel):
-    state: BadgeState
-    pending: int
-    catalogue_revision: int
-
 
 # A database outage must not lose a batch: the write retries until it lands.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
@@ -103,99 +90,39 @@ class UserBadgesWorkflow:
             default=0,
         )
         if wanted > self._catalogue.revision:
-            self._catalogue = await workflow.execute_local_activity_method(
-                CatalogueActivities.load_catalogue,
+            self._catalogue = await workflow.execute_local_activity(
+                "load_catalogue",
+                result_type=CatalogueSnapshot,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RECORD_RETRY,
             )
         catalogue = self._catalogue.badges
         now = workflow.now()
-
-        # Reviewers' decisions: approved bursts count now (bypassing the screen), rejected ones never.
-        state = self._state
-        released: list[BadgeEvent] = []
-        resolved: list[ReviewDecision] = []
-        still_held: list[HeldBatch] = []
-        rejected_ids: list[str] = []
-        decided = {decision.review_id: decision for decision in decisions}
-        for held in state.held:
-            decision = decided.get(held.review_id)
-            if decision is None:
-                still_held.append(held)
-                continue
-            resolved.append(decision)
-            # The events come back with the decision, from the review item they are stored with.
-            returned = [event for event in decision.events if event.type == held.event_type] + held.events
-            if decision.approved:
-                released.extend(returned)
-            else:
-                rejected_ids.extend(event.id for event in returned)
-
-        # Re-delivered events are dropped by id in `screen` and `evaluate` (the window of recent ids).
-        screening = screen(
-            state.arrivals, events, now, DEFAULT_LIMITS, lambda _: str(workflow.uuid4()), state.recent_event_ids
+        outcome = decide_batch(
+            self._state, events, decisions, reevaluations, catalogue, now, lambda _: str(workflow.uuid4())
         )
-        # A burst often spans several workflow tasks: what it adds joins the review item still
-        # open for that event type, so a reviewer sees one item per burst. The state keeps only
-        # the item and a count; the events go to the database with the item.
-        for held in screening.held:
-            open_item = next((item for item in still_held if item.event_type == held.event_type), None)
-            if open_item is None:
-                still_held.append(held.model_copy(update={"events": [], "count": len(held.events)}))
-            else:
-                grown = open_item.model_copy(
-                    update={"count": open_item.count + len(held.events), "reason": held.reason}
-                )
-                still_held[still_held.index(open_item)] = grown
-        reviews = [
-            HeldReview(
-                review_id=next(item.review_id for item in still_held if item.event_type == held.event_type),
-                event_type=held.event_type,
-                reason=held.reason,
-                events=held.events,
-            )
-            for held in screening.held
-        ]
-        # Rejected events are remembered like counted ones, so a re-delivered signal cannot bring them back.
-        seen = (state.recent_event_ids + rejected_ids)[-DEDUP_WINDOW:]
-        state = state.model_copy(update={"arrivals": screening.arrivals, "held": still_held, "recent_event_ids": seen})
-
-        # Approved events count as of the decision, not as of when they were sent.
-        outcome = evaluate(state, released, catalogue, awarded_at=now) if released else None
-        if outcome is not None:
-            state = outcome.state
-        admitted = evaluate(state, screening.admitted, catalogue)
-        state = admitted.state
-        progress: dict[str, ProgressUpdate] = {}
-        awards: list[Award] = []
-        for part in (outcome, admitted):
-            if part is not None:
-                progress.update({update.badge_id: update for update in part.progress})
-                awards.extend(part.awards)
-        if reevaluations:
-            badge_ids = sorted({badge_id for request in reevaluations for badge_id in request.badge_ids})
-            again = reevaluate(state, catalogue, badge_ids, now)
-            progress.update({update.badge_id: update for update in again.progress})
-            awards.extend(again.awards)
-            state = again.state
-
-        if progress or awards or reviews or resolved:
-            await workflow.execute_local_activity_method(
-                ProgressActivities.record_progress,
+        if outcome.to_record:
+            await workflow.execute_local_activity(
+                "record_progress",
                 ProgressBatch(
                     user_id=user_id,
-                    batch_seq=state.batch_seq,
-                    progress=list(progress.values()),
-                    awards=awards,
-                    held=reviews,
-                    resolved=resolved,
+                    batch_seq=outcome.state.batch_seq,
+                    progress=outcome.progress,
+                    awards=outcome.awards,
+                    held=[
+                        HeldReview(
+                            review_id=held.review_id, event_type=held.event_type, reason=held.reason, events=held.events
+                        )
+                        for held in outcome.reviews
+                    ],
+                    resolved=outcome.resolved,
                     decided_at=now,
                 ),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RECORD_RETRY,
             )
-        self._state = state
-        await self._deliver_webhooks(user_id, awards, catalogue)
+        self._state = outcome.state
+        await self._deliver_webhooks(user_id, outcome.awards, catalogue)
 
     async def _deliver_webhooks(
         self, user_id: uuid.UUID, awards: list[Award], catalogue: list[BadgeDefinition]
@@ -235,18 +162,3 @@ class UserBadgesWorkflow:
     @workflow.query
     def snapshot(self) -> BadgeSnapshot:
         return BadgeSnapshot(state=self._state, pending=len(self._pending), catalogue_revision=self._catalogue.revision)
-
-
-async def signal_member(
-    client: Client, member_id: uuid.UUID, task_queue: str, signal: str, argument: BaseModel
-) -> None:
-    """Signal a member's badge workflow, starting it first if it is not running (signal-with-start):
-    how every caller outside the workflow hands it work."""
-    await client.start_workflow(
-        UserBadgesWorkflow.run,
-        UserBadgesInput(user_id=member_id),
-        id=user_badges_workflow_id(member_id),
-        task_queue=task_queue,
-        start_signal=signal,
-        start_signal_args=[argument],
-    )

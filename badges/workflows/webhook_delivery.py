@@ -15,8 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, RetryState, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from badges.activities.webhooks import WebhookActivities
     from badges.domain.webhooks import (
+        WebhookAttempt,
         WebhookDeliveryInput,
         WebhookDeliveryResult,
         WebhookFailure,
@@ -44,9 +44,10 @@ class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, input: WebhookDeliveryInput) -> WebhookDeliveryResult:
         try:
-            attempt = await workflow.execute_activity_method(
-                WebhookActivities.deliver_webhook,
+            attempt: WebhookAttempt = await workflow.execute_activity(
+                "deliver_webhook",
                 input,
+                result_type=WebhookAttempt,
                 start_to_close_timeout=ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=input.give_up_after,
                 retry_policy=RetryPolicy(
@@ -57,8 +58,8 @@ class WebhookDeliveryWorkflow:
             )
         except ActivityError as error:
             reason = give_up_reason(error, input.give_up_after)
-            await workflow.execute_activity_method(
-                WebhookActivities.record_webhook_outcome,
+            await workflow.execute_activity(
+                "record_webhook_outcome",
                 WebhookFailure(
                     delivery_id=input.delivery_id,
                     user_id=input.user_id,

@@ -24,7 +24,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 
 from badges.db.keys import KeyStore
-from badges.workers.codec import ENCODING
+from badges.temporal.codec import ENCODING
 from tests.browser.conftest import WebUiStack
 from tests.conftest import create_member
 from tests.support import dev_token

@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
 from badges.domain.identity import user_badges_workflow_id
-from badges.workers.main import ensure_schedules
-from badges.workflows.rewards_release import RELEASE_SCHEDULE_ID
+from badges.messages.schedules import RELEASE_SCHEDULE_ID
+from badges.temporal import ensure_schedules
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import dev_token, eventually, real_time_event, running_api
 

@@ -13,8 +13,8 @@ from temporalio.converter import WorkflowSerializationContext
 from badges.config import Settings
 from badges.db.keys import DataKey, KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
-from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
-from badges.workers.converter import make_data_converter
+from badges.temporal.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from badges.temporal.converter import make_data_converter
 from tests.conftest import create_member
 from tests.support import statements_on
 

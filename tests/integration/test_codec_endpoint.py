@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from badges.db.keys import DataKey, KeyStore
 from badges.domain.identity import user_badges_workflow_id
-from badges.workers.converter import make_data_converter
+from badges.temporal.converter import make_data_converter
 from tests.conftest import create_member
 from tests.support import dev_token
 

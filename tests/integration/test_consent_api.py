@@ -10,7 +10,8 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tests.support import collect, dev_token, eventually, sse_events
+from badges.config import Settings
+from tests.support import collect, dev_token, eventually, free_port, running_api, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -124,3 +125,16 @@ async def test_a_full_postcode_is_refused_with_a_reason(client: httpx.AsyncClien
     assert response.status_code == 422
     [error] = response.json()["errors"]
     assert error["field"] == "body.demographics.postcode" and "district only" in error["message"]
+
+
+async def test_a_change_while_temporal_is_down_is_refused_with_503(
+    system_settings: Settings, client: httpx.AsyncClient
+) -> None:
+    headers = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    body = {"scopes": {"demographics": {"purpose": "peer groups", "expiresAt": expires}}}
+    broken = system_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    async with running_api(broken) as url, httpx.AsyncClient(base_url=url, timeout=30) as down:
+        refused = await down.put("/v1/me/consent", json=body, headers=headers)
+    assert refused.status_code == 503
+    assert refused.json()["type"] == "urn:badges:problem:temporal-unavailable"

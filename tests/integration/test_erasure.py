@@ -22,8 +22,9 @@ from badges.config import Settings
 from badges.db.erasure import member_tables
 from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import consent_workflow_id, erasure_workflow_id, user_badges_workflow_id
-from badges.workers.codec import ENCODING, KEY_ID_METADATA
-from badges.workflows.erasure import ErasureInput, ErasureWorkflow
+from badges.messages.erasure import ErasureInput
+from badges.temporal.codec import ENCODING, KEY_ID_METADATA
+from badges.workflows.erasure import ErasureWorkflow
 from tests.integration.test_integrations import post_signed, register
 from tests.support import dev_token, eventually, real_time_event, sse_events
 

@@ -15,8 +15,8 @@ from badges.api.routes import export as export_route
 from badges.config import Settings
 from badges.db.erasure import member_tables
 from badges.db.exports import NOT_EXPORTED, SEALED
-from badges.workers.main import ensure_schedules
-from badges.workflows.retention import RETENTION_SCHEDULE_ID
+from badges.messages.schedules import RETENTION_SCHEDULE_ID
+from badges.temporal import ensure_schedules
 from tests.integration.test_erasure import member_with_data, rows_held
 from tests.support import dev_token, eventually
 

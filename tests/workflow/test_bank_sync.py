@@ -1,119 +1,152 @@
-"""BankSyncWorkflow on the time-skipping server against the sandbox bank: syncs on its
-schedule, a provider that keeps failing opens the circuit breaker (`degraded`), one success
-closes it, and the whole history replays."""
+"""BankSyncWorkflow's logic on the time-skipping server, its activities stood in for: a provider
+that keeps failing opens the circuit breaker (`degraded`), a webhook during the cool-down waits,
+one success closes it; `login_required` waits for the member to re-link; no consent ends it;
+`disconnect` revokes and deletes."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
-import httpx
-from plaid.model.item_get_request import ItemGetRequest
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WorkflowHandle
-from temporalio.converter import DataConverter
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
-from badges.banking.sandbox import SandboxSettings, create_sandbox_app
-from badges.config import Settings
-from badges.db.banking import link_connection
-from badges.db.keys import KeyStore
-from badges.domain.banking import Exchanged
 from badges.domain.identity import bank_sync_workflow_id
-from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
-from tests.conftest import create_member
-from tests.sandbox.conftest import CLIENT_ID, INSTITUTION, SECRET, Sandbox, call, plaid_api
-from tests.support import eventually, serving
-from tests.workflow.support import running_worker
+from badges.messages.bank_sync import (
+    CONSENT_MISSING,
+    LOGIN_REQUIRED,
+    BankSyncInput,
+    ConnectionRef,
+    StatusChange,
+    SyncOutcome,
+)
+from badges.workflows.bank_sync import DEGRADED_AFTER, BankSyncWorkflow
+from tests.support import eventually
 
 
-async def status_of(pool: AsyncConnectionPool, connection_id: uuid.UUID) -> str:
-    async with pool.connection() as db:
-        row = await (await db.execute("SELECT status FROM bank_connections WHERE id = %s", (connection_id,))).fetchone()
-    return str(row[0]) if row else "gone"
+class StandIns:
+    """The workflow's activities. `sync_connection` answers with `outcome` (an `ApplicationError`
+    type fails the sync with it; retries exhausted for a plain failure)."""
+
+    def __init__(self) -> None:
+        self.outcome = "ok"
+        self.syncs = 0
+        self.statuses: list[str] = []
+        self.disconnected: list[uuid.UUID] = []
+
+    @activity.defn(name="sync_connection")
+    async def sync_connection(self, ref: ConnectionRef) -> SyncOutcome:
+        self.syncs += 1
+        if self.outcome == "ok":
+            return SyncOutcome(applied=True, added=3)
+        non_retryable = self.outcome in (LOGIN_REQUIRED, CONSENT_MISSING)
+        raise ApplicationError("the provider says no", type=self.outcome, non_retryable=non_retryable)
+
+    @activity.defn(name="record_status")
+    async def record_status(self, change: StatusChange) -> None:
+        self.statuses.append(change.status)
+
+    @activity.defn(name="disconnect_connection")
+    async def disconnect_connection(self, ref: ConnectionRef) -> None:
+        self.disconnected.append(ref.connection_id)
+
+
+@asynccontextmanager
+async def started(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterator[WorkflowHandle]:
+    """A sync workflow for a new connection, with a worker; terminated if the test leaves it running."""
+    task_queue = f"tq-{uuid.uuid4()}"
+    connection = uuid.uuid4()
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[BankSyncWorkflow],
+        activities=[stand_ins.sync_connection, stand_ins.record_status, stand_ins.disconnect_connection],
+    ):
+        handle = await env.client.start_workflow(
+            BankSyncWorkflow.run,
+            BankSyncInput(connection_id=connection, user_id=uuid.uuid4()),
+            id=bank_sync_workflow_id(connection),
+            task_queue=task_queue,
+        )
+        try:
+            yield handle
+        finally:
+            # Left running without a worker, its timers would stop the shared server skipping time.
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate(reason="test over")
 
 
 async def test_a_failing_provider_degrades_the_connection_and_one_success_restores_it(
-    time_skipping: WorkflowEnvironment,
-    settings: Settings,
-    engine: AsyncEngine,
-    keys: KeyStore,
-    pool: AsyncConnectionPool,
-    data_converter: DataConverter,
+    workflow_env: WorkflowEnvironment,
 ) -> None:
-    member = await create_member(engine, keys)
-    async with pool.connection() as db:
-        await db.execute(
-            "INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at)"
-            " VALUES (%s, 'open_banking', 'test', now(), now() + interval '30 days')",
-            (member,),
-        )
-    async with serving(create_sandbox_app(SandboxSettings())) as url:
-        headers = {"PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET}
-        async with httpx.AsyncClient(base_url=url, headers=headers) as http:
-            bank = Sandbox(url, plaid_api(url), http)
-            token = await bank.link("user_saver")
-            item = await call(bank.api.item_get, ItemGetRequest(access_token=token))
-            linked = await link_connection(
-                pool, keys, member, "plaid", Exchanged(token, item.item.item_id, INSTITUTION)
-            )
-            connection_id = linked.connection_id
-            async with running_worker(time_skipping, settings, pool, engine, keys, plaid_host=url) as task_queue:
-                handle = await time_skipping.client.start_workflow(
-                    BankSyncWorkflow.run,
-                    BankSyncInput(connection_id=connection_id, user_id=member),
-                    id=bank_sync_workflow_id(connection_id),
-                    task_queue=task_queue,
-                )
+    stand_ins = StandIns()
+    async with started(workflow_env, stand_ins) as handle:
 
-                async def status_is(wanted: str) -> bool:
-                    return await status_of(pool, connection_id) == wanted
+        async def synced_once() -> bool:
+            return (await handle.query(BankSyncWorkflow.state)).syncs == 1
 
-                try:
-                    await exercise(time_skipping, bank, handle, status_is)
-                except BaseException:
-                    # Never leave it running on the shared time-skipping server without a worker.
-                    await handle.terminate(reason="test failed")
-                    raise
-                history = await handle.fetch_history()
-    await Replayer(workflows=[BankSyncWorkflow], data_converter=data_converter).replay_workflow(history)
-    assert await status_of(pool, connection_id) == "gone"
+        await eventually(synced_once)
+        stand_ins.outcome = "provider_down"
+
+        async def degraded() -> bool:
+            await workflow_env.sleep(timedelta(hours=2))  # past the schedule and each cool-down
+            return "degraded" in stand_ins.statuses
+
+        await eventually(degraded, timeout=60)
+        state = await handle.query(BankSyncWorkflow.state)
+        assert state.status == "degraded" and state.failures >= DEGRADED_AFTER
+
+        stand_ins.outcome = "ok"
+        attempts = stand_ins.syncs
+        # A webhook during the cool-down does not cut it short (bursts must not hammer the provider) ...
+        await handle.signal(BankSyncWorkflow.sync_now)
+        assert (await handle.query(BankSyncWorkflow.state)).syncs == 1 and stand_ins.syncs == attempts
+
+        # ... the next try after it does, and one success closes the breaker.
+        async def recovered() -> bool:
+            await workflow_env.sleep(timedelta(hours=1))
+            return (await handle.query(BankSyncWorkflow.state)).status == "active"
+
+        await eventually(recovered, timeout=60)
+        assert (await handle.query(BankSyncWorkflow.state)).failures == 0
+
+        await handle.signal(BankSyncWorkflow.disconnect)
+        await handle.result()
+        history = await handle.fetch_history()
+    assert len(stand_ins.disconnected) == 1
+    await Replayer(workflows=[BankSyncWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
 
 
-async def exercise(
-    env: WorkflowEnvironment,
-    bank: Sandbox,
-    handle: WorkflowHandle[Any, Any],
-    status_is: Callable[[str], Awaitable[bool]],
-) -> None:
-    await eventually(lambda: status_is("active"))
-    await bank.custom("/sandbox/faults", endpoint="/transactions/sync", kind="server_error", count=None)
+async def test_login_required_waits_for_the_member_to_relink(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    stand_ins.outcome = LOGIN_REQUIRED
+    async with started(workflow_env, stand_ins) as handle:
 
-    async def degraded() -> bool:
-        await env.sleep(timedelta(hours=2))  # past the schedule and each cool-down
-        return await status_is("degraded")
+        async def waiting() -> bool:
+            return stand_ins.statuses == ["login_required"]
 
-    await eventually(degraded, timeout=60)
-    state = await handle.query(BankSyncWorkflow.state)
-    assert state.status == "degraded" and state.failures >= 3
+        await eventually(waiting)
+        await workflow_env.sleep(timedelta(days=2))
+        assert stand_ins.syncs == 1  # no syncing while the item needs the member
 
-    await bank.http.delete("/sandbox/faults")
-    # A webhook during the cool-down does not cut it short (bursts must not hammer the provider) ...
-    await handle.signal(BankSyncWorkflow.sync_now)
-    assert (await handle.query(BankSyncWorkflow.state)).syncs == 1
+        stand_ins.outcome = "ok"
+        await handle.signal(BankSyncWorkflow.relinked)
 
-    # ... the next try after it does, and one success closes the breaker.
-    async def recovered() -> bool:
-        await env.sleep(timedelta(hours=1))
-        return await status_is("active")
+        async def active() -> bool:
+            return (await handle.query(BankSyncWorkflow.state)).status == "active"
 
-    await eventually(recovered, timeout=60)
-    state = await handle.query(BankSyncWorkflow.state)
-    assert state.failures == 0 and state.syncs >= 2
+        await eventually(active)
 
-    await handle.signal(BankSyncWorkflow.disconnect)
-    await handle.result()
+
+async def test_no_consent_ends_the_workflow(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    stand_ins.outcome = CONSENT_MISSING
+    async with started(workflow_env, stand_ins) as handle:
+        await handle.result()
+    assert stand_ins.syncs == 1 and stand_ins.statuses == [] and stand_ins.disconnected == []

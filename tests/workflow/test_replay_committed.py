@@ -2,7 +2,8 @@
 
 A change to the workflow that would break members' running workflows fails this test. After a
 deliberate, versioned change, record a new history with `BADGES_RECORD_HISTORY=1 pytest -k record`.
-Recorded with the plain pydantic converter (no encryption), so it needs no keys to read.
+Recorded with the plain pydantic converter (no encryption), so it needs no keys to read, and with
+the activities stood in for (their results are not part of this history's commands).
 """
 
 from __future__ import annotations
@@ -13,21 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from badges.db.keys import KeyStore
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.conftest import create_member
 from tests.support import eventually
-from tests.workflow.test_user_badges import progress_of, send, worker_for
+from tests.workflow.test_user_badges import StandIns, badges_worker, send
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
 WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
@@ -42,19 +39,14 @@ async def test_the_committed_history_still_replays() -> None:
 
 
 @pytest.mark.skipif(not os.environ.get("BADGES_RECORD_HISTORY"), reason="set BADGES_RECORD_HISTORY=1 to re-record")
-async def test_record_history(
-    time_skipping: WorkflowEnvironment, engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
-) -> None:
-    client = await Client.connect(
-        time_skipping.client.service_client.config.target_host, data_converter=pydantic_data_converter
-    )
-    member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
+async def test_record_history(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
     start = datetime(2026, 11, 25, 9, tzinfo=UTC)
     events = [("a1", "attendance"), ("v1", "voting"), ("a1", "attendance"), ("a2", "attendance"), ("a3", "attendance")]
-    async with worker_for(client, pool, task_queue):
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
         handle = await send(
-            client,
+            workflow_env,
             member,
             task_queue,
             *(
@@ -62,11 +54,11 @@ async def test_record_history(
                 for n, (event_id, type_) in enumerate(events)
             ),
         )
-        await eventually(lambda: _done(engine, member))
+
+        async def done() -> bool:
+            return stand_ins.progress() == {"regular-attendee": 3, "active-voter": 1}
+
+        await eventually(done)
         history = await handle.fetch_history()
     HISTORY.write_text(history.to_json())
     WORKFLOW_ID_FILE.write_text(user_badges_workflow_id(member) + "\n")
-
-
-async def _done(engine: AsyncEngine, member: uuid.UUID) -> bool:
-    return await progress_of(engine, member) == {"regular-attendee": 3, "active-voter": 1}

@@ -1,48 +1,78 @@
-"""UserBadgesWorkflow on real Temporal servers with its real activity writing to real PostgreSQL."""
+"""UserBadgesWorkflow's logic on the time-skipping server, its local activities stood in for:
+events become batches of progress and awards, repeats count once, a held burst counts once a
+reviewer approves it, a newer catalogue is loaded when an event names it, and the history replays."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowHandle
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from badges.activities.progress import ProgressActivities
-from badges.db.keys import KeyStore
-from badges.db.outbox import OutboxEntry
-from badges.db.progress import AwardRow, BadgeProgress
+from badges.domain.definitions import BadgeDefinition, CountRule
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
-from badges.domain.rules import BadgeState
+from badges.messages.user_badges import CatalogueSnapshot, ProgressBatch, ReviewDecision, UserBadgesInput
 from badges.workers.main import sandbox_everything
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
-from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
+from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import eventually
 
+AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
-def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Worker:
-    return Worker(
-        client,
+
+class StandIns:
+    """The workflow's local activities: batches kept in memory, a catalogue handed out."""
+
+    def __init__(self, catalogue: CatalogueSnapshot | None = None) -> None:
+        self.batches: list[ProgressBatch] = []
+        self.catalogue = catalogue or CatalogueSnapshot()
+        self.catalogue_loads = 0
+
+    @activity.defn(name="record_progress")
+    async def record_progress(self, batch: ProgressBatch) -> None:
+        self.batches.append(batch)
+
+    @activity.defn(name="load_catalogue")
+    async def load_catalogue(self) -> CatalogueSnapshot:
+        self.catalogue_loads += 1
+        return self.catalogue
+
+    def progress(self) -> dict[str, int]:
+        """Each badge's latest value (a later batch's values win, as in the database)."""
+        return {update.badge_id: update.value for batch in self.batches for update in batch.progress}
+
+    def awards(self) -> list[tuple[str, str]]:
+        return [(award.badge_id, award.instance) for batch in self.batches for award in batch.awards]
+
+
+@asynccontextmanager
+async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterator[str]:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
-        activities=[ProgressActivities(pool).record_progress],
+        activities=[stand_ins.record_progress, stand_ins.load_catalogue],
         **sandbox_everything(),
-    )
+    ):
+        yield task_queue
 
 
-def event(event_id: str, type_: str = "tool_usage") -> BadgeEvent:
-    return BadgeEvent(id=event_id, type=type_, timestamp=datetime(2026, 11, 25, 10, tzinfo=UTC))  # type: ignore[arg-type]
+def event(event_id: str, type_: str = "tool_usage", revision: int = 0) -> BadgeEvent:
+    return BadgeEvent(id=event_id, type=type_, timestamp=AT, catalogue_revision=revision)  # type: ignore[arg-type]
 
 
-async def send(client: Client, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:
+async def send(env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:
+    """As the API hands events over: signal-with-start, one call per event."""
     handle = None
     for item in events:
-        handle = await client.start_workflow(
+        handle = await env.client.start_workflow(
             UserBadgesWorkflow.run,
             UserBadgesInput(user_id=member),
             id=user_badges_workflow_id(member),
@@ -54,109 +84,120 @@ async def send(client: Client, member: uuid.UUID, task_queue: str, *events: Badg
     return handle
 
 
-async def progress_of(engine: AsyncEngine, member: uuid.UUID) -> dict[str, int]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(BadgeProgress.badge_id, BadgeProgress.value).where(BadgeProgress.user_id == member)
-        )
-        return {badge_id: value for badge_id, value in rows}
+async def test_events_become_progress_and_one_award(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("a"), event("b"), event("v", "voting"))
 
+        async def two_and_one() -> bool:
+            return stand_ins.progress() == {"calculator-explorer": 2, "active-voter": 1}
 
-async def outbox_of(engine: AsyncEngine, member: uuid.UUID) -> list[tuple[int, str, dict]]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.payload)
-            .where(OutboxEntry.user_id == member)
-            .order_by(OutboxEntry.id)
-        )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        await eventually(two_and_one)
+        await send(workflow_env, member, task_queue, event("c"), event("d"))
 
+        async def awarded() -> bool:
+            return stand_ins.progress()["calculator-explorer"] == 3
 
-async def test_events_become_progress_award_and_outbox_rows(time_skipping, engine, pool, keys: KeyStore) -> None:
-    member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
-        handle = await send(time_skipping.client, member, task_queue, event("a"), event("b"), event("v", "voting"))
-        await eventually(lambda: _has(engine, member, {"calculator-explorer": 2, "active-voter": 1}))
-        await send(time_skipping.client, member, task_queue, event("c"))
-        await eventually(lambda: _has(engine, member, {"calculator-explorer": 3, "active-voter": 1}))
-
+        await eventually(awarded)
         snapshot = await handle.query(UserBadgesWorkflow.snapshot)
-        assert counts_of(snapshot.state) == {"calculator-explorer": 3, "active-voter": 1}
-        assert "1" in snapshot.state.badges["calculator-explorer"].awarded
-
-    async with engine.connect() as connection:
-        awards = (await connection.execute(select(AwardRow.badge_id).where(AwardRow.user_id == member))).scalars().all()
-    assert awards == ["calculator-explorer"]
-    outbox = await outbox_of(engine, member)
-    assert [kind for _, kind, _ in outbox].count("award") == 1
-    assert outbox[-1][2]["badgeId"] == "calculator-explorer"
-    assert [row_id for row_id, _, _ in outbox] == sorted(row_id for row_id, _, _ in outbox)
+    assert stand_ins.awards() == [("calculator-explorer", "1")]
+    assert all(batch.user_id == member for batch in stand_ins.batches)
+    seqs = [batch.batch_seq for batch in stand_ins.batches]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert snapshot.state.badges["calculator-explorer"].count == 3 and snapshot.pending == 0
+    assert stand_ins.catalogue_loads == 0  # revision 0: the built-in catalogue
 
 
-async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, pool, keys: KeyStore) -> None:
-    member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
-        handle = await send(time_skipping.client, member, task_queue, event("same"), event("same"), event("other"))
-        await eventually(lambda: _has(engine, member, {"calculator-explorer": 2}))
-        await send(time_skipping.client, member, task_queue, event("same"))
-        await eventually(lambda: _snapshot_seen(handle, 2))
-        assert counts_of((await handle.query(UserBadgesWorkflow.snapshot)).state) == {"calculator-explorer": 2}
-    assert await progress_of(engine, member) == {"calculator-explorer": 2}
+async def test_a_repeated_event_id_is_counted_once(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("same"), event("same"), event("other"))
+
+        async def counted() -> bool:
+            return stand_ins.progress() == {"calculator-explorer": 2}
+
+        await eventually(counted)
+        batches = len(stand_ins.batches)
+        await send(workflow_env, member, task_queue, event("same"))
+
+        async def seen() -> bool:
+            snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+            return snapshot.pending == 0 and snapshot.state.recent_event_ids == ["same", "other"]
+
+        await eventually(seen)
+    assert len(stand_ins.batches) == batches  # nothing new to record
 
 
-async def test_history_replays_deterministically(time_skipping, engine, pool, keys: KeyStore, data_converter) -> None:
-    member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
-        handle = await send(
-            time_skipping.client, member, task_queue, *[event(f"r{i}", t) for i, t in enumerate(["voting"] * 5)]
+async def test_a_held_burst_counts_once_a_reviewer_approves_it(workflow_env: WorkflowEnvironment) -> None:
+    # Twelve check-ins to earn it; at most ten a minute count at once (the plausibility limit).
+    badge = BadgeDefinition(badge_id="twelve", name="Twelve", rule=CountRule(event_type="attendance", target=12))
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, catalogue=CatalogueSnapshot(revision=1, badges=[badge])),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
         )
-        await eventually(lambda: _has(engine, member, {"active-voter": 5}))
+        handle = await send(workflow_env, member, task_queue, *(event(f"in-{n}", "attendance") for n in range(12)))
+
+        async def held() -> bool:
+            return sum(len(review.events) for batch in stand_ins.batches for review in batch.held) == 2
+
+        await eventually(held)
+        reviews = [review for batch in stand_ins.batches for review in batch.held]
+        assert {review.review_id for review in reviews} == {reviews[0].review_id}  # one item per burst
+        assert stand_ins.progress() == {"twelve": 10} and stand_ins.awards() == []
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+        assert [(item.review_id, item.count, item.events) for item in snapshot.state.held] == [
+            (reviews[0].review_id, 2, [])
+        ]
+
+        decision = ReviewDecision(
+            review_id=reviews[0].review_id,
+            approved=True,
+            resolved_by="operator",
+            events=[held_event for review in reviews for held_event in review.events],
+        )
+        await handle.signal(UserBadgesWorkflow.resolve_review, decision)
+
+        async def approved() -> bool:
+            return stand_ins.awards() == [("twelve", "1")]
+
+        await eventually(approved)
+        # Deciding again changes nothing: the item is no longer held.
+        await handle.signal(UserBadgesWorkflow.resolve_review, decision)
+        batches = len(stand_ins.batches)
+
+        async def applied() -> bool:
+            return (await handle.query(UserBadgesWorkflow.snapshot)).state.held == []
+
+        await eventually(applied)
+    resolved = [decision for batch in stand_ins.batches for decision in batch.resolved]
+    assert [decision.review_id for decision in resolved] == [reviews[0].review_id]
+    assert stand_ins.progress() == {"twelve": 12}
+    assert len(stand_ins.batches) == batches
+
+
+async def test_an_event_accepted_under_a_newer_catalogue_loads_it_first(workflow_env: WorkflowEnvironment) -> None:
+    badge = BadgeDefinition(badge_id="two-uses", name="Two uses", rule=CountRule(event_type="tool_usage", target=2))
+    stand_ins = StandIns(CatalogueSnapshot(revision=7, badges=[badge]))
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send(workflow_env, member, task_queue, event("a", revision=7), event("b", revision=7))
+
+        async def awarded() -> bool:
+            return stand_ins.awards() == [("two-uses", "1")]
+
+        await eventually(awarded)
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
         history = await handle.fetch_history()
-    assert len(history.events) > 5
+    assert snapshot.catalogue_revision == 7 and stand_ins.catalogue_loads == 1
+    assert "calculator-explorer" not in stand_ins.progress()
+    # Catalogue load, batches and awards replay deterministically (in the sandbox, as in CI).
     await Replayer(
-        workflows=[UserBadgesWorkflow], data_converter=data_converter, **sandbox_everything()
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
     ).replay_workflow(history)
-
-
-async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engine, pool, keys: KeyStore) -> None:
-    member = await create_member(engine, keys)
-    task_queue = f"tq-{uuid.uuid4()}"
-    client = dev_server.client
-    async with worker_for(client, pool, task_queue):
-        first = await send(client, member, task_queue, event("first", "attendance"))
-        first_run = (await first.describe()).run_id
-        await eventually(lambda: _has(engine, member, {"regular-attendee": 1}))
-        # One signal per workflow task, so the history grows past the suggestion threshold.
-        for i in range(CONTINUE_AS_NEW_AFTER_EVENTS // 2):
-            await send(client, member, task_queue, event(f"v{i}", "voting"))
-            await asyncio.sleep(0.01)
-        latest = client.get_workflow_handle(user_badges_workflow_id(member))
-        await eventually(lambda: _run_changed(latest, first_run), timeout=30)
-        # The first event again, after continue-as-new: still a duplicate.
-        await send(client, member, task_queue, event("first", "attendance"), event("second", "attendance"))
-        await eventually(lambda: _has(engine, member, {"regular-attendee": 2, "active-voter": 5}))
-        snapshot = await latest.query(UserBadgesWorkflow.snapshot)
-    assert snapshot.state.badges["regular-attendee"].count == 2
-    assert "1" in snapshot.state.badges["active-voter"].awarded
-    outbox = await outbox_of(engine, member)
-    assert [payload["badgeId"] for _, kind, payload in outbox if kind == "award"] == ["active-voter"]
-
-
-def counts_of(state: BadgeState) -> dict[str, int]:
-    return {badge_id: progress.count for badge_id, progress in state.badges.items()}
-
-
-async def _has(engine: AsyncEngine, member: uuid.UUID, expected: dict[str, int]) -> bool:
-    return await progress_of(engine, member) == expected
-
-
-async def _snapshot_seen(handle: WorkflowHandle, count: int) -> bool:
-    snapshot = await handle.query(UserBadgesWorkflow.snapshot)
-    return snapshot.pending == 0 and len(snapshot.state.recent_event_ids) == count
-
-
-async def _run_changed(handle: WorkflowHandle, run_id: str | None) -> bool:
-    return (await handle.describe()).run_id != run_id

@@ -3,26 +3,20 @@ history, and the explicit re-evaluation of members' in-flight progress under a n
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from badges.api.deps import AdminPrincipal, ServicesDep, StaffPrincipal
+from badges.api.deps import AdminPrincipal, ServicesDep, SettingsDep, StaffPrincipal
 from badges.api.problems import Problem
 from badges.api.schemas import BadgeVersionView, DefinitionSaved, ReevaluationView, WebhookSecretView
 from badges.db.catalogue import definition_versions
 from badges.db.webhooks import ensure_badge_webhook_secret, rotate_badge_webhook_secret
 from badges.domain.definitions import BadgeSpec
-from badges.workflows.reevaluation import (
-    ReevaluationInput,
-    ReevaluationWorkflow,
-    reevaluation_workflow_id,
-)
+from badges.domain.identity import reevaluation_workflow_id
+from badges.messages.reevaluation import ReevaluationInput
+from badges.temporal import reevaluation_progress, start_reevaluation
 
 router = APIRouter(tags=["admin"])
 
@@ -71,12 +65,7 @@ async def badge_versions(
 
 
 async def _reevaluation_view(services: ServicesDep, workflow_id: str, badge_id: str, version: int) -> ReevaluationView:
-    handle = services.temporal.get_workflow_handle(workflow_id)
-    description = await handle.describe()
-    status = description.status.name.lower() if description.status else "unknown"
-    progress = None
-    if description.status == WorkflowExecutionStatus.RUNNING or description.status == WorkflowExecutionStatus.COMPLETED:
-        progress = await handle.query(ReevaluationWorkflow.progress)
+    status, progress = await reevaluation_progress(services.temporal, workflow_id)
     return ReevaluationView(
         workflow_id=workflow_id,
         badge_id=badge_id,
@@ -88,7 +77,9 @@ async def _reevaluation_view(services: ServicesDep, workflow_id: str, badge_id: 
 
 
 @router.post("/v1/admin/badges/{badge_id}/reevaluate", response_model=ReevaluationView, status_code=202)
-async def reevaluate(badge_id: BadgeIdPath, principal: AdminPrincipal, services: ServicesDep) -> ReevaluationView:
+async def reevaluate(
+    badge_id: BadgeIdPath, principal: AdminPrincipal, services: ServicesDep, settings: SettingsDep
+) -> ReevaluationView:
     """Re-check every member with progress on this badge against its newest version: anything
     now earned is awarded. Idempotent: once per version; asking again answers the same run."""
     revision, badges = await services.catalogue.current()
@@ -97,15 +88,12 @@ async def reevaluate(badge_id: BadgeIdPath, principal: AdminPrincipal, services:
         raise Problem(404, "unknown-badge", f"No badge {badge_id!r} has been defined.")
     workflow_id = reevaluation_workflow_id(badge_id, definition.version)
     # Done before for this version: answer with that run (one that failed may run again).
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await services.temporal.start_workflow(
-            ReevaluationWorkflow.run,
-            ReevaluationInput(badge_id=badge_id, version=definition.version, catalogue_revision=revision),
-            id=workflow_id,
-            task_queue=services.intake.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        )
+    await start_reevaluation(
+        services.temporal,
+        settings,
+        workflow_id,
+        ReevaluationInput(badge_id=badge_id, version=definition.version, catalogue_revision=revision),
+    )
     return await _reevaluation_view(services, workflow_id, badge_id, definition.version)
 
 

@@ -15,14 +15,12 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from temporalio.service import RPCError, RPCStatusCode
 
 from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
 from badges.banking.provider import BankProvider, ProviderError
-from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.banking import (
     LinkRefused,
@@ -34,8 +32,7 @@ from badges.db.banking import (
     set_status,
 )
 from badges.db.consents import has_consent
-from badges.domain.identity import bank_sync_workflow_id
-from badges.workflows.bank_sync import BankSyncInput, BankSyncWorkflow
+from badges.temporal import signal_sync, start_sync
 
 router = APIRouter(tags=["open banking"])
 
@@ -214,7 +211,7 @@ async def connect(
             )
     with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
         # A running workflow (a replaced or re-authenticated item) syncs afresh at once.
-        await start_sync(services, settings, member_id, connection_id, "relinked")
+        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
     if not linked.created:
         response.status_code = 200
     return await owned_connection(services, member_id, connection_id)
@@ -246,7 +243,7 @@ async def relinked(
     await require_open_banking(services, member_id)
     await owned_connection(services, member_id, connection_id)
     with temporal_or_503("Syncing cannot resume right now; retry shortly."):
-        await start_sync(services, settings, member_id, connection_id, "relinked")
+        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
     return Response(status_code=202)
 
 
@@ -265,7 +262,7 @@ async def disconnect(
     async with services.pool.connection() as db, db.transaction():
         await set_status(db, connection_id, "disconnected")
     with temporal_or_503("The connection is marked disconnected; the provider will be told when you retry."):
-        await start_sync(services, settings, member_id, connection.id, "disconnect")
+        await start_sync(services.temporal, settings, member_id, connection.id, "disconnect")
     return Response(status_code=202)
 
 
@@ -329,29 +326,6 @@ async def plaid_webhook(request: Request, services: ServicesDep) -> dict[str, st
     if found is None or not notice.kind.startswith("TRANSACTIONS."):
         return {"status": "ignored"}
     with temporal_or_503("Cannot wake the sync right now; retry."):
-        try:
-            await signal_sync(services, found.connection_id, "sync_now")
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
+        if not await signal_sync(services.temporal, found.connection_id, "sync_now"):
             return {"status": "ignored"}  # the connection's sync has ended (consent, disconnect)
     return {"status": "accepted"}
-
-
-async def signal_sync(services: Services, connection_id: uuid.UUID, signal: str) -> None:
-    await services.temporal.get_workflow_handle(bank_sync_workflow_id(connection_id)).signal(signal)
-
-
-async def start_sync(
-    services: Services, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: str
-) -> None:
-    """Signal the connection's sync workflow, starting it first if it is not running."""
-    await services.temporal.start_workflow(
-        BankSyncWorkflow.run,
-        BankSyncInput(
-            connection_id=connection_id, user_id=member_id, interval_seconds=settings.bank_sync_interval_seconds
-        ),
-        id=bank_sync_workflow_id(connection_id),
-        task_queue=services.intake.task_queue,
-        start_signal=signal,
-    )

@@ -40,7 +40,7 @@ from badges.api.problems import Problem
 from badges.db.audit import record_audit
 from badges.db.keys import KeyUnavailableError
 from badges.domain.identity import SERVICE_OWNER
-from badges.workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from badges.temporal.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
 
 router = APIRouter(tags=["compliance"])
 

@@ -3,23 +3,21 @@ their `ConsentWorkflow` (202: the workflow applies the change)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from badges.api.deps import MemberId, Services, ServicesDep
+from badges.api.deps import MemberId, ServicesDep, SettingsDep
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
-from badges.db.consents import consent_terms, member_consents
+from badges.db.consents import member_consents
 from badges.domain.consent import ConsentGrant, ConsentState, Scope, grant
-from badges.domain.identity import consent_workflow_id
-from badges.workflows.consent import ConsentInput, ConsentWorkflow
+from badges.messages.consent import GrantOrRevocation
+from badges.temporal import change_consent
 
 router = APIRouter(tags=["consent"])
 
@@ -75,12 +73,14 @@ async def get_consent(member_id: MemberId, services: ServicesDep) -> ConsentView
 
 
 @router.put("/v1/me/consent", status_code=202, response_model=ConsentAccepted)
-async def put_consent(body: ConsentRequest, member_id: MemberId, services: ServicesDep) -> ConsentAccepted:
+async def put_consent(
+    body: ConsentRequest, member_id: MemberId, services: ServicesDep, settings: SettingsDep
+) -> ConsentAccepted:
     now = datetime.now(UTC)
-    changes: list[tuple[str, Any]] = []
+    changes: list[GrantOrRevocation] = []
     for scope, request in body.scopes.items():
         if request is None:
-            changes.append(("revoke", scope))
+            changes.append(scope)
             continue
         wanted = ConsentGrant(scope=scope, purpose=request.purpose, expires_at=request.expires_at)
         try:
@@ -93,33 +93,11 @@ async def put_consent(body: ConsentRequest, member_id: MemberId, services: Servi
                 "The request is not valid.",
                 errors=[{"field": f"body.scopes.{scope}.{field}", "message": message}],
             ) from error
-        changes.append(("grant", wanted))
-    with temporal_or_503("Consent cannot be changed right now; retry shortly."):
-        for signal, argument in changes:
-            await services.temporal.start_workflow(
-                ConsentWorkflow.run,
-                ConsentInput(user_id=member_id),
-                id=consent_workflow_id(member_id),
-                task_queue=services.intake.task_queue,
-                start_signal=signal,
-                start_signal_args=[argument],
-            )
-    await applied(services, member_id, changes)
+        changes.append(wanted)
+    # The workflow answers once it has recorded the changes, so that a client that goes on to use
+    # a scope it just granted is not refused. Waited for briefly: the answer is 202 either way,
+    # and a workflow that is slow to apply them (no worker yet) still applies them.
+    if changes:
+        with temporal_or_503("Consent cannot be changed right now; retry shortly."):
+            await change_consent(services.temporal, settings, member_id, changes, wait=APPLY_WAIT_SECONDS)
     return ConsentAccepted(scopes=body.scopes)
-
-
-async def applied(services: Services, member_id: uuid.UUID, changes: list[tuple[str, Any]]) -> None:
-    """Wait (briefly) until the member's workflow has recorded the changes, so that a client that
-    goes on to use a scope it just granted is not refused. The answer stays 202: a workflow
-    that is slow to apply them still applies them."""
-    deadline = asyncio.get_running_loop().time() + APPLY_WAIT_SECONDS
-    while asyncio.get_running_loop().time() < deadline:
-        held = await consent_terms(services.pool, member_id)
-        if all(
-            (held.get(argument.scope, (None, None)) == (argument.expires_at, None))
-            if signal == "grant"
-            else held.get(argument, (None, True))[1] is not None
-            for signal, argument in changes
-        ):
-            return
-        await asyncio.sleep(0.05)

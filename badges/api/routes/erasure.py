@@ -9,15 +9,14 @@ import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from temporalio.common import WorkflowIDConflictPolicy
 
-from badges.api.deps import MemberId, ServicesDep
+from badges.api.deps import MemberId, ServicesDep, SettingsDep
 from badges.api.intake import temporal_or_503
 from badges.api.schemas import WireModel
 from badges.db.audit import append_audit
 from badges.db.erasure import audit_erasure, block_member
-from badges.domain.identity import erasure_reference, erasure_workflow_id
-from badges.workflows.erasure import ErasureInput, ErasureWorkflow
+from badges.domain.identity import erasure_reference
+from badges.temporal import start_erasure
 
 router = APIRouter(tags=["privacy"])
 
@@ -32,18 +31,14 @@ class ErasureReceipt(WireModel):
 
 
 @router.delete("/v1/me", response_model=ErasureReceipt, responses={202: {"model": ErasureReceipt}})
-async def erase_me(member_id: MemberId, services: ServicesDep, response: Response) -> ErasureReceipt:
+async def erase_me(
+    member_id: MemberId, services: ServicesDep, settings: SettingsDep, response: Response
+) -> ErasureReceipt:
     """Erase everything held about the caller: their rows, workflows and data key (so copies in
     histories and backups become unreadable). The account's tokens stop working at once."""
     with temporal_or_503("The erasure cannot be started right now; retry shortly."):
         # Started first: once it exists it finishes, whatever happens to this request.
-        handle = await services.temporal.start_workflow(
-            ErasureWorkflow.run,
-            ErasureInput(user_id=member_id),
-            id=erasure_workflow_id(member_id),
-            task_queue=services.intake.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        handle = await start_erasure(services.temporal, settings, member_id)
     reference = erasure_reference(handle.result_run_id or "")
     async with services.pool.connection() as connection, connection.transaction():
         await append_audit(

@@ -13,15 +13,14 @@ import uuid
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from temporalio.common import WorkflowIDConflictPolicy
 
-from badges.api.deps import MemberId, Services, ServicesDep, audit_member_access
+from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
 from badges.db.exports import begin_export, export_document, export_status
-from badges.domain.identity import export_workflow_id
-from badges.workflows.export import ExportRequest, MemberExportWorkflow
+from badges.messages.export import ExportRequest
+from badges.temporal import export_progress, start_export
 
 router = APIRouter(tags=["privacy"])
 
@@ -43,20 +42,18 @@ DOCUMENT_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/v1/me/export", response_class=StreamingResponse, response_model=None, responses=DOCUMENT_RESPONSES)
-async def export_me(member_id: MemberId, services: ServicesDep) -> StreamingResponse | JSONResponse:
+async def export_me(
+    member_id: MemberId, services: ServicesDep, settings: SettingsDep
+) -> StreamingResponse | JSONResponse:
     """Start an export of everything held about the caller (or join the one running)."""
     with temporal_or_503("The export cannot be started right now; retry shortly."):
-        handle = await services.temporal.start_workflow(
-            MemberExportWorkflow.run,
-            ExportRequest(user_id=member_id, export_id=uuid.uuid4()),
-            id=export_workflow_id(member_id),
-            task_queue=services.intake.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        handle = await start_export(
+            services.temporal, settings, ExportRequest(user_id=member_id, export_id=uuid.uuid4())
         )
         try:
             outcome = await asyncio.wait_for(handle.result(), EXPORT_WAIT_SECONDS)
         except TimeoutError:
-            progress = await handle.query(MemberExportWorkflow.progress)
+            progress = await export_progress(handle)
             # The workflow records the export in its first step, which may not have run yet: the
             # Location answered here must work at once. (Idempotent: the same row either way.)
             async with services.pool.connection() as connection, connection.transaction():

@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from badges.activities.progress import ReviewDecision
 from badges.api.deps import ServicesDep, StaffPrincipal
 from badges.api.intake import TEMPORAL_UNREACHABLE, temporal_unreachable
 from badges.api.problems import Problem
 from badges.api.schemas import ReviewDecisionRequest, ReviewItemView
 from badges.db.reviews import ReviewRecord, review_item, review_items
 from badges.domain.events import BadgeEvent
-from badges.domain.identity import user_badges_workflow_id
+from badges.messages.user_badges import ReviewDecision
+from badges.temporal import resolve_review
 
 router = APIRouter(tags=["admin"])
 
@@ -56,10 +56,10 @@ async def decide(
         raise Problem(404, "unknown-review", f"No review item {review_id!r}.")
     if item.status != "pending":
         raise Problem(409, "already-decided", f"Review {review_id!r} was already {item.status}.")
-    handle = services.temporal.get_workflow_handle(user_badges_workflow_id(item.user_id))
     try:
-        await handle.signal(
-            "resolve_review",
+        await resolve_review(
+            services.temporal,
+            item.user_id,
             ReviewDecision(
                 review_id=review_id,
                 approved=decision.approve,

@@ -14,8 +14,7 @@ from temporalio.converter import (
     WithSerializationContext,
 )
 
-from badges.db.keys import KeyStore
-from badges.workers.codec import EncryptionCodec
+from badges.temporal.codec import EncryptionCodec, KeyRing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +41,7 @@ class EncryptedDataConverter(DataConverter):
         return clone if changed else self
 
 
-def make_data_converter(keys: KeyStore) -> DataConverter:
+def make_data_converter(keys: KeyRing) -> DataConverter:
     return EncryptedDataConverter(
         payload_converter_class=pydantic_data_converter.payload_converter_class,
         # Failure messages and stack traces go through the codec too: nothing personal in plaintext.

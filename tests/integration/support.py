@@ -1,4 +1,5 @@
-"""A worker for workflow tests on the time-skipping server, on a task queue of its own."""
+"""The project's whole worker (its activities on the real PostgreSQL) against the time-skipping server,
+on a task queue of its own: for integration tests of a workflow with everything it does."""
 
 from __future__ import annotations
 

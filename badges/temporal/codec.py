@@ -7,19 +7,39 @@ payload's metadata, so decoding never depends on context.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 
-from badges.db.keys import KeyStore
 from badges.domain.identity import SERVICE_OWNER, key_owner_for_workflow
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 
 
+class DataKey(Protocol):
+    """One member's (or the service's) data key, as the codec uses it."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, sealed: bytes) -> bytes: ...
+
+
+class KeyRing(Protocol):
+    """Where the codec finds keys: `badges.db.keys.KeyStore` (a protocol, so this plumbing does not
+    depend on the database layer)."""
+
+    async def live_key(self, owner: str, *, create: bool = False) -> DataKey: ...
+
+    async def key_by_id(self, key_id: str) -> DataKey: ...
+
+
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
-    def __init__(self, keys: KeyStore, owner: str = SERVICE_OWNER) -> None:
+    def __init__(self, keys: KeyRing, owner: str = SERVICE_OWNER) -> None:
         self._keys = keys
         self.owner = owner
 

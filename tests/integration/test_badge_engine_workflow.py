@@ -24,12 +24,13 @@ from badges.db.webhooks import ensure_badge_webhook_secret
 from badges.domain.definitions import BadgeSpec
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
+from badges.messages.user_badges import UserBadgesInput
 from badges.workers.main import build_worker, sandbox_everything
-from badges.workflows.user_badges import UserBadgesInput, UserBadgesWorkflow
+from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
+from tests.integration.test_webhook_delivery_workflow import receiver
 from tests.support import eventually
-from tests.workflow.test_webhook_delivery import receiver
 
 STREAK_DAYS = 30
 

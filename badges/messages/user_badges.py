@@ -1,0 +1,74 @@
+"""What crosses Temporal around `UserBadgesWorkflow`: its input and query answer, the signals
+(events, re-evaluation requests, reviewers' decisions) and the arguments and results of its
+local activities (`load_catalogue`, `record_progress`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from badges.domain.definitions import BadgeDefinition
+from badges.domain.events import BadgeEvent
+from badges.domain.rules import Award, BadgeState, ProgressUpdate
+
+
+class CatalogueSnapshot(BaseModel):
+    """Every badge's newest definition at a catalogue revision (0: the built-in legacy badges)."""
+
+    revision: int = 0
+    badges: list[BadgeDefinition] = Field(default_factory=list)
+
+
+class ReevaluationRequest(BaseModel):
+    """What a member's workflow receives: re-check these badges under at least this revision."""
+
+    badge_ids: list[str]
+    catalogue_revision: int
+
+
+class ReviewDecision(BaseModel):
+    review_id: str
+    approved: bool
+    resolved_by: str
+    # On approval, the held events as stored with the review item (the workflow keeps only a count).
+    events: list[BadgeEvent] = Field(default_factory=list)
+
+
+class UserBadgesInput(BaseModel):
+    user_id: uuid.UUID
+    state: BadgeState = Field(default_factory=BadgeState)
+    # Work that arrived after the last batch of the previous run.
+    pending: list[BadgeEvent] = Field(default_factory=list)
+    reevaluations: list[ReevaluationRequest] = Field(default_factory=list)
+    decisions: list[ReviewDecision] = Field(default_factory=list)
+    # None: the built-in legacy catalogue (revision 0), until an event names a newer revision.
+    catalogue: CatalogueSnapshot | None = None
+
+
+class BadgeSnapshot(BaseModel):
+    state: BadgeState
+    pending: int
+    catalogue_revision: int
+
+
+class HeldReview(BaseModel):
+    """Events of a burst held back from awarding until a reviewer decides (new in this batch)."""
+
+    review_id: str
+    event_type: str
+    reason: str
+    events: list[BadgeEvent]
+
+
+class ProgressBatch(BaseModel):
+    user_id: uuid.UUID
+    batch_seq: int  # the workflow's count of batches: a later batch's values win
+    progress: list[ProgressUpdate]
+    awards: list[Award]
+    held: list[HeldReview] = Field(default_factory=list)
+    resolved: list[ReviewDecision] = Field(default_factory=list)
+    # When the workflow decided (its clock): rewards are charged to this month's budget, never to
+    # the month of an event's timestamp, which the sender chooses.
+    decided_at: datetime | None = None

@@ -1,0 +1,277 @@
+"""Every start, signal, update, query and termination the application makes, one named function
+each, so routes and activities say what they ask for and never how Temporal is called.
+
+Workflows are named by their type name (the string in every history), not imported: this package
+sits beside the workflows, not above them. The task queue comes from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from badges.config import Settings
+from badges.domain.events import BadgeEvent
+from badges.domain.identity import (
+    bank_sync_workflow_id,
+    consent_workflow_id,
+    erasure_workflow_id,
+    export_workflow_id,
+    member_workflows_prefix,
+    user_badges_workflow_id,
+)
+from badges.messages.bank_sync import BankSyncInput
+from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocation
+from badges.messages.erasure import ErasureInput, ErasureOutcome
+from badges.messages.export import ExportProgress, ExportRequest
+from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
+from badges.messages.schedules import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RETENTION_EVERY, RETENTION_SCHEDULE_ID
+from badges.messages.user_badges import CatalogueSnapshot, ReevaluationRequest, ReviewDecision, UserBadgesInput
+
+HEALTH_TIMEOUT = timedelta(seconds=3)
+
+# --- a member's badges (UserBadgesWorkflow) -------------------------------------------------
+
+
+async def record_event(client: Client, settings: Settings, member_id: uuid.UUID, event: BadgeEvent) -> None:
+    """Hand an accepted event to the member's workflow, starting it first if it is not running
+    (signal-with-start). The real-time path: one call per event."""
+    await client.start_workflow(
+        "UserBadgesWorkflow",
+        UserBadgesInput(user_id=member_id),
+        id=user_badges_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="record_event",
+        start_signal_args=[event],
+    )
+
+
+async def request_reevaluation(
+    client: Client, settings: Settings, member_id: uuid.UUID, request: ReevaluationRequest
+) -> None:
+    """Ask a member's workflow to re-check badges under a newer catalogue revision (signal-with-start:
+    a member whose workflow has ended, or never ran, gets one)."""
+    await client.start_workflow(
+        "UserBadgesWorkflow",
+        UserBadgesInput(user_id=member_id),
+        id=user_badges_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="reevaluate",
+        start_signal_args=[request],
+    )
+
+
+async def start_member_workflow(
+    client: Client, settings: Settings, member_id: uuid.UUID, catalogue: CatalogueSnapshot
+) -> None:
+    """Start the member's workflow ahead of their first event (nothing if it runs already), with
+    the catalogue, so a new workflow need not load it when the first event comes."""
+    await client.start_workflow(
+        "UserBadgesWorkflow",
+        UserBadgesInput(user_id=member_id, catalogue=catalogue),
+        id=user_badges_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def resolve_review(client: Client, member_id: uuid.UUID, decision: ReviewDecision) -> None:
+    """A reviewer's decision on a held burst, for the member's (running) workflow to apply."""
+    await client.get_workflow_handle(user_badges_workflow_id(member_id)).signal("resolve_review", decision)
+
+
+# --- re-evaluation after a badge changes (ReevaluationWorkflow) -----------------------------
+
+
+async def start_reevaluation(client: Client, settings: Settings, workflow_id: str, request: ReevaluationInput) -> None:
+    """Start the re-evaluation of one badge version; one that ran before (and did not fail) is
+    left as it is, so asking twice does the work once."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            "ReevaluationWorkflow",
+            request,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+
+
+async def reevaluation_progress(client: Client, workflow_id: str) -> tuple[str, ReevaluationProgress | None]:
+    """The run's status (`running`, `completed`, ...) and, while it runs or once it completed, its progress."""
+    handle = client.get_workflow_handle(workflow_id)
+    description = await handle.describe()
+    status = description.status.name.lower() if description.status else "unknown"
+    if description.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+        return status, await handle.query("progress", result_type=ReevaluationProgress)
+    return status, None
+
+
+# --- consent (ConsentWorkflow) --------------------------------------------------------------
+
+
+async def change_consent(
+    client: Client, settings: Settings, member_id: uuid.UUID, changes: list[GrantOrRevocation], *, wait: float
+) -> bool:
+    """Grants and revocations for the member's consent workflow (started if it is not running), by
+    an update-with-start that answers once the workflow has recorded them: True then, within
+    `wait` seconds. False when they are not recorded by then because no worker has taken them
+    yet: Temporal holds the started workflow and the update, and a worker applies them when it
+    comes. Raises (an `RPCError`) when Temporal cannot be reached."""
+    start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
+        "ConsentWorkflow",
+        ConsentInput(user_id=member_id),
+        id=consent_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    update = asyncio.ensure_future(
+        client.execute_update_with_start_workflow(
+            "change", ConsentChanges(changes=changes), start_workflow_operation=start
+        )
+    )
+    try:
+        await asyncio.wait_for(asyncio.shield(update), wait)
+        return True
+    except TimeoutError:
+        update.cancel()
+        # The SDK ends a cancelled wait with this error, and fails the start's handle with the
+        # cancellation when no answer had come (retrieved here, so it is not logged as lost):
+        # both only mean "not answered yet".
+        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            await update
+        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            await start.workflow_handle()
+    # Unanswered: no worker yet, or Temporal is unreachable and the SDK is still retrying.
+    if not await client.service_client.check_health(timeout=HEALTH_TIMEOUT):
+        raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
+    return False
+
+
+# --- privacy (ErasureWorkflow, MemberExportWorkflow) ----------------------------------------
+
+
+async def start_erasure(
+    client: Client, settings: Settings, member_id: uuid.UUID
+) -> WorkflowHandle[Any, ErasureOutcome]:
+    """Start the member's erasure, or join the one running."""
+    return await client.start_workflow(
+        "ErasureWorkflow",
+        ErasureInput(user_id=member_id),
+        id=erasure_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=ErasureOutcome,
+    )
+
+
+async def start_export(
+    client: Client, settings: Settings, request: ExportRequest
+) -> WorkflowHandle[Any, ExportProgress]:
+    """Start an export of everything held about the member, or join the one running."""
+    return await client.start_workflow(
+        "MemberExportWorkflow",
+        request,
+        id=export_workflow_id(request.user_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=ExportProgress,
+    )
+
+
+async def export_progress(handle: WorkflowHandle[Any, ExportProgress]) -> ExportProgress:
+    progress: ExportProgress = await handle.query("progress", result_type=ExportProgress)
+    return progress
+
+
+# --- bank connections (BankSyncWorkflow) ----------------------------------------------------
+
+
+async def start_sync(
+    client: Client, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: str
+) -> None:
+    """Signal the connection's sync workflow (`relinked`, `disconnect`), starting it first if it
+    is not running."""
+    await client.start_workflow(
+        "BankSyncWorkflow",
+        BankSyncInput(
+            connection_id=connection_id, user_id=member_id, interval_seconds=settings.bank_sync_interval_seconds
+        ),
+        id=bank_sync_workflow_id(connection_id),
+        task_queue=settings.task_queue,
+        start_signal=signal,
+    )
+
+
+async def signal_sync(client: Client, connection_id: uuid.UUID, signal: str) -> bool:
+    """Signal a running sync workflow (`sync_now`). False when none runs (its sync has ended)."""
+    try:
+        await client.get_workflow_handle(bank_sync_workflow_id(connection_id)).signal(signal)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+# --- ending workflows (erasure, open banking ended) -----------------------------------------
+
+
+async def end_workflow(client: Client, workflow_id: str, reason: str) -> bool:
+    """Terminate a workflow. False when there was none running (never ran, or already closed)."""
+    try:
+        await client.get_workflow_handle(workflow_id).terminate(reason=reason)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+async def end_bank_sync(client: Client, connection_id: uuid.UUID, reason: str) -> bool:
+    return await end_workflow(client, bank_sync_workflow_id(connection_id), reason)
+
+
+async def running_member_workflows(client: Client, member_id: uuid.UUID) -> set[str]:
+    """The ids of every running workflow of the member (by id prefix; visibility lags a little)."""
+    query = f'WorkflowId STARTS_WITH "{member_workflows_prefix(member_id)}" AND ExecutionStatus = "Running"'
+    return {execution.id async for execution in client.list_workflows(query)}
+
+
+# --- the programme's recurring work (Temporal Schedules) ------------------------------------
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them)."""
+    for schedule_id, workflow_type, every in (
+        (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
+        (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
+    ):
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=settings.task_queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+        with contextlib.suppress(ScheduleAlreadyRunningError):
+            await client.create_schedule(schedule_id, schedule)

@@ -1,0 +1,85 @@
+"""Workflows call activities by name, and `badges.temporal` starts, signals and queries workflows
+by name (so neither imports the other's layer): every such name must be one that is registered.
+The names are the strings in workflow histories, so they never change either."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import pkgutil
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+import badges.activities
+import badges.workflows
+from badges.temporal import commands
+
+WORKFLOWS_DIR = Path(badges.workflows.__file__).parent
+
+
+def call_name(node: ast.Call) -> str:
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+
+
+def first_string(node: ast.Call) -> str | None:
+    if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return node.args[0].value
+    return None
+
+
+def strings_passed(tree: ast.AST, callees: set[str], keywords: frozenset[str] = frozenset()) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if call_name(node) in callees and (name := first_string(node)) is not None:
+            found.add(name)
+        for keyword in node.keywords:
+            if keyword.arg in keywords and isinstance(keyword.value, ast.Constant):
+                found.add(keyword.value.value)
+    return found
+
+
+def registered_activities() -> set[str]:
+    names = set()
+    for module in pkgutil.iter_modules(badges.activities.__path__):
+        imported = __import__(f"badges.activities.{module.name}", fromlist=["_"])
+        for _, cls in inspect.getmembers(imported, inspect.isclass):
+            for _, member in inspect.getmembers(cls, inspect.isfunction):
+                definition = activity._Definition.from_callable(member)
+                if definition is not None and definition.name:
+                    names.add(definition.name)
+    return names
+
+
+def defined_workflows() -> list[workflow._Definition]:
+    definitions = []
+    for module in pkgutil.iter_modules(badges.workflows.__path__):
+        imported = __import__(f"badges.workflows.{module.name}", fromlist=["_"])
+        for _, cls in inspect.getmembers(imported, inspect.isclass):
+            definition = workflow._Definition.from_class(cls)
+            if definition is not None and cls.__module__ == imported.__name__:
+                definitions.append(definition)
+    return definitions
+
+
+def test_every_activity_a_workflow_executes_is_registered() -> None:
+    used = set()
+    for path in WORKFLOWS_DIR.glob("*.py"):
+        used |= strings_passed(ast.parse(path.read_text()), {"execute_activity", "execute_local_activity"})
+    assert used and used <= registered_activities(), used - registered_activities()
+
+
+def test_every_workflow_signal_update_and_query_named_by_the_commands_exists() -> None:
+    definitions = defined_workflows()
+    tree = ast.parse(inspect.getsource(commands))
+    workflow_names = strings_passed(
+        tree, {"start_workflow", "WithStartWorkflowOperation", "ScheduleActionStartWorkflow"}
+    )
+    assert workflow_names <= {definition.name for definition in definitions}
+    handlers = {
+        name for definition in definitions for name in [*definition.signals, *definition.queries, *definition.updates]
+    }
+    named = strings_passed(tree, {"signal", "query", "execute_update_with_start_workflow"}, frozenset({"start_signal"}))
+    assert named and named <= handlers, named - handlers
