@@ -25,8 +25,9 @@ dev: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check badges tests bench
 	$(BIN)/ruff format --check badges tests bench
-	$(BIN)/mypy badges/domain badges/workflows
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_layering.py  # no SQL outside badges/db/
+	$(BIN)/mypy badges/domain badges/messages badges/workflows badges/temporal
+	$(BIN)/lint-imports --no-cache  # the layering (pyproject.toml, docs/architecture.md)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_layering.py  # no SQL outside db/; temporalio.client only in temporal/
 
 test: lint
 	$(BIN)/pytest

@@ -1,9 +1,13 @@
-"""All SQL lives in `badges/db/`: no module elsewhere holds an SQL statement or builds one.
+"""The two layering rules that import-linter cannot state (it sees a package, not its modules'
+strings or another package's submodules); `make lint` runs this file beside `lint-imports`.
 
-Walks every module of the package outside `badges/db/` (its migrations included there) and fails
-on string constants that read as SQL and on imports of query constructs (SQLAlchemy's `select`,
-`insert`, `update`, `delete`, `text`, ...; psycopg's `sql`). Passing an engine or a pool around is
-fine: `AsyncEngine` and `AsyncConnectionPool` are not query constructs.
+- All SQL lives in `badges/db/`: walks every module of the package outside `badges/db/` (its
+  migrations included there) and fails on string constants that read as SQL and on imports of
+  query constructs (SQLAlchemy's `select`, `insert`, `update`, `delete`, `text`, ...; psycopg's
+  `sql`). Passing an engine or a pool around is fine: `AsyncEngine` and `AsyncConnectionPool`
+  are not query constructs.
+- Only `badges/temporal/` imports `temporalio.client`: every start, signal, update, query and
+  termination goes through its named functions.
 """
 
 from __future__ import annotations
@@ -50,9 +54,9 @@ QUERY_CONSTRUCTS = {
 }
 
 
-def modules_outside_db(root: Path = PACKAGE) -> Iterator[Path]:
+def modules_outside(folder: str, root: Path = PACKAGE) -> Iterator[Path]:
     for path in sorted(root.rglob("*.py")):
-        if (root / "db") not in path.parents:
+        if (root / folder) not in path.parents:
             yield path
 
 
@@ -79,7 +83,7 @@ def query_imports(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 def violations(root: Path = PACKAGE) -> list[str]:
     found = []
-    for path in modules_outside_db(root):
+    for path in modules_outside("db", root):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = path.relative_to(root.parent)
         found += [f"{where}:{line}: SQL string {text!r}" for line, text in sql_strings(tree)]
@@ -119,3 +123,36 @@ from sqlalchemy.exc import OperationalError
     tree = ast.parse(source)
     assert not list(sql_strings(tree))
     assert not list(query_imports(tree))
+
+
+def client_imports(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "temporalio.client" or node.module.startswith("temporalio.client."):
+                yield node.lineno, f"from {node.module} import ..."
+            if node.module == "temporalio" and any(alias.name == "client" for alias in node.names):
+                yield node.lineno, "from temporalio import client"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "temporalio.client" or alias.name.startswith("temporalio.client."):
+                    yield node.lineno, f"import {alias.name}"
+
+
+def test_only_the_temporal_package_imports_the_client() -> None:
+    found = []
+    for path in modules_outside("temporal"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        where = path.relative_to(PACKAGE.parent)
+        found += [f"{where}:{line}: {text}" for line, text in client_imports(tree)]
+    assert not found, "Temporal is called through badges/temporal/ (its named functions):\n" + "\n".join(found)
+
+
+def test_the_check_sees_client_imports() -> None:
+    source = """
+from temporalio.client import Client
+from temporalio import client, workflow
+import temporalio.client
+from temporalio import activity
+from temporalio.common import RetryPolicy
+"""
+    assert len(list(client_imports(ast.parse(source)))) == 3
