@@ -10,11 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from badges.banking.sandbox.calls import AuthenticatedCall, PlaidCall, request_id
 from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
-from badges.banking.sandbox.faults import Fault
-from badges.banking.sandbox.records import Transaction
-from badges.banking.sandbox.schemas import (
+from badges.banking.sandbox.plaid.deps import AuthenticatedCall, PlaidCall, request_id
+from badges.banking.sandbox.plaid.faults import Fault
+from badges.banking.sandbox.plaid.schemas import (
     LinkComplete,
     PendingCreate,
     PostPending,
@@ -22,6 +21,7 @@ from badges.banking.sandbox.schemas import (
     TransactionsRemove,
     parse,
 )
+from badges.banking.sandbox.records import Transaction
 
 router = APIRouter(prefix="/sandbox")
 

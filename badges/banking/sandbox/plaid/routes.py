@@ -7,12 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks
 
-from badges.banking.sandbox import errors, institutions, webhooks
-from badges.banking.sandbox.bank import Item
-from badges.banking.sandbox.calls import PlaidCall, plaid_time, request_id
 from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
-from badges.banking.sandbox.records import Transaction
-from badges.banking.sandbox.schemas import (
+from badges.banking.sandbox.plaid import errors, institutions, webhooks
+from badges.banking.sandbox.plaid.bank import Item
+from badges.banking.sandbox.plaid.deps import PlaidCall, plaid_time, request_id
+from badges.banking.sandbox.plaid.schemas import (
     FireWebhook,
     InstitutionGet,
     LinkTokenCreate,
@@ -24,6 +23,7 @@ from badges.banking.sandbox.schemas import (
     WithAccessToken,
     parse,
 )
+from badges.banking.sandbox.records import Transaction
 
 router = APIRouter()
 

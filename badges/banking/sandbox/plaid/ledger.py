@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
-from badges.banking.sandbox import errors
 from badges.banking.sandbox.history import History, IdSource
+from badges.banking.sandbox.plaid import errors
 from badges.banking.sandbox.records import Account, Transaction
 
 ChangeKind = Literal["added", "modified", "removed"]

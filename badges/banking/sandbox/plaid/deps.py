@@ -1,4 +1,4 @@
-"""What every sandbox endpoint starts with: the caller's credentials checked, its body read, faults applied.
+"""The dependencies every Plaid sandbox endpoint starts with: credentials checked, body read, faults applied.
 
 Every call must carry the configured client id and secret, in the body (`client_id`, `secret`) or
 in the headers plaid-python sends (`PLAID-CLIENT-ID`, `PLAID-SECRET`).
@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from badges.banking.sandbox import errors
-from badges.banking.sandbox.bank import Bank
-from badges.banking.sandbox.config import SandboxSettings
-from badges.banking.sandbox.faults import Faults
-from badges.banking.sandbox.webhooks import WebhookSigner
+from badges.banking.sandbox.plaid import errors
+from badges.banking.sandbox.plaid.bank import Bank
+from badges.banking.sandbox.plaid.config import SandboxSettings
+from badges.banking.sandbox.plaid.faults import Faults
+from badges.banking.sandbox.plaid.webhooks import WebhookSigner
 
 
 @dataclass(frozen=True)
