@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks
 
 from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
-from badges.banking.sandbox.plaid import errors, institutions, webhooks
+from badges.banking.sandbox.plaid import errors, institutions, webhooks, wire
 from badges.banking.sandbox.plaid.bank import Item
 from badges.banking.sandbox.plaid.deps import PlaidCall, plaid_time, request_id
 from badges.banking.sandbox.plaid.schemas import (
@@ -96,8 +96,8 @@ async def transactions_sync(call: PlaidCall) -> dict[str, Any]:
         page = ledger.sync(request.cursor, request.count)
         accounts = ledger.accounts_plaid()
     return {
-        "added": [transaction.to_plaid(original) for transaction in page.added],
-        "modified": [transaction.to_plaid(original) for transaction in page.modified],
+        "added": [wire.transaction(transaction, original) for transaction in page.added],
+        "modified": [wire.transaction(transaction, original) for transaction in page.modified],
         "removed": [{"transaction_id": id_, "account_id": account_id} for id_, account_id in page.removed],
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
