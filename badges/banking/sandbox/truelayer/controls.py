@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from badges.banking.sandbox.truelayer.bank import SCOPES
-from badges.banking.sandbox.truelayer.deps import NamedConnection, SandboxBank
+from badges.banking.sandbox.truelayer.deps import NamedConnection, SandboxBank, named_connection
 from badges.banking.sandbox.truelayer.errors import TrueLayerError
 from badges.banking.sandbox.truelayer.faults import Fault
 from badges.banking.sandbox.truelayer.history import Posting, hex_id
@@ -67,7 +67,9 @@ async def ground_truth(connection: NamedConnection) -> Response:
 
 
 @router.post("/connections/{credentials_id}/transactions")
-async def add_transactions(connection: NamedConnection, body: NewTransactions) -> Response:
+async def add_transactions(credentials_id: str, body: NewTransactions, bank: SandboxBank) -> Response:
+    # Looked up here, not injected: a body that does not validate is answered 422 before an unknown connection's 404.
+    connection = named_connection(bank, credentials_id)
     aliases = {"current": connection.accounts[0]["account_id"], "savings": connection.accounts[1]["account_id"]}
     created = []
     for item in body.transactions:

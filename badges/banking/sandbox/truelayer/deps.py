@@ -49,7 +49,7 @@ def _account(connection: AuthorisedConnection, account_id: str) -> dict[str, Any
 AuthorisedAccount = Annotated[dict[str, Any], Depends(_account)]
 
 
-def _connection(bank: SandboxBank, credentials_id: str) -> Connection:
+def named_connection(bank: SandboxBank, credentials_id: str) -> Connection:
     """The connection a sandbox control names by its credentials id (no token needed)."""
     connection = bank.connections.get(credentials_id)
     if connection is None:
@@ -57,4 +57,4 @@ def _connection(bank: SandboxBank, credentials_id: str) -> Connection:
     return connection
 
 
-NamedConnection = Annotated[Connection, Depends(_connection)]
+NamedConnection = Annotated[Connection, Depends(named_connection)]
