@@ -26,7 +26,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check badges tests bench
 	$(BIN)/ruff format --check badges tests bench
 	$(BIN)/mypy badges/domain badges/messages badges/workflows badges/temporal
-	$(BIN)/lint-imports --no-cache  # the layering (pyproject.toml, docs/architecture.md)
+	$(BIN)/lint-imports --no-cache --no-logo  # the layering (pyproject.toml, docs/architecture.md)
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_layering.py  # no SQL outside db/; temporalio.client only in temporal/
 
 test: lint

@@ -124,7 +124,7 @@ def start_sandbox_banks(processes: list[subprocess.Popen[bytes]], env: dict[str,
     plaid = subprocess.Popen([sys.executable, "-m", "badges.banking.sandbox"], env=env)
     processes.append(plaid)
     truelayer = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "badges.banking.truelayer_sandbox:create_truelayer_sandbox",
+        [sys.executable, "-m", "uvicorn", "--factory", "badges.banking.sandbox.truelayer:create_truelayer_sandbox",
          "--host", "127.0.0.1", "--port", str(TRUELAYER_SANDBOX_PORT), "--log-level", "warning"],
         env=env,
     )  # fmt: skip

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from badges.banking.plaid import PlaidProvider
 from badges.banking.provider import ProviderError
 from badges.banking.sandbox import SandboxSettings, create_sandbox_app
-from badges.banking.sandbox.webhooks import WebhookSigner
+from badges.banking.sandbox.plaid.webhooks import WebhookSigner
 from tests.sandbox.conftest import CLIENT_ID, SECRET
 from tests.support import serving
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from badges.banking.provider import ProviderError
+from badges.banking.sandbox.truelayer import create_truelayer_sandbox, generate
 from badges.banking.truelayer import SCOPES, Credentials, SyncCursor, TrueLayerProvider
-from badges.banking.truelayer_sandbox import create_truelayer_sandbox, generate
 from badges.domain.banking import Account, Exchanged, Transaction
 from tests.support import free_port, serving
 

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from badges.activities.webhooks import make_webhook_client
 from badges.banking.sandbox import SandboxSettings, create_sandbox_app
-from badges.banking.truelayer_sandbox import create_truelayer_sandbox
+from badges.banking.sandbox.truelayer import create_truelayer_sandbox
 from badges.config import Settings
 from badges.db.keys import KeyStore
 from badges.workers.main import build_worker

@@ -1,10 +1,14 @@
-"""A local bank that speaks the subset of Plaid's API Badges uses, for `make dev`, demos and tests.
+"""Local banks that speak each provider's HTTP API, for `make dev`, demos and tests; all of one shape.
 
-`create_sandbox_app()` builds it in-process; `python -m badges.banking.sandbox` serves it on
-127.0.0.1:8100. The real plaid-python client talks to it (`Configuration(host=<its URL>)`).
+Shared: the people (`personas`) and the bank histories generated for them (`history`,
+`catalogue`, `records`), which each provider renders in its own shape. One sub-package per provider
+(`plaid/`, `truelayer/`), each with its app factory (`app`), its routers (`routes`: the provider's
+endpoints; `controls`: the sandbox's own), the dependencies that guard them (`deps`), its request
+bodies (`schemas`), errors and faults. (TrueLayer still generates UK histories of its own: see README.)
+
+`python -m badges.banking.sandbox` serves the Plaid one on 127.0.0.1:8100.
 """
 
-from badges.banking.sandbox.app import create_sandbox_app
-from badges.banking.sandbox.config import SandboxSettings
+from badges.banking.sandbox.plaid import SandboxSettings, create_sandbox_app
 
 __all__ = ["SandboxSettings", "create_sandbox_app"]

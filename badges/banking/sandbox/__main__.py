@@ -1,4 +1,4 @@
-"""`python -m badges.banking.sandbox`: serve the sandbox bank (BADGES_SANDBOX_PORT, PLAID_CLIENT_ID, PLAID_SECRET)."""
+"""`python -m badges.banking.sandbox`: serve the Plaid sandbox (BADGES_SANDBOX_PORT, PLAID_CLIENT_ID, PLAID_SECRET)."""
 
 from __future__ import annotations
 

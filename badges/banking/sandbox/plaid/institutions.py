@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from badges.banking.sandbox import errors
+from badges.banking.sandbox.plaid import errors
 
 _NAMES = {
     "ins_109508": "First Platypus Bank",

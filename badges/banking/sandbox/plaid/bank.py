@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from random import Random
 
-from badges.banking.sandbox import errors, history, institutions
-from badges.banking.sandbox.ledger import Ledger
+from badges.banking.sandbox import history
 from badges.banking.sandbox.personas import DEFAULT_USERNAME, PERSONAS, Persona
+from badges.banking.sandbox.plaid import errors, institutions
+from badges.banking.sandbox.plaid.ledger import Ledger
 
 Clock = Callable[[], datetime]
 LINK_TOKEN_LIFETIME = timedelta(hours=4)

@@ -18,7 +18,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from badges.banking.sandbox import errors
+from badges.banking.sandbox.plaid import errors
 
 # The codes `/sandbox/item/fire_webhook` can fire, with their webhook_type.
 WEBHOOK_TYPES = {

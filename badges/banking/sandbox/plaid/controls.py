@@ -6,15 +6,14 @@ fires a webhook; tests and `make dev` fire SYNC_UPDATES_AVAILABLE with `/sandbox
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
-from badges.banking.sandbox.calls import AuthenticatedCall, PlaidCall, request_id
 from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
-from badges.banking.sandbox.faults import Fault
-from badges.banking.sandbox.records import Transaction
-from badges.banking.sandbox.schemas import (
+from badges.banking.sandbox.plaid.deps import AuthenticatedCall, ItemCall, PlaidCall, item_call, request_id
+from badges.banking.sandbox.plaid.faults import Fault
+from badges.banking.sandbox.plaid.schemas import (
     LinkComplete,
     PendingCreate,
     PostPending,
@@ -22,6 +21,7 @@ from badges.banking.sandbox.schemas import (
     TransactionsRemove,
     parse,
 )
+from badges.banking.sandbox.records import Transaction
 
 router = APIRouter(prefix="/sandbox")
 
@@ -39,14 +39,14 @@ async def link_complete(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/transactions/pending")
-async def transactions_pending(call: PlaidCall) -> dict[str, Any]:
+async def transactions_pending(
+    call: Annotated[ItemCall[PendingCreate], item_call(PendingCreate)],
+) -> dict[str, Any]:
     """New pending card transactions, authorised on `date_transacted` (default: today)."""
-    request = parse(PendingCreate, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+    request, bank = call.request, call.sandbox.bank
     today = bank.clock().date()
     with bank.lock:
-        ledger = bank.ledger(item)
+        ledger = bank.ledger(call.item)
         created = [
             ledger.create(
                 Transaction(
@@ -68,17 +68,15 @@ async def transactions_pending(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/transactions/post")
-async def transactions_post(call: PlaidCall) -> dict[str, Any]:
+async def transactions_post(call: Annotated[ItemCall[PostPending], item_call(PostPending)]) -> dict[str, Any]:
     """Posts pending transactions (all of them unless `transaction_ids` says which) as Plaid does:
     each pending one is removed and a new posted one, dated today, is added with
     `pending_transaction_id` pointing at it. Answers `posted`: pending id → posted id.
     """
-    request = parse(PostPending, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+    request, bank = call.request, call.sandbox.bank
     today = bank.clock().date()
     with bank.lock:
-        ledger = bank.ledger(item)
+        ledger = bank.ledger(call.item)
         ids = request.transaction_ids
         if ids is None:
             ids = [transaction.transaction_id for transaction in ledger.transactions() if transaction.pending]
@@ -89,29 +87,29 @@ async def transactions_post(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/transactions/modify")
-async def transactions_modify(call: PlaidCall) -> dict[str, Any]:
+async def transactions_modify(
+    call: Annotated[ItemCall[TransactionModify], item_call(TransactionModify)],
+) -> dict[str, Any]:
     """Changes a transaction's amount or name in place: it comes back under `modified`."""
-    request = parse(TransactionModify, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+    request, bank = call.request, call.sandbox.bank
     changes: dict[str, Any] = {}
     if request.amount is not None:
         changes["amount"] = round(request.amount, 2)
     if request.name is not None:
         changes["name"] = request.name
     with bank.lock:
-        bank.ledger(item).modify(request.transaction_id, **changes)
+        bank.ledger(call.item).modify(request.transaction_id, **changes)
     return {"request_id": request_id()}
 
 
 @router.post("/transactions/remove")
-async def transactions_remove(call: PlaidCall) -> dict[str, Any]:
+async def transactions_remove(
+    call: Annotated[ItemCall[TransactionsRemove], item_call(TransactionsRemove)],
+) -> dict[str, Any]:
     """Removes transactions (a reversed charge, say): they come back under `removed`."""
-    request = parse(TransactionsRemove, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+    request, bank = call.request, call.sandbox.bank
     with bank.lock:
-        ledger = bank.ledger(item)
+        ledger = bank.ledger(call.item)
         ids = list(dict.fromkeys(request.transaction_ids))
         for id_ in ids:
             ledger.get(id_)  # all must exist before any goes

@@ -1,4 +1,4 @@
-"""The sandbox bank's web app: Plaid's endpoints (`plaid_routes`) and a few of its own (`custom_routes`)."""
+"""The Plaid sandbox's web app: Plaid's endpoints (`routes`) and a few of its own (`controls`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from badges.banking.sandbox import custom_routes, errors, plaid_routes
-from badges.banking.sandbox.bank import Bank, Clock
-from badges.banking.sandbox.calls import Sandbox, request_id
-from badges.banking.sandbox.config import SandboxSettings
-from badges.banking.sandbox.faults import Faults
-from badges.banking.sandbox.webhooks import WebhookSigner
+from badges.banking.sandbox.plaid import controls, errors, routes
+from badges.banking.sandbox.plaid.bank import Bank, Clock
+from badges.banking.sandbox.plaid.config import SandboxSettings
+from badges.banking.sandbox.plaid.deps import Sandbox, request_id
+from badges.banking.sandbox.plaid.faults import Faults
+from badges.banking.sandbox.plaid.webhooks import WebhookSigner
 
 
 def create_sandbox_app(settings: SandboxSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -31,6 +31,6 @@ def create_sandbox_app(settings: SandboxSettings | None = None, *, clock: Clock 
     async def plaid_error(_: Request, error: errors.PlaidError) -> JSONResponse:
         return JSONResponse(error.body(request_id()), status_code=error.status)
 
-    app.include_router(plaid_routes.router)
-    app.include_router(custom_routes.router)
+    app.include_router(routes.router)
+    app.include_router(controls.router)
     return app

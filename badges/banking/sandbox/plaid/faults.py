@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from badges.banking.sandbox import errors
+from badges.banking.sandbox.plaid import errors
 
 FaultKind = Literal["rate_limit", "server_error", "slow", "item_login_required"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
-from badges.banking.sandbox import errors
 from badges.banking.sandbox.history import History, IdSource
+from badges.banking.sandbox.plaid import errors, wire
 from badges.banking.sandbox.records import Account, Transaction
 
 ChangeKind = Literal["added", "modified", "removed"]
@@ -97,7 +97,9 @@ class Ledger:
         pending = dict(posted)
         for transaction in self._current.values():
             (pending if transaction.pending else posted)[transaction.account_id] += transaction.amount
-        return [account.to_plaid(posted[account.account_id], pending[account.account_id]) for account in self.accounts]
+        return [
+            wire.account(account, posted[account.account_id], pending[account.account_id]) for account in self.accounts
+        ]
 
     def transactions(self) -> list[Transaction]:
         return list(self._current.values())

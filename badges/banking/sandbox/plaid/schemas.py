@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from badges.banking.sandbox import errors
+from badges.banking.sandbox.plaid import errors
 
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_INSTITUTION = "ins_109508"

@@ -1,4 +1,5 @@
-"""What every sandbox endpoint starts with: the caller's credentials checked, its body read, faults applied.
+"""The dependencies every Plaid sandbox endpoint starts with: credentials checked, body read, faults applied,
+and for calls about one item, the item its access token names.
 
 Every call must carry the configured client id and secret, in the body (`client_id`, `secret`) or
 in the headers plaid-python sends (`PLAID-CLIENT-ID`, `PLAID-SECRET`).
@@ -11,15 +12,16 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 
-from badges.banking.sandbox import errors
-from badges.banking.sandbox.bank import Bank
-from badges.banking.sandbox.config import SandboxSettings
-from badges.banking.sandbox.faults import Faults
-from badges.banking.sandbox.webhooks import WebhookSigner
+from badges.banking.sandbox.plaid import errors
+from badges.banking.sandbox.plaid.bank import Bank, Item
+from badges.banking.sandbox.plaid.config import SandboxSettings
+from badges.banking.sandbox.plaid.faults import Faults
+from badges.banking.sandbox.plaid.schemas import WithAccessToken, parse
+from badges.banking.sandbox.plaid.webhooks import WebhookSigner
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,35 @@ async def _faulty(request: Request, call: Annotated[Call, Depends(_authenticated
 
 AuthenticatedCall = Annotated[Call, Depends(_authenticated)]
 PlaidCall = Annotated[Call, Depends(_faulty)]
+
+M = TypeVar("M", bound=WithAccessToken)
+
+
+@dataclass(frozen=True)
+class ItemCall(Generic[M]):
+    """A call about one item: its body read as `M`, and the item its access token names."""
+
+    sandbox: Sandbox
+    request: M
+    item: Item
+
+
+def item_call(model: type[M], *, for_data: bool = True) -> Any:
+    """A dependency: the body parsed as `model` (Plaid's MISSING_FIELDS or INVALID_FIELD), then the item
+    behind its access token (INVALID_ACCESS_TOKEN; with `for_data`, ITEM_LOGIN_REQUIRED while its user
+    must log in again), in that order, after credentials and faults.
+    """
+
+    async def item_of(call: PlaidCall) -> ItemCall[M]:
+        request = parse(model, call.body)
+        return ItemCall(call.sandbox, request, call.sandbox.bank.item(request.access_token, for_data=for_data))
+
+    return Depends(item_of)
+
+
+# The item's data (fails while its user must log in again), or the item whatever its state.
+DataCall = Annotated[ItemCall[WithAccessToken], item_call(WithAccessToken)]
+ItemStateCall = Annotated[ItemCall[WithAccessToken], item_call(WithAccessToken, for_data=False)]
 
 
 def plaid_time(moment: datetime) -> str:

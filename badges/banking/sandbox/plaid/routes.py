@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks
 
-from badges.banking.sandbox import errors, institutions, webhooks
-from badges.banking.sandbox.bank import Item
-from badges.banking.sandbox.calls import PlaidCall, plaid_time, request_id
 from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
-from badges.banking.sandbox.records import Transaction
-from badges.banking.sandbox.schemas import (
+from badges.banking.sandbox.plaid import errors, institutions, webhooks, wire
+from badges.banking.sandbox.plaid.bank import Item
+from badges.banking.sandbox.plaid.deps import (
+    DataCall,
+    ItemCall,
+    ItemStateCall,
+    PlaidCall,
+    item_call,
+    plaid_time,
+    request_id,
+)
+from badges.banking.sandbox.plaid.schemas import (
     FireWebhook,
     InstitutionGet,
     LinkTokenCreate,
@@ -24,6 +31,7 @@ from badges.banking.sandbox.schemas import (
     WithAccessToken,
     parse,
 )
+from badges.banking.sandbox.records import Transaction
 
 router = APIRouter()
 
@@ -51,17 +59,16 @@ async def item_public_token_exchange(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/accounts/get")
-async def accounts_get(call: PlaidCall) -> dict[str, Any]:
+async def accounts_get(call: DataCall) -> dict[str, Any]:
     bank = call.sandbox.bank
-    item = bank.item(parse(WithAccessToken, call.body).access_token)
     with bank.lock:
-        accounts = bank.ledger(item).accounts_plaid()
-    return {"accounts": accounts, "item": _item(item), "request_id": request_id()}
+        accounts = bank.ledger(call.item).accounts_plaid()
+    return {"accounts": accounts, "item": _item(call.item), "request_id": request_id()}
 
 
 @router.post("/item/get")
-async def item_get(call: PlaidCall) -> dict[str, Any]:
-    item = call.sandbox.bank.item(parse(WithAccessToken, call.body).access_token, for_data=False)
+async def item_get(call: ItemStateCall) -> dict[str, Any]:
+    item = call.item
     last_update = plaid_time(item.created_at)
     return {
         "item": _item(item) | {"created_at": last_update},
@@ -86,18 +93,18 @@ async def institutions_get_by_id(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/transactions/sync")
-async def transactions_sync(call: PlaidCall) -> dict[str, Any]:
-    request = parse(TransactionsSync, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+async def transactions_sync(
+    call: Annotated[ItemCall[TransactionsSync], item_call(TransactionsSync)],
+) -> dict[str, Any]:
+    request, bank = call.request, call.sandbox.bank
     original = bool(request.options.include_original_description)
     with bank.lock:
-        ledger = bank.ledger(item)
+        ledger = bank.ledger(call.item)
         page = ledger.sync(request.cursor, request.count)
         accounts = ledger.accounts_plaid()
     return {
-        "added": [transaction.to_plaid(original) for transaction in page.added],
-        "modified": [transaction.to_plaid(original) for transaction in page.modified],
+        "added": [wire.transaction(transaction, original) for transaction in page.added],
+        "modified": [wire.transaction(transaction, original) for transaction in page.modified],
         "removed": [{"transaction_id": id_, "account_id": account_id} for id_, account_id in page.removed],
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
@@ -116,9 +123,10 @@ async def webhook_verification_key_get(call: PlaidCall) -> dict[str, Any]:
 
 
 @router.post("/sandbox/item/fire_webhook")
-async def sandbox_item_fire_webhook(call: PlaidCall, background: BackgroundTasks) -> dict[str, Any]:
-    request = parse(FireWebhook, call.body)
-    item = call.sandbox.bank.item(request.access_token, for_data=False)
+async def sandbox_item_fire_webhook(
+    call: Annotated[ItemCall[FireWebhook], item_call(FireWebhook, for_data=False)], background: BackgroundTasks
+) -> dict[str, Any]:
+    request, item = call.request, call.item
     body = webhooks.payload(request.webhook_code, item.item_id)
     if request.webhook_type not in (None, body["webhook_type"]):
         raise errors.sandbox_webhook_invalid(f"{request.webhook_code} is a {body['webhook_type']} webhook")
@@ -129,23 +137,21 @@ async def sandbox_item_fire_webhook(call: PlaidCall, background: BackgroundTasks
 
 
 @router.post("/sandbox/item/reset_login")
-async def sandbox_item_reset_login(call: PlaidCall) -> dict[str, Any]:
+async def sandbox_item_reset_login(call: ItemStateCall) -> dict[str, Any]:
     """The item now needs its user: data calls fail with ITEM_LOGIN_REQUIRED until update-mode Link completes."""
-    bank = call.sandbox.bank
-    item = bank.item(parse(WithAccessToken, call.body).access_token, for_data=False)
-    with bank.lock:
-        item.login_required = True
+    with call.sandbox.bank.lock:
+        call.item.login_required = True
     return {"reset_login": True, "request_id": request_id()}
 
 
 @router.post("/sandbox/transactions/create")
-async def sandbox_transactions_create(call: PlaidCall) -> dict[str, Any]:
+async def sandbox_transactions_create(
+    call: Annotated[ItemCall[TransactionsCreate], item_call(TransactionsCreate)],
+) -> dict[str, Any]:
     """Posted transactions on the checking account, categorised by direction only (money in or out)."""
-    request = parse(TransactionsCreate, call.body)
-    bank = call.sandbox.bank
-    item = bank.item(request.access_token)
+    request, bank = call.request, call.sandbox.bank
     with bank.lock:
-        ledger = bank.ledger(item)
+        ledger = bank.ledger(call.item)
         for custom in request.transactions:
             ledger.create(
                 Transaction(
