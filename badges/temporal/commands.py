@@ -137,8 +137,11 @@ async def change_consent(
     """Grants and revocations for the member's consent workflow (started if it is not running), by
     an update-with-start that answers once the workflow has recorded them: True then, within
     `wait` seconds. False when they are not recorded by then because no worker has taken them
-    yet: Temporal holds the started workflow and the update, and a worker applies them when it
-    comes. Raises (an `RPCError`) when Temporal cannot be reached."""
+    yet: the same request then goes as a signal too, which the workflow's history holds at once
+    (an update no worker has accepted is held only in the server's memory, and a server restart
+    would lose it); the workflow applies the request once, whichever comes first. Raises (an
+    `RPCError`) when Temporal cannot be reached."""
+    request = ConsentChanges(changes=changes, request_id=uuid.uuid4().hex)
     start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
         "ConsentWorkflow",
         ConsentInput(user_id=member_id),
@@ -147,9 +150,7 @@ async def change_consent(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     update = asyncio.ensure_future(
-        client.execute_update_with_start_workflow(
-            "change", ConsentChanges(changes=changes), start_workflow_operation=start
-        )
+        client.execute_update_with_start_workflow("change", request, start_workflow_operation=start)
     )
     try:
         await asyncio.wait_for(asyncio.shield(update), wait)
@@ -166,6 +167,14 @@ async def change_consent(
     # Unanswered: no worker yet, or Temporal is unreachable and the SDK is still retrying.
     if not await client.service_client.check_health(timeout=HEALTH_TIMEOUT):
         raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
+    await client.start_workflow(
+        "ConsentWorkflow",
+        ConsentInput(user_id=member_id),
+        id=consent_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="apply_changes",
+        start_signal_args=[request],
+    )
     return False
 
 

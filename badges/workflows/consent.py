@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from badges.messages.bank_sync import MemberRef
     from badges.messages.consent import ConsentChange, ConsentChanges, ConsentInput, GrantOrRevocation
 
+# How many request ids the workflow remembers (a request comes at most twice, seconds apart).
+RECENT_REQUESTS = 64
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 
 
@@ -45,6 +47,9 @@ class ConsentWorkflow:
         self._taken = 0
         self._applied = 0
         self._updates_waiting = 0
+        # Request id -> the count of changes queued up to and including its own: it is applied once
+        # `_applied` reaches that. Carried ids count as applied with the changes carried along.
+        self._requests: dict[str, int] = dict.fromkeys(input.recent_requests, len(self._pending))
 
     @workflow.run
     async def run(self, input: ConsentInput) -> None:
@@ -65,7 +70,12 @@ class ConsentWorkflow:
                 )
                 if workflow.all_handlers_finished():
                     workflow.continue_as_new(
-                        ConsentInput(user_id=input.user_id, state=self._state, pending=self._pending)
+                        ConsentInput(
+                            user_id=input.user_id,
+                            state=self._state,
+                            pending=self._pending,
+                            recent_requests=list(self._requests),
+                        )
                     )
 
     async def _apply(self, user_id: uuid.UUID) -> None:
@@ -131,17 +141,36 @@ class ConsentWorkflow:
             retry_policy=RECORD_RETRY,
         )
 
+    def _queue(self, request: ConsentChanges) -> int:
+        """Queue a request's changes, once per request id; the count `_applied` must reach for
+        them to be applied."""
+        if request.request_id is not None and request.request_id in self._requests:
+            return self._requests[request.request_id]
+        self._pending.extend(request.changes)
+        queued = self._taken + len(self._pending)
+        if request.request_id is not None:
+            self._requests[request.request_id] = queued
+            while len(self._requests) > RECENT_REQUESTS:
+                del self._requests[next(iter(self._requests))]
+        return queued
+
     @workflow.update
     async def change(self, request: ConsentChanges) -> None:
         """Grant and revoke, answering once the changes are recorded (a grant that `grant`
         refuses is logged and skipped, as by the signals)."""
-        self._pending.extend(request.changes)
-        queued = self._taken + len(self._pending)
+        queued = self._queue(request)
         self._updates_waiting += 1
         try:
             await workflow.wait_condition(lambda: self._applied >= queued)
         finally:
             self._updates_waiting -= 1
+
+    @workflow.signal
+    def apply_changes(self, request: ConsentChanges) -> None:
+        """The same request as `change`, sent when the update was not answered in time: a signal
+        is in the history at once, while an update no worker has accepted yet is held only in the
+        server's memory."""
+        self._queue(request)
 
     @workflow.signal
     def grant(self, request: ConsentGrant) -> None:
