@@ -153,13 +153,13 @@ async def finish_export(connection: AsyncConnection[Any], export_id: uuid.UUID) 
 
 
 @dataclass(frozen=True, slots=True)
-class ExportStatus:
+class ExportState:
     sections_done: int
     sections_total: int
     completed_at: datetime | None
 
 
-async def export_status(engine: AsyncEngine, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportStatus | None:
+async def export_status(engine: AsyncEngine, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportState | None:
     """How far the member's export is, or None if they have no such export (or it expired)."""
     parts_done = (
         select(func.count())
@@ -172,7 +172,7 @@ async def export_status(engine: AsyncEngine, user_id: uuid.UUID, export_id: uuid
     )
     async with engine.connect() as connection:
         row = (await connection.execute(query)).first()
-    return ExportStatus(int(row[0]), int(row[1]), row[2]) if row else None
+    return ExportState(int(row[0]), int(row[1]), row[2]) if row else None
 
 
 async def export_document(

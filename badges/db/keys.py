@@ -6,7 +6,7 @@ makes every copy of what it protected unreadable.
 
 `KeyStore` reads and creates keys with SQLAlchemy Core (a new member's key in the transaction that
 creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, run by
-`python -m badges.keys`) is hand-written on the pool that command opens.
+`python -m badges.cli.keys`) is hand-written on the pool that command opens.
 """
 
 from __future__ import annotations

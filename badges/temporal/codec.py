@@ -18,7 +18,7 @@ ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 
 
-class DataKey(Protocol):
+class SealingKey(Protocol):
     """One member's (or the service's) data key, as the codec uses it."""
 
     @property
@@ -33,9 +33,9 @@ class KeyRing(Protocol):
     """Where the codec finds keys: `badges.db.keys.KeyStore` (a protocol, so this plumbing does not
     depend on the database layer)."""
 
-    async def live_key(self, owner: str, *, create: bool = False) -> DataKey: ...
+    async def live_key(self, owner: str, *, create: bool = False) -> SealingKey: ...
 
-    async def key_by_id(self, key_id: str) -> DataKey: ...
+    async def key_by_id(self, key_id: str) -> SealingKey: ...
 
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):

@@ -153,17 +153,15 @@ async def change_consent(
         client.execute_update_with_start_workflow("change", request, start_workflow_operation=start)
     )
     try:
-        await asyncio.wait_for(asyncio.shield(update), wait)
-        return True
-    except TimeoutError:
+        await asyncio.wait([update], timeout=wait)
+    finally:
+        # Not answered in time, or the caller itself was cancelled (which goes on up, unswallowed).
         update.cancel()
-        # The SDK ends a cancelled wait with this error, and fails the start's handle with the
-        # cancellation when no answer had come (retrieved here, so it is not logged as lost):
-        # both only mean "not answered yet".
-        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            await update
-        with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            await start.workflow_handle()
+    if await _answered(update):
+        return True
+    # The SDK fails the start's handle with the cancellation when no answer had come: retrieved
+    # here, so it is not logged as lost. It only means "not answered yet", like the update's end.
+    await _answered(asyncio.ensure_future(start.workflow_handle()))
     # Unanswered: no worker yet, or Temporal is unreachable and the SDK is still retrying.
     if not await client.service_client.check_health(timeout=HEALTH_TIMEOUT):
         raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
@@ -176,6 +174,21 @@ async def change_consent(
         start_signal_args=[request],
     )
     return False
+
+
+async def _answered(call: asyncio.Future[Any]) -> bool:
+    """Whether a call that may have been cancelled answered: False when it ended because it was
+    cancelled (which the SDK reports as `WorkflowUpdateRPCTimeoutOrCancelledError` or as a
+    cancellation); any other error is raised."""
+    await asyncio.wait([call])
+    if call.cancelled():
+        return False
+    error = call.exception()
+    if error is None:
+        return True
+    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError | asyncio.CancelledError):
+        return False
+    raise error
 
 
 # --- privacy (ErasureWorkflow, MemberExportWorkflow) ----------------------------------------

@@ -1,4 +1,10 @@
-"""Replays a history recorded by an earlier version of UserBadgesWorkflow and committed here.
+"""Replays histories recorded by earlier versions of UserBadgesWorkflow and ConsentWorkflow and
+committed here.
+
+`consent.json` was recorded with ConsentWorkflow as it was before the `change` update existed
+(commit 86c71be: grants and revocations by signal, a reminder, an expiry that disconnects the
+member's banks first), its activities stood in for: members' consent workflows live for years,
+so those that started then must go on under the code of today.
 
 A change to the workflow that would break members' running workflows fails this test. After a
 deliberate, versioned change, record a new history with `BADGES_RECORD_HISTORY=1 pytest -k record`.
@@ -22,6 +28,7 @@ from temporalio.worker import Replayer
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.workers.main import sandbox_everything
+from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import eventually
 from tests.workflow.test_user_badges import StandIns, badges_worker, send
@@ -35,6 +42,15 @@ async def test_the_committed_history_still_replays() -> None:
     assert len(history.events) > 10
     await Replayer(
         workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_a_consent_history_from_before_the_update_still_replays() -> None:
+    consent = HISTORY.with_name("consent.json")
+    history = WorkflowHistory.from_json(consent.with_suffix(".id").read_text().strip(), consent.read_text())
+    assert len(history.events) > 30
+    await Replayer(
+        workflows=[ConsentWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
     ).replay_workflow(history)
 
 
