@@ -19,14 +19,8 @@ from temporalio.exceptions import ApplicationError
 from badges.db.keys import KeyStore
 from badges.db.webhooks import badge_webhook_secret, record_delivery_attempt, record_delivery_failure
 from badges.domain.signatures import SIGNATURE_HEADER, sign
-from badges.domain.webhooks import (
-    DELIVERY_HEADER,
-    WebhookAttempt,
-    WebhookDeliveryInput,
-    WebhookFailure,
-    delivered,
-    worth_retrying,
-)
+from badges.domain.webhooks import DELIVERY_HEADER, delivered, worth_retrying
+from badges.messages.webhook_delivery import WebhookAttempt, WebhookDeliveryInput, WebhookFailure
 
 REQUEST_TIMEOUT = httpx.Timeout(10.0)
 # A rotated badge secret reaches deliveries within this time.

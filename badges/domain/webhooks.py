@@ -1,15 +1,14 @@
-"""Award webhooks as data: what is POSTed to a badge's webhook URL, its delivery id, its retry
-schedule, and which receiver answers are worth retrying."""
+"""Award webhooks as data: what is POSTed to a badge's webhook URL, its delivery id, and which
+receiver answers are worth retrying. (What crosses Temporal for a delivery is in
+`badges.messages.webhook_delivery`.)"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from badges.domain.definitions import BadgeDefinition, MoneyReward, PointsReward
+from badges.domain.definitions import MoneyReward, PointsReward
 
 AuthenticationMethod = Literal["token", "signature"]
 DELIVERY_HEADER = "X-Badges-Delivery"
@@ -17,47 +16,6 @@ DELIVERY_HEADER = "X-Badges-Delivery"
 DELIVERY_NAMESPACE = uuid.UUID("5f0c8f1e-4a57-4d53-9c61-0b1a7e2d9a44")
 # 4xx answers that mean "not now" rather than "never": timeout, conflict, too early, too many.
 RETRYABLE_CLIENT_ERRORS: frozenset[int] = frozenset({408, 409, 425, 429})
-
-
-class WebhookDeliveryInput(BaseModel):
-    """One award to POST to one URL, and how long to keep trying."""
-
-    delivery_id: str
-    user_id: uuid.UUID
-    badge_id: str
-    instance: str
-    version: int
-    url: str
-    authentication_method: AuthenticationMethod
-    # The JSON document POSTed, as `award_webhook_body` builds it.
-    body: dict[str, Any]
-    initial_retry_interval: timedelta = timedelta(seconds=5)
-    maximum_retry_interval: timedelta = timedelta(hours=1)
-    give_up_after: timedelta = timedelta(hours=24)  # the activity's schedule-to-close timeout
-
-
-class WebhookAttempt(BaseModel):
-    """What one delivery attempt achieved (only delivered attempts return; others raise)."""
-
-    status_code: int
-    attempt: int
-
-
-class WebhookFailure(BaseModel):
-    """A delivery given up on, and why."""
-
-    delivery_id: str
-    user_id: uuid.UUID
-    badge_id: str
-    url: str
-    error: str
-
-
-class WebhookDeliveryResult(BaseModel):
-    status: Literal["delivered", "failed"]
-    status_code: int | None = None
-    attempts: int | None = None
-    error: str | None = None
 
 
 def award_delivery_id(user_id: uuid.UUID, badge_id: str, instance: str) -> str:
@@ -94,25 +52,3 @@ def delivered(status_code: int) -> bool:
 def worth_retrying(status_code: int) -> bool:
     """Whether a non-2xx answer may succeed later: 5xx and a few 4xx do, other 4xx never will."""
     return not 400 <= status_code < 500 or status_code in RETRYABLE_CLIENT_ERRORS
-
-
-def award_webhook(
-    user_id: uuid.UUID, definition: BadgeDefinition, instance: str, awarded_at: datetime
-) -> WebhookDeliveryInput | None:
-    """The delivery of one award of `definition`, or None when the badge names no webhook URL."""
-    config = definition.config.web_socket
-    if config is None or config.webhook_url is None:
-        return None
-    delivery_id = award_delivery_id(user_id, definition.badge_id, instance)
-    return WebhookDeliveryInput(
-        delivery_id=delivery_id,
-        user_id=user_id,
-        badge_id=definition.badge_id,
-        instance=instance,
-        version=definition.version,
-        url=str(config.webhook_url),
-        authentication_method=config.authentication_method,
-        body=award_webhook_body(
-            delivery_id, user_id, definition.badge_id, instance, definition.version, awarded_at, definition.reward
-        ),
-    )

@@ -35,9 +35,10 @@ with workflow.unsafe.imports_passed_through():
         ReviewDecision,
         UserBadgesInput,
     )
+    from badges.messages.webhook_delivery import award_webhook
 
 # A workflow module: imported inside the sandbox where the sandbox imports this one (the tests').
-from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow, award_webhook
+from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 # A database outage must not lose a batch: the write retries until it lands.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))

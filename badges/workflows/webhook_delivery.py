@@ -15,23 +15,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, RetryState, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from badges.domain.webhooks import (
+    from badges.messages.webhook_delivery import (
         WebhookAttempt,
         WebhookDeliveryInput,
         WebhookDeliveryResult,
         WebhookFailure,
-        award_webhook,
-        award_webhook_body,
     )
-
-__all__ = [
-    "ATTEMPT_TIMEOUT",
-    "WebhookDeliveryInput",
-    "WebhookDeliveryResult",
-    "WebhookDeliveryWorkflow",
-    "award_webhook",
-    "award_webhook_body",
-]
 
 ATTEMPT_TIMEOUT = timedelta(seconds=30)
 BACKOFF_COEFFICIENT = 2.0

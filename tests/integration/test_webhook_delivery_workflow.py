@@ -24,8 +24,9 @@ from badges.db.webhooks import WebhookDelivery, ensure_badge_webhook_secret
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.identity import webhook_delivery_workflow_id
 from badges.domain.signatures import SignatureError, verify
-from badges.domain.webhooks import WebhookDeliveryInput, award_delivery_id
-from badges.workflows.webhook_delivery import WebhookDeliveryResult, WebhookDeliveryWorkflow, award_webhook
+from badges.domain.webhooks import award_delivery_id
+from badges.messages.webhook_delivery import WebhookDeliveryInput, WebhookDeliveryResult, award_webhook
+from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
 from tests.support import free_port
 

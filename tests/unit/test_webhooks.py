@@ -10,7 +10,8 @@ import pytest
 from badges.activities.webhooks import UnsafeWebhookTarget, check_webhook_target
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.identity import key_owner_for_workflow, webhook_delivery_workflow_id
-from badges.domain.webhooks import award_delivery_id, award_webhook, worth_retrying
+from badges.domain.webhooks import award_delivery_id, worth_retrying
+from badges.messages.webhook_delivery import award_webhook
 
 MEMBER = uuid.UUID("2b3c4d5e-0000-4000-8000-000000000001")
 AWARDED_AT = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.identity import webhook_delivery_workflow_id
-from badges.domain.webhooks import (
+from badges.messages.webhook_delivery import (
     WebhookAttempt,
     WebhookDeliveryInput,
     WebhookDeliveryResult,
