@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import (
     Client,
@@ -50,6 +50,10 @@ from badges.messages.schedules import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RETENT
 from badges.messages.user_badges import CatalogueSnapshot, ReevaluationRequest, ReviewDecision, UserBadgesInput
 
 HEALTH_TIMEOUT = timedelta(seconds=3)
+# The signals BankSyncWorkflow takes: a re-link or disconnection (which start it if it is not
+# running), and a provider's "new data" webhook (for a running one only).
+SyncStart = Literal["relinked", "disconnect"]
+SyncSignal = Literal["sync_now"]
 
 # --- a member's badges (UserBadgesWorkflow) -------------------------------------------------
 
@@ -231,7 +235,7 @@ async def export_progress(handle: WorkflowHandle[Any, ExportProgress]) -> Export
 
 
 async def start_sync(
-    client: Client, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: str
+    client: Client, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: SyncStart
 ) -> None:
     """Signal the connection's sync workflow (`relinked`, `disconnect`), starting it first if it
     is not running."""
@@ -246,7 +250,7 @@ async def start_sync(
     )
 
 
-async def signal_sync(client: Client, connection_id: uuid.UUID, signal: str) -> bool:
+async def signal_sync(client: Client, connection_id: uuid.UUID, signal: SyncSignal) -> bool:
     """Signal a running sync workflow (`sync_now`). False when none runs (its sync has ended)."""
     try:
         await client.get_workflow_handle(bank_sync_workflow_id(connection_id)).signal(signal)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import inspect
 import pkgutil
+import typing
 from pathlib import Path
 
 from temporalio import activity, workflow
@@ -14,6 +15,7 @@ from temporalio import activity, workflow
 import badges.activities
 import badges.workflows
 from badges.temporal import commands
+from badges.workers import main as worker_main
 
 WORKFLOWS_DIR = Path(badges.workflows.__file__).parent
 
@@ -64,11 +66,26 @@ def defined_workflows() -> list[workflow._Definition]:
     return definitions
 
 
-def test_every_activity_a_workflow_executes_is_registered() -> None:
+def worker_activities() -> set[str]:
+    """The activities the worker process registers: the methods named in its `activities=[...]`
+    (an activity's name is its method's, as no `@activity.defn` here names one otherwise)."""
+    names = set()
+    for node in ast.walk(ast.parse(inspect.getsource(worker_main))):
+        if isinstance(node, ast.Call) and call_name(node) == "Worker":
+            for keyword in node.keywords:
+                if keyword.arg == "activities" and isinstance(keyword.value, ast.List):
+                    names |= {item.attr for item in keyword.value.elts if isinstance(item, ast.Attribute)}
+    return names
+
+
+def test_every_activity_a_workflow_executes_is_defined_and_registered_by_the_worker() -> None:
     used = set()
     for path in WORKFLOWS_DIR.glob("*.py"):
         used |= strings_passed(ast.parse(path.read_text()), {"execute_activity", "execute_local_activity"})
     assert used and used <= registered_activities(), used - registered_activities()
+    registered = worker_activities()
+    assert registered <= registered_activities(), registered - registered_activities()
+    assert used <= registered, f"defined but not registered by the worker: {used - registered}"
 
 
 def test_every_workflow_signal_update_and_query_named_by_the_commands_exists() -> None:
@@ -83,3 +100,9 @@ def test_every_workflow_signal_update_and_query_named_by_the_commands_exists() -
     }
     named = strings_passed(tree, {"signal", "query", "execute_update_with_start_workflow"}, frozenset({"start_signal"}))
     assert named and named <= handlers, named - handlers
+
+
+def test_the_sync_signals_the_commands_take_exist() -> None:
+    sync = next(definition for definition in defined_workflows() if definition.name == "BankSyncWorkflow")
+    for signals in (commands.SyncStart, commands.SyncSignal):
+        assert set(typing.get_args(signals)) <= set(sync.signals)
