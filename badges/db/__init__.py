@@ -23,4 +23,8 @@ audit record (`consents`, `outbox.append_insight`, `audit.append_audit`), erasur
 audit records (`erasure`), the retention purge and its audit record (`retention`), export parts
 (`exports`, whose sections are found in the system catalogue). Each such module says so, and
 which of its functions are Core. Migrations keep their raw SQL.
+
+The choice is made per table, not per statement: a module that is hand-written for the reasons
+above keeps its plain reads hand-written too (`consents.member_consents`, the connection and
+transaction listings in `banking`), so the SQL for one table reads in one idiom, in one place.
 """
