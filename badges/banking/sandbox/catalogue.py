@@ -248,7 +248,14 @@ UK = Market(
             "EE LIMITED {n}", "EE", _category("RENT_AND_UTILITIES_TELEPHONE"), "4814", 25, 40, "online", monthly_day=20
         ),
         Merchant(
-            "THAMES WATER {n}", "Thames Water", _category("RENT_AND_UTILITIES_WATER"), "4900", 25, 45, monthly_day=9
+            "THAMES WATER {n}",
+            "Thames Water",
+            _category("RENT_AND_UTILITIES_WATER"),
+            "4900",
+            25,
+            45,
+            "other",
+            monthly_day=9,
         ),
         Merchant(
             "COUNCIL TAX {n}",

@@ -47,7 +47,7 @@ class IdSource:
         return base64.urlsafe_b64encode(raw).translate(_ID_ALPHABET).decode()
 
 
-def generate(persona: Persona, seed: str, today: date, months: int, market: Market = US) -> History:
+def generate(persona: Persona, seed: str, today: date, months: float, market: Market = US) -> History:
     return _Statement(_local(persona, market.scale), seed, today, months, market).build()
 
 
@@ -68,7 +68,7 @@ def _local(persona: Persona, scale: float) -> Persona:
 class _Statement:
     """One history being written, day by day from the oldest."""
 
-    def __init__(self, persona: Persona, seed: str, today: date, months: int, market: Market) -> None:
+    def __init__(self, persona: Persona, seed: str, today: date, months: float, market: Market) -> None:
         self.persona = persona
         self.market = market
         self.rng = Random(f"{persona.username}|{seed}")
