@@ -142,7 +142,7 @@ async def test_exchange_names_the_credentials_and_provider(provider: TrueLayerPr
         booked = [t for t in truth["booked"] if t["account_id"] == account.account_id]
         assert account.currency == "GBP" and account.mask and len(account.mask) == 4
         assert account.balance_minor is not None
-        assert account.balance_minor - sum(minor(t) for t in booked) >= 0  # opening balance: a whole number of pounds
+        assert account.balance_minor - sum(minor(t) for t in booked) >= 0  # the opening balance is not negative
 
 
 async def test_initial_sync_brings_every_transaction_once_in_our_sign(
