@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from badges.banking.provider import ProviderError
+from badges.banking.sandbox.catalogue import UK
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox, generate
+from badges.banking.sandbox.truelayer.history import USERS
 from badges.banking.truelayer import SCOPES, Credentials, SyncCursor, TrueLayerProvider
 from badges.domain.banking import Account, Exchanged, Transaction
 from tests.support import free_port, serving
@@ -140,7 +142,7 @@ async def test_exchange_names_the_credentials_and_provider(provider: TrueLayerPr
         booked = [t for t in truth["booked"] if t["account_id"] == account.account_id]
         assert account.currency == "GBP" and account.mask and len(account.mask) == 4
         assert account.balance_minor is not None
-        assert account.balance_minor - sum(minor(t) for t in booked) >= 0  # opening balance: a whole number of pounds
+        assert account.balance_minor - sum(minor(t) for t in booked) >= 0  # the opening balance is not negative
 
 
 async def test_initial_sync_brings_every_transaction_once_in_our_sign(
@@ -358,8 +360,29 @@ async def test_no_webhook_is_trusted(provider: TrueLayerProvider) -> None:
 def test_histories_are_reproducible() -> None:
     day = date(2026, 6, 15)
     one, two = generate("spender", "seed", day, 24), generate("spender", "seed", day, 24)
-    assert [p.transaction_id for p in one.postings] == [p.transaction_id for p in two.postings]
-    assert [p.amount for p in one.postings] == [p.amount for p in two.postings]
-    assert generate("saver", "seed", day, 24).postings[0].transaction_id != one.postings[0].transaction_id
-    assert one.postings[0].timestamp.date() >= day - timedelta(days=731)
-    assert one.postings[-1].timestamp.date() < day
+    postings = one.booked + one.pending
+    assert [p.transaction_id for p in postings] == [p.transaction_id for p in two.booked + two.pending]
+    assert [p.amount for p in postings] == [p.amount for p in two.booked + two.pending]
+    assert generate("saver", "seed", day, 24).booked[0].transaction_id != one.booked[0].transaction_id
+    assert min(p.timestamp.date() for p in postings) >= day - timedelta(days=730)
+    assert max(p.timestamp.date() for p in postings) < day
+
+
+def test_users_are_the_shared_personas_in_pounds_at_uk_merchants() -> None:
+    day = date(2026, 6, 15)
+    histories = {user: generate(user, "seed", day, 12) for user in USERS}
+
+    def spent(user: str, sub: str) -> Decimal:
+        postings = histories[user].booked + histories[user].pending
+        return -sum((p.amount for p in postings if p.classification[1:] == [sub]), Decimal(0))
+
+    for history in histories.values():
+        assert [a["currency"] for a in history.accounts] == ["GBP", "GBP"]
+        assert {"CREDIT", "STANDING_ORDER", "DIRECT_DEBIT", "PURCHASE", "INTEREST"} <= {
+            p.transaction_category for p in history.booked
+        }
+        names = {p.merchant_name for p in history.booked if p.classification[1:] in (["Gambling"], ["Fast Food"])}
+        assert names <= {m.name for m in UK.bookmakers + UK.fast_food}
+    assert spent("gambler", "Gambling") > 500 and spent("john", "Gambling") == 0
+    assert spent("fastfood", "Fast Food") > 5 * spent("saver", "Fast Food")
+    assert generate("user_improver", "seed", day, 12).booked != generate("john", "seed", day, 12).booked

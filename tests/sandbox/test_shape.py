@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from badges.banking.sandbox.plaid import SandboxSettings, create_sandbox_app
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox
 
-MODULES = ("app", "routes", "controls", "deps", "schemas", "errors", "faults", "bank", "institutions")
+MODULES = ("app", "routes", "controls", "deps", "schemas", "errors", "faults", "bank", "institutions", "wire")
 APPS = {"plaid": lambda: create_sandbox_app(SandboxSettings()), "truelayer": create_truelayer_sandbox}
 
 

@@ -1,8 +1,12 @@
-"""Where sandbox money goes: merchants with real-world descriptor patterns, their MCC and Plaid category.
+"""Where sandbox money goes, market by market: merchants with real-world descriptor patterns, their
+MCC and category (Plaid's taxonomy, the one `badges.domain` speaks; each provider renders it in its own).
 
-Core everyday merchants (payroll, rent, groceries, fast food, gambling…) are curated here in US
-bank-statement style; discretionary shopping, travel and subscriptions come from the `solyanka`
-pattern dataset (its US-dollar patterns), so histories read like real statements.
+A `Market` is everything a history takes from the country it is set in: the currency, the
+merchants, the words on the statement, the account names and how far a dollar of the personas'
+habits goes. Core everyday merchants (payroll, rent, groceries, fast food, gambling…) are curated
+here in each country's bank-statement style (`US`, `UK`); discretionary shopping, travel and
+subscriptions come from the `solyanka` pattern dataset (its patterns for the market's country and
+currency), so histories read like real statements.
 """
 
 from __future__ import annotations
@@ -37,6 +41,31 @@ class Merchant:
     counterparty_type: str = "merchant"
     website: str | None = None
     monthly_day: int | None = None  # set for subscriptions: charged on this day every month
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """The country a history is set in. Descriptors may hold `{n}` (a store or reference number);
+    the transfer descriptors hold `{savings_mask}` or `{checking_mask}`."""
+
+    country: str  # as solyanka names it
+    currency: str
+    scale: float  # local money per US dollar of the personas' habits
+    employers: tuple[Merchant, ...]
+    gig_payers: tuple[Merchant, ...]
+    landlords: tuple[Merchant, ...]
+    bills: tuple[Merchant, ...]  # direct debits, each on its `monthly_day`
+    card_issuers: tuple[Merchant, ...]
+    fast_food: tuple[Merchant, ...]  # at least 3
+    grocers: tuple[Merchant, ...]  # at least 2
+    eating_out: tuple[Merchant, ...]  # at least 3
+    bookmakers: tuple[Merchant, ...]  # at least 2
+    subscriptions: tuple[Merchant, ...]  # curated, besides solyanka's
+    to_savings: str
+    from_checking: str
+    interest: str
+    checking: tuple[str, str]  # name, official name
+    savings: tuple[str, str]
 
 
 def _category(detailed: str) -> Category:
@@ -153,6 +182,172 @@ BOOKMAKERS = (
     Merchant("BETMGM *CASINO {n}", "BetMGM", GAMBLING, "7995", 20, 200, "online", website="betmgm.com"),
     Merchant("POKERSTARS *USA {n}", "PokerStars", GAMBLING, "7995", 10, 100, "online", website="pokerstars.com"),
 )
+US = Market(
+    country="United States",
+    currency="USD",
+    scale=1.0,
+    employers=EMPLOYERS,
+    gig_payers=GIG_PAYERS,
+    landlords=LANDLORDS,
+    bills=BILLS,
+    card_issuers=CARD_ISSUERS,
+    fast_food=FAST_FOOD_PLACES,
+    grocers=GROCERS,
+    eating_out=EATING_OUT,
+    bookmakers=BOOKMAKERS,
+    subscriptions=(),
+    to_savings="ONLINE TRANSFER TO SAV XXXXXX{savings_mask}",
+    from_checking="ONLINE TRANSFER FROM CHK XXXXXX{checking_mask}",
+    interest="INTEREST PAYMENT",
+    checking=("Everyday Checking", "Platypus Everyday Checking"),
+    savings=("Rainy Day Savings", "Platypus High Yield Savings"),
+)
+
+UK = Market(
+    country="United Kingdom",
+    currency="GBP",
+    scale=0.65,
+    employers=(
+        Merchant("ACME LTD SALARY", "Acme Ltd", WAGES, None, 0, 0, "other", "income_source"),
+        Merchant("BRIGHTWELL PLC SALARY {n}", "Brightwell plc", WAGES, None, 0, 0, "other", "income_source"),
+        Merchant("NORTHWIND LOGISTICS WAGES", "Northwind Logistics", WAGES, None, 0, 0, "other", "income_source"),
+    ),
+    gig_payers=(
+        Merchant("UPWORK ESCROW {n}", "Upwork", OTHER_INCOME, None, 0, 0, "online", "income_source"),
+        Merchant("DELIVEROO RIDER {n}", "Deliveroo", OTHER_INCOME, None, 0, 0, "online", "income_source"),
+        Merchant("STRIPE PAYMENTS UK {n}", "Stripe", OTHER_INCOME, None, 0, 0, "online", "payment_app"),
+        Merchant("UBER BV DRIVER {n}", "Uber", OTHER_INCOME, None, 0, 0, "online", "income_source"),
+    ),
+    landlords=(
+        Merchant("OAKWOOD LETTINGS RENT", "Oakwood Lettings", RENT, None, 0, 0, "other"),
+        Merchant("FOXTONS RENT {n}", "Foxtons", RENT, None, 0, 0, "other"),
+        Merchant("GRAINGER PLC RENT {n}", "Grainger", RENT, None, 0, 0, "other"),
+    ),
+    bills=(
+        Merchant(
+            "BRITISH GAS {n}",
+            "British Gas",
+            _category("RENT_AND_UTILITIES_GAS_AND_ELECTRICITY"),
+            "4900",
+            45,
+            130,
+            "other",
+            monthly_day=14,
+        ),
+        Merchant(
+            "VIRGIN MEDIA {n}",
+            "Virgin Media",
+            _category("RENT_AND_UTILITIES_INTERNET_AND_CABLE"),
+            "4899",
+            45,
+            45,
+            "online",
+            monthly_day=5,
+        ),
+        Merchant(
+            "EE LIMITED {n}", "EE", _category("RENT_AND_UTILITIES_TELEPHONE"), "4814", 25, 40, "online", monthly_day=20
+        ),
+        Merchant(
+            "THAMES WATER {n}",
+            "Thames Water",
+            _category("RENT_AND_UTILITIES_WATER"),
+            "4900",
+            25,
+            45,
+            "other",
+            monthly_day=9,
+        ),
+        Merchant(
+            "COUNCIL TAX {n}",
+            "Council Tax",
+            _category("GOVERNMENT_AND_NON_PROFIT_TAX_PAYMENT"),
+            "9311",
+            142,
+            142,
+            "other",
+            monthly_day=3,
+        ),
+    ),
+    card_issuers=(
+        Merchant("BARCLAYCARD {n}", "Barclaycard", CARD_PAYMENT, None, 0, 0, "other", "financial_institution"),
+        Merchant(
+            "AMERICAN EXPRESS {n}", "American Express", CARD_PAYMENT, None, 0, 0, "other", "financial_institution"
+        ),
+        Merchant("MBNA LIMITED {n}", "MBNA", CARD_PAYMENT, None, 0, 0, "other", "financial_institution"),
+    ),
+    fast_food=(
+        Merchant("MCDONALDS {n}", "McDonald's", FAST_FOOD, "5814", 3.5, 15, website="mcdonalds.co.uk"),
+        Merchant("KFC {n}", "KFC", FAST_FOOD, "5814", 5, 18, website="kfc.co.uk"),
+        Merchant("GREGGS {n}", "Greggs", FAST_FOOD, "5814", 2.5, 9, website="greggs.co.uk"),
+        Merchant("DELIVEROO {n}", "Deliveroo", FAST_FOOD, "5814", 12, 32, "online", website="deliveroo.co.uk"),
+        Merchant("BURGER KING {n}", "Burger King", FAST_FOOD, "5814", 5, 16, website="burgerking.co.uk"),
+    ),
+    grocers=(
+        Merchant("TESCO STORES {n}", "Tesco", GROCERIES, "5411", 8, 95, website="tesco.com"),
+        Merchant("SAINSBURYS S/MKTS {n}", "Sainsbury's", GROCERIES, "5411", 10, 110, website="sainsburys.co.uk"),
+        Merchant("LIDL GB {n}", "Lidl", GROCERIES, "5411", 8, 70, website="lidl.co.uk"),
+        Merchant("ASDA STORES {n}", "Asda", GROCERIES, "5411", 10, 100, website="asda.com"),
+        Merchant("ALDI STORES {n}", "Aldi", GROCERIES, "5411", 8, 70, website="aldi.co.uk"),
+    ),
+    eating_out=(
+        Merchant("COSTA COFFEE {n}", "Costa Coffee", COFFEE, "5814", 2.5, 9, website="costa.co.uk"),
+        Merchant("PRET A MANGER {n}", "Pret A Manger", COFFEE, "5814", 3, 12, website="pret.co.uk"),
+        Merchant("NANDOS {n}", "Nando's", RESTAURANT, "5812", 15, 60, website="nandos.co.uk"),
+        Merchant("WAGAMAMA {n}", "wagamama", RESTAURANT, "5812", 18, 70, website="wagamama.com"),
+    ),
+    bookmakers=(
+        Merchant("BET365 {n}", "Bet365", GAMBLING, "7995", 5, 80, "online", website="bet365.com"),
+        Merchant("WILLIAM HILL {n}", "William Hill", GAMBLING, "7995", 5, 80, "online", website="williamhill.com"),
+        Merchant("PADDY POWER {n}", "Paddy Power", GAMBLING, "7995", 5, 60, "online", website="paddypower.com"),
+        Merchant("SKY BET {n}", "Sky Bet", GAMBLING, "7995", 5, 60, "online", website="skybet.com"),
+    ),
+    subscriptions=(
+        Merchant(
+            "NETFLIX.COM",
+            "Netflix",
+            _category("ENTERTAINMENT_TV_AND_MOVIES"),
+            "4899",
+            10.99,
+            10.99,
+            "online",
+            monthly_day=7,
+        ),
+        Merchant(
+            "SPOTIFY UK",
+            "Spotify",
+            _category("ENTERTAINMENT_MUSIC_AND_AUDIO"),
+            "5815",
+            11.99,
+            11.99,
+            "online",
+            monthly_day=12,
+        ),
+        Merchant(
+            "PUREGYM {n}",
+            "PureGym",
+            _category("PERSONAL_CARE_GYMS_AND_FITNESS_CENTERS"),
+            "7997",
+            24.99,
+            24.99,
+            monthly_day=1,
+        ),
+        Merchant(
+            "AMAZON PRIME*{n}",
+            "Amazon Prime",
+            _category("GENERAL_MERCHANDISE_ONLINE_MARKETPLACES"),
+            "5968",
+            8.99,
+            8.99,
+            "online",
+            monthly_day=22,
+        ),
+    ),
+    to_savings="TO EASY SAVER {savings_mask}",
+    from_checking="FROM CURRENT ACCOUNT {checking_mask}",
+    interest="INTEREST PAID",
+    checking=("Current Account", "Classic Current Account"),
+    savings=("Easy Saver", "Easy Saver Account"),
+)
 
 # solyanka tags → Plaid category, checked in this order; patterns with no matching tag are not used.
 _TAG_CATEGORIES = (
@@ -185,13 +380,14 @@ class Discretionary:
 
 
 @cache
-def discretionary() -> Discretionary:
-    """US-dollar solyanka patterns as merchants; loaded once (it parses YAML)."""
+def discretionary(market: Market) -> Discretionary:
+    """The market's solyanka patterns (its country, in its currency) as merchants, with its curated
+    subscriptions; loaded once per market (it parses YAML)."""
     purchases: list[Merchant] = []
     subscriptions: list[Merchant] = []
-    for pattern in PatternsService().get_patterns(country="United States"):
+    for pattern in PatternsService().get_patterns(country=market.country):
         # Templated titles need solyanka's generators; plain ones are real descriptors as they are.
-        if pattern.currency != "USD" or not isinstance(pattern.title, str) or "{" in pattern.title:
+        if pattern.currency != market.currency or not isinstance(pattern.title, str) or "{" in pattern.title:
             continue
         tags = set(pattern.types)
         category = next((category for tag, category in _TAG_CATEGORIES if tag in tags), None)
@@ -213,4 +409,4 @@ def discretionary() -> Discretionary:
             subscriptions.append(merchant)
         elif category.primary != "GENERAL_SERVICES":  # one-off software buys read oddly on a personal statement
             purchases.append(merchant)
-    return Discretionary(tuple(purchases), tuple(subscriptions))
+    return Discretionary(tuple(purchases), tuple(subscriptions) + market.subscriptions)

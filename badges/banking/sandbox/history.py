@@ -1,19 +1,22 @@
 """Generates a persona's bank history: two accounts and 12-24 months of transactions ending today.
 
-Reproducible: the same persona, seed and `today` give the same accounts, ids and amounts. Fast
-enough to run lazily per item (well under a millisecond per month of history).
+One generator for every provider and country: the `Market` (`catalogue.US`, the default, or
+`catalogue.UK`) gives the currency, merchants and statement words; each provider renders the
+records in its own shape. Reproducible: the same persona, seed, `today` and market give the same
+accounts, ids and amounts. Fast enough to run lazily per item (well under a millisecond per month
+of history).
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from random import Random
 
 from badges.banking.sandbox import catalogue
-from badges.banking.sandbox.catalogue import Category, Merchant
+from badges.banking.sandbox.catalogue import US, Category, Market, Merchant
 from badges.banking.sandbox.personas import Habits, Persona
 from badges.banking.sandbox.records import Account, Transaction
 
@@ -23,6 +26,7 @@ _ID_ALPHABET = bytes.maketrans(b"-_", b"Ab")
 
 @dataclass(frozen=True)
 class History:
+    currency: str
     checking: Account
     savings: Account
     transactions: list[Transaction]  # oldest first
@@ -43,15 +47,30 @@ class IdSource:
         return base64.urlsafe_b64encode(raw).translate(_ID_ALPHABET).decode()
 
 
-def generate(persona: Persona, seed: str, today: date, months: int) -> History:
-    return _Statement(persona, seed, today, months).build()
+def generate(persona: Persona, seed: str, today: date, months: float, market: Market = US) -> History:
+    return _Statement(_local(persona, market.scale), seed, today, months, market).build()
+
+
+def _local(persona: Persona, scale: float) -> Persona:
+    """The persona's habits in the market's money: pay, rent and card bill scaled (visit rates are not)."""
+    if scale == 1:
+        return persona
+
+    def scaled(habits: Habits) -> Habits:
+        return replace(
+            habits, net_pay=habits.net_pay * scale, rent=habits.rent * scale, card_bill=habits.card_bill * scale
+        )
+
+    last_quarter = scaled(persona.last_quarter) if persona.last_quarter is not None else None
+    return replace(persona, habits=scaled(persona.habits), last_quarter=last_quarter)
 
 
 class _Statement:
     """One history being written, day by day from the oldest."""
 
-    def __init__(self, persona: Persona, seed: str, today: date, months: int) -> None:
+    def __init__(self, persona: Persona, seed: str, today: date, months: float, market: Market) -> None:
         self.persona = persona
+        self.market = market
         self.rng = Random(f"{persona.username}|{seed}")
         self.ids = IdSource(self.rng)
         self.today = today
@@ -59,18 +78,18 @@ class _Statement:
         self.checking_id, self.savings_id = self.ids.next(), self.ids.next()
         self.checking_mask, self.savings_mask = f"{self.rng.randrange(10_000):04d}", f"{self.rng.randrange(10_000):04d}"
         self.transactions: list[Transaction] = []
-        self.savings_balance = round(self.rng.uniform(200, 4000), 2)
+        self.savings_balance = round(self.rng.uniform(200, 4000) * market.scale, 2)
         self.savings_opening = self.savings_balance
         self.store_numbers: dict[str, str] = {}
         pick = self.rng.sample
-        pools = catalogue.discretionary()
-        self.employer = self.rng.choice(catalogue.EMPLOYERS)
-        self.landlord = self.rng.choice(catalogue.LANDLORDS)
-        self.card_issuer = self.rng.choice(catalogue.CARD_ISSUERS)
-        self.fast_food = pick(catalogue.FAST_FOOD_PLACES, 3)
-        self.grocers = pick(catalogue.GROCERS, 2)
-        self.eating_out = pick(catalogue.EATING_OUT, 3)
-        self.bookmakers = pick(catalogue.BOOKMAKERS, 2)
+        pools = catalogue.discretionary(market)
+        self.employer = self.rng.choice(market.employers)
+        self.landlord = self.rng.choice(market.landlords)
+        self.card_issuer = self.rng.choice(market.card_issuers)
+        self.fast_food = pick(market.fast_food, 3)
+        self.grocers = pick(market.grocers, 2)
+        self.eating_out = pick(market.eating_out, 3)
+        self.bookmakers = pick(market.bookmakers, 2)
         self.purchases = pools.purchases
         self.subscriptions = pick(pools.subscriptions, min(len(pools.subscriptions), persona.habits.subscriptions))
         self.gig_month_factor = 1.0
@@ -91,7 +110,7 @@ class _Statement:
                 self._pay(day, habits, habits.net_pay * 12 / 26 if habits.income == "biweekly" else habits.net_pay)
             elif habits.income == "irregular" and self.rng.random() < 9 / DAYS_PER_MONTH:
                 gig = habits.net_pay / 9 * self.gig_month_factor * self.rng.lognormvariate(0, 0.5)
-                self._pay(day, habits, gig, self.rng.choice(catalogue.GIG_PAYERS))
+                self._pay(day, habits, gig, self.rng.choice(self.market.gig_payers))
             self._monthly(day, habits)
             self._card_spend(day, habits)
             day += timedelta(days=1)
@@ -130,14 +149,14 @@ class _Statement:
         amount = round(amount, -1)
         if amount <= 0 or day > self.today:
             return
-        out = _transfer(f"ONLINE TRANSFER TO SAV XXXXXX{self.savings_mask}", catalogue.TO_SAVINGS)
-        into = _transfer(f"ONLINE TRANSFER FROM CHK XXXXXX{self.checking_mask}", catalogue.FROM_CHECKING)
+        out = _transfer(self.market.to_savings.format(savings_mask=self.savings_mask), catalogue.TO_SAVINGS)
+        into = _transfer(self.market.from_checking.format(checking_mask=self.checking_mask), catalogue.FROM_CHECKING)
         self._add(day, day, out, amount, self.checking_id)
         self._add(day, day, into, -amount, self.savings_id)
         self.savings_balance += amount
 
     def _monthly(self, day: date, habits: Habits) -> None:
-        for bill in catalogue.BILLS:
+        for bill in self.market.bills:
             if day.day == bill.monthly_day:
                 season = 1 + 0.3 * math.cos((day.month - 1) / 6 * math.pi)  # dearer in winter
                 self._ach(day, bill, self.rng.uniform(bill.low, bill.high) * (season if bill.low != bill.high else 1))
@@ -147,7 +166,7 @@ class _Statement:
         if day.day == 25:
             self._ach(day, self.card_issuer, habits.card_bill * self.rng.uniform(0.7, 1.3))
         if (day + timedelta(days=1)).day == 1 and self.savings_balance > 0:
-            interest = _transfer("INTEREST PAYMENT", catalogue.INTEREST)
+            interest = _transfer(self.market.interest, catalogue.INTEREST)
             earned = round(self.savings_balance * 0.04 / 12, 2)
             self._add(day, day, interest, -earned, self.savings_id)
             self.savings_balance += earned
@@ -218,19 +237,15 @@ class _Statement:
 
     def _history(self) -> History:
         spent = sum(t.amount for t in self.transactions if t.account_id == self.checking_id and not t.pending)
-        opening = max(round(self.rng.uniform(800, 3000), 2), round(spent + self.rng.uniform(300, 1500), 2))
-        checking = Account(
-            self.checking_id, "Everyday Checking", "Platypus Everyday Checking", "checking", self.checking_mask, opening
+        scale = self.market.scale
+        opening = max(
+            round(self.rng.uniform(800, 3000) * scale, 2), round(spent + self.rng.uniform(300, 1500) * scale, 2)
         )
-        savings = Account(
-            self.savings_id,
-            "Rainy Day Savings",
-            "Platypus High Yield Savings",
-            "savings",
-            self.savings_mask,
-            self.savings_opening,
+        checking = Account(self.checking_id, *self.market.checking, "checking", self.checking_mask, opening)
+        savings = Account(self.savings_id, *self.market.savings, "savings", self.savings_mask, self.savings_opening)
+        return History(
+            currency=self.market.currency, checking=checking, savings=savings, transactions=self.transactions
         )
-        return History(checking=checking, savings=savings, transactions=self.transactions)
 
 
 def _transfer(descriptor: str, category: Category) -> Merchant:

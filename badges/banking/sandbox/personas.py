@@ -1,7 +1,9 @@
 """The sandbox's people: each persona is the set of habits its generated bank history follows.
 
-Chosen at link time by `options.override_username` (Plaid's sandbox convention). Rates are per
-month unless named otherwise; amounts are US dollars.
+Chosen at link time: at Plaid by `options.override_username` (Plaid's sandbox convention), at
+TrueLayer by the `user` given on authorisation (`truelayer/history.py` maps its names). Rates are
+per month unless named otherwise; amounts are US dollars, scaled by a market in another currency
+(`catalogue.Market.scale`).
 """
 
 from __future__ import annotations

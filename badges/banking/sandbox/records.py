@@ -1,6 +1,7 @@
 """Accounts and transactions as the generated histories hold them; each provider renders them in its own shape.
 
-Amounts follow Plaid's sign convention: positive is money leaving the account.
+Amounts are in the history's currency (its market's) and follow Plaid's sign convention: positive
+is money leaving the account.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from badges.banking.sandbox.catalogue import Category
-
-CURRENCY = "USD"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from badges.banking.sandbox.records import CURRENCY, Account, Transaction
+from badges.banking.sandbox.catalogue import US
+from badges.banking.sandbox.records import Account, Transaction
+
+CURRENCY = US.currency  # Plaid's sandbox is set in the United States
 
 _NO_LOCATION = dict.fromkeys(("address", "city", "region", "postal_code", "country", "lat", "lon", "store_number"))
 _NO_PAYMENT_META = dict.fromkeys(

@@ -7,8 +7,9 @@ refresh_token grants, form-encoded), `POST /v1/reauthuri`, `DELETE /api/delete`,
 `accounts/{id}/transactions/pending`. Access tokens are short-lived and only the newest one per
 connection works (as at TrueLayer); refresh tokens are stable; the consent lasts `consent_days`.
 Each connection gets a deterministic history (current and savings accounts, up to 24 months of
-salary, rent, bills, groceries, fast food, gambling and savings transfers) chosen by the `user`
-given on authorisation: `john` (steady), `saver`, `spender`, `gambler`, `fastfood`.
+salary, rent, bills, groceries, fast food, gambling and savings transfers, in pounds at UK
+merchants): the shared generator's for the persona the `user` given on authorisation names,
+`john` (steady), `saver`, `spender`, `gambler`, `fastfood` (see `history.py`).
 
 Not TrueLayer, for tests and `make dev` (all under `/_sandbox`):
 - `GET /_sandbox/authorize?<auth link query>&user=john`: the member "authorises"; answers 302 to

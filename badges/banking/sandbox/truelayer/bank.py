@@ -17,10 +17,10 @@ from random import Random
 from typing import Any
 
 from badges.banking.sandbox.truelayer.faults import Fault
-from badges.banking.sandbox.truelayer.history import Posting, generate
+from badges.banking.sandbox.truelayer.history import generate
+from badges.banking.sandbox.truelayer.wire import Posting
 
 SCOPES = ("info", "accounts", "balance", "transactions", "offline_access")
-PENDING_DAYS = 2  # card payments of the last two days are still pending at the bank
 
 
 @dataclass
@@ -98,11 +98,6 @@ class Bank:
         now = datetime.now(UTC)
         last_day = self.today or now.date()
         history = generate(user, self.seed, last_day, self.months)
-        cutoff = datetime.combine(last_day - timedelta(days=PENDING_DAYS), datetime.min.time(), UTC)
-
-        def held(posting: Posting) -> bool:
-            return posting.timestamp >= cutoff and posting.transaction_category == "PURCHASE"
-
         credentials_id = uuid.UUID(bytes=hashlib.sha256(f"{user}|{self.seed}|{self.created}".encode()).digest()[:16])
         connection = Connection(
             credentials_id=str(credentials_id),
@@ -110,8 +105,8 @@ class Bank:
             user=user,
             accounts=history.accounts,
             opening_balances=history.opening_balances,
-            booked=[p for p in history.postings if not held(p)],
-            pending=[p for p in history.postings if held(p)],
+            booked=history.booked,
+            pending=history.pending,
             consent_created_at=now,
             consent_expires_at=now + timedelta(days=self.consent_days),
             refresh_token=secrets.token_urlsafe(32),

@@ -18,8 +18,8 @@ from badges.banking.sandbox.truelayer.bank import SCOPES
 from badges.banking.sandbox.truelayer.deps import NamedConnection, SandboxBank, named_connection
 from badges.banking.sandbox.truelayer.errors import TrueLayerError
 from badges.banking.sandbox.truelayer.faults import Fault
-from badges.banking.sandbox.truelayer.history import Posting, hex_id
 from badges.banking.sandbox.truelayer.schemas import FaultRequest, NewTransactions
+from badges.banking.sandbox.truelayer.wire import Posting, hex_id
 
 router = APIRouter(prefix="/_sandbox")
 
