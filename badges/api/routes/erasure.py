@@ -41,6 +41,11 @@ async def erase_me(
         handle = await start_erasure(services.temporal, settings, member_id)
     reference = erasure_reference(handle.result_run_id or "")
     async with services.pool.connection() as connection, connection.transaction():
+        # The workflow's first step does this too; here, so the caller's tokens are refused by
+        # the time this answers. The tombstone before the audit records, in the order the
+        # workflow's step takes them (the audit chain's lock second): the other order deadlocked
+        # with that step when both ran at once.
+        blocked = await block_member(connection, member_id)
         await append_audit(
             connection,
             actor="member",
@@ -50,9 +55,7 @@ async def erase_me(
             resource=f"erasure/{reference}",
             purpose="the member asked to be erased",
         )
-        # The workflow's first step does this too; here, so the caller's tokens are refused by
-        # the time this answers.
-        if await block_member(connection, member_id):
+        if blocked:
             await audit_erasure(connection, reference, "blocked", {})
     services.members.forget(str(member_id))
     try:
