@@ -83,7 +83,7 @@ def build_worker(
     out or not (`sandbox_everything`), as the workflow tests run them."""
     progress = ProgressActivities(pool)
     catalogue = CatalogueActivities(engine)
-    reevaluation = ReevaluationActivities(engine, client, settings)
+    reevaluation = ReevaluationActivities(engine, client, settings, keys)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
     rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
