@@ -13,11 +13,12 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from badges.activities import reevaluation as reevaluation_activities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.config import Settings
 from badges.db import progress
@@ -25,6 +26,7 @@ from badges.db.erasure import block_member, delete_member_rows, destroy_keys
 from badges.db.keys import KeyStore, MasterKeys
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.reevaluation import MemberPage, ReevaluationInput, ReevaluationProgress, ReevaluationSignals
+from badges.messages.user_badges import ReevaluationRequest
 from badges.temporal import connect, running_member_workflows, start_erasure
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from tests.conftest import create_member
@@ -150,6 +152,59 @@ async def test_a_retried_page_resumes_after_the_last_member_signalled_and_skips_
     # The first member, signalled by the attempt before, is not signalled again; the erased
     # member gets no workflow; the others do.
     assert [await has_workflow(member_id) for member_id in page] == [False, True, False, True]
+
+
+async def test_a_page_that_fails_midway_is_retried_from_where_it_failed(
+    dev_server: WorkflowEnvironment,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    system_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real retry, through Temporal: the attempt that failed on the fourth member (Temporal
+    briefly unreachable) heartbeat its position, and the next attempt resumes there, so every
+    member is asked exactly once."""
+    page = sorted([await create_member(engine, keys) for _ in range(5)])
+    signal = reevaluation_activities.request_reevaluation
+    failed: list[uuid.UUID] = []
+
+    async def unreachable_once(
+        client: Client, settings: Settings, member_id: uuid.UUID, request: ReevaluationRequest
+    ) -> None:
+        if member_id == page[3] and not failed:
+            failed.append(member_id)
+            raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
+        await signal(client, settings, member_id, request)
+
+    monkeypatch.setattr(reevaluation_activities, "request_reevaluation", unreachable_once)
+
+    @activity.defn(name="members_with_progress")
+    async def one_page(badge_id: str, after: uuid.UUID | None, limit: int) -> MemberPage:
+        return MemberPage(member_ids=page if after is None else [])
+
+    activities = ReevaluationActivities(engine, dev_server.client, system_settings, keys)
+    task_queue = f"reevaluation-{uuid.uuid4()}"
+    async with Worker(
+        dev_server.client,
+        task_queue=task_queue,
+        workflows=[ReevaluationWorkflow],
+        activities=[one_page, activities.signal_reevaluation],
+    ):
+        handle = await dev_server.client.start_workflow(
+            ReevaluationWorkflow.run,
+            ReevaluationInput(badge_id="calculator-explorer", version=1, catalogue_revision=1),
+            id=f"catalogue/reevaluate/retry-{uuid.uuid4()}/v1",
+            task_queue=task_queue,
+        )
+        await asyncio.wait_for(handle.result(), 30)
+    assert failed == [page[3]]
+
+    async def reevaluations(member_id: uuid.UUID) -> int:
+        history = await dev_server.client.get_workflow_handle(user_badges_workflow_id(member_id)).fetch_history()
+        signalled = (event.workflow_execution_signaled_event_attributes for event in history.events)
+        return sum(1 for attributes in signalled if attributes.signal_name == "reevaluate")
+
+    assert [await reevaluations(member_id) for member_id in page] == [1, 1, 1, 1, 1]
 
 
 async def _progress_is(client: httpx.AsyncClient, headers: dict[str, str], badge_id: str, value: int) -> bool:
