@@ -23,11 +23,12 @@ from badges.activities.reevaluation import ReevaluationActivities
 from badges.config import Settings
 from badges.db import progress
 from badges.db.erasure import block_member, delete_member_rows, destroy_keys
-from badges.db.keys import KeyStore, MasterKeys
+from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.reevaluation import MemberPage, ReevaluationInput, ReevaluationProgress, ReevaluationSignals
 from badges.messages.user_badges import ReevaluationRequest
 from badges.temporal import connect, running_member_workflows, start_erasure
+from badges.workers.main import forget_erased_keys
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from tests.conftest import create_member
 from tests.integration.test_badge_engine import admin, count_badge, my_badge, send
@@ -205,6 +206,30 @@ async def test_a_page_that_fails_midway_is_retried_from_where_it_failed(
         return sum(1 for attributes in signalled if attributes.signal_name == "reevaluate")
 
     assert [await reevaluations(member_id) for member_id in page] == [1, 1, 1, 1, 1]
+
+
+async def test_a_worker_forgets_an_erased_members_key_as_soon_as_the_erasure_is_announced(
+    engine: AsyncEngine, pool: AsyncConnectionPool, keys: KeyStore, system_settings: Settings
+) -> None:
+    member = await create_member(engine, keys)
+    worker_keys = KeyStore(engine, MasterKeys(system_settings.parsed_master_keys))
+    listener = asyncio.create_task(forget_erased_keys(system_settings.libpq_url, worker_keys))
+    try:
+        await asyncio.sleep(1)  # listening
+        await worker_keys.live_key(str(member))  # cached from here on
+        async with pool.connection() as connection, connection.transaction():
+            await destroy_keys(connection, str(member))  # by another process
+
+        async def forgotten() -> bool:
+            try:
+                await worker_keys.live_key(str(member))
+            except KeyUnavailableError:
+                return True
+            return False
+
+        await eventually(forgotten, timeout=5)
+    finally:
+        listener.cancel()
 
 
 async def _progress_is(client: httpx.AsyncClient, headers: dict[str, str], badge_id: str, value: int) -> bool:
