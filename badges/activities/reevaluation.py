@@ -54,8 +54,10 @@ class ReevaluationActivities:
                 self._keys.forget(str(member_id))  # never seal anything with a destroyed key
             activity.heartbeat(n)
         # An erasure that began while the page was signalled may have missed a workflow started
-        # here (its sweeps ran before the start): end it, it could never write anything.
-        for member_id in set(signalled) - await reachable_members(self._engine, signalled):
+        # here (its sweeps ran before the start): end it, it could never write anything. With
+        # the members an earlier attempt reached, which it may not have checked before failing.
+        reached = {*signals.member_ids[:start], *signalled}
+        for member_id in reached - await reachable_members(self._engine, reached):
             self._keys.forget(str(member_id))
             await end_workflow(self._temporal, user_badges_workflow_id(member_id), "member erased")
 
