@@ -1,6 +1,8 @@
 """Re-evaluation and erasure: a page of members read before a member's erasure still names them.
-The re-evaluation completes, re-evaluates everyone else, and starts no workflow for the erased
-member, whether this worker process forgot the member's key or still caches it."""
+The re-evaluation completes, re-evaluates everyone else, and leaves no workflow for the erased
+member, whether this worker process forgot the member's key or still caches it, and whether the
+erasure came before the page was signalled or while it was. A retried page resumes after the
+last member it reached; worker processes forget an erased member's keys at the erasure's notice."""
 
 from __future__ import annotations
 
@@ -153,6 +155,43 @@ async def test_a_retried_page_resumes_after_the_last_member_signalled_and_skips_
     # The first member, signalled by the attempt before, is not signalled again; the erased
     # member gets no workflow; the others do.
     assert [await has_workflow(member_id) for member_id in page] == [False, True, False, True]
+
+
+async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
+    dev_server: WorkflowEnvironment,
+    engine: AsyncEngine,
+    pool: AsyncConnectionPool,
+    system_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The erasure runs between the check and the signal, in another process: this one still
+    caches the key, so the signal-with-start succeeds. The page then ends that workflow."""
+    worker_keys = KeyStore(engine, MasterKeys(system_settings.parsed_master_keys))
+    page = sorted([await create_member(engine, worker_keys) for _ in range(2)])
+    erased = page[1]
+    await worker_keys.live_key(str(erased))
+    signal = reevaluation_activities.request_reevaluation
+
+    async def erased_just_before(
+        client: Client, settings: Settings, member_id: uuid.UUID, request: ReevaluationRequest
+    ) -> None:
+        if member_id == erased:
+            async with pool.connection() as connection, connection.transaction():
+                await block_member(connection, erased)
+                await delete_member_rows(connection, erased)
+                await destroy_keys(connection, str(erased))
+        await signal(client, settings, member_id, request)
+
+    monkeypatch.setattr(reevaluation_activities, "request_reevaluation", erased_just_before)
+    temporal = await connect(system_settings, worker_keys)
+    activities = ReevaluationActivities(engine, temporal, system_settings, worker_keys)
+    signals = ReevaluationSignals(member_ids=page, badge_id="calculator-explorer", catalogue_revision=1)
+    await ActivityEnvironment().run(activities.signal_reevaluation, signals)
+
+    started = await dev_server.client.get_workflow_handle(user_badges_workflow_id(erased)).describe()
+    assert started.status == WorkflowExecutionStatus.TERMINATED
+    kept = await dev_server.client.get_workflow_handle(user_badges_workflow_id(page[0])).describe()
+    assert kept.status == WorkflowExecutionStatus.RUNNING
 
 
 async def test_a_page_that_fails_midway_is_retried_from_where_it_failed(
