@@ -66,7 +66,8 @@ class ErasureActivities:
             destroyed = await destroy_keys(connection, str(step.user_id))
             if destroyed:
                 await audit_step(connection, step, "key_destroyed", {"keys": destroyed})
-        # This process forgets the key now; other workers within KEY_CACHE_SECONDS.
+        # This process forgets the key now; other workers when the erasure is announced
+        # (`forget_erased_keys`), or at the latest within KEY_CACHE_SECONDS.
         self._keys.forget(str(step.user_id))
         return destroyed
 

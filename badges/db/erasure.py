@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from badges.db.audit import append_audit
 from badges.db.base import Base
 
-# Every API process LISTENs here and forgets what it cached about the member named in the payload.
+# Every API and worker process LISTENs here and forgets what it cached about the member named in the payload.
 ERASURE_CHANNEL = "badges_erasure"
 
 

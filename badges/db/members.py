@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, String, func, select, update
+from sqlalchemy import DateTime, LargeBinary, String, cast, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from badges.db.base import Base
 from badges.db.consents import Consent
 from badges.db.erasure import ErasedSubject
-from badges.db.keys import DataKeyMaterial, KeyStore
+from badges.db.keys import DataKey, DataKeyMaterial, KeyStore
 
 
 class Member(Base):
@@ -119,3 +120,16 @@ async def load_demographics(engine: AsyncEngine, keys: KeyStore, member_id: uuid
     if sealed is None:
         return None
     return json.loads(await keys.unseal(sealed))  # type: ignore[no-any-return]
+
+
+async def reachable_members(engine: AsyncEngine, member_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `member_ids` whose workflow may still be started or signalled: the member has a
+    row, their erasure has not begun (no tombstone on their subject) and their data key is live.
+    Read from the database every time (no cache), so an erasure by any process counts."""
+    if not member_ids:
+        return set()
+    erased = exists().where(ErasedSubject.subject_digest == Member.subject_digest)
+    live_key = exists().where(DataKey.owner == cast(Member.id, String), DataKey.destroyed_at.is_(None))
+    query = select(Member.id).where(Member.id.in_(list(member_ids)), ~erased, live_key)
+    async with engine.connect() as connection:
+        return set((await connection.scalars(query)).all())

@@ -28,7 +28,9 @@ from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
+from badges.db.erasure import ERASURE_CHANNEL
 from badges.db.keys import KeyStore, MasterKeys
+from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
 from badges.temporal import Client, connect, ensure_schedules
@@ -83,7 +85,7 @@ def build_worker(
     out or not (`sandbox_everything`), as the workflow tests run them."""
     progress = ProgressActivities(pool)
     catalogue = CatalogueActivities(engine)
-    reevaluation = ReevaluationActivities(engine, client, settings)
+    reevaluation = ReevaluationActivities(engine, client, settings, keys)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
     rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
@@ -136,6 +138,24 @@ def build_worker(
     )
 
 
+async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
+    """Forget a member's cached keys as soon as their erasure is announced (`ERASURE_CHANNEL`), as
+    the API processes do, so this process never seals a payload with the key of an erased member
+    (one it cached before another process destroyed it); everything when (re)connecting, as
+    notices may have been lost meanwhile. Runs until cancelled."""
+    while True:
+        try:
+            async with listening(libpq_url, ERASURE_CHANNEL) as connection:
+                keys.forget_all()
+                async for notify in connection.notifies():
+                    keys.forget(notify.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("erasure listener lost its connection; reconnecting")
+            await asyncio.sleep(1.0)
+
+
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
@@ -148,11 +168,13 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    erasures = asyncio.create_task(forget_erased_keys(settings.libpq_url, keys))
     freeze_startup_heap()
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()
         log.info("worker shutting down")
+    erasures.cancel()
     await http.aclose()
     await pool.close()
     await engine.dispose()
