@@ -47,8 +47,9 @@ class DataKey(Base):
 
 NONCE_BYTES = 12
 # How long a process trusts an unwrapped key without re-reading its row: a key destroyed by
-# another process (erasure) stops working everywhere within this time. API processes also
-# forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure).
+# another process (erasure) stops working everywhere within this time. API and worker processes
+# also forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure in the
+# API, `forget_erased_keys` in the worker).
 KEY_CACHE_SECONDS = 120.0
 
 
