@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 from badges.domain import event_data as bounds
+from badges.domain.event_data import event_data_violation
+from tests.integration.test_badge_engine import admin, count_badge, my_badge
 from tests.integration.test_integrations import event_body, post_signed, problem_type, register
 from tests.integration.test_integrations import wait_for_progress as wait_for_badge_progress
 from tests.integration.test_ws import event_message, member, open_socket
-from tests.support import dev_token, real_time_event
+from tests.support import dev_token, eventually, real_time_event
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -137,3 +139,65 @@ async def test_a_signed_integration_refuses_event_data_past_a_bound(client: http
     # Past the JSON parser's own nesting limit the body is not JSON it reads: refused all the same.
     deepest = await post_signed(client, integration_id, event_body("d-400", sub, "attendance", **nested(400)), secret)
     assert deepest.status_code == 422 and problem_type(deepest) == "validation-failed"
+
+
+def at_the_bounds(campaign: str) -> dict[str, Any]:
+    """eventData at several limits at once: as deep, as long and as large as the bounds allow."""
+    deep: Any = "🎉"
+    for level in range(bounds.MAX_DEPTH - 1):
+        deep = [deep] if level % 2 else {"k": deep}
+    data = {
+        "campaign": campaign,
+        "deep": deep,  # eventData is level 1, so 7 more
+        "text": "é🎉\u0001\uffff" * (bounds.MAX_STRING_LENGTH // 4),
+        "k" * bounds.MAX_KEY_LENGTH: [bounds.MAX_SAFE_NUMBER, -bounds.MAX_SAFE_NUMBER, 5e-324, -0.5, None, True],
+    }
+    assert event_data_violation(data) is None
+    return data
+
+
+async def test_a_held_burst_at_the_bounds_is_stored_approved_and_counted(client: httpx.AsyncClient) -> None:
+    # Everything intake accepts the worker decodes and the database stores: a burst held for
+    # review (its events stored as jsonb) and approved (handed back to the workflow) at the bounds.
+    admin_headers = await admin(client)
+    campaign = uuid.uuid4().hex
+    badge_id = f"bounds-{campaign[:12]}"
+    badge = count_badge(campaign, 35, "tool_usage")
+    assert (await client.put(f"/v1/admin/badges/{badge_id}", json=badge, headers=admin_headers)).status_code < 300
+    sub = f"m-{uuid.uuid4()}"
+    headers = await dev_token(client, sub)
+    data = at_the_bounds(campaign)
+    for number in range(35):  # tool_usage: at most 30 a minute are plausible
+        event = real_time_event(f"edge-{number}", sub, "tool_usage", **data)
+        response = await client.post("/v1/events", json=event, headers=headers)
+        assert response.status_code == 202, response.text
+    me = (await client.get("/v1/me", headers=headers)).json()["userId"]
+
+    async def held() -> list[dict[str, Any]]:
+        queue = (await client.get("/v1/admin/review-queue", headers=admin_headers)).json()
+        return [item for item in queue if item["userId"] == me]
+
+    async def five_held() -> bool:
+        return sum(item["eventCount"] for item in await held()) == 5
+
+    await eventually(five_held)
+    assert (await my_badge(client, headers, badge_id))["progress"] == 30
+    [item] = await held()
+    decided = await client.post(
+        f"/v1/admin/review-queue/{item['reviewId']}/decision", json={"approve": True}, headers=admin_headers
+    )
+    assert decided.status_code == 202
+
+    async def awarded() -> bool:
+        mine = await my_badge(client, headers, badge_id)
+        return mine["progress"] == 35 and mine["awarded"] is True
+
+    await eventually(awarded)
+    # The member is not stopped: a later event is taken up (within the burst's minute, it is held too).
+    later = real_time_event("edge-later", sub, "tool_usage", **data)
+    assert (await client.post("/v1/events", json=later, headers=headers)).status_code == 202
+
+    async def later_held() -> bool:
+        return [item["eventCount"] for item in await held() if item["status"] == "pending"] == [1]
+
+    await eventually(later_held)
