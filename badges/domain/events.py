@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from badges.domain.event_data import event_data_violation, text_problem
 
 EventType = Literal["attendance", "voting", "tool_usage"]
+ID_MAX_LENGTH = 128
+
+
+def _bounded_event_data(data: dict[str, Any]) -> dict[str, Any]:
+    """`eventData` within the bounds of `badges.domain.event_data`; a violation is a validation
+    error located where it is (`eventData.<key>.<index>…`), so the 422 names the field."""
+    violation = event_data_violation(data)
+    if violation is None:
+        return data
+    error = InitErrorDetails(
+        type=PydanticCustomError(violation.code, violation.message),
+        loc=violation.path,
+        input=None,  # never quoted back: it may be what cannot be encoded
+    )
+    raise ValidationError.from_exception_data("eventData", [error])
+
+
+def _storable_text(text: str) -> str:
+    if problem := text_problem(text):
+        raise PydanticCustomError("invalid_text", problem)
+    return text
+
+
+BoundedEventData = Annotated[dict[str, Any], AfterValidator(_bounded_event_data)]
+StorableText = Annotated[str, AfterValidator(_storable_text)]
 
 
 class RealTimeEvent(BaseModel):
@@ -15,10 +43,12 @@ class RealTimeEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+    id: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=r"^[A-Za-z0-9._:\-]+$")
     type: EventType
-    user_id: str = Field(alias="userId", min_length=1, max_length=256)
-    event_data: dict[str, Any] = Field(default_factory=dict, alias="eventData")
+    user_id: StorableText = Field(alias="userId", min_length=1, max_length=256)
+    # Bounded (depth, sizes, Unicode, numbers) so that what intake accepts the worker decodes and
+    # the database stores; see badges/domain/event_data.py.
+    event_data: BoundedEventData = Field(default_factory=dict, alias="eventData")
     timestamp: AwareDatetime
 
 

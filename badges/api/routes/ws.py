@@ -23,7 +23,8 @@ from badges.api.hub import MemberErasedError, StreamMessage, SubscriberOverflowE
 from badges.api.problems import DATABASE_UNAVAILABLE, Problem
 from badges.api.routes.stream import parse_last_event_id
 from badges.config import Settings
-from badges.domain.events import RealTimeEvent
+from badges.domain.event_data import text_problem
+from badges.domain.events import ID_MAX_LENGTH, RealTimeEvent
 
 router = APIRouter(tags=["stream"])
 log = logging.getLogger("badges.api.ws")
@@ -124,6 +125,8 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
         raise FrameError.of("binary-frame", "Messages are JSON text frames; binary frames are not read.")
     try:
         raw = json.loads(frame)
+    except RecursionError as exc:  # thousands of nested brackets fit in one frame
+        raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
     except ValueError as exc:
         raise FrameError.of("malformed-frame", "The message is not valid JSON.") from exc
     if not isinstance(raw, dict) or "type" not in raw:
@@ -149,10 +152,12 @@ def event_from_message(message: EventMessage) -> RealTimeEvent:
         raw_id = message.event.get("id")
         errors = field_errors(exc, "event")
         fields = ", ".join(error["field"] for error in errors)
+        # An id is quoted back only if it can be sent: no lone surrogate, within the id's length.
+        quotable = isinstance(raw_id, str) and len(raw_id) <= ID_MAX_LENGTH and text_problem(raw_id) is None
         raise FrameError.of(
             "invalid-event",
             f"The event is not valid: {fields}",
-            id=raw_id if isinstance(raw_id, str) else None,
+            id=raw_id if quotable else None,
             errors=errors,
         ) from exc
 
