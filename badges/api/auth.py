@@ -14,6 +14,12 @@ from badges.config import Settings
 Scope = Literal["user", "operator", "compliance", "admin"]
 STAFF_SCOPES: frozenset[str] = frozenset({"operator", "compliance", "admin"})
 TOKEN_TTL_SECONDS = 12 * 3600
+# A staff token's `sub` is stored as it is wherever that person acts (the audit log's actor, a
+# review's resolved_by, a definition's or an integration's created_by): every such column holds
+# this many characters, so a longer subject is refused at the door rather than failing a write
+# later (a review decision that no column takes would stall the member's workflow). Members are
+# stored by a digest of their subject, so theirs is not bounded here.
+MAX_STAFF_SUBJECT_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,9 @@ def verify_token(settings: Settings, token: str, *, codec_only: bool = False) ->
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise Problem(401, "invalid-token", "The bearer token has no subject.")
-    return Principal(
-        subject=subject,
-        scopes=frozenset(str(claims.get("scope", "")).split()),
-        expires_at=int(claims["exp"]),
-    )
+    scopes = frozenset(str(claims.get("scope", "")).split())
+    if scopes & STAFF_SCOPES and len(subject) > MAX_STAFF_SUBJECT_LENGTH:
+        raise Problem(
+            401, "invalid-token", f"A staff token's subject is at most {MAX_STAFF_SUBJECT_LENGTH} characters long."
+        )
+    return Principal(subject=subject, scopes=scopes, expires_at=int(claims["exp"]))

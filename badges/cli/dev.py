@@ -40,14 +40,20 @@ def say(message: str) -> None:
 
 
 def local_secrets(path: Path) -> dict[str, str]:
-    """Secrets for this machine only, made once and kept under the data folder."""
-    if not path.exists():
-        path.write_text(
-            f"BADGES_JWT_SECRET={secrets.token_urlsafe(48)}\n"
-            f"BADGES_MASTER_KEYS=local1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
-            f"BADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
-        )
-        path.chmod(0o600)
+    """Secrets for this machine only, made once and kept under the data folder, readable by the
+    owner only from the moment the file exists (created 0600, never narrowed after)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:  # left readable by an older version
+            path.chmod(0o600)
+    else:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(
+                f"BADGES_JWT_SECRET={secrets.token_urlsafe(48)}\n"
+                f"BADGES_MASTER_KEYS=local1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+                f"BADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
+            )
         say(f"generated local secrets in {path}")
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 

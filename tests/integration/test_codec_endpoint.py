@@ -171,3 +171,43 @@ async def test_a_codec_session_is_good_for_the_codec_only(
             "SELECT action FROM audit_log WHERE actor = %s AND action LIKE 'codec.session%%' ORDER BY id", (staff_sub,)
         )
         assert [row[0] for row in await cursor.fetchall()] == ["codec.session.open", "codec.session.close"]
+
+
+async def test_a_tampered_payload_is_refused_by_name_and_the_call_is_audited(
+    client: httpx.AsyncClient, engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member, workflow_id, _, sealed = await sealed_member_payload(engine, keys)
+    staff_sub = f"cmp-{uuid.uuid4()}"
+    headers = {**await dev_token(client, staff_sub, ["compliance"]), "X-Badges-Workflow-Id": workflow_id}
+    tampered = Payload()
+    tampered.CopyFrom(sealed)
+    tampered.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])  # one bit of the GCM tag flipped
+    truncated = Payload()
+    truncated.CopyFrom(sealed)
+    truncated.data = sealed.data[:5]  # shorter than the nonce
+
+    body = {"payloads": [MessageToDict(p) for p in (sealed, tampered, truncated)]}
+    response = await client.post("/codec/decode", json=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:badges:problem:undecodable-payload"
+    assert [error["field"] for error in problem["errors"]] == ["body.payloads.1", "body.payloads.2"]
+    assert SECRET not in response.text
+    [(actor, role, resource)] = await audit_rows(pool, "codec.decode", member)
+    assert (actor, role, resource) == (staff_sub, "compliance", workflow_id)
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT details FROM audit_log WHERE action = 'codec.decode' AND subject = %s", (member,)
+        )
+        [(details,)] = await cursor.fetchall()
+    assert details["undecodable"] == [1, 2]
+
+    # A key id that is not even UTF-8 is no 500 either: an unknown key, the payload left sealed.
+    garbled = Payload()
+    garbled.CopyFrom(sealed)
+    garbled.metadata["encryption-key-id"] = b"\xff\xfe"
+    response = await client.post("/codec/decode", json={"payloads": [MessageToDict(garbled)]}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert ParseDict(response.json()["payloads"][0], Payload()) == garbled

@@ -3,8 +3,10 @@ shows staff decrypted payloads. Staff only (operator, compliance, admin), every 
 
 Decode: each payload is opened with the key named in its metadata. A payload whose key has been
 destroyed (the member was erased) is returned as it came, still encrypted, and the answer is still
-200: the UI shows it sealed. Encode: the service key, unless `X-Badges-Workflow-Id` names a member
-workflow (`user/{uuid}/...`), then that member's key.
+200: the UI shows it sealed. A payload that does not open with its key (altered ciphertext) is a 422
+`undecodable-payload` naming each such payload; the call is audited all the same. Encode: the
+service key, unless `X-Badges-Workflow-Id` names a member workflow (`user/{uuid}/...`), then that
+member's key.
 
 Credentials: a staff bearer token, or the codec session cookie. The Web UI sends no Authorization
 header to an http endpoint (its "pass access token" needs https and a UI login), but with "include
@@ -20,8 +22,10 @@ import time
 import uuid
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Request, Response
 from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import DecodeError
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
@@ -131,21 +135,20 @@ async def decode(
 ) -> PayloadsBody:
     payloads = parse_payloads(body)
     key_ids = {
-        p.metadata[KEY_ID_METADATA].decode()
-        for p in payloads
-        if p.metadata.get("encoding") == ENCODING and KEY_ID_METADATA in p.metadata
+        key_id_of(p) for p in payloads if p.metadata.get("encoding") == ENCODING and KEY_ID_METADATA in p.metadata
     }
     # From the database on every call: a key destroyed since this replica cached it no longer opens.
     owners = await services.keys.key_owners(key_ids)
     codec = EncryptionCodec(services.keys)
     decoded: list[Payload] = []
     sealed = 0
+    undecodable: list[int] = []
     subjects: set[uuid.UUID] = set()
-    for payload in payloads:
+    for index, payload in enumerate(payloads):
         if payload.metadata.get("encoding") != ENCODING:
             decoded.append(payload)
             continue
-        owner, readable = owners.get(payload.metadata.get(KEY_ID_METADATA, b"").decode(), ("", False))
+        owner, readable = owners.get(key_id_of(payload), ("", False))
         if (subject := subject_of(owner)) is not None:
             subjects.add(subject)
         if not readable:
@@ -154,7 +157,18 @@ async def decode(
             decoded.append(payload)
             sealed += 1
             continue
-        [opened] = await codec.decode([payload])
+        try:
+            await services.keys.key_by_id(key_id_of(payload))
+        except KeyUnavailableError:  # destroyed since `key_owners` read it: left sealed, as above
+            services.keys.forget(owner)
+            decoded.append(payload)
+            sealed += 1
+            continue
+        try:  # the key is at hand (cached just now), so what fails here is the payload itself
+            [opened] = await codec.decode([payload])
+        except (InvalidTag, ValueError, DecodeError):  # altered, truncated, or sealed under another key
+            undecodable.append(index)
+            continue
         decoded.append(opened)
     resource = request.headers.get(WORKFLOW_HEADER) or "unknown workflow"
     purpose = request.headers.get("x-audit-purpose") or "history review"
@@ -169,9 +183,24 @@ async def decode(
             subject=subject,
             resource=resource,
             purpose=purpose,
-            details={"payloads": len(payloads), "leftSealed": sealed},
+            details={"payloads": len(payloads), "leftSealed": sealed}
+            | ({"undecodable": undecodable} if undecodable else {}),
+        )
+    if undecodable:
+        raise Problem(
+            422,
+            "undecodable-payload",
+            f"{len(undecodable)} payload(s) do not open with the key their metadata names: altered or truncated.",
+            errors=[
+                {"field": f"body.payloads.{index}", "message": "does not open with its key"} for index in undecodable
+            ],
         )
     return as_body(decoded)
+
+
+def key_id_of(payload: Payload) -> str:
+    # Metadata is caller-supplied bytes: a key id that is not UTF-8 is simply no key we know.
+    return payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
 
 
 @router.post("/codec/encode", response_model=PayloadsBody)

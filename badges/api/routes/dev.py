@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from badges.api.auth import TOKEN_TTL_SECONDS, issue_token
+from badges.api.auth import MAX_STAFF_SUBJECT_LENGTH, STAFF_SCOPES, TOKEN_TTL_SECONDS, issue_token
 from badges.api.deps import SettingsDep
 from badges.api.problems import Problem
 from badges.api.schemas import TokenRequest, TokenResponse
@@ -18,5 +18,8 @@ async def create_dev_token(body: TokenRequest, settings: SettingsDep) -> TokenRe
         raise Problem(404, "not-found", "Not Found")
     if not body.sub.strip():
         raise Problem(422, "validation-failed", "sub must not be empty", errors=[{"field": "body.sub"}])
+    if STAFF_SCOPES.intersection(body.scopes) and len(body.sub) > MAX_STAFF_SUBJECT_LENGTH:
+        detail = f"a staff sub is at most {MAX_STAFF_SUBJECT_LENGTH} characters long"
+        raise Problem(422, "validation-failed", detail, errors=[{"field": "body.sub", "message": detail}])
     token = issue_token(settings, body.sub, list(body.scopes))
     return TokenResponse(access_token=token, expires_in=TOKEN_TTL_SECONDS)

@@ -1,0 +1,53 @@
+"""`make dev`'s local secrets file: readable by its owner only from the moment it exists."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from badges.cli.dev import local_secrets
+
+
+@pytest.fixture
+def no_umask() -> Iterator[None]:
+    previous = os.umask(0)  # the worst case: nothing narrows what the file is created with
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_secrets_file_is_created_owner_only(
+    tmp_path: Path, no_umask: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_chmod(*args: object, **kwargs: object) -> None:
+        raise AssertionError("created wider and narrowed after: readable by others in between")
+
+    # With every way to narrow a file afterwards taken away, only its creation mode is left.
+    monkeypatch.setattr(os, "chmod", no_chmod)
+    monkeypatch.setattr(os, "fchmod", no_chmod)
+    monkeypatch.setattr(Path, "chmod", no_chmod)
+    path = tmp_path / "secrets.env"
+
+    made = local_secrets(path)
+
+    assert mode_of(path) == 0o600
+    assert set(made) == {"BADGES_JWT_SECRET", "BADGES_MASTER_KEYS", "BADGES_IDENTITY_PEPPER"}
+    assert local_secrets(path) == made  # made once, then read
+
+
+def test_an_existing_world_readable_secrets_file_is_narrowed(tmp_path: Path, no_umask: None) -> None:
+    path = tmp_path / "secrets.env"
+    path.write_text("BADGES_JWT_SECRET=kept\n")
+    path.chmod(0o644)  # as older versions could leave it
+
+    assert local_secrets(path) == {"BADGES_JWT_SECRET": "kept"}
+    assert mode_of(path) == 0o600
