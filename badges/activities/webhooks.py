@@ -8,8 +8,8 @@ import ipaddress
 import json
 import socket
 import time
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,21 +37,84 @@ class UnsafeWebhookTarget(ValueError):
     """A webhook URL the worker must not call: plain http, or a host inside our own network."""
 
 
-async def check_webhook_target(url: str, allow_private: bool) -> None:
-    """Refuse http and hosts that resolve to loopback, private, link-local or reserved addresses,
-    so a badge definition cannot make the worker call internal services (SSRF). `allow_private`
-    (local development and tests) lifts both. The check runs at every attempt; a host whose DNS
-    answer changes between this check and the connection is not covered."""
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
+# IPv6 ranges that carry an IPv4 address to a translator or tunnel: a NAT64 gateway reaches any
+# IPv4 address (our own network included), and `is_global` calls these ranges public.
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether the worker may connect to `address`: globally routable and unicast, and for IPv6
+    no form that hands an IPv4 address on (mapped, compatible, NAT64), nor a 6to4 or Teredo
+    address wrapping an IPv4 address that is not public itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None or address in IPV4_COMPATIBLE or any(address in net for net in NAT64):
+            return False
+        if address.is_site_local:
+            return False
+        if address.sixtofour is not None and not is_public_address(address.sixtofour):
+            return False
+        if address.teredo is not None and not all(is_public_address(end) for end in address.teredo):
+            return False
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A webhook URL and the addresses its host resolved to, each one checked: the delivery
+    connects to these and never asks DNS again."""
+
+    url: httpx.URL
+    addresses: tuple[str, ...]
+
+
+async def check_webhook_target(url: str, allow_private: bool) -> WebhookTarget:
+    """Resolve the URL's host once and refuse http and hosts that resolve to any address that is
+    not public (`is_public_address`), so a badge definition cannot make the worker call internal
+    services (SSRF). `allow_private` (local development and tests) lifts both rules; the
+    addresses are still pinned. Raises `UnsafeWebhookTarget`, or `OSError` when the host does not
+    resolve."""
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UnsafeWebhookTarget(f"not a webhook URL: {url}") from exc
+    if target.scheme not in ("https", "http" if allow_private else "https") or not target.raw_host:
         raise UnsafeWebhookTarget(f"webhook URLs must be https: {url}")
-    infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not address.is_global or address.is_multicast:
-            raise UnsafeWebhookTarget(f"webhook host {parts.hostname} resolves to a non-public address")
+        if not allow_private and not is_public_address(address):
+            raise UnsafeWebhookTarget(f"webhook host {host} resolves to a non-public address")
+        if str(address) not in addresses:
+            addresses.append(str(address))
+    if not addresses:
+        raise UnsafeWebhookTarget(f"webhook host {host} resolves to no address")
+    return WebhookTarget(url=target, addresses=tuple(addresses))
+
+
+async def post_pinned(
+    http: httpx.AsyncClient, target: WebhookTarget, content: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """POST to the checked addresses in turn (the next one only when a connection cannot be made)
+    while TLS and HTTP still see the URL's host: the request goes to the address as its URL, with
+    the host as the `sni_hostname` extension (httpcore sends it as SNI and checks the certificate
+    against it) and as the `Host` header. `Connection: close`, because httpx pools connections by
+    the address: a connection verified for one host must not carry another host's secret."""
+    pinned_headers = {**headers, "Host": target.url.netloc.decode("ascii"), "Connection": "close"}
+    extensions = {"sni_hostname": target.url.raw_host.decode("ascii")}
+    failure: httpx.TransportError | None = None
+    for address in target.addresses:
+        try:
+            return await http.post(
+                target.url.copy_with(host=address), content=content, headers=pinned_headers, extensions=extensions
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            failure = exc
+    assert failure is not None  # `check_webhook_target` answers at least one address
+    raise failure
 
 
 class WebhookActivities:
@@ -75,7 +138,7 @@ class WebhookActivities:
             await self._record(delivery, "pending", attempt, None, error)
             raise ApplicationError(error, type="WebhookSecretMissing")
         try:
-            await check_webhook_target(delivery.url, self._allow_private)
+            target = await check_webhook_target(delivery.url, self._allow_private)
         except (UnsafeWebhookTarget, OSError) as exc:
             error = str(exc) or type(exc).__name__
             await self._record(delivery, "failed", attempt, None, error)
@@ -87,7 +150,7 @@ class WebhookActivities:
         else:
             headers["Authorization"] = f"Bearer {secret}"
         try:
-            response = await self._http.post(delivery.url, content=content, headers=headers)
+            response = await post_pinned(self._http, target, content, headers)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             await self._record(delivery, "pending", attempt, None, error)

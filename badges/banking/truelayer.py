@@ -208,8 +208,9 @@ class TrueLayerProvider:
     async def link(self, client_user_id: str, webhook_url: str | None, access_token: str | None = None) -> LinkStart:
         """The auth dialog URL (TrueLayer's Data API sends no webhooks, so `webhook_url` is unused).
         With `access_token`: a re-authentication link for that connection (`/v1/reauthuri`), which
-        keeps its credentials id and restarts its 90-day consent. The `state` is random: the
-        caller should bind it to the member if it wants to check it on the redirect."""
+        keeps its credentials id and restarts its 90-day consent. The `state` is random and
+        answered in the `LinkStart`: the caller binds it to the member and checks it with the
+        code the redirect brings back."""
         state = secrets.token_urlsafe(16)
         if access_token is None:
             query = {
@@ -220,7 +221,9 @@ class TrueLayerProvider:
                 "providers": self._providers,
                 "state": state,
             }
-            return LinkStart(link_token=None, auth_url=f"{self._auth_url}/?{urlencode(query)}", expires_at=None)
+            return LinkStart(
+                link_token=None, auth_url=f"{self._auth_url}/?{urlencode(query)}", expires_at=None, state=state
+            )
         credentials = Credentials.parse(access_token)
         if credentials.refresh_token is None:
             raise ProviderError("invalid", "NO_REFRESH_TOKEN", "this connection cannot be re-authenticated")
@@ -238,7 +241,7 @@ class TrueLayerProvider:
                 },
             )
         raise_for(response)
-        return LinkStart(link_token=None, auth_url=str(response.json()["result"]), expires_at=None)
+        return LinkStart(link_token=None, auth_url=str(response.json()["result"]), expires_at=None, state=state)
 
     async def exchange(self, public_token: str) -> Exchanged:
         """Exchange the `code` from the redirect for tokens, then ask `/me` which credentials and

@@ -9,9 +9,10 @@ activities hold only the pool, and `set_status` runs inside its caller's psycopg
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -57,6 +58,20 @@ class BankConnection(Base):
         CheckConstraint("status IN ('syncing', 'active', 'degraded', 'login_required', 'disconnected')", name="status"),
         UniqueConstraint("provider", "item_id"),
     )
+
+
+class BankLinkState(Base):
+    """An OAuth `state` handed out with a TrueLayer authorisation URL, bound to the member who
+    started linking: the code the redirect brings back is exchanged only with a state of that
+    member, once, before `expires_at`. Only its SHA-256 is kept."""
+
+    __tablename__ = "bank_link_states"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class BankAccount(Base):
@@ -190,6 +205,58 @@ class TransactionRecord:
     category_primary: str | None
     category_detailed: str | None
     pending: bool
+
+
+@dataclass(frozen=True)
+class LinkStateRecord:
+    """Whom a link state was handed to, for which provider, and whether it is still in time."""
+
+    user_id: uuid.UUID
+    provider: str
+    expires_at: datetime
+    expired: bool
+
+
+# How long a member has to authorise at the bank and come back with the code.
+LINK_STATE_TTL = timedelta(minutes=10)
+# Link states a member may hold open at once (older ones are dropped as new ones are handed out).
+LINK_STATES_PER_MEMBER = 5
+
+
+def link_state_digest(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+async def remember_link_state(pool: AsyncConnectionPool, user_id: uuid.UUID, provider: str, state: str) -> datetime:
+    """Bind `state` to the member for `LINK_STATE_TTL`; returns when it expires. Expired states
+    of anyone, and this member's beyond the newest `LINK_STATES_PER_MEMBER`, are deleted."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "INSERT INTO bank_link_states (digest, user_id, provider, expires_at) VALUES (%s, %s, %s, now() + %s)"
+            " RETURNING expires_at",
+            (link_state_digest(state), user_id, provider, LINK_STATE_TTL),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        await connection.execute(
+            "DELETE FROM bank_link_states WHERE expires_at < now() OR digest IN (SELECT digest FROM bank_link_states"
+            " WHERE user_id = %s ORDER BY created_at DESC, digest OFFSET %s)",
+            (user_id, LINK_STATES_PER_MEMBER),
+        )
+    return row[0]
+
+
+async def take_link_state(pool: AsyncConnectionPool, state: str) -> LinkStateRecord | None:
+    """Use up a link state: whoever presents it, it is deleted, so it works at most once. None
+    when it was never handed out or was used (or dropped) before."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "DELETE FROM bank_link_states WHERE digest = %s"
+            " RETURNING user_id, provider, expires_at, expires_at <= now()",
+            (link_state_digest(state),),
+        )
+        row = await cursor.fetchone()
+    return LinkStateRecord(row[0], row[1], row[2], row[3]) if row else None
 
 
 class LinkRefused(Exception):

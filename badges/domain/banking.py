@@ -44,11 +44,13 @@ def primary_category(detailed: str | None) -> str | None:
 @dataclass(frozen=True)
 class LinkStart:
     """What the client needs to open the provider's link flow: a Plaid link token, or a
-    TrueLayer authorisation URL."""
+    TrueLayer authorisation URL, with the OAuth `state` it carries (which the redirect echoes
+    back: the caller binds it to the member who started)."""
 
     link_token: str | None
     auth_url: str | None
     expires_at: datetime | None
+    state: str | None = None
 
 
 @dataclass(frozen=True)

@@ -362,10 +362,13 @@ async def test_a_truelayer_connection_syncs_through_the_same_workflow(
     async with httpx.AsyncClient(base_url=truelayer_bank) as bank:
         redirect = await bank.get(f"/_sandbox/authorize?{urlsplit(auth_url).query}&user=gambler")
     assert redirect.status_code == 302
-    code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
+    returned = parse_qs(urlsplit(redirect.headers["location"]).query)
+    code, state = returned["code"][0], returned["state"][0]
 
     linked = await client.post(
-        "/v1/me/bank/connections", json={"provider": "truelayer", "publicToken": code}, headers=headers
+        "/v1/me/bank/connections",
+        json={"provider": "truelayer", "publicToken": code, "state": state},
+        headers=headers,
     )
     assert linked.status_code == 201, linked.text
     await wait_status(client, headers, "active")

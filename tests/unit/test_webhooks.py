@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from badges.activities.webhooks import UnsafeWebhookTarget, check_webhook_target
+from badges.activities.webhooks import UnsafeWebhookTarget, check_webhook_target, is_public_address
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.identity import key_owner_for_workflow, webhook_delivery_workflow_id
 from badges.domain.webhooks import award_delivery_id, worth_retrying
@@ -113,3 +114,48 @@ async def test_webhooks_refuse_http_and_internal_hosts(url: str) -> None:
 async def test_a_public_address_passes_and_development_may_allow_anything() -> None:
     await check_webhook_target("https://93.184.216.34/hook", allow_private=False)
     await check_webhook_target("http://127.0.0.1:9/hook", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::808:808",  # NAT64 of a public address: the gateway is still a way in
+        "64:ff9b:1::a00:1",  # local-use NAT64
+        "2002:a00:1::1",  # 6to4 wrapping 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 wrapping 127.0.0.1
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:8.8.8.8",
+        "::127.0.0.1",  # IPv4-compatible (deprecated)
+        "fec0::1",  # site-local (deprecated)
+        "fc00::1",
+        "fe80::1",
+        "100.64.0.1",  # shared address space (carrier NAT)
+        "192.168.1.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "ff0e::1",
+        "198.18.0.1",
+    ],
+)
+def test_no_address_that_reaches_a_private_network_counts_as_public(address: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1", "2001:4860:4860::8888", "2002:808:808::1"])
+def test_globally_routable_unicast_addresses_are_public(address: str) -> None:
+    assert is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[64:ff9b::a00:1]/hook", "https://[::ffff:127.0.0.1]/hook", "https://[2002:a00:1::1]/hook"]
+)
+async def test_webhooks_refuse_ipv6_forms_that_wrap_a_private_address(url: str) -> None:
+    with pytest.raises(UnsafeWebhookTarget):
+        await check_webhook_target(url, allow_private=False)
+
+
+async def test_the_check_answers_the_addresses_the_delivery_connects_to() -> None:
+    target = await check_webhook_target("https://93.184.216.34:8443/hook", allow_private=False)
+    assert target.addresses == ("93.184.216.34",) and target.url.netloc == b"93.184.216.34:8443"

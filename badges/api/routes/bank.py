@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
 from badges.api.intake import temporal_or_503
@@ -29,7 +30,9 @@ from badges.db.banking import (
     link_connection,
     member_connections,
     member_transactions,
+    remember_link_state,
     set_status,
+    take_link_state,
 )
 from badges.db.consents import has_consent
 from badges.temporal import signal_sync, start_sync
@@ -55,6 +58,8 @@ class LinkTokenView(WireModel):
 class ConnectRequest(WireModel):
     provider: Provider = "plaid"
     public_token: str
+    # TrueLayer: the `state` the redirect brought back with the code (required).
+    state: str | None = Field(None, max_length=256)
 
 
 class AccountView(WireModel):
@@ -143,7 +148,8 @@ async def owned_connection(services: Services, member_id: uuid.UUID, connection_
 async def link_token(
     body: LinkTokenRequest, member_id: MemberId, services: ServicesDep, settings: SettingsDep
 ) -> LinkTokenView:
-    """A Plaid link token for the client's Link flow (or, with `connectionId`, for update mode)."""
+    """A Plaid link token for the client's Link flow, or a TrueLayer authorisation URL whose
+    `state` is bound to this member until `expiration` (or, with `connectionId`, for update mode)."""
     await require_open_banking(services, member_id)
     provider_name: str = body.provider
     access_token = None
@@ -161,12 +167,32 @@ async def link_token(
         start = await provider.link(str(member_id), f"{settings.public_url}/v1/webhooks/plaid", access_token)
     except ProviderError as error:
         raise provider_problem(error) from error
+    expiration = start.expires_at
+    if start.state is not None:
+        expiration = await remember_link_state(services.pool, member_id, provider_name, start.state)
     return LinkTokenView(
         provider=provider_name,  # type: ignore[arg-type]
         link_token=start.link_token,
         auth_url=start.auth_url,
-        expiration=start.expires_at,
+        expiration=expiration,
     )
+
+
+async def check_link_state(services: Services, member_id: uuid.UUID, provider: str, state: str | None) -> None:
+    """A TrueLayer code is exchanged only with the `state` handed to this member with its
+    authorisation URL, once and in time: otherwise a code for someone else's bank could be
+    slipped into this member's account (login CSRF)."""
+    if provider != "truelayer":
+        return
+    if not state:
+        raise Problem(422, "link-state-required", "Send the `state` that came back with the code.")
+    record = await take_link_state(services.pool, state)
+    if record is None:
+        raise Problem(400, "link-state-unknown", "That link state was not handed out, or was used already; link again.")
+    if record.user_id != member_id or record.provider != provider:
+        raise Problem(403, "link-state-mismatch", "That bank link was not started by you; link again.")
+    if record.expired:
+        raise Problem(400, "link-state-expired", "That bank link was started too long ago; link again.")
 
 
 @router.post(
@@ -182,6 +208,7 @@ async def connect(
     and start syncing. Linking an institution already linked replaces that connection (200)."""
     await require_open_banking(services, member_id)
     provider = provider_of(services, body.provider)
+    await check_link_state(services, member_id, body.provider, body.state)
     try:
         exchanged = await provider.exchange(body.public_token)
     except ProviderError as error:
