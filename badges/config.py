@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 from functools import cached_property
-from typing import Literal
+from typing import Literal, get_args
 
 import limits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from badges.domain.events import EventType
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
 
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     event_max_age_hours: int = Field(7 * 24, alias="BADGES_EVENT_MAX_AGE_HOURS", gt=0)
     # Award webhooks may go to http:// and private addresses: only for local development and tests.
     webhook_allow_private_targets: bool = Field(False, alias="BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    # Trust per source: the event types a member's own token may report (REST and WebSocket). The
+    # rest (attendance and voting by default) are facts the event system attests with a signed
+    # integration; a member reporting one gets 403 `needs-attestation`.
+    member_reported_types: str = Field("tool_usage", alias="BADGES_MEMBER_REPORTED_TYPES")
     member_event_rate: str = Field("120/minute", alias="BADGES_MEMBER_EVENT_RATE")
     integration_event_rate: str = Field("6000/minute", alias="BADGES_INTEGRATION_EVENT_RATE")
     # Plaid: the host the plaid-python client talks to (`make dev`: the sandbox bank on :8100).
@@ -62,6 +68,16 @@ class Settings(BaseSettings):
     def _rate_parses(cls, value: str) -> str:
         limits.parse(value)
         return value
+
+    @field_validator("member_reported_types")
+    @classmethod
+    def _known_event_types(cls, value: str) -> str:
+        parse_event_types(value)
+        return value
+
+    @cached_property
+    def member_reported_event_types(self) -> frozenset[str]:
+        return parse_event_types(self.member_reported_types)
 
     @field_validator("database_url")
     @classmethod
@@ -91,6 +107,14 @@ class Settings(BaseSettings):
     def libpq_url(self) -> str:
         """The database URL as libpq (psycopg without SQLAlchemy) accepts it."""
         return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def parse_event_types(value: str) -> frozenset[str]:
+    """A comma-separated list of event types (possibly empty), each one the API knows."""
+    types = frozenset(item.strip() for item in value.split(",") if item.strip())
+    if unknown := types - set(get_args(EventType)):
+        raise ValueError(f"unknown event types {sorted(unknown)}: the types are {', '.join(get_args(EventType))}")
+    return types
 
 
 def parse_master_keys(value: str) -> list[tuple[str, bytes]]:

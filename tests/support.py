@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from starlette.types import ASGIApp
 
 from badges.api.app import create_app
 from badges.config import Settings
+from badges.domain.signatures import sign
 
 
 def free_port() -> int:
@@ -136,3 +139,33 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.1)
+
+
+class EventSystem:
+    """A signed integration, as a venue's scanner or the voting system posts attendance and votes
+    (facts a member's own token may not report)."""
+
+    def __init__(self, client: httpx.AsyncClient, integration_id: str, secret: bytes) -> None:
+        self.client = client
+        self.integration_id = integration_id
+        self.secret = secret
+
+    @classmethod
+    async def register(cls, client: httpx.AsyncClient, event_types: list[str] | None = None) -> EventSystem:
+        integration_id = f"system-{uuid.uuid4().hex[:12]}"
+        response = await client.post(
+            "/v1/admin/integrations",
+            json={"integrationId": integration_id, "eventTypes": event_types or ["attendance", "voting", "tool_usage"]},
+            headers=await dev_token(client, "admin@example.com", ["admin"]),
+        )
+        assert response.status_code == 201, response.text
+        return cls(client, integration_id, response.json()["secret"].encode())
+
+    async def post(self, event: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(event).encode()
+        header = sign(self.secret, int(time.time()), body)
+        return await self.client.post(
+            f"/v1/integrations/{self.integration_id}/events",
+            content=body,
+            headers={"content-type": "application/json", "X-Badges-Signature": header},
+        )

@@ -30,6 +30,8 @@ from badges.domain.events import BadgeEvent, RealTimeEvent
 from badges.temporal import Client, record_event, start_member_workflow
 
 Outcome = Literal["accepted", "duplicate"]
+# Who vouches for an event: the member's own token (REST, WebSocket) or a signed integration.
+EventSource = Literal["member", "integration"]
 STARTED_CACHE_LIMIT = 100_000
 log = logging.getLogger("badges.intake")
 TEMPORAL_UNREACHABLE = (RPCError, RuntimeError)
@@ -78,7 +80,8 @@ class EventIntake:
         self._started: set[uuid.UUID] = set()
         self.signalled = SignalledMarks(pool)
 
-    async def accept(self, member_id: uuid.UUID, event: RealTimeEvent) -> Outcome:
+    async def accept(self, member_id: uuid.UUID, event: RealTimeEvent, *, source: EventSource) -> Outcome:
+        self._check_source(event, source)
         self._check_timestamp(event)
         await self._check_rate(self._member_rate, "member", str(member_id))
         claim = await self.signalled.claim(member_id, event.id)
@@ -101,6 +104,19 @@ class EventIntake:
 
     async def check_integration_rate(self, integration_id: str) -> None:
         await self._check_rate(self._integration_rate, "integration", integration_id)
+
+    def _check_source(self, event: RealTimeEvent, source: EventSource) -> None:
+        """A member's token may report only what happens in the member's own app (calculator use,
+        by default); attendance and votes are facts the event system attests by signing them."""
+        reported = self._settings.member_reported_event_types
+        if source == "member" and event.type not in reported:
+            allowed = ", ".join(sorted(reported)) or "no event types"
+            raise Problem(
+                403,
+                "needs-attestation",
+                f"{event.type} events are reported by the event system through a signed integration; "
+                f"a member's token may report {allowed}.",
+            )
 
     def _check_timestamp(self, event: RealTimeEvent) -> None:
         now = datetime.now(UTC)

@@ -2,7 +2,9 @@
 for review instead of counting.
 
 Rates are measured on ARRIVAL times (the member workflow's clock), never on the events' own
-timestamps, which the sender controls.
+timestamps, which the sender controls. Back-dated events (stamped well before they arrived) have
+limits of their own over a day of arrivals: a scanner that was offline may back-fill a member's
+check-in or two, but a week of "daily" check-ins arriving at once is a burst, whatever its stamps.
 """
 
 from __future__ import annotations
@@ -16,20 +18,51 @@ from badges.domain.events import BadgeEvent
 
 
 class PlausibilityLimit(BaseModel):
-    """At most `max_events` events of `event_type` may arrive within any `per_seconds` seconds."""
+    """At most `max_events` events of `event_type` may arrive within any `per_seconds` seconds.
+
+    With `backdated_seconds`, the limit counts only back-dated events: those stamped more than
+    that many seconds before they arrived.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     event_type: str
     max_events: int = Field(gt=0)
     per_seconds: int = Field(gt=0)
+    backdated_seconds: int | None = Field(default=None, gt=0)
+
+    @property
+    def record(self) -> str:
+        """The arrival record the limit counts in: one per event type, and one for its back-dated events."""
+        return self.event_type if self.backdated_seconds is None else f"{self.event_type}/backdated"
+
+    def counts(self, event: BadgeEvent, arrived: datetime) -> bool:
+        return self.backdated_seconds is None or event.timestamp < arrived - timedelta(seconds=self.backdated_seconds)
+
+    def describe(self, count: int) -> str:
+        stamped = (
+            "" if self.backdated_seconds is None else f" stamped over {_span(self.backdated_seconds)} before arrival,"
+        )
+        return f"{count} {self.event_type} events{stamped} within {self.per_seconds} s; limit {self.max_events}"
 
 
-DEFAULT_LIMITS: tuple[PlausibilityLimit, ...] = (
+# Before back-dated events were screened (workflow histories recorded then replay with these).
+ARRIVAL_LIMITS: tuple[PlausibilityLimit, ...] = (
     PlausibilityLimit(event_type="attendance", max_events=10, per_seconds=60),
     PlausibilityLimit(event_type="voting", max_events=30, per_seconds=60),
     PlausibilityLimit(event_type="tool_usage", max_events=30, per_seconds=60),
 )
+DAY = 24 * 3600
+BACKDATED_LIMITS: tuple[PlausibilityLimit, ...] = (
+    PlausibilityLimit(event_type="attendance", max_events=2, per_seconds=DAY, backdated_seconds=3600),
+    PlausibilityLimit(event_type="voting", max_events=3, per_seconds=DAY, backdated_seconds=3600),
+    PlausibilityLimit(event_type="tool_usage", max_events=3, per_seconds=DAY, backdated_seconds=3600),
+)
+DEFAULT_LIMITS: tuple[PlausibilityLimit, ...] = ARRIVAL_LIMITS + BACKDATED_LIMITS
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
 
 
 class HeldBatch(BaseModel):
@@ -76,20 +109,21 @@ def screen(
     `make_review_id(event_type)` names each (the workflow passes a deterministic id maker).
     """
     by_type: dict[str, list[PlausibilityLimit]] = {}
+    longest: dict[str, int] = {}  # each arrival record is kept for its limits' longest window
     for limit in limits:
         by_type.setdefault(limit.event_type, []).append(limit)
+        longest[limit.record] = max(longest.get(limit.record, 0), limit.per_seconds)
 
     kept: dict[str, list[datetime]] = {}
-    for event_type, times in arrivals.items():
-        longest = max((limit.per_seconds for limit in by_type.get(event_type, [])), default=0)
-        recent = [at for at in times if at > now - timedelta(seconds=longest)]
+    for record, times in arrivals.items():
+        recent = [at for at in times if at > now - timedelta(seconds=longest.get(record, 0))]
         if recent:
-            kept[event_type] = recent
+            kept[record] = recent
 
     admitted: list[BadgeEvent] = []
     held: dict[str, list[BadgeEvent]] = {}
     first_breach: dict[str, PlausibilityLimit] = {}
-    offered: dict[str, int] = {}  # fresh events of each type in this call, for the reason text
+    offered: dict[str, int] = {}  # fresh events counted in each record in this call, for the reason text
     fate: dict[str, bool] = {}  # event id -> admitted?
     for event in events:
         if event.id in fate:
@@ -101,14 +135,19 @@ def screen(
             fate[event.id] = True
             admitted.append(event)
             continue
-        offered[event.type] = offered.get(event.type, 0) + 1
-        times = kept.setdefault(event.type, [])
         at = min(event.received_at, now) if event.received_at is not None else now
+        counting = [limit for limit in type_limits if limit.counts(event, at)]
+        records = {limit.record: kept.setdefault(limit.record, []) for limit in counting}
+        for record in records:
+            offered[record] = offered.get(record, 0) + 1
         # Arrival times only move forward (several API processes may stamp slightly out of order).
-        at = max([at, *times])
-        breached = next((limit for limit in type_limits if _in_window(times, at, limit) >= limit.max_events), None)
+        at = max([at, *(at for times in records.values() for at in times)])
+        breached = next(
+            (limit for limit in counting if _in_window(records[limit.record], at, limit) >= limit.max_events), None
+        )
         if breached is None:
-            times.append(at)
+            for times in records.values():
+                times.append(at)
             fate[event.id] = True
             admitted.append(event)
         else:
@@ -119,15 +158,12 @@ def screen(
     batches = []
     for event_type, held_events in held.items():
         limit = first_breach[event_type]
-        earlier = _in_window(arrivals.get(event_type, ()), now, limit)
+        earlier = _in_window(arrivals.get(limit.record, ()), now, limit)
         batches.append(
             HeldBatch(
                 review_id=make_review_id(event_type),
                 event_type=event_type,
-                reason=(
-                    f"{earlier + offered[event_type]} {event_type} events within {limit.per_seconds} s;"
-                    f" limit {limit.max_events}"
-                ),
+                reason=limit.describe(earlier + offered[limit.record]),
                 events=held_events,
             )
         )

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
     from badges.domain.identity import webhook_delivery_workflow_id
+    from badges.domain.plausibility import ARRIVAL_LIMITS, DEFAULT_LIMITS
     from badges.domain.rules import Award
     from badges.messages.user_badges import (
         BadgeSnapshot,
@@ -99,8 +100,10 @@ class UserBadgesWorkflow:
             )
         catalogue = self._catalogue.badges
         now = workflow.now()
+        # Back-dated events are screened since this patch; histories from before replay without it.
+        limits = DEFAULT_LIMITS if workflow.patched("screen-back-dated-events") else ARRIVAL_LIMITS
         outcome = decide_batch(
-            self._state, events, decisions, reevaluations, catalogue, now, lambda _: str(workflow.uuid4())
+            self._state, events, decisions, reevaluations, catalogue, now, lambda _: str(workflow.uuid4()), limits
         )
         if outcome.to_record:
             await workflow.execute_local_activity(

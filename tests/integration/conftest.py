@@ -17,7 +17,7 @@ from badges.config import Settings
 from badges.db.keys import KeyStore
 from badges.workers.main import build_worker
 from tests.sandbox.conftest import CLIENT_ID, SECRET, Sandbox, plaid_api
-from tests.support import free_port, running_api, serving
+from tests.support import EventSystem, free_port, running_api, serving
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +83,9 @@ async def api_url(system_settings: Settings, api_port: int) -> AsyncIterator[str
 async def client(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+async def event_system(client: httpx.AsyncClient) -> EventSystem:
+    """Posts attendance and votes signed, as the event system does (a member's token may not)."""
+    return await EventSystem.register(client)

@@ -12,7 +12,7 @@ import pytest
 
 from badges.api.app import create_app
 from badges.config import Settings
-from tests.support import SseEvent, collect, dev_token, for_badge, real_time_event, sse_events
+from tests.support import EventSystem, SseEvent, collect, dev_token, for_badge, real_time_event, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -137,7 +137,9 @@ async def test_an_event_reaches_the_stream_and_badges_once(client: httpx.AsyncCl
     assert badges["userId"] == me["userId"]
 
 
-async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeated(client: httpx.AsyncClient) -> None:
+async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeated(
+    client: httpx.AsyncClient, event_system: EventSystem
+) -> None:
     sub = f"{uuid.uuid4()}@example.com"
     headers = await dev_token(client, sub)
     seen: list[SseEvent] = []  # every message of the first connection, whichever badge
@@ -151,13 +153,13 @@ async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeat
 
     async with client.stream("GET", "/v1/me/stream", headers=headers) as stream:
         events = sse_events(stream)
-        await client.post("/v1/events", json=real_time_event("v1", sub, "voting"), headers=headers)
+        await event_system.post(real_time_event("v1", sub, "voting"))
         first = await asyncio.wait_for(until_voter(events, 1), 20)
-        await client.post("/v1/events", json=real_time_event("v2", sub, "voting"), headers=headers)
+        await event_system.post(real_time_event("v2", sub, "voting"))
         await asyncio.wait_for(until_voter(events, 2), 20)
     # Disconnected: more happens while the member is away.
     for i in range(3, 6):
-        await client.post("/v1/events", json=real_time_event(f"v{i}", sub, "voting"), headers=headers)
+        await event_system.post(real_time_event(f"v{i}", sub, "voting"))
     await _wait_for_progress(client, headers, "active-voter", 5)
 
     async with client.stream("GET", "/v1/me/stream", headers={**headers, "Last-Event-ID": str(first.id)}) as stream:
@@ -178,7 +180,7 @@ async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeat
     # Resuming from the last id gives nothing old: the next thing seen is new.
     async with client.stream("GET", "/v1/me/stream", headers={**headers, "Last-Event-ID": str(resumed[-1].id)}) as s:
         events = for_badge(sse_events(s), "regular-attendee")
-        await client.post("/v1/events", json=real_time_event("a1", sub, "attendance"), headers=headers)
+        await event_system.post(real_time_event("a1", sub, "attendance"))
         [fresh] = await collect(events, 1)
     assert fresh.id > resumed[-1].id and fresh.data["badgeId"] == "regular-attendee"
 
@@ -221,7 +223,7 @@ async def test_an_event_refused_while_temporal_is_down_is_accepted_on_retry(
 
     sub = f"m-{uuid.uuid4()}"
     headers = await dev_token(client, sub)
-    body = real_time_event("while-down", sub, "attendance")
+    body = real_time_event("while-down", sub)
     broken = system_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with running_api(broken) as url, httpx.AsyncClient(base_url=url, timeout=30) as down:
         refused = await down.post("/v1/events", json=body, headers=headers)
@@ -230,7 +232,7 @@ async def test_an_event_refused_while_temporal_is_down_is_accepted_on_retry(
 
     retried = await client.post("/v1/events", json=body, headers=headers)
     assert retried.status_code == 202  # not "duplicate": the first attempt never reached Temporal
-    await _wait_for_progress(client, headers, "regular-attendee", 1)
+    await _wait_for_progress(client, headers, "calculator-explorer", 1)
     again = await client.post("/v1/events", json=body, headers=headers)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
 

@@ -22,7 +22,7 @@ from badges.domain.identity import user_badges_workflow_id
 from badges.messages.schedules import RELEASE_SCHEDULE_ID
 from badges.temporal import ensure_schedules
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.support import dev_token, eventually, real_time_event, running_api
+from tests.support import EventSystem, dev_token, eventually, real_time_event, running_api
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -49,9 +49,15 @@ async def my_badge(client: httpx.AsyncClient, headers: dict[str, str], badge_id:
 async def send(
     client: httpx.AsyncClient, headers: dict[str, str], sub: str, campaign: str, count: int, type_: str = "attendance"
 ) -> None:
+    """`count` events of `type_` for the campaign: attendance and votes signed by the event system,
+    calculator use from the member's own token."""
+    system = await EventSystem.register(client) if type_ != "tool_usage" else None
     for n in range(count):
         event = real_time_event(f"{campaign[:8]}-{uuid.uuid4().hex[:8]}-{n}", sub, type_, campaign=campaign)
-        response = await client.post("/v1/events", json=event, headers=headers)
+        if system is None:
+            response = await client.post("/v1/events", json=event, headers=headers)
+        else:
+            response = await system.post(event)
         assert response.status_code == 202, response.text
 
 

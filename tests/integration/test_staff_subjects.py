@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from badges.api.auth import MAX_STAFF_SUBJECT_LENGTH, issue_token
 from badges.config import Settings
-from tests.support import dev_token, eventually, real_time_event
+from tests.support import EventSystem, dev_token, eventually, real_time_event
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -42,9 +42,10 @@ async def test_a_review_decided_by_a_long_staff_subject_never_stalls_the_member(
     await client.put(f"/v1/admin/badges/{later_badge}", json=count_badge(campaign, 5, "tool_usage"), headers=admin)
     sub = f"m-{uuid.uuid4()}"
     member = await dev_token(client, sub)
+    scanner = await EventSystem.register(client, ["attendance"])
     for n in range(15):  # attendance: at most 10 a minute are plausible, so 5 are held
         event = real_time_event(f"{campaign[:8]}-a{n}", sub, "attendance", campaign=campaign)
-        assert (await client.post("/v1/events", json=event, headers=member)).status_code == 202
+        assert (await scanner.post(event)).status_code == 202
     me = (await client.get("/v1/me", headers=member)).json()["userId"]
 
     async def held() -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Wo
 
 
 def event(event_id: str, type_: str = "tool_usage") -> BadgeEvent:
-    return BadgeEvent(id=event_id, type=type_, timestamp=datetime(2026, 11, 25, 10, tzinfo=UTC))  # type: ignore[arg-type]
+    return BadgeEvent(id=event_id, type=type_, timestamp=datetime.now(UTC))  # type: ignore[arg-type]
 
 
 async def send(client: Client, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:

@@ -19,7 +19,7 @@ from badges.config import Settings
 from badges.db.outbox import OutboxEntry
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.support import dev_token, real_time_event, running_api
+from tests.support import EventSystem, dev_token, real_time_event, running_api
 
 MEMBERS = 15
 # Below every target, so each count is exact: a double count would show as 3 or 5.
@@ -50,8 +50,10 @@ async def test_worker_killed_mid_burst_loses_and_repeats_nothing(
             ]
             half = len(events) // 2
 
+            system = await EventSystem.register(client)  # attendance and votes come signed
+
             async def post(sub: str, body: dict) -> None:
-                response = await client.post("/v1/events", json=body, headers=headers[sub])
+                response = await system.post(body)
                 assert response.status_code == 202, response.text
 
             await asyncio.gather(*(post(sub, body) for sub, body in events[:half]))

@@ -23,7 +23,7 @@ from badges.api import hub
 from badges.api.auth import issue_token
 from badges.api.routes import ws
 from badges.config import Settings
-from tests.support import collect, dev_token, real_time_event, sse_events
+from tests.support import EventSystem, collect, dev_token, real_time_event, sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -224,18 +224,18 @@ async def test_an_event_is_acked_once_and_its_progress_arrives_with_an_id(
 
 
 async def test_resume_gets_exactly_the_later_messages(
-    api_url: str, client: httpx.AsyncClient, pool: AsyncConnectionPool
+    api_url: str, client: httpx.AsyncClient, pool: AsyncConnectionPool, event_system: EventSystem
 ) -> None:
     sub, headers, token = await member(client)
     async with open_socket(api_url, headers=headers) as socket:
         await socket.ping()
-        await socket.request(event_message("v1", sub, "voting"), "ack")
+        assert (await event_system.post(real_time_event("v1", sub, "voting"))).status_code == 202
         first = (await until_badge(socket, "active-voter", 1))[-1]
-        await socket.request(event_message("v2", sub, "voting"), "ack")
+        assert (await event_system.post(real_time_event("v2", sub, "voting"))).status_code == 202
         await until_badge(socket, "active-voter", 2)
     # Disconnected: more happens while the member is away.
     for i in range(3, 6):
-        response = await client.post("/v1/events", json=real_time_event(f"v{i}", sub, "voting"), headers=headers)
+        response = await event_system.post(real_time_event(f"v{i}", sub, "voting"))
         assert response.status_code == 202
     await wait_for_progress(client, headers, "active-voter", 5)
     expected = [message for message in await outbox_of(pool, client, headers) if message["id"] > first["id"]]
@@ -252,7 +252,7 @@ async def test_resume_gets_exactly_the_later_messages(
     # Resuming from the last id gives nothing old: the next thing seen is new.
     last_id = expected[-1]["id"]
     async with open_socket(api_url, query=f"?lastEventId={last_id}", headers=headers) as socket:
-        await socket.request(event_message("a1", sub, "attendance"), "ack")
+        assert (await event_system.post(real_time_event("a1", sub, "attendance"))).status_code == 202
         [fresh] = await socket.stream(1)
     assert fresh["id"] > last_id
     assert fresh in await outbox_of(pool, client, headers)

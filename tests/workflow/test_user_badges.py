@@ -23,8 +23,6 @@ from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import eventually
 
-AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
-
 
 class StandIns:
     """The workflow's local activities: batches kept in memory, a catalogue handed out."""
@@ -65,7 +63,8 @@ async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncI
 
 
 def event(event_id: str, type_: str = "tool_usage", revision: int = 0) -> BadgeEvent:
-    return BadgeEvent(id=event_id, type=type_, timestamp=AT, catalogue_revision=revision)  # type: ignore[arg-type]
+    # Stamped as it happens: back-dated events have a screen of their own.
+    return BadgeEvent(id=event_id, type=type_, timestamp=datetime.now(UTC), catalogue_revision=revision)  # type: ignore[arg-type]
 
 
 async def send(env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:

@@ -334,7 +334,7 @@ class MemberSocket:
         if event.user_id != self.principal.subject:
             raise FrameError.of("not-your-event", "A member may post events only for their own userId.", id=event.id)
         try:
-            outcome = await self.services.intake.accept(self.member_id, event)
+            outcome = await self.services.intake.accept(self.member_id, event, source="member")
         except Problem as problem:
             raise FrameError.from_problem(problem, event.id) from problem
         except DATABASE_UNAVAILABLE as exc:
