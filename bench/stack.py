@@ -119,6 +119,11 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
             "BADGES_JWT_SECRET": secrets.token_urlsafe(48),
             "BADGES_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
+            # The benchmark drives all three event types through members' own REST and WebSocket
+            # connections (the path whose latency it measures), as a programme that trusts its
+            # app for check-ins and votes would configure; by default only tool_usage is the
+            # member's to report, and attendance and votes come from signed integrations.
+            "BADGES_MEMBER_REPORTED_TYPES": "attendance,voting,tool_usage",
         }
         bank_pids: list[int] = []
         if bank:

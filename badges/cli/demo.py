@@ -4,13 +4,16 @@ sandbox bank.
 
 - alice@example.com: Europe/London, consents to open banking and demographics, a saver's bank
   (`user_saver`), three calculator uses (the "calculator explorer" badge);
-- bob@example.com: consents to open banking, a gambler's bank (`user_gambler`), two events.
+- bob@example.com: consents to open banking, a gambler's bank (`user_gambler`), a check-in and a
+  vote, signed by the `demo-venue` integration (attendance and votes are the event system's to
+  report, never a member's own token's).
 
 Idempotent: a member already linked is left as they are.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -19,6 +22,9 @@ from typing import Any
 
 import httpx
 
+from badges.domain.signatures import sign
+
+MEMBER_REPORTED = {"tool_usage"}  # what a member's own token may report (BADGES_MEMBER_REPORTED_TYPES)
 MEMBERS: list[dict[str, Any]] = [
     {
         "sub": "alice@example.com",
@@ -40,8 +46,35 @@ MEMBERS: list[dict[str, Any]] = [
 ]
 
 
+class DemoVenue:
+    """The demo's event system: an integration whose signed requests report attendance and votes."""
+
+    INTEGRATION_ID = "demo-venue"
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    @classmethod
+    def register(cls, client: httpx.Client) -> DemoVenue:
+        token = client.post("/v1/dev/token", json={"sub": "demo-admin", "scopes": ["admin"]})
+        token.raise_for_status()
+        admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        body = {"integrationId": cls.INTEGRATION_ID, "eventTypes": ["attendance", "voting"]}
+        created = client.post("/v1/admin/integrations", json=body, headers=admin)
+        if created.status_code == 409:  # made by an earlier run, whose secret is gone: a new one
+            created = client.post(f"/v1/admin/integrations/{cls.INTEGRATION_ID}/secret", headers=admin)
+        created.raise_for_status()
+        return cls(created.json()["secret"].encode())
+
+    def post(self, client: httpx.Client, event: dict[str, Any]) -> None:
+        body = json.dumps(event).encode()
+        headers = {"content-type": "application/json", "X-Badges-Signature": sign(self.secret, int(time.time()), body)}
+        client.post(f"/v1/integrations/{self.INTEGRATION_ID}/events", content=body, headers=headers).raise_for_status()
+
+
 def seed(api: str, bank: str, client_id: str, secret: str) -> list[str]:
     seeded = []
+    venue: DemoVenue | None = None
     with httpx.Client(base_url=api, timeout=30) as client:
         for member in MEMBERS:
             token = client.post("/v1/dev/token", json={"sub": member["sub"], "scopes": ["user"]})
@@ -78,7 +111,11 @@ def seed(api: str, bank: str, client_id: str, secret: str) -> list[str]:
                     "eventData": data,
                     "timestamp": datetime.now(UTC).isoformat(),
                 }
-                client.post("/v1/events", json=event, headers=headers).raise_for_status()
+                if kind in MEMBER_REPORTED:
+                    client.post("/v1/events", json=event, headers=headers).raise_for_status()
+                else:
+                    venue = venue or DemoVenue.register(client)
+                    venue.post(client, event)
             seeded.append(f"{member['sub']} ({me})")
     return seeded
 
