@@ -32,6 +32,8 @@ from badges.temporal import Client, record_event, start_member_workflow
 Outcome = Literal["accepted", "duplicate"]
 # Who vouches for an event: the member's own token (REST, WebSocket) or a signed integration.
 EventSource = Literal["member", "integration"]
+# How far before its arrival a member's own report may be stamped (an app offline for a while).
+MEMBER_BACKDATING = timedelta(hours=1)
 STARTED_CACHE_LIMIT = 100_000
 log = logging.getLogger("badges.intake")
 TEMPORAL_UNREACHABLE = (RPCError, RuntimeError)
@@ -87,14 +89,20 @@ class EventIntake:
         claim = await self.signalled.claim(member_id, event.id)
         if not claim.new and claim.already_signalled:
             return "duplicate"
+        received = datetime.now(UTC)
+        stamped = event.timestamp
+        if source == "member" and stamped < received - MEMBER_BACKDATING:
+            # A member's own report may not back-date (only a signed integration back-fills): it
+            # counts on the day it arrived, so it cannot complete an earlier day of a streak or window.
+            stamped = received
         badge_event = BadgeEvent(
             id=event.id,
             type=event.type,
             event_data=event.event_data,
-            timestamp=event.timestamp,
-            local_date=event.timestamp.astimezone(ZoneInfo(await self._members.timezone(member_id))).date(),
+            timestamp=stamped,
+            local_date=stamped.astimezone(ZoneInfo(await self._members.timezone(member_id))).date(),
             catalogue_revision=await self._catalogue.revision(),
-            received_at=datetime.now(UTC),
+            received_at=received,
         )
         # A receipt not yet marked as signalled means an earlier attempt never reached Temporal
         # (or never recorded that it did): hand it over again; the workflow drops repeats by id.

@@ -77,3 +77,37 @@ async def test_a_week_of_back_dated_check_ins_sent_at_once_earns_no_streak(
     await asyncio.sleep(0.5)
     weekly = await my_badge(client, headers, "weekly-regular")
     assert not weekly["awarded"] and weekly["progress"] < 7
+
+
+async def test_a_members_own_back_dated_report_counts_on_the_day_it_arrived(
+    client: httpx.AsyncClient, event_system: EventSystem
+) -> None:
+    campaign = uuid.uuid4().hex
+    badge_id = f"calc-streak-{campaign[:12]}"
+    admin = await dev_token(client, f"admin-{uuid.uuid4()}", ["admin"])
+    spec = {
+        "name": "Two days of sums",
+        "rule": {"kind": "streak", "eventType": "tool_usage", "length": 2, "eventDataMatch": {"campaign": campaign}},
+    }
+    assert (await client.put(f"/v1/admin/badges/{badge_id}", json=spec, headers=admin)).status_code == 201
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+
+    async def streak_of(post: Any) -> dict[str, Any]:
+        sub = f"m-{uuid.uuid4()}"
+        headers = await dev_token(client, sub)
+        for n, stamp in enumerate((yesterday, datetime.now(UTC).isoformat())):
+            event = {**real_time_event(f"c{n}", sub, campaign=campaign), "timestamp": stamp}
+            assert (await post(event, headers)).status_code == 202
+
+        async def both_counted() -> bool:
+            badges = (await client.get("/v1/me/badges", headers=headers)).json()["badges"]
+            return any(b["badgeId"] == badge_id and (b["progress"] >= 1) for b in badges)
+
+        await eventually(both_counted)
+        await asyncio.sleep(0.5)
+        return await my_badge(client, headers, badge_id)
+
+    own = await streak_of(lambda event, headers: client.post("/v1/events", json=event, headers=headers))
+    assert (own["progress"], own["awarded"]) == (1, False)  # both count today: no two-day streak
+    signed = await streak_of(lambda event, headers: event_system.post(event))
+    assert (signed["progress"], signed["awarded"]) == (2, True)  # the event system may back-fill
