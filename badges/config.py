@@ -95,9 +95,10 @@ class Settings(BaseSettings):
     def parsed_master_keys(self) -> list[tuple[str, bytes]]:
         return parse_master_keys(self.master_keys)
 
-    @cached_property
+    @property
     def parsed_audit_anchor_keys(self) -> list[tuple[str, bytes]]:
-        """The anchoring keys, the signing one first; empty when anchoring is not configured."""
+        """The anchoring keys, the signing one first; empty when anchoring is not configured. (Not
+        cached: `model_copy(update=...)` keeps a cached value, and read once per process anyway.)"""
         return parse_audit_anchor_keys(self.audit_anchor_keys)
 
     @property

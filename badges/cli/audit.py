@@ -35,7 +35,9 @@ DEFAULT_CHECKPOINT_DIR = str(Settings.model_fields["audit_checkpoint_dir"].defau
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m badges.cli.audit", description="The audit log's checks and anchor.")
+    parser = argparse.ArgumentParser(
+        prog="python -m badges.cli.audit", description="The audit log's checks and anchor."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="check the chain and every checkpoint")
     verify.add_argument("--chain-only", action="store_true", help="the unkeyed chain alone, no checkpoints")

@@ -19,7 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
+from badges.config import Settings
 from badges.db.audit import canonical_record, chain_hash, record_audit, verify_chain
 from badges.db.audit_checkpoints import (
     AnchorKeys,
@@ -29,8 +34,13 @@ from badges.db.audit_checkpoints import (
     verify_audit_log,
     write_checkpoint,
 )
+from badges.db.keys import KeyStore
 from badges.db.migrate import upgrade
 from badges.db.pool import open_pool
+from badges.messages.schedules import AUDIT_CHECKPOINT_EVERY, AUDIT_CHECKPOINT_SCHEDULE_ID
+from badges.temporal import ensure_schedules
+from tests.integration.support import running_worker
+from tests.support import eventually
 
 KEY_A = ("anchor-a", secrets.token_bytes(32))
 KEY_B = ("anchor-b", secrets.token_bytes(32))
@@ -137,10 +147,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def encoded(*keys: tuple[str, bytes]) -> str:
+    return ",".join(f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in keys)
+
+
 def run_cli(
     url: str, store: CheckpointStore, *arguments: str, keys: str | None = None
 ) -> tuple[int, dict[str, object]]:
-    anchor_keys = keys if keys is not None else f"{KEY_A[0]}:{base64.b64encode(KEY_A[1]).decode()}"
+    anchor_keys = keys if keys is not None else encoded(KEY_A)
     completed = subprocess.run(
         [sys.executable, "-m", "badges.cli.audit", *arguments],
         env={
@@ -331,8 +345,7 @@ async def test_the_anchoring_key_rotates(log: AsyncConnectionPool, store: Checkp
     assert newer.key_id == KEY_B[0]
     assert (await verify_audit_log(log, store, rotated, now=now())).ok
     assert not (await verify_audit_log(log, store, old, now=now())).ok  # a verifier without the new key
-    both = ",".join(f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in (KEY_B, KEY_A))
-    assert run_cli(own_database, store, "verify", keys=both)[0] == 0
+    assert run_cli(own_database, store, "verify", keys=encoded(KEY_B, KEY_A))[0] == 0
 
     # Once replaced, the old key signs nothing more: a checkpoint made with it later (say it leaked
     # with an old backup of the secrets) is refused, though its MAC is sound.
@@ -355,3 +368,55 @@ def test_without_the_key_verify_checks_the_chain_only_when_asked(own_database: s
     assert status == 2 and "BADGES_AUDIT_ANCHOR_KEYS" in str(printed["stderr"])
     status, printed = run_cli(own_database, store, "verify", "--chain-only", keys="")
     assert (status, printed["ok"], printed["anchored"]) == (0, True, False)
+
+
+async def test_the_worker_signs_checkpoints_on_its_schedule(
+    dev_server: WorkflowEnvironment,
+    settings: Settings,
+    log: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    store: CheckpointStore,
+    own_database: str,
+) -> None:
+    anchored = settings.model_copy(
+        update={
+            "temporal_address": dev_server.client.service_client.config.target_host,
+            "audit_anchor_keys": encoded(KEY_A),
+            "audit_checkpoint_dir": str(store.directory),
+        }
+    )
+    await append(log, 3)
+    async with running_worker(dev_server, anchored, log, engine, keys) as task_queue:
+        await ensure_schedules(dev_server.client, anchored.model_copy(update={"task_queue": task_queue}))
+        schedule = dev_server.client.get_schedule_handle(AUDIT_CHECKPOINT_SCHEDULE_ID)
+        try:
+            described = await schedule.describe()
+            assert described.schedule.action.workflow == "AuditCheckpointWorkflow"  # type: ignore[attr-defined]
+            assert described.schedule.spec.intervals[0].every == AUDIT_CHECKPOINT_EVERY
+
+            async def checkpoints(count: int) -> bool:
+                return len(store.files()) == count
+
+            await schedule.trigger()
+            await eventually(lambda: checkpoints(1))
+            await append(log, 2)
+            await schedule.trigger()
+            await eventually(lambda: checkpoints(2))
+        finally:
+            await schedule.delete()
+        verdict = await verify_audit_log(log, store, AnchorKeys([KEY_A]), now=now(), max_age=timedelta(minutes=5))
+        assert verdict.ok, verdict
+        assert (verdict.checkpoints_checked, verdict.records_checked, verdict.unanchored_records) == (2, 5, 0)
+
+        # A history rewritten behind the last checkpoint is not signed: the run fails for good.
+        await behind_the_trigger(own_database, ("DELETE FROM audit_log WHERE id = (SELECT min(id) FROM audit_log)", ()))
+        await recompute_chain(own_database)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await dev_server.client.execute_workflow(
+                "AuditCheckpointWorkflow", id=f"audit-checkpoint-{uuid.uuid4()}", task_queue=task_queue
+            )
+        assert isinstance(failure.value.cause, ActivityError)
+        cause = failure.value.cause.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "AuditChainBroken", cause
+        assert len(store.files()) == 2
