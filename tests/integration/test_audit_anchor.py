@@ -30,6 +30,7 @@ from badges.db.audit_checkpoints import (
     AnchorKeys,
     AuditChainBrokenError,
     Checkpoint,
+    CheckpointError,
     CheckpointStore,
     verify_audit_log,
     write_checkpoint,
@@ -347,20 +348,16 @@ async def test_the_anchoring_key_rotates(log: AsyncConnectionPool, store: Checkp
     assert not (await verify_audit_log(log, store, old, now=now())).ok  # a verifier without the new key
     assert run_cli(own_database, store, "verify", keys=encoded(KEY_B, KEY_A))[0] == 0
 
-    # Once replaced, the old key signs nothing more: a checkpoint made with it later (say it leaked
-    # with an old backup of the secrets) is refused, though its MAC is sound.
-    leaked = Checkpoint.sign(
-        old,
-        seq=3,
-        audit_id=newer.audit_id,
-        chain_hash=newer.chain_hash,
-        records=newer.records,
-        at=now(),
-        prev_mac=newer.mac,
-    )
-    store.write(leaked)
-    verdict = await verify_audit_log(log, store, rotated, now=now())
-    assert (verdict.ok, verdict.first_bad_checkpoint) == (False, 3) and "replaced" in verdict.reason
+    # During the rolling restart a worker not yet restarted (old key first, the new one already
+    # listed after it) still signs with the old key: fine. One that does not list the new key stops.
+    await append(log, 1)
+    with pytest.raises(CheckpointError):
+        await write_checkpoint(log, store, old, now())
+    assert (await write_checkpoint(log, store, AnchorKeys([KEY_A, KEY_B]), now())).key_id == KEY_A[0]
+    assert (await verify_audit_log(log, store, rotated, now=now())).ok
+    # The old key stays listed (verifying only) while the checkpoints it signed are kept.
+    verdict = await verify_audit_log(log, store, AnchorKeys([KEY_B]), now=now())
+    assert (verdict.ok, verdict.first_bad_checkpoint) == (False, 1) and "does not list" in verdict.reason
 
 
 def test_without_the_key_verify_checks_the_chain_only_when_asked(own_database: str, store: CheckpointStore) -> None:
