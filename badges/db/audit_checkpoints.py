@@ -148,9 +148,10 @@ class Checkpoint:
 
 
 class CheckpointStore:
-    """A directory of checkpoint files, each created once (written aside, then hard-linked to its
-    name, which fails if the name exists) and never changed; files whose names start with a dot
-    are the writer's own leftovers."""
+    """A directory of checkpoint files, each created once and never changed: written and synced in
+    `.incoming/`, then hard-linked to its name (which fails if the name exists), so no reader ever
+    sees half a file and nothing in the directory itself is ever renamed or removed (it may be
+    append-only: `chattr +a`). Names starting with a dot are not checkpoints."""
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
@@ -179,16 +180,16 @@ class CheckpointStore:
     def write(self, checkpoint: Checkpoint) -> None:
         """Create the checkpoint's file; `FileExistsError` if that number is taken (another writer
         was first: nothing is ever overwritten)."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-        final = self.directory / checkpoint.file_name
-        aside = self.directory / f".{checkpoint.file_name}.{os.getpid()}.{os.urandom(4).hex()}"
+        incoming = self.directory / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
+        aside = incoming / f"{checkpoint.file_name}.{os.getpid()}.{os.urandom(4).hex()}"
         descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o440)
         try:
             with os.fdopen(descriptor, "wb") as file:
                 file.write(checkpoint.to_json())
                 file.flush()
                 os.fsync(file.fileno())
-            os.link(aside, final)
+            os.link(aside, self.directory / checkpoint.file_name)
         finally:
             aside.unlink(missing_ok=True)
         directory = os.open(self.directory, os.O_RDONLY)

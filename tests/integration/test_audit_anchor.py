@@ -187,10 +187,12 @@ async def test_an_untouched_log_verifies_through_every_checkpoint(
     assert (second.audit_id, second.records) == (ids[-1], 5)
     assert (third.audit_id, third.records, third.prev_mac) == (ids[-1], 5, second.mac)
     assert sorted(path.name for path in store.directory.iterdir()) == [
+        ".incoming",  # where each is written before it is linked to its name: empty after
         "000000000001.json",
         "000000000002.json",
         "000000000003.json",
     ]
+    assert not list((store.directory / ".incoming").iterdir())
     verdict = await verify_audit_log(log, store, keys, now=now(), max_age=timedelta(minutes=5))
     assert verdict.ok, verdict
     assert (verdict.records_checked, verdict.checkpoints_checked) == (7, 3)
