@@ -3,8 +3,7 @@ UPDATE and DELETE) and tamper-evident: each record's hash covers the previous re
 
 Appending is hand-written on the psycopg pool: a record commits inside the transaction of what it
 describes (consent changes, erasure steps, retention, bank revocations), which hold psycopg
-connections; the chain check (`python -m badges.cli.audit verify`) reads on the same pool, and
-meets on its way every point a keyed checkpoint vouches for (`db/audit_checkpoints.py`). Listing
+connections; the chain check (`python -m badges.cli.audit verify`) reads on the same pool. Listing
 is SQLAlchemy Core."""
 
 from __future__ import annotations

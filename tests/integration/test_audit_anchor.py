@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
@@ -38,7 +39,12 @@ from badges.db.audit_checkpoints import (
 from badges.db.keys import KeyStore
 from badges.db.migrate import upgrade
 from badges.db.pool import open_pool
-from badges.messages.schedules import AUDIT_CHECKPOINT_EVERY, AUDIT_CHECKPOINT_SCHEDULE_ID
+from badges.messages.schedules import (
+    AUDIT_CHECKPOINT_EVERY,
+    AUDIT_CHECKPOINT_SCHEDULE_ID,
+    RELEASE_SCHEDULE_ID,
+    RETENTION_SCHEDULE_ID,
+)
 from badges.temporal import ensure_schedules
 from tests.integration.support import running_worker
 from tests.support import eventually
@@ -386,6 +392,14 @@ async def test_the_worker_signs_checkpoints_on_its_schedule(
         }
     )
     await append(log, 3)
+    # The session's other schedules, if this call is the one that creates them, would point at this
+    # test's task queue: they are removed after it, as the audit schedule is.
+    others = []
+    for schedule_id in (RELEASE_SCHEDULE_ID, RETENTION_SCHEDULE_ID):
+        try:
+            await dev_server.client.get_schedule_handle(schedule_id).describe()
+        except RPCError:
+            others.append(dev_server.client.get_schedule_handle(schedule_id))
     async with running_worker(dev_server, anchored, log, engine, keys) as task_queue:
         await ensure_schedules(dev_server.client, anchored.model_copy(update={"task_queue": task_queue}))
         schedule = dev_server.client.get_schedule_handle(AUDIT_CHECKPOINT_SCHEDULE_ID)
@@ -403,7 +417,8 @@ async def test_the_worker_signs_checkpoints_on_its_schedule(
             await schedule.trigger()
             await eventually(lambda: checkpoints(2))
         finally:
-            await schedule.delete()
+            for created in (schedule, *others):
+                await created.delete()
         verdict = await verify_audit_log(log, store, AnchorKeys([KEY_A]), now=now(), max_age=timedelta(minutes=5))
         assert verdict.ok, verdict
         assert (verdict.checkpoints_checked, verdict.records_checked, verdict.unanchored_records) == (2, 5, 0)
