@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
+    # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
+    # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
+    # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.
+    # Empty: no checkpoints are written (the worker warns) and `verify` needs `--chain-only`.
+    audit_anchor_keys: str = Field("", alias="BADGES_AUDIT_ANCHOR_KEYS")
+    # Where the signed checkpoints are written, one file each, never rewritten: in production a
+    # write-once store that the database's owners cannot change (README: Compliance).
+    audit_checkpoint_dir: str = Field(".data/audit-checkpoints", alias="BADGES_AUDIT_CHECKPOINT_DIR")
 
     @field_validator("member_event_rate", "integration_event_rate")
     @classmethod
@@ -93,9 +101,21 @@ class Settings(BaseSettings):
         parse_master_keys(value)
         return value
 
+    @field_validator("audit_anchor_keys")
+    @classmethod
+    def _audit_anchor_keys_parse(cls, value: str) -> str:
+        parse_audit_anchor_keys(value)
+        return value
+
     @cached_property
     def parsed_master_keys(self) -> list[tuple[str, bytes]]:
         return parse_master_keys(self.master_keys)
+
+    @property
+    def parsed_audit_anchor_keys(self) -> list[tuple[str, bytes]]:
+        """The anchoring keys, the signing one first; empty when anchoring is not configured. (Not
+        cached: `model_copy(update=...)` keeps a cached value, and read once per process anyway.)"""
+        return parse_audit_anchor_keys(self.audit_anchor_keys)
 
     @property
     def ws_max_size(self) -> int:
@@ -129,4 +149,21 @@ def parse_master_keys(value: str) -> list[tuple[str, bytes]]:
         keys.append((key_id, key))
     if not keys:
         raise ValueError("BADGES_MASTER_KEYS holds no key")
+    return keys
+
+
+def parse_audit_anchor_keys(value: str) -> list[tuple[str, bytes]]:
+    """`BADGES_AUDIT_ANCHOR_KEYS`: `id:base64key[,…]` of 32-byte keys, the signing one first, ids
+    unique (a checkpoint names the key that signed it); no key at all when it is empty."""
+    keys: list[tuple[str, bytes]] = []
+    for item in value.split(",") if value.strip() else []:
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep or not key_id:
+            raise ValueError("BADGES_AUDIT_ANCHOR_KEYS items must look like 'id:base64key'")
+        key = base64.b64decode(encoded, validate=True)
+        if len(key) != 32:
+            raise ValueError(f"audit anchor key {key_id!r} must be 32 bytes, got {len(key)}")
+        if any(key_id == known for known, _ in keys):
+            raise ValueError(f"BADGES_AUDIT_ANCHOR_KEYS names key {key_id!r} twice")
+        keys.append((key_id, key))
     return keys

@@ -41,7 +41,8 @@ def say(message: str) -> None:
 
 def local_secrets(path: Path) -> dict[str, str]:
     """Secrets for this machine only, made once and kept under the data folder, readable by the
-    owner only from the moment the file exists (created 0600, never narrowed after)."""
+    owner only from the moment the file exists (created 0600, never narrowed after). A secret that
+    a newer version needs is added to a file an older one made."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -55,7 +56,12 @@ def local_secrets(path: Path) -> dict[str, str]:
                 f"BADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
             )
         say(f"generated local secrets in {path}")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    made = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    if "BADGES_AUDIT_ANCHOR_KEYS" not in made:
+        made["BADGES_AUDIT_ANCHOR_KEYS"] = f"local1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+        with path.open("a") as file:
+            file.write(f"BADGES_AUDIT_ANCHOR_KEYS={made['BADGES_AUDIT_ANCHOR_KEYS']}\n")
+    return made
 
 
 def api_settings(env: dict[str, str]) -> Settings:
@@ -162,6 +168,9 @@ def main() -> None:
     env.setdefault("BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
+    # The audit log's signed checkpoints. Here beside the database, for local use only: in
+    # production a write-once store the database's owners cannot change (README: Compliance).
+    env.setdefault("BADGES_AUDIT_CHECKPOINT_DIR", str(DATA_DIR / "audit-checkpoints"))
     processes: list[subprocess.Popen[bytes]] = []
     stopping = False
 

@@ -11,3 +11,8 @@ RELEASE_EVERY = timedelta(hours=1)
 # RetentionWorkflow: deletes what is older than the programme keeps it.
 RETENTION_SCHEDULE_ID = "retention/purge"
 RETENTION_EVERY = timedelta(days=1)
+# AuditCheckpointWorkflow: signs a checkpoint of the audit log's chain, kept outside the database.
+# Records appended since the last checkpoint are covered by the unkeyed chain alone: this bounds
+# how much of the log's tail could be removed unnoticed.
+AUDIT_CHECKPOINT_SCHEDULE_ID = "audit/checkpoint"
+AUDIT_CHECKPOINT_EVERY = timedelta(minutes=5)

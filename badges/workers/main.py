@@ -15,6 +15,7 @@ from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import badges
+from badges.activities.audit import AuditAnchorActivities
 from badges.activities.banking import BankingActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
@@ -27,6 +28,7 @@ from badges.activities.rewards import RewardActivities
 from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.banking import make_providers
 from badges.config import Settings
+from badges.db.audit_checkpoints import AnchorKeys, CheckpointStore
 from badges.db.engine import make_engine
 from badges.db.erasure import ERASURE_CHANNEL
 from badges.db.keys import KeyStore, MasterKeys
@@ -34,6 +36,7 @@ from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
 from badges.temporal import Client, connect, ensure_schedules
+from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
@@ -96,6 +99,10 @@ def build_worker(
         make_providers(settings),
         client,
     )
+    anchor_keys = settings.parsed_audit_anchor_keys
+    audit_anchor = AuditAnchorActivities(
+        pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -109,6 +116,7 @@ def build_worker(
             MemberExportWorkflow,
             RetentionWorkflow,
             BankSyncWorkflow,
+            AuditCheckpointWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -132,6 +140,7 @@ def build_worker(
             banking.record_status,
             banking.disconnect_connection,
             banking.disconnect_member,
+            audit_anchor.checkpoint_audit_log,
         ],
         max_cached_workflows=10_000,
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
@@ -163,6 +172,11 @@ async def run(settings: Settings) -> None:
     client = await connect(settings, keys)
     http = make_webhook_client()
     worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
+    if not settings.parsed_audit_anchor_keys:
+        log.warning(
+            "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
+            " removed tail or a recomputed chain would go unnoticed (README: Compliance)"
+        )
     await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from badges.cli.dev import local_secrets
+from badges.config import parse_audit_anchor_keys
 
 
 @pytest.fixture
@@ -40,7 +41,12 @@ def test_the_secrets_file_is_created_owner_only(
     made = local_secrets(path)
 
     assert mode_of(path) == 0o600
-    assert set(made) == {"BADGES_JWT_SECRET", "BADGES_MASTER_KEYS", "BADGES_IDENTITY_PEPPER"}
+    assert set(made) == {
+        "BADGES_JWT_SECRET",
+        "BADGES_MASTER_KEYS",
+        "BADGES_IDENTITY_PEPPER",
+        "BADGES_AUDIT_ANCHOR_KEYS",
+    }
     assert local_secrets(path) == made  # made once, then read
 
 
@@ -49,5 +55,20 @@ def test_an_existing_world_readable_secrets_file_is_narrowed(tmp_path: Path, no_
     path.write_text("BADGES_JWT_SECRET=kept\n")
     path.chmod(0o644)  # as older versions could leave it
 
-    assert local_secrets(path) == {"BADGES_JWT_SECRET": "kept"}
+    made = local_secrets(path)
+    assert made["BADGES_JWT_SECRET"] == "kept"
+    assert mode_of(path) == 0o600
+
+
+def test_a_secrets_file_from_before_the_audit_anchor_gains_its_key(tmp_path: Path, no_umask: None) -> None:
+    path = tmp_path / "secrets.env"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write("BADGES_JWT_SECRET=kept\n")
+
+    made = local_secrets(path)
+
+    assert made["BADGES_JWT_SECRET"] == "kept"
+    assert parse_audit_anchor_keys(made["BADGES_AUDIT_ANCHOR_KEYS"])  # a usable key, kept from now on
+    assert local_secrets(path) == made
     assert mode_of(path) == 0o600
