@@ -46,7 +46,14 @@ from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocat
 from badges.messages.erasure import ErasureInput, ErasureOutcome
 from badges.messages.export import ExportProgress, ExportRequest
 from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
-from badges.messages.schedules import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RETENTION_EVERY, RETENTION_SCHEDULE_ID
+from badges.messages.schedules import (
+    MASTER_KEYS_EVERY,
+    MASTER_KEYS_SCHEDULE_ID,
+    RELEASE_EVERY,
+    RELEASE_SCHEDULE_ID,
+    RETENTION_EVERY,
+    RETENTION_SCHEDULE_ID,
+)
 from badges.messages.user_badges import CatalogueSnapshot, ReevaluationRequest, ReviewDecision, UserBadgesInput
 
 HEALTH_TIMEOUT = timedelta(seconds=3)
@@ -293,6 +300,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
     for schedule_id, workflow_type, every in (
         (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
         (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
+        (MASTER_KEYS_SCHEDULE_ID, "MasterKeyRotationWorkflow", MASTER_KEYS_EVERY),
     ):
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=settings.task_queue),
