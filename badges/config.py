@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
-# The master keys' life (README "Erasure and backups"): a member's sealed data in any copy of the
+# The master keys' life (README "What erasure guarantees"): a member's sealed data in any copy of the
 # database is unreadable at most ROTATION + RETENTION days after their erasure.
 DEFAULT_MASTER_KEY_ROTATION_DAYS = 90
 DEFAULT_BACKUP_RETENTION_DAYS = 35
