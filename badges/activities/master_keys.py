@@ -25,11 +25,12 @@ class MasterKeyActivities:
     async def rotate_master_keys(self) -> MasterKeyRotation:
         report = await rotate_due(self._pool, self._master, self._policy, datetime.now(UTC))
         if report.rotation_due or report.destruction_due:
-            # The keys come from the environment: only an operator can add or remove one.
+            # Keys from the environment, or a ring this worker cannot write: an operator's turn.
             log.warning(
-                "master keys from BADGES_MASTER_KEYS: rotation due %s, destruction due %s (see README)",
+                "master keys: rotation due %s, destruction due %s, to be done by hand (README): %s",
                 report.rotation_due,
                 report.destruction_due,
+                report.ring_unwritable or "keys from BADGES_MASTER_KEYS",
             )
         if report.error:
             log.error("master key rotation stopped: %s", report.error)
@@ -42,5 +43,6 @@ class MasterKeyActivities:
             rotation_due=report.rotation_due,
             destruction_due=report.destruction_due,
             busy=report.busy,
+            ring_unwritable=report.ring_unwritable,
             error=report.error,
         )

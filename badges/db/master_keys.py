@@ -93,6 +93,7 @@ class RotationReport:
     rotation_due: bool = False  # the ring is not a file: add a key by hand (README)
     destruction_due: list[str] = field(default_factory=list)  # likewise: remove these by hand
     busy: bool = False  # another run held the lock
+    ring_unwritable: str | None = None  # the ring file could not be rewritten here (mounted read-only)
     error: str | None = None  # a data key no configured master key opens: nothing retired or destroyed
     keys: list[MasterKeyState] = field(default_factory=list)
 
@@ -137,8 +138,9 @@ async def rotate_due(pool: AsyncConnectionPool, master: MasterKeys, policy: KeyP
     4. a key that was active and now wraps no data key is retired;
     5. a key retired `destroy_after` ago is removed from the ring file: destroyed.
 
-    Steps 2 and 5 need the ring to be a file (`MasterKeys.from_file`); from the environment they
-    are reported as due. Idempotent; safe to run from several places (one runs at a time)."""
+    Steps 2 and 5 rewrite the ring, so they need it to be a file this process may write
+    (`MasterKeys.from_file`); otherwise (the environment, a read-only mount) they are reported as
+    due, for an operator. Idempotent; safe to run from several places (one runs at a time)."""
     async with pool.connection() as lock:
         cursor = await lock.execute("SELECT pg_try_advisory_lock(%s)", (ROTATION_LOCK_KEY,))
         if not (await cursor.fetchone() or (False,))[0]:
@@ -153,20 +155,9 @@ async def _rotate(pool: AsyncConnectionPool, master: MasterKeys, policy: KeyPoli
     master.reload()
     await _record_ring(pool, master, now)
     report = RotationReport(active=master.active_id)
-    states = await key_states(pool, master)
-    activated = states[master.active_id].activated_at
+    activated = (await key_states(pool, master))[master.active_id].activated_at
     if activated is not None and now - activated >= policy.rotate_after:
-        if master.path is None:
-            report.rotation_due = True
-        else:
-            previous = master.active_id
-            new_id, new_key = new_master_key(now)
-            write_key_ring(master.path, [(new_id, new_key), *read_master_keys_file(master.path)])
-            master.reload()
-            await _record_ring(pool, master, now)
-            async with pool.connection() as connection, connection.transaction():
-                await _append(connection, "keys.master_rotated", new_id, {"previous": previous})
-            report.active, report.rotated_from = new_id, previous
+        await _add_active_key(pool, master, report, now)
     try:
         while True:
             seen, rewrapped = await rewrap_batch(pool, master, REWRAP_BATCH)
@@ -175,7 +166,7 @@ async def _rotate(pool: AsyncConnectionPool, master: MasterKeys, policy: KeyPoli
                 break
     except KeyUnavailableError as error:  # a data key that no configured master key opens
         report.error = str(error)
-        report.keys = await key_states(pool, master)
+        report.keys = list((await key_states(pool, master)).values())
         return report
     for state in (await key_states(pool, master)).values():
         unused = state.configured and state.master_key_id != master.active_id and state.data_keys == 0
@@ -183,24 +174,64 @@ async def _rotate(pool: AsyncConnectionPool, master: MasterKeys, policy: KeyPoli
             await _mark(pool, state.master_key_id, "retired_at", now, "keys.master_retired")
             report.retired.append(state.master_key_id)
     for state in (await key_states(pool, master)).values():
-        if state.retired_at is None or state.destroyed_at is not None or state.data_keys:
-            continue
-        if not state.configured:
-            if master.path is not None:  # the ring file is the one ring: a run that died after removing it
-                await _mark(pool, state.master_key_id, "destroyed_at", now, "keys.master_destroyed")
-                report.destroyed.append(state.master_key_id)
-            continue
-        if now - state.retired_at < policy.destroy_after or state.master_key_id == master.active_id:
-            continue
-        if master.path is None:
-            report.destruction_due.append(state.master_key_id)
-            continue
-        write_key_ring(master.path, [(k, v) for k, v in read_master_keys_file(master.path) if k != state.master_key_id])
-        master.reload()
-        await _mark(pool, state.master_key_id, "destroyed_at", now, "keys.master_destroyed")
-        report.destroyed.append(state.master_key_id)
+        if state.retired_at is not None and state.destroyed_at is None and not state.data_keys:
+            await _destroy_if_due(pool, master, report, state, policy, now)
     report.keys = list((await key_states(pool, master)).values())
     return report
+
+
+async def _add_active_key(pool: AsyncConnectionPool, master: MasterKeys, report: RotationReport, now: datetime) -> None:
+    """A new master key, first in the ring: new data keys wrap with it, and this run re-wraps the rest."""
+    previous = master.active_id
+    new_id, new_key = new_master_key(now)
+    if master.path is None or not _rewrite(
+        report, master.path, [(new_id, new_key), *read_master_keys_file(master.path)]
+    ):
+        report.rotation_due = True
+        return
+    master.reload()
+    await _record_ring(pool, master, now)
+    async with pool.connection() as connection, connection.transaction():
+        await _append(connection, "keys.master_rotated", new_id, {"previous": previous})
+    report.active, report.rotated_from = new_id, previous
+
+
+async def _destroy_if_due(
+    pool: AsyncConnectionPool,
+    master: MasterKeys,
+    report: RotationReport,
+    state: MasterKeyState,
+    policy: KeyPolicy,
+    now: datetime,
+) -> None:
+    """Remove a retired key from the ring once `destroy_after` has passed since it retired."""
+    key_id = state.master_key_id
+    if not state.configured:
+        if master.path is not None:  # the file is the one ring: a run that died after removing it
+            await _mark(pool, key_id, "destroyed_at", now, "keys.master_destroyed")
+            report.destroyed.append(key_id)
+        return
+    assert state.retired_at is not None
+    if key_id == master.active_id or now - state.retired_at < policy.destroy_after:
+        return
+    kept = [] if master.path is None else [item for item in read_master_keys_file(master.path) if item[0] != key_id]
+    if master.path is None or not _rewrite(report, master.path, kept):
+        report.destruction_due.append(key_id)
+        return
+    master.reload()
+    await _mark(pool, key_id, "destroyed_at", now, "keys.master_destroyed")
+    report.destroyed.append(key_id)
+
+
+def _rewrite(report: RotationReport, path: Path, keys: list[tuple[str, bytes]]) -> bool:
+    """Rewrite the ring, or say why it cannot be (a secret store's read-only mount): then the step
+    is reported as due, for whoever can write the store."""
+    try:
+        write_key_ring(path, keys)
+    except OSError as error:
+        report.ring_unwritable = f"{path}: {error.strerror or error}"
+        return False
+    return True
 
 
 async def key_states(pool: AsyncConnectionPool, master: MasterKeys) -> dict[str, MasterKeyState]:

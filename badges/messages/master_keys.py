@@ -16,4 +16,5 @@ class MasterKeyRotation(BaseModel):
     rotation_due: bool = False
     destruction_due: list[str] = []
     busy: bool = False  # another rotation was running
+    ring_unwritable: str | None = None  # the ring file is read-only where the worker runs
     error: str | None = None  # a data key that no configured master key opens

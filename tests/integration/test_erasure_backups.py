@@ -11,6 +11,7 @@ clock handed to `rotate_due`, or moved back in the `master_keys` table for the c
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings, parse_master_keys
+from badges.db import master_keys
 from badges.db.audit import verify_chain
 from badges.db.consents import upsert_consent
 from badges.db.engine import make_engine
@@ -235,6 +237,24 @@ async def test_a_backup_taken_before_an_erasure_stops_opening_once_its_master_ke
         assert (await verify_chain(deployment.pool)).ok
     finally:
         drop_database(database_url, backup_url)
+
+
+async def test_a_ring_this_process_cannot_write_is_reported_as_due_not_half_rotated(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    await create_member(deployment.engine, deployment.keys)
+    first = deployment.keys.master.active_id
+    await rotate_due(deployment.pool, deployment.keys.master, POLICY, now)
+
+    def read_only(path: Path, keys: list[tuple[str, bytes]]) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(master_keys, "write_key_ring", read_only)  # a secret store's read-only mount
+    report = await rotate_due(deployment.pool, deployment.keys.master, POLICY, now + POLICY.rotate_after)
+    assert report.rotation_due and report.rotated_from is None and report.error is None
+    assert report.ring_unwritable is not None and "Read-only" in report.ring_unwritable
+    assert deployment.keys.master.ids == [first] and report.retired == []
 
 
 def keys_cli(url: str, master_keys: str) -> tuple[int, dict[str, Any]]:
