@@ -11,6 +11,7 @@ creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -46,6 +47,8 @@ class DataKey(Base):
         Index("uq_data_keys_live_owner", "owner", unique=True, postgresql_where=text("destroyed_at IS NULL")),
     )
 
+
+log = logging.getLogger("badges.keys")
 
 NONCE_BYTES = 12
 # How often a process built from a master key ring file looks at the file for changes.
@@ -88,16 +91,19 @@ class MasterKeys:
     key the rotation schedule adds is readable everywhere as soon as anything wraps with it, and a
     key it destroys leaves every process's memory within that time."""
 
-    def __init__(self, keys: list[tuple[str, bytes]], *, path: Path | None = None) -> None:
-        self.path = path
-        self._stamp = _file_stamp(path) if path is not None else None
+    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+        self.path: Path | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._checked = time.monotonic()
         self._use(keys)
 
     @classmethod
     def from_file(cls, path: str | Path) -> MasterKeys:
         path = Path(path)
-        return cls(read_master_keys_file(path), path=path)
+        stamp = _file_stamp(path)  # before reading: a change in between is read again next time
+        master = cls(read_master_keys_file(path))
+        master.path, master._stamp = path, stamp
+        return master
 
     @property
     def ids(self) -> list[str]:
@@ -125,7 +131,7 @@ class MasterKeys:
     def unwrap(self, master_key_id: str, data_key_id: str, wrapped: bytes) -> bytes:
         self._follow_file()
         master = self._keys.get(master_key_id)
-        if master is None and self.reload():  # added to the ring since this process read it
+        if master is None and self._reload_quietly():  # added to the ring since this process read it
             master = self._keys.get(master_key_id)
         if master is None:
             raise KeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
@@ -137,7 +143,16 @@ class MasterKeys:
 
     def _follow_file(self) -> None:
         if self.path is not None and time.monotonic() - self._checked >= RING_CHECK_SECONDS:
-            self.reload()
+            self._reload_quietly()
+
+    def _reload_quietly(self) -> bool:
+        """`reload`, keeping the keys held when the file cannot be read just now (being replaced
+        by hand, a mount going away): reads and writes of data keys go on, and say so in the log."""
+        try:
+            return self.reload()
+        except (OSError, ValueError):
+            log.exception("master key ring %s unreadable; keeping the keys held", self.path)
+            return False
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int]:

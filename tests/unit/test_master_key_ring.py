@@ -73,3 +73,19 @@ def test_keys_from_the_environment_never_change() -> None:
     assert fixed.path is None and not fixed.reload()
     with pytest.raises(KeyUnavailableError, match="not configured"):
         fixed.unwrap("mk-new", "dk", b"x" * 40)
+
+
+def test_a_ring_file_unreadable_for_a_moment_keeps_the_keys_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ring = tmp_path / "master-keys"
+    write_key_ring(ring, [OLD])
+    process = MasterKeys.from_file(ring)
+    wrapped = process.wrap("dk-1", b"d" * 32)
+    ring.write_text("half a key ri")  # an editor mid-save, not the rotation (which replaces it whole)
+    monkeypatch.setattr(keys_module, "RING_CHECK_SECONDS", 0.0)
+    assert process.unwrap(*wrapped[:1], "dk-1", wrapped[1]) == b"d" * 32
+    ring.unlink()
+    assert process.unwrap(*wrapped[:1], "dk-1", wrapped[1]) == b"d" * 32
+    with pytest.raises(FileNotFoundError):
+        process.reload()  # asked for explicitly (the rotation), it fails loudly
