@@ -206,13 +206,12 @@ async def _destroy_if_due(
 ) -> None:
     """Remove a retired key from the ring once `destroy_after` has passed since it retired."""
     key_id = state.master_key_id
-    if not state.configured:
-        if master.path is not None:  # the file is the one ring: a run that died after removing it
-            await _mark(pool, key_id, "destroyed_at", now, "keys.master_destroyed")
-            report.destroyed.append(key_id)
-        return
     assert state.retired_at is not None
     if key_id == master.active_id or now - state.retired_at < policy.destroy_after:
+        return
+    if not state.configured:  # an operator removed it (keys from the environment), or a run died after
+        await _mark(pool, key_id, "destroyed_at", now, "keys.master_destroyed")
+        report.destroyed.append(key_id)
         return
     kept = [] if master.path is None else [item for item in read_master_keys_file(master.path) if item[0] != key_id]
     if master.path is None or not _rewrite(report, master.path, kept):

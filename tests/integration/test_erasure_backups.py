@@ -303,7 +303,7 @@ async def test_keys_from_the_environment_are_rotated_by_hand_when_the_command_sa
     code, report = await asyncio.to_thread(keys_cli, deployment.url, f"{new},{old}")
     assert code == 3 and report["destruction_due"] == [old_id]
     code, report = await asyncio.to_thread(keys_cli, deployment.url, new)  # removed everywhere
-    assert code == 0 and report["destruction_due"] == []
+    assert code == 0 and report["destruction_due"] == [] and report["destroyed"] == [old_id]
     only_new = KeyStore(deployment.engine, MasterKeys([(new_id, new_key)]))
     assert (await only_new.live_key(str(member))).owner == str(member)
 
