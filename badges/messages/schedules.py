@@ -16,3 +16,7 @@ RETENTION_EVERY = timedelta(days=1)
 # how much of the log's tail could be removed unnoticed.
 AUDIT_CHECKPOINT_SCHEDULE_ID = "audit/checkpoint"
 AUDIT_CHECKPOINT_EVERY = timedelta(minutes=5)
+# MasterKeyRotationWorkflow: a new master key when the active one is due, re-wrapping, and the
+# destruction of retired ones once backups no longer need them (`db/master_keys.py`).
+MASTER_KEYS_SCHEDULE_ID = "keys/rotate-master"
+MASTER_KEYS_EVERY = timedelta(days=1)

@@ -49,6 +49,8 @@ from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
 from badges.messages.schedules import (
     AUDIT_CHECKPOINT_EVERY,
     AUDIT_CHECKPOINT_SCHEDULE_ID,
+    MASTER_KEYS_EVERY,
+    MASTER_KEYS_SCHEDULE_ID,
     RELEASE_EVERY,
     RELEASE_SCHEDULE_ID,
     RETENTION_EVERY,
@@ -301,6 +303,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
     schedules = [
         (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
         (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
+        (MASTER_KEYS_SCHEDULE_ID, "MasterKeyRotationWorkflow", MASTER_KEYS_EVERY),
     ]
     if settings.parsed_audit_anchor_keys:
         schedules.append((AUDIT_CHECKPOINT_SCHEDULE_ID, "AuditCheckpointWorkflow", AUDIT_CHECKPOINT_EVERY))
