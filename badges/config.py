@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import base64
+import os
 from functools import cached_property
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import limits
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`<NAME>_FILE=/run/secrets/name` for any setting `<NAME>`: its value is that file's content
+    (one trailing newline dropped), so secrets can come from mounted files (Docker and Kubernetes
+    secrets) rather than the environment, where `docker inspect` and `/proc` show them. Setting
+    both `<NAME>` and `<NAME>_FILE` is refused as ambiguous."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            alias = (field.alias or name).upper()
+            path = environment.get(alias + SECRET_FILE_SUFFIX)
+            if not path:
+                continue
+            if alias in environment:
+                raise ValueError(f"{alias} and {alias}{SECRET_FILE_SUFFIX} are both set: set one")
+            text = Path(path).read_text()
+            values[field.alias or name] = text[:-1] if text.endswith("\n") else text
+        return values
 
 
 class Settings(BaseSettings):
@@ -41,6 +69,14 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = Field(False, alias="BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS")
     member_event_rate: str = Field("120/minute", alias="BADGES_MEMBER_EVENT_RATE")
     integration_event_rate: str = Field("6000/minute", alias="BADGES_INTEGRATION_EVENT_RATE")
+    # Limits on expensive calls, all shared by every API process (counters in PostgreSQL): requests
+    # to routes without a bearer token (Plaid webhooks, signed integration events, the dev token)
+    # per source address; outbound fetches of Plaid verification keys per source address; new
+    # exports per member; forced syncs (`.../relinked`) per bank connection.
+    address_rate: str = Field("6000/minute", alias="BADGES_ADDRESS_RATE")
+    key_fetch_rate: str = Field("10/minute", alias="BADGES_KEY_FETCH_RATE")
+    export_rate: str = Field("3/day", alias="BADGES_EXPORT_RATE")
+    relink_rate: str = Field("5/hour", alias="BADGES_RELINK_RATE")
     # Plaid: the host the plaid-python client talks to (`make dev`: the sandbox bank on :8100).
     plaid_host: str = Field("http://127.0.0.1:8100", alias="PLAID_HOST")
     plaid_client_id: str = Field("sandbox-client-id", alias="PLAID_CLIENT_ID")
@@ -57,10 +93,24 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
 
-    @field_validator("member_event_rate", "integration_event_rate")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings)
+
+    @field_validator(
+        "member_event_rate", "integration_event_rate", "address_rate", "key_fetch_rate", "export_rate", "relink_rate"
+    )
     @classmethod
     def _rate_parses(cls, value: str) -> str:
-        limits.parse(value)
+        if limits.parse(value).amount < 1:
+            raise ValueError("a rate allows at least one")
         return value
 
     @field_validator("database_url")

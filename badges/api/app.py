@@ -36,6 +36,7 @@ from badges.api.routes import (
     stream,
     ws,
 )
+from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
@@ -74,7 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
         members = MemberDirectory(engine, keys, settings.identity_pepper)
         hub.on_erasure += [members.forget, keys.forget]
         hub.on_listening += [members.forget_all, keys.forget_all]
-        intake = EventIntake(pool, temporal, settings, catalogue, members)
+        throttle = Throttle(pool)
+        throttle.start_sweeping()
+        intake = EventIntake(pool, temporal, settings, catalogue, members, throttle)
         app.state.services = Services(
             engine=engine,
             pool=pool,
@@ -83,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             members=members,
             catalogue=catalogue,
             intake=intake,
+            throttle=throttle,
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
             banking=make_providers(settings),
@@ -91,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await intake.signalled.close()
+            await throttle.stop()
             await hub.stop()
             await pool.close()
             await engine.dispose()

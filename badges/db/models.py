@@ -12,6 +12,7 @@ from badges.db.keys import DataKey
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
 from badges.db.progress import AwardRow, BadgeProgress
+from badges.db.rate_limits import RateLimitWindow
 from badges.db.receipts import EventReceiptRow
 from badges.db.reviews import ReviewItem
 from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
@@ -36,6 +37,7 @@ __all__ = [
     "MemberExport",
     "MemberExportPart",
     "OutboxEntry",
+    "RateLimitWindow",
     "ReviewItem",
     "RewardBudget",
     "RewardBudgetUsage",
