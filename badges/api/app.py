@@ -14,6 +14,7 @@ from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
+from badges.api.logs import redact_server_logs
 from badges.api.members import MemberDirectory
 from badges.api.problems import BodyLimit, install_problem_handlers, problem_openapi
 from badges.api.routes import (
@@ -143,7 +144,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """Entry point for `uvicorn --factory badges.api.app:app_from_environment`."""
+    """Entry point for `uvicorn --factory badges.api.app:app_from_environment` (and for
+    `python -m badges.cli.api`, which the image runs): the app, with server logs that name no token."""
+    redact_server_logs()
     app = create_app(Settings())  # type: ignore[call-arg]
     freeze_startup_heap()
     return app
