@@ -14,6 +14,7 @@ from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
+from badges.api.logs import redact_server_logs
 from badges.api.members import MemberDirectory
 from badges.api.problems import BodyLimit, install_problem_handlers, problem_openapi
 from badges.api.routes import (
@@ -36,6 +37,7 @@ from badges.api.routes import (
     stream,
     ws,
 )
+from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
@@ -75,7 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
         members = MemberDirectory(engine, keys, settings.identity_pepper)
         hub.on_erasure += [members.forget, keys.forget]
         hub.on_listening += [members.forget_all, keys.forget_all]
-        intake = EventIntake(pool, temporal, settings, catalogue, members)
+        throttle = Throttle(pool)
+        throttle.start_sweeping()
+        intake = EventIntake(pool, temporal, settings, catalogue, members, throttle)
         app.state.services = Services(
             engine=engine,
             pool=pool,
@@ -84,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
             members=members,
             catalogue=catalogue,
             intake=intake,
+            throttle=throttle,
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
             banking=make_providers(settings),
@@ -92,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await intake.signalled.close()
+            await throttle.stop()
             await hub.stop()
             await pool.close()
             await engine.dispose()
@@ -139,7 +145,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """Entry point for `uvicorn --factory badges.api.app:app_from_environment`."""
+    """Entry point for `uvicorn --factory badges.api.app:app_from_environment` (and for
+    `python -m badges.cli.api`, which the image runs): the app, with server logs that name no token."""
+    redact_server_logs()
     app = create_app(Settings())  # type: ignore[call-arg]
     freeze_startup_heap()
     return app
