@@ -112,6 +112,21 @@ def test_settings_read_secrets_from_files(tmp_path: Path, monkeypatch: pytest.Mo
         Settings()  # type: ignore[call-arg]
 
 
+def test_the_master_key_ring_file_is_a_setting_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BADGES_MASTER_KEYS_FILE names the key ring the processes follow (rotation rewrites it), not a
+    secret file holding BADGES_MASTER_KEYS: set alone, it is not also read as the other."""
+    ring = tmp_path / "master-keys"
+    ring.write_text("k1:" + "A" * 43 + "=\n")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/badges")
+    monkeypatch.setenv("BADGES_JWT_SECRET", "s" * 40)
+    monkeypatch.setenv("BADGES_IDENTITY_PEPPER", "p" * 20)
+    monkeypatch.delenv("BADGES_MASTER_KEYS", raising=False)
+    monkeypatch.setenv("BADGES_MASTER_KEYS_FILE", str(ring))
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.master_keys == "" and settings.master_keys_file == str(ring)
+    assert [key_id for key_id, _ in settings.parsed_master_keys] == ["k1"]
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
