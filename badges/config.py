@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     database_url: str = Field(alias="DATABASE_URL")
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    # Temporal's frontend beyond one machine: mutual TLS (this process's certificate and key, PEM
+    # files, and the CA that signed the server's when it is a private one), an API key (Temporal
+    # Cloud), or both. Empty: plain gRPC, as the embedded dev server speaks it.
+    temporal_tls_cert: str = Field("", alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: str = Field("", alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: str = Field("", alias="TEMPORAL_TLS_CA")
+    temporal_api_key: str = Field("", alias="TEMPORAL_API_KEY", repr=False)
     task_queue: str = Field("badges", alias="BADGES_TASK_QUEUE")
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")

@@ -61,6 +61,18 @@ class KeyUnavailableError(Exception):
         self.key_ref = key_ref
 
 
+class MasterKeyUnavailableError(KeyUnavailableError):
+    """A data key that exists, wrapped by a master key this process is not configured with: a
+    deployment to fix, not a sign that the key (or what it sealed) is not ours."""
+
+
+def is_key_id(key_id: str) -> bool:
+    """Whether `key_id` has the shape of the ids `create_key` makes (32 lowercase hex digits).
+    Key ids arrive in payload metadata, which anyone reaching Temporal can write: one of another
+    shape is no key of ours, and is not worth a query (a NUL in it would fail one)."""
+    return len(key_id) == 32 and all(c in "0123456789abcdef" for c in key_id)
+
+
 @dataclass(frozen=True)
 class DataKeyMaterial:
     key_id: str
@@ -90,7 +102,7 @@ class MasterKeys:
     def unwrap(self, master_key_id: str, data_key_id: str, wrapped: bytes) -> bytes:
         master = self._keys.get(master_key_id)
         if master is None:
-            raise KeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
+            raise MasterKeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
         return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], data_key_id.encode())
 
 
@@ -141,6 +153,8 @@ class KeyStore:
         cached = self._fresh(key_id)
         if cached is not None:
             return cached
+        if not is_key_id(key_id):
+            raise KeyUnavailableError(repr(key_id[:40]))
         generation = self._generation
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(DataKey).where(DataKey.key_id == key_id))).one_or_none()
@@ -148,9 +162,21 @@ class KeyStore:
             raise KeyUnavailableError(key_id)
         return self._remember(row, generation)
 
+    async def readable_key(self, key_id: str) -> DataKeyMaterial | None:
+        """The key, or None when no such key exists or it was destroyed (what it sealed is then
+        not to be trusted or cannot be read). Raises when it cannot tell: the database is
+        unreachable, or the key's master key is not configured here."""
+        try:
+            return await self.key_by_id(key_id)
+        except MasterKeyUnavailableError:
+            raise
+        except KeyUnavailableError:
+            return None
+
     async def key_owners(self, key_ids: set[str]) -> dict[str, tuple[str, bool]]:
         """For each known key id: its owner and whether it is still readable (not destroyed).
         Read from the database every time, so a key destroyed by another process counts."""
+        key_ids = {key_id for key_id in key_ids if is_key_id(key_id)}
         if not key_ids:
             return {}
         async with self._engine.connect() as connection:

@@ -34,6 +34,7 @@ from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
 from badges.temporal import Client, connect, ensure_schedules
+from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
@@ -133,6 +134,8 @@ def build_worker(
             banking.disconnect_connection,
             banking.disconnect_member,
         ],
+        # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
+        interceptors=[FittingArgumentsInterceptor()],
         max_cached_workflows=10_000,
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
     )
