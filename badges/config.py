@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
+    # Each process's cache of unwrapped data keys: at most this many, each used for at most this
+    # long before its row is read again (the bound on a missed erasure notice, too).
+    key_cache_size: int = Field(50_000, alias="BADGES_KEY_CACHE_SIZE", gt=0)
+    key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
+    # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
+    worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
 
     @field_validator("member_event_rate", "integration_event_rate")
     @classmethod

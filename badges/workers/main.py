@@ -9,6 +9,7 @@ import signal
 
 import httpx
 import uvloop
+from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.worker import Worker, WorkflowRunner
@@ -33,6 +34,7 @@ from badges.db.keys import KeyStore, MasterKeys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.metrics import process_registry
 from badges.temporal import Client, connect, ensure_schedules
 from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.bank_sync import BankSyncWorkflow
@@ -162,7 +164,15 @@ async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
-    keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+    keys = KeyStore(
+        engine,
+        MasterKeys(settings.parsed_master_keys),
+        max_entries=settings.key_cache_size,
+        max_age_seconds=settings.key_cache_seconds,
+    )
+    if settings.worker_metrics_port:
+        # A thread of its own: a scrape never waits for the event loop, nor slows it.
+        start_http_server(settings.worker_metrics_port, registry=process_registry(keys))
     client = await connect(settings, keys)
     http = make_webhook_client()
     worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
