@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     database_url: str = Field(alias="DATABASE_URL")
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    # Temporal's frontend beyond one machine: mutual TLS (this process's certificate and key, PEM
+    # files, and the CA that signed the server's when it is a private one), an API key (Temporal
+    # Cloud), or both. Empty: plain gRPC, as the embedded dev server speaks it.
+    temporal_tls_cert: str = Field("", alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: str = Field("", alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: str = Field("", alias="TEMPORAL_TLS_CA")
+    temporal_api_key: str = Field("", alias="TEMPORAL_API_KEY", repr=False)
     task_queue: str = Field("badges", alias="BADGES_TASK_QUEUE")
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
@@ -125,6 +132,12 @@ class Settings(BaseSettings):
     # Where the signed checkpoints are written, one file each, never rewritten: in production a
     # write-once store that the database's owners cannot change (README: Compliance).
     audit_checkpoint_dir: str = Field(".data/audit-checkpoints", alias="BADGES_AUDIT_CHECKPOINT_DIR")
+    # Each process's cache of unwrapped data keys: at most this many, each used for at most this
+    # long before its row is read again (the bound on a missed erasure notice, too).
+    key_cache_size: int = Field(50_000, alias="BADGES_KEY_CACHE_SIZE", gt=0)
+    key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
+    # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
+    worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
 
     @classmethod
     def settings_customise_sources(

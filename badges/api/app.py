@@ -45,6 +45,7 @@ from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.metrics import process_registry
 from badges.temporal import connect
 
 
@@ -66,7 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        keys = KeyStore(engine, configured_master_keys(settings))
+        keys = KeyStore(
+            engine,
+            configured_master_keys(settings),
+            max_entries=settings.key_cache_size,
+            max_age_seconds=settings.key_cache_seconds,
+        )
+        app.state.metrics = process_registry(keys)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         temporal = await connect(settings, keys, lazy=True)
         pool = await open_pool(settings.libpq_url)
