@@ -5,6 +5,7 @@ from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
+from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
 from badges.db.integrations import Integration, SignatureReceipt
@@ -13,7 +14,7 @@ from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
 from badges.db.progress import AwardRow, BadgeProgress
 from badges.db.receipts import EventReceiptRow
-from badges.db.reviews import ReviewItem
+from badges.db.reviews import ReviewEvent, ReviewItem
 from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
 from badges.db.webhooks import BadgeWebhookSecret, WebhookDelivery
 
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "Consent",
     "DataKey",
+    "DeadLetterRow",
     "ErasedSubject",
     "EventReceiptRow",
     "Integration",
@@ -36,6 +38,7 @@ __all__ = [
     "MemberExport",
     "MemberExportPart",
     "OutboxEntry",
+    "ReviewEvent",
     "ReviewItem",
     "RewardBudget",
     "RewardBudgetUsage",
