@@ -48,7 +48,8 @@ async def test_held_events_are_sealed_appended_once_and_paged_in_order(
     item = await review_item(engine, review_id)
     assert item is not None and item.event_count == 7 and item.event_ids == [e.id for e in events]
     async with pool.connection() as connection:
-        stored = await (await connection.execute("SELECT sealed FROM review_events WHERE review_id = %s", (review_id,))).fetchall()
+        query = "SELECT sealed FROM review_events WHERE review_id = %s"
+        stored = await (await connection.execute(query, (review_id,))).fetchall()
     assert all(b"e-" not in bytes(row[0]) for row in stored)  # sealed, not plain
 
     pages, after = [], 0
