@@ -286,11 +286,10 @@ def _permanent_failure(error: Exception) -> tuple[str, str] | None:
     non-retryable failure (the database refused a value for good), or an error of the rules on
     this work's data. None for Temporal's own errors (cancellation, non-determinism, timeouts),
     which are never the data's fault and must not be swallowed."""
-    if isinstance(error, ActivityError):
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.non_retryable:
-            return cause.message, "; ".join(str(detail) for detail in cause.details)
-        return None
+    # A local activity's failure comes as the activity raised it; a remote one's, as the cause.
+    cause = error.cause if isinstance(error, ActivityError) else error
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message, "; ".join(str(detail) for detail in cause.details)
     if isinstance(error, TemporalError):
         return None
     return f"decide_batch: {type(error).__name__}", str(error)
