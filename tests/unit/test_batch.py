@@ -154,6 +154,10 @@ def attend(event_id: str, note: str = "") -> BadgeEvent:
     return BadgeEvent(id=event_id, type="attendance", timestamp=NOW, event_data={"note": note} if note else {})
 
 
+def yes() -> bool:
+    return True
+
+
 def burst(review_id: str, *events: BadgeEvent) -> HeldBatch:
     return HeldBatch(review_id=review_id, event_type="attendance", reason="burst", events=list(events))
 
@@ -162,8 +166,8 @@ def test_a_burst_past_an_items_event_bound_goes_on_in_new_items() -> None:
     still_held: list[HeldBatch] = []
     made = review_ids()
     bounds = ReviewBounds(max_events=3, max_bytes=1 << 20)
-    first = join_open_reviews(still_held, [burst("r0", *(attend(f"a{n}") for n in range(4)))], bounds, lambda: True, made)
-    second = join_open_reviews(still_held, [burst("r9", *(attend(f"b{n}") for n in range(4)))], bounds, lambda: True, made)
+    first = join_open_reviews(still_held, [burst("r0", *(attend(f"a{n}") for n in range(4)))], bounds, yes, made)
+    second = join_open_reviews(still_held, [burst("r9", *(attend(f"b{n}") for n in range(4)))], bounds, yes, made)
     assert [(item.review_id, item.count, item.events) for item in still_held] == [
         ("r0", 3, []),
         ("review-0-attendance", 3, []),
