@@ -146,7 +146,8 @@ async def test_event_data_within_the_bounds_is_accepted_decoded_and_stored_uncha
     # key in its own review_events row, read back through a page of held events.
     member = uuid.UUID(member_context.workflow_id.split("/")[1])
     review_id = str(uuid.uuid4())
-    held = HeldEvents(review_id, "attendance", "burst", [(event.id, await keys.seal(str(member), event.model_dump_json().encode()))])
+    sealed = await keys.seal(str(member), event.model_dump_json().encode())
+    held = HeldEvents(review_id, "attendance", "burst", [(event.id, sealed)])
     await write_member_batch(pool, member, 1, [], [], held=[held])
     page = await held_events_page(pool, keys, member, review_id, 0, max_events=10, max_bytes=1 << 20)
     [stored] = [BadgeEvent.model_validate_json(text) for text in page.events]
