@@ -1,6 +1,6 @@
 """Review items against real PostgreSQL: held events are rows of their own, sealed with the member's
 key, appended once each and handed back in bounded pages; a batch the database refuses leaves
-nothing behind."""
+nothing behind; events held before migration 0009 are moved, in order, and still handed back."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from alembic import command
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db.keys import KeyStore
+from badges.db.migrate import alembic_config, upgrade
 from badges.db.progress import write_member_batch
 from badges.db.reviews import HeldEvents, held_events_page, review_item
 from badges.domain.events import BadgeEvent
 from badges.domain.rules import ProgressUpdate
-from tests.conftest import create_member
+from tests.conftest import _admin_url, create_member
 
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -99,3 +102,39 @@ async def test_a_batch_the_database_refuses_leaves_nothing_behind(
             )
         ).fetchone()
     assert counts == (0, 0, 0)
+
+
+async def test_events_held_before_migration_0009_move_to_their_own_rows_in_order(keys: KeyStore) -> None:
+    for admin_url in _admin_url():
+        name = f"badges_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        url = admin_url.rsplit("/", 1)[0] + "/" + name
+        try:
+            sqlalchemy_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+            upgrade(sqlalchemy_url, "0008")
+            member = uuid.uuid4()
+            legacy = [held_event(n).model_dump(mode="json") for n in range(3)]
+            with psycopg.connect(url, autocommit=True) as connection:
+                digest = member.bytes * 2
+                connection.execute("INSERT INTO members (id, subject_digest) VALUES (%s, %s)", (member, digest))
+                connection.execute(
+                    "INSERT INTO review_queue (review_id, user_id, event_type, reason, event_count, event_ids, events)"
+                    " VALUES ('old', %s, 'attendance', 'burst', 3, %s, %s)",
+                    (member, Jsonb([event["id"] for event in legacy]), Jsonb(legacy)),
+                )
+            upgrade(sqlalchemy_url)
+            async with AsyncConnectionPool(url, open=False) as pool:
+                page = await held_events_page(pool, keys, member, "old", 0, max_events=10, max_bytes=1 << 20)
+            assert [BadgeEvent.model_validate_json(text) for text in page.events] == [
+                BadgeEvent.model_validate(event) for event in legacy
+            ]
+            assert page.next_after is None
+            # And back: the events held before 0009 return to their item.
+            command.downgrade(alembic_config(sqlalchemy_url), "0008")
+            with psycopg.connect(url) as connection:
+                row = connection.execute("SELECT events FROM review_queue WHERE review_id = 'old'").fetchone()
+            assert row is not None and row[0] == legacy
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
