@@ -118,12 +118,14 @@ class UserBadgesWorkflow:
         now = workflow.now()
         loaded: dict[str, ReviewDecision] = {}  # decisions with their held events, once loaded
         try:
-            await self._apply(user_id, work, now, loaded)
+            awards = await self._apply(user_id, work, now, loaded)
         except Exception as error:
             failure = _permanent_failure(error)
             if failure is None or not workflow.patched(DEAD_LETTERS):
                 raise
             await self._apply_in_parts(user_id, work, now, loaded, failure)
+            return
+        await self._deliver_webhooks(user_id, awards, self._catalogue.badges)
 
     async def _apply_in_parts(
         self,
@@ -140,17 +142,20 @@ class UserBadgesWorkflow:
             return
         for part in work.halves():
             try:
-                await self._apply(user_id, part, now, loaded)
+                awards = await self._apply(user_id, part, now, loaded)
             except Exception as error:
                 part_failure = _permanent_failure(error)
                 if part_failure is None:
                     raise
                 await self._apply_in_parts(user_id, part, now, loaded, part_failure)
+                continue
+            await self._deliver_webhooks(user_id, awards, self._catalogue.badges)
 
     async def _apply(
         self, user_id: uuid.UUID, work: MemberWork, now: datetime, loaded: dict[str, ReviewDecision]
-    ) -> None:
-        """Decide `work` and record the outcome; the state moves on only once it is recorded."""
+    ) -> list[Award]:
+        """Decide `work` and record the outcome; the state moves on only once it is recorded.
+        Returns the awards, whose webhooks the caller starts."""
         decisions = [await self._with_held_events(user_id, decision, loaded) for decision in work.decisions]
         catalogue = self._catalogue.badges
         outcome = decide_batch(
@@ -186,7 +191,7 @@ class UserBadgesWorkflow:
                 retry_policy=RECORD_RETRY,
             )
         self._state = outcome.state
-        await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+        return outcome.awards
 
     async def _with_held_events(
         self, user_id: uuid.UUID, decision: ReviewDecision, loaded: dict[str, ReviewDecision]
