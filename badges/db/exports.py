@@ -44,7 +44,11 @@ SEALED = {
     ("bank_accounts", "mask"),
     ("bank_transactions", "description"),
     ("bank_transactions", "merchant_name"),
+    ("review_events", "sealed"),
+    ("dead_letters", "payload"),
 }
+# Sealed columns that hold JSON: exported as the JSON they hold.
+SEALED_JSON = {("members", "demographics"), ("review_events", "sealed"), ("dead_letters", "payload")}
 
 
 class MemberExport(Base):
@@ -126,7 +130,7 @@ async def section_rows(
                 continue
             if (table, column) in SEALED and value is not None:
                 opened = (await keys.unseal(bytes(value))).decode()
-                item[column] = json.loads(opened) if column == "demographics" else opened
+                item[column] = json.loads(opened) if (table, column) in SEALED_JSON else opened
             else:
                 item[column] = plain(value)
         rows.append(item)
