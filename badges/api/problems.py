@@ -70,6 +70,12 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def validation_problem(request: Request, errors: list[dict[str, str]]) -> JSONResponse:
+    """The 422 for invalid input: `errors` holds each `field` (e.g. `body.scopes`), a `message` and a `type`."""
+    fields = ", ".join(error["field"] for error in errors)
+    return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -89,8 +95,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"], "type": error["type"]}
             for error in exc.errors()
         ]
-        fields = ", ".join(error["field"] for error in errors)
-        return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
+        return validation_problem(request, errors)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from badges.domain.event_data import MAX_SAFE_NUMBER
 from badges.domain.wire import WireModel
+
+# Largest bigserial id; a larger `afterId` is refused rather than overflowing the query.
+MAX_ROW_ID = 2**63 - 1
+UNIX_TIME = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_8601(value: object) -> object:
+    """Pydantic reads a number, or a string of one, as Unix time (`?since=20260101` would be a day
+    in August 1970); the contract says ISO 8601, so that is refused rather than misread."""
+    if isinstance(value, int | float) or (isinstance(value, str) and UNIX_TIME.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date or date-time, not a number")
+    return value
+
+
+# Dates and times that callers send (query filters): ISO 8601 only, and a time with its offset.
+IsoDate = Annotated[date, BeforeValidator(_iso_8601)]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
 
 
 class EventAcceptance(WireModel):
@@ -197,7 +224,8 @@ class BudgetSpec(WireModel):
 
     kind: Literal["points", "money"]
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    monthly_limit: int = Field(ge=0)
+    # Strict: a JSON `false` or `"5"` is not a limit. Within JavaScript's exact integers.
+    monthly_limit: StrictInt = Field(ge=0, le=MAX_SAFE_NUMBER)
     policy: Literal["defer", "withhold"]
 
     @model_validator(mode="after")

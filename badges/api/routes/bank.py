@@ -20,7 +20,7 @@ from pydantic import Field
 from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
-from badges.api.schemas import WireModel
+from badges.api.schemas import IsoDate, WireModel
 from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import record_audit
 from badges.db.banking import (
@@ -297,8 +297,8 @@ async def disconnect(
 async def transactions(
     member_id: MemberId,
     services: ServicesDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[str | None, Query(max_length=200, description="`nextAfter` of the previous page")] = None,
 ) -> Transactions:
