@@ -92,7 +92,9 @@ class Me(WireModel):
 def known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    # A folder of the zone database ("Europe") or a name past the file system's limit is an
+    # OSError, not a ValueError: without it here, a 500.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from error
     return value
 
@@ -112,7 +114,7 @@ class Demographics(WireModel):
         examples=["SW1A"],
     )
     age_range: Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] | None = None
-    dependants: int | None = Field(None, ge=0, le=20)
+    dependants: StrictInt | None = Field(None, ge=0, le=20)  # strict: `false` is not 0
     salary_bracket: Literal["<20k", "20-30k", "30-45k", "45-60k", "60-80k", "80-100k", "100k+"] | None = None
 
     @field_validator("postcode")
@@ -135,7 +137,9 @@ class ProfileUpdate(WireModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str | None = Field(None, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
+    timezone: str | None = Field(
+        None, max_length=64, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"]
+    )
     demographics: Demographics | None = None
 
     @field_validator("timezone")

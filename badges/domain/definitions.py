@@ -35,7 +35,7 @@ class SpecFieldError(ValueError):
 class SpecModel(WireModel):
     """A part of a badge definition: unknown fields are errors; immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- the seed's configuration types --------------------------------------------------------

@@ -178,3 +178,36 @@ async def test_a_badge_matching_event_data_past_its_bounds_is_refused(client: ht
         refused = await client.put(f"/v1/admin/badges/b-{uuid.uuid4().hex[:12]}", json=body, headers=headers)
         assert_problem(refused, 422, "validation-failed")
         assert refused.json()["errors"][0]["field"].startswith("body.rule.count.eventDataMatch.k")
+
+
+@pytest.mark.parametrize("zone", ["Europe", "America/", "x" * 300])
+async def test_a_time_zone_that_is_a_folder_or_too_long_is_a_422(client: httpx.AsyncClient, zone: str) -> None:
+    # "Europe" (a folder of the zone database) and names past the file system's limit were 500s:
+    # ZoneInfo raises OSError for them, not ValueError.
+    member = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    refused = await client.put("/v1/me/profile", json={"timezone": zone}, headers=member)
+    assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.timezone"]
+
+
+async def test_booleans_and_strings_are_not_numbers_in_definitions_and_profiles(client: httpx.AsyncClient) -> None:
+    # Were taken as 0, 1 or 5 (pydantic's lax mode); the schema says integer, boolean, number.
+    headers = await staff(client)
+    for rule, field in [
+        ({"target": True}, "body.rule.count.target"),
+        ({"target": "5"}, "body.rule.count.target"),
+        ({"target": 3.0}, "body.rule.count.target"),
+    ]:
+        body = badge("Lax", **rule)
+        refused = await client.put(f"/v1/admin/badges/b-{uuid.uuid4().hex[:12]}", json=body, headers=headers)
+        assert_problem(refused, 422, "validation-failed")
+        assert [error["field"] for error in refused.json()["errors"]] == [field]
+    inactive = {**badge("Lax"), "active": "no"}
+    refused = await client.put(f"/v1/admin/badges/b-{uuid.uuid4().hex[:12]}", json=inactive, headers=headers)
+    assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.active"]
+    member = await dev_token(client, f"{uuid.uuid4()}@example.com")
+    profile = {"demographics": {"postcode": "SW1A", "dependants": False}}
+    refused = await client.put("/v1/me/profile", json=profile, headers=member)
+    assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.demographics.dependants"]
