@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     field_validator,
     model_validator,
@@ -266,4 +267,5 @@ class ReviewItemView(WireModel):
 class ReviewDecisionRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
-    approve: bool
+    # Strict: `0`, `"no"` or `"false"` is not a decision (each was taken as a rejection).
+    approve: StrictBool

@@ -12,6 +12,7 @@ badges, budgets, integrations and reviews, which must not reach the other tests'
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -33,7 +34,7 @@ from badges.temporal.converter import make_data_converter
 from badges.workers.main import build_worker
 from tests.conftest import BIN, FUZZ, fresh_database, make_settings
 from tests.sandbox.conftest import Sandbox
-from tests.support import dev_token, eventually, free_port, running_api
+from tests.support import dev_token, eventually, free_port, real_time_event, running_api
 
 pytestmark = pytest.mark.fuzz
 
@@ -56,6 +57,7 @@ class FuzzSystem:
     url: str
     member: dict[str, str]
     staff: dict[str, str]
+    ids: dict[str, str]  # ids that exist, by path parameter name
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +90,20 @@ async def fuzz_system(admin_url: str, sandbox_bank: Sandbox, truelayer_bank: str
             ):
                 member = await dev_token(api, "fuzz-member@example.com")
                 staff = await dev_token(api, "fuzz-staff@example.com", ["admin", "compliance", "operator"])
-                await prepare(api, member, sandbox_bank)
-                yield FuzzSystem(url, member, staff)
+                ids = await prepare(api, member, staff, sandbox_bank)
+                yield FuzzSystem(url, member, staff, ids)
         finally:
             await env.shutdown()
             await pool.close()
             await engine.dispose()
 
 
-async def prepare(api: httpx.AsyncClient, member: dict[str, str], sandbox: Sandbox) -> None:
-    """Something for the member's routes to find: every consent, and a linked bank."""
+async def prepare(
+    api: httpx.AsyncClient, member: dict[str, str], staff: dict[str, str], sandbox: Sandbox
+) -> dict[str, str]:
+    """Something for the routes to find: every consent and a linked bank for the member, an
+    export, an integration, a held burst (another member's) waiting for review. Answers the ids
+    that exist, by path parameter name."""
     expires = (datetime.now(UTC) + timedelta(days=60)).isoformat()
     scopes = ("open_banking", "behaviour_tracking", "peer_comparison", "demographics")
     body = {"scopes": {scope: {"purpose": "fuzzing", "expiresAt": expires} for scope in scopes}}
@@ -116,6 +122,29 @@ async def prepare(api: httpx.AsyncClient, member: dict[str, str], sandbox: Sandb
         "/v1/me/bank/connections", json={"provider": "plaid", "publicToken": finished["public_token"]}, headers=member
     )
     assert linked.status_code == 201, linked.text
+    ids = {"connection_id": linked.json()["id"], "badge_id": "calculator-explorer"}
+    export = await api.get("/v1/me/export", headers=member)
+    assert export.status_code in (200, 202), export.text
+    ids["export_id"] = export.json()["exportId"]
+    integration = await api.post(
+        "/v1/admin/integrations", json={"integrationId": "fuzz-scanner", "eventTypes": ["attendance"]}, headers=staff
+    )
+    assert integration.status_code == 201, integration.text
+    ids["integration_id"] = "fuzz-scanner"
+    # More calculator uses in a minute than a person makes: held for review.
+    burst = await dev_token(api, "fuzz-burst@example.com")
+    for number in range(31):
+        event = real_time_event(f"burst-{number}", "fuzz-burst@example.com")
+        assert (await api.post("/v1/events", json=event, headers=burst)).status_code == 202
+
+    async def held() -> bool:
+        items = (await api.get("/v1/admin/review-queue", headers=staff)).json()
+        if items:
+            ids["review_id"] = items[0]["reviewId"]
+        return bool(items)
+
+    await eventually(held)
+    return ids
 
 
 async def schemathesis(system: FuzzSystem, *options: str) -> tuple[int, str]:
@@ -126,6 +155,7 @@ async def schemathesis(system: FuzzSystem, *options: str) -> tuple[int, str]:
         "BADGES_FUZZ_API": system.url,
         "BADGES_FUZZ_MEMBER_TOKEN": system.member["Authorization"].removeprefix("Bearer "),
         "BADGES_FUZZ_STAFF_TOKEN": system.staff["Authorization"].removeprefix("Bearer "),
+        "BADGES_FUZZ_IDS": json.dumps(system.ids),
     }
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("schemathesis")),

@@ -211,3 +211,16 @@ async def test_booleans_and_strings_are_not_numbers_in_definitions_and_profiles(
     refused = await client.put("/v1/me/profile", json=profile, headers=member)
     assert_problem(refused, 422, "validation-failed")
     assert [error["field"] for error in refused.json()["errors"]] == ["body.demographics.dependants"]
+
+
+@pytest.mark.parametrize("approve", [0, 1, "false", "yes"])
+async def test_a_review_decision_is_a_boolean_not_something_like_one(
+    client: httpx.AsyncClient, approve: object
+) -> None:
+    # `{"approve": 0}` was taken as a rejection of the held burst (found with a real review id).
+    headers = await staff(client)
+    refused = await client.post(
+        f"/v1/admin/review-queue/{uuid.uuid4()}/decision", json={"approve": approve}, headers=headers
+    )
+    assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.approve"]

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from badges.domain.event_data import text_violation
 
+pytestmark = pytest.mark.fuzz
+
 storable_char = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 storable_text = st.text(storable_char, max_size=8)
 documents = st.recursive(
