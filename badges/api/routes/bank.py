@@ -27,7 +27,7 @@ from badges.api.deps import (
 )
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
-from badges.api.schemas import WireModel
+from badges.api.schemas import IsoDate, WireModel
 from badges.api.throttle import parse_rate, source_address
 from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import record_audit
@@ -309,8 +309,8 @@ async def disconnect(
 async def transactions(
     member_id: MemberId,
     services: ServicesDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[str | None, Query(max_length=200, description="`nextAfter` of the previous page")] = None,
 ) -> Transactions:
