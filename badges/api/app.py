@@ -38,8 +38,8 @@ from badges.api.routes import (
     stream,
     ws,
 )
-from badges.api.throttle import Throttle
 from badges.api.text_guard import StorableText
+from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
