@@ -19,7 +19,7 @@ class SpendingCategory(StrEnum):
     INCOME_SALARY = "income_salary"
     INCOME_BENEFITS = "income_benefits"
     INCOME_OTHER = "income_other"
-    SAVINGS = "savings"  # savings and investments: money put aside, not spent
+    SAVINGS = "savings"  # to and from savings and investments: money put aside (or taken back), not spent
     TRANSFER = "transfer"  # between the member's own accounts: neither spending nor saving
     RENT_MORTGAGE = "rent_mortgage"
     BILLS_UTILITIES = "bills_utilities"
@@ -63,10 +63,12 @@ PLAID_DETAILED: dict[str, SpendingCategory] = {
     "INCOME_UNEMPLOYMENT": C.INCOME_BENEFITS,
     "INCOME_RETIREMENT_PENSION": C.INCOME_BENEFITS,
     "INCOME_TAX_REFUND": C.INCOME_OTHER,
-    "TRANSFER_IN_SAVINGS": C.TRANSFER,  # into checking from savings: a move between own accounts
+    # Money in from savings, on a current account, is saving undone (on the savings account itself
+    # the same category is the other side of a move to savings: figures count only one side).
+    "TRANSFER_IN_SAVINGS": C.SAVINGS,
     "TRANSFER_OUT_SAVINGS": C.SAVINGS,
     "TRANSFER_OUT_INVESTMENT_AND_RETIREMENT_FUNDS": C.SAVINGS,
-    "TRANSFER_IN_INVESTMENT_AND_RETIREMENT_FUNDS": C.TRANSFER,
+    "TRANSFER_IN_INVESTMENT_AND_RETIREMENT_FUNDS": C.SAVINGS,
     "TRANSFER_IN_CASH_ADVANCES_AND_LOANS": C.INCOME_OTHER,
     "TRANSFER_IN_DEPOSIT": C.CASH,
     "TRANSFER_OUT_WITHDRAWAL": C.CASH,

@@ -28,6 +28,7 @@ class Counterparty:
     low: float
     high: float
     pretty: str | None = None  # the provider's cleaned merchant name, where it gives one
+    money_in: bool | None = None  # None: as the category usually goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,11 @@ def shipped_counterparties() -> list[Counterparty]:
     parties = []
     for row in rows:
         countries = ("UK", "US") if row["country"] == "both" else (row["country"],)
+        back = row["category"] == "savings_back"
+        category = C.SAVINGS if back else C(row["category"])
         for country in countries:
             parties.append(
-                Counterparty(row["name"], C(row["category"]), country, float(row["low"]), float(row["high"]))
+                Counterparty(row["name"], category, country, float(row["low"]), float(row["high"]), money_in=back)
             )
     return parties
 
@@ -82,9 +85,11 @@ MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", 
 
 
 def statement_line(party: Counterparty, rng: random.Random) -> Example:
-    money_in = party.category in (C.INCOME_SALARY, C.INCOME_BENEFITS, C.INCOME_OTHER) or (
-        party.category is C.TRANSFER and rng.random() < 0.5
-    )
+    money_in = party.money_in
+    if money_in is None:
+        money_in = party.category in (C.INCOME_SALARY, C.INCOME_BENEFITS, C.INCOME_OTHER) or (
+            party.category is C.TRANSFER and rng.random() < 0.5
+        )
     if party.category in CARD_CATEGORIES:
         styles = CARD
     elif money_in:

@@ -29,8 +29,9 @@ def test_what_the_behaviour_badges_read_is_exact() -> None:
     )
     assert from_provider("ENTERTAINMENT_CASINOS_AND_GAMBLING", "ENTERTAINMENT").category is C.GAMBLING  # type: ignore[union-attr]
     assert from_provider("TRANSFER_OUT_SAVINGS", "TRANSFER_OUT").category is C.SAVINGS  # type: ignore[union-attr]
-    # Money back from savings, and card repayments, are neither spending nor saving.
-    assert from_provider("TRANSFER_IN_SAVINGS", "TRANSFER_IN").category is C.TRANSFER  # type: ignore[union-attr]
+    # Money back from savings is savings undone; card repayments are neither spending nor saving.
+    assert from_provider("TRANSFER_IN_SAVINGS", "TRANSFER_IN").category is C.SAVINGS  # type: ignore[union-attr]
+    assert from_provider("TRANSFER_IN_ACCOUNT_TRANSFER", "TRANSFER_IN").category is C.TRANSFER  # type: ignore[union-attr]
     assert from_provider("LOAN_PAYMENTS_CREDIT_CARD_PAYMENT", "LOAN_PAYMENTS").category is C.DEBT_REPAYMENT  # type: ignore[union-attr]
     assert from_provider("INCOME_WAGES", "INCOME").category is C.INCOME_SALARY  # type: ignore[union-attr]
 
