@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 from functools import cached_property
+from pathlib import Path
 from typing import Literal, get_args
 
 import limits
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from badges.domain.events import EventType
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
+# The master keys' life (README "What erasure guarantees"): a member's sealed data in any copy of the
+# database is unreadable at most ROTATION + RETENTION days after their erasure.
+DEFAULT_MASTER_KEY_ROTATION_DAYS = 90
+DEFAULT_BACKUP_RETENTION_DAYS = 35
 
 
 class Settings(BaseSettings):
@@ -26,8 +31,18 @@ class Settings(BaseSettings):
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
     jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")
-    # "id:base64key[,id:base64key…]": the first is the active wrapping key, the rest stay readable.
-    master_keys: str = Field(alias="BADGES_MASTER_KEYS")
+    # The master keys that wrap data keys: "id:base64key[,id:base64key…]", the first the active
+    # wrapping key, the rest still readable. Either in the environment (BADGES_MASTER_KEYS) or in
+    # a file (BADGES_MASTER_KEYS_FILE: the same items, one a line), as a secret store mounts it;
+    # never in the database or its backups. Only the file can be rotated by the schedule.
+    master_keys: str = Field("", alias="BADGES_MASTER_KEYS")
+    master_keys_file: str = Field("", alias="BADGES_MASTER_KEYS_FILE")
+    # A new master key every this many days (the schedule `keys/rotate-master`); a retired one is
+    # destroyed once the backups that may need it are gone: this many days after it retired.
+    master_key_rotation_days: int = Field(
+        DEFAULT_MASTER_KEY_ROTATION_DAYS, alias="BADGES_MASTER_KEY_ROTATION_DAYS", gt=0
+    )
+    backup_retention_days: int = Field(DEFAULT_BACKUP_RETENTION_DAYS, alias="BADGES_BACKUP_RETENTION_DAYS", gt=0)
     # Keys the HMAC that turns a token `sub` into a lookup digest, so the DB never holds the sub.
     identity_pepper: str = Field(alias="BADGES_IDENTITY_PEPPER", min_length=16)
     # Origins of the Temporal Web UI allowed to call the codec endpoint (comma-separated).
@@ -62,6 +77,14 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
+    # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
+    # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
+    # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.
+    # Empty: no checkpoints are written (the worker warns) and `verify` needs `--chain-only`.
+    audit_anchor_keys: str = Field("", alias="BADGES_AUDIT_ANCHOR_KEYS")
+    # Where the signed checkpoints are written, one file each, never rewritten: in production a
+    # write-once store that the database's owners cannot change (README: Compliance).
+    audit_checkpoint_dir: str = Field(".data/audit-checkpoints", alias="BADGES_AUDIT_CHECKPOINT_DIR")
 
     @field_validator("member_event_rate", "integration_event_rate")
     @classmethod
@@ -87,15 +110,32 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
-    @field_validator("master_keys")
+    @model_validator(mode="after")
+    def _one_master_key_source(self) -> Settings:
+        if bool(self.master_keys) == bool(self.master_keys_file):
+            raise ValueError("set exactly one of BADGES_MASTER_KEYS and BADGES_MASTER_KEYS_FILE")
+        if self.master_keys:
+            parse_master_keys(self.master_keys)
+        return self
+
+    @field_validator("audit_anchor_keys")
     @classmethod
-    def _master_keys_parse(cls, value: str) -> str:
-        parse_master_keys(value)
+    def _audit_anchor_keys_parse(cls, value: str) -> str:
+        parse_audit_anchor_keys(value)
         return value
 
     @cached_property
     def parsed_master_keys(self) -> list[tuple[str, bytes]]:
+        """The master keys as configured now (a file is read again by `MasterKeys.from_file`)."""
+        if self.master_keys_file:
+            return read_master_keys_file(Path(self.master_keys_file))
         return parse_master_keys(self.master_keys)
+
+    @property
+    def parsed_audit_anchor_keys(self) -> list[tuple[str, bytes]]:
+        """The anchoring keys, the signing one first; empty when anchoring is not configured. (Not
+        cached: `model_copy(update=...)` keeps a cached value, and read once per process anyway.)"""
+        return parse_audit_anchor_keys(self.audit_anchor_keys)
 
     @property
     def ws_max_size(self) -> int:
@@ -118,9 +158,13 @@ def parse_event_types(value: str) -> frozenset[str]:
 
 
 def parse_master_keys(value: str) -> list[tuple[str, bytes]]:
+    """`id:base64key` items separated by commas or lines (blank lines and `#` comments skipped)."""
     keys: list[tuple[str, bytes]] = []
-    for item in value.split(","):
-        key_id, sep, encoded = item.strip().partition(":")
+    items = [
+        item.strip() for line in value.splitlines() if not line.lstrip().startswith("#") for item in line.split(",")
+    ]
+    for item in filter(None, items):
+        key_id, sep, encoded = item.partition(":")
         if not sep or not key_id:
             raise ValueError("BADGES_MASTER_KEYS items must look like 'id:base64key'")
         key = base64.b64decode(encoded, validate=True)
@@ -129,4 +173,30 @@ def parse_master_keys(value: str) -> list[tuple[str, bytes]]:
         keys.append((key_id, key))
     if not keys:
         raise ValueError("BADGES_MASTER_KEYS holds no key")
+    if len({key_id for key_id, _ in keys}) != len(keys):
+        raise ValueError("a master key id is listed twice")
     return keys
+
+
+def parse_audit_anchor_keys(value: str) -> list[tuple[str, bytes]]:
+    """`BADGES_AUDIT_ANCHOR_KEYS`: `id:base64key[,…]` of 32-byte keys, the signing one first, ids
+    unique (a checkpoint names the key that signed it); no key at all when it is empty."""
+    keys: list[tuple[str, bytes]] = []
+    for item in value.split(",") if value.strip() else []:
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep or not key_id:
+            raise ValueError("BADGES_AUDIT_ANCHOR_KEYS items must look like 'id:base64key'")
+        key = base64.b64decode(encoded, validate=True)
+        if len(key) != 32:
+            raise ValueError(f"audit anchor key {key_id!r} must be 32 bytes, got {len(key)}")
+        if any(key_id == known for known, _ in keys):
+            raise ValueError(f"BADGES_AUDIT_ANCHOR_KEYS names key {key_id!r} twice")
+        keys.append((key_id, key))
+    return keys
+
+
+def read_master_keys_file(path: Path) -> list[tuple[str, bytes]]:
+    try:
+        return parse_master_keys(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error

@@ -39,7 +39,8 @@ from badges.api.routes import (
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
-from badges.db.keys import KeyStore, MasterKeys
+from badges.db.keys import KeyStore
+from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
 from badges.temporal import connect
@@ -63,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+        keys = KeyStore(engine, configured_master_keys(settings))
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         temporal = await connect(settings, keys, lazy=True)
         pool = await open_pool(settings.libpq_url)

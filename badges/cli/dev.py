@@ -16,9 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from badges.config import Settings
+from badges.config import Settings, parse_master_keys
+from badges.db.master_keys import new_master_key, write_key_ring
 
 DATA_DIR = Path(os.environ.get("BADGES_DATA_DIR", ".data")).resolve()
 API_PORT = int(os.environ.get("BADGES_API_PORT", "8000"))
@@ -41,7 +43,8 @@ def say(message: str) -> None:
 
 def local_secrets(path: Path) -> dict[str, str]:
     """Secrets for this machine only, made once and kept under the data folder, readable by the
-    owner only from the moment the file exists (created 0600, never narrowed after)."""
+    owner only from the moment the file exists (created 0600, never narrowed after). A secret that
+    a newer version needs is added to a file an older one made."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -50,12 +53,41 @@ def local_secrets(path: Path) -> dict[str, str]:
     else:
         with os.fdopen(descriptor, "w") as file:
             file.write(
-                f"BADGES_JWT_SECRET={secrets.token_urlsafe(48)}\n"
-                f"BADGES_MASTER_KEYS=local1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
-                f"BADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
+                f"BADGES_JWT_SECRET={secrets.token_urlsafe(48)}\nBADGES_IDENTITY_PEPPER={secrets.token_urlsafe(32)}\n"
             )
         say(f"generated local secrets in {path}")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    made = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    if "BADGES_AUDIT_ANCHOR_KEYS" not in made:
+        made["BADGES_AUDIT_ANCHOR_KEYS"] = f"local1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+        with path.open("a") as file:
+            file.write(f"BADGES_AUDIT_ANCHOR_KEYS={made['BADGES_AUDIT_ANCHOR_KEYS']}\n")
+    return made
+
+
+def local_master_keys(ring: Path, secrets_file: Path) -> Path:
+    """The master key ring for this machine (`BADGES_MASTER_KEYS_FILE`), which the rotation
+    schedule rewrites: made once, owner-only. A data folder from before it kept its master key in
+    the secrets file; that key moves into the ring and out of the secrets file, so that a key the
+    schedule destroys leaves no copy behind."""
+    if ring.exists():
+        return ring
+    lines = secrets_file.read_text().splitlines() if secrets_file.exists() else []
+    listed = [line.split("=", 1)[1] for line in lines if line.startswith("BADGES_MASTER_KEYS=")]
+    write_key_ring(ring, parse_master_keys(listed[0]) if listed else [new_master_key(datetime.now(UTC))])
+    if listed:
+        write_owner_only(
+            secrets_file, "".join(f"{line}\n" for line in lines if not line.startswith("BADGES_MASTER_KEYS="))
+        )
+        say(f"moved the master key from {secrets_file} to {ring}")
+    return ring
+
+
+def write_owner_only(path: Path, text: str) -> None:
+    """Replace a file with `text`, the new file readable by its owner only from its creation."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(text)
+    os.replace(temporary, path)
 
 
 def api_settings(env: dict[str, str]) -> Settings:
@@ -162,6 +194,12 @@ def main() -> None:
     env.setdefault("BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
+    # The audit log's signed checkpoints. Here beside the database, for local use only: in
+    # production a write-once store the database's owners cannot change (README: Compliance).
+    env.setdefault("BADGES_AUDIT_CHECKPOINT_DIR", str(DATA_DIR / "audit-checkpoints"))
+    if not os.environ.get("BADGES_MASTER_KEYS") and not os.environ.get("BADGES_MASTER_KEYS_FILE"):
+        env.pop("BADGES_MASTER_KEYS", None)
+        env["BADGES_MASTER_KEYS_FILE"] = str(local_master_keys(DATA_DIR / "master-keys", DATA_DIR / "secrets.env"))
     processes: list[subprocess.Popen[bytes]] = []
     stopping = False
 

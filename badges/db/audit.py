@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,21 +135,77 @@ async def append_audit(
 
 
 @dataclass(frozen=True)
+class ChainAnchor:
+    """What a keyed checkpoint (`db/audit_checkpoints.py`) vouches for: the chain passes through
+    record `audit_id` with hash `chain_hash`, with `records` records up to and including it (0 and
+    the genesis hash: the log was empty)."""
+
+    checkpoint: int  # the checkpoint's sequence number, to name it in a verdict
+    audit_id: int
+    chain_hash: bytes
+    records: int
+
+
+@dataclass(frozen=True)
 class VerificationResult:
     records_checked: int
     first_bad_id: int | None
     reason: str
+    first_bad_checkpoint: int | None = None
+    anchors_checked: int = 0
+    # Where the walk ended: the last record checked, its hash, and the records up to it.
+    last_id: int = 0
+    last_hash: bytes = GENESIS_HASH
+    records: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.first_bad_id is None
+        return self.first_bad_id is None and self.first_bad_checkpoint is None
 
 
-async def verify_chain(pool: AsyncConnectionPool, batch: int = 1000) -> VerificationResult:
-    """Recompute every record's hash in id order; the first record that does not match is named."""
-    expected_prev = GENESIS_HASH
-    checked = 0
-    last_id = 0
+async def verify_chain(
+    pool: AsyncConnectionPool,
+    batch: int = 1000,
+    *,
+    anchors: Sequence[ChainAnchor] = (),
+    start: ChainAnchor | None = None,
+) -> VerificationResult:
+    """Recompute every record's hash in id order; the first record that does not match is named.
+
+    Each of `anchors` must be met on the way: its record present, the records up to it as many as
+    it counted, and the chain's hash there the one it holds. Unkeyed, the chain alone shows a
+    record changed in place; the anchors also show a tail removed and a chain recomputed over a
+    different history. `start`: resume after a point already vouched for (checking only what was
+    appended since)."""
+    pending = deque(sorted(anchors, key=lambda anchor: anchor.audit_id))
+    expected_prev, last_id, records = (
+        (start.chain_hash, start.audit_id, start.records) if start else (GENESIS_HASH, 0, 0)
+    )
+    checked = anchors_checked = 0
+    previous_anchor = start
+
+    def failed(record_id: int, reason: str, anchor: ChainAnchor | None = None) -> VerificationResult:
+        return VerificationResult(
+            checked,
+            record_id,
+            reason,
+            anchor.checkpoint if anchor else None,
+            anchors_checked,
+            last_id,
+            expected_prev,
+            records,
+        )
+
+    def since(anchor: ChainAnchor | None) -> str:
+        if anchor is None or anchor.audit_id == 0:
+            return "from the start of the log"
+        return f"after record {anchor.audit_id} (checkpoint {anchor.checkpoint})"
+
+    while pending and pending[0].audit_id <= last_id:  # the empty log, or points before `start`
+        anchor = pending.popleft()
+        if start is None and (anchor.records, anchor.chain_hash) != (0, GENESIS_HASH):
+            return failed(0, f"checkpoint {anchor.checkpoint} anchors record 0 but not an empty log", anchor)
+        anchors_checked += start is None
     async with pool.connection() as connection:
         while True:
             cursor = await connection.execute(
@@ -159,8 +217,18 @@ async def verify_chain(pool: AsyncConnectionPool, batch: int = 1000) -> Verifica
             if not rows:
                 break
             for record_id, at, actor, role, action, subject, resource, purpose, details, prev, stored in rows:
+                if pending and pending[0].audit_id < record_id:
+                    anchor = pending[0]
+                    return failed(
+                        anchor.audit_id,
+                        f"record {anchor.audit_id}, which checkpoint {anchor.checkpoint} anchors, is missing:"
+                        " it was deleted",
+                        anchor,
+                    )
                 if bytes(prev) != expected_prev:
-                    return VerificationResult(checked, record_id, "prev_hash does not match the previous record")
+                    return failed(
+                        record_id, "prev_hash does not match the previous record (one was deleted, inserted or altered)"
+                    )
                 canonical = canonical_record(
                     at=at,
                     actor=actor,
@@ -172,11 +240,40 @@ async def verify_chain(pool: AsyncConnectionPool, batch: int = 1000) -> Verifica
                     details=details,
                 )
                 if chain_hash(expected_prev, canonical) != bytes(stored):
-                    return VerificationResult(checked, record_id, "hash does not match the record's contents")
+                    return failed(record_id, "hash does not match the record's contents")
                 expected_prev = bytes(stored)
                 checked += 1
+                records += 1
                 last_id = record_id
-    return VerificationResult(checked, None, "ok")
+                while pending and pending[0].audit_id == record_id:  # checkpoints with nothing new between
+                    anchor = pending.popleft()
+                    if records != anchor.records:
+                        return failed(
+                            record_id,
+                            f"checkpoint {anchor.checkpoint} counted {anchor.records} records up to record"
+                            f" {record_id}, the log holds {records}: records {since(previous_anchor)} were"
+                            " deleted or inserted and the chain recomputed",
+                            anchor,
+                        )
+                    if expected_prev != anchor.chain_hash:
+                        return failed(
+                            record_id,
+                            f"the chain's hash at record {record_id} is not the one checkpoint {anchor.checkpoint}"
+                            f" signed: a record {since(previous_anchor)}, up to {record_id}, was altered and the"
+                            " chain recomputed",
+                            anchor,
+                        )
+                    anchors_checked += 1
+                    previous_anchor = anchor
+    if pending:
+        anchor = pending[0]
+        return failed(
+            anchor.audit_id,
+            f"the log ends at record {last_id} ({records} records) but checkpoint {anchor.checkpoint} anchors"
+            f" record {anchor.audit_id} ({anchor.records} records): its tail was removed",
+            anchor,
+        )
+    return VerificationResult(checked, None, "ok", None, anchors_checked, last_id, expected_prev, records)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ async def member_tables(connection: AsyncConnection[Any]) -> list[tuple[str, str
 
 async def destroy_keys(connection: AsyncConnection[Any], owner: str) -> int:
     """Destroy the owner's data keys: the wrapped key material is overwritten with NULL, so every
-    ciphertext made with them (payloads, sealed columns, backups) stays unreadable."""
+    ciphertext made with them (payloads, sealed columns) stays unreadable. A backup's copy of the
+    wrapped key opens until its master key is destroyed (`master_keys.rotate_due`)."""
     cursor = await connection.execute(
         "UPDATE data_keys SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, now())"
         " WHERE owner = %s AND wrapped_key IS NOT NULL",

@@ -11,11 +11,13 @@ creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from badges.config import read_master_keys_file
 from badges.db.base import Base
 
 
@@ -45,7 +48,11 @@ class DataKey(Base):
     )
 
 
+log = logging.getLogger("badges.keys")
+
 NONCE_BYTES = 12
+# How often a process built from a master key ring file looks at the file for changes.
+RING_CHECK_SECONDS = 30.0
 # How long a process trusts an unwrapped key without re-reading its row: a key destroyed by
 # another process (erasure) stops working everywhere within this time. API and worker processes
 # also forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure in the
@@ -76,22 +83,82 @@ class DataKeyMaterial:
 
 
 class MasterKeys:
-    """Wraps and unwraps data keys. The first master key wraps; every listed key unwraps."""
+    """Wraps and unwraps data keys. The first master key wraps; every listed key unwraps.
+
+    Built from a key ring file (`from_file`: a secret store's mount, or `.data/master-keys` in
+    dev) it follows the file: it reads it again when it changed, at most every
+    `RING_CHECK_SECONDS`, and at once when a data key names a master key it does not hold. So a
+    key the rotation schedule adds is readable everywhere as soon as anything wraps with it, and a
+    key it destroys leaves every process's memory within that time."""
 
     def __init__(self, keys: list[tuple[str, bytes]]) -> None:
-        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
-        self.active_id = keys[0][0]
+        self.path: Path | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = time.monotonic()
+        self._use(keys)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> MasterKeys:
+        path = Path(path)
+        stamp = _file_stamp(path)  # before reading: a change in between is read again next time
+        master = cls(read_master_keys_file(path))
+        master.path, master._stamp = path, stamp
+        return master
+
+    @property
+    def ids(self) -> list[str]:
+        """The master keys held, the active one first."""
+        return list(self._keys)
+
+    def reload(self) -> bool:
+        """Read the ring file again if it changed since it was read. True if it did."""
+        if self.path is None:
+            return False
+        self._checked = time.monotonic()
+        stamp = _file_stamp(self.path)
+        if stamp == self._stamp:
+            return False
+        self._use(read_master_keys_file(self.path))
+        self._stamp = stamp
+        return True
 
     def wrap(self, data_key_id: str, data_key: bytes) -> tuple[str, bytes]:
+        self._follow_file()
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._keys[self.active_id].encrypt(nonce, data_key, data_key_id.encode())
         return self.active_id, nonce + sealed
 
     def unwrap(self, master_key_id: str, data_key_id: str, wrapped: bytes) -> bytes:
+        self._follow_file()
         master = self._keys.get(master_key_id)
+        if master is None and self._reload_quietly():  # added to the ring since this process read it
+            master = self._keys.get(master_key_id)
         if master is None:
             raise KeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
         return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], data_key_id.encode())
+
+    def _use(self, keys: list[tuple[str, bytes]]) -> None:
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self.active_id = keys[0][0]
+
+    def _follow_file(self) -> None:
+        if self.path is not None and time.monotonic() - self._checked >= RING_CHECK_SECONDS:
+            self._reload_quietly()
+
+    def _reload_quietly(self) -> bool:
+        """`reload`, keeping the keys held when the file cannot be read just now (being replaced
+        by hand, a mount going away): reads and writes of data keys go on, and say so in the log."""
+        try:
+            return self.reload()
+        except (OSError, ValueError):
+            log.exception("master key ring %s unreadable; keeping the keys held", self.path)
+            return False
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when the ring file is replaced or rewritten."""
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 class KeyStore:
@@ -101,6 +168,11 @@ class KeyStore:
         self._by_id: dict[str, tuple[DataKeyMaterial, float]] = {}  # key id -> (key, when read)
         self._live_by_owner: dict[str, str] = {}
         self._generation = 0  # bumped by every forget: a read that raced one is not cached
+
+    @property
+    def master(self) -> MasterKeys:
+        """The master keys that wrap this store's data keys (the rotation schedule re-reads them)."""
+        return self._master
 
     async def create_key(self, connection: AsyncConnection, owner: str) -> DataKeyMaterial | None:
         """Create the owner's live key inside the caller's transaction, unless one exists.

@@ -9,6 +9,7 @@ from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
 from badges.db.integrations import Integration, SignatureReceipt
 from badges.db.keys import DataKey
+from badges.db.master_keys import MasterKeyRecord
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
 from badges.db.progress import AwardRow, BadgeProgress
@@ -32,6 +33,7 @@ __all__ = [
     "ErasedSubject",
     "EventReceiptRow",
     "Integration",
+    "MasterKeyRecord",
     "Member",
     "MemberExport",
     "MemberExportPart",

@@ -46,7 +46,16 @@ from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocat
 from badges.messages.erasure import ErasureInput, ErasureOutcome
 from badges.messages.export import ExportProgress, ExportRequest
 from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
-from badges.messages.schedules import RELEASE_EVERY, RELEASE_SCHEDULE_ID, RETENTION_EVERY, RETENTION_SCHEDULE_ID
+from badges.messages.schedules import (
+    AUDIT_CHECKPOINT_EVERY,
+    AUDIT_CHECKPOINT_SCHEDULE_ID,
+    MASTER_KEYS_EVERY,
+    MASTER_KEYS_SCHEDULE_ID,
+    RELEASE_EVERY,
+    RELEASE_SCHEDULE_ID,
+    RETENTION_EVERY,
+    RETENTION_SCHEDULE_ID,
+)
 from badges.messages.user_badges import CatalogueSnapshot, ReevaluationRequest, ReviewDecision, UserBadgesInput
 
 HEALTH_TIMEOUT = timedelta(seconds=3)
@@ -289,11 +298,16 @@ async def running_member_workflows(client: Client, member_id: uuid.UUID) -> set[
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them)."""
-    for schedule_id, workflow_type, every in (
+    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them).
+    The audit log's checkpoints only where an anchoring key is configured (the worker warns if not)."""
+    schedules = [
         (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
         (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
-    ):
+        (MASTER_KEYS_SCHEDULE_ID, "MasterKeyRotationWorkflow", MASTER_KEYS_EVERY),
+    ]
+    if settings.parsed_audit_anchor_keys:
+        schedules.append((AUDIT_CHECKPOINT_SCHEDULE_ID, "AuditCheckpointWorkflow", AUDIT_CHECKPOINT_EVERY))
+    for schedule_id, workflow_type, every in schedules:
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=settings.task_queue),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),

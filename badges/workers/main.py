@@ -15,11 +15,13 @@ from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import badges
+from badges.activities.audit import AuditAnchorActivities
 from badges.activities.banking import BankingActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
+from badges.activities.master_keys import MasterKeyActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.activities.retention import RetentionActivities
@@ -27,17 +29,21 @@ from badges.activities.rewards import RewardActivities
 from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.banking import make_providers
 from badges.config import Settings
+from badges.db.audit_checkpoints import AnchorKeys, CheckpointStore
 from badges.db.engine import make_engine
 from badges.db.erasure import ERASURE_CHANNEL
-from badges.db.keys import KeyStore, MasterKeys
+from badges.db.keys import KeyStore
+from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
 from badges.temporal import Client, connect, ensure_schedules
+from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
+from badges.workflows.master_keys import MasterKeyRotationWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from badges.workflows.retention import RetentionWorkflow
 from badges.workflows.rewards_release import RewardsReleaseWorkflow
@@ -90,11 +96,16 @@ def build_worker(
     rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
+    master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
     banking = BankingActivities(
         pool,
         keys,
         make_providers(settings),
         client,
+    )
+    anchor_keys = settings.parsed_audit_anchor_keys
+    audit_anchor = AuditAnchorActivities(
+        pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None
     )
     return Worker(
         client,
@@ -109,6 +120,8 @@ def build_worker(
             MemberExportWorkflow,
             RetentionWorkflow,
             BankSyncWorkflow,
+            AuditCheckpointWorkflow,
+            MasterKeyRotationWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -132,6 +145,8 @@ def build_worker(
             banking.record_status,
             banking.disconnect_connection,
             banking.disconnect_member,
+            audit_anchor.checkpoint_audit_log,
+            master_keys.rotate_master_keys,
         ],
         max_cached_workflows=10_000,
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
@@ -159,10 +174,15 @@ async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
-    keys = KeyStore(engine, MasterKeys(settings.parsed_master_keys))
+    keys = KeyStore(engine, configured_master_keys(settings))
     client = await connect(settings, keys)
     http = make_webhook_client()
     worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
+    if not settings.parsed_audit_anchor_keys:
+        log.warning(
+            "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
+            " removed tail or a recomputed chain would go unnoticed (README: Compliance)"
+        )
     await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,7 +4,9 @@ idempotent steps that Temporal resumes after any crash.
 Order matters: the member is refused first (no new data arrives), their bank items are revoked
 at the providers (which needs their key to open the access tokens), their workflows end (nothing
 writes any more), their rows go, and their data key goes last, so whatever copies remain
-(closed workflow histories, backups, logs of ciphertext) can no longer be read.
+(closed workflow histories, logs of ciphertext) can no longer be read; a backup taken before
+holds the data key wrapped by a master key, and stops opening when that is destroyed
+(`MasterKeyRotationWorkflow`).
 
 Its payloads use the service key (see `key_owner_for_workflow`): it must outlive the member's
 key. Nothing in it is personal: the member's random id and the step results (counts).

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from badges.config import parse_master_keys
+from badges.config import parse_audit_anchor_keys, parse_master_keys
 from badges.domain.events import RealTimeEvent
 from badges.domain.identity import SERVICE_OWNER, key_owner_for_workflow, user_badges_workflow_id
 
@@ -29,6 +29,15 @@ def test_master_keys_parse_in_order_and_refuse_bad_input() -> None:
         parse_master_keys("short:" + base64.b64encode(b"k" * 16).decode())
     with pytest.raises(ValueError, match="id:base64key"):
         parse_master_keys(key)
+
+
+def test_audit_anchor_keys_parse_in_order_and_refuse_bad_input() -> None:
+    a, b = base64.b64encode(b"a" * 32).decode(), base64.b64encode(b"b" * 32).decode()
+    assert parse_audit_anchor_keys("") == []  # not configured
+    assert parse_audit_anchor_keys(f"new:{b},old:{a}") == [("new", b"b" * 32), ("old", b"a" * 32)]
+    for bad in (f"same:{a},same:{b}", "short:" + base64.b64encode(b"x" * 16).decode(), a):
+        with pytest.raises(ValueError):
+            parse_audit_anchor_keys(bad)
 
 
 def test_real_time_event_is_strict() -> None:

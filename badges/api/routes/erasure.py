@@ -35,7 +35,8 @@ async def erase_me(
     member_id: MemberId, services: ServicesDep, settings: SettingsDep, response: Response
 ) -> ErasureReceipt:
     """Erase everything held about the caller: their rows, workflows and data key (so copies in
-    histories and backups become unreadable). The account's tokens stop working at once."""
+    histories become unreadable, and backups once their master key is destroyed). The account's
+    tokens stop working at once."""
     with temporal_or_503("The erasure cannot be started right now; retry shortly."):
         # Started first: once it exists it finishes, whatever happens to this request.
         handle = await start_erasure(services.temporal, settings, member_id)
