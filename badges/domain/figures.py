@@ -155,10 +155,10 @@ def trends(figures: Sequence[MonthFigures], pick: str) -> list[Trend]:
         else:
             values[month.month] = int(getattr(month, pick))
     result = []
-    for month, value in sorted(values.items()):
-        previous = values.get(date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1))
-        last_year = values.get(date(month.year - 1, month.month, 1))
-        result.append(Trend(month, value, _change(value, previous), _change(value, last_year)))
+    for first, value in sorted(values.items()):
+        previous = values.get(date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1))
+        last_year = values.get(date(first.year - 1, first.month, 1))
+        result.append(Trend(first, value, _change(value, previous), _change(value, last_year)))
     return result
 
 
