@@ -148,6 +148,7 @@ class Recurring:
     kind: RecurringKind
     frequency: Frequency
     typical_minor: int  # a typical payment, positive
+    recent_minor: int  # the median of the last three: what the next one is likely to be
     monthly_minor: int
     occurrences: int
     first_paid: date
@@ -251,6 +252,7 @@ def detect_recurring(entries: Iterable[Entry], as_of: date | None = None) -> lis
                 kind=_kind(category),
                 frequency=schedule.frequency,
                 typical_minor=typical,
+                recent_minor=int(statistics.median(-payments[day] for day in days[-3:])),
                 monthly_minor=round(typical * PER_MONTH[schedule.frequency]),
                 occurrences=len(days),
                 first_paid=days[0],
