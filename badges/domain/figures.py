@@ -37,6 +37,7 @@ class Entry:
     category: SpendingCategory
     account_kind: str = "current"  # current, credit, savings (see `account_kind`)
     merchant: str = ""
+    account: str = ""  # the account's id, where one member's accounts must be told apart
 
 
 def account_kind(account_type: str, subtype: str | None) -> str:
@@ -147,13 +148,13 @@ def trends(figures: Sequence[MonthFigures], pick: str) -> list[Trend]:
     """Month-on-month and year-on-year change of one figure (`income_minor`, `spending_minor`,
     `savings_minor`, or `spending:<category>`), for complete months."""
     values: dict[date, int] = {}
-    for month in figures:
-        if not month.complete:
+    for figure in figures:
+        if not figure.complete:
             continue
         if pick.startswith("spending:"):
-            values[month.month] = month.spending_by_category.get(pick.partition(":")[2], 0)
+            values[figure.month] = figure.spending_by_category.get(pick.partition(":")[2], 0)
         else:
-            values[month.month] = int(getattr(month, pick))
+            values[figure.month] = int(getattr(figure, pick))
     result = []
     for first, value in sorted(values.items()):
         previous = values.get(date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1))
