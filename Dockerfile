@@ -3,7 +3,14 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY badges ./badges
-RUN pip install --no-cache-dir .
-ENV PYTHONUNBUFFERED=1
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --no-create-home badges
+# Nothing here writes to disk; secrets arrive as files (/run/secrets, read through <NAME>_FILE).
+USER badges
+ENV PYTHONUNBUFFERED=1 \
+    BADGES_API_HOST=0.0.0.0 \
+    BADGES_API_PORT=8000
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "badges.api.app:app_from_environment", "--host", "0.0.0.0", "--port", "8000", "--ws-per-message-deflate", "false"]
+# uvicorn with the WebSocket message bound from the settings and access logs with tokens redacted
+# (badges/cli/api.py). Behind a load balancer, set FORWARDED_ALLOW_IPS to its address.
+CMD ["python", "-m", "badges.cli.api"]

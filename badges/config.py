@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import limits
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from badges.domain.events import EventType
 
@@ -18,6 +20,36 @@ WS_MAX_SIZE_MARGIN = 4 * 1024
 # database is unreadable at most ROTATION + RETENTION days after their erasure.
 DEFAULT_MASTER_KEY_ROTATION_DAYS = 90
 DEFAULT_BACKUP_RETENTION_DAYS = 35
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`<NAME>_FILE=/run/secrets/name` for any setting `<NAME>`: its value is that file's content
+    (one trailing newline dropped), so secrets can come from mounted files (Docker and Kubernetes
+    secrets) rather than the environment, where `docker inspect` and `/proc` show them. Setting
+    both `<NAME>` and `<NAME>_FILE` is refused as ambiguous."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        # A setting that is itself named `<NAME>_FILE` (BADGES_MASTER_KEYS_FILE: a key ring the
+        # processes follow) keeps its own meaning; `<NAME>` is then not read from it here.
+        aliases = {(field.alias or name).upper() for name, field in self.settings_cls.model_fields.items()}
+        for name, field in self.settings_cls.model_fields.items():
+            alias = (field.alias or name).upper()
+            if alias + SECRET_FILE_SUFFIX in aliases:
+                continue
+            path = environment.get(alias + SECRET_FILE_SUFFIX)
+            if not path:
+                continue
+            if alias in environment:
+                raise ValueError(f"{alias} and {alias}{SECRET_FILE_SUFFIX} are both set: set one")
+            text = Path(path).read_text()
+            values[field.alias or name] = text[:-1] if text.endswith("\n") else text
+        return values
 
 
 class Settings(BaseSettings):
@@ -27,6 +59,13 @@ class Settings(BaseSettings):
     database_url: str = Field(alias="DATABASE_URL")
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    # Temporal's frontend beyond one machine: mutual TLS (this process's certificate and key, PEM
+    # files, and the CA that signed the server's when it is a private one), an API key (Temporal
+    # Cloud), or both. Empty: plain gRPC, as the embedded dev server speaks it.
+    temporal_tls_cert: str = Field("", alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: str = Field("", alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: str = Field("", alias="TEMPORAL_TLS_CA")
+    temporal_api_key: str = Field("", alias="TEMPORAL_API_KEY", repr=False)
     task_queue: str = Field("badges", alias="BADGES_TASK_QUEUE")
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
@@ -62,6 +101,14 @@ class Settings(BaseSettings):
     member_reported_types: str = Field("tool_usage", alias="BADGES_MEMBER_REPORTED_TYPES")
     member_event_rate: str = Field("120/minute", alias="BADGES_MEMBER_EVENT_RATE")
     integration_event_rate: str = Field("6000/minute", alias="BADGES_INTEGRATION_EVENT_RATE")
+    # Limits on expensive calls, all shared by every API process (counters in PostgreSQL): requests
+    # to routes without a bearer token (Plaid webhooks, signed integration events, the dev token)
+    # per source address; outbound fetches of Plaid verification keys per source address; new
+    # exports per member; forced syncs (`.../relinked`) per bank connection.
+    address_rate: str = Field("6000/minute", alias="BADGES_ADDRESS_RATE")
+    key_fetch_rate: str = Field("10/minute", alias="BADGES_KEY_FETCH_RATE")
+    export_rate: str = Field("3/day", alias="BADGES_EXPORT_RATE")
+    relink_rate: str = Field("5/hour", alias="BADGES_RELINK_RATE")
     # Plaid: the host the plaid-python client talks to (`make dev`: the sandbox bank on :8100).
     plaid_host: str = Field("http://127.0.0.1:8100", alias="PLAID_HOST")
     plaid_client_id: str = Field("sandbox-client-id", alias="PLAID_CLIENT_ID")
@@ -85,11 +132,31 @@ class Settings(BaseSettings):
     # Where the signed checkpoints are written, one file each, never rewritten: in production a
     # write-once store that the database's owners cannot change (README: Compliance).
     audit_checkpoint_dir: str = Field(".data/audit-checkpoints", alias="BADGES_AUDIT_CHECKPOINT_DIR")
+    # Each process's cache of unwrapped data keys: at most this many, each used for at most this
+    # long before its row is read again (the bound on a missed erasure notice, too).
+    key_cache_size: int = Field(50_000, alias="BADGES_KEY_CACHE_SIZE", gt=0)
+    key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
+    # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
+    worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
 
-    @field_validator("member_event_rate", "integration_event_rate")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings)
+
+    @field_validator(
+        "member_event_rate", "integration_event_rate", "address_rate", "key_fetch_rate", "export_rate", "relink_rate"
+    )
     @classmethod
     def _rate_parses(cls, value: str) -> str:
-        limits.parse(value)
+        if limits.parse(value).amount < 1:
+            raise ValueError("a rate allows at least one")
         return value
 
     @field_validator("member_reported_types")

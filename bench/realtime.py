@@ -2,8 +2,9 @@
 
 Most members post events over HTTP and listen over SSE; a share of them (`--ws-share`) does both
 over one WebSocket (`/v1/me/ws`, events acknowledged on the socket). Prints JSON: per scenario,
-events accepted/s, updates delivered/s, event→update latency percentiles (all, and per transport);
-bare Temporal signal throughput against the same server; the saturation point.
+events accepted/s, updates delivered/s, event→update latency percentiles (all, and per transport),
+the worker's and the API's data-key cache hit rates (from their Prometheus endpoints); bare
+Temporal signal throughput against the same server; the saturation point.
 
     .venv/bin/python -m bench.realtime                 # the full set (a few minutes)
     .venv/bin/python -m bench.realtime --rates 100 --duration 10 --cold-rates
@@ -70,6 +71,42 @@ class Measurements:
             self.latencies_ms.append((now - sent_at) * 1000)
             if member.websocket is not None:
                 self.ws_latencies_ms.append((now - sent_at) * 1000)
+
+
+KEY_CACHE_COUNTERS = ("badges_key_cache_hits_total", "badges_key_cache_misses_total")
+
+
+async def key_cache_counts(stack: Stack) -> dict[str, dict[str, float]]:
+    """Each component's key-cache hits and misses so far (summed over its processes), from their
+    Prometheus endpoints."""
+    counts: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as http:
+        for component, urls in stack.metrics_urls.items():
+            totals = dict.fromkeys(KEY_CACHE_COUNTERS, 0.0)
+            for url in urls:
+                async with http.get(url) as response:
+                    for line in (await response.text()).splitlines():
+                        name, _, value = line.partition(" ")
+                        if name in totals:
+                            totals[name] += float(value)
+            counts[component] = totals
+    return counts
+
+
+def key_cache_hit_rates(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, Any]]:
+    """Per component, the key-cache lookups between two scrapes and the share answered from memory."""
+    rates: dict[str, dict[str, Any]] = {}
+    for component, counts in after.items():
+        hits = counts[KEY_CACHE_COUNTERS[0]] - before[component][KEY_CACHE_COUNTERS[0]]
+        misses = counts[KEY_CACHE_COUNTERS[1]] - before[component][KEY_CACHE_COUNTERS[1]]
+        rates[component] = {
+            "hits": int(hits),
+            "misses": int(misses),
+            "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+        }
+    return rates
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -176,6 +213,7 @@ async def run_scenario(
             await asyncio.sleep(settled_s)
 
         posts = []
+        keys_before = await key_cache_counts(stack)
         cpu_before = stack.cpu_seconds()
         began = time.perf_counter()
         for i in range(events):
@@ -192,6 +230,7 @@ async def run_scenario(
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - began
         cpu_used = {name: used - cpu_before[name] for name, used in stack.cpu_seconds().items()}
+        keys_after = await key_cache_counts(stack)
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
@@ -216,6 +255,8 @@ async def run_scenario(
             q: percentile(measured.ws_latencies_ms, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
         },
         "accept_http_ms": {q: percentile(measured.accept_ms, n) for q, n in (("p50", 50), ("p99", 99))},
+        # Data-key lookups while the events were sent and delivered, and the share from memory.
+        "key_cache": key_cache_hit_rates(keys_before, keys_after),
         # Where the time goes: CPU milliseconds each component spent per accepted event.
         "cpu_ms_per_event": {
             name: round(1000 * used / max(measured.accepted, 1), 2) for name, used in cpu_used.items()
@@ -266,6 +307,7 @@ def sustained(outcome: dict[str, Any]) -> bool:
 async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"scenarios": []}
     with running_stack(workers=args.workers, api_processes=args.api_processes) as stack:
+        keys_at_start = await key_cache_counts(stack)
         for rate in args.rates:
             outcome = await run_scenario(
                 stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share
@@ -283,6 +325,8 @@ async def main(args: argparse.Namespace) -> None:
             outcome = await run_scenario(stack, "cold", rate, args.cold_members, 1, args.ws_share)
             results["scenarios"].append(outcome)
             print(json.dumps(outcome), file=sys.stderr, flush=True)
+        # Over the whole run (members arriving included), before the bare-Temporal part.
+        results["key_cache"] = key_cache_hit_rates(keys_at_start, await key_cache_counts(stack))
         members = max(s["members"] for s in results["scenarios"])
         results["bare_temporal_signals"] = await bare_signals(stack, members, args.bare_seconds)
         best = max(s["events_accepted_per_s"] for s in warm)

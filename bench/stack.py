@@ -31,6 +31,8 @@ class Stack:
     temporal_address: str
     env: dict[str, str]
     pids: dict[str, list[int]]
+    # Each component's Prometheus endpoints (the API's `/metrics`, each worker's own port).
+    metrics_urls: dict[str, list[str]]
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each component (children included, e.g. uvicorn workers)."""
@@ -140,9 +142,15 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
             bank_pids.append(sandbox.pid)
         settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
         upgrade(settings.database_url)
+        worker_ports = [free_port() for _ in range(workers)]
         worker_processes = [
-            subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env, stdout=log, stderr=log)
-            for _ in range(workers)
+            subprocess.Popen(
+                [sys.executable, "-m", "badges.workers.main"],
+                env={**env, "BADGES_WORKER_METRICS_PORT": str(port)},
+                stdout=log,
+                stderr=log,
+            )
+            for port in worker_ports
         ]
         processes.extend(worker_processes)
         api = subprocess.Popen(
@@ -169,7 +177,12 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
             "postgres": [postgres_pid] if postgres_pid else [],
             "bank": bank_pids,
         }
-        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids)
+        metrics_urls = {
+            "workers": [f"http://127.0.0.1:{port}/metrics" for port in worker_ports],
+            # With several API processes each scrape reaches one of them: one process's figures.
+            "api": [f"http://127.0.0.1:{api_port}/metrics"],
+        }
+        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids, metrics_urls)
     finally:
         stop_all(processes)
         log.close()

@@ -75,7 +75,7 @@ async def running_api(settings: Settings, port: int | None = None) -> AsyncItera
 
 @dataclass
 class SseEvent:
-    id: int
+    id: int | None  # None: an event without an id (the stream's closing `reauthenticate`)
     event: str
     data: dict[str, Any]
 
@@ -86,7 +86,8 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
     async for line in response.aiter_lines():
         if line == "":
             if "data" in fields:
-                yield SseEvent(int(fields["id"]), fields.get("event", "message"), json.loads(fields["data"]))
+                event_id = int(fields["id"]) if "id" in fields else None
+                yield SseEvent(event_id, fields.get("event", "message"), json.loads(fields["data"]))
             fields = {}
         elif not line.startswith(":"):
             name, _, value = line.partition(":")

@@ -67,7 +67,7 @@ class ErasureActivities:
             if destroyed:
                 await audit_step(connection, step, "key_destroyed", {"keys": destroyed})
         # This process forgets the key now; other workers when the erasure is announced
-        # (`forget_erased_keys`), or at the latest within KEY_CACHE_SECONDS.
+        # (`forget_erased_keys`), or at the latest within BADGES_KEY_CACHE_SECONDS.
         self._keys.forget(str(step.user_id))
         return destroyed
 

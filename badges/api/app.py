@@ -14,6 +14,7 @@ from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
+from badges.api.logs import redact_server_logs
 from badges.api.members import MemberDirectory
 from badges.api.problems import BodyLimit, install_problem_handlers, problem_openapi
 from badges.api.routes import (
@@ -36,6 +37,7 @@ from badges.api.routes import (
     stream,
     ws,
 )
+from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.engine import make_engine
@@ -43,6 +45,7 @@ from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.metrics import process_registry
 from badges.temporal import connect
 
 
@@ -64,7 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        keys = KeyStore(engine, configured_master_keys(settings))
+        keys = KeyStore(
+            engine,
+            configured_master_keys(settings),
+            max_entries=settings.key_cache_size,
+            max_age_seconds=settings.key_cache_seconds,
+        )
+        app.state.metrics = process_registry(keys)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         temporal = await connect(settings, keys, lazy=True)
         pool = await open_pool(settings.libpq_url)
@@ -75,7 +84,9 @@ def create_app(settings: Settings) -> FastAPI:
         members = MemberDirectory(engine, keys, settings.identity_pepper)
         hub.on_erasure += [members.forget, keys.forget]
         hub.on_listening += [members.forget_all, keys.forget_all]
-        intake = EventIntake(pool, temporal, settings, catalogue, members)
+        throttle = Throttle(pool)
+        throttle.start_sweeping()
+        intake = EventIntake(pool, temporal, settings, catalogue, members, throttle)
         app.state.services = Services(
             engine=engine,
             pool=pool,
@@ -84,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
             members=members,
             catalogue=catalogue,
             intake=intake,
+            throttle=throttle,
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
             banking=make_providers(settings),
@@ -92,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await intake.signalled.close()
+            await throttle.stop()
             await hub.stop()
             await pool.close()
             await engine.dispose()
@@ -139,7 +152,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """Entry point for `uvicorn --factory badges.api.app:app_from_environment`."""
+    """Entry point for `uvicorn --factory badges.api.app:app_from_environment` (and for
+    `python -m badges.cli.api`, which the image runs): the app, with server logs that name no token."""
+    redact_server_logs()
     app = create_app(Settings())  # type: ignore[call-arg]
     freeze_startup_heap()
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,10 +21,13 @@ from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
+from badges.api.throttle import Throttle, parse_rate, source_address
 from badges.banking.provider import BankProvider
 from badges.config import Settings
 from badges.db.audit import record_audit
+from badges.db.audit_reads import record_member_read
 from badges.db.keys import KeyStore
+from badges.domain.rate_windows import Rate
 from badges.temporal import Client
 
 
@@ -36,6 +40,7 @@ class Services:
     members: MemberDirectory
     catalogue: CatalogueService
     intake: EventIntake
+    throttle: Throttle
     hub: OutboxHub
     integrations: IntegrationService
     banking: dict[str, BankProvider]
@@ -100,6 +105,10 @@ async def audit_staff_access(request: Request, principal: Principal) -> None:
     )
 
 
+# A member's repeated reads of one resource are recorded once per this window (the first read).
+MEMBER_READ_AUDIT_WINDOW = Rate(amount=1, period_seconds=60, label="1 per minute")
+
+
 async def audit_member_access(
     services: Services,
     member_id: uuid.UUID,
@@ -109,9 +118,15 @@ async def audit_member_access(
     purpose: str = "member self-service",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """One audit record of a member reaching their own data (who: the member, whose: theirs)."""
-    await record_audit(
+    """One audit record of a member reaching their own data (who: the member, whose: theirs), at
+    most one a minute for each member, action and resource: a member reading often neither grows
+    the audit log nor queues everyone's audit writes behind the audit chain's one lock."""
+    window = Throttle.take(
+        "member-read-audit", MEMBER_READ_AUDIT_WINDOW, f"{member_id}:{action}:{resource}", time.time(), sliding=False
+    )
+    await record_member_read(
         services.pool,
+        window,
         actor="member",
         actor_role="user",
         action=action,
@@ -120,6 +135,19 @@ async def audit_member_access(
         purpose=purpose,
         details=details,
     )
+
+
+async def limit_source_address(connection: HTTPConnection) -> None:
+    """Routes that take no bearer token (webhooks, signed integration events, the dev token) are
+    limited per source address (`BADGES_ADDRESS_RATE`), across every API process."""
+    settings: Settings = connection.app.state.settings
+    services: Services = connection.app.state.services
+    await services.throttle.enforce(
+        "source-address", parse_rate(settings.address_rate), source_address(connection), "requests from one address"
+    )
+
+
+LimitedBySourceAddress = Depends(limit_source_address)
 
 
 async def get_staff_principal(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import limits
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from psycopg_pool import AsyncConnectionPool
 from temporalio.service import RPCError
 
 from badges.api.catalogue import CatalogueService
 from badges.api.members import MemberDirectory
 from badges.api.problems import Problem
+from badges.api.throttle import Throttle, parse_rate
 from badges.config import Settings
 from badges.db.receipts import SignalledMarks
 from badges.domain.events import BadgeEvent, RealTimeEvent
@@ -63,6 +59,7 @@ class EventIntake:
         settings: Settings,
         catalogue: CatalogueService,
         members: MemberDirectory,
+        throttle: Throttle,
     ) -> None:
         self._temporal = temporal
         self._settings = settings
@@ -70,22 +67,19 @@ class EventIntake:
         self._members = members
         self._max_future = timedelta(seconds=settings.event_max_future_seconds)
         self._max_age = timedelta(hours=settings.event_max_age_hours)
-        # Per process: with several API replicas a member's ceiling is this times the replicas.
-        # A sliding window of two counters per key: the moving window kept every hit, and its
-        # in-memory storage swept them all, a thread hop per key, after each hit (about 5 % of the
-        # API's CPU at 180 members, growing with the number of members). The counters weigh the
-        # previous window by how much of it is still in view, so just after a window boundary a
-        # member may get one event more than the limit through.
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self._member_rate = limits.parse(settings.member_event_rate)
-        self._integration_rate = limits.parse(settings.integration_event_rate)
+        # Shared by every API process (one statement per event on the pool): N replicas still give
+        # a member this rate, not N times it. A sliding window of two counters per key, weighing
+        # the previous window by how much of it is still in view (`domain/rate_windows.py`).
+        self._throttle = throttle
+        self._member_rate = parse_rate(settings.member_event_rate)
+        self._integration_rate = parse_rate(settings.integration_event_rate)
         self._started: set[uuid.UUID] = set()
         self.signalled = SignalledMarks(pool)
 
     async def accept(self, member_id: uuid.UUID, event: RealTimeEvent, *, source: EventSource) -> Outcome:
         self._check_source(event, source)
         self._check_timestamp(event)
-        await self._check_rate(self._member_rate, "member", str(member_id))
+        await self._throttle.enforce("member-events", self._member_rate, str(member_id), "events per member")
         claim = await self.signalled.claim(member_id, event.id)
         if not claim.new and claim.already_signalled:
             return "duplicate"
@@ -111,7 +105,9 @@ class EventIntake:
         return "accepted"
 
     async def check_integration_rate(self, integration_id: str) -> None:
-        await self._check_rate(self._integration_rate, "integration", integration_id)
+        await self._throttle.enforce(
+            "integration-events", self._integration_rate, integration_id, "events per integration"
+        )
 
     def _check_source(self, event: RealTimeEvent, source: EventSource) -> None:
         """A member's token may report only what happens in the member's own app (calculator use,
@@ -142,19 +138,6 @@ class EventIntake:
                 f"timestamp {event.timestamp.isoformat()} is older than {self._max_age.total_seconds() / 3600:g} "
                 "hours; events must be reported as they happen.",
             )
-
-    async def _check_rate(self, rate: limits.RateLimitItem, namespace: str, key: str) -> None:
-        if await self._limiter.hit(rate, namespace, key):
-            return
-        reset_at, _ = await self._limiter.get_window_stats(rate, namespace, key)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise Problem(
-            429,
-            "rate-limited",
-            f"Too many events: at most {rate} per {namespace}. Retry after {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-            retry_after=retry_after,
-        )
 
     async def start_ahead(self, member_id: uuid.UUID) -> None:
         """Start the member's workflow before their first event (when they open a stream, say),

@@ -31,7 +31,7 @@ from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
-from badges.banking.provider import FailureKind, ProviderError
+from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Transaction, WebhookNotice, to_minor
 
 T = TypeVar("T")
@@ -39,6 +39,12 @@ T = TypeVar("T")
 WEBHOOK_MAX_AGE_SECONDS = 5 * 60
 WEBHOOK_KEY_CACHE_SECONDS = 3600
 WEBHOOK_KEYS_CACHED = 100
+# A key id Plaid says it never issued is remembered as unknown this long, so a stream of webhooks
+# naming it costs no further calls to Plaid; at most this many such ids are remembered (the oldest
+# are forgotten first: ids made up at random are what fill it).
+UNKNOWN_KEY_CACHE_SECONDS = 5 * 60
+UNKNOWN_KEYS_CACHED = 10_000
+MAX_KEY_ID_LENGTH = 128  # Plaid's key ids are UUIDs
 REQUEST_TIMEOUT_SECONDS = 30
 MAX_PAGE = 500  # Plaid's cap on transactions/sync `count`
 
@@ -66,6 +72,7 @@ class PlaidProvider:
         self._api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
         self._client_name = client_name
         self._webhook_keys: dict[str, tuple[dict[str, Any], float]] = {}  # kid -> (JWK, fetched at)
+        self._unknown_keys: dict[str, float] = {}  # kid -> when Plaid said it has no such key
 
     async def _call(self, method: Callable[..., T], request: Any, **options: Any) -> T:
         try:
@@ -162,7 +169,9 @@ class PlaidProvider:
             if error.kind != "gone":
                 raise
 
-    async def verify_webhook(self, body: bytes, headers: dict[str, str]) -> WebhookNotice:
+    async def verify_webhook(
+        self, body: bytes, headers: dict[str, str], *, before_key_fetch: BeforeKeyFetch | None = None
+    ) -> WebhookNotice:
         token = headers.get("plaid-verification")
         if not token:
             raise ProviderError("invalid", "MISSING_VERIFICATION", "no Plaid-Verification header")
@@ -172,7 +181,9 @@ class PlaidProvider:
             raise ProviderError("invalid", "MALFORMED_VERIFICATION", str(error)) from error
         if header.get("alg") != "ES256" or not header.get("kid"):
             raise ProviderError("invalid", "WRONG_ALGORITHM", "the verification JWT must be ES256 with a kid")
-        key = await self._webhook_key(str(header["kid"]))
+        if len(str(header["kid"])) > MAX_KEY_ID_LENGTH:
+            raise ProviderError("invalid", "MALFORMED_VERIFICATION", "the key id is too long to be Plaid's")
+        key = await self._webhook_key(str(header["kid"]), before_key_fetch)
         try:
             claims = jwt.decode(
                 token, jwt.PyJWK(key).key, algorithms=["ES256"], options={"require": ["iat"], "verify_aud": False}
@@ -191,14 +202,25 @@ class PlaidProvider:
             details={k: v for k, v in payload.items() if k not in ("item_id", "webhook_type", "webhook_code")},
         )
 
-    async def _webhook_key(self, kid: str) -> dict[str, Any]:
+    async def _webhook_key(self, kid: str, before_fetch: BeforeKeyFetch | None = None) -> dict[str, Any]:
         """The JWK for `kid`, cached for an hour (then fetched again, which shows an `expired_at`
-        Plaid set meanwhile); at most `WEBHOOK_KEYS_CACHED` kept."""
+        Plaid set meanwhile); at most `WEBHOOK_KEYS_CACHED` kept. A kid Plaid does not know is
+        refused without asking again for `UNKNOWN_KEY_CACHE_SECONDS`."""
         cached = self._webhook_keys.get(kid)
         if cached is None or time.monotonic() - cached[1] > WEBHOOK_KEY_CACHE_SECONDS:
-            response = await self._call(
-                self._api.webhook_verification_key_get, WebhookVerificationKeyGetRequest(key_id=kid)
-            )
+            refused_at = self._unknown_keys.get(kid)
+            if refused_at is not None and time.monotonic() - refused_at < UNKNOWN_KEY_CACHE_SECONDS:
+                raise ProviderError("invalid", "UNKNOWN_KEY", f"Plaid has no verification key {kid}")
+            if before_fetch is not None:
+                await before_fetch()
+            try:
+                response = await self._call(
+                    self._api.webhook_verification_key_get, WebhookVerificationKeyGetRequest(key_id=kid)
+                )
+            except ProviderError as error:
+                if error.kind == "invalid":  # Plaid answered, and has no such key (not an outage)
+                    self._remember_unknown_key(kid)
+                raise
             if len(self._webhook_keys) >= WEBHOOK_KEYS_CACHED:
                 self._webhook_keys.clear()
             cached = (response.key.to_dict(), time.monotonic())
@@ -207,6 +229,12 @@ class PlaidProvider:
         if key.get("expired_at"):
             raise ProviderError("invalid", "EXPIRED_KEY", f"verification key {kid} has expired")
         return {name: key[name] for name in ("kty", "crv", "x", "y", "kid", "alg", "use") if name in key}
+
+    def _remember_unknown_key(self, kid: str) -> None:
+        self._unknown_keys.pop(kid, None)
+        while len(self._unknown_keys) >= UNKNOWN_KEYS_CACHED:
+            del self._unknown_keys[next(iter(self._unknown_keys))]  # the oldest (insertion order)
+        self._unknown_keys[kid] = time.monotonic()
 
 
 def account_of(item: Any) -> Account:

@@ -7,6 +7,7 @@ reports the opposite sign as a float; each adapter converts with `to_minor`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol
 
 from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, WebhookNotice
@@ -33,6 +34,11 @@ class ProviderError(Exception):
         return self.kind in ("rate_limited", "unavailable")
 
 
+# Awaited before a webhook's verification needs an outbound call (fetching a key the adapter does
+# not hold): the caller's chance to limit them, by raising.
+BeforeKeyFetch = Callable[[], Awaitable[None]]
+
+
 class BankProvider(Protocol):
     name: str  # a ProviderName
 
@@ -52,6 +58,9 @@ class BankProvider(Protocol):
         """Revoke our access at the provider. Idempotent: an item already gone is not an error."""
         ...
 
-    async def verify_webhook(self, body: bytes, headers: dict[str, str]) -> WebhookNotice:
-        """The webhook, if its signature is valid and fresh; ProviderError("invalid") otherwise."""
+    async def verify_webhook(
+        self, body: bytes, headers: dict[str, str], *, before_key_fetch: BeforeKeyFetch | None = None
+    ) -> WebhookNotice:
+        """The webhook, if its signature is valid and fresh; ProviderError("invalid") otherwise.
+        `before_key_fetch` is awaited before any outbound call verification needs."""
         ...

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from badges.banking.provider import FailureKind, ProviderError
+from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import (
     Account,
     Exchanged,
@@ -356,7 +356,9 @@ class TrueLayerProvider:
                 if error.kind not in ("gone", "login_required"):
                     raise
 
-    async def verify_webhook(self, body: bytes, headers: dict[str, str]) -> WebhookNotice:
+    async def verify_webhook(
+        self, body: bytes, headers: dict[str, str], *, before_key_fetch: BeforeKeyFetch | None = None
+    ) -> WebhookNotice:
         """TrueLayer's Data API sends us no transaction webhooks: nothing claiming to be one is
         trusted."""
         raise ProviderError("invalid", "NO_WEBHOOKS", "TrueLayer's Data API sends no webhooks to verify")

@@ -60,6 +60,11 @@ async def delete_member_rows(connection: AsyncConnection[Any], user_id: uuid.UUI
             counts[table] = int(row[0])
     cursor = await connection.execute("DELETE FROM members WHERE id = %s", (user_id,))
     counts["members"] = cursor.rowcount
+    # Rate-limit counters keyed by the member (events, exports, reads) name them without a foreign
+    # key (`db/rate_limits.py`: their bucket ends with the key): named here, so they go too.
+    cursor = await connection.execute("DELETE FROM rate_limit_windows WHERE bucket LIKE %s", (f"%/{user_id}%",))
+    if cursor.rowcount:
+        counts["rate_limit_windows"] = cursor.rowcount
     await connection.execute("SELECT pg_notify(%s, %s)", (ERASURE_CHANNEL, str(user_id)))
     return counts
 

@@ -159,6 +159,26 @@ class ExportState:
     completed_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    export_id: uuid.UUID
+    requested_at: datetime
+    completed_at: datetime | None
+
+
+async def latest_export(engine: AsyncEngine, user_id: uuid.UUID, since: datetime) -> ExportSummary | None:
+    """The member's newest export requested since `since` (finished or not), if any."""
+    query = (
+        select(MemberExport.export_id, MemberExport.requested_at, MemberExport.completed_at)
+        .where(MemberExport.user_id == user_id, MemberExport.requested_at >= since)
+        .order_by(MemberExport.requested_at.desc())
+        .limit(1)
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return ExportSummary(row[0], row[1], row[2]) if row else None
+
+
 async def export_status(engine: AsyncEngine, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportState | None:
     """How far the member's export is, or None if they have no such export (or it expired)."""
     parts_done = (

@@ -15,10 +15,12 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import AsyncConnectionPool
@@ -53,11 +55,14 @@ log = logging.getLogger("badges.keys")
 NONCE_BYTES = 12
 # How often a process built from a master key ring file looks at the file for changes.
 RING_CHECK_SECONDS = 30.0
-# How long a process trusts an unwrapped key without re-reading its row: a key destroyed by
-# another process (erasure) stops working everywhere within this time. API and worker processes
-# also forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure in the
-# API, `forget_erased_keys` in the worker).
+# The key cache's defaults (`BADGES_KEY_CACHE_SECONDS`, `BADGES_KEY_CACHE_SIZE`). The age is how
+# long a process trusts an unwrapped key without re-reading its row: a key destroyed by another
+# process (erasure) stops working everywhere within this time. API and worker processes also
+# forget a member's keys at once when the erasure is announced (OutboxHub.on_erasure in the API,
+# `forget_erased_keys` in the worker). The size bounds memory: integrations can bring thousands
+# of new members a minute, and a process keeps only the most recently used keys.
 KEY_CACHE_SECONDS = 120.0
+KEY_CACHE_SIZE = 50_000
 
 
 class KeyUnavailableError(Exception):
@@ -66,6 +71,18 @@ class KeyUnavailableError(Exception):
     def __init__(self, key_ref: str) -> None:
         super().__init__(f"data key {key_ref} is not available")
         self.key_ref = key_ref
+
+
+class MasterKeyUnavailableError(KeyUnavailableError):
+    """A data key that exists, wrapped by a master key this process is not configured with: a
+    deployment to fix, not a sign that the key (or what it sealed) is not ours."""
+
+
+def is_key_id(key_id: str) -> bool:
+    """Whether `key_id` has the shape of the ids `create_key` makes (32 lowercase hex digits).
+    Key ids arrive in payload metadata, which anyone reaching Temporal can write: one of another
+    shape is no key of ours, and is not worth a query (a NUL in it would fail one)."""
+    return len(key_id) == 32 and all(c in "0123456789abcdef" for c in key_id)
 
 
 @dataclass(frozen=True)
@@ -134,7 +151,7 @@ class MasterKeys:
         if master is None and self._reload_quietly():  # added to the ring since this process read it
             master = self._keys.get(master_key_id)
         if master is None:
-            raise KeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
+            raise MasterKeyUnavailableError(f"{data_key_id} (master key {master_key_id} not configured)")
         return master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], data_key_id.encode())
 
     def _use(self, keys: list[tuple[str, bytes]]) -> None:
@@ -161,13 +178,44 @@ def _file_stamp(path: Path) -> tuple[int, int, int]:
     return status.st_ino, status.st_mtime_ns, status.st_size
 
 
+@dataclass(frozen=True)
+class KeyCacheStats:
+    """What a process's key cache has done since it started: lookups answered from memory (hits)
+    and from the database (misses), and how many keys it holds now, of at most `max_entries`."""
+
+    hits: int
+    misses: int
+    entries: int
+    max_entries: int
+    max_age_seconds: float
+
+
 class KeyStore:
-    def __init__(self, engine: AsyncEngine, master_keys: MasterKeys) -> None:
+    """Reads, creates and caches data keys. The cache holds at most `max_entries` keys, each for
+    at most `max_age_seconds` after it was read (least recently used go first); `clock` is
+    `time.monotonic` but for tests."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        master_keys: MasterKeys,
+        *,
+        max_entries: int = KEY_CACHE_SIZE,
+        max_age_seconds: float = KEY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self._master = master_keys
-        self._by_id: dict[str, tuple[DataKeyMaterial, float]] = {}  # key id -> (key, when read)
-        self._live_by_owner: dict[str, str] = {}
+        self._max_age = max_age_seconds
+        # Both maps are written together and read together (a lookup by id also reads the
+        # owner's entry), so they age and fall out of use together. A key is used from memory
+        # only while its owner's entry names it: forgetting an owner removes that entry, and the
+        # owner's keys with it, whatever remains in `_by_id` until it is evicted.
+        self._by_id: TTLCache[str, DataKeyMaterial] = TTLCache(max_entries, max_age_seconds, timer=clock)
+        self._live_by_owner: TTLCache[str, str] = TTLCache(max_entries, max_age_seconds, timer=clock)
         self._generation = 0  # bumped by every forget: a read that raced one is not cached
+        self._hits = 0
+        self._misses = 0
 
     @property
     def master(self) -> MasterKeys:
@@ -196,9 +244,11 @@ class KeyStore:
     async def live_key(self, owner: str, *, create: bool = False) -> DataKeyMaterial:
         """The owner's current key. `create` makes one first if the owner has none (service keys)."""
         key_id = self._live_by_owner.get(owner)
-        cached = self._fresh(key_id) if key_id is not None else None
+        cached = self._by_id.get(key_id) if key_id is not None else None
         if cached is not None:
+            self._hits += 1
             return cached
+        self._misses += 1
         generation = self._generation
         async with self._engine.begin() as connection:
             row = await self._select_live(connection, owner)
@@ -210,9 +260,13 @@ class KeyStore:
         return self._remember(row, generation)
 
     async def key_by_id(self, key_id: str) -> DataKeyMaterial:
-        cached = self._fresh(key_id)
-        if cached is not None:
+        cached = self._by_id.get(key_id)
+        if cached is not None and self._live_by_owner.get(cached.owner) == key_id:
+            self._hits += 1
             return cached
+        if not is_key_id(key_id):
+            raise KeyUnavailableError(repr(key_id[:40]))
+        self._misses += 1
         generation = self._generation
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(DataKey).where(DataKey.key_id == key_id))).one_or_none()
@@ -220,9 +274,21 @@ class KeyStore:
             raise KeyUnavailableError(key_id)
         return self._remember(row, generation)
 
+    async def readable_key(self, key_id: str) -> DataKeyMaterial | None:
+        """The key, or None when no such key exists or it was destroyed (what it sealed is then
+        not to be trusted or cannot be read). Raises when it cannot tell: the database is
+        unreachable, or the key's master key is not configured here."""
+        try:
+            return await self.key_by_id(key_id)
+        except MasterKeyUnavailableError:
+            raise
+        except KeyUnavailableError:
+            return None
+
     async def key_owners(self, key_ids: set[str]) -> dict[str, tuple[str, bool]]:
         """For each known key id: its owner and whether it is still readable (not destroyed).
         Read from the database every time, so a key destroyed by another process counts."""
+        key_ids = {key_id for key_id in key_ids if is_key_id(key_id)}
         if not key_ids:
             return {}
         async with self._engine.connect() as connection:
@@ -242,22 +308,28 @@ class KeyStore:
         return (await self.key_by_id(key_id.decode())).decrypt(ciphertext)
 
     def forget(self, owner: str) -> None:
-        """Drop an owner's keys from memory (after erasure destroyed them)."""
+        """Drop an owner's keys from memory (after erasure destroyed them): at once, and in
+        constant time, however many keys the cache holds."""
         self._generation += 1
-        self._live_by_owner.pop(owner, None)
-        for key_id in [k for k, (m, _) in self._by_id.items() if m.owner == owner]:
-            del self._by_id[key_id]
+        key_id = self._live_by_owner.pop(owner, None)
+        if key_id is not None:
+            self._by_id.pop(key_id, None)
 
     def forget_all(self) -> None:
         self._generation += 1
         self._live_by_owner.clear()
         self._by_id.clear()
 
-    def _fresh(self, key_id: str) -> DataKeyMaterial | None:
-        cached = self._by_id.get(key_id)
-        if cached is None or time.monotonic() - cached[1] >= KEY_CACHE_SECONDS:
-            return None
-        return cached[0]
+    def cache_stats(self) -> KeyCacheStats:
+        """Read only (a metrics thread may call it): `entries` counts expired keys too until the
+        next write drops them."""
+        return KeyCacheStats(
+            hits=self._hits,
+            misses=self._misses,
+            entries=len(self._by_id),
+            max_entries=int(self._by_id.maxsize),
+            max_age_seconds=self._max_age,
+        )
 
     @staticmethod
     async def _select_live(connection: AsyncConnection, owner: str):  # type: ignore[no-untyped-def]
@@ -278,9 +350,10 @@ class KeyStore:
         return material
 
     def _keep(self, material: DataKeyMaterial, *, live: bool) -> None:
-        self._by_id[material.key_id] = (material, time.monotonic())
-        if live:
-            self._live_by_owner[material.owner] = material.key_id
+        if not live:
+            return  # never used from memory (a lookup needs its owner's entry to name it)
+        self._by_id[material.key_id] = material
+        self._live_by_owner[material.owner] = material.key_id
 
 
 async def rewrap_batch(pool: AsyncConnectionPool, master: MasterKeys, limit: int) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from badges.db.master_keys import MasterKeyRecord
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
 from badges.db.progress import AwardRow, BadgeProgress
+from badges.db.rate_limits import RateLimitWindow
 from badges.db.receipts import EventReceiptRow
 from badges.db.reviews import ReviewItem
 from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
@@ -38,6 +39,7 @@ __all__ = [
     "MemberExport",
     "MemberExportPart",
     "OutboxEntry",
+    "RateLimitWindow",
     "ReviewItem",
     "RewardBudget",
     "RewardBudgetUsage",

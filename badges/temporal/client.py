@@ -4,7 +4,10 @@ while Temporal is down); the worker connects at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 
 from badges.config import Settings
 from badges.temporal.codec import KeyRing
@@ -18,5 +21,23 @@ async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False) -> C
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=make_data_converter(keys),
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key or None,
         lazy=lazy,
     )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """Mutual TLS from the certificate files the settings name; TLS with the system's roots for an
+    API key alone (Temporal Cloud); plain gRPC when neither is set (the embedded dev server)."""
+    if settings.temporal_tls_cert or settings.temporal_tls_key or settings.temporal_tls_ca:
+        return TLSConfig(
+            client_cert=_read(settings.temporal_tls_cert),
+            client_private_key=_read(settings.temporal_tls_key),
+            server_root_ca_cert=_read(settings.temporal_tls_ca),
+        )
+    return bool(settings.temporal_api_key)
+
+
+def _read(path: str) -> bytes | None:
+    return Path(path).read_bytes() if path else None

@@ -1,20 +1,56 @@
-"""The data converter every client and worker uses: pydantic JSON, then our encryption codec."""
+"""The data converter every client and worker uses: pydantic JSON, then our encryption codec, and
+a payload converter that turns what the codec refused into a failure (never a value)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Self
+from typing import Any, Self
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    EncodingPayloadConverter,
     SerializationContext,
     WithSerializationContext,
 )
+from temporalio.exceptions import ApplicationError
 
-from badges.temporal.codec import EncryptionCodec, KeyRing
+from badges.temporal.codec import REFUSAL_METADATA, REFUSED_ENCODING, EncryptionCodec, KeyRing
+
+# The `type` of the failure a refused payload becomes (a refused update's rejection, a refused
+# start's workflow failure; a refused signal is dropped with it in the worker's log).
+PAYLOAD_REFUSED = "PayloadRefused"
+
+
+class RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads what the codec refused (`REFUSED_ENCODING`) as a non-retryable `ApplicationError`.
+
+    The SDK turns that into what each kind of input needs: a signal is dropped and logged
+    ("Failed deserializing signal input ... dropping the signal"), an update is rejected, and a
+    run whose start input was refused fails, so the next legitimate signal-with-start starts a
+    fresh one. Never a workflow task failure: Temporal would retry that for ever."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED_ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None  # never writes anything
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        reason = payload.metadata.get(REFUSAL_METADATA, b"refused").decode(errors="replace")
+        raise ApplicationError(f"payload refused: {reason}", type=PAYLOAD_REFUSED, non_retryable=True)
+
+
+class SealedPayloadConverter(PydanticPayloadConverter):
+    """Pydantic JSON, as `temporalio.contrib.pydantic`, plus `RefusedPayloadConverter`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_converters(*self.converters.values(), RefusedPayloadConverter())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +79,7 @@ class EncryptedDataConverter(DataConverter):
 
 def make_data_converter(keys: KeyRing) -> DataConverter:
     return EncryptedDataConverter(
-        payload_converter_class=pydantic_data_converter.payload_converter_class,
+        payload_converter_class=SealedPayloadConverter,
         # Failure messages and stack traces go through the codec too: nothing personal in plaintext.
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
         payload_codec=EncryptionCodec(keys),

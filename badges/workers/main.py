@@ -9,6 +9,7 @@ import signal
 
 import httpx
 import uvloop
+from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.worker import Worker, WorkflowRunner
@@ -37,7 +38,9 @@ from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.metrics import process_registry
 from badges.temporal import Client, connect, ensure_schedules
+from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
 from badges.workflows.consent import ConsentWorkflow
@@ -148,6 +151,8 @@ def build_worker(
             audit_anchor.checkpoint_audit_log,
             master_keys.rotate_master_keys,
         ],
+        # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
+        interceptors=[FittingArgumentsInterceptor()],
         max_cached_workflows=10_000,
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
     )
@@ -174,7 +179,15 @@ async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
-    keys = KeyStore(engine, configured_master_keys(settings))
+    keys = KeyStore(
+        engine,
+        configured_master_keys(settings),
+        max_entries=settings.key_cache_size,
+        max_age_seconds=settings.key_cache_seconds,
+    )
+    if settings.worker_metrics_port:
+        # A thread of its own: a scrape never waits for the event loop, nor slows it.
+        start_http_server(settings.worker_metrics_port, registry=process_registry(keys))
     client = await connect(settings, keys)
     http = make_webhook_client()
     worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)

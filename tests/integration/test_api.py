@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from badges.api.app import create_app
+from badges.api.auth import issue_token
 from badges.config import Settings
 from tests.support import EventSystem, SseEvent, collect, dev_token, for_badge, real_time_event, sse_events
 
@@ -135,6 +136,40 @@ async def test_an_event_reaches_the_stream_and_badges_once(client: httpx.AsyncCl
     calculator = next(b for b in badges["badges"] if b["badgeId"] == "calculator-explorer")
     assert calculator["progress"] == 3 and calculator["awarded"] is True
     assert badges["userId"] == me["userId"]
+
+
+async def test_the_stream_ends_at_its_tokens_expiry_and_resumes_with_a_fresh_one(
+    client: httpx.AsyncClient, system_settings: Settings
+) -> None:
+    # Checked once at open, so the server must end the stream itself at `exp`, saying so, as the
+    # WebSocket closes with "token expired".
+    sub = f"{uuid.uuid4()}@example.com"
+    short = {"Authorization": f"Bearer {issue_token(system_settings, sub, ['user'], ttl=3)}"}
+    fresh = await dev_token(client, sub)
+    async with client.stream("GET", "/v1/me/stream", headers=short) as stream:
+        events = sse_events(stream)
+        posted = await client.post("/v1/events", json=real_time_event("before-expiry", sub), headers=fresh)
+        assert posted.status_code == 202
+        # The stream ends by itself (well within 20 s).
+        received = await asyncio.wait_for(until_it_ends(events), 20)
+    assert [item.event for item in received][-1] == "reauthenticate"
+    *messages, last = received
+    progress = [item for item in messages if item.data.get("badgeId") == "calculator-explorer"]
+    assert progress and progress[0].data["value"] == 1
+    assert last.id is None
+    assert last.data == {"reason": "token-expired", "lastEventId": messages[-1].id}
+
+    # Reconnecting with a fresh token and Last-Event-ID misses nothing that came meanwhile.
+    missed = await client.post("/v1/events", json=real_time_event("after-expiry", sub), headers=fresh)
+    assert missed.status_code == 202
+    resume = {**fresh, "Last-Event-ID": str(last.data["lastEventId"])}
+    async with client.stream("GET", "/v1/me/stream", headers=resume) as stream:
+        [item] = await collect(for_badge(sse_events(stream), "calculator-explorer"), 1)
+    assert item.data["value"] == 2
+
+
+async def until_it_ends(events: AsyncIterator[SseEvent]) -> list[SseEvent]:
+    return [item async for item in events]
 
 
 async def test_stream_resumes_after_last_event_id_with_nothing_missing_or_repeated(

@@ -350,7 +350,8 @@ async def test_a_member_over_the_rate_limit_gets_429_with_retry_after(system_set
         assert statuses == [202, 202, 202, 429, 429]
         limited = await client.post("/v1/events", json=real_time_event("r9", sub), headers=headers)
         assert limited.json()["type"] == "urn:badges:problem:rate-limited"
-        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        # When one more event fits: the full minute's count slides out of view within two minutes.
+        assert 1 <= int(limited.headers["Retry-After"]) <= 120
         assert limited.json()["retryAfter"] == int(limited.headers["Retry-After"])
         # Another member is unaffected.
         response = await client.post("/v1/events", json=real_time_event("r0", other), headers=other_headers)

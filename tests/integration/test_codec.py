@@ -9,12 +9,13 @@ from sqlalchemy import event, func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
+from temporalio.exceptions import ApplicationError
 
 from badges.config import Settings
 from badges.db.keys import DataKey, KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import SERVICE_OWNER, user_badges_workflow_id
-from badges.temporal.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
-from badges.temporal.converter import make_data_converter
+from badges.temporal.codec import ENCODING, KEY_ID_METADATA, REFUSAL_METADATA, REFUSED_ENCODING, EncryptionCodec
+from badges.temporal.converter import PAYLOAD_REFUSED, make_data_converter
 from tests.conftest import create_member
 from tests.support import statements_on
 
@@ -99,7 +100,8 @@ async def test_other_workflows_use_the_service_key(keys: KeyStore) -> None:
     assert sealed.metadata[KEY_ID_METADATA].decode() == (await keys.live_key(SERVICE_OWNER)).key_id
 
 
-async def test_unencrypted_payloads_pass_through_decode(keys: KeyStore) -> None:
+async def test_unbound_unencrypted_payloads_pass_through_decode(keys: KeyStore) -> None:
+    # Unbound (no workflow): the codec endpoint shows a plain payload as it is.
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b"1")
     assert await EncryptionCodec(keys).decode([plain]) == [plain]
 
@@ -137,3 +139,62 @@ async def test_the_converter_binds_the_members_key_without_rebuilding_its_parts(
     # The base converter is untouched: it still seals with the service key.
     [service] = await converter.encode([1])
     assert service.metadata[KEY_ID_METADATA].decode() == (await keys.live_key(SERVICE_OWNER)).key_id
+
+
+async def refused(codec: EncryptionCodec, payload: Payload) -> bool:
+    [decoded] = await codec.decode([payload])
+    return decoded.metadata["encoding"] == REFUSED_ENCODING
+
+
+async def test_bound_to_a_workflow_it_opens_only_what_its_owners_key_sealed(
+    engine: AsyncEngine, keys: KeyStore
+) -> None:
+    member, other = await create_member(engine, keys), await create_member(engine, keys)
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=SECRET)
+    members = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    others = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(other)))
+    service = EncryptionCodec(keys).with_context(context(f"bank/{uuid.uuid4()}/sync"))
+    # A member's erasure runs under the service key (it must replay after theirs is destroyed).
+    erasure = EncryptionCodec(keys).with_context(context(f"user/{member}/erasure"))
+    [own] = await members.encode([plain])
+    [theirs] = await others.encode([plain])
+    [services] = await service.encode([plain])
+
+    assert await members.decode([own]) == [plain]
+    assert await service.decode([services]) == [plain]
+    assert await erasure.decode([services]) == [plain]
+    for codec, payload in [
+        (members, plain),  # not sealed
+        (members, theirs),  # another member's key
+        (members, services),  # the service key, in a member's workflow
+        (service, own),  # a member's key, in a service workflow
+        (erasure, own),
+    ]:
+        assert await refused(codec, payload)
+    [refusal] = await members.decode([theirs])
+    assert refusal.metadata[REFUSAL_METADATA] == b"sealed with another owner's key"
+    assert refusal.data == b""  # nothing of what was sent goes on
+
+
+async def test_bound_it_refuses_altered_and_unknown_keys_without_raising(engine: AsyncEngine, keys: KeyStore) -> None:
+    member = await create_member(engine, keys)
+    codec = EncryptionCodec(keys).with_context(context(user_badges_workflow_id(member)))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=SECRET)])
+    altered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    truncated = Payload(metadata=dict(sealed.metadata), data=sealed.data[:5])
+    for key_id in [uuid.uuid4().hex, "k\x00", "", "é" * 40]:
+        unknown = Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()}, data=sealed.data)
+        assert await refused(codec, unknown)
+    assert await refused(codec, Payload(metadata={"encoding": ENCODING}, data=sealed.data))
+    assert await refused(codec, altered)
+    assert await refused(codec, truncated)
+
+
+async def test_the_converter_turns_a_refused_payload_into_a_non_retryable_failure(
+    engine: AsyncEngine, keys: KeyStore
+) -> None:
+    member = await create_member(engine, keys)
+    bound = make_data_converter(keys).with_context(context(user_badges_workflow_id(member)))
+    with pytest.raises(ApplicationError) as refusal:
+        await bound.decode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")], [int])
+    assert refusal.value.type == PAYLOAD_REFUSED and refusal.value.non_retryable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -49,3 +50,30 @@ def test_real_time_event_is_strict() -> None:
         assert error.value.errors()[0]["loc"][0] == field
     with pytest.raises(ValidationError):
         RealTimeEvent.model_validate({**good, "surprise": 1})
+
+
+def test_temporals_frontend_is_reached_over_mutual_tls_or_with_an_api_key_when_configured(tmp_path: Path) -> None:
+    from temporalio.service import TLSConfig
+
+    from badges.temporal.client import tls_config
+    from tests.conftest import make_settings
+
+    for name in ("client.pem", "client.key", "ca.pem"):
+        (tmp_path / name).write_bytes(name.encode())
+    mutual = tls_config(
+        make_settings(
+            "postgresql://db/badges",
+            TEMPORAL_TLS_CERT=str(tmp_path / "client.pem"),
+            TEMPORAL_TLS_KEY=str(tmp_path / "client.key"),
+            TEMPORAL_TLS_CA=str(tmp_path / "ca.pem"),
+        )
+    )
+    assert isinstance(mutual, TLSConfig)
+    assert (mutual.client_cert, mutual.client_private_key, mutual.server_root_ca_cert) == (
+        b"client.pem",
+        b"client.key",
+        b"ca.pem",
+    )
+    # An API key alone: TLS with the system's roots (Temporal Cloud); nothing: the dev server's plain gRPC.
+    assert tls_config(make_settings("postgresql://db/badges", TEMPORAL_API_KEY="key")) is True
+    assert tls_config(make_settings("postgresql://db/badges")) is False

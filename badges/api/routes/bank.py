@@ -17,10 +17,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_member_access
+from badges.api.deps import (
+    LimitedBySourceAddress,
+    MemberId,
+    Services,
+    ServicesDep,
+    SettingsDep,
+    audit_member_access,
+)
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
+from badges.api.throttle import parse_rate, source_address
 from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import record_audit
 from badges.db.banking import (
@@ -266,9 +274,13 @@ async def list_connections(member_id: MemberId, services: ServicesDep) -> Connec
 async def relinked(
     connection_id: uuid.UUID, member_id: MemberId, services: ServicesDep, settings: SettingsDep
 ) -> Response:
-    """The member finished Link in update mode: syncing resumes at once."""
+    """The member finished Link in update mode: syncing resumes at once. Each call forces a sync
+    with the provider, so calls are limited per connection (`BADGES_RELINK_RATE`, 429 past it)."""
     await require_open_banking(services, member_id)
     await owned_connection(services, member_id, connection_id)
+    await services.throttle.enforce(
+        "connection-relinks", parse_rate(settings.relink_rate), str(connection_id), "re-links per connection"
+    )
     with temporal_or_503("Syncing cannot resume right now; retry shortly."):
         await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
     return Response(status_code=202)
@@ -337,14 +349,23 @@ def decode_position(after: str) -> tuple[date, uuid.UUID, str]:
         ) from error
 
 
-@router.post("/v1/webhooks/plaid", status_code=200)
-async def plaid_webhook(request: Request, services: ServicesDep) -> dict[str, str]:
+@router.post("/v1/webhooks/plaid", status_code=200, dependencies=[LimitedBySourceAddress])
+async def plaid_webhook(request: Request, services: ServicesDep, settings: SettingsDep) -> dict[str, str]:
     """Verified (ES256 JWT in `Plaid-Verification`, body hash, 5-minute freshness) or 401. News
     for a connection wakes its sync workflow; anything else is acknowledged and ignored, so Plaid
-    does not retry it."""
+    does not retry it. Fetching a verification key Plaid has not shown us yet is an outbound call,
+    so those are limited per source address (`BADGES_KEY_FETCH_RATE`, 429 past it)."""
     body = await request.body()
+    address = source_address(request)
+
+    async def before_key_fetch() -> None:
+        rate = parse_rate(settings.key_fetch_rate)
+        await services.throttle.enforce("plaid-key-fetches", rate, address, "verification key fetches per address")
+
     try:
-        notice = await provider_of(services, "plaid").verify_webhook(body, dict(request.headers))
+        notice = await provider_of(services, "plaid").verify_webhook(
+            body, dict(request.headers), before_key_fetch=before_key_fetch
+        )
     except ProviderError as error:
         if error.retryable:
             raise Problem(503, "provider-unavailable", "Cannot fetch the verification key; retry.") from error

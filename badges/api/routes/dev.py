@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from badges.api.auth import MAX_STAFF_SUBJECT_LENGTH, STAFF_SCOPES, TOKEN_TTL_SECONDS, issue_token
-from badges.api.deps import SettingsDep
+from badges.api.deps import SettingsDep, limit_source_address
 from badges.api.problems import Problem
 from badges.api.schemas import TokenRequest, TokenResponse
 
@@ -13,9 +13,10 @@ router = APIRouter(tags=["dev"])
 
 
 @router.post("/v1/dev/token", response_model=TokenResponse)
-async def create_dev_token(body: TokenRequest, settings: SettingsDep) -> TokenResponse:
+async def create_dev_token(body: TokenRequest, settings: SettingsDep, request: Request) -> TokenResponse:
     if settings.badges_env != "dev":
         raise Problem(404, "not-found", "Not Found")
+    await limit_source_address(request)
     if not body.sub.strip():
         raise Problem(422, "validation-failed", "sub must not be empty", errors=[{"field": "body.sub"}])
     if STAFF_SCOPES.intersection(body.scopes) and len(body.sub) > MAX_STAFF_SUBJECT_LENGTH:

@@ -4,12 +4,18 @@ The export is produced by `MemberExportWorkflow`. A small one is answered at onc
 one answers 202 with its progress and a `Location` to fetch when it is ready
 (`GET /v1/me/export/{exportId}`: 202 while it runs, 200 with the document, 404 once expired).
 Every download is audited.
+
+Each export is a sealed copy of every member table kept for a day, so asking again does not
+always make another: an export still running is joined, one finished within `EXPORT_FRESH_FOR` is
+answered again, and new ones are limited per member (`BADGES_EXPORT_RATE`, shared by every API
+process; 429 with `Retry-After` past it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -18,7 +24,8 @@ from badges.api.deps import MemberId, Services, ServicesDep, SettingsDep, audit_
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
 from badges.api.schemas import WireModel
-from badges.db.exports import begin_export, export_document, export_status
+from badges.api.throttle import parse_rate, rate_limited
+from badges.db.exports import EXPORT_TTL, begin_export, export_document, export_status, latest_export
 from badges.messages.export import ExportRequest
 from badges.temporal import export_progress, start_export
 
@@ -26,6 +33,8 @@ router = APIRouter(tags=["privacy"])
 
 EXPORT_WAIT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 2
+# A finished export this recent is answered again rather than made anew (a double click, a retry).
+EXPORT_FRESH_FOR = timedelta(minutes=15)
 
 
 class ExportStatus(WireModel):
@@ -45,11 +54,24 @@ DOCUMENT_RESPONSES: dict[int | str, dict[str, object]] = {
 async def export_me(
     member_id: MemberId, services: ServicesDep, settings: SettingsDep
 ) -> StreamingResponse | JSONResponse:
-    """Start an export of everything held about the caller (or join the one running)."""
+    """Start an export of everything held about the caller: or join the one running, or answer
+    one finished in the last 15 minutes; new ones are limited per member (429 past it)."""
+    now = datetime.now(UTC)
+    latest = await latest_export(services.engine, member_id, since=now - EXPORT_TTL)
+    if latest is not None and latest.completed_at is not None and latest.completed_at >= now - EXPORT_FRESH_FOR:
+        return await download(services, member_id, latest.export_id)
+    if latest is not None and latest.completed_at is None:
+        export_id = latest.export_id  # running (joined), or stopped part-way (resumed: each step is idempotent)
+    else:
+        rate = parse_rate(settings.export_rate)
+        decision = await services.throttle.check("member-exports", rate, str(member_id))
+        if not decision.allowed:
+            # The newest export, if it is still kept, can be downloaded meanwhile.
+            newest = {"latest_export": f"/v1/me/export/{latest.export_id}"} if latest is not None else {}
+            raise rate_limited(rate, "exports per member", decision.retry_after, **newest)
+        export_id = uuid.uuid4()
     with temporal_or_503("The export cannot be started right now; retry shortly."):
-        handle = await start_export(
-            services.temporal, settings, ExportRequest(user_id=member_id, export_id=uuid.uuid4())
-        )
+        handle = await start_export(services.temporal, settings, ExportRequest(user_id=member_id, export_id=export_id))
         try:
             outcome = await asyncio.wait_for(handle.result(), EXPORT_WAIT_SECONDS)
         except TimeoutError:

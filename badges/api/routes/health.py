@@ -1,14 +1,16 @@
-"""`GET /healthz` (the process is up) and `GET /readyz` (Temporal and PostgreSQL answer)."""
+"""`GET /healthz` (the process is up), `GET /readyz` (Temporal and PostgreSQL answer) and
+`GET /metrics` (this process's Prometheus metrics)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from badges.api.deps import ServicesDep
 from badges.db.engine import ping
+from badges.metrics import CONTENT_TYPE, exposition
 
 router = APIRouter(tags=["health"])
 
@@ -39,3 +41,10 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
     )
+
+
+# Not in the OpenAPI document: Prometheus's text format is no JSON contract, and only the
+# deployment's scraper reads it (keep it off the public ingress, as the counts are per process).
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE)

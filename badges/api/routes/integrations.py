@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from badges.api.deps import AdminPrincipal, ServicesDep, StaffPrincipal
+from badges.api.deps import AdminPrincipal, LimitedBySourceAddress, ServicesDep, StaffPrincipal
 from badges.api.integrations import (
     IntegrationList,
     IntegrationRequest,
@@ -62,6 +62,7 @@ async def disable_integration(integration_id: str, principal: AdminPrincipal, se
     response_model=EventAcceptance,
     responses={200: {"model": EventAcceptance, "description": "An event with this id was already accepted."}},
     openapi_extra=SIGNED_EVENT_BODY,
+    dependencies=[LimitedBySourceAddress],
 )
 async def post_signed_event(
     integration_id: str,

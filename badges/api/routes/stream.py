@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from badges.api.deps import MemberId, ServicesDep
+from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
 from badges.api.hub import MemberErasedError, SubscriberOverflowError
 from badges.api.problems import Problem
 
 router = APIRouter(tags=["stream"])
 
 PING_SECONDS = 15
+# The last event of a stream whose token expired: the client reconnects with a fresh token and
+# `Last-Event-ID`, and misses nothing. It has no `id`, so an EventSource keeps the last real one.
+REAUTHENTICATE = "reauthenticate"
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
@@ -30,20 +36,47 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
 @router.get("/v1/me/stream", response_class=EventSourceResponse)
 async def stream(
     member_id: MemberId,
+    principal: MemberPrincipal,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
 ) -> EventSourceResponse:
     after_id = parse_last_event_id(last_event_id, last_event_id_query)
     await services.intake.start_ahead(member_id)
+    # The token was checked once, at open: the stream ends when the token does, as the WebSocket
+    # closes then, so a stream never outlives the authority it was opened with.
+    expires_at = principal.expires_at
 
     async def events() -> AsyncIterator[ServerSentEvent]:
+        last_sent = after_id
+        deadline = None if expires_at is None else asyncio.get_running_loop().time() + (expires_at - time.time())
+        messages = services.hub.messages(member_id, after_id)
         try:
-            async for message in services.hub.messages(member_id, after_id):
-                yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
+            async with contextlib.aclosing(messages):
+                while True:
+                    # The deadline covers only the wait for the next message, never a send.
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            message = await anext(messages)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError:
+                        yield reauthenticate(last_sent)
+                        return
+                    last_sent = message.id
+                    yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
         except SubscriberOverflowError:
             return  # the client reconnects with Last-Event-ID and misses nothing
         except MemberErasedError:
             return  # reconnecting answers 410
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+
+
+def reauthenticate(last_event_id: int | None) -> ServerSentEvent:
+    """Tells the client its token expired: reconnect with a fresh one, resuming after
+    `lastEventId` (null: nothing was sent, resume where you resumed from)."""
+    return ServerSentEvent(
+        event=REAUTHENTICATE,
+        data=json.dumps({"reason": "token-expired", "lastEventId": last_event_id}),
+    )

@@ -1,0 +1,52 @@
+"""Prometheus metrics of one process (the API's `GET /metrics`, the worker's
+`BADGES_WORKER_METRICS_PORT`): today its data-key cache, read when scraped, so the hot path only
+counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from badges.db.keys import KeyCacheStats
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class HasKeyCache(Protocol):
+    def cache_stats(self) -> KeyCacheStats: ...
+
+
+class KeyCacheCollector(Collector):
+    def __init__(self, keys: HasKeyCache) -> None:
+        self._keys = keys
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._keys.cache_stats()
+        yield CounterMetricFamily("badges_key_cache_hits", "Data-key lookups answered from memory.", value=stats.hits)
+        yield CounterMetricFamily(
+            "badges_key_cache_misses", "Data-key lookups that read the database.", value=stats.misses
+        )
+        yield GaugeMetricFamily("badges_key_cache_entries", "Data keys held in memory.", value=stats.entries)
+        yield GaugeMetricFamily(
+            "badges_key_cache_max_entries", "The most data keys held in memory.", value=stats.max_entries
+        )
+        yield GaugeMetricFamily(
+            "badges_key_cache_max_age_seconds",
+            "How long a data key is used before its row is read again.",
+            value=stats.max_age_seconds,
+        )
+
+
+def process_registry(keys: HasKeyCache) -> CollectorRegistry:
+    """This process's metrics, in a registry of its own (tests run several apps in one process)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(KeyCacheCollector(keys))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
