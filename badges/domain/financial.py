@@ -13,7 +13,9 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
 
 from badges.domain.behaviour import MonthlyCategoryTotals, days_avoided, improvement, milestone_progress
 from badges.domain.definitions import (
@@ -26,6 +28,7 @@ from badges.domain.definitions import (
     SustainedRule,
 )
 from badges.domain.figures import MonthFigures
+from badges.domain.rules import Award, BadgeState, Evaluation, ProgressUpdate, RuleState
 
 SINGLE = "1"
 # The seed's behaviour categories as the spending taxonomy names them.
@@ -48,8 +51,11 @@ class FinancialSnapshot:
     unsure_categories: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(BaseModel):
+    """Where a member stands on one bank-data badge (it crosses Temporal to their badge workflow)."""
+
+    model_config = ConfigDict(frozen=True)
+
     badge_id: str
     version: int
     value: int
@@ -81,7 +87,9 @@ def _decide(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> Verdict:
     waiting = _why_wait(badge, snapshot)
     if waiting is not None:
         earned = []
-    return Verdict(badge.badge_id, badge.version, value, target, earned, waiting)
+    return Verdict(
+        badge_id=badge.badge_id, version=badge.version, value=value, target=target, earned=earned, waiting=waiting
+    )
 
 
 def _why_wait(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> str | None:
@@ -165,3 +173,69 @@ def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTota
     return MonthlyCategoryTotals(
         month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
     )
+
+
+def apply_verdicts(
+    state: BadgeState,
+    verdicts: Sequence[Verdict],
+    catalogue: Sequence[BadgeDefinition],
+    seq: int,
+    now: datetime,
+) -> Evaluation:
+    """Record a behaviour evaluation in the member's badge state (the one writer of their progress
+    and awards). Evaluations are numbered: one older than the last applied is dropped whole, so
+    progress never moves back on a stale write. Each earned instance is awarded once, ever, as of
+    `now`; a verdict for a badge no longer in the catalogue, or of another version, is dropped."""
+    if seq <= state.financial_seq:
+        return Evaluation(state=state, progress=[], awards=[], duplicates=[])
+    by_id = {badge.badge_id: badge for badge in catalogue if badge.active}
+    badges = dict(state.badges)
+    progress: list[ProgressUpdate] = []
+    awards: list[Award] = []
+    for verdict in verdicts:
+        badge = by_id.get(verdict.badge_id)
+        if badge is None or badge.version != verdict.version:
+            continue
+        before = badges.get(badge.badge_id)
+        rule = RuleState(
+            version=badge.version,
+            kind=badge.rule.kind,
+            count=verdict.value,
+            awarded=dict(before.awarded) if before is not None else {},
+        )
+        for instance in verdict.earned:
+            if instance in rule.awarded:
+                continue
+            rule.awarded[instance] = now
+            awards.append(
+                Award(
+                    badge_id=badge.badge_id,
+                    name=badge.name,
+                    instance=instance,
+                    awarded_at=now,
+                    version=badge.version,
+                    reward=badge.reward,
+                )
+            )
+        if (
+            before is None
+            or before.count != rule.count
+            or before.version != rule.version
+            or rule.awarded != before.awarded
+        ):
+            progress.append(
+                ProgressUpdate(
+                    badge_id=badge.badge_id,
+                    name=badge.name,
+                    value=verdict.value,
+                    target=verdict.target,
+                    kind=badge.rule.kind,
+                    version=badge.version,
+                )
+            )
+        badges[badge.badge_id] = rule
+    changed = bool(progress or awards)
+    new_state = state.model_copy(
+        update={"badges": badges, "financial_seq": seq, "batch_seq": state.batch_seq + (1 if changed else 0)}
+    )
+    return Evaluation(state=new_state, progress=progress, awards=awards, duplicates=[])

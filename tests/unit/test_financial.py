@@ -124,3 +124,29 @@ def test_real_time_and_comparative_badges_are_not_decided_here() -> None:
     spec = BadgeSpec.model_validate({"name": "c", "rule": {"kind": "count", "eventType": "voting", "target": 1}})
     snap = snapshot(months((1, 0, 0, 0)), date(2026, 1, 31))
     assert decide([BadgeDefinition.from_spec("c", 1, spec)], snap) == []
+
+
+def test_verdicts_become_progress_and_awards_once_and_never_move_back() -> None:
+    from datetime import UTC, datetime
+
+    from badges.domain.financial import apply_verdicts
+    from badges.domain.rules import BadgeState
+
+    first = badge("first", {"kind": "milestone", "targetMinor": 100_000})
+    now = datetime(2026, 4, 1, tzinfo=UTC)
+    halfway = Verdict(badge_id="first", version=1, value=50_000, target=100_000, earned=[])
+    done = Verdict(badge_id="first", version=1, value=100_000, target=100_000, earned=["1"])
+    one_step = apply_verdicts(BadgeState(), [halfway], [first], seq=1, now=now)
+    assert [(p.value, p.target, p.kind) for p in one_step.progress] == [(50_000, 100_000, "milestone")]
+    assert one_step.awards == [] and one_step.state.financial_seq == 1
+    awarded = apply_verdicts(one_step.state, [done], [first], seq=2, now=now)
+    assert [(a.badge_id, a.instance) for a in awarded.awards] == [("first", "1")]
+    # A stale evaluation (an older seq) changes nothing; the same award is never made twice.
+    stale = apply_verdicts(awarded.state, [halfway], [first], seq=1, now=now)
+    assert stale.state == awarded.state and not stale.progress
+    again = apply_verdicts(awarded.state, [done], [first], seq=3, now=now)
+    assert again.awards == [] and again.progress == []
+    # A verdict for another version of the badge, or an unknown badge, is dropped.
+    other = Verdict(badge_id="first", version=2, value=1, target=1, earned=["1"])
+    unknown = Verdict(badge_id="nope", version=1, value=1, target=1, earned=["1"])
+    assert apply_verdicts(BadgeState(), [other, unknown], [first], seq=1, now=now).progress == []
