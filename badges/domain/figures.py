@@ -38,6 +38,7 @@ class Entry:
     account_kind: str = "current"  # current, credit, savings (see `account_kind`)
     merchant: str = ""
     account: str = ""  # the account's id, where one member's accounts must be told apart
+    transaction_id: str = ""
 
 
 def account_kind(account_type: str, subtype: str | None) -> str:
