@@ -849,3 +849,38 @@ async def correct_category(
             ),
         )
         return Corrected(transactions=cursor.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord:
+    """A member's correction opened for the categoriser's training run: the merchant's label, the
+    category they chose, and the amounts of their latest transactions from it (no descriptions)."""
+
+    user_id: uuid.UUID
+    label: str  # opened, in the training process's memory only
+    category: SpendingCategory
+    amounts_minor: list[int]
+
+
+async def corrections_for_training(
+    pool: AsyncConnectionPool, keys: KeyStore, *, amounts_per_merchant: int = 20
+) -> list[CorrectionRecord]:
+    """Every member's corrections, labels opened with each member's key. Only corrections whose
+    member still holds their key are read (an erased member's rows are gone with them)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT c.user_id, c.merchant, c.category, ARRAY(SELECT t.amount_minor FROM bank_transactions t"
+            " WHERE t.user_id = c.user_id AND t.merchant_key = c.merchant_key ORDER BY t.posted_date DESC LIMIT %s)"
+            " FROM category_corrections c ORDER BY c.user_id, c.merchant_key",
+            (amounts_per_merchant,),
+        )
+        rows = await cursor.fetchall()
+    return [
+        CorrectionRecord(
+            user_id=user_id,
+            label=(await keys.unseal(bytes(sealed))).decode(),
+            category=SpendingCategory(category),
+            amounts_minor=list(amounts),
+        )
+        for user_id, sealed, category, amounts in rows
+    ]

@@ -13,8 +13,11 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from badges.banking.sandbox.catalogue import US
+from badges.cli.train_categoriser import correction_parties
+from badges.db.banking import corrections_for_training
 from badges.db.keys import KeyStore
-from badges.domain.categories import SpendingCategory
+from badges.domain.categories import SpendingCategory, merchant_label
+from badges.insights.training import MemberCorrection
 from tests.integration.test_open_banking import consenting_member, fire, linked_member
 from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually
@@ -131,7 +134,17 @@ async def test_a_correction_wins_applies_to_the_merchant_and_survives_resyncs(
         [(category, merchant_key, sealed)] = await cursor.fetchall()
     assert category == "eating_out" and len(bytes(merchant_key)) == 16
     assert merchant.lower().encode()[:5] not in bytes(sealed).lower()  # sealed, not plaintext
-    assert (await keys.unseal(bytes(sealed))).decode() in ("starbucks", "dunkin'")
+    assert (await keys.unseal(bytes(sealed))).decode() == merchant_label("", merchant)
+
+    # The next training run reads it: the label opened in its memory, with the member's amounts.
+    [record] = [r for r in await corrections_for_training(pool, keys) if r.user_id == user_id]
+    assert record.label == merchant_label("", merchant) and record.category is SpendingCategory.EATING_OUT
+    assert len(record.amounts_minor) == min(20, len(theirs) + 1) and all(a < 0 for a in record.amounts_minor)
+    opened = [MemberCorrection(str(r.user_id), r.label, r.category, r.amounts_minor) for r in [record]]
+    parties, summary = correction_parties(opened, min_members=1)
+    assert {(p.name, p.category) for p in parties} == {(record.label.upper(), SpendingCategory.EATING_OUT)}
+    assert correction_parties(opened, min_members=2)[0] == []  # one member alone never enters training
+    assert summary["merchantsUsed"] == 1 and summary["members"] == 1
 
 
 async def test_a_member_category_is_kept_when_the_bank_changes_the_transaction(
