@@ -453,8 +453,8 @@ async def apply_sync_batch(
     items = [*added, *modified]
     if len(categories) != len(items):
         raise ValueError(f"{len(categories)} categories for {len(items)} transactions")
-    key = await keys.live_key(owner)
-    merchant_keys = [key.digest(merchant_label(item.description, item.merchant_name)) for item in items]
+    key = await keys.live_key(owner) if items else None
+    merchant_keys = [key.digest(merchant_label(t.description, t.merchant_name)) for t in items] if key else []
     rows = []
     for item, merchant_key in zip(items, merchant_keys, strict=True):
         rows.append(
