@@ -105,7 +105,11 @@ async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str,
 # here as it comes to exist.
 SCOPE_DATA: dict[str, tuple[str, ...]] = {
     "demographics": ("UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",),
-    "open_banking": ("DELETE FROM bank_connections WHERE user_id = %s",),
+    # Corrections name the member's merchants (sealed, and by digest): bank data too.
+    "open_banking": (
+        "DELETE FROM bank_connections WHERE user_id = %s",
+        "DELETE FROM category_corrections WHERE user_id = %s",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ it answers None, or its confidence is below `CONFIDENT`, the categoriser model d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -52,6 +53,41 @@ class Categorised:
     category: SpendingCategory
     source: CategorySource
     confidence: float  # 0..1
+
+
+# A member's own word on a category: certain, and above every other source.
+MEMBER_CONFIDENCE = 1.0
+
+
+def by_member(category: SpendingCategory) -> Categorised:
+    return Categorised(category, "member", MEMBER_CONFIDENCE)
+
+
+# What is not the merchant in a statement line: numbers (store, reference, card and date digits),
+# months, and the words banks put around a merchant's name.
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
+_BANK_WORDS = (
+    *("card", "payment", "payments", "purchase", "contactless", "pos", "visa", "debit", "credit", "mastercard"),
+    *("to", "on", "at", "from", "ref", "reference", "gb", "uk", "us", "usa", "www", "com", "co", "ltd", "inc"),
+    *("llc", "ppd", "id", "web", "des", "indn", "dd", "so", "bgc", "fpi", "fpo", "tfr"),
+)
+_NOT_MERCHANT = frozenset(_MONTHS + _BANK_WORDS)
+_TOKEN = re.compile(r"[a-z0-9&']+")
+
+
+def merchant_label(description: str, merchant_name: str | None) -> str:
+    """Who a transaction was with, normalised so the same merchant reads the same on every line:
+    the provider's merchant name where it gives one, else the description without its numbers,
+    months and banking words (`CARD PAYMENT TO TESCO STORES 2041 ON 03 MAR` -> `tesco stores`).
+    A member's correction applies to every transaction of theirs with the same label."""
+    if merchant_name and merchant_name.strip():
+        return " ".join(_TOKEN.findall(merchant_name.lower()))
+    words = [
+        word
+        for word in _TOKEN.findall(description.lower())
+        if word not in _NOT_MERCHANT and not any(ch.isdigit() for ch in word)
+    ]
+    return " ".join(words) or " ".join(_TOKEN.findall(description.lower()))
 
 
 C = SpendingCategory

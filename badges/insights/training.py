@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -127,3 +128,52 @@ def statement_line(party: Counterparty, rng: random.Random) -> Example:
 def corpus(parties: Sequence[Counterparty], seed: int = 7, lines_per_party: int = 60) -> list[Example]:
     rng = random.Random(seed)
     return [statement_line(party, rng) for party in parties for _ in range(lines_per_party)]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCorrection:
+    """One member's word on a merchant: its label (`merchant_label`), the category they chose, and
+    the amounts of their transactions from it."""
+
+    member: str
+    label: str
+    category: SpendingCategory
+    amounts_minor: Sequence[int]
+
+
+# A merchant enters training from members' corrections only once this many members corrected it:
+# then it is a merchant many people use, not a line that could name one person.
+MIN_CORRECTING_MEMBERS = 5
+
+
+def corrected_counterparties(
+    corrections: Sequence[MemberCorrection], min_members: int = MIN_CORRECTING_MEMBERS
+) -> list[Counterparty]:
+    """Members' corrections as counterparties for `corpus`: one per merchant that at least
+    `min_members` members corrected, in the category most of them chose (more than half, else it
+    is left out), with the range and direction of their amounts. Only the label, the category and
+    the amounts are used; `corpus` writes the statement lines around the label."""
+    by_label: dict[str, list[MemberCorrection]] = defaultdict(list)
+    for correction in corrections:
+        by_label[correction.label].append(correction)
+    parties = []
+    for label, said in sorted(by_label.items()):
+        members = {c.member for c in said}
+        if len(members) < min_members:
+            continue
+        votes: dict[SpendingCategory, set[str]] = defaultdict(set)
+        for correction in said:
+            votes[correction.category].add(correction.member)
+        category, voters = max(votes.items(), key=lambda vote: (len(vote[1]), vote[0].value))
+        if 2 * len(voters) <= len(members):
+            continue
+        amounts = [a for c in said if c.category is category for a in c.amounts_minor if a]
+        if not amounts:
+            continue
+        majors = sorted(abs(a) / 100 for a in amounts)
+        money_in = 2 * sum(a > 0 for a in amounts) > len(amounts)
+        low, high = max(majors[0], 1.0), max(majors[-1], 1.0)
+        parties += [
+            Counterparty(label.upper(), category, country, low, high, money_in=money_in) for country in ("UK", "US")
+        ]
+    return parties

@@ -38,6 +38,7 @@ from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.insights.categoriser import load as load_categoriser
 from badges.metrics import process_registry
 from badges.temporal import Client, connect, ensure_schedules
 from badges.temporal.inbound import FittingArgumentsInterceptor
@@ -100,12 +101,7 @@ def build_worker(
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
-    banking = BankingActivities(
-        pool,
-        keys,
-        make_providers(settings),
-        client,
-    )
+    banking = BankingActivities(pool, keys, make_providers(settings), client, load_categoriser())
     anchor_keys = settings.parsed_audit_anchor_keys
     audit_anchor = AuditAnchorActivities(
         pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None

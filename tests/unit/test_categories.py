@@ -12,6 +12,7 @@ from badges.domain.categories import (
     SpendingCategory,
     from_mcc,
     from_provider,
+    merchant_label,
 )
 
 C = SpendingCategory
@@ -57,3 +58,13 @@ def test_the_sandbox_merchants_land_where_their_persona_says() -> None:
             assert from_provider(merchant.category.detailed, merchant.category.primary).category is C.FAST_FOOD  # type: ignore[union-attr]
         for merchant in market.bookmakers:
             assert from_provider(merchant.category.detailed, merchant.category.primary).category is C.GAMBLING  # type: ignore[union-attr]
+
+
+def test_a_merchant_reads_the_same_on_every_line() -> None:
+    assert merchant_label("DRAFTKINGS *SPORTSBOOK 4411", "DraftKings") == "draftkings"
+    # Without the provider's merchant name: the description without numbers, months and bank words.
+    one = merchant_label("CARD PAYMENT TO TESCO STORES 2041 ON 03 MAR", None)
+    assert one == merchant_label("CARD PAYMENT TO TESCO STORES 3310 ON 21 NOV", None) == "tesco stores"
+    assert merchant_label("ONLINE TRANSFER TO SAV XXXXXX1234", None) == "online transfer sav"
+    assert merchant_label("SAINSBURYS", None) != merchant_label("TESCO", None)
+    assert merchant_label("1234 5678", None) == "1234 5678"  # nothing but numbers: kept, not empty

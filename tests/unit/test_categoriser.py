@@ -9,7 +9,7 @@ import sklearn
 
 from badges.domain.categories import CONFIDENT, SpendingCategory
 from badges.insights.categoriser import MODEL_VERSION, MODELS, categorise, features, load
-from badges.insights.training import corpus, shipped_counterparties
+from badges.insights.training import MemberCorrection, corpus, corrected_counterparties, shipped_counterparties
 
 C = SpendingCategory
 
@@ -65,3 +65,30 @@ def test_the_corpus_is_reproducible_and_grouped_by_merchant() -> None:
     parties = shipped_counterparties()[:20]
     assert corpus(parties, seed=3, lines_per_party=5) == corpus(parties, seed=3, lines_per_party=5)
     assert {example.group for example in corpus(parties, lines_per_party=2)} == {party.name for party in parties}
+
+
+def test_a_merchant_enters_training_only_when_enough_members_corrected_it() -> None:
+    def said(label: str, category: SpendingCategory, members: range, amount: int = -1250) -> list[MemberCorrection]:
+        return [MemberCorrection(f"m{i}", label, category, (amount, amount * 2)) for i in members]
+
+    corrections = [
+        *said("corner bookie", C.GAMBLING, range(4)),  # four members: could still name a person's line
+        *said("joe's diner", C.FAST_FOOD, range(4)),
+        *said("joe's diner", C.EATING_OUT, range(4, 5)),  # five in all, most of them say fast food
+        *said("split opinion", C.SHOPPING, range(3)),
+        *said("split opinion", C.GROCERIES, range(3, 6)),  # no majority: left out
+        *said("payroll co", C.INCOME_SALARY, range(5), amount=250_000),
+    ]
+    parties = corrected_counterparties(corrections, min_members=5)
+    assert {(p.name, p.category, p.country) for p in parties} == {
+        ("JOE'S DINER", C.FAST_FOOD, "UK"),
+        ("JOE'S DINER", C.FAST_FOOD, "US"),
+        ("PAYROLL CO", C.INCOME_SALARY, "UK"),
+        ("PAYROLL CO", C.INCOME_SALARY, "US"),
+    }
+    diner = next(p for p in parties if p.name == "JOE'S DINER")
+    assert (diner.low, diner.high, diner.money_in) == (12.5, 25.0, False)  # only the fast-food voters' amounts
+    assert next(p for p in parties if p.name == "PAYROLL CO").money_in is True
+    lines = corpus(parties, lines_per_party=3)
+    assert {line.group for line in lines} == {"JOE'S DINER", "PAYROLL CO"}
+    assert corrected_counterparties(corrections, min_members=4) != parties  # the threshold is what kept the bookie out
