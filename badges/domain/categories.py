@@ -186,6 +186,9 @@ def from_provider(
     provider said nothing usable. A merchant category code that settles a category outranks the
     provider's category (it is the card network's own record of the merchant's trade)."""
     by_mcc = from_mcc(mcc)
+    # Coffee chains trade under the fast-food code (5814); the provider's coffee says more.
+    if by_mcc is SpendingCategory.FAST_FOOD and detailed == "FOOD_AND_DRINK_COFFEE":
+        by_mcc = SpendingCategory.EATING_OUT
     if by_mcc is not None:
         return Categorised(by_mcc, "provider", PLAID_CONFIDENCE["VERY_HIGH"])
     category = PLAID_DETAILED.get(detailed or "") or PLAID_PRIMARY.get(primary or "")

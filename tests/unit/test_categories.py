@@ -48,6 +48,8 @@ def test_confidence_follows_the_provider_and_a_bare_primary_is_never_confident()
 def test_a_merchant_code_settles_the_category() -> None:
     assert from_mcc("5814") is C.FAST_FOOD and from_mcc("7995") is C.GAMBLING and from_mcc("5411") is C.GROCERIES
     assert from_mcc("0000") is None and from_mcc("abcd") is None and from_mcc(None) is None
+    # Coffee shops trade under the fast-food code: the provider's coffee wins there.
+    assert from_provider("FOOD_AND_DRINK_COFFEE", "FOOD_AND_DRINK", "HIGH", "5814").category is C.EATING_OUT  # type: ignore[union-attr]
     # A fast-food chain the provider filed under restaurants is fast food by its code.
     assert from_provider("FOOD_AND_DRINK_RESTAURANT", "FOOD_AND_DRINK", "HIGH", "5814").category is C.FAST_FOOD  # type: ignore[union-attr]
 
