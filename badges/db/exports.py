@@ -51,7 +51,10 @@ SEALED = {
     ("bank_transactions", "description"),
     ("bank_transactions", "merchant_name"),
     ("category_corrections", "merchant"),
+    ("member_insights", "sealed"),
 }
+# Of those, the ones that hold JSON (exported as the document, not as its text).
+SEALED_JSON = {("members", "demographics"), ("member_insights", "sealed")}
 
 
 class MemberExport(Base):
@@ -133,7 +136,7 @@ async def section_rows(
                 continue
             if (table, column) in SEALED and value is not None:
                 opened = (await keys.unseal(bytes(value))).decode()
-                item[column] = json.loads(opened) if column == "demographics" else opened
+                item[column] = json.loads(opened) if (table, column) in SEALED_JSON else opened
             else:
                 item[column] = plain(value)
         rows.append(item)

@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import badges
 from badges.activities.audit import AuditAnchorActivities
 from badges.activities.banking import BankingActivities
+from badges.activities.behaviour import BehaviourActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
@@ -44,6 +45,7 @@ from badges.temporal import Client, connect, ensure_schedules
 from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
+from badges.workflows.behaviour import BehaviourWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
@@ -102,6 +104,7 @@ def build_worker(
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
     banking = BankingActivities(pool, keys, make_providers(settings), client, load_categoriser())
+    behaviour = BehaviourActivities(pool, engine, keys, client, settings)
     anchor_keys = settings.parsed_audit_anchor_keys
     audit_anchor = AuditAnchorActivities(
         pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None
@@ -119,12 +122,16 @@ def build_worker(
             MemberExportWorkflow,
             RetentionWorkflow,
             BankSyncWorkflow,
+            BehaviourWorkflow,
             AuditCheckpointWorkflow,
             MasterKeyRotationWorkflow,
         ],
         activities=[
             progress.record_progress,
             catalogue.load_catalogue,
+            behaviour.evaluate_behaviour,
+            behaviour.behaviour_data_changed,
+            behaviour.stop_member_behaviour,
             reevaluation.members_with_progress,
             reevaluation.signal_reevaluation,
             webhooks.deliver_webhook,

@@ -62,15 +62,20 @@ async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncI
         yield task_queue
 
 
+AT = datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
 def event(event_id: str, type_: str = "tool_usage", revision: int = 0) -> BadgeEvent:
-    # Stamped as it happens: back-dated events have a screen of their own.
-    return BadgeEvent(id=event_id, type=type_, timestamp=datetime.now(UTC), catalogue_revision=revision)  # type: ignore[arg-type]
+    return BadgeEvent(id=event_id, type=type_, timestamp=AT, catalogue_revision=revision)  # type: ignore[arg-type]
 
 
 async def send(env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, *events: BadgeEvent) -> WorkflowHandle:
     """As the API hands events over: signal-with-start, one call per event."""
     handle = None
     for item in events:
+        # Stamped as it happens, by the server's clock (which runs ahead of the real one once a
+        # test has skipped time): back-dated events have a screen of their own.
+        item = item.model_copy(update={"timestamp": await env.get_current_time()})
         handle = await env.client.start_workflow(
             UserBadgesWorkflow.run,
             UserBadgesInput(user_id=member),
