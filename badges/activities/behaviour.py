@@ -63,11 +63,10 @@ class BehaviourActivities:
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
         picture = await asyncio.to_thread(picture_of, inputs, today, now)
         await store_insights(self._pool, self._keys, request.user_id, request.seq, now, picture.document())
-        _, catalogue = await load_catalogue(self._engine)
+        revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
-        await record_financial_results(
-            self._temporal, self._settings, request.user_id, FinancialResults(seq=request.seq, verdicts=verdicts)
-        )
+        results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
+        await record_financial_results(self._temporal, self._settings, request.user_id, results)
         return EvaluationOutcome(
             evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
         )

@@ -41,7 +41,7 @@ class Picture:
         """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
         return _jsonable(
             {
-                "months": self.figures[-24:],
+                "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
                 "trends": {name: trends(self.figures, name)[-13:] for name in TREND_FIGURES},
                 "health": self.health,
                 "income": {

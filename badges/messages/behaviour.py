@@ -46,3 +46,4 @@ class FinancialResults(BaseModel):
 
     seq: int
     verdicts: list[Verdict]
+    catalogue_revision: int = 0  # the catalogue the verdicts were decided under
