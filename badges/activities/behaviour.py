@@ -25,12 +25,13 @@ from temporalio import activity
 from badges.config import Settings
 from badges.db.catalogue import load_catalogue
 from badges.db.consents import has_consent
-from badges.db.insights import BehaviourInputs, behaviour_inputs, store_insights
+from badges.db.insights import BehaviourInputs, behaviour_inputs, member_insights, publish_insights, store_insights
 from badges.db.keys import KeyStore
 from badges.domain.categories import SpendingCategory
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
 from badges.domain.quality import AccountState, Record
+from badges.insights.notices import fresh, notices
 from badges.insights.picture import Picture, member_picture
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
@@ -62,9 +63,18 @@ class BehaviourActivities:
         today = now.astimezone(zone).date()
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
         picture = await asyncio.to_thread(picture_of, inputs, today, now)
-        await store_insights(self._pool, self._keys, request.user_id, request.seq, now, picture.document())
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
+        found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
+        previous = await member_insights(self._pool, self._keys, request.user_id)
+        document = {**picture.document(), "notices": found}
+        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document):
+            before = previous[1].get("notices", []) if previous is not None else []
+            news = [
+                {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
+                for notice in fresh(found, before)
+            ]
+            await publish_insights(self._pool, request.user_id, news)
         results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
         await record_financial_results(self._temporal, self._settings, request.user_id, results)
         return EvaluationOutcome(

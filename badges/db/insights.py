@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
 from badges.db.keys import KeyStore
+from badges.db.outbox import append_insight
 
 
 class MemberInsights(Base):
@@ -113,3 +114,12 @@ async def member_insights(pool: AsyncConnectionPool, keys: KeyStore, user_id: uu
     if row is None:
         return None
     return row[0], json.loads(await keys.unseal(row[1]))
+
+
+async def publish_insights(pool: AsyncConnectionPool, user_id: uuid.UUID, payloads: list[dict[str, Any]]) -> None:
+    """Put insights on the member's stream (the outbox), in one transaction."""
+    if not payloads:
+        return
+    async with pool.connection() as conn, conn.transaction():
+        for payload in payloads:
+            await append_insight(conn, user_id, payload)

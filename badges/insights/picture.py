@@ -122,9 +122,17 @@ def member_picture(
         recurring=recurring,
         prediction=prediction,
         quality=quality,
-        unusual=unusual_transactions(entries, since),
+        unusual=[_without_merchant(found) for found in unusual_transactions(entries, since)],
         round_trips=len(trips),
     )
+
+
+def _without_merchant(found: Unusual) -> Unusual:
+    """Merchants are known here only by their keyed digest (never opened for an evaluation): the
+    words say the category and the amounts instead."""
+    if not found.merchant:
+        return found
+    return dataclasses.replace(found, merchant="", reason=found.reason.replace(f" at {found.merchant}", ""))
 
 
 def _paired(entries: Sequence[Entry], records: Sequence[Record]) -> list[tuple[Entry, Record]]:

@@ -61,7 +61,7 @@ async def badge(client: httpx.AsyncClient, headers: dict[str, str], badge_id: st
 
 
 async def test_the_saver_and_the_gambler_get_what_their_histories_imply(
-    client: httpx.AsyncClient, sandbox_bank: Sandbox
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
 ) -> None:
     saver, saver_board = await evaluated_member(client, sandbox_bank, "user_saver")
     gambler, gambler_board = await evaluated_member(client, sandbox_bank, "user_gambler")
@@ -72,7 +72,7 @@ async def test_the_saver_and_the_gambler_get_what_their_histories_imply(
     assert saver_board["income"]["regular"] is True and saver_board["income"]["frequency"] == "monthly"
     assert {c["indicator"] for c in saver_board["health"]["components"] if not c["observed"]} >= {"credit_score"}
     gambling = [m["spendingByCategory"].get("gambling", 0) for m in gambler_board["months"] if m["complete"]]
-    assert gambling and all(total > 0 for total in gambling)
+    assert gambling and all(total != 0 for total in gambling)  # net of winnings, which come back in
     profile = (await client.get("/v1/me/financial-profile", headers=saver)).json()
     assert profile["salary"] > 0 and profile["savingsRate"] > 0.1 and profile["lastUpdated"]
 
@@ -84,6 +84,19 @@ async def test_the_saver_and_the_gambler_get_what_their_histories_imply(
 
     await eventually(decided, timeout=60)
     assert (await badge(client, saver, "tenth-saver"))["awarded"]
+
+    # What the evaluations had to say came as insights on the stream, each once.
+    for headers in (saver, gambler):
+        member = (await client.get("/v1/me", headers=headers)).json()["userId"]
+        async with pool.connection() as db:
+            cursor = await db.execute(
+                "SELECT payload FROM outbox WHERE user_id = %s AND kind = 'insight' AND payload ? 'key'", (member,)
+            )
+            said = [row[0] for row in await cursor.fetchall()]
+        assert said and len({item["key"] for item in said}) == len(said)
+        assert {item["type"] for item in said} <= {
+            "badge-in-reach", "check-category", "trend", "unusual-spending", "data-quality"
+        }  # fmt: skip
     assert not (await badge(client, gambler, "gambling-free-quarter"))["awarded"]
     assert not (await badge(client, gambler, "tenth-saver"))["awarded"]
 
