@@ -55,8 +55,8 @@ class BehaviourActivities:
 
     @activity.defn
     async def evaluate_behaviour(self, request: EvaluationRequest) -> EvaluationOutcome:
-        now = datetime.now(UTC)
-        if not await has_consent(self._pool, request.user_id, SCOPE, now):
+        now = request.as_of or datetime.now(UTC)
+        if not await has_consent(self._pool, request.user_id, SCOPE, datetime.now(UTC)):
             return EvaluationOutcome(evaluated=False)
         inputs = await behaviour_inputs(self._pool, request.user_id)
         zone = ZoneInfo(inputs.timezone)

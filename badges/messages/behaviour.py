@@ -30,6 +30,9 @@ class BehaviourInput(BaseModel):
 class EvaluationRequest(BaseModel):
     user_id: uuid.UUID
     seq: int
+    # The workflow's clock: the evaluation answers for this moment (its day in the member's zone),
+    # so windows close on the workflow's time, the time-skipping server's included.
+    as_of: datetime | None = None
 
 
 class EvaluationOutcome(BaseModel):

@@ -49,7 +49,7 @@ class BehaviourWorkflow:
                 self._seq += 1
                 outcome = await workflow.execute_activity(
                     "evaluate_behaviour",
-                    EvaluationRequest(user_id=input.user_id, seq=self._seq),
+                    EvaluationRequest(user_id=input.user_id, seq=self._seq, as_of=workflow.now()),
                     result_type=EvaluationOutcome,
                     start_to_close_timeout=timedelta(minutes=5),
                     retry_policy=EVALUATION_RETRY,
