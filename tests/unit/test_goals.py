@@ -177,3 +177,11 @@ def test_reached_goals_are_in_the_picture_and_each_earns_the_goal_badge_once() -
     )
     [verdict] = decide([BadgeDefinition.from_spec("goal-getter", 1, spec)], picture.snapshot)
     assert verdict.earned == ["a", "c", "d"]
+
+
+def test_a_goal_beyond_any_date_has_no_expected_date() -> None:
+    # A trillion (the largest target the API takes) at a pace of one a month: no date, no overflow.
+    trickle = figures(history(saved=1))
+    far = save_progress(save(TODAY, 10**12, deadline=date(2030, 1, 1)), 0, trickle, TODAY)
+    assert far.save is not None and far.save.expected_completion is None and far.save.at_risk
+    assert "more than 100 years" in far.save.reason
