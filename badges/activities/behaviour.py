@@ -1,9 +1,10 @@
 """`evaluate_behaviour`: one evaluation of a member's financial behaviour (BehaviourWorkflow).
 
-Reads the member's categorised bank data, computes their whole picture (monthly figures in their
-time zone, income, recurring payments, health score, prediction, data quality), keeps it sealed
-for the dashboard, decides every bank-data badge, and hands the verdicts to the member's badge
-workflow, which records progress and awards once. Nothing without `behaviour_tracking` consent.
+Reads the member's categorised bank data and their goals, computes their whole picture (monthly
+figures in their time zone, income, recurring payments, health score, prediction, data quality,
+each goal's progress), keeps it sealed for the dashboard, records goals newly reached, decides
+every bank-data badge, and hands the verdicts to the member's badge workflow, which records
+progress and awards once. Nothing without `behaviour_tracking` consent.
 
 And `behaviour_data_changed`: a sync's note that a member's bank data changed, passed on to their
 behaviour workflow when they consent (starting it: the backfill).
