@@ -1,9 +1,10 @@
 """`evaluate_behaviour`: one evaluation of a member's financial behaviour (BehaviourWorkflow).
 
-Reads the member's categorised bank data, computes their whole picture (monthly figures in their
-time zone, income, recurring payments, health score, prediction, data quality), keeps it sealed
-for the dashboard, decides every bank-data badge, and hands the verdicts to the member's badge
-workflow, which records progress and awards once. Nothing without `behaviour_tracking` consent.
+Reads the member's categorised bank data and their goals, computes their whole picture (monthly
+figures in their time zone, income, recurring payments, health score, prediction, data quality,
+each goal's progress), keeps it sealed for the dashboard, records goals newly reached, decides
+every bank-data badge, and hands the verdicts to the member's badge workflow, which records
+progress and awards once. Nothing without `behaviour_tracking` consent.
 
 And `behaviour_data_changed`: a sync's note that a member's bank data changed, passed on to their
 behaviour workflow when they consent (starting it: the backfill).
@@ -15,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,11 +27,13 @@ from temporalio import activity
 from badges.config import Settings
 from badges.db.catalogue import load_catalogue
 from badges.db.consents import has_consent
+from badges.db.goals import GoalRecord, mark_reached, member_goals
 from badges.db.insights import BehaviourInputs, behaviour_inputs, member_insights, publish_insights, store_insights
 from badges.db.keys import KeyStore
 from badges.domain.categories import SpendingCategory
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
+from badges.domain.goals import Goal
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import Picture, member_picture
@@ -61,8 +65,9 @@ class BehaviourActivities:
         inputs = await behaviour_inputs(self._pool, request.user_id)
         zone = ZoneInfo(inputs.timezone)
         today = now.astimezone(zone).date()
+        goals = [goal_of(record, zone) for record in await member_goals(self._pool, self._keys, request.user_id)]
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
-        picture = await asyncio.to_thread(picture_of, inputs, today, now)
+        picture = await asyncio.to_thread(picture_of, inputs, today, now, goals)
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
@@ -75,6 +80,9 @@ class BehaviourActivities:
                 for notice in fresh(found, before)
             ]
             await publish_insights(self._pool, request.user_id, news)
+        # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
+        reached = [uuid.UUID(p.goal.goal_id) for p in picture.goals if p.newly_reached]
+        await mark_reached(self._pool, request.user_id, reached, now)
         results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
         await record_financial_results(self._temporal, self._settings, request.user_id, results)
         return EvaluationOutcome(
@@ -97,7 +105,22 @@ class BehaviourActivities:
         return await stop_behaviour(self._temporal, user_id)
 
 
-def picture_of(inputs: BehaviourInputs, today: date, now: datetime) -> Picture:
+def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
+    """A stored goal in the member's own dates."""
+    return Goal(
+        goal_id=str(record.goal_id),
+        kind=record.kind,
+        name=record.name,
+        created_on=record.created_at.astimezone(zone).date(),
+        reached_on=record.reached_at.astimezone(zone).date() if record.reached_at else None,
+        target_minor=record.target_minor,
+        deadline=record.deadline,
+        category=record.category,
+        limit_minor=record.limit_minor,
+    )
+
+
+def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = ()) -> Picture:
     kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
     entries = []
     records = []
@@ -134,7 +157,7 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime) -> Picture:
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals)
 
 
 def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> datetime:

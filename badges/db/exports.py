@@ -52,9 +52,10 @@ SEALED = {
     ("bank_transactions", "merchant_name"),
     ("category_corrections", "merchant"),
     ("member_insights", "sealed"),
+    ("member_goals", "sealed"),
 }
 # Of those, the ones that hold JSON (exported as the document, not as its text).
-SEALED_JSON = {("members", "demographics"), ("member_insights", "sealed")}
+SEALED_JSON = {("members", "demographics"), ("member_insights", "sealed"), ("member_goals", "sealed")}
 
 
 class MemberExport(Base):

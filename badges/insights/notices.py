@@ -1,6 +1,6 @@
 """What an evaluation has to tell the member, as `insight` messages on their stream: a badge within
 reach, a decision waiting on a category they may want to check, a trend worth knowing, spending
-that looks unusual, bank data that is delayed or patchy.
+that looks unusual, a goal at risk (once a month), bank data that is delayed or patchy.
 
 Each notice has a stable `key`: the evaluation sends only notices whose key the previous one did
 not have, so a member hears each thing once, not after every sync. No merchant names, no
@@ -70,6 +70,17 @@ def notices(picture: Picture, verdicts: Sequence[Verdict], names: Mapping[str, s
                 "message": unusual.reason,
             }
         )
+    for progress in picture.goals:
+        measured = progress.save if progress.save is not None else progress.limit
+        if measured is not None and measured.at_risk:
+            found.append(
+                {
+                    "key": f"goal-at-risk:{progress.goal.goal_id}:{progress.as_of:%Y-%m}",
+                    "kind": "goal-at-risk",
+                    "goalId": progress.goal.goal_id,
+                    "message": measured.reason,
+                }
+            )
     for issue in picture.quality.issues:
         found.append(
             {

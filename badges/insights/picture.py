@@ -15,9 +15,11 @@ from typing import Any
 from badges.domain.categories import CONFIDENT, SpendingCategory
 from badges.domain.figures import Entry, MonthFigures, monthly_figures, trends
 from badges.domain.financial import FinancialSnapshot
+from badges.domain.goals import Goal
 from badges.domain.health import HealthScore, health_score, observations
 from badges.domain.quality import AccountState, DataQuality, Record, assess_quality
 from badges.insights.anomalies import Unusual, savings_round_trips, unusual_transactions, without_round_trips
+from badges.insights.goals import GoalProgress, goals_progress
 from badges.insights.income import Income, Recurring, detect_income, detect_recurring
 from badges.insights.predictions import MonthPrediction, predict_month
 
@@ -36,6 +38,7 @@ class Picture:
     quality: DataQuality
     unusual: list[Unusual]
     round_trips: int  # savings moved in and straight back out (not counted as saving)
+    goals: list[GoalProgress] = dataclasses.field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
@@ -69,6 +72,7 @@ class Picture:
                 "savingsRoundTrips": self.round_trips,
                 "totalSavedMinor": self.snapshot.total_saved_minor,
                 "liquidSavingsMinor": self.snapshot.liquid_savings_minor,
+                "goals": [goal_document(progress) for progress in self.goals],
             }
         )
 
@@ -80,9 +84,11 @@ def member_picture(
     last_synced_at: datetime | None,
     today: date,
     now: datetime,
+    goals: Sequence[Goal] = (),
 ) -> Picture:
     """Everything about the member's money as of `today` (their local date). `entries` are the
-    posted, categorised transactions; `records` every transaction as stored (for data quality)."""
+    posted, categorised transactions; `records` every transaction as stored (for data quality);
+    `goals` the member's own goals, each given its progress."""
     entries = sorted(entries, key=lambda entry: entry.day)
     coverage = (entries[0].day, today) if entries else None
     trips = savings_round_trips(entries)
@@ -102,6 +108,8 @@ def member_picture(
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
+    prediction = predict_month(entries, today, recurring, income) if entries else None
+    progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
         figures=figures,
@@ -111,8 +119,8 @@ def member_picture(
         liquid_savings_minor=liquid if has_savings_account else None,
         quality_problem=None if quality.decisions_may_proceed else _problem(quality),
         unsure_categories=unsure,
+        goals_reached=[goal.goal.goal_id for goal in progress if goal.reached],
     )
-    prediction = predict_month(entries, today, recurring, income) if entries else None
     since = today - timedelta(days=31)
     return Picture(
         figures=figures,
@@ -124,6 +132,7 @@ def member_picture(
         quality=quality,
         unusual=[_without_merchant(found) for found in unusual_transactions(entries, since)],
         round_trips=len(trips),
+        goals=progress,
     )
 
 
@@ -133,6 +142,18 @@ def _without_merchant(found: Unusual) -> Unusual:
     if not found.merchant:
         return found
     return dataclasses.replace(found, merchant="", reason=found.reason.replace(f" at {found.merchant}", ""))
+
+
+def goal_document(progress: GoalProgress) -> dict[str, Any]:
+    """One goal's progress as the dashboard and `GET /v1/me/goals` read it (by the goal's id)."""
+    measured = progress.save if progress.save is not None else progress.limit
+    return {
+        "goalId": progress.goal.goal_id,
+        "kind": progress.goal.kind,
+        "asOf": progress.as_of.isoformat(),
+        "reached": progress.reached,
+        **_jsonable(measured),
+    }
 
 
 def _paired(entries: Sequence[Entry], records: Sequence[Record]) -> list[tuple[Entry, Record]]:

@@ -12,7 +12,8 @@ day the data covers, in the member's time zone) is passed in.
   payments the schedule still expects (with irregular income: at least the last three months'
   daily income for the days left).
 - **A goal's completion date**: what is left over the recent saving pace (the mean of the last
-  three complete months' savings); no date while the pace is nothing or negative.
+  three complete months' savings); no date while the pace is nothing or negative, or when it
+  would be more than a hundred years off.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures
 from badges.insights.income import Income, Recurring, RecurringKind, payer_key
 
 PACE_MONTHS = 3
+FORECAST_YEARS = 100  # no completion date further off than this
 DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -155,7 +157,11 @@ def goal_forecast(
     if pace <= 0:
         reason = "At your recent pace (nothing put aside) the goal would not be reached."
         return GoalForecast(target_minor, saved_minor, pace, None, False, False if deadline else None, needed, reason)
-    expected = as_of + timedelta(days=math.ceil(left / pace * DAYS_PER_MONTH))
+    days = math.ceil(left / pace * DAYS_PER_MONTH)
+    if days > FORECAST_YEARS * 366:  # past any date worth naming (and, far enough, past year 9999)
+        reason = f"At your recent pace the goal would take more than {FORECAST_YEARS} years."
+        return GoalForecast(target_minor, saved_minor, pace, None, False, False if deadline else None, needed, reason)
+    expected = as_of + timedelta(days=days)
     on_track = expected <= deadline if deadline is not None else None
     reason = f"At your recent pace the goal is reached around {expected:%-d %B %Y}."
     if on_track is False and needed is not None:

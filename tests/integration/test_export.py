@@ -29,6 +29,8 @@ pytestmark = pytest.mark.usefixtures("worker")
 async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClient, pool: AsyncConnectionPool) -> None:
     headers, user_id = await member_with_data(client, f"{uuid.uuid4()}@example.com")
     assert (await client.get("/v1/me/rewards", headers=headers)).status_code == 200  # an audited read
+    goal = {"kind": "limit", "name": "Fewer takeaways", "category": "fast_food", "limitMinor": 5_000}
+    assert (await client.post("/v1/me/goals", json=goal, headers=headers)).status_code == 201
     held = await rows_held(pool, user_id)
 
     response = await client.get("/v1/me/export", headers=headers)
@@ -50,6 +52,8 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     assert "subject_digest" not in profile
     assert {item["badge_id"] for item in sections["awards"]["items"]} >= {"calculator-explorer"}
     assert {"read.rewards"} <= {item["action"] for item in sections["accesses"]["items"]}
+    [mine] = sections["member_goals"]["items"]  # opened: what the member set
+    assert mine["kind"] == "limit" and mine["sealed"] == {key: goal[key] for key in ("name", "category", "limitMinor")}
 
     async with pool.connection() as connection:
         cursor = await connection.execute(

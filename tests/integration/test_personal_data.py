@@ -148,6 +148,8 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
         f"/v1/me/transactions/{transaction['id']}", json={"category": "other"}, headers=headers
     )
     assert corrected.status_code == 200, corrected.text
+    goal = {"kind": "save", "name": f"my goal {marker}", "targetMinor": 100_000}
+    assert (await client.post("/v1/me/goals", json=goal, headers=headers)).status_code == 201
     profile = {
         "timezone": "Pacific/Chatham",
         "demographics": {"postcode": "SW1A", "ageRange": "25-34", "dependants": 2, "salaryBracket": "30-45k"},
@@ -180,6 +182,7 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
         "bank_accounts",
         "bank_transactions",
         "category_corrections",
+        "member_goals",
         "data_keys",
         "audit_log",
     } <= set(before), sorted(before)

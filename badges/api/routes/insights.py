@@ -1,5 +1,6 @@
 """`GET /v1/me/dashboard` and `GET /v1/me/financial-profile`: what the member's behaviour
-evaluation found, as the dashboard page and the seed's `FinancialProfile` read it.
+evaluation found, as the dashboard page and the seed's `FinancialProfile` read it (the dashboard
+with the member's goals and their progress, as `GET /v1/me/goals` shows them).
 
 Both need active `behaviour_tracking` consent (403 `consent-required`); every read is audited. The
 figures come from the member's newest evaluation (`member_insights`, sealed with their key), made
@@ -17,7 +18,9 @@ from fastapi import APIRouter
 from badges.api.deps import MemberId, ServicesDep, audit_member_access
 from badges.api.problems import Problem
 from badges.api.routes.badges import my_badges
+from badges.api.routes.goals import GoalView, goal_views
 from badges.db.consents import has_consent
+from badges.db.goals import member_goals
 from badges.db.insights import member_insights
 from badges.domain.wire import WireModel
 
@@ -44,6 +47,7 @@ class Dashboard(WireModel):
     quality: dict[str, Any] | None = None
     unusual: list[dict[str, Any]] = []
     total_saved_minor: int | None = None
+    goals: list[GoalView] = []
     badges_in_reach: list[BadgeInReach] = []
 
 
@@ -83,8 +87,9 @@ async def dashboard(member_id: MemberId, services: ServicesDep) -> Dashboard:
         for badge in mine.badges
         if badge.kind in BANK_DATA_KINDS and not badge.awarded and badge.progress > 0
     ]
+    goals = await member_goals(services.pool, services.keys, member_id)
     if found is None:
-        return Dashboard(status="waiting", badges_in_reach=in_reach)
+        return Dashboard(status="waiting", goals=goal_views(goals, None), badges_in_reach=in_reach)
     computed_at, document = found
     return Dashboard(
         status="ready",
@@ -98,6 +103,7 @@ async def dashboard(member_id: MemberId, services: ServicesDep) -> Dashboard:
         quality=document.get("quality"),
         unusual=document.get("unusual", []),
         total_saved_minor=document.get("totalSavedMinor"),
+        goals=goal_views(goals, document),
         badges_in_reach=in_reach,
     )
 
