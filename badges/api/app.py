@@ -25,6 +25,7 @@ from badges.api.routes import (
     bank,
     codec,
     consent,
+    dead_letters,
     dev,
     erasure,
     events,
@@ -149,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit.router,
         codec.router,
         reviews.router,
+        dead_letters.router,
         integrations.router,
     ):
         app.include_router(router)

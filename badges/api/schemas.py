@@ -139,6 +139,7 @@ class ProgrammeMetrics(WireModel):
     rewards_by_status: dict[str, int]  # granted / deferred / withheld
     reward_budgets: list[BudgetView]  # this month's use of each budget
     reviews_pending: int
+    dead_letters: int  # work members' workflows set aside (GET /v1/admin/dead-letters)
 
 
 class DefinitionSaved(WireModel):
@@ -229,6 +230,23 @@ class ReviewItemView(WireModel):
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+
+
+class DeadLetterView(WireModel):
+    """Work a member's workflow could not apply and set aside (see README, "Dead letters")."""
+
+    id: int
+    user_id: uuid.UUID
+    kind: Literal["event", "decision", "reevaluation"]
+    reason: str  # what failed, without the data (e.g. "record_progress: DataError (SQLSTATE 22P05)")
+    event_ids: list[str]  # the events it held (NUL and lone surrogates written as escapes)
+    review_id: str | None  # the review item, for a reviewer's decision
+    created_at: datetime
+
+
+class DeadLetterPage(WireModel):
+    dead_letters: list[DeadLetterView]
+    next_after_id: int | None  # pass as `afterId` for the next page; null when this page was the last
 
 
 class ReviewDecisionRequest(WireModel):

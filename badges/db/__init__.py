@@ -13,7 +13,9 @@ in an SQLAlchemy async transaction (bench/RESULTS.md), and these run for every e
 synced transaction:
 - the real-time path (bench/realtime.py): event receipts (`receipts`), the progress, awards and
   outbox batch (`progress`, one multi-statement script in one round trip), the rewards and review
-  items the same activity writes (`rewards.grant_rewards`, `reviews.record_reviews`), the outbox
+  items the same activity writes in the batch's transaction (`rewards.grant_rewards`,
+  `reviews.record_reviews`), the member workflow's pages of held events and its dead letters
+  (`reviews.held_events_page`, `dead_letters.record_dead_letter`), the outbox
   tail (`outbox`), signature receipts of signed event systems (`integrations`);
 - bank sync writes (bench/sync.py): `banking`.
 

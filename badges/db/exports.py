@@ -53,9 +53,17 @@ SEALED = {
     ("category_corrections", "merchant"),
     ("member_insights", "sealed"),
     ("member_goals", "sealed"),
+    ("review_events", "sealed"),
+    ("dead_letters", "payload"),
 }
-# Of those, the ones that hold JSON (exported as the document, not as its text).
-SEALED_JSON = {("members", "demographics"), ("member_insights", "sealed"), ("member_goals", "sealed")}
+# Sealed columns that hold JSON: exported as the JSON they hold.
+SEALED_JSON = {
+    ("members", "demographics"),
+    ("member_insights", "sealed"),
+    ("member_goals", "sealed"),
+    ("review_events", "sealed"),
+    ("dead_letters", "payload"),
+}
 
 
 class MemberExport(Base):

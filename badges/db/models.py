@@ -5,6 +5,7 @@ from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
+from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
 from badges.db.goals import MemberGoal
@@ -17,7 +18,7 @@ from badges.db.outbox import OutboxEntry
 from badges.db.progress import AwardRow, BadgeProgress
 from badges.db.rate_limits import RateLimitWindow
 from badges.db.receipts import EventReceiptRow
-from badges.db.reviews import ReviewItem
+from badges.db.reviews import ReviewEvent, ReviewItem
 from badges.db.rewards import RewardBudget, RewardBudgetUsage, RewardLedgerEntry
 from badges.db.webhooks import BadgeWebhookSecret, WebhookDelivery
 
@@ -33,6 +34,7 @@ __all__ = [
     "Base",
     "Consent",
     "DataKey",
+    "DeadLetterRow",
     "ErasedSubject",
     "EventReceiptRow",
     "Integration",
@@ -44,6 +46,7 @@ __all__ = [
     "MemberInsights",
     "OutboxEntry",
     "RateLimitWindow",
+    "ReviewEvent",
     "ReviewItem",
     "RewardBudget",
     "RewardBudgetUsage",

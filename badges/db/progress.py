@@ -1,5 +1,6 @@
 """Badge progress and awards, the projection of each member's workflow state: the tables, and a
-member's batch of progress and awards, written with its outbox rows in one transaction.
+member's batch of progress and awards, written with its outbox rows (and the batch's rewards
+and review items) in one transaction.
 
 The batch is sent as one multi-statement script, so one round trip: hand-written on the psycopg
 pool, as it runs for every batch of the real-time path (bench/realtime.py). The writes are
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
 from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
+from badges.db.reviews import HeldEvents, Resolution, record_reviews
+from badges.db.rewards import RewardClaim, grant_rewards
 from badges.domain.rules import Award, ProgressUpdate
 
 
@@ -126,6 +129,31 @@ async def write_progress_batch(
         return
     async with pool.connection() as connection:
         await connection.execute(batch_script(user_id, batch_seq, progress, awards))
+
+
+async def write_member_batch(
+    pool: AsyncConnectionPool,
+    user_id: uuid.UUID,
+    batch_seq: int,
+    progress: Sequence[ProgressUpdate],
+    awards: Sequence[Award],
+    claims: Sequence[RewardClaim] = (),
+    held: Sequence[HeldEvents] = (),
+    resolved: Sequence[Resolution] = (),
+) -> None:
+    """Everything one batch decided, written whole or not at all: a batch the database refuses
+    (a held event it cannot store) leaves nothing behind, so the member's workflow can set it
+    aside and go on from the state before it. Progress and awards alone (nearly every batch) are
+    one round trip (`write_progress_batch`); with rewards or review items, one transaction that
+    takes the outbox lock last, so it is held only to the commit."""
+    if not claims and not held and not resolved:
+        await write_progress_batch(pool, user_id, batch_seq, progress, awards)
+        return
+    async with pool.connection() as connection, connection.transaction():
+        await record_reviews(connection, user_id, held, resolved)
+        await grant_rewards(connection, user_id, claims)
+        if progress or awards:
+            await connection.execute(batch_script(user_id, batch_seq, progress, awards))
 
 
 # --- reads (the member's badges page, re-evaluation) ------------------------------------------

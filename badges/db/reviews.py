@@ -1,7 +1,13 @@
 """The review queue: implausible bursts of events held back from awarding until a person decides.
 
-`record_reviews` is hand-written on the psycopg pool (`record_progress` writes it on the real-time
-path); reads are SQLAlchemy Core."""
+An item holds at most a bounded number of events (the member's workflow opens a new item past
+them, `domain/batch.py`); each held event is a row of its own (`review_events`), sealed with the
+member's key and appended, never rewritten, and handed back to the workflow in bounded pages
+when a reviewer decides.
+
+The writes and the page reads are hand-written on the psycopg pool (`record_progress` writes
+items on the real-time path, in its batch's transaction); the queue's listings are SQLAlchemy Core.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
+from badges.db.keys import KeyStore
 
 
 class ReviewItem(Base):
@@ -29,9 +49,7 @@ class ReviewItem(Base):
     event_type: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(300))
     event_count: Mapped[int] = mapped_column(Integer)
-    event_ids: Mapped[list[Any]] = mapped_column(JSONB)
-    # The held events themselves (BadgeEvent JSON), handed back to the workflow on approval.
-    events: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    event_ids: Mapped[list[Any]] = mapped_column(JSONB)  # in the order they were held
     status: Mapped[str] = mapped_column(String(16), server_default="pending")  # pending | approved | rejected
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -43,55 +61,133 @@ class ReviewItem(Base):
     )
 
 
+class ReviewEvent(Base):
+    """One held event of a review item, in the order it was held (`id`)."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    review_id: Mapped[str] = mapped_column(ForeignKey("review_queue.review_id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(Text)
+    # The BadgeEvent as JSON, sealed with the member's key (`KeyStore.seal`).
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Events held before they were sealed (migration 0009 moved them here as they were stored).
+    plain: Mapped[Any | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        UniqueConstraint("review_id", "event_id"),
+        Index("ix_review_events_review_id_id", "review_id", "id"),
+        CheckConstraint("(sealed IS NULL) <> (plain IS NULL)", name="sealed_or_plain"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEvents:
+    """Events a batch adds to a review item (opening it if new), each `(event id, sealed JSON)`."""
+
+    review_id: str
+    event_type: str
+    reason: str
+    events: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    review_id: str
+    approved: bool
+    resolved_by: str
+
+
+OPEN_ITEM = """
+INSERT INTO review_queue AS item (review_id, user_id, event_type, reason, event_count, event_ids)
+VALUES (%(review_id)s, %(user_id)s, %(event_type)s, %(reason)s, 0, '[]'::jsonb)
+ON CONFLICT (review_id) DO UPDATE SET reason = excluded.reason
+ WHERE item.status = 'pending' AND item.user_id = excluded.user_id
+"""
+
+# Appends only events the item does not hold yet (a retried batch adds nothing twice), in order,
+# and only to an item still pending; the item's count and ids follow what was added.
+ADD_EVENTS = """
+WITH added AS (
+    INSERT INTO review_events (review_id, user_id, event_id, sealed)
+    SELECT %(review_id)s::varchar, %(user_id)s::uuid, new.event_id, new.sealed
+      FROM unnest(%(ids)s::text[], %(sealed)s::bytea[]) WITH ORDINALITY AS new(event_id, sealed, n)
+     WHERE EXISTS (SELECT 1 FROM review_queue
+                    WHERE review_id = %(review_id)s::varchar AND user_id = %(user_id)s::uuid AND status = 'pending')
+     ORDER BY new.n
+    ON CONFLICT (review_id, event_id) DO NOTHING
+    RETURNING id, event_id
+)
+UPDATE review_queue
+   SET event_ids = event_ids || (SELECT coalesce(jsonb_agg(to_jsonb(event_id) ORDER BY id), '[]'::jsonb) FROM added),
+       event_count = event_count + (SELECT count(*) FROM added)
+ WHERE review_id = %(review_id)s::varchar AND user_id = %(user_id)s::uuid AND status = 'pending'
+"""
+
+
 async def record_reviews(
-    pool: AsyncConnectionPool,
+    connection: AsyncConnection[Any],
     user_id: uuid.UUID,
-    held: Sequence[tuple[str, str, str, list[dict[str, Any]]]],
-    resolved: Sequence[tuple[str, bool, str]],
+    held: Sequence[HeldEvents],
+    resolved: Sequence[Resolution],
 ) -> None:
-    """Open review items for held bursts `(review_id, event_type, reason, events)`, or add to the
-    one still open (a burst spans several batches), and close resolved ones `(review_id, approved,
-    resolved_by)`. Idempotent: a retry adds no event twice and reopens nothing."""
-    if not held and not resolved:
-        return
-    async with pool.connection() as connection, connection.transaction():
-        for review_id, event_type, reason, events in held:
-            ids = [event["id"] for event in events]
+    """In the caller's transaction: add held events to their review items (opening new ones) and
+    close resolved items. Idempotent: a retry adds no event twice and reopens nothing."""
+    for item in held:
+        params: dict[str, Any] = {
+            "review_id": item.review_id,
+            "user_id": user_id,
+            "event_type": item.event_type,
+            "reason": item.reason[:300],
+        }
+        await connection.execute(OPEN_ITEM, params)
+        ids = [event_id for event_id, _ in item.events]
+        await connection.execute(ADD_EVENTS, {**params, "ids": ids, "sealed": [sealed for _, sealed in item.events]})
+    for decision in resolved:
+        await connection.execute(
+            "UPDATE review_queue SET status = %s, resolved_at = now(), resolved_by = %s"
+            " WHERE review_id = %s AND user_id = %s AND status = 'pending'",
+            ("approved" if decision.approved else "rejected", decision.resolved_by, decision.review_id, user_id),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEventsPage:
+    events: list[str]  # BadgeEvent JSON, in the order they were held
+    next_after: int | None  # pass as `after` for the next page; None when this page was the last
+
+
+async def held_events_page(
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    user_id: uuid.UUID,
+    review_id: str,
+    after: int,
+    max_events: int,
+    max_bytes: int,
+) -> HeldEventsPage:
+    """A page of a member's review item's held events after position `after`: at most
+    `max_events`, and at most `max_bytes` of JSON unless one event alone is larger."""
+    async with pool.connection() as connection:
+        rows = await (
             await connection.execute(
-                """
-                INSERT INTO review_queue AS item
-                       (review_id, user_id, event_type, reason, event_count, event_ids, events)
-                VALUES (%(review_id)s, %(user_id)s, %(event_type)s, %(reason)s, %(count)s, %(ids)s, %(events)s)
-                ON CONFLICT (review_id) DO UPDATE SET
-                    reason = excluded.reason,
-                    event_ids = item.event_ids || (SELECT coalesce(jsonb_agg(new.id), '[]'::jsonb)
-                                                     FROM jsonb_array_elements(excluded.event_ids) AS new(id)
-                                                    WHERE NOT item.event_ids @> jsonb_build_array(new.id)),
-                    events = item.events || (SELECT coalesce(jsonb_agg(new.event), '[]'::jsonb)
-                                               FROM jsonb_array_elements(excluded.events) AS new(event)
-                                              WHERE NOT item.event_ids @> jsonb_build_array(new.event->'id')),
-                    event_count = jsonb_array_length(item.event_ids || (
-                        SELECT coalesce(jsonb_agg(new.id), '[]'::jsonb)
-                          FROM jsonb_array_elements(excluded.event_ids) AS new(id)
-                         WHERE NOT item.event_ids @> jsonb_build_array(new.id)))
-                WHERE item.status = 'pending'
-                """,
-                {
-                    "review_id": review_id,
-                    "user_id": user_id,
-                    "event_type": event_type,
-                    "reason": reason[:300],
-                    "count": len(ids),
-                    "ids": Jsonb(ids),
-                    "events": Jsonb(events),
-                },
+                "SELECT id, sealed, plain::text FROM review_events"
+                " WHERE review_id = %s AND user_id = %s AND id > %s ORDER BY id LIMIT %s",
+                (review_id, user_id, after, max_events + 1),
             )
-        for review_id, approved, resolved_by in resolved:
-            await connection.execute(
-                "UPDATE review_queue SET status = %s, resolved_at = now(), resolved_by = %s"
-                " WHERE review_id = %s AND user_id = %s AND status = 'pending'",
-                ("approved" if approved else "rejected", resolved_by, review_id, user_id),
-            )
+        ).fetchall()
+    events: list[str] = []
+    size = 0
+    last = after
+    for position, sealed, plain in rows[:max_events]:
+        text = (await keys.unseal(bytes(sealed))).decode() if sealed is not None else plain
+        if events and size + len(text.encode()) > max_bytes:
+            return HeldEventsPage(events, last)
+        events.append(text)
+        size += len(text.encode())
+        last = position
+    return HeldEventsPage(events, last if len(rows) > max_events else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +198,6 @@ class ReviewRecord:
     reason: str
     event_count: int
     event_ids: list[Any]
-    events: list[Any]  # BadgeEvent JSON
     status: str
     created_at: datetime
     resolved_at: datetime | None

@@ -148,34 +148,33 @@ async def _charge(connection: AsyncConnection, claim: RewardClaim, period: str) 
     return True, "", ""
 
 
-async def grant_rewards(pool: AsyncConnectionPool, user_id: uuid.UUID, claims: Sequence[RewardClaim]) -> None:
-    """Record each claim in the ledger exactly once: granted if every budget covering it has room
-    this month, else deferred or withheld by the exhausted budget's policy, with the reason."""
+async def grant_rewards(connection: AsyncConnection, user_id: uuid.UUID, claims: Sequence[RewardClaim]) -> None:
+    """Record each claim in the ledger exactly once, in the caller's transaction (a member's batch,
+    written whole or not at all): granted if every budget covering it has room this month, else
+    deferred or withheld by the exhausted budget's policy, with the reason."""
     for claim in claims:
         period = budget_period(claim.awarded_at)
-        async with pool.connection() as connection, connection.transaction():
-            inserted = await (
-                await connection.execute(
-                    """
-                    INSERT INTO reward_ledger (user_id, badge_id, instance, version, kind, amount, currency,
-                                               status, period)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, 'deferred', %s)
-                    ON CONFLICT (user_id, badge_id, instance) DO NOTHING
-                    RETURNING id
-                    """,
-                    (user_id, claim.badge_id, claim.instance, claim.version, claim.kind, claim.amount,
-                     claim.currency, period),
-                )
-            ).fetchone()  # fmt: skip
-            if inserted is None:
-                continue  # recorded by an earlier attempt
-            charged, policy, reason = await _charge(connection, claim, period)
-            status = GRANTED if charged else (WITHHELD if policy == "withhold" else DEFERRED)
+        inserted = await (
             await connection.execute(
-                "UPDATE reward_ledger SET status = %s, reason = %s, granted_at = CASE WHEN %s THEN now() END"
-                " WHERE id = %s",
-                (status, reason, charged, inserted[0]),
+                """
+                INSERT INTO reward_ledger (user_id, badge_id, instance, version, kind, amount, currency,
+                                           status, period)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, 'deferred', %s)
+                ON CONFLICT (user_id, badge_id, instance) DO NOTHING
+                RETURNING id
+                """,
+                (user_id, claim.badge_id, claim.instance, claim.version, claim.kind, claim.amount,
+                 claim.currency, period),
             )
+        ).fetchone()  # fmt: skip
+        if inserted is None:
+            continue  # recorded by an earlier attempt
+        charged, policy, reason = await _charge(connection, claim, period)
+        status = GRANTED if charged else (WITHHELD if policy == "withhold" else DEFERRED)
+        await connection.execute(
+            "UPDATE reward_ledger SET status = %s, reason = %s, granted_at = CASE WHEN %s THEN now() END WHERE id = %s",
+            (status, reason, charged, inserted[0]),
+        )
 
 
 async def release_deferred(pool: AsyncConnectionPool, now: datetime, limit: int = 1_000) -> int:

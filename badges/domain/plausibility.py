@@ -78,6 +78,9 @@ class HeldBatch(BaseModel):
     reason: str
     events: list[BadgeEvent]
     count: int = 0
+    # The held events' size as JSON (UTF-8 bytes), so an item can be kept within its bounds
+    # (`domain/batch.py`); 0 in items held before sizes were kept.
+    size: int = 0
 
 
 class Screening(BaseModel):

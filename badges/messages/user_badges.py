@@ -1,6 +1,6 @@
 """What crosses Temporal around `UserBadgesWorkflow`: its input and query answer, the signals
 (events, re-evaluation requests, reviewers' decisions) and the arguments and results of its
-local activities (`load_catalogue`, `record_progress`)."""
+local activities (`load_catalogue`, `record_progress`, `load_held_events`, `record_dead_letter`)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class ReviewDecision(BaseModel):
     review_id: str
     approved: bool
     resolved_by: str
-    # On approval, the held events as stored with the review item (the workflow keeps only a count).
+    # The held events of the item. The API sends none (the signal stays small however large the
+    # item): the workflow loads them in pages (`load_held_events`). Decisions sent before that
+    # carried every held event here, and are applied with them.
     events: list[BadgeEvent] = Field(default_factory=list)
 
 
@@ -75,3 +77,33 @@ class ProgressBatch(BaseModel):
     # When the workflow decided (its clock): rewards are charged to this month's budget, never to
     # the month of an event's timestamp, which the sender chooses.
     decided_at: datetime | None = None
+
+
+class HeldEventsRequest(BaseModel):
+    """A page of a review item's held events, those stored after position `after` (0: from the
+    first), at most `max_events` of them and `max_bytes` of JSON (at least one, whatever its size)."""
+
+    user_id: uuid.UUID
+    review_id: str
+    after: int = 0
+    max_events: int
+    max_bytes: int
+
+
+class HeldEventsPage(BaseModel):
+    events: list[BadgeEvent]
+    next_after: int | None  # where the next page starts; None: this page was the last
+
+
+class DeadLetter(BaseModel):
+    """Work a member's workflow could not apply, set aside instead of retried forever: one
+    reviewer's decision (with its held events, if they were loaded), one event, or the
+    re-evaluations of one batch. `reason` is what failed, without data; `detail` is the error as
+    raised (it may quote the data: it is stored sealed with the payload)."""
+
+    user_id: uuid.UUID
+    reason: str
+    detail: str = ""
+    events: list[BadgeEvent] = Field(default_factory=list)
+    decisions: list[ReviewDecision] = Field(default_factory=list)
+    reevaluations: list[ReevaluationRequest] = Field(default_factory=list)

@@ -95,7 +95,7 @@ def build_worker(
     """The worker; the caller owns `pool`, `engine` and `http` (`make_webhook_client()`) and
     closes them after the worker has shut down. `sandboxed`: every workflow in the sandbox, opted
     out or not (`sandbox_everything`), as the workflow tests run them."""
-    progress = ProgressActivities(pool)
+    progress = ProgressActivities(pool, keys)
     catalogue = CatalogueActivities(engine)
     reevaluation = ReevaluationActivities(engine, client, settings, keys)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
@@ -128,6 +128,8 @@ def build_worker(
         ],
         activities=[
             progress.record_progress,
+            progress.load_held_events,
+            progress.record_dead_letter,
             catalogue.load_catalogue,
             behaviour.evaluate_behaviour,
             behaviour.behaviour_data_changed,

@@ -2,25 +2,28 @@
 
 Signals only queue work; the run loop takes everything queued since the last workflow task as
 one batch: it loads a newer badge catalogue if the events were accepted under one, holds back
-implausible bursts for review, applies reviewers' decisions and admins' re-evaluations (what the
-batch decides is `domain/batch.py`'s), and writes the outcome with one local activity. It lives
-as long as the member, continuing as new when Temporal suggests it, with its state, catalogue
-and unprocessed work carried forward.
+implausible bursts for review (in bounded review items), applies reviewers' decisions (loading
+the held events a page at a time) and admins' re-evaluations (what the batch decides is
+`domain/batch.py`'s), and writes the outcome with one local activity. A batch that cannot be
+applied (the database refuses it for good, or the rules cannot evaluate it) is split until what
+fails stands alone, and that is set aside as a dead letter: the member's other work goes on. It
+lives as long as the member, continuing as new when Temporal suggests it, with its state,
+catalogue and unprocessed work carried forward.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, TemporalError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from badges.domain.batch import decide_batch
+    from badges.domain.batch import REVIEW_BOUNDS, Work, decide_batch, set_aside
     from badges.domain.catalogue import LEGACY_CATALOGUE
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
@@ -32,6 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from badges.messages.user_badges import (
         BadgeSnapshot,
         CatalogueSnapshot,
+        DeadLetter,
+        HeldEventsPage,
+        HeldEventsRequest,
         HeldReview,
         ProgressBatch,
         ReevaluationRequest,
@@ -46,6 +52,20 @@ from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 # A database outage must not lose a batch: the write retries until it lands.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 LEGACY = CatalogueSnapshot(revision=0, badges=list(LEGACY_CATALOGUE))
+# A decided review item's events come back in pages this small, far below Temporal's payload
+# limit (2 MB) for the local activity result that carries each.
+HELD_PAGE_EVENTS = 250
+HELD_PAGE_BYTES = 128 * 1024
+
+# Versions of the command sequence (workflow.patched): histories recorded before each change
+# replay as they ran. Each is asked only where its change first shows, so a run that replays
+# old history never meets one before its new behaviour is wanted.
+DEAD_LETTERS = "dead-letters"  # a batch that cannot be applied is bisected and set aside
+BOUNDED_REVIEW_ITEMS = "bounded-review-items"  # a burst past an item's bounds opens a new item
+PAGED_REVIEW_EVENTS = "paged-review-events"  # a decision's held events are loaded in pages
+SCREEN_BACK_DATED = "screen-back-dated-events"  # events stamped long before they arrived are screened
+
+MemberWork = Work[ReviewDecision, ReevaluationRequest]
 
 
 # Outside the sandbox: this is the hot path (one workflow task per event), and the sandbox cost
@@ -89,12 +109,11 @@ class UserBadgesWorkflow:
         return bool(self._pending or self._reevaluations or self._decisions or self._financial)
 
     async def _apply_pending(self, user_id: uuid.UUID) -> None:
-        events, self._pending = self._pending, []
-        reevaluations, self._reevaluations = self._reevaluations, []
-        decisions, self._decisions = self._decisions, []
+        work: MemberWork = Work(decisions=self._decisions, events=self._pending, reevaluations=self._reevaluations)
+        self._pending, self._reevaluations, self._decisions = [], [], []
 
         wanted = max(
-            [event.catalogue_revision for event in events] + [r.catalogue_revision for r in reevaluations],
+            [event.catalogue_revision for event in work.events] + [r.catalogue_revision for r in work.reevaluations],
             default=0,
         )
         if wanted > self._catalogue.revision:
@@ -104,12 +123,61 @@ class UserBadgesWorkflow:
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RECORD_RETRY,
             )
-        catalogue = self._catalogue.badges
         now = workflow.now()
-        # Back-dated events are screened since this patch; histories from before replay without it.
-        limits = DEFAULT_LIMITS if workflow.patched("screen-back-dated-events") else ARRIVAL_LIMITS
+        loaded: dict[str, ReviewDecision] = {}  # decisions with their held events, once loaded
+        try:
+            awards = await self._apply(user_id, work, now, loaded)
+        except Exception as error:
+            failure = _permanent_failure(error)
+            if failure is None or not workflow.patched(DEAD_LETTERS):
+                raise
+            await self._apply_in_parts(user_id, work, now, loaded, failure)
+            return
+        await self._deliver_webhooks(user_id, awards, self._catalogue.badges)
+
+    async def _apply_in_parts(
+        self,
+        user_id: uuid.UUID,
+        work: MemberWork,
+        now: datetime,
+        loaded: dict[str, ReviewDecision],
+        failure: tuple[str, str],
+    ) -> None:
+        """`work` failed for good with `failure`: apply it half by half, so what cannot be applied
+        ends up alone and is set aside, and everything else counts."""
+        if work.items <= 1:
+            await self._set_aside(user_id, work, loaded, failure)
+            return
+        for part in work.halves():
+            try:
+                awards = await self._apply(user_id, part, now, loaded)
+            except Exception as error:
+                part_failure = _permanent_failure(error)
+                if part_failure is None:
+                    raise
+                await self._apply_in_parts(user_id, part, now, loaded, part_failure)
+                continue
+            await self._deliver_webhooks(user_id, awards, self._catalogue.badges)
+
+    async def _apply(
+        self, user_id: uuid.UUID, work: MemberWork, now: datetime, loaded: dict[str, ReviewDecision]
+    ) -> list[Award]:
+        """Decide `work` and record the outcome; the state moves on only once it is recorded.
+        Returns the awards, whose webhooks the caller starts."""
+        decisions = [await self._with_held_events(user_id, decision, loaded) for decision in work.decisions]
+        catalogue = self._catalogue.badges
         outcome = decide_batch(
-            self._state, events, decisions, reevaluations, catalogue, now, lambda _: str(workflow.uuid4()), limits
+            self._state,
+            work.events,
+            decisions,
+            work.reevaluations,
+            catalogue,
+            now,
+            lambda _: str(workflow.uuid4()),
+            # Back-dated events are screened since this patch; histories from before replay without it.
+            limits=DEFAULT_LIMITS if workflow.patched(SCREEN_BACK_DATED) else ARRIVAL_LIMITS,
+            review_bounds=REVIEW_BOUNDS,
+            may_split=lambda: workflow.patched(BOUNDED_REVIEW_ITEMS),
         )
         if outcome.to_record:
             await workflow.execute_local_activity(
@@ -125,14 +193,68 @@ class UserBadgesWorkflow:
                         )
                         for held in outcome.reviews
                     ],
-                    resolved=outcome.resolved,
+                    # The item's events are not needed to close it.
+                    resolved=[decision.model_copy(update={"events": []}) for decision in outcome.resolved],
                     decided_at=now,
                 ),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RECORD_RETRY,
             )
         self._state = outcome.state
-        await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+        return outcome.awards
+
+    async def _with_held_events(
+        self, user_id: uuid.UUID, decision: ReviewDecision, loaded: dict[str, ReviewDecision]
+    ) -> ReviewDecision:
+        """The decision with the held events of its item, loaded a bounded page at a time. A
+        decision that carries its events (sent before the API stopped sending them), or that
+        names no item this workflow holds (decided before), is applied as it is."""
+        if decision.events or all(item.review_id != decision.review_id for item in self._state.held):
+            return decision
+        if decision.review_id in loaded:
+            return loaded[decision.review_id]
+        if not workflow.patched(PAGED_REVIEW_EVENTS):
+            return decision
+        events: list[BadgeEvent] = []
+        after: int | None = 0
+        while after is not None:
+            page = await workflow.execute_local_activity(
+                "load_held_events",
+                HeldEventsRequest(
+                    user_id=user_id,
+                    review_id=decision.review_id,
+                    after=after,
+                    max_events=HELD_PAGE_EVENTS,
+                    max_bytes=HELD_PAGE_BYTES,
+                ),
+                result_type=HeldEventsPage,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RECORD_RETRY,
+            )
+            events.extend(page.events)
+            after = page.next_after
+        loaded[decision.review_id] = decision.model_copy(update={"events": events})
+        return loaded[decision.review_id]
+
+    async def _set_aside(
+        self, user_id: uuid.UUID, work: MemberWork, loaded: dict[str, ReviewDecision], failure: tuple[str, str]
+    ) -> None:
+        """Keep what could not be applied as a dead letter, with why, and go on without it."""
+        reason, detail = failure
+        await workflow.execute_local_activity(
+            "record_dead_letter",
+            DeadLetter(
+                user_id=user_id,
+                reason=reason,
+                detail=detail,
+                events=list(work.events),
+                decisions=[loaded.get(decision.review_id, decision) for decision in work.decisions],
+                reevaluations=list(work.reevaluations),
+            ),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RECORD_RETRY,
+        )
+        self._state = set_aside(self._state, [event.id for event in work.events])
 
     async def _apply_financial(self, user_id: uuid.UUID) -> None:
         """Record behaviour evaluations (bank-data badges), oldest first: progress and each award
@@ -209,3 +331,17 @@ class UserBadgesWorkflow:
     @workflow.query
     def snapshot(self) -> BadgeSnapshot:
         return BadgeSnapshot(state=self._state, pending=len(self._pending), catalogue_revision=self._catalogue.revision)
+
+
+def _permanent_failure(error: Exception) -> tuple[str, str] | None:
+    """`(reason, detail)` when `error` means the work can never be applied: an activity's
+    non-retryable failure (the database refused a value for good), or an error of the rules on
+    this work's data. None for Temporal's own errors (cancellation, non-determinism, timeouts),
+    which are never the data's fault and must not be swallowed."""
+    # A local activity's failure comes as the activity raised it; a remote one's, as the cause.
+    cause = error.cause if isinstance(error, ActivityError) else error
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message, "; ".join(str(detail) for detail in cause.details)
+    if isinstance(error, TemporalError):
+        return None
+    return f"decide_batch: {type(error).__name__}", str(error)

@@ -1,6 +1,7 @@
 """Generated `eventData`: what is within the bounds the model accepts, Temporal's payload round trip
 (the project's converter: pydantic JSON, then the member's encryption) gives back unchanged, and
-PostgreSQL's jsonb stores unchanged; what is past a bound the model refuses, naming where.
+the store of held events (a sealed row in PostgreSQL, read back in a page) gives back unchanged;
+what is past a bound the model refuses, naming where.
 
 The bounds are in badges/domain/event_data.py; these strategies are written from the README's
 statement of them, not from that code, so a bound the validator forgets to enforce, or one that
@@ -9,19 +10,21 @@ lets through what the worker or the store cannot take, is found here."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.converter import DataConverter, WorkflowSerializationContext
 
 from badges.db.keys import KeyStore
+from badges.db.progress import write_member_batch
+from badges.db.reviews import HeldEvents, held_events_page
 from badges.domain.events import BadgeEvent, RealTimeEvent
 from tests.conftest import create_member
 
@@ -122,6 +125,7 @@ async def test_event_data_within_the_bounds_is_accepted_decoded_and_stored_uncha
     data_converter: DataConverter,
     member_context: WorkflowSerializationContext,
     pool: AsyncConnectionPool,
+    keys: KeyStore,
 ) -> None:
     # (a) Intake: both parsers the surfaces use (REST and WebSocket read JSON with Python's json
     # module, then validate; signed integrations validate the JSON text itself).
@@ -138,13 +142,16 @@ async def test_event_data_within_the_bounds_is_accepted_decoded_and_stored_uncha
     [decoded] = await converter.decode(await converter.encode([event]), [BadgeEvent])
     assert decoded == event and decoded.event_data == data
 
-    # (c) What a held burst stores (review_queue.events holds BadgeEvent JSON as jsonb).
-    async with pool.connection() as connection:
-        cursor = await connection.execute("SELECT %s::jsonb", (Jsonb(event.model_dump(mode="json")),))
-        row = await cursor.fetchone()
-    assert row is not None
-    assert row[0]["event_data"] == data
-    assert BadgeEvent.model_validate(row[0]) == event
+    # (c) What a held burst stores and hands back on approval: the event sealed with the member's
+    # key in its own review_events row, read back through a page of held events.
+    member = uuid.UUID(member_context.workflow_id.split("/")[1])
+    review_id = str(uuid.uuid4())
+    sealed = await keys.seal(str(member), event.model_dump_json().encode())
+    held = HeldEvents(review_id, "attendance", "burst", [(event.id, sealed)])
+    await write_member_batch(pool, member, 1, [], [], held=[held])
+    page = await held_events_page(pool, keys, member, review_id, 0, max_events=10, max_bytes=1 << 20)
+    [stored] = [BadgeEvent.model_validate_json(text) for text in page.events]
+    assert stored == event and stored.event_data == data
 
 
 # --- past the bounds ------------------------------------------------------------------------

@@ -26,12 +26,13 @@ from tests.conftest import CONTINUE_AS_NEW_AFTER_EVENTS, create_member
 from tests.support import eventually
 
 
-def worker_for(client: Client, pool: AsyncConnectionPool, task_queue: str) -> Worker:
+def worker_for(client: Client, pool: AsyncConnectionPool, keys: KeyStore, task_queue: str) -> Worker:
+    progress = ProgressActivities(pool, keys)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
-        activities=[ProgressActivities(pool).record_progress],
+        activities=[progress.record_progress, progress.load_held_events, progress.record_dead_letter],
         **sandbox_everything(),
     )
 
@@ -79,7 +80,7 @@ async def outbox_of(engine: AsyncEngine, member: uuid.UUID) -> list[tuple[int, s
 async def test_events_become_progress_award_and_outbox_rows(time_skipping, engine, pool, keys: KeyStore) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
+    async with worker_for(time_skipping.client, pool, keys, task_queue):
         handle = await send(time_skipping.client, member, task_queue, event("a"), event("b"), event("v", "voting"))
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 2, "active-voter": 1}))
         await send(time_skipping.client, member, task_queue, event("c"))
@@ -101,7 +102,7 @@ async def test_events_become_progress_award_and_outbox_rows(time_skipping, engin
 async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, pool, keys: KeyStore) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
+    async with worker_for(time_skipping.client, pool, keys, task_queue):
         handle = await send(time_skipping.client, member, task_queue, event("same"), event("same"), event("other"))
         await eventually(lambda: _has(engine, member, {"calculator-explorer": 2}))
         await send(time_skipping.client, member, task_queue, event("same"))
@@ -113,7 +114,7 @@ async def test_a_repeated_event_id_is_counted_once(time_skipping, engine, pool, 
 async def test_history_replays_deterministically(time_skipping, engine, pool, keys: KeyStore, data_converter) -> None:
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
-    async with worker_for(time_skipping.client, pool, task_queue):
+    async with worker_for(time_skipping.client, pool, keys, task_queue):
         handle = await send(
             time_skipping.client, member, task_queue, *[event(f"r{i}", t) for i, t in enumerate(["voting"] * 5)]
         )
@@ -129,7 +130,7 @@ async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engi
     member = await create_member(engine, keys)
     task_queue = f"tq-{uuid.uuid4()}"
     client = dev_server.client
-    async with worker_for(client, pool, task_queue):
+    async with worker_for(client, pool, keys, task_queue):
         first = await send(client, member, task_queue, event("first", "attendance"))
         first_run = (await first.describe()).run_id
         await eventually(lambda: _has(engine, member, {"regular-attendee": 1}))

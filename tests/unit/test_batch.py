@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from badges.domain.batch import BatchOutcome, apply_decisions, decide_batch, join_open_reviews
+from badges.domain.batch import (
+    REVIEW_BOUNDS,
+    BatchOutcome,
+    ReviewBounds,
+    Work,
+    apply_decisions,
+    decide_batch,
+    event_size,
+    join_open_reviews,
+    set_aside,
+)
 from badges.domain.catalogue import LEGACY_CATALOGUE
 from badges.domain.definitions import BadgeDefinition, CountRule
 from badges.domain.events import BadgeEvent
@@ -138,3 +148,103 @@ def test_reevaluations_recheck_each_named_badge_once() -> None:
     outcome = decide(state, [], reevaluations=requests, now=NOW + timedelta(hours=1), catalogue=[easier])
     assert [(a.badge_id, a.version) for a in outcome.awards] == [("calculator-explorer", 2)]
     assert [(p.badge_id, p.version) for p in outcome.progress] == [("calculator-explorer", 2)]
+
+
+def attend(event_id: str, note: str = "") -> BadgeEvent:
+    return BadgeEvent(id=event_id, type="attendance", timestamp=NOW, event_data={"note": note} if note else {})
+
+
+def yes() -> bool:
+    return True
+
+
+def burst(review_id: str, *events: BadgeEvent) -> HeldBatch:
+    return HeldBatch(review_id=review_id, event_type="attendance", reason="burst", events=list(events))
+
+
+def test_a_burst_past_an_items_event_bound_goes_on_in_new_items() -> None:
+    still_held: list[HeldBatch] = []
+    made = review_ids()
+    bounds = ReviewBounds(max_events=3, max_bytes=1 << 20)
+    first = join_open_reviews(still_held, [burst("r0", *(attend(f"a{n}") for n in range(4)))], bounds, yes, made)
+    second = join_open_reviews(still_held, [burst("r9", *(attend(f"b{n}") for n in range(4)))], bounds, yes, made)
+    assert [(item.review_id, item.count, item.events) for item in still_held] == [
+        ("r0", 3, []),
+        ("review-0-attendance", 3, []),
+        ("r9", 2, []),
+    ]
+    # What to store: each item with the events this batch adds to it, in order. A batch opening
+    # an item names it as the screen named the batch's burst (r0, r9), further ones afresh.
+    assert [(r.review_id, [e.id for e in r.events]) for r in first] == [
+        ("r0", ["a0", "a1", "a2"]),
+        ("review-0-attendance", ["a3"]),
+    ]
+    assert [(r.review_id, [e.id for e in r.events]) for r in second] == [
+        ("review-0-attendance", ["b0", "b1"]),
+        ("r9", ["b2", "b3"]),
+    ]
+
+
+def test_an_item_is_also_bounded_by_the_size_of_its_events() -> None:
+    still_held: list[HeldBatch] = []
+    big = [attend(f"a{n}", "x" * 300) for n in range(5)]
+    size = event_size(big[0])
+    bounds = ReviewBounds(max_events=100, max_bytes=2 * size + 10)
+    stored = join_open_reviews(still_held, [burst("r0", *big)], bounds, lambda: True, review_ids())
+    assert [(item.count, item.size) for item in still_held] == [(2, 2 * size), (2, 2 * size), (1, size)]
+    assert [len(item.events) for item in stored] == [2, 2, 1]
+    # One event larger than the bound still has an item to go to: its own.
+    huge = attend("huge", "x" * 5000)
+    join_open_reviews(still_held, [burst("r1", huge)], bounds, lambda: True, review_ids())
+    assert (still_held[-1].count, still_held[-1].size) == (1, event_size(huge))
+
+
+def test_without_leave_to_split_an_item_grows_as_before() -> None:
+    # Items held before bounds existed, in a run replaying its old history: the version gate
+    # answers no, and the burst joins its open item however large it is, as it did then.
+    still_held = [held("r1", "attendance", 600)]
+    asked: list[bool] = []
+
+    def may_split() -> bool:
+        asked.append(True)
+        return False
+
+    stored = join_open_reviews(still_held, [burst("r9", attend("a"), attend("b"))], REVIEW_BOUNDS, may_split)
+    assert [(item.review_id, item.count) for item in still_held] == [("r1", 602)]
+    assert [(r.review_id, len(r.events)) for r in stored] == [("r1", 2)]
+    assert asked  # asked only because the bound was passed
+    asked.clear()
+    join_open_reviews([], [burst("r2", attend("c"))], REVIEW_BOUNDS, may_split)
+    assert asked == []  # nothing past a bound: the gate is not asked
+
+
+def test_work_halves_keep_the_order_decisions_then_events_then_reevaluations() -> None:
+    decision = ReviewDecision(review_id="r", approved=True, resolved_by="op")
+    request = ReevaluationRequest(badge_ids=["x"], catalogue_revision=1)
+    work: Work[ReviewDecision, ReevaluationRequest] = Work(
+        decisions=[decision], events=[use("a"), use("b"), use("c")], reevaluations=[request]
+    )
+    assert work.items == 5
+    first, rest = work.halves()
+    assert (list(first.decisions), [e.id for e in first.events], list(first.reevaluations)) == ([decision], ["a"], [])
+    assert (list(rest.decisions), [e.id for e in rest.events], list(rest.reevaluations)) == ([], ["b", "c"], [request])
+    # Halving again and again ends with each item alone.
+    alone: list[Work[ReviewDecision, ReevaluationRequest]] = []
+    pending = [work]
+    while pending:
+        part = pending.pop(0)
+        if part.items == 1:
+            alone.append(part)
+        else:
+            pending[:0] = part.halves()
+    assert [part.items for part in alone] == [1] * 5
+    assert [(len(p.decisions), [e.id for e in p.events], len(p.reevaluations)) for p in alone] == [
+        (1, [], 0), (0, ["a"], 0), (0, ["b"], 0), (0, ["c"], 0), (0, [], 1)
+    ]  # fmt: skip
+
+
+def test_events_set_aside_are_remembered_and_never_counted_again() -> None:
+    state = set_aside(BadgeState(recent_event_ids=["x"]), ["bad"])
+    assert state.recent_event_ids == ["x", "bad"]
+    again = decide(state, [use("bad")])
+    assert again.progress == [] and not again.to_record

@@ -1,6 +1,11 @@
 """Replays histories recorded by earlier versions of UserBadgesWorkflow and ConsentWorkflow and
 committed here.
 
+`user_badges_review.json` was recorded with UserBadgesWorkflow as it was at commit f3b2812, before
+review items were bounded, approvals paged and unappliable work set aside: a burst held for review
+and approved with its events in the signal; `user_badges_refused.json`, with the same code, a
+write refused for good, which then failed the workflow.
+
 `consent.json` was recorded with ConsentWorkflow as it was before the `change` update existed
 (commit 86c71be: grants and revocations by signal, a reminder, an expiry that disconnects the
 member's banks first), its activities stood in for: members' consent workflows live for years,
@@ -40,6 +45,34 @@ WORKFLOW_ID_FILE = HISTORY.with_suffix(".id")
 async def test_the_committed_history_still_replays() -> None:
     history = WorkflowHistory.from_json(WORKFLOW_ID_FILE.read_text().strip(), HISTORY.read_text())
     assert len(history.events) > 10
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_a_review_history_from_before_bounded_items_and_paged_approvals_still_replays() -> None:
+    # Recorded with the workflow of commit f3b2812: fourteen check-ins, four held for review in one
+    # item, approved with every held event in the signal, then a calculator use. Today's workflow
+    # bounds review items, loads an approval's events in pages and sets aside work it cannot
+    # apply; each of those changes is gated (`workflow.patched`), so this member goes on as it ran.
+    review = HISTORY.with_name("user_badges_review.json")
+    history = WorkflowHistory.from_json(review.with_suffix(".id").read_text().strip(), review.read_text())
+    signals = [event for event in history.events if event.HasField("workflow_execution_signaled_event_attributes")]
+    assert [event.workflow_execution_signaled_event_attributes.signal_name for event in signals].count(
+        "resolve_review"
+    ) == 1
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_a_history_where_a_write_failed_for_good_before_dead_letters_still_replays() -> None:
+    # Recorded with the workflow of commit f3b2812 and a `record_progress` stand-in that refused
+    # a held burst for good (non-retryable): that workflow failed. Today's sets such work aside
+    # instead; the gate (`workflow.patched("dead-letters")`) keeps the old run failing on replay.
+    refused = HISTORY.with_name("user_badges_refused.json")
+    history = WorkflowHistory.from_json(refused.with_suffix(".id").read_text().strip(), refused.read_text())
+    assert history.events[-1].HasField("workflow_execution_failed_event_attributes")
     await Replayer(
         workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
     ).replay_workflow(history)

@@ -12,29 +12,58 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from badges.domain.definitions import BadgeDefinition, CountRule
+from badges.domain.definitions import BadgeDefinition, CountRule, WindowRule
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
-from badges.messages.user_badges import CatalogueSnapshot, ProgressBatch, ReviewDecision, UserBadgesInput
+from badges.messages.user_badges import (
+    CatalogueSnapshot,
+    DeadLetter,
+    HeldEventsPage,
+    HeldEventsRequest,
+    ProgressBatch,
+    ReviewDecision,
+    UserBadgesInput,
+)
 from badges.workers.main import sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import eventually
 
 
 class StandIns:
-    """The workflow's local activities: batches kept in memory, a catalogue handed out."""
+    """The workflow's local activities: batches kept in memory (a held event whose id starts with
+    `refused` is refused for good, as the database refuses a value), held events handed back one
+    per page, dead letters kept, a catalogue handed out."""
 
     def __init__(self, catalogue: CatalogueSnapshot | None = None) -> None:
         self.batches: list[ProgressBatch] = []
         self.catalogue = catalogue or CatalogueSnapshot()
         self.catalogue_loads = 0
+        self.refusals = 0
+        self.pages: list[HeldEventsRequest] = []
+        self.dead_letters: list[DeadLetter] = []
 
     @activity.defn(name="record_progress")
     async def record_progress(self, batch: ProgressBatch) -> None:
+        if any(event.id.startswith("refused") for item in batch.held for event in item.events):
+            self.refusals += 1
+            raise ApplicationError("record_progress: DataError", "a NUL", type="PermanentFailure", non_retryable=True)
         self.batches.append(batch)
+
+    @activity.defn(name="load_held_events")
+    async def load_held_events(self, request: HeldEventsRequest) -> HeldEventsPage:
+        self.pages.append(request)
+        held = [event for batch in self.batches for item in batch.held if item.review_id == request.review_id
+                for event in item.events]  # fmt: skip
+        page = held[request.after : request.after + 1]
+        return HeldEventsPage(events=page, next_after=request.after + 1 if request.after + 1 < len(held) else None)
+
+    @activity.defn(name="record_dead_letter")
+    async def record_dead_letter(self, letter: DeadLetter) -> None:
+        self.dead_letters.append(letter)
 
     @activity.defn(name="load_catalogue")
     async def load_catalogue(self) -> CatalogueSnapshot:
@@ -56,7 +85,12 @@ async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncI
         env.client,
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
-        activities=[stand_ins.record_progress, stand_ins.load_catalogue],
+        activities=[
+            stand_ins.record_progress,
+            stand_ins.load_catalogue,
+            stand_ins.load_held_events,
+            stand_ins.record_dead_letter,
+        ],
         **sandbox_everything(),
     ):
         yield task_queue
@@ -202,6 +236,132 @@ async def test_an_event_accepted_under_a_newer_catalogue_loads_it_first(workflow
     assert snapshot.catalogue_revision == 7 and stand_ins.catalogue_loads == 1
     assert "calculator-explorer" not in stand_ins.progress()
     # Catalogue load, batches and awards replay deterministically (in the sandbox, as in CI).
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_a_burst_with_an_event_refused_for_good_sets_only_that_event_aside(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    badges = [
+        BadgeDefinition(badge_id="fifteen", name="Fifteen", rule=CountRule(event_type="attendance", target=15)),
+        BadgeDefinition(badge_id="uses", name="Uses", rule=CountRule(event_type="tool_usage", target=3)),
+    ]
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    burst = [event(f"in-{n}", "attendance") for n in range(12)]
+    burst.insert(11, event("refused-1", "attendance"))  # held (the eleventh), and refused
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, catalogue=CatalogueSnapshot(revision=1, badges=badges)),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+        )
+        handle = await send(workflow_env, member, task_queue, *burst)
+
+        async def set_aside() -> bool:
+            return len(stand_ins.dead_letters) == 1
+
+        await eventually(set_aside)
+        # The member goes on: another event after it counts.
+        await send(workflow_env, member, task_queue, event("calc-1"))
+
+        async def counted() -> bool:
+            return stand_ins.progress().get("uses") == 1
+
+        await eventually(counted)
+        snapshot = await handle.query(UserBadgesWorkflow.snapshot)
+        history = await handle.fetch_history()
+    [letter] = stand_ins.dead_letters
+    assert [e.id for e in letter.events] == ["refused-1"] and letter.decisions == [] and letter.user_id == member
+    assert (letter.reason, letter.detail) == ("record_progress: DataError", "a NUL")
+    # Only the refused event was set aside: the rest of its burst is held, the first ten count.
+    held_ids = [e.id for batch in stand_ins.batches for item in batch.held for e in item.events]
+    assert held_ids == ["in-10", "in-11"]
+    assert stand_ins.progress()["fifteen"] == 10
+    assert "refused-1" in snapshot.state.recent_event_ids and snapshot.pending == 0
+    # Tried once in its batch and once per halving (13 events: at most 4) until it stood alone,
+    # then never again.
+    assert 1 <= stand_ins.refusals <= 5
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_an_event_the_rules_cannot_apply_is_set_aside(workflow_env: WorkflowEnvironment) -> None:
+    # A window rule compares the events' times: a timestamp without a time zone, which intake
+    # never lets through, cannot be compared with the member's earlier ones (a TypeError).
+    badge = BadgeDefinition(
+        badge_id="window", name="Window", rule=WindowRule(event_type="tool_usage", target=5, within_days=7)
+    )
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    naive = BadgeEvent(id="naive", type="tool_usage", timestamp=AT.replace(tzinfo=None))
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, catalogue=CatalogueSnapshot(revision=1, badges=[badge])),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+        )
+        handle = await send(workflow_env, member, task_queue, event("a"))
+
+        async def first() -> bool:
+            return stand_ins.progress().get("window") == 1
+
+        await eventually(first)
+        await send(workflow_env, member, task_queue, naive, event("b"))
+
+        async def second() -> bool:
+            return stand_ins.progress().get("window") == 2 and len(stand_ins.dead_letters) == 1
+
+        await eventually(second)
+        history = await handle.fetch_history()
+    [letter] = stand_ins.dead_letters
+    assert [e.id for e in letter.events] == ["naive"] and letter.reason == "decide_batch: TypeError"
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_an_approval_names_the_item_and_the_workflow_loads_its_events_in_pages(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    badge = BadgeDefinition(badge_id="fourteen", name="Fourteen", rule=CountRule(event_type="attendance", target=14))
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, catalogue=CatalogueSnapshot(revision=1, badges=[badge])),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+        )
+        handle = await send(workflow_env, member, task_queue, *(event(f"in-{n}", "attendance") for n in range(14)))
+
+        async def held() -> bool:
+            return sum(len(item.events) for batch in stand_ins.batches for item in batch.held) == 4
+
+        await eventually(held)
+        [review_id] = {item.review_id for batch in stand_ins.batches for item in batch.held}
+        # As the API sends it: the item's id, no events.
+        await handle.signal(
+            UserBadgesWorkflow.resolve_review, ReviewDecision(review_id=review_id, approved=True, resolved_by="op")
+        )
+
+        async def awarded() -> bool:
+            return stand_ins.awards() == [("fourteen", "1")]
+
+        await eventually(awarded)
+        history = await handle.fetch_history()
+    # One page per event here (the stand-in's pages are that small), each asked after the last.
+    assert [page.after for page in stand_ins.pages] == [0, 1, 2, 3]
+    assert all(page.review_id == review_id and page.user_id == member for page in stand_ins.pages)
+    [resolved] = [decision for batch in stand_ins.batches for decision in batch.resolved]
+    assert resolved.review_id == review_id and resolved.events == []  # closing it needs no events
+    assert stand_ins.progress()["fourteen"] == 14
     await Replayer(
         workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
     ).replay_workflow(history)

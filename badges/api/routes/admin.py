@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from badges.api.deps import ServicesDep, StaffPrincipal
 from badges.api.routes.rewards import budget_views
 from badges.api.schemas import ProgrammeMetrics
+from badges.db.dead_letters import dead_letter_count
 from badges.db.metrics import programme_counts
 from badges.db.reviews import pending_reviews
 from badges.db.rewards import ledger_totals
@@ -26,4 +27,5 @@ async def metrics(principal: StaffPrincipal, services: ServicesDep) -> Programme
         rewards_by_status=await ledger_totals(services.engine),
         reward_budgets=await budget_views(services),
         reviews_pending=await pending_reviews(services.engine),
+        dead_letters=await dead_letter_count(services.engine),
     )

@@ -12,7 +12,6 @@ from badges.api.intake import TEMPORAL_UNREACHABLE, temporal_unreachable
 from badges.api.problems import Problem
 from badges.api.schemas import ReviewDecisionRequest, ReviewItemView
 from badges.db.reviews import ReviewRecord, review_item, review_items
-from badges.domain.events import BadgeEvent
 from badges.messages.user_badges import ReviewDecision
 from badges.temporal import resolve_review
 
@@ -49,7 +48,8 @@ async def decide(
     review_id: str, decision: ReviewDecisionRequest, principal: StaffPrincipal, services: ServicesDep
 ) -> ReviewItemView:
     """Approve (the held events count, as of now) or reject (they never count). The member's
-    workflow applies the decision and records it; deciding twice changes nothing."""
+    workflow applies the decision and records it; deciding twice changes nothing. The signal
+    names the item, however many events it holds: the workflow loads them in pages."""
     principal.require("operator", "admin")
     item = await review_item(services.engine, review_id)
     if item is None:
@@ -60,12 +60,7 @@ async def decide(
         await resolve_review(
             services.temporal,
             item.user_id,
-            ReviewDecision(
-                review_id=review_id,
-                approved=decision.approve,
-                resolved_by=principal.subject,
-                events=[BadgeEvent.model_validate(event) for event in item.events],
-            ),
+            ReviewDecision(review_id=review_id, approved=decision.approve, resolved_by=principal.subject),
         )
     except TEMPORAL_UNREACHABLE as error:
         if not temporal_unreachable(error):
