@@ -204,10 +204,14 @@ class ReviewRecord:
     resolved_by: str | None
 
 
-async def review_items(engine: AsyncEngine, status: str | None, limit: int) -> list[ReviewRecord]:
+async def review_items(
+    engine: AsyncEngine, status: str | None, limit: int, user_id: uuid.UUID | None = None
+) -> list[ReviewRecord]:
     query = select(ReviewItem.__table__).order_by(ReviewItem.created_at, ReviewItem.review_id).limit(limit)
     if status is not None:
         query = query.where(ReviewItem.status == status)
+    if user_id is not None:
+        query = query.where(ReviewItem.user_id == user_id)
     async with engine.connect() as connection:
         return [ReviewRecord(**row._mapping) for row in await connection.execute(query)]
 

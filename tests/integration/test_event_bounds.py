@@ -174,7 +174,7 @@ async def test_a_held_burst_at_the_bounds_is_stored_approved_and_counted(client:
     me = (await client.get("/v1/me", headers=headers)).json()["userId"]
 
     async def held() -> list[dict[str, Any]]:
-        queue = (await client.get("/v1/admin/review-queue", headers=admin_headers)).json()
+        queue = (await client.get(f"/v1/admin/review-queue?user={me}", headers=admin_headers)).json()
         return [item for item in queue if item["userId"] == me]
 
     async def five_held() -> bool:

@@ -49,7 +49,7 @@ async def test_a_review_decided_by_a_long_staff_subject_never_stalls_the_member(
     me = (await client.get("/v1/me", headers=member)).json()["userId"]
 
     async def held() -> list[dict[str, Any]]:
-        queue = (await client.get("/v1/admin/review-queue", headers=admin)).json()
+        queue = (await client.get(f"/v1/admin/review-queue?user={me}", headers=admin)).json()
         return [item for item in queue if item["userId"] == me]
 
     async def five_held() -> bool:

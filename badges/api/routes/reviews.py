@@ -3,6 +3,7 @@ and a reviewer's decision, which the member's workflow applies (approved) or dro
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -39,8 +40,10 @@ async def review_queue(
     services: ServicesDep,
     status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    user: Annotated[uuid.UUID | None, Query(description="only this member's items (their internal id)")] = None,
 ) -> list[ReviewItemView]:
-    return [view(item) for item in await review_items(services.engine, status, limit)]
+    """Oldest first; `user` narrows the queue to one member's held bursts."""
+    return [view(item) for item in await review_items(services.engine, status, limit, user)]
 
 
 @router.post("/v1/admin/review-queue/{review_id}/decision", response_model=ReviewItemView, status_code=202)
