@@ -81,27 +81,27 @@ async def test_a_correction_wins_applies_to_the_merchant_and_survives_resyncs(
 ) -> None:
     headers, user_id, _, token = await linked_member(client, sandbox_bank, pool, keys, "user_saver")
     listed = await everything(client, headers)
-    # Coffee chains trade under the fast-food merchant code (5814), so the provider says fast food;
-    # this member says their coffee is eating out.
+    # Coffee chains trade under the fast-food merchant code (5814), but the provider's coffee wins:
+    # eating out. This member buys their beans there, and says it is groceries.
     coffee = [t for t in listed if t["merchantName"] in ("Starbucks", "Dunkin'")]
     merchant = max({t["merchantName"] for t in coffee}, key=lambda name: sum(t["merchantName"] == name for t in coffee))
     theirs = sorted((t for t in coffee if t["merchantName"] == merchant), key=lambda t: t["postedDate"])
-    assert len(theirs) >= 2 and {t["category"] for t in theirs} == {"fast_food"}
+    assert len(theirs) >= 2 and {t["category"] for t in theirs} == {"eating_out"}
     latest = theirs[-1]
     others = {t["id"]: t["category"] for t in listed if t["merchantName"] != merchant}
 
     corrected = await client.patch(
-        f"/v1/me/transactions/{latest['id']}", json={"category": "eating_out"}, headers=headers
+        f"/v1/me/transactions/{latest['id']}", json={"category": "groceries"}, headers=headers
     )
 
     assert corrected.status_code == 200, corrected.text
     body = corrected.json()
-    assert (body["category"], body["categorySource"], body["categoryConfidence"]) == ("eating_out", "member", 1.0)
+    assert (body["category"], body["categorySource"], body["categoryConfidence"]) == ("groceries", "member", 1.0)
     assert body["id"] == latest["id"] and body["categoryDetailed"] == latest["categoryDetailed"]  # the provider's kept
     after = {t["id"]: t for t in await everything(client, headers)}
     # Every transaction from the merchant, the earlier ones too; nobody else's.
     assert {(after[t["id"]]["category"], after[t["id"]]["categorySource"]) for t in theirs} == {
-        ("eating_out", "member")
+        ("groceries", "member")
     }
     assert {id_: after[id_]["category"] for id_ in others} == others
 
@@ -124,25 +124,25 @@ async def test_a_correction_wins_applies_to_the_merchant_and_survives_resyncs(
 
     await eventually(synced)
     rows = await stored_categories(pool, user_id)
-    assert rows[latest["transactionId"]][1:] == ("eating_out", "member", 1.0)
-    assert rows[new_id][1:] == ("eating_out", "member", 1.0)
+    assert rows[latest["transactionId"]][1:] == ("groceries", "member", 1.0)
+    assert rows[new_id][1:] == ("groceries", "member", 1.0)
 
     async with pool.connection() as db:
         cursor = await db.execute(
             "SELECT category, merchant_key, merchant FROM category_corrections WHERE user_id = %s", (user_id,)
         )
         [(category, merchant_key, sealed)] = await cursor.fetchall()
-    assert category == "eating_out" and len(bytes(merchant_key)) == 16
+    assert category == "groceries" and len(bytes(merchant_key)) == 16
     assert merchant.lower().encode()[:5] not in bytes(sealed).lower()  # sealed, not plaintext
     assert (await keys.unseal(bytes(sealed))).decode() == merchant_label("", merchant)
 
     # The next training run reads it: the label opened in its memory, with the member's amounts.
     [record] = [r for r in await corrections_for_training(pool, keys) if r.user_id == user_id]
-    assert record.label == merchant_label("", merchant) and record.category is SpendingCategory.EATING_OUT
+    assert record.label == merchant_label("", merchant) and record.category is SpendingCategory.GROCERIES
     assert len(record.amounts_minor) == min(20, len(theirs) + 1) and all(a < 0 for a in record.amounts_minor)
     opened = [MemberCorrection(str(r.user_id), r.label, r.category, r.amounts_minor) for r in [record]]
     parties, summary = correction_parties(opened, min_members=1)
-    assert {(p.name, p.category) for p in parties} == {(record.label.upper(), SpendingCategory.EATING_OUT)}
+    assert {(p.name, p.category) for p in parties} == {(record.label.upper(), SpendingCategory.GROCERIES)}
     assert correction_parties(opened, min_members=2)[0] == []  # one member alone never enters training
     assert summary["merchantsUsed"] == 1 and summary["members"] == 1
 
