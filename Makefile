@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format bench clean
+.PHONY: dev test fuzz lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	@if ! "$(PYTHON)" -c $(IN_RANGE) 2>/dev/null; then echo "Badges needs Python 3.11, 3.12 or 3.13$(if $(PYTHON),: PYTHON=$(PYTHON) is not one,: none of python3.13, python3.12, python3.11 or python3 is one). Install one, or set PYTHON=/path/to/python3.x." >&2; exit 1; fi
@@ -31,6 +31,10 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/pytest
+
+# The generated-input tests (`-m fuzz`) at length: `make test` runs them with few examples. README, "Tests".
+fuzz: $(INSTALLED)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider -m fuzz
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix badges tests bench

@@ -13,8 +13,10 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -28,6 +30,19 @@ from badges.db.keys import KeyStore, MasterKeys
 from badges.db.migrate import upgrade
 from badges.db.pool import open_pool
 from badges.temporal.converter import make_data_converter
+
+# Generated-input tests (hypothesis, schemathesis) run few examples in `make test` and many under
+# `make fuzz`, which sets HYPOTHESIS_PROFILE=fuzz. A test that names its own `max_examples` keeps it.
+hypothesis.settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,
+    database=None,  # no .hypothesis/ directory in the work tree
+    suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.function_scoped_fixture],
+)
+hypothesis.settings.register_profile("fuzz", hypothesis.settings.get_profile("default"), max_examples=1000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 
 BIN = Path(sys.executable).parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -49,20 +64,32 @@ def _admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A libpq URL of a fresh, migrated database for this test session."""
-    for admin_url in _admin_url():
-        name = f"badges_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        base, _, query = admin_url.partition("?")
-        url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+def admin_url() -> Iterator[str]:
+    """A libpq URL of a database with the right to create and drop databases."""
+    yield from _admin_url()
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A libpq URL of a new, migrated database, dropped on the way out."""
+    name = f"badges_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    try:
         upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            yield url
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """A libpq URL of a fresh, migrated database for this test session."""
+    with fresh_database(admin_url) as url:
+        yield url
 
 
 def make_settings(database_url: str, temporal_address: str = "localhost:7233", **overrides: str) -> Settings:

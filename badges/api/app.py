@@ -40,6 +40,7 @@ from badges.api.routes import (
     stream,
     ws,
 )
+from badges.api.text_guard import StorableText
 from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
@@ -121,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     problem_openapi(app)
+    # Inside the body limit: what it reads is at most `max_body_bytes`.
+    app.add_middleware(StorableText)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     # Only the Temporal Web UI's origins, and only for the codec endpoint (CodecCors narrows the path).
     app.add_middleware(

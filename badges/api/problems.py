@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
@@ -68,6 +70,12 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def validation_problem(request: Request, errors: list[dict[str, str]]) -> JSONResponse:
+    """The 422 for invalid input: `errors` holds each `field` (e.g. `body.scopes`), a `message` and a `type`."""
+    fields = ", ".join(error["field"] for error in errors)
+    return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -76,7 +84,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
-        return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405 and (methods := allowed_methods(request)):
+            headers = {**(headers or {}), "Allow": ", ".join(methods)}
+        return problem_response(request, exc.status_code, detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,8 +95,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"], "type": error["type"]}
             for error in exc.errors()
         ]
-        fields = ", ".join(error["field"] for error in errors)
-        return problem_response(request, 422, f"The request is not valid: {fields}", "validation-failed", errors=errors)
+        return validation_problem(request, errors)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
@@ -104,6 +114,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "An unexpected error occurred; it has been logged.", "internal")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document gives this path. Starlette's 405 names only the methods of
+    the first route whose path matched, and each method of a path is its own route here; RFC 9110
+    (§15.5.6) wants them all in `Allow`."""
+    paths: list[tuple[re.Pattern[str], list[str]]] | None = getattr(request.app.state, "allowed_methods", None)
+    if paths is None:
+        paths = [
+            (compile_path(path)[0], sorted(method.upper() for method in operations))
+            for path, operations in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = paths
+    return next((methods for pattern, methods in paths if pattern.match(request.scope["path"])), [])
 
 
 class BodyLimit:

@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from badges.domain.event_data import MAX_SAFE_NUMBER
 from badges.domain.wire import WireModel
+
+# Largest bigserial id; a larger `afterId` is refused rather than overflowing the query.
+MAX_ROW_ID = 2**63 - 1
+UNIX_TIME = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_8601(value: object) -> object:
+    """Pydantic reads a number, or a string of one, as Unix time (`?since=20260101` would be a day
+    in August 1970); the contract says ISO 8601, so that is refused rather than misread."""
+    if isinstance(value, int | float) or (isinstance(value, str) and UNIX_TIME.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date or date-time, not a number")
+    return value
+
+
+# Dates and times that callers send (query filters): ISO 8601 only, and a time with its offset.
+IsoDate = Annotated[date, BeforeValidator(_iso_8601)]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
 
 
 class EventAcceptance(WireModel):
@@ -65,7 +93,9 @@ class Me(WireModel):
 def known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    # A folder of the zone database ("Europe") or a name past the file system's limit is an
+    # OSError, not a ValueError: without it here, a 500.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from error
     return value
 
@@ -85,7 +115,7 @@ class Demographics(WireModel):
         examples=["SW1A"],
     )
     age_range: Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] | None = None
-    dependants: int | None = Field(None, ge=0, le=20)
+    dependants: StrictInt | None = Field(None, ge=0, le=20)  # strict: `false` is not 0
     salary_bracket: Literal["<20k", "20-30k", "30-45k", "45-60k", "60-80k", "80-100k", "100k+"] | None = None
 
     @field_validator("postcode")
@@ -108,7 +138,9 @@ class ProfileUpdate(WireModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str | None = Field(None, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"])
+    timezone: str | None = Field(
+        None, max_length=64, description="An IANA time zone, e.g. Europe/London", examples=["Europe/London"]
+    )
     demographics: Demographics | None = None
 
     @field_validator("timezone")
@@ -198,7 +230,8 @@ class BudgetSpec(WireModel):
 
     kind: Literal["points", "money"]
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    monthly_limit: int = Field(ge=0)
+    # Strict: a JSON `false` or `"5"` is not a limit. Within JavaScript's exact integers.
+    monthly_limit: StrictInt = Field(ge=0, le=MAX_SAFE_NUMBER)
     policy: Literal["defer", "withhold"]
 
     @model_validator(mode="after")
@@ -252,4 +285,5 @@ class DeadLetterPage(WireModel):
 class ReviewDecisionRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
-    approve: bool
+    # Strict: `0`, `"no"` or `"false"` is not a decision (each was taken as a rejection).
+    approve: StrictBool

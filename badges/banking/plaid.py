@@ -33,6 +33,7 @@ from plaid.model.webhook_verification_key_get_request import WebhookVerification
 
 from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Transaction, WebhookNotice, to_minor
+from badges.domain.event_data import text_problem
 
 T = TypeVar("T")
 
@@ -175,32 +176,33 @@ class PlaidProvider:
         token = headers.get("plaid-verification")
         if not token:
             raise ProviderError("invalid", "MISSING_VERIFICATION", "no Plaid-Verification header")
+        if not token.isascii():  # a JWS is base64url and dots; PyJWT would fail encoding anything else
+            raise ProviderError("invalid", "MALFORMED_VERIFICATION", "the verification JWT is not ASCII")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:
             raise ProviderError("invalid", "MALFORMED_VERIFICATION", str(error)) from error
-        if header.get("alg") != "ES256" or not header.get("kid"):
+        kid = header.get("kid")
+        if header.get("alg") != "ES256" or not isinstance(kid, str) or not kid:
             raise ProviderError("invalid", "WRONG_ALGORITHM", "the verification JWT must be ES256 with a kid")
-        if len(str(header["kid"])) > MAX_KEY_ID_LENGTH:
+        if len(kid) > MAX_KEY_ID_LENGTH:
             raise ProviderError("invalid", "MALFORMED_VERIFICATION", "the key id is too long to be Plaid's")
-        key = await self._webhook_key(str(header["kid"]), before_key_fetch)
+        key = await self._webhook_key(kid, before_key_fetch)
         try:
             claims = jwt.decode(
                 token, jwt.PyJWK(key).key, algorithms=["ES256"], options={"require": ["iat"], "verify_aud": False}
             )
         except jwt.InvalidTokenError as error:
             raise ProviderError("invalid", "BAD_SIGNATURE", str(error)) from error
-        if abs(time.time() - float(claims["iat"])) > WEBHOOK_MAX_AGE_SECONDS:
+        # PyJWT has checked that int() takes `iat`; compared as integers, as float() would
+        # overflow on a huge one.
+        if abs(int(time.time()) - int(claims["iat"])) > WEBHOOK_MAX_AGE_SECONDS:
             raise ProviderError("invalid", "STALE_WEBHOOK", "the verification JWT is older than 5 minutes")
-        digest = hashlib.sha256(body).hexdigest()
-        if not hmac.compare_digest(str(claims.get("request_body_sha256", "")), digest):
+        digest = hashlib.sha256(body).hexdigest().encode()
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a mismatch).
+        if not hmac.compare_digest(str(claims.get("request_body_sha256", "")).encode(), digest):
             raise ProviderError("invalid", "BODY_MISMATCH", "the body is not the one that was signed")
-        payload = json.loads(body)
-        return WebhookNotice(
-            item_id=str(payload.get("item_id", "")),
-            kind=f"{payload.get('webhook_type')}.{payload.get('webhook_code')}",
-            details={k: v for k, v in payload.items() if k not in ("item_id", "webhook_type", "webhook_code")},
-        )
+        return notice_of(body)
 
     async def _webhook_key(self, kid: str, before_fetch: BeforeKeyFetch | None = None) -> dict[str, Any]:
         """The JWK for `kid`, cached for an hour (then fetched again, which shows an `expired_at`
@@ -235,6 +237,23 @@ class PlaidProvider:
         while len(self._unknown_keys) >= UNKNOWN_KEYS_CACHED:
             del self._unknown_keys[next(iter(self._unknown_keys))]  # the oldest (insertion order)
         self._unknown_keys[kid] = time.monotonic()
+
+
+def notice_of(body: bytes) -> WebhookNotice:
+    """A verified body as the notice we act on. Plaid sends a JSON object with a text `item_id`;
+    anything else (its key signs what it signs) is refused, not a crash in the route."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested past the parser
+        raise ProviderError("invalid", "MALFORMED_BODY", "the webhook body is not JSON") from error
+    item_id = payload.get("item_id", "") if isinstance(payload, dict) else None
+    if not isinstance(item_id, str) or text_problem(item_id):
+        raise ProviderError("invalid", "MALFORMED_BODY", "the webhook body is not an object with a text item_id")
+    return WebhookNotice(
+        item_id=item_id,
+        kind=f"{payload.get('webhook_type')}.{payload.get('webhook_code')}",
+        details={k: v for k, v in payload.items() if k not in ("item_id", "webhook_type", "webhook_code")},
+    )
 
 
 def account_of(item: Any) -> Account:

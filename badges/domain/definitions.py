@@ -7,11 +7,11 @@ seed's camelCase field names, and anything unknown or inconsistent is refused wi
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
-from badges.domain.events import EventType
+from badges.domain.events import BoundedEventData, EventType
 from badges.domain.wire import WireModel
 
 Period = Literal["monthly", "quarterly", "yearly"]
@@ -36,7 +36,7 @@ class SpecFieldError(ValueError):
 class SpecModel(WireModel):
     """A part of a badge definition: unknown fields are errors; immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- the seed's configuration types --------------------------------------------------------
@@ -105,8 +105,9 @@ class CountRule(SpecModel):
     kind: Literal["count"] = "count"
     event_type: EventType
     target: int = Field(gt=0, le=100_000)
-    # Only events whose eventData holds all of these key/value pairs count.
-    event_data_match: dict[str, Any] = Field(default_factory=dict)
+    # Only events whose eventData holds all of these key/value pairs count. Within eventData's
+    # own bounds: the definition crosses Temporal to every member's workflow, as events do.
+    event_data_match: BoundedEventData = Field(default_factory=dict)
 
 
 class StreakRule(SpecModel):
@@ -116,7 +117,7 @@ class StreakRule(SpecModel):
     event_type: EventType
     unit: Literal["day", "week"] = "day"
     length: int = Field(ge=2, le=3660)
-    event_data_match: dict[str, Any] = Field(default_factory=dict)
+    event_data_match: BoundedEventData = Field(default_factory=dict)
 
 
 class DistinctRule(SpecModel):
@@ -135,7 +136,7 @@ class WindowRule(SpecModel):
     event_type: EventType
     target: int = Field(gt=1, le=10_000)
     within_days: int = Field(gt=0, le=366)
-    event_data_match: dict[str, Any] = Field(default_factory=dict)
+    event_data_match: BoundedEventData = Field(default_factory=dict)
 
 
 class Tier(SpecModel):
@@ -149,7 +150,7 @@ class TiersRule(SpecModel):
     kind: Literal["tiers"] = "tiers"
     event_type: EventType
     tiers: list[Tier] = Field(min_length=1, max_length=10)
-    event_data_match: dict[str, Any] = Field(default_factory=dict)
+    event_data_match: BoundedEventData = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ascending(self) -> TiersRule:

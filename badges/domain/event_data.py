@@ -110,3 +110,26 @@ def event_data_violation(data: dict[str, Any]) -> BoundViolation | None:
     if size > MAX_SERIALIZED_BYTES:
         return BoundViolation((), "json_too_large", f"is larger than {MAX_SERIALIZED_BYTES} bytes as JSON")
     return None
+
+
+def text_violation(document: Any) -> BoundViolation | None:
+    """The first key or string anywhere in a JSON document that `text_problem` refuses, or None.
+
+    Every text the API takes ends up in PostgreSQL (which refuses NUL) or in UTF-8 (which cannot
+    encode a lone surrogate), and Python's JSON parser lets both through (`\\u0000`, `\\ud800`).
+    Paths name a string where it is and a bad key by the object that holds it, as
+    `event_data_violation` does; walked without recursion, in document order.
+    """
+    pending: list[tuple[Any, Path]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    return BoundViolation(path, "json_invalid_key", f"has a key that {problem}")
+            pending.extend((item, (*path, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, (*path, index)) for index, item in reversed(list(enumerate(value))))
+        elif isinstance(value, str) and (problem := text_problem(value)):
+            return BoundViolation(path, "json_invalid_string", problem)
+    return None

@@ -176,10 +176,16 @@ async def start_reevaluation(client: Client, settings: Settings, workflow_id: st
         )
 
 
-async def reevaluation_progress(client: Client, workflow_id: str) -> tuple[str, ReevaluationProgress | None]:
-    """The run's status (`running`, `completed`, ...) and, while it runs or once it completed, its progress."""
+async def reevaluation_progress(client: Client, workflow_id: str) -> tuple[str, ReevaluationProgress | None] | None:
+    """The run's status (`running`, `completed`, ...) and, while it runs or once it completed, its
+    progress; None when there is no such run (never started, or its history is past retention)."""
     handle = client.get_workflow_handle(workflow_id)
-    description = await handle.describe()
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
     status = description.status.name.lower() if description.status else "unknown"
     if description.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
         return status, await handle.query("progress", result_type=ReevaluationProgress)

@@ -88,3 +88,38 @@ async def test_a_forged_webhook_is_refused(bank: tuple[PlaidProvider, WebhookSig
     with pytest.raises(ProviderError) as refused:
         await provider.verify_webhook(BODY, {"plaid-verification": token})
     assert refused.value.kind == "invalid"
+
+
+def signed_by_plaid(signer: WebhookSigner, claims: dict[str, object]) -> str:
+    """Any claims, signed with the sandbox's own key (PyJWT refuses to write some of them)."""
+
+    def part(raw: bytes) -> bytes:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+    head = part(json.dumps({"alg": "ES256", "kid": signer.kid, "typ": "JWT"}).encode())
+    body = part(json.dumps(claims).encode())
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    return (head + b"." + body + b"." + part(algorithm.sign(head + b"." + body, signer._key))).decode()
+
+
+async def test_what_generated_input_found_is_refused_not_a_crash(bank: tuple[PlaidProvider, WebhookSigner]) -> None:
+    # Each raised something other than ProviderError (a 500 at /v1/webhooks/plaid): found by
+    # tests/banking/test_plaid_webhook_fuzz.py.
+    provider, signer = bank
+    now = int(time.time())
+    cases = {
+        "a token that is not ASCII": (BODY, "eyJ\ud800.e30.", "MALFORMED_VERIFICATION"),  # UnicodeEncodeError
+        "an iat no float holds": (BODY, signed_by_plaid(signer, {"iat": -(10**400)}), "STALE_WEBHOOK"),
+        "a digest with non-ASCII text": (  # TypeError from compare_digest
+            BODY,
+            signed_by_plaid(signer, {"iat": now, "request_body_sha256": "é" * 64}),
+            "BODY_MISMATCH",
+        ),
+        "a signed body that is not JSON": (b"\x80", signer.sign(b"\x80", now), "MALFORMED_BODY"),
+        "a signed body that is a JSON list": (b"[1]", signer.sign(b"[1]", now), "MALFORMED_BODY"),
+        "an item_id that is not text": (b'{"item_id": 7}', signer.sign(b'{"item_id": 7}', now), "MALFORMED_BODY"),
+    }
+    for name, (body, token, code) in cases.items():
+        with pytest.raises(ProviderError) as refused:
+            await provider.verify_webhook(body, {"plaid-verification": token})
+        assert (refused.value.kind, refused.value.code) == ("invalid", code), name

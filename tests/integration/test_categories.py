@@ -100,9 +100,7 @@ async def test_a_correction_wins_applies_to_the_merchant_and_survives_resyncs(
     assert body["id"] == latest["id"] and body["categoryDetailed"] == latest["categoryDetailed"]  # the provider's kept
     after = {t["id"]: t for t in await everything(client, headers)}
     # Every transaction from the merchant, the earlier ones too; nobody else's.
-    assert {(after[t["id"]]["category"], after[t["id"]]["categorySource"]) for t in theirs} == {
-        ("groceries", "member")
-    }
+    assert {(after[t["id"]]["category"], after[t["id"]]["categorySource"]) for t in theirs} == {("groceries", "member")}
     assert {id_: after[id_]["category"] for id_ in others} == others
 
     # The bank changes the transaction (a `modified` on the next sync): the member's word stays.

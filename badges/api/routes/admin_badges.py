@@ -65,7 +65,12 @@ async def badge_versions(
 
 
 async def _reevaluation_view(services: ServicesDep, workflow_id: str, badge_id: str, version: int) -> ReevaluationView:
-    status, progress = await reevaluation_progress(services.temporal, workflow_id)
+    found = await reevaluation_progress(services.temporal, workflow_id)
+    if found is None:
+        raise Problem(
+            404, "reevaluation-not-found", f"No re-evaluation of {badge_id!r} version {version} has been started."
+        )
+    status, progress = found
     return ReevaluationView(
         workflow_id=workflow_id,
         badge_id=badge_id,
@@ -99,7 +104,10 @@ async def reevaluate(
 
 @router.get("/v1/admin/badges/{badge_id}/reevaluations/{version}", response_model=ReevaluationView)
 async def reevaluation_status(
-    badge_id: BadgeIdPath, version: int, principal: StaffPrincipal, services: ServicesDep
+    badge_id: BadgeIdPath,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: StaffPrincipal,
+    services: ServicesDep,
 ) -> ReevaluationView:
     return await _reevaluation_view(services, reevaluation_workflow_id(badge_id, version), badge_id, version)
 

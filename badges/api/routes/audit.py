@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from badges.api.deps import CompliancePrincipal, ServicesDep
-from badges.api.schemas import WireModel
+from badges.api.schemas import MAX_ROW_ID, IsoDateTime, WireModel
 from badges.db.audit import AuditQuery, list_audit
 
 router = APIRouter(tags=["compliance"])
@@ -43,12 +43,14 @@ async def read_audit(
     actor: str | None = None,
     subject: uuid.UUID | None = None,
     action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     # The name this parameter had before the API settled on camelCase: still read, no longer documented.
-    legacy_after_id: Annotated[int | None, Query(alias="after_id", ge=0, include_in_schema=False)] = None,
+    legacy_after_id: Annotated[
+        int | None, Query(alias="after_id", ge=0, le=MAX_ROW_ID, include_in_schema=False)
+    ] = None,
 ) -> AuditPage:
     if legacy_after_id is not None and after_id == 0:
         after_id = legacy_after_id

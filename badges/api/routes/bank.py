@@ -30,7 +30,7 @@ from badges.api.deps import (
 )
 from badges.api.intake import temporal_or_503
 from badges.api.problems import Problem
-from badges.api.schemas import WireModel
+from badges.api.schemas import IsoDate, WireModel
 from badges.api.throttle import parse_rate, source_address
 from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import record_audit
@@ -339,8 +339,8 @@ async def disconnect(
 async def transactions(
     member_id: MemberId,
     services: ServicesDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
     month: Annotated[
         str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="one calendar month, `YYYY-MM`")
     ] = None,

@@ -18,7 +18,8 @@ async def create_dev_token(body: TokenRequest, settings: SettingsDep, request: R
         raise Problem(404, "not-found", "Not Found")
     await limit_source_address(request)
     if not body.sub.strip():
-        raise Problem(422, "validation-failed", "sub must not be empty", errors=[{"field": "body.sub"}])
+        detail = "sub must not be empty"
+        raise Problem(422, "validation-failed", detail, errors=[{"field": "body.sub", "message": detail}])
     if STAFF_SCOPES.intersection(body.scopes) and len(body.sub) > MAX_STAFF_SUBJECT_LENGTH:
         detail = f"a staff sub is at most {MAX_STAFF_SUBJECT_LENGTH} characters long"
         raise Problem(422, "validation-failed", detail, errors=[{"field": "body.sub", "message": detail}])
