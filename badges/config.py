@@ -104,11 +104,13 @@ class Settings(BaseSettings):
     # Limits on expensive calls, all shared by every API process (counters in PostgreSQL): requests
     # to routes without a bearer token (Plaid webhooks, signed integration events, the dev token)
     # per source address; outbound fetches of Plaid verification keys per source address; new
-    # exports per member; forced syncs (`.../relinked`) per bank connection.
+    # exports per member; forced syncs (`.../relinked`) per bank connection; new goals per member
+    # (each reached goal earns its badge once: this bounds what creating goals can earn).
     address_rate: str = Field("6000/minute", alias="BADGES_ADDRESS_RATE")
     key_fetch_rate: str = Field("10/minute", alias="BADGES_KEY_FETCH_RATE")
     export_rate: str = Field("3/day", alias="BADGES_EXPORT_RATE")
     relink_rate: str = Field("5/hour", alias="BADGES_RELINK_RATE")
+    goal_rate: str = Field("10/month", alias="BADGES_GOAL_RATE")
     # Plaid: the host the plaid-python client talks to (`make dev`: the sandbox bank on :8100).
     plaid_host: str = Field("http://127.0.0.1:8100", alias="PLAID_HOST")
     plaid_client_id: str = Field("sandbox-client-id", alias="PLAID_CLIENT_ID")
@@ -151,7 +153,13 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings)
 
     @field_validator(
-        "member_event_rate", "integration_event_rate", "address_rate", "key_fetch_rate", "export_rate", "relink_rate"
+        "member_event_rate",
+        "integration_event_rate",
+        "address_rate",
+        "key_fetch_rate",
+        "export_rate",
+        "relink_rate",
+        "goal_rate",
     )
     @classmethod
     def _rate_parses(cls, value: str) -> str:

@@ -1,12 +1,12 @@
-"""What bank sync needs done in the world: pull a complete batch from the provider and apply it
-with its cursor, record connection status changes (and tell the member), disconnect at the
-provider and delete what the connection brought."""
+"""What bank sync needs done in the world: pull a complete batch from the provider, categorise it
+and apply it with its cursor, record connection status changes (and tell the member), disconnect
+at the provider and delete what the connection brought."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
@@ -18,17 +18,22 @@ from badges.db.audit import append_audit
 from badges.db.banking import (
     ConnectionState,
     SyncBatch,
+    Uncategorised,
     apply_sync_batch,
     connection_state,
     delete_connection,
     member_connection_ids,
     set_status,
+    store_categories,
     store_credentials,
+    uncategorised_transactions,
 )
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.outbox import append_insight
 from badges.domain.banking import Account, Transaction
+from badges.domain.categories import Categorised
+from badges.insights.categoriser import Categoriser, categorise
 from badges.messages.bank_sync import (
     CONNECTION_GONE,
     CONSENT_MISSING,
@@ -48,6 +53,8 @@ HEARTBEAT_EVERY_SECONDS = 10.0
 # retried later as a whole (the activity fails, retryably).
 MAX_BATCH_RESTARTS = 3
 RATE_LIMIT_DELAY = timedelta(seconds=30)
+# Transactions stored before categories existed, categorised per round by a connection's next sync.
+BACKFILL_PAGE = 2000
 
 
 @contextlib.asynccontextmanager
@@ -80,14 +87,42 @@ def as_application_error(error: ProviderError) -> ApplicationError:
     return ApplicationError(str(error), error.code, type=error.kind, next_retry_delay=delay)
 
 
+async def categorised(
+    categoriser: Categoriser, transactions: Sequence[Transaction | Uncategorised]
+) -> list[Categorised]:
+    """Each transaction's category (confident provider, else the model), off the event loop: the
+    model's work for a whole history takes long enough to hold up heartbeats and other activities."""
+    lines = [
+        (
+            t.description,
+            t.merchant_name,
+            t.amount_minor,
+            t.category_detailed,
+            t.category_primary,
+            t.category_confidence_level,
+            t.mcc,
+        )
+        for t in transactions
+    ]
+    if not lines:
+        return []
+    return await asyncio.to_thread(categorise, categoriser, lines)
+
+
 class BankingActivities:
     def __init__(
-        self, pool: AsyncConnectionPool, keys: KeyStore, providers: dict[str, BankProvider], client: Client
+        self,
+        pool: AsyncConnectionPool,
+        keys: KeyStore,
+        providers: dict[str, BankProvider],
+        client: Client,
+        categoriser: Categoriser,
     ) -> None:
         self._pool = pool
         self._keys = keys
         self._providers = providers
         self._client = client
+        self._categoriser = categoriser  # loaded once per worker process
 
     @activity.defn
     async def sync_connection(self, ref: ConnectionRef) -> SyncOutcome:
@@ -107,7 +142,10 @@ class BankingActivities:
                 if error.kind == "gone":
                     return await self._gone(state, error)
                 raise as_application_error(error) from error
-            applied = await apply_sync_batch(self._pool, self._keys, state, batch)
+            categories = await categorised(self._categoriser, [*batch.added, *batch.modified])
+            applied = await apply_sync_batch(self._pool, self._keys, state, batch, categories)
+            if applied is not None:
+                await self._categorise_stored(state)
         if applied is None:
             return SyncOutcome(applied=False)
         return SyncOutcome(
@@ -118,6 +156,15 @@ class BankingActivities:
             first_date=applied.first_date,
             last_date=applied.last_date,
         )
+
+    async def _categorise_stored(self, state: ConnectionState) -> None:
+        """Categorise what the connection stored before categories existed (after an upgrade):
+        opened once per row, here on the sync's batch path, never on a member's request."""
+        while found := await uncategorised_transactions(self._pool, self._keys, state.id, BACKFILL_PAGE):
+            categories = await categorised(self._categoriser, found)
+            await store_categories(self._pool, self._keys, state, found, categories)
+            if len(found) < BACKFILL_PAGE:
+                return
 
     async def _read_batch(self, provider: BankProvider, state: ConnectionState) -> SyncBatch:
         """Every page after the stored cursor, restarting when the provider's data moves under us."""

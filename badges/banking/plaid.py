@@ -295,4 +295,6 @@ def transaction_of(item: Any) -> Transaction:
         category_detailed=category["detailed"] if category else None,
         pending=bool(item["pending"]),
         pending_transaction_id=item.get("pending_transaction_id"),
+        category_confidence_level=category.get("confidence_level") if category else None,
+        mcc=item.get("merchant_category_code") or None,
     )

@@ -519,27 +519,34 @@ _WAGES = re.compile(r"\b(SALARY|PAYROLL|WAGES?|PAYE)\b", re.IGNORECASE)
 _SAVINGS = re.compile(r"\bSAVINGS?\b|\bSAVER\b|\bISA\b", re.IGNORECASE)
 
 
-def category_of(item: dict[str, Any], amount_minor: int, account_type: str) -> str | None:
-    """The Plaid-style detailed category of a TrueLayer transaction, None when nothing fits."""
+def category_of(item: dict[str, Any], amount_minor: int, account_type: str) -> tuple[str | None, str | None]:
+    """The Plaid-style detailed category of a TrueLayer transaction (None when nothing fits), with
+    how exactly it mapped, in Plaid's confidence words (TrueLayer gives no confidence of its own):
+    `HIGH` where its classification names the category itself (top and sub listed), its
+    `transaction_category` settles it, or the account is a savings account; `MEDIUM` where only
+    the top classification matched, or the description's words decided (salary, savings)."""
     classification = [str(part) for part in item.get("transaction_classification") or []]
     if classification:
         top, sub = classification[0], classification[1] if len(classification) > 1 else None
-        detailed = CLASSIFICATIONS.get((top, sub)) or CLASSIFICATIONS.get((top, None))
-        if detailed:
-            return detailed
+        if sub is not None and (top, sub) in CLASSIFICATIONS:
+            return CLASSIFICATIONS[(top, sub)], "HIGH"
+        if (top, None) in CLASSIFICATIONS:
+            return CLASSIFICATIONS[(top, None)], "MEDIUM"
     kind = str(item.get("transaction_category") or "")
     if kind in CATEGORIES:
-        return CATEGORIES[kind]
+        return CATEGORIES[kind], "HIGH"
     description = str(item.get("description") or "")
     if kind in ("TRANSFER", "STANDING_ORDER", "DIRECT_DEBIT", "CREDIT", "DEBIT", "OTHER", "UNKNOWN"):
-        to_savings = account_type.endswith("SAVINGS") or bool(_SAVINGS.search(description))
+        savings_account = account_type.endswith("SAVINGS")
+        to_savings = savings_account or bool(_SAVINGS.search(description))
+        level = "HIGH" if savings_account else "MEDIUM"
         if amount_minor > 0:
             if kind == "CREDIT" or _WAGES.search(description):
-                return "INCOME_WAGES" if _WAGES.search(description) else "INCOME_OTHER_INCOME"
-            return "TRANSFER_IN_SAVINGS" if to_savings else "TRANSFER_IN_ACCOUNT_TRANSFER"
+                return ("INCOME_WAGES" if _WAGES.search(description) else "INCOME_OTHER_INCOME"), "MEDIUM"
+            return ("TRANSFER_IN_SAVINGS" if to_savings else "TRANSFER_IN_ACCOUNT_TRANSFER"), level
         if kind in ("TRANSFER", "STANDING_ORDER"):
-            return "TRANSFER_OUT_SAVINGS" if to_savings else "TRANSFER_OUT_ACCOUNT_TRANSFER"
-    return None
+            return ("TRANSFER_OUT_SAVINGS" if to_savings else "TRANSFER_OUT_ACCOUNT_TRANSFER"), level
+    return None, None
 
 
 def signed_minor(item: dict[str, Any]) -> int:
@@ -557,7 +564,7 @@ def signed_minor(item: dict[str, Any]) -> int:
 
 def transaction_of(item: dict[str, Any], account_id: str, account_type: str, *, pending: bool) -> Transaction:
     amount_minor = signed_minor(item)
-    detailed = category_of(item, amount_minor, account_type)
+    detailed, confidence_level = category_of(item, amount_minor, account_type)
     primary = primary_category(detailed)
     return Transaction(
         transaction_id=str(item["transaction_id"]),
@@ -572,4 +579,6 @@ def transaction_of(item: dict[str, Any], account_id: str, account_type: str, *, 
         category_detailed=detailed,
         pending=pending,
         pending_transaction_id=None,  # TrueLayer does not link a posted transaction to its pending one
+        category_confidence_level=confidence_level,
+        mcc=None,  # TrueLayer's Data API gives no merchant category code
     )

@@ -1,7 +1,13 @@
-"""Bank connections, accounts and transactions. Access tokens, account names and masks,
-descriptions and merchant names are sealed with the member's key (`KeyStore.seal`), so erasure
-leaves them unreadable wherever a copy survives. A synced batch is applied with its cursor in one
-transaction: either both are stored or neither.
+"""Bank connections, accounts and transactions, and members' category corrections. Access tokens,
+account names and masks, descriptions and merchant names are sealed with the member's key
+(`KeyStore.seal`), so erasure leaves them unreadable wherever a copy survives. A synced batch is
+applied with its cursor in one transaction: either both are stored or neither.
+
+Every transaction holds one programme category with its source (`provider`, `model`, `member`)
+and confidence. A member's correction is kept per merchant: by `merchant_key`, a digest of the
+transaction's normalised merchant (`merchant_label`) keyed by the member's own data key
+(`KeyStore.digest`), so corrections match later transactions without any merchant name being
+held in plaintext or opened on the sync path.
 
 Hand-written on the psycopg pool: the sync writes are what bench/sync.py measures, the sync
 activities hold only the pool, and `set_status` runs inside its caller's psycopg transaction
@@ -11,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -35,6 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from badges.db.base import Base
 from badges.db.keys import KeyStore
 from badges.domain.banking import Account, Exchanged, Transaction
+from badges.domain.categories import MEMBER_CONFIDENCE, Categorised, SpendingCategory, by_member, merchant_label
 
 
 class BankConnection(Base):
@@ -110,11 +119,38 @@ class BankTransaction(Base):
     pending: Mapped[bool] = mapped_column(Boolean)
     pending_transaction_id: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The programme's category (`SpendingCategory`), who decided it and how sure they are (0..1).
+    # NULL only for rows synced before categories existed, until their connection's next sync.
+    category: Mapped[str | None] = mapped_column(String(32))
+    category_source: Mapped[str | None] = mapped_column(String(8))
+    category_confidence: Mapped[float | None] = mapped_column(REAL)
+    category_confidence_level: Mapped[str | None] = mapped_column(String(16))  # the provider's word
+    mcc: Mapped[str | None] = mapped_column(String(4))
+    merchant_key: Mapped[bytes | None] = mapped_column(LargeBinary)  # `KeyStore.digest` of `merchant_label`
 
     __table_args__ = (
         Index("ix_bank_transactions_user_date", "user_id", "posted_date"),
         Index("ix_bank_transactions_posted_date", "posted_date"),
+        Index("ix_bank_transactions_uncategorised", "connection_id", postgresql_where="category IS NULL"),
+        CheckConstraint(
+            "category_source IN ('provider', 'model', 'member') AND (category IS NULL) = (category_source IS NULL)"
+            " AND (category IS NULL) = (category_confidence IS NULL)",
+            name="category_source",
+        ),
     )
+
+
+class CategoryCorrection(Base):
+    """A member's word on a merchant's category: it wins over every other source, for every
+    transaction of theirs from that merchant, earlier and later, and survives re-syncs."""
+
+    __tablename__ = "category_corrections"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    merchant_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)  # as bank_transactions'
+    merchant: Mapped[bytes] = mapped_column(LargeBinary)  # sealed: the `merchant_label`, for export and training
+    category: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 @dataclass(frozen=True)
@@ -205,6 +241,11 @@ class TransactionRecord:
     category_primary: str | None
     category_detailed: str | None
     pending: bool
+    category: str | None
+    category_source: str | None
+    category_confidence: float | None
+    category_confidence_level: str | None
+    mcc: str | None
 
 
 @dataclass(frozen=True)
@@ -369,21 +410,55 @@ async def connection_state(
     return ConnectionState(connection_id, user_id, provider, item_id, token, sync_cursor, status)
 
 
+# The category a member set stays whatever the provider sends later (a `modified` transaction
+# included); anything else takes the batch's.
+KEEP_MEMBER_CATEGORY = " ".join(
+    f"{column} = CASE WHEN bank_transactions.category_source = 'member' AND excluded.category_source <> 'member'"
+    f" THEN bank_transactions.{column} ELSE excluded.{column} END,"
+    for column in ("category", "category_confidence", "category_source")
+)
+
+
+async def lock_member_share(connection: Any, user_id: uuid.UUID) -> None:
+    """Hold the member's row against a category correction (which locks it FOR NO KEY UPDATE)
+    until the caller's transaction ends: a correction then sees every row this transaction
+    writes, or this transaction sees the correction. Taken before the connection's row, as
+    linking and consent changes take the member's row first."""
+    await connection.execute("SELECT 1 FROM members WHERE id = %s FOR SHARE", (user_id,))
+
+
+async def member_corrections(connection: Any, user_id: uuid.UUID) -> dict[bytes, SpendingCategory]:
+    cursor = await connection.execute(
+        "SELECT merchant_key, category FROM category_corrections WHERE user_id = %s", (user_id,)
+    )
+    return {bytes(key): SpendingCategory(category) for key, category in await cursor.fetchall()}
+
+
 async def apply_sync_batch(
     pool: AsyncConnectionPool,
     keys: KeyStore,
     state: ConnectionState,
     batch: SyncBatch,
+    categories: Sequence[Categorised],
 ) -> BatchApplied | None:
     """Apply one complete batch and its cursor in one transaction, unless the connection moved
     on since the batch began: another run applied it (the cursor moved), the item was replaced by
-    a re-link, or it is being disconnected. Then None, and nothing changes."""
+    a re-link, or it is being disconnected. Then None, and nothing changes.
+
+    `categories` are the batch's transactions' (added, then modified) as the categoriser decided;
+    the member's correction for a transaction's merchant wins over them, and a category the member
+    set is kept whatever the batch says. Nothing is unsealed: merchants are matched by digest."""
     owner = str(state.user_id)
     added, modified, removed, accounts = batch.added, batch.modified, batch.removed, batch.accounts
+    items = [*added, *modified]
+    if len(categories) != len(items):
+        raise ValueError(f"{len(categories)} categories for {len(items)} transactions")
+    key = await keys.live_key(owner) if items else None
+    merchant_keys = [key.digest(merchant_label(t.description, t.merchant_name)) for t in items] if key else []
     rows = []
-    for item in [*added, *modified]:
+    for item, merchant_key in zip(items, merchant_keys, strict=True):
         rows.append(
-            (
+            [
                 state.id,
                 item.transaction_id,
                 state.user_id,
@@ -398,7 +473,10 @@ async def apply_sync_batch(
                 item.category_detailed,
                 item.pending,
                 item.pending_transaction_id,
-            )
+                item.category_confidence_level,
+                item.mcc,
+                merchant_key,
+            ]
         )
     account_rows = [
         (
@@ -415,13 +493,19 @@ async def apply_sync_batch(
         for account in accounts
     ]
     async with pool.connection() as connection, connection.transaction():
+        await lock_member_share(connection, state.user_id)
         cursor = await connection.execute(
             "SELECT cursor, status, item_id FROM bank_connections WHERE id = %s FOR UPDATE", (state.id,)
         )
         row = await cursor.fetchone()
         if row is None or row[0] != state.cursor or row[1] == "disconnected" or row[2] != state.item_id:
             return None
-        dates: list[date] = [item.posted_date for item in [*added, *modified]]
+        corrections = await member_corrections(connection, state.user_id) if items else {}
+        for values, merchant_key, decided in zip(rows, merchant_keys, categories, strict=True):
+            corrected = corrections.get(merchant_key)
+            chosen = by_member(corrected) if corrected is not None else decided
+            values += [chosen.category.value, chosen.source, chosen.confidence]
+        dates: list[date] = [item.posted_date for item in items]
         if removed:
             cursor = await connection.execute(
                 "DELETE FROM bank_transactions WHERE connection_id = %s AND transaction_id = ANY(%s)"
@@ -433,15 +517,17 @@ async def apply_sync_batch(
             await cursor.executemany(
                 "INSERT INTO bank_transactions (connection_id, transaction_id, user_id, account_id, amount_minor,"
                 " currency, posted_date, authorized_date, description, merchant_name, category_primary,"
-                " category_detailed, pending, pending_transaction_id) VALUES"
-                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " category_detailed, pending, pending_transaction_id, category_confidence_level, mcc, merchant_key,"
+                " category, category_source, category_confidence) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (connection_id, transaction_id) DO UPDATE SET account_id = excluded.account_id,"
                 " amount_minor = excluded.amount_minor, currency = excluded.currency,"
                 " posted_date = excluded.posted_date, authorized_date = excluded.authorized_date,"
                 " description = excluded.description, merchant_name = excluded.merchant_name,"
                 " category_primary = excluded.category_primary, category_detailed = excluded.category_detailed,"
                 " pending = excluded.pending, pending_transaction_id = excluded.pending_transaction_id,"
-                " updated_at = now()",
+                " category_confidence_level = excluded.category_confidence_level, mcc = excluded.mcc,"
+                f" merchant_key = excluded.merchant_key, {KEEP_MEMBER_CATEGORY} updated_at = now()",
                 rows,
             )
             await cursor.executemany(
@@ -464,6 +550,79 @@ async def apply_sync_batch(
         first_date=min(dates) if dates else None,
         last_date=max(dates) if dates else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Uncategorised:
+    """A transaction stored before categories existed, opened to be categorised."""
+
+    transaction_id: str
+    description: str
+    merchant_name: str | None
+    amount_minor: int
+    category_primary: str | None
+    category_detailed: str | None
+    category_confidence_level: str | None
+    mcc: str | None
+
+
+async def uncategorised_transactions(
+    pool: AsyncConnectionPool, keys: KeyStore, connection_id: uuid.UUID, limit: int
+) -> list[Uncategorised]:
+    """Up to `limit` of the connection's transactions without a category (stored before
+    categories existed), descriptions and merchant names opened: a one-off per row, on the sync's
+    batch path. Usually none, found by a partial index."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT transaction_id, description, merchant_name, amount_minor, category_primary, category_detailed,"
+            " category_confidence_level, mcc FROM bank_transactions WHERE connection_id = %s AND category IS NULL"
+            " ORDER BY transaction_id LIMIT %s",
+            (connection_id, limit),
+        )
+        rows = await cursor.fetchall()
+    return [
+        Uncategorised(
+            transaction_id=transaction_id,
+            description=(await keys.unseal(bytes(description))).decode(),
+            merchant_name=(await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
+            amount_minor=amount,
+            category_primary=primary,
+            category_detailed=detailed,
+            category_confidence_level=level,
+            mcc=mcc,
+        )
+        for transaction_id, description, merchant, amount, primary, detailed, level, mcc in rows
+    ]
+
+
+async def store_categories(
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    state: ConnectionState,
+    found: Sequence[Uncategorised],
+    categories: Sequence[Categorised],
+) -> int:
+    """Give stored transactions without a category theirs (the member's correction for the
+    merchant first), and their merchant key. Rows categorised meanwhile are left alone."""
+    key = await keys.live_key(str(state.user_id))
+    async with pool.connection() as connection, connection.transaction():
+        await lock_member_share(connection, state.user_id)
+        corrections = await member_corrections(connection, state.user_id)
+        rows = []
+        for item, decided in zip(found, categories, strict=True):
+            merchant_key = key.digest(merchant_label(item.description, item.merchant_name))
+            corrected = corrections.get(merchant_key)
+            chosen = by_member(corrected) if corrected is not None else decided
+            rows.append(
+                (chosen.category.value, chosen.source, chosen.confidence, merchant_key, state.id, item.transaction_id)
+            )
+        async with connection.cursor() as cursor:
+            await cursor.executemany(
+                "UPDATE bank_transactions SET category = %s, category_source = %s, category_confidence = %s,"
+                " merchant_key = %s WHERE connection_id = %s AND transaction_id = %s AND category IS NULL",
+                rows,
+            )
+    return len(rows)
 
 
 async def set_status(
@@ -558,9 +717,11 @@ async def member_transactions(
     until: date | None,
     limit: int,
     after: tuple[date, uuid.UUID, str] | None = None,
+    category: SpendingCategory | None = None,
 ) -> list[TransactionRecord]:
     """The member's transactions, newest first (keyset paging by `after` = the last row's
-    (posted date, connection id, transaction id): ids are unique only within a connection)."""
+    (posted date, connection id, transaction id): ids are unique only within a connection),
+    of one category if asked."""
     clauses = ["user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if since is not None:
@@ -569,35 +730,157 @@ async def member_transactions(
     if until is not None:
         clauses.append("posted_date < %(until)s")
         params["until"] = until
+    if category is not None:
+        clauses.append("category = %(category)s")
+        params["category"] = category.value
     if after is not None:
         clauses.append("(posted_date, connection_id, transaction_id) < (%(after_date)s, %(after_conn)s, %(after_id)s)")
         params["after_date"], params["after_conn"], params["after_id"] = after
     async with pool.connection() as connection:
         cursor = await connection.execute(
-            "SELECT connection_id, transaction_id, account_id, amount_minor, currency, posted_date, authorized_date,"
-            " description, merchant_name, category_primary, category_detailed, pending FROM bank_transactions"
-            f" WHERE {' AND '.join(clauses)} ORDER BY posted_date DESC, connection_id DESC, transaction_id DESC"
-            " LIMIT %(limit)s",
+            f"SELECT {TRANSACTION_COLUMNS} FROM bank_transactions WHERE {' AND '.join(clauses)}"
+            " ORDER BY posted_date DESC, connection_id DESC, transaction_id DESC LIMIT %(limit)s",
             params,
         )
         rows = await cursor.fetchall()
-    result = []
-    for (connection_id, transaction_id, account_id, amount, currency, posted, authorized, description, merchant,
-         primary, detailed, pending) in rows:  # fmt: skip
-        result.append(
-            TransactionRecord(
-                connection_id=connection_id,
-                transaction_id=transaction_id,
-                account_id=account_id,
-                amount_minor=amount,
-                currency=currency,
-                posted_date=posted,
-                authorized_date=authorized,
-                description=(await keys.unseal(bytes(description))).decode(),
-                merchant_name=(await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
-                category_primary=primary,
-                category_detailed=detailed,
-                pending=pending,
-            )
+    return [await transaction_record(keys, row) for row in rows]
+
+
+async def member_transaction(
+    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, connection_id: uuid.UUID, transaction_id: str
+) -> TransactionRecord | None:
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM bank_transactions"
+            " WHERE user_id = %s AND connection_id = %s AND transaction_id = %s",
+            (user_id, connection_id, transaction_id),
         )
-    return result
+        row = await cursor.fetchone()
+    return await transaction_record(keys, row) if row is not None else None
+
+
+TRANSACTION_COLUMNS = (
+    "connection_id, transaction_id, account_id, amount_minor, currency, posted_date, authorized_date, description,"
+    " merchant_name, category_primary, category_detailed, pending, category, category_source, category_confidence,"
+    " category_confidence_level, mcc"
+)
+
+
+async def transaction_record(keys: KeyStore, row: Any) -> TransactionRecord:
+    """A row of `TRANSACTION_COLUMNS`, description and merchant name opened."""
+    (connection_id, transaction_id, account_id, amount, currency, posted, authorized, description, merchant,
+     primary, detailed, pending, category, source, confidence, level, mcc) = row  # fmt: skip
+    return TransactionRecord(
+        connection_id=connection_id,
+        transaction_id=transaction_id,
+        account_id=account_id,
+        amount_minor=amount,
+        currency=currency,
+        posted_date=posted,
+        authorized_date=authorized,
+        description=(await keys.unseal(bytes(description))).decode(),
+        merchant_name=(await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
+        category_primary=primary,
+        category_detailed=detailed,
+        pending=pending,
+        category=category,
+        category_source=source,
+        category_confidence=round(confidence, 4) if confidence is not None else None,
+        category_confidence_level=level,
+        mcc=mcc,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    transactions: int  # the member's transactions now in the category (the one corrected included)
+
+
+async def correct_category(
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    user_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    transaction_id: str,
+    category: SpendingCategory,
+) -> Corrected | None:
+    """The member says the transaction's merchant is `category`: recorded per merchant (the
+    latest word wins) and applied at once to the transaction and every other one of theirs from
+    the same merchant, earlier ones included; later ones take it as they sync. None when the
+    member has no such transaction.
+
+    Opens one value (the merchant name, else the description) to seal the merchant's label into
+    the correction, for the member's export and the next training run."""
+    async with pool.connection() as connection, connection.transaction():
+        # Serialises with syncs of the member's connections (FOR SHARE): each sees the other whole.
+        await connection.execute("SELECT 1 FROM members WHERE id = %s FOR NO KEY UPDATE", (user_id,))
+        cursor = await connection.execute(
+            "SELECT merchant_key, description, merchant_name FROM bank_transactions"
+            " WHERE user_id = %s AND connection_id = %s AND transaction_id = %s",
+            (user_id, connection_id, transaction_id),
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        stored_key, description, merchant = row
+        label = merchant_label(
+            (await keys.unseal(bytes(description))).decode() if merchant is None else "",
+            (await keys.unseal(bytes(merchant))).decode() if merchant is not None else None,
+        )
+        merchant_key = bytes(stored_key) if stored_key is not None else await keys.digest(str(user_id), label)
+        await connection.execute(
+            "INSERT INTO category_corrections (user_id, merchant_key, merchant, category) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (user_id, merchant_key) DO UPDATE SET category = excluded.category,"
+            " merchant = excluded.merchant, created_at = now()",
+            (user_id, merchant_key, await keys.seal(str(user_id), label.encode()), category.value),
+        )
+        cursor = await connection.execute(
+            "UPDATE bank_transactions SET category = %s, category_source = 'member', category_confidence = %s,"
+            " merchant_key = coalesce(merchant_key, %s), updated_at = now()"
+            " WHERE user_id = %s AND (merchant_key = %s OR (connection_id = %s AND transaction_id = %s))",
+            (
+                category.value,
+                MEMBER_CONFIDENCE,
+                merchant_key,
+                user_id,
+                merchant_key,
+                connection_id,
+                transaction_id,
+            ),
+        )
+        return Corrected(transactions=cursor.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord:
+    """A member's correction opened for the categoriser's training run: the merchant's label, the
+    category they chose, and the amounts of their latest transactions from it (no descriptions)."""
+
+    user_id: uuid.UUID
+    label: str  # opened, in the training process's memory only
+    category: SpendingCategory
+    amounts_minor: list[int]
+
+
+async def corrections_for_training(
+    pool: AsyncConnectionPool, keys: KeyStore, *, amounts_per_merchant: int = 20
+) -> list[CorrectionRecord]:
+    """Every member's corrections, labels opened with each member's key. Only corrections whose
+    member still holds their key are read (an erased member's rows are gone with them)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT c.user_id, c.merchant, c.category, ARRAY(SELECT t.amount_minor FROM bank_transactions t"
+            " WHERE t.user_id = c.user_id AND t.merchant_key = c.merchant_key ORDER BY t.posted_date DESC LIMIT %s)"
+            " FROM category_corrections c ORDER BY c.user_id, c.merchant_key",
+            (amounts_per_merchant,),
+        )
+        rows = await cursor.fetchall()
+    return [
+        CorrectionRecord(
+            user_id=user_id,
+            label=(await keys.unseal(bytes(sealed))).decode(),
+            category=SpendingCategory(category),
+            amounts_minor=list(amounts),
+        )
+        for user_id, sealed, category, amounts in rows
+    ]

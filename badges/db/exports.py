@@ -35,7 +35,13 @@ EXPORT_TTL = timedelta(hours=24)
 PROFILE = "profile"
 AUDIT = "accesses"  # audit records about the member: who (by role) read what, when and why
 # Columns that are ours, not the member's: internal bookkeeping and credentials.
-NOT_EXPORTED = {("members", "subject_digest"), ("bank_connections", "access_token")}
+# Merchant keys are digests under the member's key: they only match corrections to transactions.
+NOT_EXPORTED = {
+    ("members", "subject_digest"),
+    ("bank_connections", "access_token"),
+    ("bank_transactions", "merchant_key"),
+    ("category_corrections", "merchant_key"),
+}
 # Columns sealed with the member's key (`KeyStore.seal`), opened for the export. A test holds
 # every binary column of a member table to one of these two lists.
 SEALED = {
@@ -44,11 +50,20 @@ SEALED = {
     ("bank_accounts", "mask"),
     ("bank_transactions", "description"),
     ("bank_transactions", "merchant_name"),
+    ("category_corrections", "merchant"),
+    ("member_insights", "sealed"),
+    ("member_goals", "sealed"),
     ("review_events", "sealed"),
     ("dead_letters", "payload"),
 }
 # Sealed columns that hold JSON: exported as the JSON they hold.
-SEALED_JSON = {("members", "demographics"), ("review_events", "sealed"), ("dead_letters", "payload")}
+SEALED_JSON = {
+    ("members", "demographics"),
+    ("member_insights", "sealed"),
+    ("member_goals", "sealed"),
+    ("review_events", "sealed"),
+    ("dead_letters", "payload"),
+}
 
 
 class MemberExport(Base):

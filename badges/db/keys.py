@@ -11,18 +11,22 @@ creates the member); the master-key rotation (`rewrap_batch`, `keys_by_master`, 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, Index, LargeBinary, String, func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -85,11 +89,21 @@ def is_key_id(key_id: str) -> bool:
     return len(key_id) == 32 and all(c in "0123456789abcdef" for c in key_id)
 
 
+# The bytes of a keyed digest (`KeyStore.digest`): 128 bits, plenty to tell one member's merchants apart.
+DIGEST_BYTES = 16
+
+
+def digest_key(raw: bytes) -> bytes:
+    """The HMAC key derived from a data key (HKDF-SHA256), so digests and ciphertexts never share a key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"badges/digest/v1").derive(raw)
+
+
 @dataclass(frozen=True)
 class DataKeyMaterial:
     key_id: str
     owner: str
     aead: AESGCM
+    mac_key: bytes = field(repr=False)  # for `digest`: `digest_key` of the raw key
 
     def encrypt(self, plaintext: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -97,6 +111,9 @@ class DataKeyMaterial:
 
     def decrypt(self, sealed: bytes) -> bytes:
         return self.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], self.key_id.encode())
+
+    def digest(self, text: str) -> bytes:
+        return hmac.new(self.mac_key, text.encode(), hashlib.sha256).digest()[:DIGEST_BYTES]
 
 
 class MasterKeys:
@@ -234,7 +251,9 @@ class KeyStore:
             .on_conflict_do_nothing(index_elements=["owner"], index_where=DataKey.destroyed_at.is_(None))
             .returning(DataKey.key_id)
         )
-        return DataKeyMaterial(key_id=key_id, owner=owner, aead=AESGCM(raw)) if created else None
+        if not created:
+            return None
+        return DataKeyMaterial(key_id=key_id, owner=owner, aead=AESGCM(raw), mac_key=digest_key(raw))
 
     def remember_created(self, material: DataKeyMaterial) -> None:
         """Cache a key this process created, after the transaction that stored it committed: the
@@ -303,6 +322,13 @@ class KeyStore:
         key = await self.live_key(owner)
         return key.key_id.encode() + b":" + key.encrypt(plaintext)
 
+    async def digest(self, owner: str, text: str) -> bytes:
+        """A keyed digest of `text` under the owner's live key (HMAC-SHA256 with a key derived from
+        it): the same text gives the same digest for the same owner, so it can be matched without
+        being held; it says nothing to anyone without the key, nor across owners, and nothing at
+        all once the owner's key is destroyed."""
+        return (await self.live_key(owner)).digest(text)
+
     async def unseal(self, sealed: bytes) -> bytes:
         key_id, _, ciphertext = bytes(sealed).partition(b":")
         return (await self.key_by_id(key_id.decode())).decrypt(ciphertext)
@@ -342,7 +368,7 @@ class KeyStore:
         if row.wrapped_key is None:
             raise KeyUnavailableError(row.key_id)
         raw = self._master.unwrap(row.master_key_id, row.key_id, row.wrapped_key)
-        material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw))
+        material = DataKeyMaterial(key_id=row.key_id, owner=row.owner, aead=AESGCM(raw), mac_key=digest_key(raw))
         if generation == self._generation:
             # The owner's live key, however it was read: a worker that decoded a member's first
             # payload encodes the next without reading the row again.

@@ -8,6 +8,8 @@ from badges.db.consents import Consent
 from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
+from badges.db.goals import MemberGoal
+from badges.db.insights import MemberInsights
 from badges.db.integrations import Integration, SignatureReceipt
 from badges.db.keys import DataKey
 from badges.db.master_keys import MasterKeyRecord
@@ -40,6 +42,8 @@ __all__ = [
     "Member",
     "MemberExport",
     "MemberExportPart",
+    "MemberGoal",
+    "MemberInsights",
     "OutboxEntry",
     "RateLimitWindow",
     "ReviewEvent",

@@ -86,6 +86,10 @@ class Transaction:
     category_detailed: str | None
     pending: bool
     pending_transaction_id: str | None
+    # How sure the provider is of its category: Plaid's `personal_finance_category.confidence_level`
+    # (VERY_HIGH, HIGH, MEDIUM, LOW, UNKNOWN); for TrueLayer, how exactly its classification mapped.
+    category_confidence_level: str | None = None
+    mcc: str | None = None  # the merchant category code (ISO 18245), where the provider gives one
 
 
 @dataclass(frozen=True)

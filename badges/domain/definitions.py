@@ -15,10 +15,11 @@ from badges.domain.events import BoundedEventData, EventType
 from badges.domain.wire import WireModel
 
 Period = Literal["monthly", "quarterly", "yearly"]
-BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food"]
+# `junk_food` is the seed's name for what the spending taxonomy calls `fast_food`; both are read.
+BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food", "fast_food"]
 ComparisonGroup = Literal["postcode", "salary_bracket", "dependants", "contacts"]
 # Categories where spending less is the better behaviour; for `savings` more is better.
-HARMFUL_CATEGORIES: frozenset[str] = frozenset({"spending", "gambling", "junk_food"})
+HARMFUL_CATEGORIES: frozenset[str] = frozenset({"spending", "gambling", "junk_food", "fast_food"})
 FinancialMetric = Literal["savings_rate", "health_score", "total_saved_minor", "monthly_savings_minor"]
 BadgeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
 
@@ -176,7 +177,7 @@ class AvoidanceRule(SpecModel):
     """No transaction in a harmful category for `window_days` days of covered bank data."""
 
     kind: Literal["avoidance"] = "avoidance"
-    category: Literal["gambling", "junk_food"]
+    category: Literal["gambling", "junk_food", "fast_food"]
     window_days: int = Field(ge=7, le=730)
 
 
@@ -185,6 +186,30 @@ class ImprovementRule(SpecModel):
 
     kind: Literal["improvement"] = "improvement"
     category: BehaviourCategory
+
+
+class SustainedRule(SpecModel):
+    """A monthly figure at or above `minimum` for `months` complete months running, e.g. saving at
+    least a tenth of income three months in a row."""
+
+    kind: Literal["sustained"] = "sustained"
+    metric: Literal["savings_rate"] = "savings_rate"
+    minimum: float = Field(gt=0, le=1)
+    months: int = Field(ge=1, le=24)
+
+
+class BufferRule(SpecModel):
+    """An emergency fund: savings balances worth at least `months` of the member's usual monthly
+    spending (the mean of the last three complete months)."""
+
+    kind: Literal["buffer"] = "buffer"
+    months: float = Field(gt=0, le=24)
+
+
+class GoalRule(SpecModel):
+    """A goal the member set themselves (`POST /v1/me/goals`) reached; each goal is its own award."""
+
+    kind: Literal["goal"] = "goal"
 
 
 class ComparativeRule(SpecModel):
@@ -197,7 +222,11 @@ class ComparativeRule(SpecModel):
 
 
 RealTimeRule = CountRule | StreakRule | DistinctRule | WindowRule | TiersRule
-FinancialRule = MilestoneRule | AvoidanceRule | ImprovementRule | ComparativeRule
+FinancialRule = (
+    MilestoneRule | AvoidanceRule | ImprovementRule | SustainedRule | BufferRule | GoalRule | ComparativeRule
+)
+# Decided on the member's own bank data (by their behaviour workflow); comparative needs peers too.
+BANK_DATA_RULES = (MilestoneRule, AvoidanceRule, ImprovementRule, SustainedRule, BufferRule, GoalRule)
 Rule = Annotated[RealTimeRule | FinancialRule, Field(discriminator="kind")]
 REAL_TIME_KINDS: frozenset[str] = frozenset({"count", "streak", "distinct", "window", "tiers"})
 
@@ -235,7 +264,7 @@ class BadgeSpec(SpecModel):
     @model_validator(mode="after")
     def _rule_fits_config(self) -> BadgeSpec:
         rule, config = self.rule, self.config
-        if isinstance(rule, MilestoneRule | AvoidanceRule | ImprovementRule) and config.open_banking is None:
+        if isinstance(rule, BANK_DATA_RULES) and config.open_banking is None:
             raise SpecFieldError(
                 "config.openBanking", f"a {rule.kind} badge needs config.openBanking: it is evaluated on bank data"
             )

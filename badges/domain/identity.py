@@ -33,6 +33,10 @@ def webhook_delivery_workflow_id(user_id: uuid.UUID | str, badge_id: str, instan
     return f"user/{user_id}/webhook/{badge_id}/{instance}"
 
 
+def behaviour_workflow_id(user_id: uuid.UUID | str) -> str:
+    return f"user/{user_id}/behaviour"
+
+
 def consent_workflow_id(user_id: uuid.UUID | str) -> str:
     return f"user/{user_id}/consent"
 

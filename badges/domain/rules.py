@@ -75,6 +75,8 @@ class BadgeState(BaseModel):
     # bursts held for review.
     arrivals: dict[str, list[datetime]] = Field(default_factory=dict)
     held: list[HeldBatch] = Field(default_factory=list)
+    # The last behaviour evaluation applied (bank-data badges, `domain/financial.py`).
+    financial_seq: int = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.events import BadgeEvent
 from badges.domain.rules import Award, BadgeState, ProgressUpdate
+from badges.messages.behaviour import FinancialResults
 
 
 class CatalogueSnapshot(BaseModel):
@@ -47,6 +48,8 @@ class UserBadgesInput(BaseModel):
     decisions: list[ReviewDecision] = Field(default_factory=list)
     # None: the built-in legacy catalogue (revision 0), until an event names a newer revision.
     catalogue: CatalogueSnapshot | None = None
+    # Behaviour evaluations not yet recorded (`financial` signals).
+    financial: list[FinancialResults] = Field(default_factory=list)
 
 
 class BadgeSnapshot(BaseModel):

@@ -4,12 +4,14 @@ termination the application makes. Nothing else imports `temporalio.client`."""
 
 from badges.temporal.client import Client, connect
 from badges.temporal.commands import (
+    behaviour_data_changed,
     change_consent,
     end_bank_sync,
     end_workflow,
     ensure_schedules,
     export_progress,
     record_event,
+    record_financial_results,
     reevaluation_progress,
     request_reevaluation,
     resolve_review,
@@ -20,10 +22,12 @@ from badges.temporal.commands import (
     start_member_workflow,
     start_reevaluation,
     start_sync,
+    stop_behaviour,
 )
 
 __all__ = [
     "Client",
+    "behaviour_data_changed",
     "change_consent",
     "connect",
     "end_bank_sync",
@@ -31,6 +35,7 @@ __all__ = [
     "ensure_schedules",
     "export_progress",
     "record_event",
+    "record_financial_results",
     "reevaluation_progress",
     "request_reevaluation",
     "resolve_review",
@@ -41,4 +46,5 @@ __all__ = [
     "start_member_workflow",
     "start_reevaluation",
     "start_sync",
+    "stop_behaviour",
 ]

@@ -35,6 +35,7 @@ from badges.config import Settings
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import (
     bank_sync_workflow_id,
+    behaviour_workflow_id,
     consent_workflow_id,
     erasure_workflow_id,
     export_workflow_id,
@@ -42,6 +43,7 @@ from badges.domain.identity import (
     user_badges_workflow_id,
 )
 from badges.messages.bank_sync import BankSyncInput
+from badges.messages.behaviour import BehaviourInput, DataChanged, FinancialResults
 from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocation
 from badges.messages.erasure import ErasureInput, ErasureOutcome
 from badges.messages.export import ExportProgress, ExportRequest
@@ -107,6 +109,49 @@ async def start_member_workflow(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+async def record_financial_results(
+    client: Client, settings: Settings, member_id: uuid.UUID, results: FinancialResults
+) -> None:
+    """Hand a behaviour evaluation's verdicts to the member's badge workflow, the one writer of
+    their progress and awards (signal-with-start: a member who never sent an event has none yet)."""
+    await client.start_workflow(
+        "UserBadgesWorkflow",
+        UserBadgesInput(user_id=member_id),
+        id=user_badges_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="financial",
+        start_signal_args=[results],
+    )
+
+
+# --- a member's behaviour (BehaviourWorkflow) -----------------------------------------------
+
+
+async def behaviour_data_changed(client: Client, settings: Settings, member_id: uuid.UUID, change: DataChanged) -> None:
+    """Tell the member's behaviour workflow their bank data changed, starting it (and with it the
+    backfill of their history) if it is not running."""
+    await client.start_workflow(
+        "BehaviourWorkflow",
+        BehaviourInput(user_id=member_id),
+        id=behaviour_workflow_id(member_id),
+        task_queue=settings.task_queue,
+        start_signal="data_changed",
+        start_signal_args=[change],
+    )
+
+
+async def stop_behaviour(client: Client, member_id: uuid.UUID) -> bool:
+    """Ask the member's behaviour workflow to evaluate no more (their consent ended). False when
+    none runs."""
+    try:
+        await client.get_workflow_handle(behaviour_workflow_id(member_id)).signal("stop")
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 async def resolve_review(client: Client, member_id: uuid.UUID, decision: ReviewDecision) -> None:

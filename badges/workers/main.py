@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import badges
 from badges.activities.audit import AuditAnchorActivities
 from badges.activities.banking import BankingActivities
+from badges.activities.behaviour import BehaviourActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
@@ -38,11 +39,13 @@ from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
+from badges.insights.categoriser import load as load_categoriser
 from badges.metrics import process_registry
 from badges.temporal import Client, connect, ensure_schedules
 from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
+from badges.workflows.behaviour import BehaviourWorkflow
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
@@ -100,12 +103,8 @@ def build_worker(
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
-    banking = BankingActivities(
-        pool,
-        keys,
-        make_providers(settings),
-        client,
-    )
+    banking = BankingActivities(pool, keys, make_providers(settings), client, load_categoriser())
+    behaviour = BehaviourActivities(pool, engine, keys, client, settings)
     anchor_keys = settings.parsed_audit_anchor_keys
     audit_anchor = AuditAnchorActivities(
         pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None
@@ -123,6 +122,7 @@ def build_worker(
             MemberExportWorkflow,
             RetentionWorkflow,
             BankSyncWorkflow,
+            BehaviourWorkflow,
             AuditCheckpointWorkflow,
             MasterKeyRotationWorkflow,
         ],
@@ -131,6 +131,9 @@ def build_worker(
             progress.load_held_events,
             progress.record_dead_letter,
             catalogue.load_catalogue,
+            behaviour.evaluate_behaviour,
+            behaviour.behaviour_data_changed,
+            behaviour.stop_member_behaviour,
             reevaluation.members_with_progress,
             reevaluation.signal_reevaluation,
             webhooks.deliver_webhook,

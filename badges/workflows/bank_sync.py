@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StatusChange,
         SyncOutcome,
     )
+    from badges.messages.behaviour import DataChanged
 
 JITTER = 0.1  # each wait is the interval ± 10 %, so connections linked together do not sync together
 DEGRADED_AFTER = 3
@@ -89,8 +90,11 @@ class BankSyncWorkflow:
                 continue
             if self._sync_requested:
                 self._sync_requested = False
+                synced = self._syncs
                 if not await self._sync(ref):
                     return  # no consent: its end disconnects every connection (ConsentWorkflow)
+                if self._syncs > synced:
+                    await self._tell_behaviour(input)
             await self._wait(input)
         await workflow.execute_activity(
             "disconnect_connection",
@@ -132,6 +136,22 @@ class BankSyncWorkflow:
         self._failures = 0
         self._status = "active"  # sync_connection stored it with the batch
         return True
+
+    async def _tell_behaviour(self, input: BankSyncInput) -> None:
+        """New or changed transactions: the member's behaviour is evaluated again (the first
+        sync's whole history is the backfill). Only with their consent (the activity checks)."""
+        last = self._last
+        if last is None or not last.applied or not (last.added or last.modified or last.removed):
+            return
+        # patched: histories recorded before behaviour was evaluated replay without it.
+        if not workflow.patched("behaviour-on-sync"):
+            return
+        await workflow.execute_activity(
+            "behaviour_data_changed",
+            args=[input.user_id, DataChanged(first=last.first_date, last=last.last_date)],
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=STATUS_RETRY,
+        )
 
     async def _wait(self, input: BankSyncInput) -> None:
         """Until the next scheduled sync (jittered), a longer cool-down while the breaker is

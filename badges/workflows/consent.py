@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         revoke,
     )
     from badges.messages.bank_sync import MemberRef
+    from badges.messages.behaviour import DataChanged
     from badges.messages.consent import ConsentChange, ConsentChanges, ConsentInput, GrantOrRevocation
 
 # How many request ids the workflow remembers (a request comes at most twice, seconds apart).
@@ -91,6 +92,7 @@ class ConsentWorkflow:
                     workflow.logger.warning("consent grant refused", extra={"scope": change.scope})
                     continue
                 await self._record(user_id, change.scope, "granted", self._state.scopes[change.scope])
+                await self._start_scope(user_id, change.scope)
             else:
                 before = self._state.scopes.get(change)
                 self._state = revoke(self._state, change, now)
@@ -107,11 +109,30 @@ class ConsentWorkflow:
             await self._record(user_id, scope, "expiring", self._state.scopes[scope])
         self._applied = taken
 
+    async def _start_scope(self, user_id: uuid.UUID, scope: str) -> None:
+        """What a grant starts: behaviour tracking starts the member's behaviour evaluation (its
+        backfill of whatever bank data is already linked)."""
+        # patched: histories recorded before behaviour was evaluated replay without it.
+        if scope == "behaviour_tracking" and workflow.patched("behaviour-on-consent"):
+            await workflow.execute_activity(
+                "behaviour_data_changed",
+                args=[user_id, DataChanged(reason="consent")],
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
+
     async def _end_scope(self, user_id: uuid.UUID, scope: str) -> None:
         """What must happen outside the database when a scope ends, before it is recorded (which
         deletes the scope's remaining rows): open banking disconnects every bank connection at
-        its provider and stops their syncs."""
+        its provider and stops their syncs; behaviour tracking stops the member's evaluation."""
         # patched: histories recorded before this step existed replay without it.
+        if scope == "behaviour_tracking" and workflow.patched("behaviour-on-consent"):
+            await workflow.execute_activity(
+                "stop_member_behaviour",
+                user_id,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
         if scope == "open_banking" and workflow.patched("open-banking-disconnect"):
             await workflow.execute_activity(
                 "disconnect_member",

@@ -27,9 +27,11 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.catalogue import LEGACY_CATALOGUE
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
+    from badges.domain.financial import apply_verdicts
     from badges.domain.identity import webhook_delivery_workflow_id
     from badges.domain.plausibility import ARRIVAL_LIMITS, DEFAULT_LIMITS
     from badges.domain.rules import Award
+    from badges.messages.behaviour import FinancialResults
     from badges.messages.user_badges import (
         BadgeSnapshot,
         CatalogueSnapshot,
@@ -79,12 +81,15 @@ class UserBadgesWorkflow:
         self._reevaluations: list[ReevaluationRequest] = list(input.reevaluations)
         self._decisions: list[ReviewDecision] = list(input.decisions)
         self._catalogue = input.catalogue or LEGACY
+        self._financial: list[FinancialResults] = list(input.financial)
 
     @workflow.run
     async def run(self, input: UserBadgesInput) -> None:
         while True:
             await workflow.wait_condition(lambda: self._has_work() or workflow.info().is_continue_as_new_suggested())
-            if self._has_work():
+            if self._financial:
+                await self._apply_financial(input.user_id)
+            if self._pending or self._reevaluations or self._decisions:
                 await self._apply_pending(input.user_id)
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -96,11 +101,12 @@ class UserBadgesWorkflow:
                         reevaluations=self._reevaluations,
                         decisions=self._decisions,
                         catalogue=self._catalogue,
+                        financial=self._financial,
                     )
                 )
 
     def _has_work(self) -> bool:
-        return bool(self._pending or self._reevaluations or self._decisions)
+        return bool(self._pending or self._reevaluations or self._decisions or self._financial)
 
     async def _apply_pending(self, user_id: uuid.UUID) -> None:
         work: MemberWork = Work(decisions=self._decisions, events=self._pending, reevaluations=self._reevaluations)
@@ -250,6 +256,38 @@ class UserBadgesWorkflow:
         )
         self._state = set_aside(self._state, [event.id for event in work.events])
 
+    async def _apply_financial(self, user_id: uuid.UUID) -> None:
+        """Record behaviour evaluations (bank-data badges), oldest first: progress and each award
+        once, as this workflow is the one writer of the member's progress rows."""
+        results, self._financial = sorted(self._financial, key=lambda r: r.seq), []
+        wanted = max(result.catalogue_revision for result in results)
+        if wanted > self._catalogue.revision:
+            self._catalogue = await workflow.execute_local_activity(
+                "load_catalogue",
+                result_type=CatalogueSnapshot,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RECORD_RETRY,
+            )
+        catalogue = self._catalogue.badges
+        for result in results:
+            now = workflow.now()
+            outcome = apply_verdicts(self._state, result.verdicts, catalogue, result.seq, now)
+            if outcome.changed:
+                await workflow.execute_local_activity(
+                    "record_progress",
+                    ProgressBatch(
+                        user_id=user_id,
+                        batch_seq=outcome.state.batch_seq,
+                        progress=outcome.progress,
+                        awards=outcome.awards,
+                        decided_at=now,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=RECORD_RETRY,
+                )
+            self._state = outcome.state
+            await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+
     async def _deliver_webhooks(
         self, user_id: uuid.UUID, awards: list[Award], catalogue: list[BadgeDefinition]
     ) -> None:
@@ -284,6 +322,11 @@ class UserBadgesWorkflow:
     @workflow.signal
     def resolve_review(self, decision: ReviewDecision) -> None:
         self._decisions.append(decision)
+
+    @workflow.signal
+    def financial(self, results: FinancialResults) -> None:
+        """A behaviour evaluation's verdicts on the member's bank-data badges."""
+        self._financial.append(results)
 
     @workflow.query
     def snapshot(self) -> BadgeSnapshot:

@@ -172,6 +172,7 @@ async def test_initial_sync_brings_every_transaction_once_in_our_sign(
     bets = [t for t in synced.added if t.merchant_name in ("Bet365", "William Hill", "Paddy Power")]
     assert bets and all(t.category_primary == "ENTERTAINMENT" for t in bets)
     assert all(t.category_detailed == "ENTERTAINMENT_CASINOS_AND_GAMBLING" for t in bets)
+    assert all(t.category_confidence_level == "HIGH" for t in bets)
     assert any(t.amount_minor < 0 for t in bets) and any(t.amount_minor > 0 for t in bets)  # stakes and wins
     fast_food = [t for t in synced.added if t.merchant_name in ("McDonald's", "KFC", "Greggs", "Deliveroo")]
     assert fast_food and {t.category_detailed for t in fast_food} == {"FOOD_AND_DRINK_FAST_FOOD"}
@@ -223,6 +224,12 @@ async def test_incremental_sync_brings_what_is_new_and_drops_pending_that_posted
     assert added[refund].amount_minor == 1500 and added[refund].category_primary == "GENERAL_MERCHANDISE"
     assert added[burger].pending and added[burger].amount_minor == -899
     assert added[saved].amount_minor == 10000 and added[saved].category_detailed == "TRANSFER_IN_SAVINGS"
+    # How exactly the classification mapped is kept: both parts listed, only the top one, the
+    # account's kind; TrueLayer gives no merchant category code.
+    assert added[grocery].category_confidence_level == "HIGH"
+    assert added[refund].category_confidence_level == "MEDIUM"
+    assert added[saved].category_confidence_level == "HIGH"
+    assert all(t.mcc is None for t in second.added)
     # TrueLayer gives the posted transaction a new id: the pending one is removed, the posted one added.
     assert second.removed == [settled] and not added[posted].pending and added[posted].amount_minor == -310
     # Only the overlap is asked again, not the whole history.

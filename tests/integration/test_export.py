@@ -15,9 +15,12 @@ from badges.api.routes import export as export_route
 from badges.config import Settings
 from badges.db.erasure import member_tables
 from badges.db.exports import NOT_EXPORTED, SEALED
+from badges.domain.categories import merchant_label
 from badges.messages.schedules import RETENTION_SCHEDULE_ID
 from badges.temporal import ensure_schedules
 from tests.integration.test_erasure import member_with_data, rows_held
+from tests.integration.test_open_banking import consenting_member, link, wait_status
+from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -26,6 +29,8 @@ pytestmark = pytest.mark.usefixtures("worker")
 async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClient, pool: AsyncConnectionPool) -> None:
     headers, user_id = await member_with_data(client, f"{uuid.uuid4()}@example.com")
     assert (await client.get("/v1/me/rewards", headers=headers)).status_code == 200  # an audited read
+    goal = {"kind": "limit", "name": "Fewer takeaways", "category": "fast_food", "limitMinor": 5_000}
+    assert (await client.post("/v1/me/goals", json=goal, headers=headers)).status_code == 201
     held = await rows_held(pool, user_id)
 
     response = await client.get("/v1/me/export", headers=headers)
@@ -47,12 +52,49 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     assert "subject_digest" not in profile
     assert {item["badge_id"] for item in sections["awards"]["items"]} >= {"calculator-explorer"}
     assert {"read.rewards"} <= {item["action"] for item in sections["accesses"]["items"]}
+    [mine] = sections["member_goals"]["items"]  # opened: what the member set
+    assert mine["kind"] == "limit" and mine["sealed"] == {key: goal[key] for key in ("name", "category", "limitMinor")}
 
     async with pool.connection() as connection:
         cursor = await connection.execute(
             "SELECT count(*) FROM audit_log WHERE action = 'export.download' AND subject = %s", (user_id,)
         )
         assert (await cursor.fetchone()) == (1,)
+
+
+async def test_the_export_holds_each_transaction_category_and_the_members_corrections(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
+) -> None:
+    headers, user_id = await consenting_member(client)
+    assert (await link(client, headers, sandbox_bank, "user_fastfood")).status_code == 201
+    await wait_status(client, headers, "active")
+    listed = (await client.get("/v1/me/transactions?limit=500", headers=headers)).json()["transactions"]
+    [burger, *_] = [t for t in listed if t["merchantName"] and t["category"] == "fast_food"]
+    corrected = await client.patch(
+        f"/v1/me/transactions/{burger['id']}", json={"category": "eating_out"}, headers=headers
+    )
+    assert corrected.status_code == 200, corrected.text
+    held = await rows_held(pool, user_id)
+
+    response = await client.get("/v1/me/export", headers=headers)
+    while response.status_code == 202:
+        response = await client.get(response.headers["location"], headers=headers)
+
+    assert response.status_code == 200, response.text
+    sections = response.json()["sections"]
+    transactions = sections["bank_transactions"]["items"]
+    assert len(transactions) == held["bank_transactions"] > 300
+    assert all(t["category"] and t["category_source"] and t["category_confidence"] for t in transactions)
+    assert "merchant_key" not in transactions[0]  # a digest that only matches corrections: not the member's
+    mine = next(t for t in transactions if t["transaction_id"] == burger["transactionId"])
+    assert (mine["category"], mine["category_source"], mine["merchant_name"]) == (
+        "eating_out",
+        "member",
+        burger["merchantName"],
+    )
+    [correction] = sections["category_corrections"]["items"]
+    assert correction["category"] == "eating_out" and "merchant_key" not in correction
+    assert correction["merchant"] == merchant_label("", burger["merchantName"])  # opened: the merchant's label
 
 
 async def test_a_slow_export_answers_202_then_the_document(

@@ -34,6 +34,7 @@ async def test_rotation_rewraps_every_key_under_the_new_master(
 ) -> None:
     member = await create_member(engine, keys)
     sealed = await keys.seal(str(member), b"SW1A 30-45k")
+    merchant_key = await keys.digest(str(member), "tesco stores")
     original = settings.master_keys
     new = f"rot-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
     try:
@@ -46,6 +47,8 @@ async def test_rotation_rewraps_every_key_under_the_new_master(
         # The new master key alone opens the member's key now; the old one alone does not.
         only_new = KeyStore(engine, MasterKeys([(new.split(":")[0], base64.b64decode(new.split(":")[1]))]))
         assert await only_new.unseal(sealed) == b"SW1A 30-45k"
+        # Digests come from the data key, not the master key: corrections still match after a rotation.
+        assert await only_new.digest(str(member), "tesco stores") == merchant_key
         code, lines = keys_cli(settings, original, "rotate")
         assert code == 1 and "not configured" in str(lines[-1]["error"])
     finally:

@@ -143,6 +143,13 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
     assert linked.status_code == 201, linked.text
     connection_id = linked.json()["id"]
     await wait_status(client, headers, "active")
+    [transaction] = (await client.get("/v1/me/transactions?limit=1", headers=headers)).json()["transactions"]
+    corrected = await client.patch(
+        f"/v1/me/transactions/{transaction['id']}", json={"category": "other"}, headers=headers
+    )
+    assert corrected.status_code == 200, corrected.text
+    goal = {"kind": "save", "name": f"my goal {marker}", "targetMinor": 100_000}
+    assert (await client.post("/v1/me/goals", json=goal, headers=headers)).status_code == 201
     profile = {
         "timezone": "Pacific/Chatham",
         "demographics": {"postcode": "SW1A", "ageRange": "25-34", "dependants": 2, "salaryBracket": "30-45k"},
@@ -175,6 +182,8 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
         "bank_connections",
         "bank_accounts",
         "bank_transactions",
+        "category_corrections",
+        "member_goals",
         "data_keys",
         "audit_log",
     } <= set(before), sorted(before)

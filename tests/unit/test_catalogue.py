@@ -26,7 +26,15 @@ def shipped_text() -> str:
 def test_the_shipped_catalogue_parses_with_every_rule_kind() -> None:
     catalogue = parse_catalogue(shipped_text())
     kinds = {spec.rule.kind for spec in catalogue.badges.values()}
-    assert kinds == REAL_TIME_KINDS | {"milestone", "avoidance", "improvement", "comparative"}
+    assert kinds == REAL_TIME_KINDS | {
+        "milestone",
+        "avoidance",
+        "improvement",
+        "sustained",
+        "buffer",
+        "goal",
+        "comparative",
+    }
     rewards = {type(spec.reward) for spec in catalogue.badges.values() if spec.reward is not None}
     assert rewards == {PointsReward, MoneyReward}
 

@@ -44,6 +44,13 @@ def test_money_out_is_negative_and_exact() -> None:
     assert transaction_of(plaid_json(-2500.0, original_description="ACME PAYROLL")).description == "ACME PAYROLL"
 
 
+def test_the_category_confidence_and_merchant_code_are_kept() -> None:
+    kept = transaction_of(plaid_json(19.99, merchant_category_code="7995"))
+    assert kept.category_confidence_level == "HIGH" and kept.mcc == "7995"
+    bare = transaction_of(plaid_json(19.99, personal_finance_category=None, merchant_category_code=None))
+    assert bare.category_confidence_level is None and bare.mcc is None and bare.category_detailed is None
+
+
 @pytest.mark.parametrize(("amount", "minor"), [("0.1", 10), (0.29, 29), ("1234.565", 123457), (Decimal("-0.01"), -1)])
 def test_to_minor_rounds_through_decimal(amount: object, minor: int) -> None:
     assert to_minor(amount, money_out_positive=False) == minor  # type: ignore[arg-type]

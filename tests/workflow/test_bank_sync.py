@@ -26,6 +26,7 @@ from badges.messages.bank_sync import (
     StatusChange,
     SyncOutcome,
 )
+from badges.messages.behaviour import DataChanged
 from badges.workflows.bank_sync import DEGRADED_AFTER, BankSyncWorkflow
 from tests.support import eventually
 
@@ -39,6 +40,7 @@ class StandIns:
         self.syncs = 0
         self.statuses: list[str] = []
         self.disconnected: list[uuid.UUID] = []
+        self.behaviour_told = 0
 
     @activity.defn(name="sync_connection")
     async def sync_connection(self, ref: ConnectionRef) -> SyncOutcome:
@@ -56,6 +58,11 @@ class StandIns:
     async def disconnect_connection(self, ref: ConnectionRef) -> None:
         self.disconnected.append(ref.connection_id)
 
+    @activity.defn(name="behaviour_data_changed")
+    async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:
+        self.behaviour_told += 1
+        return True
+
 
 @asynccontextmanager
 async def started(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterator[WorkflowHandle]:
@@ -66,7 +73,12 @@ async def started(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterato
         env.client,
         task_queue=task_queue,
         workflows=[BankSyncWorkflow],
-        activities=[stand_ins.sync_connection, stand_ins.record_status, stand_ins.disconnect_connection],
+        activities=[
+            stand_ins.sync_connection,
+            stand_ins.record_status,
+            stand_ins.disconnect_connection,
+            stand_ins.behaviour_data_changed,
+        ],
     ):
         handle = await env.client.start_workflow(
             BankSyncWorkflow.run,

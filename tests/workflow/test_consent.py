@@ -22,6 +22,7 @@ from temporalio.worker import Replayer, Worker
 from badges.domain.consent import ConsentGrant
 from badges.domain.identity import consent_workflow_id
 from badges.messages.bank_sync import MemberRef
+from badges.messages.behaviour import DataChanged
 from badges.messages.consent import ConsentChange, ConsentChanges, ConsentInput, GrantOrRevocation
 from badges.temporal import change_consent
 from badges.workflows.consent import ConsentWorkflow
@@ -44,6 +45,16 @@ class StandIns:
         self.steps.append((str(member.user_id), "banks", "disconnected"))
         return 0
 
+    @activity.defn(name="behaviour_data_changed")
+    async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:
+        self.steps.append((str(user_id), "behaviour", f"started ({change.reason})"))
+        return True
+
+    @activity.defn(name="stop_member_behaviour")
+    async def stop_member_behaviour(self, user_id: uuid.UUID) -> bool:
+        self.steps.append((str(user_id), "behaviour", "stopped"))
+        return True
+
     def of(self, member: uuid.UUID) -> list[tuple[str, str]]:
         return [(scope, status) for who, scope, status in self.steps if who == str(member)]
 
@@ -55,7 +66,12 @@ async def consent_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> Async
         env.client,
         task_queue=task_queue,
         workflows=[ConsentWorkflow],
-        activities=[stand_ins.record_consent, stand_ins.disconnect_member],
+        activities=[
+            stand_ins.record_consent,
+            stand_ins.disconnect_member,
+            stand_ins.behaviour_data_changed,
+            stand_ins.stop_member_behaviour,
+        ],
     ):
         try:
             yield task_queue
@@ -178,7 +194,12 @@ async def test_a_change_no_worker_has_taken_yet_is_applied_when_one_comes(workfl
         workflow_env.client,
         task_queue=settings.task_queue,
         workflows=[ConsentWorkflow],
-        activities=[stand_ins.record_consent, stand_ins.disconnect_member],
+        activities=[
+            stand_ins.record_consent,
+            stand_ins.disconnect_member,
+            stand_ins.behaviour_data_changed,
+            stand_ins.stop_member_behaviour,
+        ],
     ):
 
         async def recorded() -> bool:
@@ -211,3 +232,16 @@ async def test_a_request_that_arrives_as_update_and_as_signal_is_applied_once(
         await handle.signal(ConsentWorkflow.apply_changes, request)  # late: already applied
         await handle.execute_update(ConsentWorkflow.change, ConsentChanges(changes=[], request_id="r-3"))
     assert stand_ins.of(member) == [("demographics", "granted"), ("demographics", "revoked")]
+
+
+async def test_behaviour_tracking_starts_the_evaluation_and_its_end_stops_it(workflow_env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    member = uuid.uuid4()
+    async with consent_worker(workflow_env, stand_ins) as task_queue:
+        await change(workflow_env, task_queue, member, await grant(workflow_env, member, 30, "behaviour_tracking"))
+        assert stand_ins.of(member) == [("behaviour_tracking", "granted"), ("behaviour", "started (consent)")]
+        # Revoked: the evaluation stops before the revocation is recorded (which deletes its findings).
+        handle = await change(workflow_env, task_queue, member, "behaviour_tracking")
+        assert stand_ins.of(member)[2:] == [("behaviour", "stopped"), ("behaviour_tracking", "revoked")]
+        history = await handle.fetch_history()
+    await Replayer(workflows=[ConsentWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)

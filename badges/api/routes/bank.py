@@ -1,8 +1,10 @@
-"""Open banking for members: link a bank, list and disconnect connections, read transactions;
-and `POST /v1/webhooks/plaid`, where Plaid says new data is waiting.
+"""Open banking for members: link a bank, list and disconnect connections, read transactions with
+their categories and correct a category; and `POST /v1/webhooks/plaid`, where Plaid says new
+data is waiting.
 
-Linking and reading need active `open_banking` consent (403 `consent-required`); every read of
-bank data is audited. Each connection is kept current by its `BankSyncWorkflow`.
+Linking, reading and correcting need active `open_banking` consent (403 `consent-required`);
+every read of bank data, and every correction, is audited. Each connection is kept current by
+its `BankSyncWorkflow`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import base64
 import contextlib
 import json
 import uuid
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from badges.api.deps import (
@@ -33,16 +36,20 @@ from badges.banking.provider import BankProvider, ProviderError
 from badges.db.audit import record_audit
 from badges.db.banking import (
     LinkRefused,
+    TransactionRecord,
     connection_by_item,
     connection_state,
+    correct_category,
     link_connection,
     member_connections,
+    member_transaction,
     member_transactions,
     remember_link_state,
     set_status,
     take_link_state,
 )
 from badges.db.consents import has_consent
+from badges.domain.categories import SpendingCategory
 from badges.temporal import signal_sync, start_sync
 
 router = APIRouter(tags=["open banking"])
@@ -95,9 +102,13 @@ class Connections(WireModel):
     connections: list[ConnectionView]
 
 
+CategorySourceName = Literal["provider", "model", "member"]
+
+
 class TransactionView(WireModel):
+    id: str = Field(description="This API's id of the transaction (for PATCH): opaque")
     connection_id: uuid.UUID
-    transaction_id: str
+    transaction_id: str = Field(description="The provider's id (unique within a connection)")
     account_id: str
     amount_minor: int  # positive: money in; negative: money out
     currency: str
@@ -105,9 +116,28 @@ class TransactionView(WireModel):
     authorized_date: date | None
     description: str
     merchant_name: str | None
-    category_primary: str | None
+    category: SpendingCategory | None = Field(
+        description="The programme's category; null only briefly, for a transaction stored before categories existed"
+    )
+    category_source: CategorySourceName | None = Field(
+        description="Who decided it: the provider's category, the categoriser model, or the member"
+    )
+    category_confidence: float | None = Field(description="How sure, 0 to 1 (a member's word is 1)")
+    category_primary: str | None = Field(description="The provider's category (Plaid personal_finance_category v2)")
     category_detailed: str | None
+    category_confidence_level: str | None = Field(description="The provider's confidence in its category")
+    mcc: str | None = Field(description="Merchant category code (ISO 18245), where the provider gives one")
     pending: bool
+
+    @classmethod
+    def of(cls, record: TransactionRecord) -> TransactionView:
+        return cls.model_validate(
+            {**asdict(record), "id": encode_transaction_id(record.connection_id, record.transaction_id)}
+        )
+
+
+class CategoryCorrectionRequest(WireModel):
+    category: SpendingCategory
 
 
 class Transactions(WireModel):
@@ -311,23 +341,95 @@ async def transactions(
     services: ServicesDep,
     since: IsoDate | None = None,
     until: IsoDate | None = None,
+    month: Annotated[
+        str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="one calendar month, `YYYY-MM`")
+    ] = None,
+    category: SpendingCategory | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[str | None, Query(max_length=200, description="`nextAfter` of the previous page")] = None,
 ) -> Transactions:
-    """The member's transactions, newest first; `since` inclusive, `until` exclusive."""
+    """The member's transactions with their categories, newest first; `since` inclusive, `until`
+    exclusive, `month` one calendar month of posted dates (with both, the overlap), `category` one
+    programme category."""
     await require_open_banking(services, member_id)
     position = decode_position(after) if after is not None else None
+    if month is not None:
+        first = date.fromisoformat(f"{month}-01")
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        since = max(since, first) if since is not None else first
+        until = min(until, following) if until is not None else following
     items = await member_transactions(
-        services.pool, services.keys, member_id, since=since, until=until, limit=limit, after=position
+        services.pool,
+        services.keys,
+        member_id,
+        since=since,
+        until=until,
+        limit=limit,
+        after=position,
+        category=category,
     )
     await audit_member_access(
         services, member_id, action="read.transactions", resource="/v1/me/transactions", details={"items": len(items)}
     )
     last = items[-1] if len(items) == limit else None
     return Transactions(
-        transactions=[TransactionView.model_validate(item, from_attributes=True) for item in items],
+        transactions=[TransactionView.of(item) for item in items],
         next_after=encode_position(last.posted_date, last.connection_id, last.transaction_id) if last else None,
     )
+
+
+@router.patch(
+    "/v1/me/transactions/{transaction_id}",
+    response_model=TransactionView,
+    responses={404: {"description": "You have no transaction with that id"}},
+)
+async def correct_transaction_category(
+    transaction_id: Annotated[str, Path(max_length=400, description="`id` of the transaction")],
+    body: CategoryCorrectionRequest,
+    member_id: MemberId,
+    services: ServicesDep,
+) -> TransactionView:
+    """Correct the category of a transaction: the member's word wins over the provider and the
+    model, survives re-syncs, and applies to every transaction of theirs from the same merchant,
+    earlier and later. It is kept (per merchant, the merchant as a keyed digest and a sealed label)
+    for the member's export and the categoriser's next training run."""
+    await require_open_banking(services, member_id)
+    connection_id, provider_id = decode_transaction_id(transaction_id)
+    corrected = None
+    if connection_id is not None:
+        corrected = await correct_category(
+            services.pool, services.keys, member_id, connection_id, provider_id, body.category
+        )
+    if corrected is None or connection_id is None:
+        raise Problem(404, "transaction-not-found", "You have no transaction with that id.")
+    await audit_member_access(
+        services,
+        member_id,
+        action="write.transaction_category",
+        resource=f"/v1/me/transactions/{transaction_id}",
+        details={"category": body.category.value, "transactions": corrected.transactions},
+    )
+    record = await member_transaction(services.pool, services.keys, member_id, connection_id, provider_id)
+    if record is None:  # removed by a sync since: the correction stands for the merchant
+        raise Problem(404, "transaction-not-found", "That transaction was removed by your bank meanwhile.")
+    return TransactionView.of(record)
+
+
+def encode_transaction_id(connection_id: uuid.UUID, transaction_id: str) -> str:
+    """A transaction's id in this API: its connection and the provider's id (unique only within a
+    connection), URL-safe and opaque."""
+    return base64.urlsafe_b64encode(connection_id.bytes + transaction_id.encode()).decode().rstrip("=")
+
+
+def decode_transaction_id(value: str) -> tuple[uuid.UUID | None, str]:
+    """(connection id, provider id), or (None, "") for what this API never gave out (a 404)."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        if len(raw) <= 16:
+            return None, ""
+        return uuid.UUID(bytes=raw[:16]), raw[16:].decode()
+    except (ValueError, UnicodeDecodeError):
+        return None, ""
 
 
 def encode_position(posted: date, connection_id: uuid.UUID, transaction_id: str) -> str:

@@ -1,0 +1,168 @@
+"""`evaluate_behaviour`: one evaluation of a member's financial behaviour (BehaviourWorkflow).
+
+Reads the member's categorised bank data and their goals, computes their whole picture (monthly
+figures in their time zone, income, recurring payments, health score, prediction, data quality,
+each goal's progress), keeps it sealed for the dashboard, records goals newly reached, decides
+every bank-data badge, and hands the verdicts to the member's badge workflow, which records
+progress and awards once. Nothing without `behaviour_tracking` consent.
+
+And `behaviour_data_changed`: a sync's note that a member's bank data changed, passed on to their
+behaviour workflow when they consent (starting it: the backfill).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from badges.config import Settings
+from badges.db.catalogue import load_catalogue
+from badges.db.consents import has_consent
+from badges.db.goals import GoalRecord, mark_reached, member_goals
+from badges.db.insights import BehaviourInputs, behaviour_inputs, member_insights, publish_insights, store_insights
+from badges.db.keys import KeyStore
+from badges.domain.categories import SpendingCategory
+from badges.domain.figures import Entry, account_kind
+from badges.domain.financial import decide
+from badges.domain.goals import Goal
+from badges.domain.quality import AccountState, Record
+from badges.insights.notices import fresh, notices
+from badges.insights.picture import Picture, member_picture
+from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
+from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
+
+log = logging.getLogger("badges.behaviour")
+SCOPE = "behaviour_tracking"
+# Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
+# so a million members' month ends are not one burst of evaluations.
+JITTER_SECONDS = 6 * 3600
+
+
+class BehaviourActivities:
+    def __init__(
+        self, pool: AsyncConnectionPool, engine: AsyncEngine, keys: KeyStore, temporal: Client, settings: Settings
+    ) -> None:
+        self._pool = pool
+        self._engine = engine
+        self._keys = keys
+        self._temporal = temporal
+        self._settings = settings
+
+    @activity.defn
+    async def evaluate_behaviour(self, request: EvaluationRequest) -> EvaluationOutcome:
+        now = request.as_of or datetime.now(UTC)
+        if not await has_consent(self._pool, request.user_id, SCOPE, datetime.now(UTC)):
+            return EvaluationOutcome(evaluated=False)
+        inputs = await behaviour_inputs(self._pool, request.user_id)
+        zone = ZoneInfo(inputs.timezone)
+        today = now.astimezone(zone).date()
+        goals = [goal_of(record, zone) for record in await member_goals(self._pool, self._keys, request.user_id)]
+        # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
+        picture = await asyncio.to_thread(picture_of, inputs, today, now, goals)
+        revision, catalogue = await load_catalogue(self._engine)
+        verdicts = decide(catalogue, picture.snapshot)
+        found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
+        previous = await member_insights(self._pool, self._keys, request.user_id)
+        document = {**picture.document(), "notices": found}
+        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document):
+            before = previous[1].get("notices", []) if previous is not None else []
+            news = [
+                {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
+                for notice in fresh(found, before)
+            ]
+            await publish_insights(self._pool, request.user_id, news)
+        # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
+        reached = [uuid.UUID(p.goal.goal_id) for p in picture.goals if p.newly_reached]
+        await mark_reached(self._pool, request.user_id, reached, now)
+        results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
+        await record_financial_results(self._temporal, self._settings, request.user_id, results)
+        return EvaluationOutcome(
+            evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
+        )
+
+    @activity.defn
+    async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:
+        """Pass a sync's change on to the member's behaviour workflow; False (nothing sent)
+        without their consent."""
+        if not await has_consent(self._pool, user_id, SCOPE, datetime.now(UTC)):
+            return False
+        await behaviour_data_changed(self._temporal, self._settings, user_id, change)
+        return True
+
+    @activity.defn
+    async def stop_member_behaviour(self, user_id: uuid.UUID) -> bool:
+        """The member's `behaviour_tracking` consent ended: their evaluation stops (the consent's
+        record deletes what it derived). False when none was running."""
+        return await stop_behaviour(self._temporal, user_id)
+
+
+def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
+    """A stored goal in the member's own dates."""
+    return Goal(
+        goal_id=str(record.goal_id),
+        kind=record.kind,
+        name=record.name,
+        created_on=record.created_at.astimezone(zone).date(),
+        reached_on=record.reached_at.astimezone(zone).date() if record.reached_at else None,
+        target_minor=record.target_minor,
+        deadline=record.deadline,
+        category=record.category,
+        limit_minor=record.limit_minor,
+    )
+
+
+def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = ()) -> Picture:
+    kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
+    entries = []
+    records = []
+    for row in inputs.transactions:
+        category = SpendingCategory(row.category) if row.category else None
+        records.append(
+            Record(
+                transaction_id=row.transaction_id,
+                account_id=row.account_id,
+                day=row.day,
+                amount_minor=row.amount_minor,
+                category=category,
+                confidence=row.confidence if row.confidence is not None else 0.0,
+                pending=row.pending,
+            )
+        )
+        if category is None or row.pending or row.day > today:
+            continue
+        entries.append(
+            Entry(
+                day=row.day,
+                amount_minor=row.amount_minor,
+                category=category,
+                account_kind=kinds.get(row.account_id, "current"),
+                merchant=row.merchant_key.hex() if row.merchant_key else "",
+                account=row.account_id,
+                transaction_id=row.transaction_id,
+            )
+        )
+    accounts = [
+        AccountState(account_id=a.account_id, kind=kinds[a.account_id], balance_minor=a.balance_minor)
+        for a in inputs.accounts
+    ]
+    synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
+    # Data are as fresh as the stalest connection that is meant to be syncing.
+    last_synced = min(synced) if synced else None
+    return member_picture(entries, records, accounts, last_synced, today, now, goals)
+
+
+def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> datetime:
+    """The start of the member's next month (the shortest tracking window), in their time zone,
+    plus their own jitter."""
+    first = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    jitter = int.from_bytes(hashlib.sha256(user_id.bytes).digest()[:4], "big") % JITTER_SECONDS
+    return datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC) + timedelta(seconds=jitter)

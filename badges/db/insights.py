@@ -1,0 +1,125 @@
+"""A member's behaviour evaluation: what it reads (their categorised transactions, accounts and
+connections, in the member's time zone) and what it keeps (one sealed document a member, newest
+evaluation wins), read back by the dashboard.
+
+Hand-written on the psycopg pool: one member's whole history is read in one statement per table
+(no unsealing: figures need amounts, dates, categories and the merchant's keyed digest only).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary
+from sqlalchemy.orm import Mapped, mapped_column
+
+from badges.db.base import Base
+from badges.db.keys import KeyStore
+from badges.db.outbox import append_insight
+
+
+class MemberInsights(Base):
+    __tablename__ = "member_insights"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    account_id: str
+    type: str
+    subtype: str | None
+    balance_minor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    transaction_id: str
+    account_id: str
+    day: date
+    amount_minor: int
+    category: str | None
+    confidence: float | None
+    merchant_key: bytes | None
+    pending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    connection_id: uuid.UUID
+    status: str
+    last_synced_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BehaviourInputs:
+    timezone: str
+    accounts: list[AccountRow]
+    transactions: list[TransactionRow]
+    connections: list[ConnectionRow]
+
+
+async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> BehaviourInputs:
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT coalesce(timezone, 'UTC') FROM members WHERE id = %s", (user_id,))
+        row = await cursor.fetchone()
+        timezone = str(row[0]) if row else "UTC"
+        cursor = await conn.execute(
+            "SELECT account_id, type, subtype, balance_minor FROM bank_accounts WHERE user_id = %s", (user_id,)
+        )
+        accounts = [AccountRow(*row) for row in await cursor.fetchall()]
+        cursor = await conn.execute(
+            "SELECT transaction_id, account_id, posted_date, amount_minor, category, category_confidence,"
+            " merchant_key, pending FROM bank_transactions WHERE user_id = %s ORDER BY posted_date, transaction_id",
+            (user_id,),
+        )
+        transactions = [TransactionRow(*row) for row in await cursor.fetchall()]
+        cursor = await conn.execute(
+            "SELECT id, status, last_synced_at FROM bank_connections WHERE user_id = %s", (user_id,)
+        )
+        connections = [ConnectionRow(*row) for row in await cursor.fetchall()]
+    return BehaviourInputs(timezone, accounts, transactions, connections)
+
+
+async def store_insights(
+    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, seq: int, computed_at: datetime, document: Any
+) -> bool:
+    """Keep an evaluation's findings, sealed with the member's key, unless a later one is kept
+    already. False when it was not kept (older, or the member is gone)."""
+    sealed = await keys.seal(str(user_id), json.dumps(document, sort_keys=True, default=str).encode())
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO member_insights (user_id, seq, computed_at, sealed)"
+            " SELECT %(user)s, %(seq)s, %(at)s, %(sealed)s WHERE EXISTS (SELECT 1 FROM members WHERE id = %(user)s)"
+            " ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, computed_at = excluded.computed_at,"
+            " sealed = excluded.sealed WHERE member_insights.seq < excluded.seq",
+            {"user": user_id, "seq": seq, "at": computed_at, "sealed": sealed},
+        )
+        return cursor.rowcount == 1
+
+
+async def member_insights(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> tuple[datetime, Any] | None:
+    """When the member's newest evaluation ran, and what it found (None: never evaluated)."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT computed_at, sealed FROM member_insights WHERE user_id = %s", (user_id,))
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return row[0], json.loads(await keys.unseal(row[1]))
+
+
+async def publish_insights(pool: AsyncConnectionPool, user_id: uuid.UUID, payloads: list[dict[str, Any]]) -> None:
+    """Put insights on the member's stream (the outbox), in one transaction."""
+    if not payloads:
+        return
+    async with pool.connection() as conn, conn.transaction():
+        for payload in payloads:
+            await append_insight(conn, user_id, payload)

@@ -1,0 +1,241 @@
+"""Bank-data badges decided: every financial rule kind against one snapshot of a member's figures.
+Pure (no clock: the snapshot says what day it is in the member's time zone).
+
+A verdict says where the member stands (value of target) and which award instances the data earn
+now; the member's badge workflow (the one writer of their progress and awards) records each
+instance once. A decision that the data cannot yet support waits, with the reason: too little
+history, data of poor quality, or a low-confidence category that could tip it (the member is
+asked to check it).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from badges.domain.behaviour import MonthlyCategoryTotals, days_avoided, improvement, milestone_progress
+from badges.domain.definitions import (
+    AvoidanceRule,
+    BadgeDefinition,
+    BufferRule,
+    GoalRule,
+    ImprovementRule,
+    MilestoneRule,
+    SustainedRule,
+)
+from badges.domain.figures import MonthFigures
+from badges.domain.rules import Award, BadgeState, Evaluation, ProgressUpdate, RuleState
+
+SINGLE = "1"
+# The seed's behaviour categories as the spending taxonomy names them.
+TAXONOMY_NAME = {"junk_food": "fast_food"}
+
+
+@dataclass(frozen=True)
+class FinancialSnapshot:
+    today: date  # in the member's time zone
+    figures: Sequence[MonthFigures]  # every month of the history, oldest first
+    coverage: tuple[date, date] | None  # first and last day the synced history covers
+    # Days with a transaction in each category the avoidance rules read (gambling, fast_food).
+    category_days: Mapping[str, Sequence[date]] = field(default_factory=dict)
+    total_saved_minor: int = 0  # net saved over the whole history
+    liquid_savings_minor: int | None = None  # savings accounts' balances, where linked
+    goals_reached: Sequence[str] = ()  # ids of the member's goals that are reached
+    # Why decisions must wait for better data (None: quality is good enough).
+    quality_problem: str | None = None
+    # Categories with a transaction whose category is not confident: decisions that read them wait.
+    unsure_categories: frozenset[str] = frozenset()
+
+
+class Verdict(BaseModel):
+    """Where a member stands on one bank-data badge (it crosses Temporal to their badge workflow)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    badge_id: str
+    version: int
+    value: int
+    target: int
+    earned: list[str]  # award instances the data earn now (the writer records each once)
+    waiting: str | None = None  # why nothing is decided yet
+
+
+def history_months(snapshot: FinancialSnapshot) -> int:
+    return sum(1 for month in snapshot.figures if month.complete)
+
+
+def decide(definitions: Sequence[BadgeDefinition], snapshot: FinancialSnapshot) -> list[Verdict]:
+    """A verdict for every active badge decided on the member's own bank data."""
+    verdicts = []
+    for badge in definitions:
+        rule = badge.rule
+        if not badge.active or not isinstance(
+            rule, MilestoneRule | AvoidanceRule | ImprovementRule | SustainedRule | BufferRule | GoalRule
+        ):
+            continue
+        verdict = _decide(badge, snapshot)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _decide(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> Verdict:
+    value, target, earned = _measure(badge, snapshot)
+    waiting = _why_wait(badge, snapshot)
+    if waiting is not None:
+        earned = []
+    return Verdict(
+        badge_id=badge.badge_id, version=badge.version, value=value, target=target, earned=earned, waiting=waiting
+    )
+
+
+def _why_wait(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> str | None:
+    rule = badge.rule
+    if isinstance(rule, GoalRule):
+        return None  # a goal is the member's own measure, not a judgement of their history
+    needed = badge.config.open_banking.minimum_history_months if badge.config.open_banking else 1
+    if history_months(snapshot) < needed:
+        return f"needs {needed} complete months of bank history; {history_months(snapshot)} so far"
+    if snapshot.quality_problem is not None:
+        return f"waiting for better data: {snapshot.quality_problem}"
+    read = _categories_read(rule)
+    unsure = sorted(read & snapshot.unsure_categories)
+    if unsure:
+        return f"please check transactions that may be {', '.join(unsure)}: their category is not certain"
+    return None
+
+
+def _categories_read(rule: object) -> set[str]:
+    if isinstance(rule, AvoidanceRule | ImprovementRule):
+        category = TAXONOMY_NAME.get(rule.category, rule.category)
+        return {"savings"} if category in ("savings", "spending") else {category}
+    if isinstance(rule, MilestoneRule | SustainedRule | BufferRule):
+        return {"savings"}
+    return set()
+
+
+def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, int, list[str]]:
+    rule = badge.rule
+    if isinstance(rule, MilestoneRule):
+        value = milestone_progress(rule, snapshot.total_saved_minor)
+        return value, rule.target_minor, [SINGLE] if value >= rule.target_minor else []
+    if isinstance(rule, AvoidanceRule):
+        if snapshot.coverage is None:
+            return 0, rule.window_days, []
+        category = TAXONOMY_NAME.get(rule.category, rule.category)
+        days = [(day, rule.category) for day in snapshot.category_days.get(category, ())]
+        value = days_avoided(rule, days, *snapshot.coverage)
+        # Each clean stretch is its own award, named by the day it was complete.
+        return value, rule.window_days, [snapshot.coverage[1].isoformat()] if value >= rule.window_days else []
+    if isinstance(rule, ImprovementRule):
+        tracking = badge.config.behavior_tracking
+        assert tracking is not None  # BadgeSpec checks it
+        category = TAXONOMY_NAME.get(rule.category, rule.category)
+        result = improvement(rule, tracking, [_totals(month, category, rule.category) for month in snapshot.figures])
+        percent = round(result.change_fraction * 100) if result.change_fraction is not None else 0
+        target = round(tracking.improvement_threshold * 100)
+        instance = result.current_start.isoformat() if result.current_start else SINGLE
+        return max(0, min(percent, target)), target, [instance] if result.met else []
+    if isinstance(rule, SustainedRule):
+        run = 0
+        for month in snapshot.figures:
+            if not month.complete:
+                continue
+            rate = month.savings_rate
+            run = run + 1 if rate is not None and rate >= rule.minimum else 0
+        return min(run, rule.months), rule.months, [SINGLE] if run >= rule.months else []
+    if isinstance(rule, BufferRule):
+        recent = [month for month in snapshot.figures if month.complete][-3:]
+        if not recent or snapshot.liquid_savings_minor is None:
+            return 0, 1, []
+        usual = sum(month.spending_minor for month in recent) / len(recent)
+        needed = max(1, round(usual * rule.months))
+        held = max(0, snapshot.liquid_savings_minor)
+        return min(held, needed), needed, [SINGLE] if held >= needed else []
+    if isinstance(rule, GoalRule):
+        reached = list(snapshot.goals_reached)
+        return min(len(reached), 1), 1, reached
+    raise TypeError(f"{badge.badge_id}: {rule.kind} is not decided on a member's own bank data")
+
+
+def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTotals:
+    """The month's total of a taxonomy category (or all spending, or savings), under the rule's name."""
+    if category == "spending":
+        total = month.spending_minor
+    elif category == "savings":
+        total = month.savings_minor
+    else:
+        total = month.spending_by_category.get(category, 0)
+    days = calendar.monthrange(month.month.year, month.month.month)[1]
+    return MonthlyCategoryTotals(
+        month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
+    )
+
+
+def apply_verdicts(
+    state: BadgeState,
+    verdicts: Sequence[Verdict],
+    catalogue: Sequence[BadgeDefinition],
+    seq: int,
+    now: datetime,
+) -> Evaluation:
+    """Record a behaviour evaluation in the member's badge state (the one writer of their progress
+    and awards). Evaluations are numbered: one older than the last applied is dropped whole, so
+    progress never moves back on a stale write. Each earned instance is awarded once, ever, as of
+    `now`; a verdict for a badge no longer in the catalogue, or of another version, is dropped."""
+    if seq <= state.financial_seq:
+        return Evaluation(state=state, progress=[], awards=[], duplicates=[])
+    by_id = {badge.badge_id: badge for badge in catalogue if badge.active}
+    badges = dict(state.badges)
+    progress: list[ProgressUpdate] = []
+    awards: list[Award] = []
+    for verdict in verdicts:
+        badge = by_id.get(verdict.badge_id)
+        if badge is None or badge.version != verdict.version:
+            continue
+        before = badges.get(badge.badge_id)
+        rule = RuleState(
+            version=badge.version,
+            kind=badge.rule.kind,
+            count=verdict.value,
+            awarded=dict(before.awarded) if before is not None else {},
+        )
+        for instance in verdict.earned:
+            if instance in rule.awarded:
+                continue
+            rule.awarded[instance] = now
+            awards.append(
+                Award(
+                    badge_id=badge.badge_id,
+                    name=badge.name,
+                    instance=instance,
+                    awarded_at=now,
+                    version=badge.version,
+                    reward=badge.reward,
+                )
+            )
+        if (
+            before is None
+            or before.count != rule.count
+            or before.version != rule.version
+            or rule.awarded != before.awarded
+        ):
+            progress.append(
+                ProgressUpdate(
+                    badge_id=badge.badge_id,
+                    name=badge.name,
+                    value=verdict.value,
+                    target=verdict.target,
+                    kind=badge.rule.kind,
+                    version=badge.version,
+                )
+            )
+        badges[badge.badge_id] = rule
+    changed = bool(progress or awards)
+    new_state = state.model_copy(
+        update={"badges": badges, "financial_seq": seq, "batch_seq": state.batch_seq + (1 if changed else 0)}
+    )
+    return Evaluation(state=new_state, progress=progress, awards=awards, duplicates=[])

@@ -1,0 +1,185 @@
+"""A member's financial picture, all at once: monthly figures, trends, income, recurring payments,
+the health score, this month's prediction, data quality, what looks unusual, and the snapshot the
+bank-data badges are decided on. What a behaviour evaluation computes and keeps (sealed) for the
+dashboard; pure apart from the numeric libraries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from badges.domain.categories import CONFIDENT, SpendingCategory
+from badges.domain.figures import Entry, MonthFigures, monthly_figures, trends
+from badges.domain.financial import FinancialSnapshot
+from badges.domain.goals import Goal
+from badges.domain.health import HealthScore, health_score, observations
+from badges.domain.quality import AccountState, DataQuality, Record, assess_quality
+from badges.insights.anomalies import Unusual, savings_round_trips, unusual_transactions, without_round_trips
+from badges.insights.goals import GoalProgress, goals_progress
+from badges.insights.income import Income, Recurring, detect_income, detect_recurring
+from badges.insights.predictions import MonthPrediction, predict_month
+
+WATCHED = ("gambling", "fast_food")  # the categories avoidance and improvement badges read by day
+TREND_FIGURES = ("income_minor", "spending_minor", "savings_minor", "spending:fast_food", "spending:gambling")
+
+
+@dataclass(frozen=True)
+class Picture:
+    figures: list[MonthFigures]
+    snapshot: FinancialSnapshot
+    health: HealthScore
+    income: Income
+    recurring: list[Recurring]
+    prediction: MonthPrediction | None
+    quality: DataQuality
+    unusual: list[Unusual]
+    round_trips: int  # savings moved in and straight back out (not counted as saving)
+    goals: list[GoalProgress] = dataclasses.field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
+        return _jsonable(
+            {
+                "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
+                "trends": {name: trends(self.figures, name)[-13:] for name in TREND_FIGURES},
+                "health": self.health,
+                "income": {
+                    "frequency": self.income.frequency,
+                    "regular": self.income.regular,
+                    "typicalMinor": self.income.typical_minor,
+                    "nextExpected": self.income.next_expected,
+                    "monthlyMedianMinor": self.income.monthly_median_minor,
+                    "reason": self.income.reason,
+                },
+                "recurring": [
+                    {
+                        "category": r.category,
+                        "kind": r.kind,
+                        "frequency": r.frequency,
+                        "typicalMinor": r.typical_minor,
+                        "nextExpected": r.next_expected,
+                        "active": r.active,
+                    }
+                    for r in self.recurring
+                ],
+                "prediction": self.prediction,
+                "quality": self.quality,
+                "unusual": self.unusual,
+                "savingsRoundTrips": self.round_trips,
+                "totalSavedMinor": self.snapshot.total_saved_minor,
+                "liquidSavingsMinor": self.snapshot.liquid_savings_minor,
+                "goals": [goal_document(progress) for progress in self.goals],
+            }
+        )
+
+
+def member_picture(
+    entries: Sequence[Entry],
+    records: Sequence[Record],
+    accounts: Sequence[AccountState],
+    last_synced_at: datetime | None,
+    today: date,
+    now: datetime,
+    goals: Sequence[Goal] = (),
+) -> Picture:
+    """Everything about the member's money as of `today` (their local date). `entries` are the
+    posted, categorised transactions; `records` every transaction as stored (for data quality);
+    `goals` the member's own goals, each given its progress."""
+    entries = sorted(entries, key=lambda entry: entry.day)
+    coverage = (entries[0].day, today) if entries else None
+    trips = savings_round_trips(entries)
+    # Money moved into savings and straight back out is not saving.
+    counted = without_round_trips(entries)
+    figures = monthly_figures(counted, coverage)
+    recurring = detect_recurring(entries, as_of=today)
+    income = detect_income(entries, as_of=today, coverage=coverage)
+    liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
+    has_savings_account = any(a.kind == "savings" for a in accounts)
+    health = health_score(
+        figures,
+        today,
+        observations(counted, figures, liquid_savings_minor=liquid if has_savings_account else None),
+    )
+    quality = assess_quality(records, accounts, last_synced_at, now)
+    unsure = frozenset(
+        entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
+    )
+    prediction = predict_month(entries, today, recurring, income) if entries else None
+    progress = goals_progress(goals, counted, figures, prediction, today)
+    snapshot = FinancialSnapshot(
+        today=today,
+        figures=figures,
+        coverage=coverage,
+        category_days={name: [e.day for e in entries if e.category.value == name] for name in WATCHED},
+        total_saved_minor=sum(month.savings_minor for month in figures),
+        liquid_savings_minor=liquid if has_savings_account else None,
+        quality_problem=None if quality.decisions_may_proceed else _problem(quality),
+        unsure_categories=unsure,
+        goals_reached=[goal.goal.goal_id for goal in progress if goal.reached],
+    )
+    since = today - timedelta(days=31)
+    return Picture(
+        figures=figures,
+        snapshot=snapshot,
+        health=health,
+        income=income,
+        recurring=recurring,
+        prediction=prediction,
+        quality=quality,
+        unusual=[_without_merchant(found) for found in unusual_transactions(entries, since)],
+        round_trips=len(trips),
+        goals=progress,
+    )
+
+
+def _without_merchant(found: Unusual) -> Unusual:
+    """Merchants are known here only by their keyed digest (never opened for an evaluation): the
+    words say the category and the amounts instead."""
+    if not found.merchant:
+        return found
+    return dataclasses.replace(found, merchant="", reason=found.reason.replace(f" at {found.merchant}", ""))
+
+
+def goal_document(progress: GoalProgress) -> dict[str, Any]:
+    """One goal's progress as the dashboard and `GET /v1/me/goals` read it (by the goal's id)."""
+    measured = progress.save if progress.save is not None else progress.limit
+    return {
+        "goalId": progress.goal.goal_id,
+        "kind": progress.goal.kind,
+        "asOf": progress.as_of.isoformat(),
+        "reached": progress.reached,
+        **_jsonable(measured),
+    }
+
+
+def _paired(entries: Sequence[Entry], records: Sequence[Record]) -> list[tuple[Entry, Record]]:
+    by_id = {record.transaction_id: record for record in records}
+    return [(entry, by_id[entry.transaction_id]) for entry in entries if entry.transaction_id in by_id]
+
+
+def _problem(quality: DataQuality) -> str:
+    blocking = [issue.reason for issue in quality.issues if issue.severity == "blocking"]
+    return "; ".join(blocking) or f"data quality is {quality.level}"
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {_camel(field.name): _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, SpendingCategory):
+        return value.value
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,180 @@
+"""Unusual spending against the member's own history, and patterns held for review: savings
+round trips, money moved in a circle between own accounts, income spikes before a window closes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from badges.domain.categories import SpendingCategory
+from badges.domain.figures import Entry, monthly_figures
+from badges.insights.anomalies import (
+    income_spike_before_close,
+    own_account_round_trips,
+    savings_round_trips,
+    unusual_months,
+    unusual_transactions,
+    without_round_trips,
+)
+from badges.insights.income import detect_income
+from tests.unit.persona_histories import TODAY, persona_history
+
+C = SpendingCategory
+SINCE = date(2026, 4, 1)
+PERSONAS = (
+    "user_good",
+    "user_saver",
+    "user_spender",
+    "user_gambler",
+    "user_fastfood",
+    "user_improver",
+    "user_irregular_income",
+)
+
+
+def _with(username: str, *extra: Entry) -> list[Entry]:
+    return sorted([*persona_history(username).entries, *extra], key=lambda e: e.day)
+
+
+def test_a_first_big_gambling_payment_is_unusual_for_the_saver() -> None:
+    bet = Entry(date(2026, 4, 18), -90_000, C.GAMBLING, merchant="DraftKings")
+    found = unusual_transactions(_with("user_saver", bet), SINCE, "USD")
+    [unusual] = [u for u in found if u.category is C.GAMBLING]
+    assert unusual.kind == "transaction" and unusual.amount_minor == 90_000 and unusual.typical_minor == 0
+    assert unusual.reason == "$900.00 at DraftKings is your first gambling payment in 23 months."
+    # A small first bet is not news.
+    small = Entry(date(2026, 4, 18), -500, C.GAMBLING, merchant="DraftKings")
+    assert not [u for u in unusual_transactions(_with("user_saver", small), SINCE) if u.category is C.GAMBLING]
+
+
+def test_a_grocery_shop_ten_times_the_usual_is_unusual_and_says_why() -> None:
+    shop = Entry(date(2026, 4, 20), -95_000, C.GROCERIES, merchant="Whole Foods Market")
+    found = unusual_transactions(_with("user_gambler", shop), SINCE, "USD")
+    [unusual] = [u for u in found if u.category is C.GROCERIES]
+    assert unusual.method == "isolation_forest"  # two years of history: the forest judges
+    assert (
+        unusual.reason.startswith("$950.00 at Whole Foods Market is ")
+        and "your usual groceries payment" in unusual.reason
+    )
+    assert unusual.amount_minor / unusual.typical_minor >= 3
+
+
+def test_ordinary_histories_raise_few_unusual_transactions() -> None:
+    for username in PERSONAS:
+        recent = [e for e in persona_history(username).entries if e.day >= SINCE and e.amount_minor < 0]
+        found = unusual_transactions(persona_history(username).entries, SINCE)
+        assert len(found) <= max(1, len(recent) // 50), (username, [u.reason for u in found])
+
+
+def test_a_short_history_uses_the_median_and_mad_rule() -> None:
+    entries = [
+        Entry(date(2026, 1, 1) + timedelta(days=day), -(800 + (day * 37) % 700), C.FAST_FOOD, merchant="KFC")
+        for day in range(0, 60, 2)
+    ]
+    entries.append(Entry(date(2026, 3, 5), -9_500, C.FAST_FOOD, merchant="KFC"))
+    entries.append(Entry(date(2026, 3, 6), -1_200, C.FAST_FOOD, merchant="KFC"))
+    [unusual] = unusual_transactions(entries, date(2026, 3, 1))
+    assert unusual.method == "median_mad" and unusual.amount_minor == 9_500
+    typical = f"£{unusual.typical_minor / 100:.2f}"
+    assert (
+        unusual.reason
+        == f"£95.00 at KFC is {9_500 / unusual.typical_minor:.1f}x your usual fast food payment ({typical})."
+    )
+
+
+def test_an_unusual_month_of_fast_food() -> None:
+    binge = [Entry(date(2026, 4, 2) + timedelta(days=n), -4_000, C.FAST_FOOD, merchant="McDonald's") for n in range(20)]
+    found = unusual_months(_with("user_saver", *binge), SINCE, "USD")
+    [april] = [u for u in found if u.category is C.FAST_FOOD]
+    assert april.kind == "month" and april.day == date(2026, 4, 1) and april.amount_minor > 80_000
+    assert april.reason.startswith("You spent $") and "on fast food in April 2026" in april.reason
+    assert not [u for u in unusual_months(_with("user_saver"), SINCE) if u.category is C.FAST_FOOD]
+
+
+def test_money_moved_into_savings_and_straight_back_out_is_flagged() -> None:
+    deposit = Entry(date(2026, 3, 30), -100_000, C.SAVINGS, merchant="TO SAVINGS")
+    back = Entry(date(2026, 4, 2), 100_000, C.SAVINGS, merchant="FROM SAVINGS")
+    entries = _with("user_fastfood", deposit, back)
+    [item] = savings_round_trips(entries, currency="USD")
+    assert (item.kind, item.first_day, item.last_day, item.amount_minor) == (
+        "savings_round_trip",
+        date(2026, 3, 30),
+        date(2026, 4, 2),
+        100_000,
+    )
+    assert "came back out 3 days later" in item.reason and "no savings badge" in item.reason
+    # Across a month end the figures would count March as saved; without the round trip they do not.
+    march = lambda figures: next(f for f in figures if f.month == date(2026, 3, 1))  # noqa: E731
+    assert (
+        march(monthly_figures(entries)).savings_minor
+        == march(monthly_figures(_with("user_fastfood"))).savings_minor + 100_000
+    )
+    assert (
+        march(monthly_figures(without_round_trips(entries))).savings_minor
+        == march(monthly_figures(_with("user_fastfood"))).savings_minor
+    )
+
+
+def test_savings_kept_longer_than_the_window_or_from_the_savings_side_alone() -> None:
+    kept = [Entry(date(2026, 3, 1), -50_000, C.SAVINGS), Entry(date(2026, 3, 20), 50_000, C.SAVINGS)]
+    assert savings_round_trips(kept) == [] and without_round_trips(kept) == kept
+    partly = [Entry(date(2026, 3, 1), -50_000, C.SAVINGS), Entry(date(2026, 3, 3), 20_000, C.SAVINGS)]
+    [item] = savings_round_trips(partly)
+    assert item.amount_minor == 20_000
+    assert [e.amount_minor for e in without_round_trips(partly)] == [-30_000]
+    # Only the savings account linked: its own side shows the same trip.
+    savings_side = [
+        Entry(date(2026, 3, 1), 50_000, C.SAVINGS, account_kind="savings"),
+        Entry(date(2026, 3, 2), -50_000, C.SAVINGS, account_kind="savings"),
+    ]
+    assert [i.amount_minor for i in savings_round_trips(savings_side)] == [50_000]
+
+
+def test_no_persona_round_trips_its_savings() -> None:
+    for username in PERSONAS:
+        assert savings_round_trips(persona_history(username).entries) == [], username
+        assert own_account_round_trips(persona_history(username).entries) == [], username
+
+
+def test_money_moved_in_a_circle_between_own_accounts() -> None:
+    out = Entry(date(2026, 4, 3), -50_000, C.TRANSFER, account="chk")
+    other_side = Entry(date(2026, 4, 3), 50_000, C.TRANSFER, account="other")
+    back_as_income = Entry(date(2026, 4, 6), 50_000, C.INCOME_OTHER, account="chk", merchant="J DOE")
+    [item] = own_account_round_trips([out, other_side, back_as_income])
+    assert (item.kind, item.first_day, item.last_day, item.amount_minor) == (
+        "own_account_round_trip",
+        date(2026, 4, 3),
+        date(2026, 4, 6),
+        50_000,
+    )
+    assert "as if it were income" in item.reason
+    # One transfer's two sides are not a circle, nor is money that comes back much later.
+    assert own_account_round_trips([out, other_side]) == []
+    late = Entry(date(2026, 4, 20), 50_000, C.TRANSFER, account="chk")
+    assert own_account_round_trips([out, other_side, late]) == []
+
+
+def test_an_income_spike_right_before_a_window_closes() -> None:
+    window = (date(2026, 4, 1), date(2026, 4, 30))
+    for username in ("user_saver", "user_irregular_income"):
+        entries = _with(username)
+        salary = detect_income(entries).salary
+        assert income_spike_before_close(entries, window, salary) is None, username  # paydays are not spikes
+        spiked = _with(username, Entry(date(2026, 4, 29), 400_000, C.INCOME_OTHER, merchant="A FRIEND"))
+        item = income_spike_before_close(spiked, window, salary, currency="USD")
+        assert item is not None and item.kind == "income_spike_before_close", username
+        assert item.amount_minor >= 400_000 and item.last_day == date(2026, 4, 30)
+        assert item.reason.startswith("$") and "before 30 Apr 2026" in item.reason
+    # The same money early in the window is no spike.
+    early = _with("user_saver", Entry(date(2026, 4, 5), 400_000, C.INCOME_OTHER, merchant="A FRIEND"))
+    assert income_spike_before_close(early, window, detect_income(early).salary) is None
+
+
+def test_no_persona_has_an_income_spike_in_any_month_of_its_history() -> None:
+    for username in PERSONAS:
+        entries = persona_history(username).entries
+        salary = detect_income(entries).salary
+        month = date(2024, 9, 1)
+        while month < TODAY.replace(day=1):
+            end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            assert income_spike_before_close(entries, (month, end), salary) is None, (username, month)
+            month = end + timedelta(days=1)
