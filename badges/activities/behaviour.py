@@ -28,15 +28,22 @@ from badges.config import Settings
 from badges.db.catalogue import load_catalogue
 from badges.db.consents import has_consent
 from badges.db.goals import GoalRecord, mark_reached, member_goals
-from badges.db.insights import BehaviourInputs, behaviour_inputs, member_insights, publish_insights, store_insights
+from badges.db.insights import (
+    BehaviourInputs,
+    TransactionRow,
+    behaviour_inputs,
+    member_insights,
+    publish_insights,
+    store_insights,
+)
 from badges.db.keys import KeyStore
-from badges.domain.categories import SpendingCategory
+from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
 from badges.domain.goals import Goal
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
-from badges.insights.picture import Picture, member_picture
+from badges.insights.picture import WATCHED, Picture, member_picture
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
 
@@ -124,6 +131,9 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
     kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
     entries = []
     records = []
+    # Harmful spending the provider is sure of, which the member re-labelled: avoidance badges
+    # still see it (a correction may fix a category, never wash a bet).
+    harm_days: dict[str, list[date]] = {}
     for row in inputs.transactions:
         category = SpendingCategory(row.category) if row.category else None
         records.append(
@@ -139,6 +149,9 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
         )
         if category is None or row.pending or row.day > today:
             continue
+        harm = confident_harm(row) if row.source == "member" else None
+        if harm is not None and harm != category.value:
+            harm_days.setdefault(harm, []).append(row.day)
         entries.append(
             Entry(
                 day=row.day,
@@ -157,7 +170,7 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now, goals)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days)
 
 
 def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> datetime:
@@ -166,3 +179,12 @@ def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> dateti
     first = date(today.year + today.month // 12, today.month % 12 + 1, 1)
     jitter = int.from_bytes(hashlib.sha256(user_id.bytes).digest()[:4], "big") % JITTER_SECONDS
     return datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC) + timedelta(seconds=jitter)
+
+
+def confident_harm(row: TransactionRow) -> str | None:
+    """The harm avoidance badges watch (gambling, fast food) that the provider is sure this
+    transaction is, whatever the member says; None when it is not one."""
+    found = from_provider(row.provider_detailed, row.provider_primary, row.provider_level, row.mcc)
+    if found is not None and found.category.value in WATCHED and found.confidence >= CONFIDENT:
+        return found.category.value
+    return None

@@ -50,6 +50,12 @@ class TransactionRow:
     confidence: float | None
     merchant_key: bytes | None
     pending: bool
+    # What the provider said, kept beside a member's correction.
+    source: str | None = None
+    provider_detailed: str | None = None
+    provider_primary: str | None = None
+    provider_level: str | None = None
+    mcc: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,9 @@ async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> Beh
         accounts = [AccountRow(*row) for row in await cursor.fetchall()]
         cursor = await conn.execute(
             "SELECT transaction_id, account_id, posted_date, amount_minor, category, category_confidence,"
-            " merchant_key, pending FROM bank_transactions WHERE user_id = %s ORDER BY posted_date, transaction_id",
+            " merchant_key, pending, category_source, category_detailed, category_primary,"
+            " category_confidence_level, mcc"
+            " FROM bank_transactions WHERE user_id = %s ORDER BY posted_date, transaction_id",
             (user_id,),
         )
         transactions = [TransactionRow(*row) for row in await cursor.fetchall()]

@@ -7,7 +7,7 @@ dashboard; pure apart from the numeric libraries.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -85,9 +85,12 @@ def member_picture(
     today: date,
     now: datetime,
     goals: Sequence[Goal] = (),
+    overruled: Mapping[str, Sequence[date]] | None = None,
 ) -> Picture:
     """Everything about the member's money as of `today` (their local date). `entries` are the
     posted, categorised transactions; `records` every transaction as stored (for data quality);
+    `overruled`: days of harmful spending (by category) the provider is sure of and the member
+    re-labelled, which avoidance badges still read;
     `goals` the member's own goals, each given its progress."""
     entries = sorted(entries, key=lambda entry: entry.day)
     coverage = (entries[0].day, today) if entries else None
@@ -114,7 +117,10 @@ def member_picture(
         today=today,
         figures=figures,
         coverage=coverage,
-        category_days={name: [e.day for e in entries if e.category.value == name] for name in WATCHED},
+        category_days={
+            name: sorted([e.day for e in entries if e.category.value == name] + list((overruled or {}).get(name, ())))
+            for name in WATCHED
+        },
         total_saved_minor=sum(month.savings_minor for month in figures),
         liquid_savings_minor=liquid if has_savings_account else None,
         quality_problem=None if quality.decisions_may_proceed else _problem(quality),
