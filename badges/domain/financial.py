@@ -28,7 +28,7 @@ from badges.domain.definitions import (
     SustainedRule,
 )
 from badges.domain.figures import MonthFigures
-from badges.domain.rules import Award, BadgeState, Evaluation, ProgressUpdate, RuleState
+from badges.domain.rules import Award, BadgeState, Evaluation, ProgressUpdate, RuleState, award
 
 SINGLE = "1"
 # The seed's behaviour categories as the spending taxonomy names them.
@@ -207,16 +207,7 @@ def apply_verdicts(
             if instance in rule.awarded:
                 continue
             rule.awarded[instance] = now
-            awards.append(
-                Award(
-                    badge_id=badge.badge_id,
-                    name=badge.name,
-                    instance=instance,
-                    awarded_at=now,
-                    version=badge.version,
-                    reward=badge.reward,
-                )
-            )
+            awards.append(award(badge, instance, now))
         if (
             before is None
             or before.count != rule.count

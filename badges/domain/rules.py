@@ -393,17 +393,20 @@ def _new_awards(badge: BadgeDefinition, progress: RuleState, awarded_at: datetim
         if instance in progress.awarded:
             continue
         progress.awarded[instance] = awarded_at
-        awards.append(
-            Award(
-                badge_id=badge.badge_id,
-                name=badge.name,
-                instance=instance,
-                awarded_at=awarded_at,
-                version=badge.version,
-                reward=badge.reward,
-            )
-        )
+        awards.append(award(badge, instance, awarded_at))
     return awards
+
+
+def award(badge: BadgeDefinition, instance: str, awarded_at: datetime) -> Award:
+    """An award of one instance of the badge, under its current version and with its reward."""
+    return Award(
+        badge_id=badge.badge_id,
+        name=badge.name,
+        instance=instance,
+        awarded_at=awarded_at,
+        version=badge.version,
+        reward=badge.reward,
+    )
 
 
 def _progress_update(badge: BadgeDefinition, progress: RuleState) -> ProgressUpdate:

@@ -116,13 +116,7 @@ class UserBadgesWorkflow:
             [event.catalogue_revision for event in work.events] + [r.catalogue_revision for r in work.reevaluations],
             default=0,
         )
-        if wanted > self._catalogue.revision:
-            self._catalogue = await workflow.execute_local_activity(
-                "load_catalogue",
-                result_type=CatalogueSnapshot,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RECORD_RETRY,
-            )
+        await self._catalogue_from(wanted)
         now = workflow.now()
         loaded: dict[str, ReviewDecision] = {}  # decisions with their held events, once loaded
         try:
@@ -180,8 +174,7 @@ class UserBadgesWorkflow:
             may_split=lambda: workflow.patched(BOUNDED_REVIEW_ITEMS),
         )
         if outcome.to_record:
-            await workflow.execute_local_activity(
-                "record_progress",
+            await self._record(
                 ProgressBatch(
                     user_id=user_id,
                     batch_seq=outcome.state.batch_seq,
@@ -196,9 +189,7 @@ class UserBadgesWorkflow:
                     # The item's events are not needed to close it.
                     resolved=[decision.model_copy(update={"events": []}) for decision in outcome.resolved],
                     decided_at=now,
-                ),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RECORD_RETRY,
+                )
             )
         self._state = outcome.state
         return outcome.awards
@@ -261,32 +252,40 @@ class UserBadgesWorkflow:
         once, as this workflow is the one writer of the member's progress rows."""
         results, self._financial = sorted(self._financial, key=lambda r: r.seq), []
         wanted = max(result.catalogue_revision for result in results)
-        if wanted > self._catalogue.revision:
-            self._catalogue = await workflow.execute_local_activity(
-                "load_catalogue",
-                result_type=CatalogueSnapshot,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RECORD_RETRY,
-            )
+        await self._catalogue_from(wanted)
         catalogue = self._catalogue.badges
         for result in results:
             now = workflow.now()
             outcome = apply_verdicts(self._state, result.verdicts, catalogue, result.seq, now)
             if outcome.changed:
-                await workflow.execute_local_activity(
-                    "record_progress",
+                await self._record(
                     ProgressBatch(
                         user_id=user_id,
                         batch_seq=outcome.state.batch_seq,
                         progress=outcome.progress,
                         awards=outcome.awards,
                         decided_at=now,
-                    ),
-                    start_to_close_timeout=timedelta(seconds=10),
-                    retry_policy=RECORD_RETRY,
+                    )
                 )
             self._state = outcome.state
             await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+
+    async def _catalogue_from(self, revision: int) -> None:
+        """Load the newest catalogue when work was decided under a revision newer than the one held."""
+        if revision > self._catalogue.revision:
+            self._catalogue = await workflow.execute_local_activity(
+                "load_catalogue",
+                result_type=CatalogueSnapshot,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RECORD_RETRY,
+            )
+
+    async def _record(self, batch: ProgressBatch) -> None:
+        """Write one batch's outcome (`record_progress`, retried until the database takes it or
+        refuses it for good)."""
+        await workflow.execute_local_activity(
+            "record_progress", batch, start_to_close_timeout=timedelta(seconds=10), retry_policy=RECORD_RETRY
+        )
 
     async def _deliver_webhooks(
         self, user_id: uuid.UUID, awards: list[Award], catalogue: list[BadgeDefinition]
