@@ -239,13 +239,7 @@ def parse_master_keys(value: str) -> list[tuple[str, bytes]]:
         item.strip() for line in value.splitlines() if not line.lstrip().startswith("#") for item in line.split(",")
     ]
     for item in filter(None, items):
-        key_id, sep, encoded = item.partition(":")
-        if not sep or not key_id:
-            raise ValueError("BADGES_MASTER_KEYS items must look like 'id:base64key'")
-        key = base64.b64decode(encoded, validate=True)
-        if len(key) != 32:
-            raise ValueError(f"master key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
-        keys.append((key_id, key))
+        keys.append(_key_item(item, "BADGES_MASTER_KEYS", "master key", " (AES-256)"))
     if not keys:
         raise ValueError("BADGES_MASTER_KEYS holds no key")
     if len({key_id for key_id, _ in keys}) != len(keys):
@@ -258,16 +252,22 @@ def parse_audit_anchor_keys(value: str) -> list[tuple[str, bytes]]:
     unique (a checkpoint names the key that signed it); no key at all when it is empty."""
     keys: list[tuple[str, bytes]] = []
     for item in value.split(",") if value.strip() else []:
-        key_id, sep, encoded = item.strip().partition(":")
-        if not sep or not key_id:
-            raise ValueError("BADGES_AUDIT_ANCHOR_KEYS items must look like 'id:base64key'")
-        key = base64.b64decode(encoded, validate=True)
-        if len(key) != 32:
-            raise ValueError(f"audit anchor key {key_id!r} must be 32 bytes, got {len(key)}")
+        key_id, key = _key_item(item.strip(), "BADGES_AUDIT_ANCHOR_KEYS", "audit anchor key")
         if any(key_id == known for known, _ in keys):
             raise ValueError(f"BADGES_AUDIT_ANCHOR_KEYS names key {key_id!r} twice")
         keys.append((key_id, key))
     return keys
+
+
+def _key_item(item: str, setting: str, name: str, kind: str = "") -> tuple[str, bytes]:
+    """One `id:base64key` item of a key list setting: its id and its 32 bytes."""
+    key_id, sep, encoded = item.partition(":")
+    if not sep or not key_id:
+        raise ValueError(f"{setting} items must look like 'id:base64key'")
+    key = base64.b64decode(encoded, validate=True)
+    if len(key) != 32:
+        raise ValueError(f"{name} {key_id!r} must be 32 bytes{kind}, got {len(key)}")
+    return key_id, key
 
 
 def read_master_keys_file(path: Path) -> list[tuple[str, bytes]]:
