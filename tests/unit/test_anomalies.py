@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from badges.banking.sandbox.personas import PERSONAS
 from badges.domain.categories import SpendingCategory
 from badges.domain.figures import Entry, monthly_figures
 from badges.insights.anomalies import (
@@ -20,15 +21,6 @@ from tests.unit.persona_histories import TODAY, persona_history
 
 C = SpendingCategory
 SINCE = date(2026, 4, 1)
-PERSONAS = (
-    "user_good",
-    "user_saver",
-    "user_spender",
-    "user_gambler",
-    "user_fastfood",
-    "user_improver",
-    "user_irregular_income",
-)
 
 
 def _with(username: str, *extra: Entry) -> list[Entry]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from badges.banking.sandbox.personas import PERSONAS
 from badges.domain.quality import AccountState, DataQuality, Record, assess_quality
 from tests.unit.persona_histories import TODAY, persona_history, persona_records
 
@@ -32,15 +33,7 @@ def _assess(
 
 
 def test_every_personas_fresh_connection_is_high_quality() -> None:
-    for username in (
-        "user_good",
-        "user_saver",
-        "user_spender",
-        "user_gambler",
-        "user_fastfood",
-        "user_improver",
-        "user_irregular_income",
-    ):
+    for username in PERSONAS:  # every sandbox persona
         quality = _assess(username)
         assert (quality.level, quality.decisions_may_proceed, quality.issues) == ("high", True, ()), username
         assert quality.uncategorised_share < 0.1 and quality.duplicate_share < 0.01 and quality.longest_gap_days < 14
