@@ -3,9 +3,10 @@
 - `categorise`: transactions categorised per second on one core (the one mapping table and the
   scikit-learn model together, as the sync runs them), over statement lines from every sandbox
   persona's generated history; and the model alone on the lines the mapping left unsure.
-- `recompute`: one member's whole picture (24 months of figures, trends, income, recurring
-  payments, health score, prediction, data quality, unusual spending, the badge snapshot and the
-  badge decisions), as each evaluation after a sync recomputes it: p50 / p99 over members.
+- `recompute`: one member's whole picture, as `evaluate_behaviour` computes it from their stored
+  rows after each sync (`picture_of`: 24 months of figures, trends, income, recurring payments,
+  health score, prediction, data quality, unusual spending, the badge snapshot), and the badge
+  decisions: p50 / p99 over members.
 
     python -m bench.insights [--members 200] [--lines 100000]
 """
@@ -14,29 +15,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
 import os
 import resource
 import statistics
 import time
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from badges.activities.behaviour import picture_of
 from badges.api.catalogue import read_catalogue_file
 from badges.banking.sandbox import history
 from badges.banking.sandbox.catalogue import UK, US
 from badges.banking.sandbox.personas import PERSONAS
+from badges.db.insights import AccountRow, BehaviourInputs, ConnectionRow, TransactionRow
 from badges.domain.catalogue import parse_catalogue
 from badges.domain.categories import CONFIDENT, from_provider
 from badges.domain.definitions import BadgeDefinition
-from badges.domain.figures import Entry
 from badges.domain.financial import decide
-from badges.domain.quality import AccountState, Record
 from badges.insights.categoriser import categorise, load
-from badges.insights.picture import member_picture
 
 TODAY = date(2026, 11, 30)
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 Line = tuple[str, str | None, int, str | None, str | None, str | None, str | None]
 
 
@@ -84,67 +87,57 @@ def bench_categorise(total: int) -> dict[str, Any]:
     }
 
 
-def member_history(persona_name: str, seed: str) -> tuple[list[Entry], list[Record], list[AccountState]]:
+def member_inputs(persona_name: str, seed: str) -> BehaviourInputs:
+    """A member's 24 months as the evaluation reads them from the database: categorised as the
+    sync stores them, merchants known by a digest."""
     market = US if hash(seed) % 2 else UK
     generated = history.generate(PERSONAS[persona_name], seed=seed, today=TODAY, months=24, market=market)
-    kinds = {generated.checking.account_id: "current", generated.savings.account_id: "savings"}
     lines: list[Line] = [
         (t.name, t.merchant_name, -round(t.amount * 100), t.category.detailed, t.category.primary, None, t.mcc)
         for t in generated.transactions
     ]
-    found = categorise(load(), lines)
-    entries, records = [], []
-    for t, line, category in zip(generated.transactions, lines, found, strict=True):
-        records.append(
-            Record(
-                t.transaction_id,
-                t.account_id,
-                t.date,
-                line[2],
-                t.name,
-                category.category,
-                category.confidence,
-                t.pending,
-            )
+    rows = [
+        TransactionRow(
+            t.transaction_id,
+            t.account_id,
+            t.date,
+            line[2],
+            found.category.value,
+            found.confidence,
+            hashlib.sha256((t.merchant_name or t.name).encode()).digest()[:16],
+            t.pending,
         )
-        if not t.pending:
-            entries.append(
-                Entry(
-                    day=t.date,
-                    amount_minor=line[2],
-                    category=category.category,
-                    account_kind=kinds[t.account_id],
-                    merchant=t.merchant_name or t.name,
-                    account=t.account_id,
-                    transaction_id=t.transaction_id,
-                )
-            )
-    balances = {
-        account.account_id: round(account.opening_balance * 100)
-        + sum(r.amount_minor for r in records if r.account_id == account.account_id)
+        for t, line, found in zip(generated.transactions, lines, categorise(load(), lines), strict=True)
+    ]
+    accounts = [
+        AccountRow(
+            account.account_id,
+            "depository",
+            account.subtype,
+            round(account.opening_balance * 100)
+            + sum(r.amount_minor for r in rows if r.account_id == account.account_id),
+        )
         for account in (generated.checking, generated.savings)
-    }
-    accounts = [AccountState(i, kinds[i], balance_minor=b) for i, b in balances.items()]
-    return entries, records, accounts
+    ]
+    return BehaviourInputs("UTC", accounts, rows, [ConnectionRow(uuid.uuid4(), "active", NOW)])
 
 
 def bench_recompute(members: int) -> dict[str, Any]:
     specs = parse_catalogue(read_catalogue_file("")).badges
     catalogue = [BadgeDefinition.from_spec(badge_id, 1, spec) for badge_id, spec in sorted(specs.items())]
     names = sorted(PERSONAS)
-    histories = [member_history(names[n % len(names)], f"m{n}") for n in range(members)]
-    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    histories = [member_inputs(names[n % len(names)], f"m{n}") for n in range(members)]
     timings = []
-    for entries, records, accounts in histories:
+    for inputs in histories:
         started = time.perf_counter()
-        picture = member_picture(entries, records, accounts, now, TODAY, now)
+        picture = picture_of(inputs, TODAY, NOW)
         decide(catalogue, picture.snapshot)
         json.dumps(picture.document())
         timings.append((time.perf_counter() - started) * 1000)
     ordered = sorted(timings)
     return {
         "members": members,
-        "transactions_per_member": round(statistics.mean(len(h[1]) for h in histories)),
+        "transactions_per_member": round(statistics.mean(len(inputs.transactions) for inputs in histories)),
         "months": 24,
         "p50_ms": round(ordered[len(ordered) // 2], 2),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
