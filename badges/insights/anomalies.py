@@ -13,7 +13,9 @@ forest is noise, so the robust rule alone decides: the Iglewicz-Hoaglin modified
 log amount against the category's median and median absolute deviation, above 3.5. Either way a
 transaction is reported only with a reason a member can read: at least `RATIO` times the
 category's usual payment (and not what the member usually pays at that merchant), or a first
-payment in a category that is big for the member.
+payment in a category that is big for the member. So the forest (or the rule) is asked only
+about payments that already have such a reason, and with none among the new ones (most
+evaluations) no forest is fitted: fitting is most of what an evaluation costs (bench/insights.py).
 
 **Unusual months.** A category's spending in a month against the same category's previous up to
 12 months (months without any counted as zero): the median and median absolute deviation again,
@@ -139,62 +141,69 @@ def unusual_transactions(entries: Iterable[Entry], since: date, currency: str = 
     if not history or not recent:
         return []
     by_category: dict[SpendingCategory, list[int]] = defaultdict(list)
-    for entry in history:
-        by_category[entry.category].append(-entry.amount_minor)
-    usual = {category: _usual(amounts) for category, amounts in by_category.items()}
     at_merchant: dict[str, list[int]] = defaultdict(list)
     for entry in history:
+        by_category[entry.category].append(-entry.amount_minor)
         at_merchant[payer_key(entry.merchant)].append(-entry.amount_minor)
+    usual = {category: _usual(amounts) for category, amounts in by_category.items()}
     months_seen = max(1, round((since - history[0].day).days / 30.44))
     long_history = len(history) >= FOREST_MIN_TRANSACTIONS and (since - history[0].day).days >= FOREST_MIN_DAYS
-    if long_history:
-        isolated = _forest_outliers(history, recent, usual)
-    else:
-        isolated = [
-            e.category in usual
-            and usual[e.category].count >= MIN_CATEGORY_HISTORY
-            and usual[e.category].z(-e.amount_minor) > MAD_Z
-            for e in recent
-        ]
     method: Method = "isolation_forest" if long_history else "median_mad"
-    found = []
-    for entry, outlier in zip(recent, isolated, strict=True):
-        amount = -entry.amount_minor
-        name = entry.category.value.replace("_", " ")
-        at = f" at {entry.merchant}" if entry.merchant else ""
+    large = _large(history)
+    found: list[tuple[int, Unusual]] = []  # by the payment's place in `recent`
+    sayable: list[tuple[int, Entry]] = []  # each outlier among these is reported, with why
+    for position, entry in enumerate(recent):
         category_usual = usual.get(entry.category)
         if category_usual is None:
             # A first payment in a category is news when it is big for this member.
-            if amount < _large(history):
-                continue
-            reason = f"{money(amount, currency)}{at} is your first {name} payment in {months_seen} months."
-            found.append(Unusual("transaction", entry.day, entry.category, entry.merchant, amount, 0, method, reason))
-            continue
-        if not outlier or category_usual.count < MIN_CATEGORY_HISTORY:
-            continue
-        ratio = amount / category_usual.median_minor
-        if ratio < RATIO:
-            continue  # unusual in some way we cannot put in words: say nothing
-        usual_here = at_merchant.get(payer_key(entry.merchant), [])
-        if len(usual_here) >= MIN_MERCHANT_HISTORY and amount < RATIO * statistics.median(usual_here):
-            continue  # what this member usually spends at this merchant
-        reason = (
-            f"{money(amount, currency)}{at} is {ratio:.1f}x your usual {name} payment "
-            f"({money(category_usual.median_minor, currency)})."
-        )
-        found.append(
-            Unusual(
-                "transaction",
-                entry.day,
-                entry.category,
-                entry.merchant,
-                amount,
-                category_usual.median_minor,
-                method,
-                reason,
-            )
-        )
-    return found
+            if -entry.amount_minor >= large:
+                found.append((position, _first_payment(entry, method, months_seen, currency)))
+        elif _worth_a_word(entry, category_usual, at_merchant):
+            sayable.append((position, entry))
+    if sayable:
+        # Which of them is unusual: the forest (or the robust rule) is asked only about payments
+        # it could change the answer for; with none (most evaluations) it is not fitted at all.
+        candidates = [entry for _, entry in sayable]
+        if long_history:
+            isolated = _forest_outliers(history, candidates, usual)
+        else:
+            isolated = [usual[e.category].z(-e.amount_minor) > MAD_Z for e in candidates]
+        found += [
+            (position, _bigger_than_usual(entry, usual[entry.category], method, currency))
+            for (position, entry), outlier in zip(sayable, isolated, strict=True)
+            if outlier
+        ]
+    return [unusual for _, unusual in sorted(found, key=lambda pair: pair[0])]
+
+
+def _worth_a_word(entry: Entry, category_usual: _Usual, at_merchant: dict[str, list[int]]) -> bool:
+    """A payment that could be reported in words a member can read: at least `RATIO` times the
+    category's usual (once the category has a usual), and not what they usually pay there."""
+    amount = -entry.amount_minor
+    if category_usual.count < MIN_CATEGORY_HISTORY or amount / category_usual.median_minor < RATIO:
+        return False
+    usual_here = at_merchant.get(payer_key(entry.merchant), [])
+    return len(usual_here) < MIN_MERCHANT_HISTORY or amount >= RATIO * statistics.median(usual_here)
+
+
+def _first_payment(entry: Entry, method: Method, months_seen: int, currency: str) -> Unusual:
+    amount = -entry.amount_minor
+    name = entry.category.value.replace("_", " ")
+    at = f" at {entry.merchant}" if entry.merchant else ""
+    reason = f"{money(amount, currency)}{at} is your first {name} payment in {months_seen} months."
+    return Unusual("transaction", entry.day, entry.category, entry.merchant, amount, 0, method, reason)
+
+
+def _bigger_than_usual(entry: Entry, category_usual: _Usual, method: Method, currency: str) -> Unusual:
+    amount = -entry.amount_minor
+    name = entry.category.value.replace("_", " ")
+    at = f" at {entry.merchant}" if entry.merchant else ""
+    reason = (
+        f"{money(amount, currency)}{at} is {amount / category_usual.median_minor:.1f}x your usual {name} payment "
+        f"({money(category_usual.median_minor, currency)})."
+    )
+    usual_minor = category_usual.median_minor
+    return Unusual("transaction", entry.day, entry.category, entry.merchant, amount, usual_minor, method, reason)
 
 
 def _large(history: Sequence[Entry]) -> int:

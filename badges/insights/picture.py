@@ -7,6 +7,7 @@ dashboard; pure apart from the numeric libraries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -96,8 +97,11 @@ def member_picture(
     coverage = (entries[0].day, today) if entries else None
     trips = savings_round_trips(entries)
     # Money moved into savings and straight back out is not saving.
-    counted = without_round_trips(entries)
+    counted = without_round_trips(entries) if trips else entries
     figures = monthly_figures(counted, coverage)
+    # The prediction reads the entries as they are, up to today: the same figures when nothing
+    # was taken out and nothing is dated later.
+    figures_as_they_are = figures if counted is entries and entries and entries[-1].day <= today else None
     recurring = detect_recurring(entries, as_of=today)
     income = detect_income(entries, as_of=today, coverage=coverage)
     liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
@@ -111,7 +115,7 @@ def member_picture(
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
-    prediction = predict_month(entries, today, recurring, income) if entries else None
+    prediction = predict_month(entries, today, recurring, income, figures_as_they_are) if entries else None
     progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
@@ -173,17 +177,25 @@ def _problem(quality: DataQuality) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, SpendingCategory):
+        return value.value
+    if value is None or isinstance(value, int | float | str):  # most of a document: answered first
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {_camel(field.name): _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {camel: _jsonable(getattr(value, name)) for name, camel in _wire_names(type(value))}
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(item) for item in value]
     if isinstance(value, date | datetime):
         return value.isoformat()
-    if isinstance(value, SpendingCategory):
-        return value.value
     return value
+
+
+@functools.cache
+def _wire_names(kind: type) -> tuple[tuple[str, str], ...]:
+    """A dataclass's fields, each with its camelCase name."""
+    return tuple((field.name, _camel(field.name)) for field in dataclasses.fields(kind))
 
 
 def _camel(name: str) -> str:
