@@ -32,7 +32,7 @@ from badges.db.insights import (
     BehaviourInputs,
     TransactionRow,
     behaviour_inputs,
-    member_insights,
+    given_notices,
     publish_insights,
     store_insights,
 )
@@ -79,13 +79,14 @@ class BehaviourActivities:
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
-        previous = await member_insights(self._pool, self._keys, request.user_id)
+        # What the previous evaluation told the member, known by digest: nothing of it is opened.
+        given = await given_notices(self._pool, self._keys, request.user_id)
+        digests = await self._keys.digests(str(request.user_id), [notice["key"] for notice in found])
         document = {**picture.document(), "notices": found}
-        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document):
-            before = previous[1].get("notices", []) if previous is not None else []
+        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document, digests):
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
-                for notice in fresh(found, before)
+                for notice in fresh(found, digests, given)
             ]
             await publish_insights(self._pool, request.user_id, news)
         # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
