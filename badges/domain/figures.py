@@ -16,6 +16,7 @@ zone). Amounts are integer minor units, positive for money in.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +67,12 @@ class MonthFigures:
 
     @property
     def complete(self) -> bool:
-        return self.covered_days >= calendar.monthrange(self.month.year, self.month.month)[1]
+        return self.covered_days >= days_in_month(self.month)
+
+
+@functools.lru_cache(maxsize=1 << 12)  # asked of every month figure, many times an evaluation
+def days_in_month(month: date) -> int:
+    return calendar.monthrange(month.year, month.month)[1]
 
 
 def month_of(day: date) -> date:

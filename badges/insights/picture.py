@@ -121,10 +121,7 @@ def member_picture(
         today=today,
         figures=figures,
         coverage=coverage,
-        category_days={
-            name: sorted([e.day for e in entries if e.category.value == name] + list((overruled or {}).get(name, ())))
-            for name in WATCHED
-        },
+        category_days=_days_in(entries, overruled or {}),
         total_saved_minor=sum(month.savings_minor for month in figures),
         liquid_savings_minor=liquid if has_savings_account else None,
         quality_problem=None if quality.decisions_may_proceed else _problem(quality),
@@ -144,6 +141,17 @@ def member_picture(
         round_trips=len(trips),
         goals=progress,
     )
+
+
+def _days_in(entries: Sequence[Entry], overruled: Mapping[str, Sequence[date]]) -> dict[str, list[date]]:
+    """The days of each `WATCHED` category's spending, with the days of what the member re-labelled
+    that the provider is sure of (one pass over the entries)."""
+    watched = {SpendingCategory(name): name for name in WATCHED}
+    days: dict[str, list[date]] = {name: list(overruled.get(name, ())) for name in WATCHED}
+    for entry in entries:
+        if (name := watched.get(entry.category)) is not None:
+            days[name].append(entry.day)
+    return {name: sorted(found) for name, found in days.items()}
 
 
 def _without_merchant(found: Unusual) -> Unusual:
