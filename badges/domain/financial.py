@@ -49,6 +49,9 @@ class FinancialSnapshot:
     quality_problem: str | None = None
     # Categories with a transaction whose category is not confident: decisions that read them wait.
     unsure_categories: frozenset[str] = frozenset()
+    # Savings badges judge windows ended by this day (None: today): a deposit made later may yet
+    # be the first leg of a round trip (see `badges/insights/round_trips.py`).
+    settled_on: date | None = None
 
 
 class Verdict(BaseModel):
@@ -134,7 +137,9 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
         tracking = badge.config.behavior_tracking
         assert tracking is not None  # BadgeSpec checks it
         category = TAXONOMY_NAME.get(rule.category, rule.category)
-        result = improvement(rule, tracking, [_totals(month, category, rule.category) for month in snapshot.figures])
+        settled_on = snapshot.settled_on if category == "savings" else None
+        totals = [_totals(month, category, rule.category, settled_on) for month in snapshot.figures]
+        result = improvement(rule, tracking, totals)
         percent = round(result.change_fraction * 100) if result.change_fraction is not None else 0
         target = round(tracking.improvement_threshold * 100)
         instance = result.current_start.isoformat() if result.current_start else SINGLE
@@ -142,7 +147,7 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
     if isinstance(rule, SustainedRule):
         run = 0
         for month in snapshot.figures:
-            if not month.complete:
+            if not month.complete or not _settled(month, snapshot.settled_on):
                 continue
             rate = month.savings_rate
             run = run + 1 if rate is not None and rate >= rule.minimum else 0
@@ -161,8 +166,9 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
     raise TypeError(f"{badge.badge_id}: {rule.kind} is not decided on a member's own bank data")
 
 
-def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTotals:
-    """The month's total of a taxonomy category (or all spending, or savings), under the rule's name."""
+def _totals(month: MonthFigures, category: str, key: str, settled_on: date | None = None) -> MonthlyCategoryTotals:
+    """The month's total of a taxonomy category (or all spending, or savings), under the rule's
+    name; covered only up to `settled_on` when given."""
     if category == "spending":
         total = month.spending_minor
     elif category == "savings":
@@ -170,9 +176,16 @@ def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTota
     else:
         total = month.spending_by_category.get(category, 0)
     days = calendar.monthrange(month.month.year, month.month.month)[1]
-    return MonthlyCategoryTotals(
-        month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
-    )
+    covered = min(month.covered_days, days)
+    if settled_on is not None:
+        covered = min(covered, max(0, (settled_on - month.month).days + 1))
+    return MonthlyCategoryTotals(month=month.month, totals_minor={key: total}, covered_days=covered)
+
+
+def _settled(month: MonthFigures, settled_on: date | None) -> bool:
+    """Whether the month ended by `settled_on` (None: every month has)."""
+    last = month.month.replace(day=calendar.monthrange(month.month.year, month.month.month)[1])
+    return settled_on is None or last <= settled_on
 
 
 def apply_verdicts(
