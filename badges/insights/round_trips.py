@@ -20,10 +20,10 @@ finds it not suspicious (its key in `cleared`), it stays out of the figures; cle
 as the ordinary rules count it. A round trip labelled savings both ways inside one month already
 nets to nothing in that month's figures: taken out all the same, never reported.
 
-**Settling.** A savings badge counts a deposit once it has stayed `ROUND_TRIP_DAYS`
-(`settled_on`, `unsettled_savings`): until then nobody can tell a deposit from the first leg of a
-round trip, and an award made in between (a burst of deposits just before a window closes,
-taken out just after) could not be taken back.
+**Settling.** A savings badge (and a save goal's being reached, which earns *Goal getter*)
+counts a deposit once it has stayed `ROUND_TRIP_DAYS` (`settled_on`, `unsettled_savings`): until
+then nobody can tell a deposit from the first leg of a round trip, and an award made in between
+(a burst of deposits just before a window closes, taken out just after) could not be taken back.
 """
 
 from __future__ import annotations
@@ -236,15 +236,17 @@ def settled_on(today: date) -> date:
     return today - timedelta(days=ROUND_TRIP_DAYS)
 
 
-def unsettled_savings(entries: Sequence[Entry], today: date) -> int:
-    """Money put into savings (from a current account, as figures count it) after
-    `settled_on(today)`: saved, but not yet counted by a savings badge."""
-    since = settled_on(today)
-    return sum(
-        -entry.amount_minor
-        for entry in entries
-        if entry.category is C.SAVINGS
+def unsettled_deposit(entry: Entry, today: date) -> bool:
+    """Whether the entry is money put into savings (from a current account, as figures count it)
+    after `settled_on(today)`: saved, but not yet counted by a savings badge."""
+    return (
+        entry.category is C.SAVINGS
         and entry.account_kind != "savings"
         and entry.amount_minor < 0
-        and since < entry.day <= today
+        and settled_on(today) < entry.day <= today
     )
+
+
+def unsettled_savings(entries: Sequence[Entry], today: date) -> int:
+    """What the entries' unsettled deposits put into savings."""
+    return sum(-entry.amount_minor for entry in entries if unsettled_deposit(entry, today))

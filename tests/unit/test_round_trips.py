@@ -15,6 +15,7 @@ from badges.domain.categories import SpendingCategory
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.figures import Entry, monthly_figures
 from badges.domain.financial import decide
+from badges.domain.goals import Goal
 from badges.domain.quality import AccountState
 from badges.insights.picture import Picture, member_picture
 from badges.insights.round_trips import (
@@ -226,3 +227,20 @@ def test_a_burst_into_savings_just_before_a_window_closes_waits_until_the_window
     quarters.append(to_savings(date(2026, 6, 29), 50_000, "burst"))
     assert earned(picture(quarters, date(2026, 7, 1)), "steady-saver") == set()
     assert earned(picture(quarters, date(2026, 7, 1) + timedelta(days=7)), "steady-saver") == {"steady-saver"}
+
+
+def test_a_save_goal_is_reached_once_the_saving_that_reaches_it_has_stayed_a_week() -> None:
+    goal = Goal(
+        goal_id="g", kind="save", name="Bike", created_on=date(2026, 6, 1), reached_on=None, target_minor=20_000
+    )
+    entries = [*salary(date(2026, 1, 1), 6), to_savings(date(2026, 6, 28), 20_000, "bike")]
+
+    def at(today: date) -> Picture:
+        now = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+        return member_picture(entries, [], [], None, today, now, [goal])
+
+    [settling] = at(date(2026, 6, 30)).goals
+    assert not settling.reached and settling.save is not None and settling.save.saved_minor == 20_000
+    assert "once the last week's saving has stayed a week" in settling.save.reason
+    [kept] = at(date(2026, 7, 5)).goals
+    assert kept.reached and kept.newly_reached
