@@ -7,8 +7,9 @@ only the savings account linked, money into it). Within `ROUND_TRIP_DAYS` (7) it
   latest deposits first (what went in last is what comes straight back out);
 - or *disguised*: money in to a current account labelled a transfer from another own account
   (`transfer`) or other income (`income_other`), of the same amount as one deposit still held
-  (within `SAME_AMOUNT`, 2 %, and at least `DISGUISED_MIN_MINOR`, 100.00). Money that went round
-  in a circle is neither saving nor income, whatever its label says.
+  (within `SAME_AMOUNT`, 2 %, and at least `DISGUISED_MIN_MINOR`, 100.00), unless it is the other
+  side of the same sum sent from another of the member's current accounts (within `MIRROR_DAYS`).
+  Money that went round in a circle is neither saving nor income, whatever its label says.
 A round trip is taken out of both its legs (`without_round_trips`): no month counts it as saved,
 even across a month end, nor, when it came back as income, as earned.
 
@@ -44,6 +45,7 @@ ReturnedAs = Literal["savings", "transfer", "income"]
 ROUND_TRIP_DAYS = 7
 SAME_AMOUNT = 0.02  # a disguised return is within this share of the deposit it matches
 DISGUISED_MIN_MINOR = 10_000  # below this, a transfer in matching a deposit is a coincidence
+MIRROR_DAYS = 3  # the two sides of one move between current accounts post this close together
 DISGUISED_AS: dict[SpendingCategory, ReturnedAs] = {C.TRANSFER: "transfer", C.INCOME_OTHER: "income"}
 HOW_IT_CAME_BACK: dict[ReturnedAs, str] = {
     "savings": "from savings",
@@ -168,10 +170,15 @@ def _moves(entries: Sequence[Entry]) -> Iterator[tuple[Entry, int, ReturnedAs | 
     current = [e for e in entries if e.account_kind != "savings"]
     moves: list[tuple[Entry, int, ReturnedAs | None]] = []
     if any(e.category is C.SAVINGS for e in current):
+        sent = _sent_between_current_accounts(current)
         for entry in current:
             if entry.category is C.SAVINGS and entry.amount_minor != 0:
                 moves.append((entry, abs(entry.amount_minor), None if entry.amount_minor < 0 else "savings"))
-            elif entry.category in DISGUISED_AS and entry.amount_minor >= DISGUISED_MIN_MINOR:
+            elif (
+                entry.category in DISGUISED_AS
+                and entry.amount_minor >= DISGUISED_MIN_MINOR
+                and not _from_another_current_account(entry, sent)
+            ):
                 moves.append((entry, entry.amount_minor, DISGUISED_AS[entry.category]))
     else:
         for entry in entries:
@@ -179,6 +186,24 @@ def _moves(entries: Sequence[Entry]) -> Iterator[tuple[Entry, int, ReturnedAs | 
                 moves.append((entry, abs(entry.amount_minor), None if entry.amount_minor > 0 else "savings"))
     moves.sort(key=lambda move: (move[0].day, move[2] is not None))
     yield from moves
+
+
+def _sent_between_current_accounts(current: Sequence[Entry]) -> dict[int, list[Entry]]:
+    """Transfers out of current accounts, by amount sent."""
+    sent: dict[int, list[Entry]] = defaultdict(list)
+    for entry in current:
+        if entry.category is C.TRANSFER and entry.amount_minor < 0:
+            sent[-entry.amount_minor].append(entry)
+    return sent
+
+
+def _from_another_current_account(entry: Entry, sent: dict[int, list[Entry]]) -> bool:
+    """Whether money in is the other side of the same sum sent from another of the member's
+    current accounts within `MIRROR_DAYS`: a move between them, not money back from savings."""
+    return any(
+        out.account != entry.account and abs((entry.day - out.day).days) <= MIRROR_DAYS
+        for out in sent.get(entry.amount_minor, ())
+    )
 
 
 def _take_latest(recent: Sequence[_Deposit], amount: int) -> list[tuple[Entry, int]]:

@@ -144,6 +144,10 @@ def test_a_disguised_return_must_match_a_deposit_still_held_within_the_window() 
         assert savings_round_trips([*start, unrelated]) == [], unrelated
     small = [to_savings(date(2026, 1, 10), 5_000, "s"), back(date(2026, 1, 11), 5_000, C.TRANSFER, "t")]
     assert savings_round_trips(small) == []  # below 100.00 a matching transfer is a coincidence
+    # The other side of a move between two current accounts is not money back from savings.
+    moved = Entry(date(2026, 1, 11), -60_000, C.TRANSFER, account="joint", transaction_id="moved")
+    arrived = back(date(2026, 1, 12), 60_000, C.TRANSFER, "arrived")
+    assert savings_round_trips([*start, moved, arrived]) == []
     # One deposit is taken back once: a second matching transfer is someone else's money.
     again = back(date(2026, 1, 13), 60_000, C.TRANSFER, "again")
     assert len(savings_round_trips([*start, near, again])) == 1
