@@ -4,8 +4,8 @@ Pure (no clock: the snapshot says what day it is in the member's time zone).
 A verdict says where the member stands (value of target) and which award instances the data earn
 now: every complete window of the history is decided, not only the latest, so linking a bank (the
 backfill) or late data in an old window earn what live tracking would have earned when each
-window closed. The member's badge workflow (the one writer of their progress and awards) records each
-instance once. A decision that the data cannot yet support waits, with the reason: too little
+window closed. The member's badge workflow (the one writer of their progress and awards) records
+each instance once. A decision that the data cannot yet support waits, with the reason: too little
 history, data of poor quality, or a low-confidence category that could tip it (the member is
 asked to check it).
 """

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -505,12 +505,13 @@ async def test_a_consent_that_lapses_on_the_workflows_clock_stops_evaluation_and
 # --- the improver --------------------------------------------------------------------------------
 
 
-def fast_food_by_quarter(transactions: Iterable[SandboxTransaction]) -> dict[date, int]:
+def fast_food(transactions: Iterable[SandboxTransaction], period: Callable[[date], date]) -> dict[date, int]:
+    """Fast-food spending (as the programme categorises it) by the first day of each `period`."""
     totals: dict[date, int] = defaultdict(int)
     for t in transactions:
         found = from_provider(t.category.detailed, t.category.primary, None, t.mcc)
         if not t.pending and found is not None and found.category is SpendingCategory.FAST_FOOD:
-            totals[quarter_start(t.date)] += round(t.amount * 100)
+            totals[period(t.date)] += round(t.amount * 100)
     return totals
 
 
@@ -518,15 +519,18 @@ def level_history_user(improved: date, generated_on: date, months: int) -> str:
     """A sandbox user whose improver history (generated on `generated_on`) keeps fast food level,
     within 15 %, from each complete quarter to the next before `improved` (the persona's habits
     are the same then, but a quarter's visits and prices vary by chance, and a chance fall of a
-    fifth would rightly be awarded), and falls by half in the quarter from `improved`."""
+    fifth would rightly be awarded), and falls by half in the quarter from `improved`, its first
+    month included."""
     persona = PERSONAS["user_improver"]
     for n in range(100):
         user = f"improver-{n}"
         made = history.generate(persona, f"{INSTITUTION}|{user}", generated_on, months)
-        totals = fast_food_by_quarter(made.transactions)
-        starts = [q for q in sorted(totals) if q >= made.transactions[0].date and q < improved]
-        level = all(totals[b] >= 0.85 * totals[a] for a, b in itertools.pairwise(starts))
-        if len(starts) >= 2 and level and totals[improved] <= 0.5 * totals[starts[-1]]:
+        quarters = fast_food(made.transactions, quarter_start)
+        first_month = fast_food(made.transactions, lambda day: day.replace(day=1))[improved]
+        old = [q for q in sorted(quarters) if made.transactions[0].date <= q < improved]
+        level = all(quarters[b] >= 0.85 * quarters[a] for a, b in itertools.pairwise(old))
+        before = quarters[old[-1]] if old else 0
+        if len(old) >= 2 and level and quarters[improved] <= 0.5 * before and first_month <= 0.5 * before / 3:
             return user
     raise AssertionError("no level improver history")
 
