@@ -55,6 +55,7 @@ SCOPE = "behaviour_tracking"
 # Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
 # so a million members' month ends are not one burst of evaluations.
 JITTER_SECONDS = 6 * 3600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BehaviourActivities:
@@ -69,16 +70,23 @@ class BehaviourActivities:
 
     @activity.defn
     async def evaluate_behaviour(self, request: EvaluationRequest) -> EvaluationOutcome:
-        now = request.as_of or datetime.now(UTC)
-        if not await has_consent(self._pool, request.user_id, SCOPE, datetime.now(UTC)):
+        wall = datetime.now(UTC)
+        # The moment the evaluation answers for: the workflow's clock, which decides the member's
+        # "today" (so which windows have closed) and is the time-skipping server's in tests.
+        as_of = request.as_of or wall
+        # The consent must hold at that moment and at this one, when the data are read: an
+        # evaluation retried after the consent lapsed reads nothing, nor does one answering for
+        # a moment after it lapsed.
+        if not await has_consent(self._pool, request.user_id, SCOPE, max(as_of, wall)):
             return EvaluationOutcome(evaluated=False)
         inputs = await behaviour_inputs(self._pool, request.user_id)
         zone = ZoneInfo(inputs.timezone)
-        today = now.astimezone(zone).date()
+        today = as_of.astimezone(zone).date()
         goals = [goal_of(record, zone) for record in await member_goals(self._pool, self._keys, request.user_id)]
         cleared = await cleared_patterns(self._pool, request.user_id)
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
-        picture = await asyncio.to_thread(picture_of, inputs, today, now, goals, cleared)
+        # A sync's time is stamped by the database's clock: its staleness is measured on the wall's.
+        picture = await asyncio.to_thread(picture_of, inputs, today, wall, goals, cleared)
         # Once each (a retry or a later evaluation finding it again adds nothing).
         await record_patterns(self._pool, self._keys, request.user_id, [pattern_of(t) for t in picture.for_review])
         revision, catalogue = await load_catalogue(self._engine)
@@ -86,7 +94,8 @@ class BehaviourActivities:
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
         previous = await member_insights(self._pool, self._keys, request.user_id)
         document = {**picture.document(), "notices": found}
-        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document):
+        order = evaluation_order(request)
+        if await store_insights(self._pool, self._keys, request.user_id, order, as_of, document):
             before = previous[1].get("notices", []) if previous is not None else []
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
@@ -95,8 +104,8 @@ class BehaviourActivities:
             await publish_insights(self._pool, request.user_id, news)
         # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
         reached = [uuid.UUID(p.goal.goal_id) for p in picture.goals if p.newly_reached]
-        await mark_reached(self._pool, request.user_id, reached, now)
-        results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
+        await mark_reached(self._pool, request.user_id, reached, as_of)
+        results = FinancialResults(seq=order, verdicts=verdicts, catalogue_revision=revision)
         await record_financial_results(self._temporal, self._settings, request.user_id, results)
         return EvaluationOutcome(
             evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
@@ -116,6 +125,18 @@ class BehaviourActivities:
         """The member's `behaviour_tracking` consent ended: their evaluation stops (the consent's
         record deletes what it derived). False when none was running."""
         return await stop_behaviour(self._temporal, user_id)
+
+
+def evaluation_order(request: EvaluationRequest) -> int:
+    """Where an evaluation's findings stand among the member's (`FinancialResults.seq`, the kept
+    insights' `seq`): by the moment it answers for (the workflow's clock, in microseconds), then by
+    its number in its run. A later run of the behaviour workflow (consent granted again) numbers
+    its evaluations from 1 again and must not be taken for stale; a retried activity answers for
+    the same moment as its first attempt, and is."""
+    if request.as_of is None:
+        return request.seq  # requested before evaluations carried the workflow's clock
+    micros = (request.as_of - EPOCH) // timedelta(microseconds=1)
+    return micros * 1000 + request.seq % 1000
 
 
 def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:

@@ -108,14 +108,17 @@ def member_picture(
     overruled: Mapping[str, Sequence[date]] | None = None,
     cleared: Collection[str] = (),
 ) -> Picture:
-    """Everything about the member's money as of `today` (their local date). `entries` are the
+    """Everything about the member's money as of `today` (their local date; `now` is the wall
+    clock, which a sync's time is measured against). `entries` are the
     posted, categorised transactions; `records` every transaction as stored (for data quality);
     `overruled`: days of harmful spending (by category) the provider is sure of and the member
     re-labelled, which avoidance badges still read;
     `goals` the member's own goals, each given its progress; `cleared`: keys of the savings round
     trips a reviewer found not suspicious."""
     entries = sorted(entries, key=lambda entry: entry.day)
-    coverage = (entries[0].day, today) if entries else None
+    # Covered: the days that are over. Today is not (more may be spent before midnight), so a
+    # month, a quarter or a clean stretch ending today is complete only tomorrow.
+    coverage = (entries[0].day, today - timedelta(days=1)) if entries else None
     trips = savings_round_trips(entries)
     # Money moved into savings and straight back out is not saving (nor income), unless a person
     # who looked at it says otherwise.
@@ -132,7 +135,7 @@ def member_picture(
         today,
         observations(counted, figures, liquid_savings_minor=liquid if has_savings_account else None),
     )
-    quality = assess_quality(records, accounts, last_synced_at, now)
+    quality = assess_quality(records, accounts, last_synced_at, now, today=today)
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
