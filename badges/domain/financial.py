@@ -60,9 +60,10 @@ class FinancialSnapshot:
     quality_problem: str | None = None
     # Categories with a transaction whose category is not confident: decisions that read them wait.
     unsure_categories: frozenset[str] = frozenset()
-    # Savings badges judge windows ended by this day (None: today): a deposit made later may yet
-    # be the first leg of a round trip (see `badges/insights/round_trips.py`).
-    settled_on: date | None = None
+    # Savings put in during the last week, by month: left out of `figures` and `total_saved_minor`
+    # (a deposit may yet be the first leg of a round trip, `badges/insights/round_trips.py`); a
+    # month they alone would carry over a savings rate waits for them.
+    unsettled_savings: Mapping[date, int] = field(default_factory=dict)
 
 
 class Verdict(BaseModel):
@@ -150,8 +151,7 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
         tracking = badge.config.behavior_tracking
         assert tracking is not None  # BadgeSpec checks it
         category = TAXONOMY_NAME.get(rule.category, rule.category)
-        settled_on = snapshot.settled_on if category == "savings" else None
-        months = [_totals(month, category, rule.category, settled_on) for month in snapshot.figures]
+        months = [_totals(month, category, rule.category) for month in snapshot.figures]
         result = improvement(rule, tracking, months)
         percent = round(result.change_fraction * 100) if result.change_fraction is not None else 0
         target = round(tracking.improvement_threshold * 100)
@@ -166,10 +166,13 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
     if isinstance(rule, SustainedRule):
         run = longest = 0
         for month in snapshot.figures:
-            if not month.complete or not _settled(month, snapshot.settled_on):
+            if not month.complete:
                 continue
             rate = month.savings_rate
-            run = run + 1 if rate is not None and rate >= rule.minimum else 0
+            meets = rate is not None and rate >= rule.minimum
+            if not meets and _met_once_settled(month, snapshot.unsettled_savings, rule.minimum):
+                continue  # decided once its last week's savings have stayed a week
+            run = run + 1 if meets else 0
             longest = max(longest, run)
         # Progress is the current run; a run that reached the target, now or earlier in the
         # history, earns the badge (once).
@@ -188,9 +191,8 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
     raise TypeError(f"{badge.badge_id}: {rule.kind} is not decided on a member's own bank data")
 
 
-def _totals(month: MonthFigures, category: str, key: str, settled_on: date | None = None) -> MonthlyCategoryTotals:
-    """The month's total of a taxonomy category (or all spending, or savings), under the rule's
-    name; covered only up to `settled_on` when given."""
+def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTotals:
+    """The month's total of a taxonomy category (or all spending, or savings), under the rule's name."""
     if category == "spending":
         total = month.spending_minor
     elif category == "savings":
@@ -198,16 +200,15 @@ def _totals(month: MonthFigures, category: str, key: str, settled_on: date | Non
     else:
         total = month.spending_by_category.get(category, 0)
     days = calendar.monthrange(month.month.year, month.month.month)[1]
-    covered = min(month.covered_days, days)
-    if settled_on is not None:
-        covered = min(covered, max(0, (settled_on - month.month).days + 1))
-    return MonthlyCategoryTotals(month=month.month, totals_minor={key: total}, covered_days=covered)
+    return MonthlyCategoryTotals(
+        month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
+    )
 
 
-def _settled(month: MonthFigures, settled_on: date | None) -> bool:
-    """Whether the month ended by `settled_on` (None: every month has)."""
-    last = month.month.replace(day=calendar.monthrange(month.month.year, month.month.month)[1])
-    return settled_on is None or last <= settled_on
+def _met_once_settled(month: MonthFigures, unsettled: Mapping[date, int], minimum: float) -> bool:
+    """Whether the month's savings rate would reach `minimum` with its unsettled savings."""
+    waiting = unsettled.get(month.month, 0)
+    return waiting > 0 and month.income_minor > 0 and (month.savings_minor + waiting) / month.income_minor >= minimum
 
 
 def apply_verdicts(

@@ -25,7 +25,7 @@ from badges.insights.predictions import MonthPrediction, predict_month
 from badges.insights.round_trips import (
     RoundTrip,
     savings_round_trips,
-    settled_on,
+    unsettled_deposit,
     unsettled_savings,
     without_round_trips,
 )
@@ -124,8 +124,13 @@ def member_picture(
     # who looked at it says otherwise.
     counted = without_round_trips(entries, trips, cleared)
     figures = monthly_figures(counted, coverage)
-    # Savings badges count a deposit once it has stayed a week (it may yet be a round trip's first leg).
-    unsettled = unsettled_savings(counted, today)
+    # Savings badges count a deposit once it has stayed a week (it may yet be a round trip's first
+    # leg): they read the figures without the last week's deposits.
+    unsettled_by_month = unsettled_savings(counted, today)
+    unsettled = sum(unsettled_by_month.values())
+    settled = figures
+    if unsettled_by_month:
+        settled = monthly_figures([e for e in counted if not unsettled_deposit(e, today)], coverage)
     recurring = detect_recurring(entries, as_of=today)
     income = detect_income(entries, as_of=today, coverage=coverage)
     liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
@@ -143,15 +148,15 @@ def member_picture(
     progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
-        figures=figures,
+        figures=settled,
         coverage=coverage,
         category_days={
             name: sorted([e.day for e in entries if e.category.value == name] + list((overruled or {}).get(name, ())))
             for name in WATCHED
         },
-        total_saved_minor=sum(month.savings_minor for month in figures) - unsettled,
+        total_saved_minor=sum(month.savings_minor for month in settled),
         liquid_savings_minor=liquid - unsettled if liquid is not None and has_savings_account else None,
-        settled_on=settled_on(today),
+        unsettled_savings=unsettled_by_month,
         quality_problem=None if quality.decisions_may_proceed else _problem(quality),
         unsure_categories=unsure,
         goals_reached=[goal.goal.goal_id for goal in progress if goal.reached],

@@ -22,9 +22,10 @@ as the ordinary rules count it. A round trip labelled savings both ways inside o
 nets to nothing in that month's figures: taken out all the same, never reported.
 
 **Settling.** A savings badge (and a save goal's being reached, which earns *Goal getter*)
-counts a deposit once it has stayed `ROUND_TRIP_DAYS` (`settled_on`, `unsettled_savings`): until
-then nobody can tell a deposit from the first leg of a round trip, and an award made in between
-(a burst of deposits just before a window closes, taken out just after) could not be taken back.
+counts a deposit once it has stayed `ROUND_TRIP_DAYS` (`settled_on`, `unsettled_deposit`,
+`unsettled_savings`): until then nobody can tell a deposit from the first leg of a round trip,
+and an award made in between (a burst of deposits just before a window closes, taken out just
+after) could not be taken back.
 """
 
 from __future__ import annotations
@@ -272,6 +273,10 @@ def unsettled_deposit(entry: Entry, today: date) -> bool:
     )
 
 
-def unsettled_savings(entries: Sequence[Entry], today: date) -> int:
-    """What the entries' unsettled deposits put into savings."""
-    return sum(-entry.amount_minor for entry in entries if unsettled_deposit(entry, today))
+def unsettled_savings(entries: Sequence[Entry], today: date) -> dict[date, int]:
+    """What the entries' unsettled deposits put into savings, by month."""
+    by_month: dict[date, int] = defaultdict(int)
+    for entry in entries:
+        if unsettled_deposit(entry, today):
+            by_month[month_of(entry.day)] -= entry.amount_minor
+    return dict(by_month)

@@ -211,22 +211,27 @@ def test_savings_badges_count_a_deposit_once_it_has_stayed_a_week() -> None:
     taken = [*entries, back(date(2026, 7, 1), 20_000, C.SAVINGS, "back")]
     later = picture(taken, date(2026, 7, 5), balance=80_000)
     assert earned(later, "first-thousand") == set() and [t.key for t in later.for_review] != []
-    assert unsettled_savings(entries, date(2026, 6, 30)) == 20_000 and settled_on(date(2026, 6, 30)) == date(
-        2026, 6, 23
-    )
+    assert unsettled_savings(entries, date(2026, 6, 30)) == {date(2026, 6, 1): 20_000}
+    assert settled_on(date(2026, 6, 30)) == date(2026, 6, 23)
 
 
-def test_a_burst_into_savings_just_before_a_window_closes_waits_until_the_window_has_settled() -> None:
+def test_a_burst_into_savings_just_before_a_window_closes_waits_until_it_has_stayed_a_week() -> None:
     # A tenth saved in March and April; May's tenth goes in on the 30th.
     entries = [*salary(date(2026, 1, 1), 6, amount=300_000)]
     entries += [to_savings(date(2026, 3, 2), 40_000, "mar"), to_savings(date(2026, 4, 2), 40_000, "apr")]
     entries.append(to_savings(date(2026, 5, 30), 40_000, "may"))
-    assert earned(picture(entries, date(2026, 6, 2)), "tenth-saver") == set()  # May has not settled
+    early = picture(entries, date(2026, 6, 2))
+    assert earned(early, "tenth-saver") == set()  # May's saving has not stayed a week
+    [waiting] = decide(shipped("tenth-saver"), early.snapshot)
+    assert waiting.value == 2  # May waits: the run neither grows nor breaks
     assert earned(picture(entries, date(2026, 6, 8)), "tenth-saver") == {"tenth-saver"}  # kept: counted
     # Out again on 2 June: May saved nothing.
     gone = [*entries, back(date(2026, 6, 2), 40_000, C.SAVINGS, "jun")]
     assert earned(picture(gone, date(2026, 6, 8)), "tenth-saver") == set()
-    # The same for a quarter: steady-saver waits until the quarter's last week has settled.
+    # Saved early in May, and the month is decided as soon as it is over.
+    prompt = [*entries[:-1], to_savings(date(2026, 5, 4), 40_000, "may")]
+    assert earned(picture(prompt, date(2026, 6, 1)), "tenth-saver") == {"tenth-saver"}
+    # The same for a quarter: steady-saver counts the burst once it has stayed a week.
     quarters = [*salary(date(2026, 1, 1), 7), *(to_savings(date(2026, m, 2), 10_000, f"q{m}") for m in range(1, 7))]
     quarters.append(to_savings(date(2026, 6, 29), 50_000, "burst"))
     assert earned(picture(quarters, date(2026, 7, 1)), "steady-saver") == set()
