@@ -16,6 +16,7 @@ import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
@@ -206,9 +207,12 @@ def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTota
 
 
 def _met_once_settled(month: MonthFigures, unsettled: Mapping[date, int], minimum: float) -> bool:
-    """Whether the month's savings rate would reach `minimum` with its unsettled savings."""
+    """Whether the month's savings rate would reach `minimum` with its unsettled savings (the rate
+    as the figures compute it)."""
     waiting = unsettled.get(month.month, 0)
-    return waiting > 0 and month.income_minor > 0 and (month.savings_minor + waiting) / month.income_minor >= minimum
+    if waiting <= 0 or month.income_minor <= 0:
+        return False
+    return float(Fraction(month.savings_minor + waiting, month.income_minor)) >= minimum
 
 
 def apply_verdicts(
