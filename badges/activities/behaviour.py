@@ -1,10 +1,11 @@
 """`evaluate_behaviour`: one evaluation of a member's financial behaviour (BehaviourWorkflow).
 
-Reads the member's categorised bank data and their goals, computes their whole picture (monthly
-figures in their time zone, income, recurring payments, health score, prediction, data quality,
-each goal's progress), keeps it sealed for the dashboard, records goals newly reached, decides
-every bank-data badge, and hands the verdicts to the member's badge workflow, which records
-progress and awards once. Nothing without `behaviour_tracking` consent.
+Reads the member's categorised bank data, their goals and what reviewers decided about patterns
+found before, computes their whole picture (monthly figures in their time zone, income, recurring
+payments, health score, prediction, data quality, each goal's progress), puts savings round trips
+on the review queue (once each), keeps the picture sealed for the dashboard, records goals newly
+reached, decides every bank-data badge, and hands the verdicts to the member's badge workflow,
+which records progress and awards once. Nothing without `behaviour_tracking` consent.
 
 And `behaviour_data_changed`: a sync's note that a member's bank data changed, passed on to their
 behaviour workflow when they consent (starting it: the backfill).
@@ -16,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from badges.db.insights import (
     store_insights,
 )
 from badges.db.keys import KeyStore
+from badges.db.reviews import FinancialPattern, cleared_patterns, record_patterns
 from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
@@ -44,6 +46,7 @@ from badges.domain.goals import Goal
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
+from badges.insights.round_trips import RoundTrip
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
 
@@ -80,9 +83,12 @@ class BehaviourActivities:
         zone = ZoneInfo(inputs.timezone)
         today = as_of.astimezone(zone).date()
         goals = [goal_of(record, zone) for record in await member_goals(self._pool, self._keys, request.user_id)]
+        cleared = await cleared_patterns(self._pool, request.user_id)
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
         # A sync's time is stamped by the database's clock: its staleness is measured on the wall's.
-        picture = await asyncio.to_thread(picture_of, inputs, today, wall, goals)
+        picture = await asyncio.to_thread(picture_of, inputs, today, wall, goals, cleared)
+        # Once each (a retry or a later evaluation finding it again adds nothing).
+        await record_patterns(self._pool, self._keys, request.user_id, [pattern_of(t) for t in picture.for_review])
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
@@ -148,7 +154,9 @@ def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
     )
 
 
-def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = ()) -> Picture:
+def picture_of(
+    inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = (), cleared: Collection[str] = ()
+) -> Picture:
     kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
     entries = []
     records = []
@@ -191,7 +199,18 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared)
+
+
+def pattern_of(trip: RoundTrip) -> FinancialPattern:
+    """A savings round trip as the review queue holds it."""
+    return FinancialPattern(
+        pattern="savings_round_trip",
+        key=trip.key,
+        reason=trip.summary(),
+        detail=trip.detail(),
+        transactions=len(trip.deposits) + 1,
+    )
 
 
 def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> datetime:

@@ -16,6 +16,7 @@ import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,6 +61,10 @@ class FinancialSnapshot:
     quality_problem: str | None = None
     # Categories with a transaction whose category is not confident: decisions that read them wait.
     unsure_categories: frozenset[str] = frozenset()
+    # Savings put in during the last week, by month: left out of `figures` and `total_saved_minor`
+    # (a deposit may yet be the first leg of a round trip, `badges/insights/round_trips.py`); a
+    # month they alone would carry over a savings rate waits for them.
+    unsettled_savings: Mapping[date, int] = field(default_factory=dict)
 
 
 class Verdict(BaseModel):
@@ -165,7 +170,10 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
             if not month.complete:
                 continue
             rate = month.savings_rate
-            run = run + 1 if rate is not None and rate >= rule.minimum else 0
+            meets = rate is not None and rate >= rule.minimum
+            if not meets and _met_once_settled(month, snapshot.unsettled_savings, rule.minimum):
+                continue  # decided once its last week's savings have stayed a week
+            run = run + 1 if meets else 0
             longest = max(longest, run)
         # Progress is the current run; a run that reached the target, now or earlier in the
         # history, earns the badge (once).
@@ -196,6 +204,15 @@ def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTota
     return MonthlyCategoryTotals(
         month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
     )
+
+
+def _met_once_settled(month: MonthFigures, unsettled: Mapping[date, int], minimum: float) -> bool:
+    """Whether the month's savings rate would reach `minimum` with its unsettled savings (the rate
+    as the figures compute it)."""
+    waiting = unsettled.get(month.month, 0)
+    if waiting <= 0 or month.income_minor <= 0:
+        return False
+    return float(Fraction(month.savings_minor + waiting, month.income_minor)) >= minimum
 
 
 def apply_verdicts(
