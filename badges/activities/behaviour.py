@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
@@ -37,10 +38,13 @@ from badges.db.insights import (
     store_insights,
 )
 from badges.db.keys import KeyStore
+from badges.db.members import load_demographics
+from badges.db.peers import save_peer_inputs
 from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
 from badges.domain.goals import Goal
+from badges.domain.peers import peer_input
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
@@ -49,6 +53,7 @@ from badges.temporal import Client, behaviour_data_changed, record_financial_res
 
 log = logging.getLogger("badges.behaviour")
 SCOPE = "behaviour_tracking"
+PEERS = "peer_comparison"
 # Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
 # so a million members' month ends are not one burst of evaluations.
 JITTER_SECONDS = 6 * 3600
@@ -81,6 +86,7 @@ class BehaviourActivities:
         previous = await member_insights(self._pool, self._keys, request.user_id)
         document = {**picture.document(), "notices": found}
         if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document):
+            await self._keep_peer_inputs(request, now, document)
             before = previous[1].get("notices", []) if previous is not None else []
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
@@ -95,6 +101,15 @@ class BehaviourActivities:
         return EvaluationOutcome(
             evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
         )
+
+    async def _keep_peer_inputs(self, request: EvaluationRequest, now: datetime, document: dict[str, Any]) -> None:
+        """With `peer_comparison` consent, what the next peer-statistics release reads about the
+        member: this evaluation's figures and the groups their demographics put them in."""
+        if not await has_consent(self._pool, request.user_id, PEERS, datetime.now(UTC)):
+            return
+        demographics = await load_demographics(self._engine, self._keys, request.user_id)
+        found = peer_input(document, demographics)
+        await save_peer_inputs(self._pool, request.user_id, request.seq, now, found)
 
     @activity.defn
     async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:

@@ -39,6 +39,7 @@ from typing import Any
 import opendp.prelude as dp
 import polars as pl
 
+from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
 
 dp.enable_features("contrib")
@@ -240,6 +241,46 @@ class ReleasePlan:
         return self.epsilon * share, self.epsilon * (1 - share)
 
 
+def plan_for(catalogue: Sequence[BadgeDefinition], epsilon: float, min_group_size: int) -> ReleasePlan:
+    """What the active comparative badges use: their comparison groups (those with a hierarchy:
+    `contacts` is not released here), their percentile targets, the lowest ε any allows (at most
+    `epsilon`) and the largest minimum group size any asks for (at least `min_group_size`)."""
+    dimensions: dict[str, None] = {}
+    percentiles: set[int] = set()
+    for badge in catalogue:
+        config = badge.config.comparative_analytics
+        if not badge.active or not isinstance(badge.rule, ComparativeRule) or config is None:
+            continue
+        dimensions.update((group, None) for group in config.comparison_groups if group in HIERARCHIES)
+        percentiles.update(config.percentile_targets)
+        epsilon = min(epsilon, config.anonymization.epsilon)
+        min_group_size = max(min_group_size, config.anonymization.min_group_size)
+    return ReleasePlan(tuple(dimensions), tuple(sorted(percentiles)), epsilon, min_group_size)
+
+
+def describe(plan: ReleasePlan) -> dict[str, Any]:
+    """The plan's parameters, as the ledger records them (with each query's, once run)."""
+    return {
+        "dimensions": list(plan.dimensions),
+        "percentiles": plan.alphas(),
+        "minGroupSize": plan.min_group_size,
+        "falsePass": FALSE_PASS,
+        "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS), "salaryMinor": list(SALARY_BOUNDS_MINOR)},
+        "candidates": {
+            "savingsRate": f"{len(SAVINGS_RATE_CANDIDATES)}, every 0.005 from -1 to 1",
+            "salaryMinor": f"{len(SALARY_CANDIDATES)}, log-spaced from {SALARY_BOUNDS_MINOR[0]:g}"
+            f" to {SALARY_BOUNDS_MINOR[1]:g}",
+        },
+        "privacyUnit": "one member (one row, so at most one contribution to any group)",
+    }
+
+
+MECHANISM = (
+    "OpenDP compositors (pure ε): integer Laplace counts on public keys, exponential-mechanism quantiles"
+    " over candidate grids"
+)
+
+
 @dataclass(frozen=True)
 class QueryRecord:
     """One measurement run: what it computed, its mechanism, noise scale and privacy loss (its own
@@ -278,7 +319,7 @@ class Release:
 def threshold(plan: ReleasePlan, count_scale: float, keys: int) -> float:
     """The noisy count a group of a level with `keys` keys must reach to be published: with
     Laplace noise of scale b, a group of fewer than `min_group_size` members passes with
-    probability at most ½·exp(−margin/b) = FALSE_PASS/keys, so that any of the level's keys does
+    probability at most ½·exp(-margin/b) = FALSE_PASS/keys, so that any of the level's keys does
     with probability at most FALSE_PASS (a union bound: thousands of empty districts would
     otherwise let some through on noise alone)."""
     return plan.min_group_size + count_scale * math.log(keys / (2 * FALSE_PASS))
