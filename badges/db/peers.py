@@ -214,8 +214,8 @@ async def reserve_release(
         known = await cursor.fetchone()
         cursor = await conn.execute(
             "SELECT coalesce(sum(epsilon), 0) FROM privacy_ledger WHERE status IN ('reserved', 'released')"
-            " AND requested_at > %s AND id <> %s",
-            (now - BUDGET_PERIOD, release_id),
+            " AND requested_at > %s AND requested_at <= %s AND id <> %s",
+            (now - BUDGET_PERIOD, now, release_id),
         )
         spent = float((await cursor.fetchone() or (0,))[0])
         if known is not None:

@@ -352,7 +352,7 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
     stats = _Compositor(grouped, stats_budget, stats_weights, "statistics")
     groups: list[PeerGroup] = []
     for dimension in plan.dimensions:
-        labels = [_label(level, key) for (level, key) in published[dimension]]
+        labels = [_label(name, key) for (name, key) in published[dimension]]
         column = _group_name(dimension)
         counts = stats.count(column, labels)
         values: dict[str, dict[str, float | None]] = {label: {} for label in labels}
@@ -361,9 +361,9 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
                 values[label][f"savingsRate.p{alpha}"] = found
         for label, found in stats.quantile(column, labels, "salary", 50, SALARY_CANDIDATES).items():
             values[label]["salary.p50"] = found
-        for level, key in published[dimension]:
-            label = _label(level, key)
-            groups.append(PeerGroup(dimension, level, key, counts[label], values[label]))
+        for name, key in published[dimension]:
+            label = _label(name, key)
+            groups.append(PeerGroup(dimension, name, key, counts[label], values[label]))
     phase_epsilons = (counter.privacy_loss(), stats.privacy_loss())
     return Release(
         groups=groups,
@@ -431,8 +431,8 @@ def _group_name(dimension: str) -> str:
 def _group_column(dimension: str, hierarchy: Sequence[Level], published: list[tuple[str, str]]) -> pl.Expr:
     """Each member's group in the dimension: their finest published level (null: none)."""
     chosen: dict[str, list[str]] = {}
-    for level, key in published:
-        chosen.setdefault(level, []).append(key)
+    for name, key in published:
+        chosen.setdefault(name, []).append(key)
     expression: Any = None
     for level in hierarchy:
         keys = chosen.get(level.name)
@@ -443,7 +443,8 @@ def _group_column(dimension: str, hierarchy: Sequence[Level], published: list[tu
         expression = pl.when(condition).then(value) if expression is None else expression.when(condition).then(value)
     if expression is None:
         return pl.lit(None, dtype=pl.String).alias(_group_name(dimension))
-    return expression.otherwise(None).alias(_group_name(dimension))
+    grouped: pl.Expr = expression.otherwise(None).alias(_group_name(dimension))
+    return grouped
 
 
 class _Compositor:
