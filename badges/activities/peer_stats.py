@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import uuid
 from datetime import UTC, datetime
 
@@ -26,7 +27,8 @@ from badges.db.peers import (
     ledger_entry,
     reserve_release,
 )
-from badges.insights.peers import MECHANISM, Release, describe, peer_frame, plan_for, release
+from badges.domain.peers import PeerInput
+from badges.insights.peers import MECHANISM, Release, ReleasePlan, describe, peer_frame, plan_for, release
 from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
 
 
@@ -61,7 +63,7 @@ class PeerStatsActivities:
             return PeerReleaseOutcome(release_id=release_id, status="refused", reason=reservation.reason)
         if reservation.status == "released":  # an earlier attempt finished
             return await self._outcome(release_id)
-        result = await asyncio.to_thread(release, peer_frame(inputs), plan)
+        result = await asyncio.to_thread(compute, inputs, plan)
         await complete_release(
             self._pool,
             release_id,
@@ -90,6 +92,16 @@ class PeerStatsActivities:
             delta=entry.delta,
             groups=entry.groups_released or 0,
         )
+
+
+def compute(inputs: list[PeerInput], plan: ReleasePlan) -> Release:
+    """The release, in this (worker) thread; then OpenDP's objects are freed here too. Left to a
+    later garbage collection, their finalisers could run inside a workflow's sandbox, which
+    refuses what they call (`os.environ`)."""
+    try:
+        return release(peer_frame(inputs), plan)
+    finally:
+        gc.collect()
 
 
 def record_of(result: Release) -> dict[str, object]:
