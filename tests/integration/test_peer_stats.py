@@ -13,8 +13,14 @@ import httpx
 import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.testing import WorkflowEnvironment
 
+from badges.config import Settings
 from badges.db.peers import Budget, ledger_entry, released_groups, reserve_release
+from badges.messages.peer_stats import PeerReleaseOutcome
+from badges.messages.schedules import PEER_STATS_SCHEDULE_ID
+from badges.temporal import ensure_schedules
 from tests.integration.test_behaviour import consent
 from tests.integration.test_open_banking import link, wait_status
 from tests.sandbox.conftest import Sandbox
@@ -140,3 +146,29 @@ async def test_a_release_that_would_exceed_the_yearly_budget_is_refused_and_reco
     assert (await ask(2.0, start + timedelta(days=500))).status == "refused"  # over one release's budget
     # A year after the first, its ε is back.
     assert (await ask(1.0, start + timedelta(days=366))).status == "reserved"
+
+
+async def test_the_schedule_runs_a_release_daily_without_anyone_asking(
+    client: httpx.AsyncClient, pool: AsyncConnectionPool, dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    # (`client`: the API is up, so the shipped catalogue, with its comparative badge, is loaded.)
+    await consenting_neighbours(pool, 30)
+    await ensure_schedules(dev_server.client, system_settings)
+    schedule = dev_server.client.get_schedule_handle(PEER_STATS_SCHEDULE_ID)
+    described = await schedule.describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "PeerStatsReleaseWorkflow"
+    assert [spec.every for spec in described.schedule.spec.intervals] == [timedelta(days=1)]
+    await schedule.trigger()
+    started: list[str] = []
+
+    async def ran() -> bool:
+        started[:] = [a.action.workflow_id for a in (await schedule.describe()).info.recent_actions]
+        return bool(started)
+
+    await eventually(ran)
+    handle = dev_server.client.get_workflow_handle(started[-1], result_type=PeerReleaseOutcome)
+    outcome = await handle.result()
+    assert outcome.status == "released", outcome
+    entry = await ledger_entry(pool, outcome.release_id)
+    assert entry is not None and entry.requested_by == "schedule" and entry.status == "released"
