@@ -353,6 +353,8 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
     groups: list[PeerGroup] = []
     for dimension in plan.dimensions:
         labels = [_label(name, key) for (name, key) in published[dimension]]
+        if not labels:  # nothing large enough: nothing to compute (its share stays unspent)
+            continue
         column = _group_name(dimension)
         counts = stats.count(column, labels)
         values: dict[str, dict[str, float | None]] = {label: {} for label in labels}

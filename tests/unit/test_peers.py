@@ -175,3 +175,12 @@ def test_a_members_inputs_come_from_their_last_complete_month_and_their_demograp
         "SW1A", "25-34", 0, "30-45k"
     )  # fmt: skip
     assert peer_input(document, None).postcode_district is None
+
+
+def test_a_population_too_small_for_any_group_releases_nothing_but_its_counts() -> None:
+    rng = random.Random(3)
+    result = release(peer_frame(members("SW1A", 5, rng)), PLAN)
+    assert result.groups == []
+    assert {query.phase for query in result.queries} == {"counts"}
+    # The compositors account the whole budget all the same: an upper bound on what was spent.
+    assert result.epsilon == pytest.approx(PLAN.epsilon)
