@@ -7,7 +7,8 @@ to any group. A release has two phases, each an OpenDP compositor over the membe
 1. Counts. One noisy count (integer Laplace) per level of each released dimension's hierarchy
    (postcode district → area → region → everyone; salary bracket → band → everyone; ...). Keys
    are public (every district, area, region, bracket there can be), so no key is revealed by the
-   data and the guarantee is pure ε (δ = 0): an empty group is released as noise like any other.
+   data and the guarantee is pure ε (δ = 0): an empty group gets a noisy count like any other.
+   These counts only decide the roll-up; they are not stored.
 2. Statistics. From the noisy counts alone (post-processing), each dimension's groups are rolled
    up: a key is published when its noisy count, less what its published sub-groups already
    cover, reaches the threshold; its members whose finer group was not published are compared
@@ -17,8 +18,10 @@ to any group. A release has two phases, each an OpenDP compositor over the membe
    mechanism over candidate grids (a fine grid for rates, log-spaced for money).
 
 The threshold is decided on the noisy count: a group is published when its noisy remainder is at
-least `min_group_size + b·ln(1/(2p))`, b the count's noise scale: a group of fewer than
-`min_group_size` members passes with probability at most p (`FALSE_PASS`, 5 %).
+least `min_group_size + b·ln(keys/(2p))`, b the count's noise scale and keys the level's number
+of keys: at any level, a group of fewer than `min_group_size` members passes with probability at
+most p (`FALSE_PASS`, 5 %) all keys together (the margin grows with the square root of the counts
+a remainder involves, an approximation of their summed noise).
 
 The privacy loss of a release is the sum of the two compositors' own privacy maps (basic
 sequential composition, the second phase chosen from the first's output), and every query's
