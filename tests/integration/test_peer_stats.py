@@ -83,10 +83,10 @@ async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_
     # The district's cut is about 300 at the default budget (noise scale 24): 600 clear it.
     await consenting_neighbours(pool, 600)
 
-    admin = await dev_token(client, "admin@example.com", ["admin"])
     operator = await dev_token(client, f"op-{uuid.uuid4()}", ["operator"])
-    assert (await client.post("/v1/admin/peer-stats/releases", headers=operator)).status_code == 403
-    first = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
+    for refused in (headers, await dev_token(client, f"cs-{uuid.uuid4()}", ["compliance"])):
+        assert (await client.post("/v1/admin/peer-stats/releases", headers=refused)).status_code == 403
+    first = await client.post("/v1/admin/peer-stats/releases", headers=operator, timeout=120)
     assert first.status_code == 201, first.text
     released = first.json()
     assert released["status"] == "released" and released["groups"] >= 1
@@ -109,6 +109,7 @@ async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_
         return await peer_row(pool, user_id) is None
 
     await eventually(gone)
+    admin = await dev_token(client, "admin@example.com", ["admin"])
     second = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
     assert second.status_code == 201, second.text
     again = await ledger_entry(pool, uuid.UUID(second.json()["releaseId"]))
