@@ -17,6 +17,7 @@ from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
+from badges.db.consents import delete_scope_data
 from badges.db.peers import Budget, ledger_entry, released_groups, reserve_release
 from badges.messages.peer_stats import PeerReleaseOutcome
 from badges.messages.schedules import PEER_STATS_SCHEDULE_ID
@@ -39,7 +40,7 @@ async def peer_row(pool: AsyncConnectionPool, user_id: str) -> tuple[Any, ...] |
         return await cursor.fetchone()
 
 
-async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> None:
+async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> list[uuid.UUID]:
     """Members whose inputs are already kept (written as an evaluation would), all in SW1A: the
     rest of the population, so the release has a district large enough to publish."""
     expires = datetime.now(UTC) + timedelta(days=30)
@@ -60,6 +61,7 @@ async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> None:
                 for index, m in enumerate(members)
             ],
         )
+    return members
 
 
 async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
@@ -173,3 +175,19 @@ async def test_the_schedule_runs_a_release_daily_without_anyone_asking(
     assert outcome.status == "released", outcome
     entry = await ledger_entry(pool, outcome.release_id)
     assert entry is not None and entry.requested_by == "schedule" and entry.status == "released"
+
+
+async def test_ending_a_consent_deletes_what_it_justified_of_the_inputs(pool: AsyncConnectionPool) -> None:
+    first, second = await consenting_neighbours(pool, 2)
+    async with pool.connection() as db, db.transaction():
+        # Demographics end: the member stays in (their figures), in no group but everyone.
+        assert await delete_scope_data(db, first, "demographics") == 1
+        # Behaviour tracking ends: what the evaluation derived goes, these inputs with it.
+        assert await delete_scope_data(db, second, "behaviour_tracking") == 1
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT user_id, savings_rate, postcode_district, salary_bracket FROM peer_inputs WHERE user_id = ANY(%s)",
+            ([first, second],),
+        )
+        rows = await cursor.fetchall()
+    assert [(row[0], row[2], row[3]) for row in rows] == [(first, None, None)] and rows[0][1] is not None
