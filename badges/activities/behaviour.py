@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
@@ -38,11 +39,14 @@ from badges.db.insights import (
     store_insights,
 )
 from badges.db.keys import KeyStore
+from badges.db.members import load_demographics
+from badges.db.peers import save_peer_inputs
 from badges.db.reviews import FinancialPattern, cleared_patterns, record_patterns
 from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
 from badges.domain.goals import Goal
+from badges.domain.peers import peer_input
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
@@ -52,6 +56,7 @@ from badges.temporal import Client, behaviour_data_changed, record_financial_res
 
 log = logging.getLogger("badges.behaviour")
 SCOPE = "behaviour_tracking"
+PEERS = "peer_comparison"
 # Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
 # so a million members' month ends are not one burst of evaluations.
 JITTER_SECONDS = 6 * 3600
@@ -96,6 +101,7 @@ class BehaviourActivities:
         document = {**picture.document(), "notices": found}
         order = evaluation_order(request)
         if await store_insights(self._pool, self._keys, request.user_id, order, as_of, document):
+            await self._keep_peer_inputs(request.user_id, order, as_of, document)
             before = previous[1].get("notices", []) if previous is not None else []
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
@@ -110,6 +116,17 @@ class BehaviourActivities:
         return EvaluationOutcome(
             evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
         )
+
+    async def _keep_peer_inputs(
+        self, user_id: uuid.UUID, order: int, as_of: datetime, document: dict[str, Any]
+    ) -> None:
+        """With `peer_comparison` consent, what the next peer-statistics release reads about the
+        member: this evaluation's figures and the groups their demographics put them in."""
+        if not await has_consent(self._pool, user_id, PEERS, datetime.now(UTC)):
+            return
+        demographics = await load_demographics(self._engine, self._keys, user_id)
+        found = peer_input(document, demographics)
+        await save_peer_inputs(self._pool, user_id, order, as_of, found)
 
     @activity.defn
     async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:

@@ -24,6 +24,7 @@ from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
+from badges.activities.peer_stats import PeerStatsActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.activities.retention import RetentionActivities
@@ -50,6 +51,7 @@ from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
 from badges.workflows.master_keys import MasterKeyRotationWorkflow
+from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from badges.workflows.retention import RetentionWorkflow
 from badges.workflows.rewards_release import RewardsReleaseWorkflow
@@ -125,6 +127,7 @@ def build_worker(
             BehaviourWorkflow,
             AuditCheckpointWorkflow,
             MasterKeyRotationWorkflow,
+            PeerStatsReleaseWorkflow,
         ],
         activities=[
             progress.record_progress,
@@ -155,6 +158,7 @@ def build_worker(
             banking.disconnect_member,
             audit_anchor.checkpoint_audit_log,
             master_keys.rotate_master_keys,
+            PeerStatsActivities(pool, engine, settings).release_peer_stats,
         ],
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
         interceptors=[FittingArgumentsInterceptor()],
