@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
+    # Peer statistics (README "Peer statistics"): the privacy loss one release may spend (ε, no
+    # comparative badge's `anonymization.epsilon` may be lower) and each member's budget over any
+    # 365 days (releases refused past it); the smallest group worth publishing (a badge's
+    # `anonymization.minGroupSize` may ask for more); how often the Schedule runs a release.
+    peer_release_epsilon: float = Field(1.0, alias="BADGES_PEER_RELEASE_EPSILON", gt=0)
+    peer_yearly_epsilon: float = Field(12.0, alias="BADGES_PEER_YEARLY_EPSILON", gt=0)
+    peer_min_group_size: int = Field(20, alias="BADGES_PEER_MIN_GROUP_SIZE", ge=1)
+    peer_release_interval_hours: float = Field(24.0, alias="BADGES_PEER_RELEASE_INTERVAL_HOURS", gt=0)
     # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
     # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
     # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.

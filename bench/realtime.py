@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -179,8 +180,16 @@ async def post_event(
 
 
 async def run_scenario(
-    stack: Stack, name: str, rate: float, events: int, events_per_member: int, ws_share: float
+    stack: Stack,
+    name: str,
+    rate: float,
+    events: int,
+    events_per_member: int,
+    ws_share: float,
+    before_load: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
+    """`before_load`: awaited once the members are ready, just before the first event (other work
+    a caller wants running beside the events, e.g. bench.backfill's members linking their banks)."""
     members_needed = math.ceil(events / events_per_member)
     connector = aiohttp.TCPConnector(limit=members_needed + 300)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -212,6 +221,8 @@ async def run_scenario(
             settled_s = 2.0
             await asyncio.sleep(settled_s)
 
+        if before_load is not None:
+            await before_load()
         posts = []
         keys_before = await key_cache_counts(stack)
         cpu_before = stack.cpu_seconds()

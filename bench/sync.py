@@ -19,6 +19,8 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,23 +28,19 @@ import httpx
 import psycopg
 
 from badges.api.auth import issue_token
+from badges.banking.sandbox.personas import PERSONAS as SANDBOX_PERSONAS
 from bench.realtime import percentile
 from bench.stack import Stack, running_stack
 
-PERSONAS = (
-    "user_good",
-    "user_saver",
-    "user_spender",
-    "user_gambler",
-    "user_fastfood",
-    "user_improver",
-    "user_irregular_income",
-)
+# Members are spread over every sandbox persona in turn.
+PERSONAS = tuple(SANDBOX_PERSONAS)
 
 
-async def consent_all(client: httpx.AsyncClient, tokens: list[str], concurrency: int) -> None:
+async def consent_all(
+    client: httpx.AsyncClient, tokens: list[str], concurrency: int, scopes: tuple[str, ...] = ("open_banking",)
+) -> None:
     expires = (datetime.now(UTC) + timedelta(days=60)).isoformat()
-    body = {"scopes": {"open_banking": {"purpose": "benchmark", "expiresAt": expires}}}
+    body = {"scopes": {scope: {"purpose": "benchmark", "expiresAt": expires} for scope in scopes}}
     gate = asyncio.Semaphore(concurrency)
 
     async def one(token: str) -> None:
@@ -61,23 +59,39 @@ async def link_all(
     durations: list[float] = []
 
     async def one(index: int, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
         async with gate:
             started = time.monotonic()
-            link = await client.post("/v1/me/bank/link-token", json={"provider": "plaid"}, headers=headers)
-            link.raise_for_status()
-            done = await bank.post(
-                "/sandbox/link/complete",
-                json={"link_token": link.json()["linkToken"], "username": PERSONAS[index % len(PERSONAS)]},
-            )
-            done.raise_for_status()
-            body = {"provider": "plaid", "publicToken": done.json()["public_token"]}
-            connected = await client.post("/v1/me/bank/connections", json=body, headers=headers)
-            connected.raise_for_status()
+            await link_bank(client, bank, token, PERSONAS[index % len(PERSONAS)])
             durations.append(time.monotonic() - started)
 
     await asyncio.gather(*(one(index, token) for index, token in enumerate(tokens)))
     return durations
+
+
+async def link_bank(client: httpx.AsyncClient, bank: httpx.AsyncClient, token: str, persona: str) -> None:
+    """What a member's app does: a link token from the API, Link at the bank (the sandbox's
+    stand-in, as `persona`), then the public token back to the API. Raises on any refusal."""
+    headers = {"Authorization": f"Bearer {token}"}
+    link = await client.post("/v1/me/bank/link-token", json={"provider": "plaid"}, headers=headers)
+    link.raise_for_status()
+    done = await bank.post("/sandbox/link/complete", json={"link_token": link.json()["linkToken"], "username": persona})
+    done.raise_for_status()
+    body = {"provider": "plaid", "publicToken": done.json()["public_token"]}
+    connected = await client.post("/v1/me/bank/connections", json=body, headers=headers)
+    connected.raise_for_status()
+
+
+@asynccontextmanager
+async def api_and_bank(stack: Stack, concurrency: int) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """HTTP clients for the stack's API and for its sandbox bank (with the programme's Plaid
+    credentials), each with room for `concurrency` requests in flight."""
+    credentials = {"PLAID-CLIENT-ID": stack.settings.plaid_client_id, "PLAID-SECRET": stack.settings.plaid_secret}
+    limits = httpx.Limits(max_connections=concurrency * 2)
+    async with (
+        httpx.AsyncClient(base_url=stack.api_url, timeout=120, limits=limits) as client,
+        httpx.AsyncClient(base_url=stack.settings.plaid_host, timeout=120, headers=credentials, limits=limits) as bank,
+    ):
+        yield client, bank
 
 
 def counts(database_url: str) -> dict[str, int]:
@@ -113,13 +127,7 @@ async def wait_for(database_url: str, key: str, target: int, timeout: float) -> 
 async def run(stack: Stack, members: int, concurrency: int, timeout: float) -> dict[str, Any]:
     database_url = stack.settings.libpq_url
     tokens = [issue_token(stack.settings, f"bench-{index}@example.com", ["user"]) for index in range(members)]
-    bank_url = stack.settings.plaid_host
-    credentials = {"PLAID-CLIENT-ID": stack.settings.plaid_client_id, "PLAID-SECRET": stack.settings.plaid_secret}
-    limits = httpx.Limits(max_connections=concurrency * 2)
-    async with (
-        httpx.AsyncClient(base_url=stack.api_url, timeout=120, limits=limits) as client,
-        httpx.AsyncClient(base_url=bank_url, timeout=120, headers=credentials, limits=limits) as bank,
-    ):
+    async with api_and_bank(stack, concurrency) as (client, bank):
         await consent_all(client, tokens, concurrency)
         consented = await wait_for(database_url, "consents", members, 300)
         if consented["consents"] < members:

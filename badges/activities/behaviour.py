@@ -1,10 +1,11 @@
 """`evaluate_behaviour`: one evaluation of a member's financial behaviour (BehaviourWorkflow).
 
-Reads the member's categorised bank data and their goals, computes their whole picture (monthly
-figures in their time zone, income, recurring payments, health score, prediction, data quality,
-each goal's progress), keeps it sealed for the dashboard, records goals newly reached, decides
-every bank-data badge, and hands the verdicts to the member's badge workflow, which records
-progress and awards once. Nothing without `behaviour_tracking` consent.
+Reads the member's categorised bank data, their goals and what reviewers decided about patterns
+found before, computes their whole picture (monthly figures in their time zone, income, recurring
+payments, health score, prediction, data quality, each goal's progress), puts savings round trips
+on the review queue (once each), keeps the picture sealed for the dashboard, records goals newly
+reached, decides every bank-data badge, and hands the verdicts to the member's badge workflow,
+which records progress and awards once. Nothing without `behaviour_tracking` consent.
 
 And `behaviour_data_changed`: a sync's note that a member's bank data changed, passed on to their
 behaviour workflow when they consent (starting it: the backfill).
@@ -16,8 +17,9 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
@@ -37,22 +39,29 @@ from badges.db.insights import (
     store_insights,
 )
 from badges.db.keys import KeyStore
+from badges.db.members import load_demographics
+from badges.db.peers import save_peer_inputs
+from badges.db.reviews import FinancialPattern, cleared_patterns, record_patterns
 from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
 from badges.domain.figures import Entry, account_kind
 from badges.domain.financial import decide
 from badges.domain.goals import Goal
+from badges.domain.peers import peer_input
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
+from badges.insights.round_trips import RoundTrip
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
 
 log = logging.getLogger("badges.behaviour")
 SCOPE = "behaviour_tracking"
+PEERS = "peer_comparison"
 # Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
 # so a million members' month ends are not one burst of evaluations.
 JITTER_SECONDS = 6 * 3600
 CATEGORIES = {category.value: category for category in SpendingCategory}  # a dict: faster than the enum's call
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BehaviourActivities:
@@ -67,15 +76,25 @@ class BehaviourActivities:
 
     @activity.defn
     async def evaluate_behaviour(self, request: EvaluationRequest) -> EvaluationOutcome:
-        now = request.as_of or datetime.now(UTC)
-        if not await has_consent(self._pool, request.user_id, SCOPE, datetime.now(UTC)):
+        wall = datetime.now(UTC)
+        # The moment the evaluation answers for: the workflow's clock, which decides the member's
+        # "today" (so which windows have closed) and is the time-skipping server's in tests.
+        as_of = request.as_of or wall
+        # The consent must hold at that moment and at this one, when the data are read: an
+        # evaluation retried after the consent lapsed reads nothing, nor does one answering for
+        # a moment after it lapsed.
+        if not await has_consent(self._pool, request.user_id, SCOPE, max(as_of, wall)):
             return EvaluationOutcome(evaluated=False)
         inputs = await behaviour_inputs(self._pool, request.user_id)
         zone = ZoneInfo(inputs.timezone)
-        today = now.astimezone(zone).date()
+        today = as_of.astimezone(zone).date()
         goals = [goal_of(record, zone) for record in await member_goals(self._pool, self._keys, request.user_id)]
+        cleared = await cleared_patterns(self._pool, request.user_id)
         # The numbers are CPU work: off the event loop, so heartbeats and other activities go on.
-        picture = await asyncio.to_thread(picture_of, inputs, today, now, goals)
+        # A sync's time is stamped by the database's clock: its staleness is measured on the wall's.
+        picture = await asyncio.to_thread(picture_of, inputs, today, wall, goals, cleared)
+        # Once each (a retry or a later evaluation finding it again adds nothing).
+        await record_patterns(self._pool, self._keys, request.user_id, [pattern_of(t) for t in picture.for_review])
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
@@ -83,7 +102,9 @@ class BehaviourActivities:
         given = await given_notices(self._pool, self._keys, request.user_id)
         digests = await self._keys.digests(str(request.user_id), [notice["key"] for notice in found])
         document = {**picture.document(), "notices": found}
-        if await store_insights(self._pool, self._keys, request.user_id, request.seq, now, document, digests):
+        order = evaluation_order(request)
+        if await store_insights(self._pool, self._keys, request.user_id, order, as_of, document, digests):
+            await self._keep_peer_inputs(request.user_id, order, as_of, document)
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
                 for notice in fresh(found, digests, given)
@@ -91,12 +112,23 @@ class BehaviourActivities:
             await publish_insights(self._pool, request.user_id, news)
         # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
         reached = [uuid.UUID(p.goal.goal_id) for p in picture.goals if p.newly_reached]
-        await mark_reached(self._pool, request.user_id, reached, now)
-        results = FinancialResults(seq=request.seq, verdicts=verdicts, catalogue_revision=revision)
+        await mark_reached(self._pool, request.user_id, reached, as_of)
+        results = FinancialResults(seq=order, verdicts=verdicts, catalogue_revision=revision)
         await record_financial_results(self._temporal, self._settings, request.user_id, results)
         return EvaluationOutcome(
             evaluated=True, verdicts=len(verdicts), next_window_close=next_window_close(request.user_id, today, zone)
         )
+
+    async def _keep_peer_inputs(
+        self, user_id: uuid.UUID, order: int, as_of: datetime, document: dict[str, Any]
+    ) -> None:
+        """With `peer_comparison` consent, what the next peer-statistics release reads about the
+        member: this evaluation's figures and the groups their demographics put them in."""
+        if not await has_consent(self._pool, user_id, PEERS, datetime.now(UTC)):
+            return
+        demographics = await load_demographics(self._engine, self._keys, user_id)
+        found = peer_input(document, demographics)
+        await save_peer_inputs(self._pool, user_id, order, as_of, found)
 
     @activity.defn
     async def behaviour_data_changed(self, user_id: uuid.UUID, change: DataChanged) -> bool:
@@ -114,6 +146,18 @@ class BehaviourActivities:
         return await stop_behaviour(self._temporal, user_id)
 
 
+def evaluation_order(request: EvaluationRequest) -> int:
+    """Where an evaluation's findings stand among the member's (`FinancialResults.seq`, the kept
+    insights' `seq`): by the moment it answers for (the workflow's clock, in microseconds), then by
+    its number in its run. A later run of the behaviour workflow (consent granted again) numbers
+    its evaluations from 1 again and must not be taken for stale; a retried activity answers for
+    the same moment as its first attempt, and is."""
+    if request.as_of is None:
+        return request.seq  # requested before evaluations carried the workflow's clock
+    micros = (request.as_of - EPOCH) // timedelta(microseconds=1)
+    return micros * 1000 + request.seq % 1000
+
+
 def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
     """A stored goal in the member's own dates."""
     return Goal(
@@ -129,7 +173,9 @@ def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
     )
 
 
-def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = ()) -> Picture:
+def picture_of(
+    inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = (), cleared: Collection[str] = ()
+) -> Picture:
     kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
     entries = []
     records = []
@@ -157,7 +203,18 @@ def picture_of(inputs: BehaviourInputs, today: date, now: datetime, goals: Seque
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared)
+
+
+def pattern_of(trip: RoundTrip) -> FinancialPattern:
+    """A savings round trip as the review queue holds it."""
+    return FinancialPattern(
+        pattern="savings_round_trip",
+        key=trip.key,
+        reason=trip.summary(),
+        detail=trip.detail(),
+        transactions=len(trip.deposits) + 1,
+    )
 
 
 def next_window_close(user_id: uuid.UUID, today: date, zone: ZoneInfo) -> datetime:

@@ -253,16 +253,23 @@ class BudgetView(WireModel):
 
 
 class ReviewItemView(WireModel):
+    """A review item: a held burst of events, or a financial pattern in a member's bank data
+    (see README, "Savings round trips")."""
+
     review_id: str
     user_id: uuid.UUID
-    event_type: str
+    kind: Literal["held_burst", "financial"] = "held_burst"
+    event_type: str  # the held events' type, or the pattern's (`savings_round_trip`)
     reason: str
-    event_count: int
+    event_count: int  # held events, or the pattern's transactions
     event_ids: list[str]
     status: str
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+    # A financial pattern's details (amounts, days, transactions), opened for the one item asked
+    # for by id (`GET /v1/admin/review-queue/{reviewId}`); null in listings.
+    detail: dict[str, Any] | None = None
 
 
 class DeadLetterView(WireModel):

@@ -104,13 +104,23 @@ async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str,
 # workflow; this deletes whatever is left.) Behaviour tracking and peer comparison add their data
 # here as it comes to exist.
 SCOPE_DATA: dict[str, tuple[str, ...]] = {
-    # What the member's behaviour evaluation derived (figures, score, predictions), and the goals
-    # it tracks for them.
+    # What the member's behaviour evaluation derived (figures, score, predictions, patterns put to
+    # reviewers), and the goals it tracks for them.
     "behaviour_tracking": (
         "DELETE FROM member_insights WHERE user_id = %s",
         "DELETE FROM member_goals WHERE user_id = %s",
+        "DELETE FROM review_queue WHERE user_id = %s AND kind = 'financial'",
+        # The peer-statistics inputs are figures the evaluation derived.
+        "DELETE FROM peer_inputs WHERE user_id = %s",
     ),
-    "demographics": ("UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",),
+    # What the next peer-statistics release would read about the member (`db/peers.py`).
+    "peer_comparison": ("DELETE FROM peer_inputs WHERE user_id = %s",),
+    "demographics": (
+        "UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",
+        # The peer groups drawn from them.
+        "UPDATE peer_inputs SET postcode_district = NULL, age_range = NULL, dependants = NULL,"
+        " salary_bracket = NULL WHERE user_id = %s",
+    ),
     # Corrections name the member's merchants (sealed, and by digest): bank data too.
     "open_banking": (
         "DELETE FROM bank_connections WHERE user_id = %s",

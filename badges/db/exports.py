@@ -57,6 +57,7 @@ SEALED = {
     ("member_insights", "sealed"),
     ("member_goals", "sealed"),
     ("review_events", "sealed"),
+    ("review_queue", "sealed"),
     ("dead_letters", "payload"),
 }
 # Sealed columns that hold JSON: exported as the JSON they hold.
@@ -65,6 +66,7 @@ SEALED_JSON = {
     ("member_insights", "sealed"),
     ("member_goals", "sealed"),
     ("review_events", "sealed"),
+    ("review_queue", "sealed"),
     ("dead_letters", "payload"),
 }
 

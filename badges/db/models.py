@@ -15,6 +15,7 @@ from badges.db.keys import DataKey
 from badges.db.master_keys import MasterKeyRecord
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
+from badges.db.peers import PeerInputRow, PeerStatRow, PrivacyLedgerRow
 from badges.db.progress import AwardRow, BadgeProgress
 from badges.db.rate_limits import RateLimitWindow
 from badges.db.receipts import EventReceiptRow
@@ -45,6 +46,9 @@ __all__ = [
     "MemberGoal",
     "MemberInsights",
     "OutboxEntry",
+    "PeerInputRow",
+    "PeerStatRow",
+    "PrivacyLedgerRow",
     "RateLimitWindow",
     "ReviewEvent",
     "ReviewItem",

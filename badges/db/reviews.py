@@ -1,16 +1,24 @@
-"""The review queue: implausible bursts of events held back from awarding until a person decides.
+"""The review queue: what a person decides before it counts. Items of two kinds:
 
-An item holds at most a bounded number of events (the member's workflow opens a new item past
-them, `domain/batch.py`); each held event is a row of its own (`review_events`), sealed with the
-member's key and appended, never rewritten, and handed back to the workflow in bounded pages
-when a reviewer decides.
+- **held bursts** (`held_burst`): implausible bursts of events held back from awarding. An item
+  holds at most a bounded number of events (the member's workflow opens a new item past them,
+  `domain/batch.py`); each held event is a row of its own (`review_events`), sealed with the
+  member's key and appended, never rewritten, and handed back to the workflow in bounded pages
+  when a reviewer decides.
+- **financial patterns** (`financial`): what a behaviour evaluation found in a member's bank data
+  that would earn a badge for money not saved (`badges/insights/round_trips.py`). One item per
+  pattern, named by the pattern's own stable key, written once however often it is found again;
+  its details sealed with the member's key (`sealed`). The reviewer's decision is read by the
+  member's next evaluation (`cleared_patterns`): approved counts the money, rejected keeps it out.
 
 The writes and the page reads are hand-written on the psycopg pool (`record_progress` writes
-items on the real-time path, in its batch's transaction); the queue's listings are SQLAlchemy Core.
+items on the real-time path, in its batch's transaction; the behaviour evaluation writes and
+reads patterns beside its other reads); the queue's listings and decisions are SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +48,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
 from badges.db.keys import KeyStore
+
+HELD_BURST = "held_burst"
+FINANCIAL = "financial"
 
 
 class ReviewItem(Base):
@@ -54,9 +66,14 @@ class ReviewItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), server_default=HELD_BURST)  # held_burst | financial
+    # A financial pattern's details as JSON, sealed with the member's key (`KeyStore.seal`).
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        CheckConstraint("kind IN ('held_burst', 'financial')", name="kind"),
+        CheckConstraint("kind <> 'financial' OR sealed IS NOT NULL", name="financial_sealed"),
         Index("ix_review_queue_status_created_at", "status", "created_at"),
     )
 
@@ -202,6 +219,8 @@ class ReviewRecord:
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+    kind: str = HELD_BURST
+    sealed: bytes | None = None
 
 
 async def review_items(
@@ -228,3 +247,99 @@ async def pending_reviews(engine: AsyncEngine) -> int:
             select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "pending")
         )
         return int(count or 0)
+
+
+# ---- Financial patterns -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FinancialPattern:
+    """A pattern found in a member's bank data, for a person to decide."""
+
+    pattern: str  # what it is (`savings_round_trip`): the item's `event_type`
+    key: str  # the pattern's own stable name (a digest of its transactions)
+    reason: str  # our words, without the member's amounts or days: stored in plaintext
+    detail: dict[str, Any]  # amounts, days, how the money moved: sealed with the member's key
+    transactions: int  # how many of the member's transactions it is made of
+
+
+def financial_review_id(user_id: uuid.UUID, pattern: FinancialPattern) -> str:
+    """The item's id: the same pattern of the same member is the same item, at every evaluation."""
+    return f"{pattern.pattern.replace('_', '-')}:{user_id}:{pattern.key}"
+
+
+def pattern_key(review_id: str) -> str:
+    return review_id.rpartition(":")[2]
+
+
+OPEN_PATTERN = """
+INSERT INTO review_queue (review_id, user_id, kind, event_type, reason, event_count, event_ids, sealed)
+SELECT %(review_id)s, %(user_id)s, 'financial', %(event_type)s, %(reason)s, %(count)s, '[]'::jsonb, %(sealed)s
+ WHERE EXISTS (SELECT 1 FROM members WHERE id = %(user_id)s)
+ON CONFLICT (review_id) DO NOTHING
+"""
+
+
+async def record_patterns(
+    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, patterns: Sequence[FinancialPattern]
+) -> int:
+    """Put on the queue the patterns it does not hold yet (whatever their status: a pattern is
+    reported once, and a decided one stays decided). Idempotent: a retried evaluation adds
+    nothing twice. Returns how many were added."""
+    by_id = {financial_review_id(user_id, pattern): pattern for pattern in patterns}
+    if not by_id:
+        return 0
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT review_id FROM review_queue WHERE review_id = ANY(%s)", (list(by_id),)
+        )
+        held = {row[0] for row in await cursor.fetchall()}
+    new = [
+        {
+            "review_id": review_id,
+            "user_id": user_id,
+            "event_type": pattern.pattern,
+            "reason": pattern.reason[:300],
+            "count": pattern.transactions,
+            "sealed": await keys.seal(str(user_id), json.dumps(pattern.detail, sort_keys=True).encode()),
+        }
+        for review_id, pattern in by_id.items()
+        if review_id not in held
+    ]
+    if not new:
+        return 0
+    async with pool.connection() as connection, connection.transaction(), connection.cursor() as cursor:
+        await cursor.executemany(OPEN_PATTERN, new)
+    return len(new)
+
+
+async def cleared_patterns(pool: AsyncConnectionPool, user_id: uuid.UUID) -> set[str]:
+    """The keys of the member's patterns a reviewer found not suspicious (approved)."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute(
+            "SELECT review_id FROM review_queue WHERE user_id = %s AND kind = 'financial' AND status = 'approved'",
+            (user_id,),
+        )
+        return {pattern_key(row[0]) for row in await cursor.fetchall()}
+
+
+async def decide_pattern(engine: AsyncEngine, review_id: str, approved: bool, resolved_by: str) -> ReviewRecord | None:
+    """Record a reviewer's decision on a pending financial pattern; None when it is not one (or
+    was decided already)."""
+    query = (
+        update(ReviewItem)
+        .where(ReviewItem.review_id == review_id, ReviewItem.kind == FINANCIAL, ReviewItem.status == "pending")
+        .values(status="approved" if approved else "rejected", resolved_at=func.now(), resolved_by=resolved_by)
+        .returning(*ReviewItem.__table__.columns)
+    )
+    async with engine.begin() as connection:
+        row = (await connection.execute(query)).first()
+    return None if row is None else ReviewRecord(**row._mapping)
+
+
+async def pattern_detail(keys: KeyStore, item: ReviewRecord) -> dict[str, Any] | None:
+    """A financial pattern's details, opened (None for a held burst)."""
+    if item.sealed is None:
+        return None
+    detail: dict[str, Any] = json.loads(await keys.unseal(bytes(item.sealed)))
+    return detail

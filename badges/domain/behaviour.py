@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -68,6 +68,27 @@ def avoidance_met(
     """No transaction of the category in the last `window_days` days of covered data, and at least
     `window_days` days covered (too short a history earns nothing yet)."""
     return days_avoided(rule, transactions, coverage_start, coverage_end) >= rule.window_days
+
+
+def clean_windows_completed(
+    rule: AvoidanceRule, transactions: Iterable[tuple[date, str]], coverage_start: date, coverage_end: date
+) -> list[date]:
+    """The day each clean stretch of the covered days (a run without a transaction in the rule's
+    category) reached `window_days`, oldest first: the avoidance windows the history completed,
+    the current stretch's included. A stretch keeps its day however long it then lasts, so
+    deciding the same history again, on a later day, finds the same windows."""
+    if coverage_end < coverage_start:
+        raise BehaviourDataError(f"coverage ends ({coverage_end}) before it starts ({coverage_start})")
+    days = sorted(
+        {day for day, category in transactions if category == rule.category and coverage_start <= day <= coverage_end}
+    )
+    completed = []
+    first_clean = coverage_start
+    for end_of_stretch in [*days, coverage_end + timedelta(days=1)]:
+        if (end_of_stretch - first_clean).days >= rule.window_days:
+            completed.append(first_clean + timedelta(days=rule.window_days - 1))
+        first_clean = end_of_stretch + timedelta(days=1)
+    return completed
 
 
 # --- improvement -----------------------------------------------------------------------------
@@ -145,6 +166,35 @@ def improvement(
     measured against its magnitude.
     """
     period = config.tracking_period
+    totals = _complete_periods(rule, period, months)
+    if not totals:
+        return ImprovementResult(
+            period=period, current_start=None, current=None, previous=None, change_fraction=None, met=False
+        )
+    latest = max(totals)
+    return _compared(rule, config, latest, totals)
+
+
+def improvements(
+    rule: ImprovementRule, config: BehaviorTrackingConfig, months: Sequence[MonthlyCategoryTotals]
+) -> list[ImprovementResult]:
+    """Every complete tracking period against the one before it (where that is complete too),
+    oldest first, as `improvement` compares the latest: the windows a history decides, so a
+    backfill (or late data in an old window) finds each improvement that live tracking would
+    have found when its period closed."""
+    period = config.tracking_period
+    totals = _complete_periods(rule, period, months)
+    return [
+        _compared(rule, config, start, totals)
+        for start in sorted(totals)
+        if _shift_months(start, -_months_in(period)) in totals
+    ]
+
+
+def _complete_periods(
+    rule: ImprovementRule, period: Period, months: Sequence[MonthlyCategoryTotals]
+) -> dict[date, int]:
+    """The category's total in each complete calendar period, by the period's first month."""
     by_month: dict[date, MonthlyCategoryTotals] = {}
     for month in months:
         if month.month in by_month:
@@ -157,28 +207,31 @@ def improvement(
             return None
         return sum(month.totals_minor.get(rule.category, 0) for month in members if month is not None)
 
-    starts = sorted({period_start(month, period) for month in by_month}, reverse=True)
-    complete = [(start, amount) for start in starts if (amount := total(start)) is not None]
-    if not complete:
-        return ImprovementResult(
-            period=period, current_start=None, current=None, previous=None, change_fraction=None, met=False
-        )
-    current_start, current = complete[0]
-    previous = total(_shift_months(current_start, -_months_in(period)))
+    starts = {period_start(month, period) for month in by_month}
+    return {start: amount for start in starts if (amount := total(start)) is not None}
+
+
+def _compared(
+    rule: ImprovementRule, config: BehaviorTrackingConfig, start: date, totals: Mapping[date, int]
+) -> ImprovementResult:
+    """The period from `start` against the one before it (`improvement` says how)."""
+    period = config.tracking_period
+    current = totals[start]
+    previous = totals.get(_shift_months(start, -_months_in(period)))
     if previous is None:
         return ImprovementResult(
-            period=period, current_start=current_start, current=current, previous=None, change_fraction=None, met=False
+            period=period, current_start=start, current=current, previous=None, change_fraction=None, met=False
         )
     better = previous - current if rule.category in HARMFUL_CATEGORIES else current - previous
     if previous == 0:
         met = rule.category not in HARMFUL_CATEGORIES and current > 0
         return ImprovementResult(
-            period=period, current_start=current_start, current=current, previous=0, change_fraction=None, met=met
+            period=period, current_start=start, current=current, previous=0, change_fraction=None, met=met
         )
     change = Fraction(better, abs(previous))
     return ImprovementResult(
         period=period,
-        current_start=current_start,
+        current_start=start,
         current=current,
         previous=previous,
         change_fraction=float(change),

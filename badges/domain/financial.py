@@ -2,8 +2,10 @@
 Pure (no clock: the snapshot says what day it is in the member's time zone).
 
 A verdict says where the member stands (value of target) and which award instances the data earn
-now; the member's badge workflow (the one writer of their progress and awards) records each
-instance once. A decision that the data cannot yet support waits, with the reason: too little
+now: every complete window of the history is decided, not only the latest, so linking a bank (the
+backfill) or late data in an old window earn what live tracking would have earned when each
+window closed. The member's badge workflow (the one writer of their progress and awards) records
+each instance once. A decision that the data cannot yet support waits, with the reason: too little
 history, data of poor quality, or a low-confidence category that could tip it (the member is
 asked to check it).
 """
@@ -14,10 +16,18 @@ import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
-from badges.domain.behaviour import MonthlyCategoryTotals, days_avoided, improvement, milestone_progress
+from badges.domain.behaviour import (
+    MonthlyCategoryTotals,
+    clean_windows_completed,
+    days_avoided,
+    improvement,
+    improvements,
+    milestone_progress,
+)
 from badges.domain.definitions import (
     AvoidanceRule,
     BadgeDefinition,
@@ -39,7 +49,9 @@ TAXONOMY_NAME = {"junk_food": "fast_food"}
 class FinancialSnapshot:
     today: date  # in the member's time zone
     figures: Sequence[MonthFigures]  # every month of the history, oldest first
-    coverage: tuple[date, date] | None  # first and last day the synced history covers
+    # First and last day the synced history covers: the last is the last day that is over (the
+    # day before `today`), so a window ending today is not complete yet.
+    coverage: tuple[date, date] | None
     # Days with a transaction in each category the avoidance rules read (gambling, fast_food).
     category_days: Mapping[str, Sequence[date]] = field(default_factory=dict)
     total_saved_minor: int = 0  # net saved over the whole history
@@ -49,6 +61,10 @@ class FinancialSnapshot:
     quality_problem: str | None = None
     # Categories with a transaction whose category is not confident: decisions that read them wait.
     unsure_categories: frozenset[str] = frozenset()
+    # Savings put in during the last week, by month: left out of `figures` and `total_saved_minor`
+    # (a deposit may yet be the first leg of a round trip, `badges/insights/round_trips.py`); a
+    # month they alone would carry over a savings rate waits for them.
+    unsettled_savings: Mapping[date, int] = field(default_factory=dict)
 
 
 class Verdict(BaseModel):
@@ -123,30 +139,45 @@ def _measure(badge: BadgeDefinition, snapshot: FinancialSnapshot) -> tuple[int, 
         value = milestone_progress(rule, snapshot.total_saved_minor)
         return value, rule.target_minor, [SINGLE] if value >= rule.target_minor else []
     if isinstance(rule, AvoidanceRule):
-        if snapshot.coverage is None:
+        coverage = snapshot.coverage
+        if coverage is None or coverage[1] < coverage[0]:
             return 0, rule.window_days, []
         category = TAXONOMY_NAME.get(rule.category, rule.category)
         days = [(day, rule.category) for day in snapshot.category_days.get(category, ())]
-        value = days_avoided(rule, days, *snapshot.coverage)
-        # Each clean stretch is its own award, named by the day it was complete.
-        return value, rule.window_days, [snapshot.coverage[1].isoformat()] if value >= rule.window_days else []
+        value = days_avoided(rule, days, *coverage)
+        # Each clean stretch is its own award, named by the day it was complete: the same on
+        # every later evaluation, and every stretch of the history (a backfill) earns one.
+        return value, rule.window_days, [day.isoformat() for day in clean_windows_completed(rule, days, *coverage)]
     if isinstance(rule, ImprovementRule):
         tracking = badge.config.behavior_tracking
         assert tracking is not None  # BadgeSpec checks it
         category = TAXONOMY_NAME.get(rule.category, rule.category)
-        result = improvement(rule, tracking, [_totals(month, category, rule.category) for month in snapshot.figures])
+        months = [_totals(month, category, rule.category) for month in snapshot.figures]
+        result = improvement(rule, tracking, months)
         percent = round(result.change_fraction * 100) if result.change_fraction is not None else 0
         target = round(tracking.improvement_threshold * 100)
-        instance = result.current_start.isoformat() if result.current_start else SINGLE
-        return max(0, min(percent, target)), target, [instance] if result.met else []
+        # Progress is the latest complete period's; each complete period that improved on the one
+        # before is its own award (named by its first day), the history's older ones included.
+        earned = [
+            found.current_start.isoformat()
+            for found in improvements(rule, tracking, months)
+            if found.met and found.current_start is not None
+        ]
+        return max(0, min(percent, target)), target, earned
     if isinstance(rule, SustainedRule):
-        run = 0
+        run = longest = 0
         for month in snapshot.figures:
             if not month.complete:
                 continue
             rate = month.savings_rate
-            run = run + 1 if rate is not None and rate >= rule.minimum else 0
-        return min(run, rule.months), rule.months, [SINGLE] if run >= rule.months else []
+            meets = rate is not None and rate >= rule.minimum
+            if not meets and _met_once_settled(month, snapshot.unsettled_savings, rule.minimum):
+                continue  # decided once its last week's savings have stayed a week
+            run = run + 1 if meets else 0
+            longest = max(longest, run)
+        # Progress is the current run; a run that reached the target, now or earlier in the
+        # history, earns the badge (once).
+        return min(run, rule.months), rule.months, [SINGLE] if longest >= rule.months else []
     if isinstance(rule, BufferRule):
         recent = [month for month in snapshot.figures if month.complete][-3:]
         if not recent or snapshot.liquid_savings_minor is None:
@@ -173,6 +204,15 @@ def _totals(month: MonthFigures, category: str, key: str) -> MonthlyCategoryTota
     return MonthlyCategoryTotals(
         month=month.month, totals_minor={key: total}, covered_days=min(month.covered_days, days)
     )
+
+
+def _met_once_settled(month: MonthFigures, unsettled: Mapping[date, int], minimum: float) -> bool:
+    """Whether the month's savings rate would reach `minimum` with its unsettled savings (the rate
+    as the figures compute it)."""
+    waiting = unsettled.get(month.month, 0)
+    if waiting <= 0 or month.income_minor <= 0:
+        return False
+    return float(Fraction(month.savings_minor + waiting, month.income_minor)) >= minimum
 
 
 def apply_verdicts(

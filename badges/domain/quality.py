@@ -7,7 +7,7 @@ Checks, each a warning (quality `medium`: decisions proceed, the member is told)
 - **stale sync**: last synced more than 2 days ago warns, more than 7 days (or never) blocks;
 - **short history**: the history starts after the window being decided opens (blocks);
 - **gaps**: the longest run of days with no posted transaction on a current account, within the
-  period checked (the window, or the whole history, up to now): over 14 days warns, over 30 blocks
+  period checked (the window, or the whole history, up to today): over 14 days warns, over 30 blocks
   (an everyday account is rarely quiet for a month: it means missing data);
 - **uncategorised**: the share of posted transactions with no category, or one below `CONFIDENT`:
   over 10 % warns, over 25 % blocks;
@@ -95,10 +95,13 @@ def assess_quality(
     now: datetime,
     window: tuple[date, date] | None = None,
     history_start: date | None = None,
+    today: date | None = None,
 ) -> DataQuality:
     """The connection's data quality, for the `window` a decision is about (first and last day,
-    inclusive) or its whole history. `history_start` is the first day the provider covers (by
-    default the first transaction's)."""
+    inclusive) or its whole history up to `today` (the member's date; by default `now`'s).
+    `now` is the clock the sync's time was stamped by. `history_start` is the first day the
+    provider covers (by default the first transaction's)."""
+    today = today or now.date()
     posted = [r for r in records if not r.pending]
     issues: list[QualityIssue] = []
     names = {a.account_id: a.name or "an account" for a in accounts}
@@ -114,8 +117,8 @@ def assess_quality(
             reason = f"Last synced {age.days} days ago: recent transactions may be missing."
             issues.append(QualityIssue("stale_sync", severity, reason))
 
-    first_day = history_start or min((r.day for r in posted), default=now.date())
-    start, end = first_day, now.date()
+    first_day = history_start or min((r.day for r in posted), default=today)
+    start, end = first_day, today
     if window is not None:
         if first_day > window[0]:
             reason = (
@@ -123,7 +126,7 @@ def assess_quality(
                 f"{window[0]:%-d %b %Y} it would be judged on."
             )
             issues.append(QualityIssue("short_history", "blocking", reason))
-        start, end = max(window[0], first_day), min(window[1], now.date())
+        start, end = max(window[0], first_day), min(window[1], today)
     in_period = [r for r in posted if start <= r.day <= end]
 
     longest_gap = 0

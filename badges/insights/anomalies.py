@@ -1,5 +1,5 @@
-"""What is unusual in a member's spending, judged against their own history, and patterns that look
-like gaming the badges, for review. Pure functions of the entries (no clock: days passed in).
+"""What is unusual in a member's spending, judged against their own history, and money moved in
+ways worth a look. Pure functions of the entries (no clock: days passed in).
 
 **Unusual transactions.** With a long history (at least `FOREST_MIN_TRANSACTIONS` spending
 transactions over `FOREST_MIN_DAYS` days before `since`) a scikit-learn `IsolationForest`, fitted
@@ -22,14 +22,13 @@ evaluations) no forest is fitted: fitting is most of what an evaluation costs (b
 as 24 points at most are too few for a forest. A month in progress is reported as soon as its
 spending so far is already unusual.
 
-**For review** (never an automatic penalty; the figures' own rules already keep them from counting):
-- money moved into savings and back out within `ROUND_TRIP_DAYS` (`savings_round_trips`;
-  `without_round_trips` takes it out of the entries, so no month, even across a month end,
-  counts it as saved);
-- money sent from an account to the member's own other account and the same amount coming back
-  (`own_account_round_trips`);
-- income that is neither the salary nor usual arriving in the last days before a badge window
-  closes (`income_spike_before_close`).
+**Patterns worth a look** (found, never an automatic penalty, and not yet put to the review
+queue: neither earns a badge by itself, as more income only lowers a savings rate): money sent
+from an account to the member's own other account and the same amount coming back
+(`own_account_round_trips`); income that is neither the salary nor usual arriving in the last
+days before a badge window closes (`income_spike_before_close`). Money moved into savings and
+straight back out, which would earn savings badges, is `badges/insights/round_trips.py`: taken
+out of the figures and put to the review queue.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
@@ -49,10 +48,11 @@ from sklearn.ensemble import IsolationForest
 from badges.domain.categories import INCOME, NOT_SPENDING, SpendingCategory
 from badges.domain.figures import Entry, month_of
 from badges.insights.income import IncomeStream, payer_key
+from badges.insights.round_trips import ROUND_TRIP_DAYS
 
 C = SpendingCategory
 Method = Literal["isolation_forest", "median_mad"]
-ReviewKind = Literal["savings_round_trip", "own_account_round_trip", "income_spike_before_close"]
+ReviewKind = Literal["own_account_round_trip", "income_spike_before_close"]
 
 FOREST_MIN_TRANSACTIONS = 200
 FOREST_MIN_DAYS = 90
@@ -74,7 +74,6 @@ MONTHS_BASELINE = 12
 MIN_MONTHS_BASELINE = 3
 MONTH_RATIO = 2.0
 MONTH_FLOOR = 0.05  # and at least this share of a usual month's spending more
-ROUND_TRIP_DAYS = 7
 ROUND_TRIP_TOLERANCE = 0.02
 SPIKE_DAYS = 7
 SPIKE_FACTOR = 3.0
@@ -292,86 +291,7 @@ def _months(first: date, last: date) -> list[date]:
     return months
 
 
-# ---- For review -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Deposit:
-    entry: Entry
-    left: int  # not yet taken back
-
-
-def _savings_moves(entries: Sequence[Entry]) -> list[tuple[Entry, int]]:
-    """Moves to (+) and from (-) savings, as seen from the current account; from the savings
-    account's own side only when no current account shows them."""
-    current = [e for e in entries if e.category is C.SAVINGS and e.account_kind != "savings"]
-    if current:
-        return [(e, -e.amount_minor) for e in sorted(current, key=lambda e: e.day)]
-    own_side = [e for e in entries if e.category is C.SAVINGS]
-    return [(e, e.amount_minor) for e in sorted(own_side, key=lambda e: e.day)]
-
-
-def _round_trips(entries: Sequence[Entry], within_days: int) -> list[tuple[Entry, list[tuple[Entry, int]]]]:
-    """Each withdrawal from savings with the deposits of the `within_days` before it that it takes
-    back (the latest first: what came in last is what goes straight back out), and how much."""
-    deposits: list[_Deposit] = []
-    trips = []
-    for entry, moved in _savings_moves(entries):
-        if moved > 0:
-            deposits.append(_Deposit(entry, moved))
-            continue
-        wanted = -moved
-        taken = []
-        for deposit in reversed(deposits):
-            if wanted == 0 or (entry.day - deposit.entry.day).days > within_days:
-                break
-            amount = min(wanted, deposit.left)
-            if amount > 0:
-                deposit.left -= amount
-                wanted -= amount
-                taken.append((deposit.entry, amount))
-        if taken:
-            trips.append((entry, taken))
-    return trips
-
-
-def savings_round_trips(
-    entries: Sequence[Entry], within_days: int = ROUND_TRIP_DAYS, currency: str = "GBP"
-) -> list[ReviewItem]:
-    """Money moved into savings and taken back out within `within_days`: not saving."""
-    items = []
-    for withdrawal, taken in _round_trips(entries, within_days):
-        amount = sum(amount for _, amount in taken)
-        first = min(deposit.day for deposit, _ in taken)
-        days = (withdrawal.day - first).days
-        reason = (
-            f"{money(amount, currency)} went into savings on {first:%-d %b} and came back out "
-            f"{'the same day' if days == 0 else f'{days} day' + ('s' if days > 1 else '') + ' later'}"
-            f" ({withdrawal.day:%-d %b}): money taken straight back is not saved, so it counts towards no"
-            " savings badge."
-        )
-        items.append(ReviewItem("savings_round_trip", first, withdrawal.day, amount, reason))
-    return items
-
-
-def without_round_trips(entries: Sequence[Entry], within_days: int = ROUND_TRIP_DAYS) -> list[Entry]:
-    """The entries with every savings round trip taken out of both its legs (the deposit and the
-    withdrawal each reduced by what went straight back), so figures count only savings kept."""
-    reduce: dict[int, int] = defaultdict(int)  # id(entry) -> amount to take off (towards zero)
-    for withdrawal, taken in _round_trips(entries, within_days):
-        for deposit, amount in taken:
-            reduce[id(deposit)] += amount
-            reduce[id(withdrawal)] += amount
-    result = []
-    for entry in entries:
-        cut = reduce.get(id(entry), 0)
-        if not cut:
-            result.append(entry)
-            continue
-        remaining = abs(entry.amount_minor) - cut
-        if remaining > 0:
-            result.append(replace(entry, amount_minor=remaining if entry.amount_minor > 0 else -remaining))
-    return result
+# ---- Patterns worth a look -------------------------------------------------------------------
 
 
 def own_account_round_trips(

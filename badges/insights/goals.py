@@ -4,7 +4,9 @@ what counts). Pure apart from being part of the numeric work of an evaluation.
 - **save**: saved since the goal was set (net money moved to savings, by the figures' rules and
   without money moved in and straight back out) against the target; the expected completion date
   at the recent saving pace (`predictions.goal_forecast`); at risk when a deadline will be missed
-  at that pace, or has passed unreached.
+  at that pace, or has passed unreached. Reached once what was saved without the last week's
+  deposits reaches the target: a deposit may yet be a round trip's first leg
+  (`round_trips.settled_on`), and a reached goal earns a badge that is not taken back.
 - **limit**: this month's spending in the category against the limit, what the month is predicted
   to reach (`predictions.predict_month`), whether the last complete month kept within it; at risk
   when the month has gone over, or is predicted to.
@@ -20,6 +22,7 @@ from badges.domain.categories import SpendingCategory
 from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures
 from badges.domain.goals import Goal, category_spending, months_within_limit
 from badges.insights.predictions import MonthPrediction, goal_forecast
+from badges.insights.round_trips import unsettled_deposit
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,12 @@ def goals_progress(
     `figures` the monthly figures made from them."""
     # Savings entries only: the goals' "saved since" sums read a handful of rows, not the history.
     saving = [entry for entry in entries if entry.category is SpendingCategory.SAVINGS]
+    kept = [entry for entry in saving if not unsettled_deposit(entry, today)]
     progress = []
     for goal in goals:
         if goal.kind == "save":
-            progress.append(save_progress(goal, saved_since(saving, goal.created_on), figures, today))
+            saved, kept_saved = saved_since(saving, goal.created_on), saved_since(kept, goal.created_on)
+            progress.append(save_progress(goal, saved, figures, today, kept_saved))
         else:
             progress.append(limit_progress(goal, figures, prediction, today))
     return progress
@@ -90,15 +95,21 @@ def saved_since(entries: Sequence[Entry], first_day: date) -> int:
     return sum(month.savings_minor for month in monthly_figures(e for e in entries if e.day >= first_day))
 
 
-def save_progress(goal: Goal, saved_minor: int, figures: Sequence[MonthFigures], today: date) -> GoalProgress:
+def save_progress(
+    goal: Goal, saved_minor: int, figures: Sequence[MonthFigures], today: date, kept_minor: int | None = None
+) -> GoalProgress:
+    """`kept_minor`: of `saved_minor`, what has stayed in savings a week (None: all of it)."""
     assert goal.target_minor is not None
     target = goal.target_minor
     forecast = goal_forecast(target, saved_minor, figures, today, goal.deadline)
-    reached = goal.reached_on is not None or forecast.reached
+    settling = forecast.reached and kept_minor is not None and kept_minor < target
+    reached = goal.reached_on is not None or (forecast.reached and not settling)
     deadline_passed = goal.deadline is not None and goal.deadline < today
     at_risk = not reached and (deadline_passed or forecast.on_track is False)
     reason = forecast.reason
-    if goal.reached_on is not None and not forecast.reached:
+    if settling and goal.reached_on is None:
+        reason = "The target is saved; it counts as reached once the last week's saving has stayed a week."
+    elif goal.reached_on is not None and not forecast.reached:
         reason = f"Reached on {goal.reached_on:%-d %B %Y}; saved since then has fallen back below the target."
     elif deadline_passed and not reached:
         reason = f"The deadline ({goal.deadline:%-d %B %Y}) has passed; {(target - saved_minor) / 100:,.2f} to go."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,10 +19,17 @@ from badges.domain.financial import FinancialSnapshot
 from badges.domain.goals import Goal
 from badges.domain.health import HealthScore, health_score, observations
 from badges.domain.quality import AccountState, DataQuality, Record, assess_quality
-from badges.insights.anomalies import Unusual, savings_round_trips, unusual_transactions, without_round_trips
+from badges.insights.anomalies import Unusual, unusual_transactions
 from badges.insights.goals import GoalProgress, goals_progress
 from badges.insights.income import Income, Recurring, detect_income, detect_recurring
 from badges.insights.predictions import MonthPrediction, predict_month
+from badges.insights.round_trips import (
+    RoundTrip,
+    savings_round_trips,
+    unsettled_deposit,
+    unsettled_savings,
+    without_round_trips,
+)
 
 WATCHED = ("gambling", "fast_food")  # the categories avoidance and improvement badges read by day
 TREND_FIGURES = ("income_minor", "spending_minor", "savings_minor", "spending:fast_food", "spending:gambling")
@@ -38,8 +45,15 @@ class Picture:
     prediction: MonthPrediction | None
     quality: DataQuality
     unusual: list[Unusual]
-    round_trips: int  # savings moved in and straight back out (not counted as saving)
+    # Savings moved in and straight back out: not counted as saving unless a reviewer cleared them.
+    round_trips: list[RoundTrip] = dataclasses.field(default_factory=list)
     goals: list[GoalProgress] = dataclasses.field(default_factory=list)
+    unsettled_savings_minor: int = 0  # saved in the last week: counted by savings badges once kept a week
+
+    @property
+    def for_review(self) -> list[RoundTrip]:
+        """The round trips a person should look at (each reported once, by its key)."""
+        return [trip for trip in self.round_trips if trip.for_review]
 
     def document(self) -> dict[str, Any]:
         """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
@@ -70,9 +84,15 @@ class Picture:
                 "prediction": self.prediction,
                 "quality": self.quality,
                 "unusual": self.unusual,
-                "savingsRoundTrips": self.round_trips,
-                "totalSavedMinor": self.snapshot.total_saved_minor,
-                "liquidSavingsMinor": self.snapshot.liquid_savings_minor,
+                "savingsRoundTrips": len(self.round_trips),
+                # What the member has saved; savings badges count all but the last week's deposits.
+                "totalSavedMinor": self.snapshot.total_saved_minor + self.unsettled_savings_minor,
+                "unsettledSavingsMinor": self.unsettled_savings_minor,
+                "liquidSavingsMinor": (
+                    None
+                    if self.snapshot.liquid_savings_minor is None
+                    else self.snapshot.liquid_savings_minor + self.unsettled_savings_minor
+                ),
                 "goals": [goal_document(progress) for progress in self.goals],
             }
         )
@@ -87,21 +107,31 @@ def member_picture(
     now: datetime,
     goals: Sequence[Goal] = (),
     overruled: Mapping[str, Sequence[date]] | None = None,
+    cleared: Collection[str] = (),
 ) -> Picture:
-    """Everything about the member's money as of `today` (their local date). `entries` are the
+    """Everything about the member's money as of `today` (their local date; `now` is the wall
+    clock, which a sync's time is measured against). `entries` are the
     posted, categorised transactions; `records` every transaction as stored (for data quality);
     `overruled`: days of harmful spending (by category) the provider is sure of and the member
     re-labelled, which avoidance badges still read;
-    `goals` the member's own goals, each given its progress."""
+    `goals` the member's own goals, each given its progress; `cleared`: keys of the savings round
+    trips a reviewer found not suspicious."""
     entries = sorted(entries, key=lambda entry: entry.day)
-    coverage = (entries[0].day, today) if entries else None
+    # Covered: the days that are over. Today is not (more may be spent before midnight), so a
+    # month, a quarter or a clean stretch ending today is complete only tomorrow.
+    coverage = (entries[0].day, today - timedelta(days=1)) if entries else None
     trips = savings_round_trips(entries)
-    # Money moved into savings and straight back out is not saving.
-    counted = without_round_trips(entries) if trips else entries
+    # Money moved into savings and straight back out is not saving (nor income), unless a person
+    # who looked at it says otherwise.
+    counted = without_round_trips(entries, trips, cleared)
     figures = monthly_figures(counted, coverage)
-    # The prediction reads the entries as they are, up to today: the same figures when nothing
-    # was taken out and nothing is dated later.
-    figures_as_they_are = figures if counted is entries and entries and entries[-1].day <= today else None
+    # Savings badges count a deposit once it has stayed a week (it may yet be a round trip's first
+    # leg): they read the figures without the last week's deposits.
+    unsettled_by_month = unsettled_savings(counted, today)
+    unsettled = sum(unsettled_by_month.values())
+    settled = figures
+    if unsettled_by_month:
+        settled = monthly_figures([e for e in counted if not unsettled_deposit(e, today)], coverage)
     recurring = detect_recurring(entries, as_of=today)
     income = detect_income(entries, as_of=today, coverage=coverage)
     liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
@@ -111,19 +141,20 @@ def member_picture(
         today,
         observations(counted, figures, liquid_savings_minor=liquid if has_savings_account else None),
     )
-    quality = assess_quality(records, accounts, last_synced_at, now)
+    quality = assess_quality(records, accounts, last_synced_at, now, today=today)
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
-    prediction = predict_month(entries, today, recurring, income, figures_as_they_are) if entries else None
+    prediction = predict_month(entries, today, recurring, income) if entries else None
     progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
-        figures=figures,
+        figures=settled,
         coverage=coverage,
         category_days=_days_in(entries, overruled or {}),
-        total_saved_minor=sum(month.savings_minor for month in figures),
-        liquid_savings_minor=liquid if has_savings_account else None,
+        total_saved_minor=sum(month.savings_minor for month in settled),
+        liquid_savings_minor=liquid - unsettled if liquid is not None and has_savings_account else None,
+        unsettled_savings=unsettled_by_month,
         quality_problem=None if quality.decisions_may_proceed else _problem(quality),
         unsure_categories=unsure,
         goals_reached=[goal.goal.goal_id for goal in progress if goal.reached],
@@ -138,8 +169,9 @@ def member_picture(
         prediction=prediction,
         quality=quality,
         unusual=[_without_merchant(found) for found in unusual_transactions(entries, since)],
-        round_trips=len(trips),
+        round_trips=trips,
         goals=progress,
+        unsettled_savings_minor=unsettled,
     )
 
 

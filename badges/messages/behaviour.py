@@ -44,9 +44,11 @@ class EvaluationOutcome(BaseModel):
 
 
 class FinancialResults(BaseModel):
-    """An evaluation's verdicts, for the member's badge workflow to record (numbered: an older one
+    """An evaluation's verdicts, for the member's badge workflow to record (ordered: an older one
     is dropped)."""
 
+    # The evaluation's order (`evaluation_order`: the moment it answered for, then its number in
+    # the workflow's run), so a later run's evaluations are newer than an earlier run's.
     seq: int
     verdicts: list[Verdict]
     catalogue_revision: int = 0  # the catalogue the verdicts were decided under

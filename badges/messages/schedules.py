@@ -20,3 +20,6 @@ AUDIT_CHECKPOINT_EVERY = timedelta(minutes=5)
 # destruction of retired ones once backups no longer need them (`db/master_keys.py`).
 MASTER_KEYS_SCHEDULE_ID = "keys/rotate-master"
 MASTER_KEYS_EVERY = timedelta(days=1)
+# PeerStatsReleaseWorkflow: a release of peer statistics (the interval is a setting,
+# BADGES_PEER_RELEASE_INTERVAL_HOURS, default daily).
+PEER_STATS_SCHEDULE_ID = "peers/release-stats"

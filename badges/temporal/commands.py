@@ -4,8 +4,8 @@ each, so routes and activities say what they ask for and never how Temporal is c
 Workflows are named by their type name (the string in every history), not imported: this package
 sits beside the workflows, not above them. The task queues come from the settings: live events
 (a member's badge workflow, consent, erasure) on `task_queue`, batch work (bank syncs, behaviour
-evaluations, exports, re-evaluations, the Schedules' runs) on `batch_queue`. A signal to a running
-workflow reaches it on whichever queue it runs.
+evaluations, exports, re-evaluations, peer-statistics releases, the Schedules' runs) on
+`batch_queue`. A signal to a running workflow reaches it on whichever queue it runs.
 """
 
 from __future__ import annotations
@@ -53,12 +53,14 @@ from badges.messages.behaviour import BehaviourInput, DataChanged, FinancialResu
 from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocation
 from badges.messages.erasure import ErasureInput, ErasureOutcome
 from badges.messages.export import ExportProgress, ExportRequest
+from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
 from badges.messages.reevaluation import ReevaluationInput, ReevaluationProgress
 from badges.messages.schedules import (
     AUDIT_CHECKPOINT_EVERY,
     AUDIT_CHECKPOINT_SCHEDULE_ID,
     MASTER_KEYS_EVERY,
     MASTER_KEYS_SCHEDULE_ID,
+    PEER_STATS_SCHEDULE_ID,
     RELEASE_EVERY,
     RELEASE_SCHEDULE_ID,
     RETENTION_EVERY,
@@ -351,6 +353,21 @@ async def running_member_workflows(client: Client, member_id: uuid.UUID) -> set[
     return {execution.id async for execution in client.list_workflows(query)}
 
 
+# --- peer statistics (PeerStatsReleaseWorkflow) --------------------------------------------
+
+
+async def run_peer_release(client: Client, settings: Settings) -> PeerReleaseOutcome:
+    """Run a release of peer statistics now, for an operator, and wait for its outcome."""
+    outcome: PeerReleaseOutcome = await client.execute_workflow(
+        "PeerStatsReleaseWorkflow",
+        PeerReleaseRequest(requested_by="operator"),
+        id=f"peers/release-{uuid.uuid4()}",
+        task_queue=settings.batch_queue,
+        result_type=PeerReleaseOutcome,
+    )
+    return outcome
+
+
 # --- the programme's recurring work (Temporal Schedules) ------------------------------------
 
 
@@ -363,6 +380,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
         (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
         (MASTER_KEYS_SCHEDULE_ID, "MasterKeyRotationWorkflow", MASTER_KEYS_EVERY),
+        (PEER_STATS_SCHEDULE_ID, "PeerStatsReleaseWorkflow", timedelta(hours=settings.peer_release_interval_hours)),
     ]
     if settings.parsed_audit_anchor_keys:
         schedules.append((AUDIT_CHECKPOINT_SCHEDULE_ID, "AuditCheckpointWorkflow", AUDIT_CHECKPOINT_EVERY))

@@ -29,6 +29,7 @@ from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
+from badges.activities.peer_stats import PeerStatsActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.activities.retention import RetentionActivities
@@ -55,6 +56,7 @@ from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.erasure import ErasureWorkflow
 from badges.workflows.export import MemberExportWorkflow
 from badges.workflows.master_keys import MasterKeyRotationWorkflow
+from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from badges.workflows.retention import RetentionWorkflow
 from badges.workflows.rewards_release import RewardsReleaseWorkflow
@@ -102,6 +104,7 @@ BATCH_WORKFLOWS: list[type] = [
     RewardsReleaseWorkflow,
     AuditCheckpointWorkflow,
     MasterKeyRotationWorkflow,
+    PeerStatsReleaseWorkflow,
 ]
 MAX_CACHED_WORKFLOWS = 10_000
 
@@ -183,6 +186,7 @@ def build_workers(
         RewardActivities(pool).release_deferred_rewards,
         audit_anchor.checkpoint_audit_log,
         master_keys.rotate_master_keys,
+        PeerStatsActivities(pool, engine, settings).release_peer_stats,
     ]
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.

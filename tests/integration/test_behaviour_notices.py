@@ -5,7 +5,7 @@ document. A document kept before digests were is opened once, and its notices st
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -22,7 +22,9 @@ from tests.integration.test_behaviour import evaluated_member
 from tests.sandbox.conftest import Sandbox
 
 pytestmark = pytest.mark.usefixtures("worker")
-LATER = 10**12  # past any evaluation the member's workflow numbers: its later ones are not kept
+# Answering for a moment past any evaluation the member's workflow makes while the test runs, so
+# only the test's own are kept (and say anything).
+AHEAD = timedelta(minutes=10)
 
 
 class CountedKeys(KeyStore):
@@ -62,27 +64,27 @@ async def test_an_evaluation_knows_the_notices_given_without_opening_the_previou
     user_id = uuid.UUID((await client.get("/v1/me", headers=headers)).json()["userId"])
     keys = CountedKeys(engine, MasterKeys(system_settings.parsed_master_keys))
     behaviour = BehaviourActivities(pool, engine, keys, dev_server.client, system_settings)
-    now = datetime.now(UTC)
+    ahead = datetime.now(UTC) + AHEAD
 
     async def evaluate(seq: int) -> None:
-        outcome = await behaviour.evaluate_behaviour(EvaluationRequest(user_id=user_id, seq=seq, as_of=now))
-        assert outcome.evaluated
+        request = EvaluationRequest(user_id=user_id, seq=seq, as_of=ahead + timedelta(seconds=seq))
+        assert (await behaviour.evaluate_behaviour(request)).evaluated
 
-    await evaluate(LATER)
+    await evaluate(1)
     kept = await member_insights(pool, keys, user_id)
     assert kept is not None and kept[1]["notices"], "the gambler's history has something to say"
     digests = await notice_digests(pool, user_id)
     assert digests and len(digests) == DIGEST_BYTES * len({notice["key"] for notice in kept[1]["notices"]})
     sent = await insights_sent(pool, user_id)
     keys.opened = 0
-    await evaluate(LATER + 1)
+    await evaluate(2)
     assert keys.opened == 0  # the previous evaluation stays sealed
     assert await insights_sent(pool, user_id) == sent  # and nothing it said is said again
 
     # As kept before digests were: the previous document is opened, once, and its notices count.
     async with pool.connection() as db:
         await db.execute("UPDATE member_insights SET notice_digests = NULL WHERE user_id = %s", (user_id,))
-    await evaluate(LATER + 2)
+    await evaluate(3)
     assert keys.opened == 1
     assert await insights_sent(pool, user_id) == sent
     assert await notice_digests(pool, user_id) == digests

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from plaid.exceptions import ApiException
+from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_response import TransactionsSyncResponse
 
@@ -144,6 +145,35 @@ async def test_created_transactions_are_added(sandbox: Sandbox) -> None:
     )
     added = (await sync_batch(sandbox, token, cursor)).added
     assert [(t.name, t.amount, str(t.date), t.pending) for t in added] == [("COFFEE", 5.25, "2026-11-25", False)]
+
+
+async def test_created_transactions_may_name_their_account_and_category(sandbox: Sandbox) -> None:
+    token = await sandbox.link()
+    cursor, _ = await sandbox.skip_history(token)
+    accounts = await call(sandbox.api.accounts_get, AccountsGetRequest(access_token=token))
+    savings = next(a.account_id for a in accounts.accounts if str(a.subtype) == "savings")
+    day = {"date_transacted": "2026-11-20", "date_posted": "2026-11-20"}
+    await sandbox.custom(
+        "/sandbox/transactions/create",
+        access_token=token,
+        transactions=[
+            {**day, "amount": -600.0, "description": "FROM CHK", "account_id": savings,
+             "personal_finance_category": "TRANSFER_IN_SAVINGS"},
+        ],
+    )  # fmt: skip
+    [added] = (await sync_batch(sandbox, token, cursor)).added
+    category = added.personal_finance_category
+    assert (added.account_id, str(category.primary), str(category.detailed)) == (
+        savings,
+        "TRANSFER_IN",
+        "TRANSFER_IN_SAVINGS",
+    )
+    for wrong in ({"account_id": "nope"}, {"personal_finance_category": "NOT_A_CATEGORY"}):
+        response = await sandbox.http.post(
+            "/sandbox/transactions/create",
+            json={"access_token": token, "transactions": [{**day, "amount": 1.0, "description": "X", **wrong}]},
+        )
+        assert response.status_code == 400 and response.json()["error_code"] == "INVALID_FIELD", wrong
 
 
 async def test_a_change_between_pages_fails_the_batch_and_a_restart_gets_everything_once(sandbox: Sandbox) -> None:

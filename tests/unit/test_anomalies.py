@@ -1,5 +1,6 @@
-"""Unusual spending against the member's own history, and patterns held for review: savings
-round trips, money moved in a circle between own accounts, income spikes before a window closes."""
+"""Unusual spending against the member's own history, and patterns worth a look: money moved in a
+circle between own accounts, income spikes before a window closes. (Savings round trips:
+`test_round_trips.py`.)"""
 
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from sklearn.ensemble import IsolationForest
 
 from badges.banking.sandbox.personas import PERSONAS
 from badges.domain.categories import SpendingCategory
-from badges.domain.figures import Entry, monthly_figures
+from badges.domain.figures import Entry
 from badges.insights import anomalies
 from badges.insights.anomalies import (
     income_spike_before_close,
     own_account_round_trips,
-    savings_round_trips,
     unusual_months,
     unusual_transactions,
-    without_round_trips,
 )
 from badges.insights.income import detect_income
 from tests.unit.persona_histories import TODAY, persona_history
@@ -107,48 +106,8 @@ def test_an_unusual_month_of_fast_food() -> None:
     assert not [u for u in unusual_months(_with("user_saver"), SINCE) if u.category is C.FAST_FOOD]
 
 
-def test_money_moved_into_savings_and_straight_back_out_is_flagged() -> None:
-    deposit = Entry(date(2026, 3, 30), -100_000, C.SAVINGS, merchant="TO SAVINGS")
-    back = Entry(date(2026, 4, 2), 100_000, C.SAVINGS, merchant="FROM SAVINGS")
-    entries = _with("user_fastfood", deposit, back)
-    [item] = savings_round_trips(entries, currency="USD")
-    assert (item.kind, item.first_day, item.last_day, item.amount_minor) == (
-        "savings_round_trip",
-        date(2026, 3, 30),
-        date(2026, 4, 2),
-        100_000,
-    )
-    assert "came back out 3 days later" in item.reason and "no savings badge" in item.reason
-    # Across a month end the figures would count March as saved; without the round trip they do not.
-    march = lambda figures: next(f for f in figures if f.month == date(2026, 3, 1))  # noqa: E731
-    assert (
-        march(monthly_figures(entries)).savings_minor
-        == march(monthly_figures(_with("user_fastfood"))).savings_minor + 100_000
-    )
-    assert (
-        march(monthly_figures(without_round_trips(entries))).savings_minor
-        == march(monthly_figures(_with("user_fastfood"))).savings_minor
-    )
-
-
-def test_savings_kept_longer_than_the_window_or_from_the_savings_side_alone() -> None:
-    kept = [Entry(date(2026, 3, 1), -50_000, C.SAVINGS), Entry(date(2026, 3, 20), 50_000, C.SAVINGS)]
-    assert savings_round_trips(kept) == [] and without_round_trips(kept) == kept
-    partly = [Entry(date(2026, 3, 1), -50_000, C.SAVINGS), Entry(date(2026, 3, 3), 20_000, C.SAVINGS)]
-    [item] = savings_round_trips(partly)
-    assert item.amount_minor == 20_000
-    assert [e.amount_minor for e in without_round_trips(partly)] == [-30_000]
-    # Only the savings account linked: its own side shows the same trip.
-    savings_side = [
-        Entry(date(2026, 3, 1), 50_000, C.SAVINGS, account_kind="savings"),
-        Entry(date(2026, 3, 2), -50_000, C.SAVINGS, account_kind="savings"),
-    ]
-    assert [i.amount_minor for i in savings_round_trips(savings_side)] == [50_000]
-
-
-def test_no_persona_round_trips_its_savings() -> None:
+def test_no_persona_moves_money_in_a_circle() -> None:
     for username in PERSONAS:
-        assert savings_round_trips(persona_history(username).entries) == [], username
         assert own_account_round_trips(persona_history(username).entries) == [], username
 
 

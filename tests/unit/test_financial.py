@@ -63,9 +63,37 @@ def test_ninety_days_without_gambling() -> None:
     rule = {"kind": "avoidance", "category": "gambling", "windowDays": 90}
     plan = [(300_000, 0, 0, 0)] * 4
     clean = one(badge("no-bets", rule), snapshot(months(*plan), date(2026, 4, 30)))
-    assert clean.value == 90 and clean.earned == ["2026-04-30"]
+    # Named by the day the 90 clean days were complete (1 January + 89 days), whatever the day
+    # it is decided on: the same stretch is one award.
+    assert clean.value == 90 and clean.earned == ["2026-03-31"]
+    later = one(badge("no-bets", rule), snapshot(months(*plan), date(2026, 5, 31)))
+    assert later.earned == ["2026-03-31"]
     bet = one(badge("no-bets", rule), snapshot(months(*plan[:3], (300_000, 0, 0, 2_000)), date(2026, 4, 30)))
-    assert bet.value == 18 and bet.earned == []  # a bet on 12 April: 18 clean days since
+    # A bet on 12 April: 18 clean days since; the stretch before it (1 January to 11 April) was a
+    # clean window of its own.
+    assert bet.value == 18 and bet.earned == ["2026-03-31"]
+    short = one(badge("no-bets", rule), snapshot(months(*plan[:2], (300_000, 0, 0, 2_000)), date(2026, 4, 30)))
+    assert short.value == 49 and short.earned == []  # bet on 12 March: no 90 days either side
+
+
+def test_every_complete_window_of_the_history_is_decided() -> None:
+    """A backfill (or late data in an old window) earns what live tracking would have earned when
+    each window closed, not only what the latest window shows."""
+    tenth = badge("tenth", {"kind": "sustained", "metric": "savings_rate", "minimum": 0.1, "months": 3})
+    trimmer = badge(
+        "trimmer",
+        {"kind": "improvement", "category": "spending"},
+        behaviorTracking={"trackingPeriod": "monthly", "improvementThreshold": 0.1, "categories": ["spending"]},
+    )
+    # Saved a tenth January to March, then stopped; spending fell by a fifth in February only.
+    plan = [(300_000, 40_000, 0, 0), (300_000, 40_000, 0, 0), (300_000, 40_000, 0, 0)] + [(300_000, 0, 0, 0)] * 2
+    entries = months(*plan) + [
+        Entry(date(2026, month, 3), -amount, C.GROCERIES)
+        for month, amount in ((1, 50_000), (2, 40_000), (3, 40_000), (4, 42_000), (5, 40_000))
+    ]
+    by_id = {v.badge_id: v for v in decide([tenth, trimmer], snapshot(entries, date(2026, 5, 31)))}
+    assert (by_id["tenth"].value, by_id["tenth"].earned) == (0, ["1"])  # the run is broken now
+    assert (by_id["trimmer"].value, by_id["trimmer"].earned) == (5, ["2026-02-01"])  # May: 4.8 % less
 
 
 def test_fast_food_down_a_fifth_quarter_on_quarter_by_either_name() -> None:

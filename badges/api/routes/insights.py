@@ -47,6 +47,8 @@ class Dashboard(WireModel):
     quality: dict[str, Any] | None = None
     unusual: list[dict[str, Any]] = []
     total_saved_minor: int | None = None
+    # Of it, what was put into savings in the last week: savings badges count it once kept a week.
+    unsettled_savings_minor: int | None = None
     goals: list[GoalView] = []
     badges_in_reach: list[BadgeInReach] = []
 
@@ -103,6 +105,7 @@ async def dashboard(member_id: MemberId, services: ServicesDep) -> Dashboard:
         quality=document.get("quality"),
         unusual=document.get("unusual", []),
         total_saved_minor=document.get("totalSavedMinor"),
+        unsettled_savings_minor=document.get("unsettledSavingsMinor"),
         goals=goal_views(goals, document),
         badges_in_reach=in_reach,
     )

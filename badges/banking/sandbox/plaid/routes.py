@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks
 
-from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME
+from badges.banking.sandbox.catalogue import OTHER_CARD_SPEND, OTHER_INCOME, Category
 from badges.banking.sandbox.plaid import errors, institutions, webhooks, wire
 from badges.banking.sandbox.plaid.bank import Item
 from badges.banking.sandbox.plaid.deps import (
@@ -32,6 +32,7 @@ from badges.banking.sandbox.plaid.schemas import (
     parse,
 )
 from badges.banking.sandbox.records import Transaction
+from badges.domain.banking import primary_category
 
 router = APIRouter()
 
@@ -148,25 +149,39 @@ async def sandbox_item_reset_login(call: ItemStateCall) -> dict[str, Any]:
 async def sandbox_transactions_create(
     call: Annotated[ItemCall[TransactionsCreate], item_call(TransactionsCreate)],
 ) -> dict[str, Any]:
-    """Posted transactions on the checking account, categorised by direction only (money in or out)."""
+    """Posted transactions, on the checking account and categorised by the money's direction
+    unless the sandbox's own `account_id` and `personal_finance_category` say otherwise."""
     request, bank = call.request, call.sandbox.bank
+    categories = [_custom_category(custom.personal_finance_category, custom.amount) for custom in request.transactions]
     with bank.lock:
         ledger = bank.ledger(call.item)
-        for custom in request.transactions:
+        accounts = [
+            ledger.account_id(custom.account_id) for custom in request.transactions
+        ]  # all exist before any is added
+        for custom, account_id, category in zip(request.transactions, accounts, categories, strict=True):
             ledger.create(
                 Transaction(
                     transaction_id="",
-                    account_id=ledger.account_id(None),
+                    account_id=account_id,
                     amount=round(custom.amount, 2),
                     date=custom.date_posted,
                     authorized_date=custom.date_transacted,
                     name=custom.description,
                     merchant_name=None,
-                    category=OTHER_CARD_SPEND if custom.amount > 0 else OTHER_INCOME,
+                    category=category,
                     payment_channel="other",
                 )
             )
     return {"request_id": request_id()}
+
+
+def _custom_category(detailed: str | None, amount: float) -> Category:
+    if detailed is None:
+        return OTHER_CARD_SPEND if amount > 0 else OTHER_INCOME
+    primary = primary_category(detailed)
+    if primary is None:
+        raise errors.invalid_field(f"personal_finance_category: {detailed!r} is not in Plaid's taxonomy")
+    return Category(primary, detailed)
 
 
 def _item(item: Item) -> dict[str, Any]:

@@ -95,6 +95,10 @@ class CustomTransaction(_Request):
     amount: float
     description: str
     iso_currency_code: str = "USD"
+    # The sandbox's own (Plaid's sandbox takes neither): the account (default: the checking
+    # account) and a `personal_finance_category.detailed` (default: by the money's direction).
+    account_id: str | None = None
+    personal_finance_category: str | None = None
 
 
 class TransactionsCreate(WithAccessToken):

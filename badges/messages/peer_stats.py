@@ -1,0 +1,24 @@
+"""What crosses Temporal for a peer-statistics release (PeerStatsReleaseWorkflow)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class PeerReleaseRequest(BaseModel):
+    """Who asked: the Schedule (`schedule`, the default) or an operator (`operator`)."""
+
+    requested_by: Literal["schedule", "operator"] = "schedule"
+
+
+class PeerReleaseOutcome(BaseModel):
+    release_id: uuid.UUID
+    # `released`; `refused` (the budget: `reason` says why); `empty` (no consenting member).
+    status: Literal["released", "refused", "empty"]
+    reason: str | None = None
+    epsilon: float = 0.0
+    delta: float = 0.0
+    groups: int = 0

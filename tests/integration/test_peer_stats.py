@@ -1,0 +1,193 @@
+"""Peer statistics end to end: a member's evaluation keeps their inputs while they consent to peer
+comparison, an operator's release runs on the real Temporal and is recorded in the privacy
+ledger with the loss its measurements' privacy maps give, a withdrawal keeps the member out of
+the next release, and the budget refuses what would exceed it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.testing import WorkflowEnvironment
+
+from badges.config import Settings
+from badges.db.consents import delete_scope_data
+from badges.db.peers import Budget, ledger_entry, released_groups, reserve_release
+from badges.messages.peer_stats import PeerReleaseOutcome
+from badges.messages.schedules import PEER_STATS_SCHEDULE_ID
+from badges.temporal import ensure_schedules
+from tests.integration.test_behaviour import consent
+from tests.integration.test_open_banking import link, wait_status
+from tests.sandbox.conftest import Sandbox
+from tests.support import dev_token, eventually
+
+pytestmark = pytest.mark.usefixtures("worker")
+DEMOGRAPHICS = {"postcode": "SW1A", "ageRange": "25-34", "dependants": 1, "salaryBracket": "30-45k"}
+
+
+async def peer_row(pool: AsyncConnectionPool, user_id: str) -> tuple[Any, ...] | None:
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT savings_rate, salary_minor, postcode_district, salary_bracket FROM peer_inputs WHERE user_id = %s",
+            (user_id,),
+        )
+        return await cursor.fetchone()
+
+
+async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> list[uuid.UUID]:
+    """Members whose inputs are already kept (written as an evaluation would), all in SW1A: the
+    rest of the population, so the release has a district large enough to publish."""
+    expires = datetime.now(UTC) + timedelta(days=30)
+    members = [uuid.uuid4() for _ in range(count)]
+    async with pool.connection() as db, db.transaction(), db.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO members (id, subject_digest) VALUES (%s, %s)", [(m, m.bytes * 2) for m in members]
+        )
+        await cursor.executemany(
+            "INSERT INTO consents (user_id, scope, purpose, granted_at, expires_at) VALUES (%s, %s, %s, now(), %s)",
+            [(m, "peer_comparison", "peers", expires) for m in members],
+        )
+        await cursor.executemany(
+            "INSERT INTO peer_inputs (user_id, seq, computed_at, savings_rate, salary_minor, spending,"
+            " postcode_district, salary_bracket) VALUES (%s, 1, now(), %s, %s, %s, 'SW1A', '30-45k')",
+            [
+                (m, 0.05 + (index % 10) / 100, 200_000 + 1_000 * index, Jsonb({"groceries": 30_000}))
+                for index, m in enumerate(members)
+            ],
+        )
+    return members
+
+
+async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
+) -> None:
+    headers = await dev_token(client, f"peer-{uuid.uuid4()}@example.com")
+    await consent(client, headers, "open_banking", "behaviour_tracking", "demographics", "peer_comparison")
+    profile = await client.put("/v1/me/profile", json={"demographics": DEMOGRAPHICS}, headers=headers)
+    assert profile.status_code == 200, profile.text
+    linked = await link(client, headers, sandbox_bank, "user_saver")
+    assert linked.status_code == 201, linked.text
+    await wait_status(client, headers, "active")
+    user_id = (await client.get("/v1/me", headers=headers)).json()["userId"]
+
+    # The evaluation keeps what a release reads, with the groups from the demographics.
+    async def kept() -> bool:
+        row = await peer_row(pool, user_id)
+        return row is not None and row[0] is not None and row[2:] == ("SW1A", "30-45k")
+
+    await eventually(kept, timeout=60)
+    # The district's cut is about 300 at the default budget (noise scale 24): 600 clear it.
+    await consenting_neighbours(pool, 600)
+
+    operator = await dev_token(client, f"op-{uuid.uuid4()}", ["operator"])
+    for refused in (headers, await dev_token(client, f"cs-{uuid.uuid4()}", ["compliance"])):
+        assert (await client.post("/v1/admin/peer-stats/releases", headers=refused)).status_code == 403
+    first = await client.post("/v1/admin/peer-stats/releases", headers=operator, timeout=120)
+    assert first.status_code == 201, first.text
+    released = first.json()
+    assert released["status"] == "released" and released["groups"] >= 1
+    entry = await ledger_entry(pool, uuid.UUID(released["releaseId"]))
+    assert entry is not None and entry.status == "released" and entry.requested_by == "operator"
+    # The loss recorded is what the measurements run account: each query's own privacy map.
+    spent = sum(query["epsilon"] for query in entry.parameters["queries"])
+    assert entry.epsilon == pytest.approx(released["epsilon"]) == pytest.approx(spent, rel=1e-6)
+    assert entry.epsilon <= 1.0 + 1e-9 and entry.delta == 0.0
+    groups = await released_groups(pool, entry.release_id)
+    assert ("postcode", "district", "SW1A") in {(g.dimension, g.level, g.key) for g in groups}
+    assert len(groups) == entry.groups_released == released["groups"]
+    population = entry.population
+    assert population is not None and population >= 601
+
+    withdrawn = await client.put("/v1/me/consent", json={"scopes": {"peer_comparison": None}}, headers=headers)
+    assert withdrawn.status_code == 202
+
+    async def gone() -> bool:
+        return await peer_row(pool, user_id) is None
+
+    await eventually(gone)
+    admin = await dev_token(client, "admin@example.com", ["admin"])
+    second = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
+    assert second.status_code == 201, second.text
+    again = await ledger_entry(pool, uuid.UUID(second.json()["releaseId"]))
+    assert again is not None and again.population == population - 1
+
+
+async def test_a_release_that_would_exceed_the_yearly_budget_is_refused_and_recorded(
+    pool: AsyncConnectionPool,
+) -> None:
+    # Far from today, so the releases of other tests are not in this year's window.
+    start = datetime(2101, 1, 1, tzinfo=UTC)
+    budget = Budget(per_release=1.0, per_year=3.0)
+
+    async def ask(epsilon: float, at: datetime, release_id: uuid.UUID | None = None) -> Any:
+        return await reserve_release(
+            pool,
+            release_id or uuid.uuid4(),
+            epsilon,
+            budget,
+            requested_by="schedule",
+            mechanism="test",
+            parameters={},
+            now=at,
+        )
+
+    for day in range(3):
+        assert (await ask(1.0, start + timedelta(days=day))).status == "reserved"
+    refused_id = uuid.uuid4()
+    refused = await ask(0.5, start + timedelta(days=3), refused_id)
+    assert refused.status == "refused" and "yearly privacy budget" in (refused.reason or "")
+    entry = await ledger_entry(pool, refused_id)
+    assert entry is not None and entry.status == "refused" and entry.reason == refused.reason
+    # Asked again (a retried activity), the same answer; a refusal spends nothing.
+    assert (await ask(0.5, start + timedelta(days=3), refused_id)).status == "refused"
+    assert (await ask(2.0, start + timedelta(days=500))).status == "refused"  # over one release's budget
+    # A year after the first, its ε is back.
+    assert (await ask(1.0, start + timedelta(days=366))).status == "reserved"
+
+
+async def test_the_schedule_runs_a_release_daily_without_anyone_asking(
+    client: httpx.AsyncClient, pool: AsyncConnectionPool, dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    # (`client`: the API is up, so the shipped catalogue, with its comparative badge, is loaded.)
+    await consenting_neighbours(pool, 30)
+    await ensure_schedules(dev_server.client, system_settings)
+    schedule = dev_server.client.get_schedule_handle(PEER_STATS_SCHEDULE_ID)
+    described = await schedule.describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "PeerStatsReleaseWorkflow"
+    assert [spec.every for spec in described.schedule.spec.intervals] == [timedelta(days=1)]
+    await schedule.trigger()
+    started: list[str] = []
+
+    async def ran() -> bool:
+        started[:] = [a.action.workflow_id for a in (await schedule.describe()).info.recent_actions]
+        return bool(started)
+
+    await eventually(ran)
+    handle = dev_server.client.get_workflow_handle(started[-1], result_type=PeerReleaseOutcome)
+    outcome = await handle.result()
+    assert outcome.status == "released", outcome
+    entry = await ledger_entry(pool, outcome.release_id)
+    assert entry is not None and entry.requested_by == "schedule" and entry.status == "released"
+
+
+async def test_ending_a_consent_deletes_what_it_justified_of_the_inputs(pool: AsyncConnectionPool) -> None:
+    first, second = await consenting_neighbours(pool, 2)
+    async with pool.connection() as db, db.transaction():
+        # Demographics end: the member stays in (their figures), in no group but everyone.
+        assert await delete_scope_data(db, first, "demographics") == 1
+        # Behaviour tracking ends: what the evaluation derived goes, these inputs with it.
+        assert await delete_scope_data(db, second, "behaviour_tracking") == 1
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT user_id, savings_rate, postcode_district, salary_bracket FROM peer_inputs WHERE user_id = ANY(%s)",
+            ([first, second],),
+        )
+        rows = await cursor.fetchall()
+    assert [(row[0], row[2], row[3]) for row in rows] == [(first, None, None)] and rows[0][1] is not None
