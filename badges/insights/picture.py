@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from badges.domain.categories import CONFIDENT, SpendingCategory
-from badges.domain.figures import Entry, MonthFigures, monthly_figures, trends
+from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures, trends
 from badges.domain.financial import FinancialSnapshot
 from badges.domain.goals import Goal
 from badges.domain.health import HealthScore, health_score, observations
@@ -129,9 +129,7 @@ def member_picture(
     # leg): they read the figures without the last week's deposits.
     unsettled_by_month = unsettled_savings(counted, today)
     unsettled = sum(unsettled_by_month.values())
-    settled = figures
-    if unsettled_by_month:
-        settled = monthly_figures([e for e in counted if not unsettled_deposit(e, today)], coverage)
+    settled = _settled(figures, counted, set(unsettled_by_month), coverage, today)
     recurring = detect_recurring(entries, as_of=today)
     income = detect_income(entries, as_of=today, coverage=coverage)
     liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
@@ -173,6 +171,26 @@ def member_picture(
         goals=progress,
         unsettled_savings_minor=unsettled,
     )
+
+
+def _settled(
+    figures: list[MonthFigures],
+    counted: Sequence[Entry],
+    unsettled_months: set[date],
+    coverage: tuple[date, date] | None,
+    today: date,
+) -> list[MonthFigures]:
+    """The month figures without the last week's deposits into savings: the months that hold one
+    (a week's, so the last one or two) counted again, the others as they are."""
+    if not unsettled_months or coverage is None:
+        return figures
+    first = min(unsettled_months)
+    again = monthly_figures(
+        [e for e in counted if month_of(e.day) in unsettled_months and not unsettled_deposit(e, today)],
+        (max(coverage[0], first), coverage[1]),  # the same days covered, in those months
+    )
+    kept = [month for month in figures if month.month not in unsettled_months]
+    return sorted(kept + [month for month in again if month.month in unsettled_months], key=lambda m: m.month)
 
 
 def _days_in(entries: Sequence[Entry], overruled: Mapping[str, Sequence[date]]) -> dict[str, list[date]]:
