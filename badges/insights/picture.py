@@ -56,21 +56,24 @@ class Picture:
         return [trip for trip in self.round_trips if trip.for_review]
 
     def document(self) -> dict[str, Any]:
-        """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
-        return _jsonable(
-            {
-                "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
-                "trends": {name: trends(self.figures, name)[-13:] for name in TREND_FIGURES},
-                "health": self.health,
-                "income": {
+        """What the dashboard shows, as JSON (amounts in minor units, dates ISO). Each part is made
+        JSON once (the months are most of it)."""
+        return {
+            "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
+            "trends": {name: _jsonable(trends(self.figures, name)[-13:]) for name in TREND_FIGURES},
+            "health": _jsonable(self.health),
+            "income": _jsonable(
+                {
                     "frequency": self.income.frequency,
                     "regular": self.income.regular,
                     "typicalMinor": self.income.typical_minor,
                     "nextExpected": self.income.next_expected,
                     "monthlyMedianMinor": self.income.monthly_median_minor,
                     "reason": self.income.reason,
-                },
-                "recurring": [
+                }
+            ),
+            "recurring": [
+                _jsonable(
                     {
                         "category": r.category,
                         "kind": r.kind,
@@ -79,23 +82,23 @@ class Picture:
                         "nextExpected": r.next_expected,
                         "active": r.active,
                     }
-                    for r in self.recurring
-                ],
-                "prediction": self.prediction,
-                "quality": self.quality,
-                "unusual": self.unusual,
-                "savingsRoundTrips": len(self.round_trips),
-                # What the member has saved; savings badges count all but the last week's deposits.
-                "totalSavedMinor": self.snapshot.total_saved_minor + self.unsettled_savings_minor,
-                "unsettledSavingsMinor": self.unsettled_savings_minor,
-                "liquidSavingsMinor": (
-                    None
-                    if self.snapshot.liquid_savings_minor is None
-                    else self.snapshot.liquid_savings_minor + self.unsettled_savings_minor
-                ),
-                "goals": [goal_document(progress) for progress in self.goals],
-            }
-        )
+                )
+                for r in self.recurring
+            ],
+            "prediction": _jsonable(self.prediction),
+            "quality": _jsonable(self.quality),
+            "unusual": _jsonable(self.unusual),
+            "savingsRoundTrips": len(self.round_trips),
+            # What the member has saved; savings badges count all but the last week's deposits.
+            "totalSavedMinor": self.snapshot.total_saved_minor + self.unsettled_savings_minor,
+            "unsettledSavingsMinor": self.unsettled_savings_minor,
+            "liquidSavingsMinor": (
+                None
+                if self.snapshot.liquid_savings_minor is None
+                else self.snapshot.liquid_savings_minor + self.unsettled_savings_minor
+            ),
+            "goals": [goal_document(progress) for progress in self.goals],
+        }
 
 
 def member_picture(
@@ -143,7 +146,9 @@ def member_picture(
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
-    prediction = predict_month(entries, today, recurring, income) if entries else None
+    # The month figures are those of the entries as they are when no round trip was taken out.
+    as_they_are = figures if not trips and entries and entries[-1].day <= today else None
+    prediction = predict_month(entries, today, recurring, income, as_they_are) if entries else None
     progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
