@@ -66,7 +66,14 @@ class Settings(BaseSettings):
     temporal_tls_key: str = Field("", alias="TEMPORAL_TLS_KEY")
     temporal_tls_ca: str = Field("", alias="TEMPORAL_TLS_CA")
     temporal_api_key: str = Field("", alias="TEMPORAL_API_KEY", repr=False)
+    # Live events (a member's badge workflow, its webhooks, consent, erasure) on `task_queue`; batch
+    # work (bank syncs, behaviour evaluations, exports, re-evaluations, the schedules' runs) on a
+    # queue of its own, polled by a worker of its own with its own limits, so a backfill never
+    # takes the live queue's slots. Empty: the task queue's name with `-batch`.
     task_queue: str = Field("badges", alias="BADGES_TASK_QUEUE")
+    batch_task_queue: str = Field("", alias="BADGES_BATCH_TASK_QUEUE")
+    batch_max_concurrent_activities: int = Field(8, alias="BADGES_BATCH_MAX_ACTIVITIES", gt=0)
+    batch_max_concurrent_workflow_tasks: int = Field(8, alias="BADGES_BATCH_MAX_WORKFLOW_TASKS", gt=0)
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
     jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")
@@ -225,6 +232,18 @@ class Settings(BaseSettings):
         """The bound the server (uvicorn `ws_max_size`) puts on one WebSocket message: a little above
         the app's own limit, so the app's check, which closes with a reason, is the one that fires."""
         return self.max_body_bytes + WS_MAX_SIZE_MARGIN
+
+    @property
+    def batch_queue(self) -> str:
+        """The task queue of batch work (`BADGES_BATCH_TASK_QUEUE`, by default the task queue's
+        name with `-batch`: a deployment, or a test, that names its queue names both)."""
+        return self.batch_task_queue or f"{self.task_queue}-batch"
+
+    @model_validator(mode="after")
+    def _two_task_queues(self) -> Settings:
+        if self.batch_queue == self.task_queue:
+            raise ValueError("BADGES_BATCH_TASK_QUEUE must differ from BADGES_TASK_QUEUE")
+        return self
 
     @property
     def libpq_url(self) -> str:

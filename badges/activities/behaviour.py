@@ -34,7 +34,7 @@ from badges.db.insights import (
     BehaviourInputs,
     TransactionRow,
     behaviour_inputs,
-    member_insights,
+    given_notices,
     publish_insights,
     store_insights,
 )
@@ -60,6 +60,7 @@ PEERS = "peer_comparison"
 # Each member's windows close this much after midnight (their own, stable, spread over 6 hours),
 # so a million members' month ends are not one burst of evaluations.
 JITTER_SECONDS = 6 * 3600
+CATEGORIES = {category.value: category for category in SpendingCategory}  # a dict: faster than the enum's call
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -97,15 +98,16 @@ class BehaviourActivities:
         revision, catalogue = await load_catalogue(self._engine)
         verdicts = decide(catalogue, picture.snapshot)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
-        previous = await member_insights(self._pool, self._keys, request.user_id)
+        # What the previous evaluation told the member, known by digest: nothing of it is opened.
+        given = await given_notices(self._pool, self._keys, request.user_id)
+        digests = await self._keys.digests(str(request.user_id), [notice["key"] for notice in found])
         document = {**picture.document(), "notices": found}
         order = evaluation_order(request)
-        if await store_insights(self._pool, self._keys, request.user_id, order, as_of, document):
+        if await store_insights(self._pool, self._keys, request.user_id, order, as_of, document, digests):
             await self._keep_peer_inputs(request.user_id, order, as_of, document)
-            before = previous[1].get("notices", []) if previous is not None else []
             news = [
                 {"type": notice["kind"], **{k: v for k, v in notice.items() if k != "kind"}}
-                for notice in fresh(found, before)
+                for notice in fresh(found, digests, given)
             ]
             await publish_insights(self._pool, request.user_id, news)
         # Before the verdicts go: a goal's badge is never awarded for a goal not recorded reached.
@@ -180,35 +182,20 @@ def picture_of(
     # Harmful spending the provider is sure of, which the member re-labelled: avoidance badges
     # still see it (a correction may fix a category, never wash a bet).
     harm_days: dict[str, list[date]] = {}
+    # Positional arguments: a member's whole history goes through this loop at every evaluation.
     for row in inputs.transactions:
-        category = SpendingCategory(row.category) if row.category else None
+        category = CATEGORIES[row.category] if row.category else None
+        confidence = row.confidence if row.confidence is not None else 0.0
         records.append(
-            Record(
-                transaction_id=row.transaction_id,
-                account_id=row.account_id,
-                day=row.day,
-                amount_minor=row.amount_minor,
-                category=category,
-                confidence=row.confidence if row.confidence is not None else 0.0,
-                pending=row.pending,
-            )
+            Record(row.transaction_id, row.account_id, row.day, row.amount_minor, "", category, confidence, row.pending)
         )
         if category is None or row.pending or row.day > today:
             continue
-        harm = confident_harm(row) if row.source == "member" else None
-        if harm is not None and harm != category.value:
+        if row.source == "member" and (harm := confident_harm(row)) is not None and harm != category:
             harm_days.setdefault(harm, []).append(row.day)
-        entries.append(
-            Entry(
-                day=row.day,
-                amount_minor=row.amount_minor,
-                category=category,
-                account_kind=kinds.get(row.account_id, "current"),
-                merchant=row.merchant_key.hex() if row.merchant_key else "",
-                account=row.account_id,
-                transaction_id=row.transaction_id,
-            )
-        )
+        merchant = row.merchant_key.hex() if row.merchant_key else ""
+        kind = kinds.get(row.account_id, "current")
+        entries.append(Entry(row.day, row.amount_minor, category, kind, merchant, row.account_id, row.transaction_id))
     accounts = [
         AccountState(account_id=a.account_id, kind=kinds[a.account_id], balance_minor=a.balance_minor)
         for a in inputs.accounts

@@ -35,12 +35,15 @@ EXPORT_TTL = timedelta(hours=24)
 PROFILE = "profile"
 AUDIT = "accesses"  # audit records about the member: who (by role) read what, when and why
 # Columns that are ours, not the member's: internal bookkeeping and credentials.
-# Merchant keys are digests under the member's key: they only match corrections to transactions.
+# Merchant keys are digests under the member's key: they only match corrections to transactions;
+# notice digests, likewise, only tell an evaluation which notices the previous one gave (the
+# notices themselves are in the exported document).
 NOT_EXPORTED = {
     ("members", "subject_digest"),
     ("bank_connections", "access_token"),
     ("bank_transactions", "merchant_key"),
     ("category_corrections", "merchant_key"),
+    ("member_insights", "notice_digests"),
 }
 # Columns sealed with the member's key (`KeyStore.seal`), opened for the export. A test holds
 # every binary column of a member table to one of these two lists.

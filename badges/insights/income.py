@@ -22,6 +22,7 @@ day the answer is for is passed in).
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import re
 import statistics
@@ -32,7 +33,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from badges.domain.categories import INCOME, SpendingCategory
-from badges.domain.figures import Entry
+from badges.domain.figures import Entry, month_of
 
 C = SpendingCategory
 Frequency = Literal["weekly", "fortnightly", "four_weekly", "monthly", "quarterly", "yearly", "irregular"]
@@ -161,6 +162,7 @@ class Recurring:
         return self.schedule.between(self.last_paid, start, end)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # one evaluation asks for each merchant's key many times
 def payer_key(merchant: str) -> str:
     """Store and reference numbers dropped, case folded: one key per counterparty."""
     return " ".join(_DIGITS.sub(" ", merchant).lower().split())
@@ -345,6 +347,7 @@ def _monthly_rule(days: Sequence[date]) -> tuple[int, MonthlyShift]:
     return -anchor, shift
 
 
+@functools.lru_cache(maxsize=1 << 14)  # learning a rule tries every anchor in every month of the history
 def _monthly_date(month: date, day_of_month: int, shift: MonthlyShift) -> date:
     last_day = calendar.monthrange(month.year, month.month)[1]
     if shift == "last_working_day":
@@ -401,7 +404,7 @@ def _complete_month_totals(entries: Iterable[Entry], first: date, last: date) ->
     """Income of each calendar month wholly inside first..last (zero months included)."""
     totals: dict[date, int] = defaultdict(int)
     for entry in entries:
-        totals[entry.day.replace(day=1)] += entry.amount_minor
+        totals[month_of(entry.day)] += entry.amount_minor
     month = first.replace(day=1) if first.day == 1 else _add_months(first.replace(day=1), 1)
     result = []
     while _add_months(month, 1) - timedelta(days=1) <= last:

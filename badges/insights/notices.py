@@ -3,13 +3,15 @@ reach, a decision waiting on a category they may want to check, a trend worth kn
 that looks unusual, a goal at risk (once a month), bank data that is delayed or patchy.
 
 Each notice has a stable `key`: the evaluation sends only notices whose key the previous one did
-not have, so a member hears each thing once, not after every sync. No merchant names, no
-descriptions: the outbox keeps these until its retention ends.
+not have, so a member hears each thing once, not after every sync. The keys are compared by their
+keyed digests (kept beside the sealed document), so the previous evaluation is never opened. No
+merchant names, no descriptions: the outbox keeps these until its retention ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from badges.domain.financial import Verdict
@@ -93,7 +95,7 @@ def notices(picture: Picture, verdicts: Sequence[Verdict], names: Mapping[str, s
     return found
 
 
-def fresh(found: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The notices not already given by the previous evaluation."""
-    known = {notice.get("key") for notice in before}
-    return [notice for notice in found if notice["key"] not in known]
+def fresh(found: Sequence[dict[str, Any]], digests: Sequence[bytes], given: AbstractSet[bytes]) -> list[dict[str, Any]]:
+    """The notices not already given by the previous evaluation: `digests` are the keyed digests
+    of `found`'s keys (in order), `given` those of the notices it gave."""
+    return [notice for notice, digest in zip(found, digests, strict=True) if digest not in given]

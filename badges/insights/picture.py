@@ -7,13 +7,14 @@ dashboard; pure apart from the numeric libraries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from badges.domain.categories import CONFIDENT, SpendingCategory
-from badges.domain.figures import Entry, MonthFigures, monthly_figures, trends
+from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures, trends
 from badges.domain.financial import FinancialSnapshot
 from badges.domain.goals import Goal
 from badges.domain.health import HealthScore, health_score, observations
@@ -55,21 +56,24 @@ class Picture:
         return [trip for trip in self.round_trips if trip.for_review]
 
     def document(self) -> dict[str, Any]:
-        """What the dashboard shows, as JSON (amounts in minor units, dates ISO)."""
-        return _jsonable(
-            {
-                "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
-                "trends": {name: trends(self.figures, name)[-13:] for name in TREND_FIGURES},
-                "health": self.health,
-                "income": {
+        """What the dashboard shows, as JSON (amounts in minor units, dates ISO). Each part is made
+        JSON once (the months are most of it)."""
+        return {
+            "months": [{**_jsonable(month), "complete": month.complete} for month in self.figures[-24:]],
+            "trends": {name: _jsonable(trends(self.figures, name)[-13:]) for name in TREND_FIGURES},
+            "health": _jsonable(self.health),
+            "income": _jsonable(
+                {
                     "frequency": self.income.frequency,
                     "regular": self.income.regular,
                     "typicalMinor": self.income.typical_minor,
                     "nextExpected": self.income.next_expected,
                     "monthlyMedianMinor": self.income.monthly_median_minor,
                     "reason": self.income.reason,
-                },
-                "recurring": [
+                }
+            ),
+            "recurring": [
+                _jsonable(
                     {
                         "category": r.category,
                         "kind": r.kind,
@@ -78,23 +82,23 @@ class Picture:
                         "nextExpected": r.next_expected,
                         "active": r.active,
                     }
-                    for r in self.recurring
-                ],
-                "prediction": self.prediction,
-                "quality": self.quality,
-                "unusual": self.unusual,
-                "savingsRoundTrips": len(self.round_trips),
-                # What the member has saved; savings badges count all but the last week's deposits.
-                "totalSavedMinor": self.snapshot.total_saved_minor + self.unsettled_savings_minor,
-                "unsettledSavingsMinor": self.unsettled_savings_minor,
-                "liquidSavingsMinor": (
-                    None
-                    if self.snapshot.liquid_savings_minor is None
-                    else self.snapshot.liquid_savings_minor + self.unsettled_savings_minor
-                ),
-                "goals": [goal_document(progress) for progress in self.goals],
-            }
-        )
+                )
+                for r in self.recurring
+            ],
+            "prediction": _jsonable(self.prediction),
+            "quality": _jsonable(self.quality),
+            "unusual": _jsonable(self.unusual),
+            "savingsRoundTrips": len(self.round_trips),
+            # What the member has saved; savings badges count all but the last week's deposits.
+            "totalSavedMinor": self.snapshot.total_saved_minor + self.unsettled_savings_minor,
+            "unsettledSavingsMinor": self.unsettled_savings_minor,
+            "liquidSavingsMinor": (
+                None
+                if self.snapshot.liquid_savings_minor is None
+                else self.snapshot.liquid_savings_minor + self.unsettled_savings_minor
+            ),
+            "goals": [goal_document(progress) for progress in self.goals],
+        }
 
 
 def member_picture(
@@ -128,9 +132,7 @@ def member_picture(
     # leg): they read the figures without the last week's deposits.
     unsettled_by_month = unsettled_savings(counted, today)
     unsettled = sum(unsettled_by_month.values())
-    settled = figures
-    if unsettled_by_month:
-        settled = monthly_figures([e for e in counted if not unsettled_deposit(e, today)], coverage)
+    settled = _settled(figures, counted, set(unsettled_by_month), coverage, today)
     recurring = detect_recurring(entries, as_of=today)
     income = detect_income(entries, as_of=today, coverage=coverage)
     liquid = sum(a.balance_minor or 0 for a in accounts if a.kind == "savings") if accounts else None
@@ -144,16 +146,15 @@ def member_picture(
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )
-    prediction = predict_month(entries, today, recurring, income) if entries else None
+    # The month figures are those of the entries as they are when no round trip was taken out.
+    as_they_are = figures if not trips and entries and entries[-1].day <= today else None
+    prediction = predict_month(entries, today, recurring, income, as_they_are) if entries else None
     progress = goals_progress(goals, counted, figures, prediction, today)
     snapshot = FinancialSnapshot(
         today=today,
         figures=settled,
         coverage=coverage,
-        category_days={
-            name: sorted([e.day for e in entries if e.category.value == name] + list((overruled or {}).get(name, ())))
-            for name in WATCHED
-        },
+        category_days=_days_in(entries, overruled or {}),
         total_saved_minor=sum(month.savings_minor for month in settled),
         liquid_savings_minor=liquid - unsettled if liquid is not None and has_savings_account else None,
         unsettled_savings=unsettled_by_month,
@@ -175,6 +176,37 @@ def member_picture(
         goals=progress,
         unsettled_savings_minor=unsettled,
     )
+
+
+def _settled(
+    figures: list[MonthFigures],
+    counted: Sequence[Entry],
+    unsettled_months: set[date],
+    coverage: tuple[date, date] | None,
+    today: date,
+) -> list[MonthFigures]:
+    """The month figures without the last week's deposits into savings: the months that hold one
+    (a week's, so the last one or two) counted again, the others as they are."""
+    if not unsettled_months or coverage is None:
+        return figures
+    first = min(unsettled_months)
+    again = monthly_figures(
+        [e for e in counted if month_of(e.day) in unsettled_months and not unsettled_deposit(e, today)],
+        (max(coverage[0], first), coverage[1]),  # the same days covered, in those months
+    )
+    kept = [month for month in figures if month.month not in unsettled_months]
+    return sorted(kept + [month for month in again if month.month in unsettled_months], key=lambda m: m.month)
+
+
+def _days_in(entries: Sequence[Entry], overruled: Mapping[str, Sequence[date]]) -> dict[str, list[date]]:
+    """The days of each `WATCHED` category's spending, with the days of what the member re-labelled
+    that the provider is sure of (one pass over the entries)."""
+    watched = {SpendingCategory(name): name for name in WATCHED}
+    days: dict[str, list[date]] = {name: list(overruled.get(name, ())) for name in WATCHED}
+    for entry in entries:
+        if (name := watched.get(entry.category)) is not None:
+            days[name].append(entry.day)
+    return {name: sorted(found) for name, found in days.items()}
 
 
 def _without_merchant(found: Unusual) -> Unusual:
@@ -208,17 +240,25 @@ def _problem(quality: DataQuality) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, SpendingCategory):
+        return value.value
+    if value is None or isinstance(value, int | float | str):  # most of a document: answered first
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {_camel(field.name): _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {camel: _jsonable(getattr(value, name)) for name, camel in _wire_names(type(value))}
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(item) for item in value]
     if isinstance(value, date | datetime):
         return value.isoformat()
-    if isinstance(value, SpendingCategory):
-        return value.value
     return value
+
+
+@functools.cache
+def _wire_names(kind: type) -> tuple[tuple[str, str], ...]:
+    """A dataclass's fields, each with its camelCase name."""
+    return tuple((field.name, _camel(field.name)) for field in dataclasses.fields(kind))
 
 
 def _camel(name: str) -> str:

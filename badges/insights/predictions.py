@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from badges.domain.categories import NOT_SPENDING, SpendingCategory
-from badges.domain.figures import Entry, MonthFigures, month_of, monthly_figures
+from badges.domain.figures import NAMES, Entry, MonthFigures, month_of, monthly_figures
 from badges.insights.income import Income, Recurring, RecurringKind, payer_key
 
 PACE_MONTHS = 3
@@ -75,13 +75,21 @@ class GoalForecast:
 
 
 def predict_month(
-    entries: Iterable[Entry], as_of: date, recurring: Sequence[Recurring], income: Income | None = None
+    entries: Iterable[Entry],
+    as_of: date,
+    recurring: Sequence[Recurring],
+    income: Income | None = None,
+    figures_known: Sequence[MonthFigures] | None = None,
 ) -> MonthPrediction:
-    """The month of `as_of`, predicted to its end from the entries up to `as_of`."""
+    """The month of `as_of`, predicted to its end from the entries up to `as_of`. `figures_known`:
+    those entries' month figures when the caller has them (what is read of them is this month's
+    amounts and which earlier months are complete, so their coverage may end the day before)."""
     month = month_of(as_of)
     month_end = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     known = [e for e in entries if e.day <= as_of]
-    figures = {f.month: f for f in monthly_figures(known, coverage=(min((e.day for e in known), default=month), as_of))}
+    if figures_known is None:
+        figures_known = monthly_figures(known, coverage=(min((e.day for e in known), default=month), as_of))
+    figures = {f.month: f for f in figures_known}
     now = figures.get(month) or _empty(month)
     history = [f for f in figures.values() if f.month < month and f.complete][-PACE_MONTHS:]
 
@@ -200,7 +208,7 @@ def _everyday_by_category(entries: Iterable[Entry], recurring_keys: set[str]) ->
             continue
         if payer_key(entry.merchant) in recurring_keys:
             continue
-        totals[month_of(entry.day)][entry.category.value] -= entry.amount_minor
+        totals[month_of(entry.day)][NAMES[entry.category]] -= entry.amount_minor
     return totals
 
 

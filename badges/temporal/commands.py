@@ -2,7 +2,10 @@
 each, so routes and activities say what they ask for and never how Temporal is called.
 
 Workflows are named by their type name (the string in every history), not imported: this package
-sits beside the workflows, not above them. The task queue comes from the settings.
+sits beside the workflows, not above them. The task queues come from the settings: live events
+(a member's badge workflow, consent, erasure) on `task_queue`, batch work (bank syncs, behaviour
+evaluations, exports, re-evaluations, peer-statistics releases, the Schedules' runs) on
+`batch_queue`. A signal to a running workflow reaches it on whichever queue it runs.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowHandle,
@@ -138,7 +144,7 @@ async def behaviour_data_changed(client: Client, settings: Settings, member_id: 
         "BehaviourWorkflow",
         BehaviourInput(user_id=member_id),
         id=behaviour_workflow_id(member_id),
-        task_queue=settings.task_queue,
+        task_queue=settings.batch_queue,
         start_signal="data_changed",
         start_signal_args=[change],
     )
@@ -172,7 +178,7 @@ async def start_reevaluation(client: Client, settings: Settings, workflow_id: st
             "ReevaluationWorkflow",
             request,
             id=workflow_id,
-            task_queue=settings.task_queue,
+            task_queue=settings.batch_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
@@ -282,7 +288,7 @@ async def start_export(
         "MemberExportWorkflow",
         request,
         id=export_workflow_id(request.user_id),
-        task_queue=settings.task_queue,
+        task_queue=settings.batch_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         result_type=ExportProgress,
     )
@@ -307,7 +313,7 @@ async def start_sync(
             connection_id=connection_id, user_id=member_id, interval_seconds=settings.bank_sync_interval_seconds
         ),
         id=bank_sync_workflow_id(connection_id),
-        task_queue=settings.task_queue,
+        task_queue=settings.batch_queue,
         start_signal=signal,
     )
 
@@ -356,7 +362,7 @@ async def run_peer_release(client: Client, settings: Settings) -> PeerReleaseOut
         "PeerStatsReleaseWorkflow",
         PeerReleaseRequest(requested_by="operator"),
         id=f"peers/release-{uuid.uuid4()}",
-        task_queue=settings.task_queue,
+        task_queue=settings.batch_queue,
         result_type=PeerReleaseOutcome,
     )
     return outcome
@@ -366,8 +372,10 @@ async def run_peer_release(client: Client, settings: Settings) -> PeerReleaseOut
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them).
-    The audit log's checkpoints only where an anchoring key is configured (the worker warns if not)."""
+    """The programme's recurring work, as Temporal Schedules (created once; later starts keep them),
+    each starting its workflow on the batch task queue (a Schedule made when that work still ran
+    on the live queue is moved). The audit log's checkpoints only where an anchoring key is
+    configured (the worker warns if not)."""
     schedules = [
         (RELEASE_SCHEDULE_ID, "RewardsReleaseWorkflow", RELEASE_EVERY),
         (RETENTION_SCHEDULE_ID, "RetentionWorkflow", RETENTION_EVERY),
@@ -378,9 +386,25 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
         schedules.append((AUDIT_CHECKPOINT_SCHEDULE_ID, "AuditCheckpointWorkflow", AUDIT_CHECKPOINT_EVERY))
     for schedule_id, workflow_type, every in schedules:
         schedule = Schedule(
-            action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=settings.task_queue),
+            action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=settings.batch_queue),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
-        with contextlib.suppress(ScheduleAlreadyRunningError):
+        try:
             await client.create_schedule(schedule_id, schedule)
+        except ScheduleAlreadyRunningError:
+            await _start_on(client.get_schedule_handle(schedule_id), settings.batch_queue)
+
+
+async def _start_on(schedule: ScheduleHandle, task_queue: str) -> None:
+    """Have the Schedule start its workflow on `task_queue`, changing nothing else (nothing at all
+    when it does already)."""
+
+    def moved(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        action = current.description.schedule.action
+        if not isinstance(action, ScheduleActionStartWorkflow) or action.task_queue == task_queue:
+            return None
+        action.task_queue = task_queue
+        return ScheduleUpdate(schedule=current.description.schedule)
+
+    await schedule.update(moved)

@@ -1,11 +1,16 @@
-"""The worker process (`python -m badges.workers.main`): runs the badge workflows and activities."""
+"""The worker process (`python -m badges.workers.main`): runs the badge workflows and activities,
+live events on the task queue and batch work on the batch task queue, each with a worker of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pkgutil
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import uvloop
@@ -84,7 +89,47 @@ def sandbox_everything() -> dict[str, WorkflowRunner]:
     return {"workflow_runner": runner, "unsandboxed_workflow_runner": runner}
 
 
-def build_worker(
+# Live events: what a member's request or event waits on.
+LIVE_WORKFLOWS: list[type] = [UserBadgesWorkflow, WebhookDeliveryWorkflow, ConsentWorkflow, ErasureWorkflow]
+# Batch work: bank syncs and their backfills, behaviour evaluations, exports, re-evaluations and
+# the Schedules' runs. Started on the batch queue; the live worker runs them too for the runs
+# started on its queue before batch work had its own (a run keeps its queue, continue-as-new
+# and activities included).
+BATCH_WORKFLOWS: list[type] = [
+    BankSyncWorkflow,
+    BehaviourWorkflow,
+    MemberExportWorkflow,
+    ReevaluationWorkflow,
+    RetentionWorkflow,
+    RewardsReleaseWorkflow,
+    AuditCheckpointWorkflow,
+    MasterKeyRotationWorkflow,
+    PeerStatsReleaseWorkflow,
+]
+MAX_CACHED_WORKFLOWS = 10_000
+
+
+@dataclass
+class Workers:
+    """The worker process's two workers, run together (`async with`): `live` polls the task
+    queue, `batch` the batch task queue with its own limits."""
+
+    live: Worker
+    batch: Worker
+    _running: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def __aenter__(self) -> Workers:
+        async with contextlib.AsyncExitStack() as starting:
+            await starting.enter_async_context(self.live)
+            await starting.enter_async_context(self.batch)
+            self._running = starting.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._running.aclose()
+
+
+def build_workers(
     client: Client,
     settings: Settings,
     pool: AsyncConnectionPool,
@@ -93,15 +138,14 @@ def build_worker(
     keys: KeyStore,
     http: httpx.AsyncClient,
     sandboxed: bool = False,
-) -> Worker:
-    """The worker; the caller owns `pool`, `engine` and `http` (`make_webhook_client()`) and
-    closes them after the worker has shut down. `sandboxed`: every workflow in the sandbox, opted
-    out or not (`sandbox_everything`), as the workflow tests run them."""
+) -> Workers:
+    """The live and batch workers; the caller owns `pool`, `engine` and `http`
+    (`make_webhook_client()`) and closes them after the workers have shut down. `sandboxed`: every
+    workflow in the sandbox, opted out or not (`sandbox_everything`), as the workflow tests run them."""
     progress = ProgressActivities(pool, keys)
     catalogue = CatalogueActivities(engine)
     reevaluation = ReevaluationActivities(engine, client, settings, keys)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
-    rewards = RewardActivities(pool)
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
@@ -111,60 +155,64 @@ def build_worker(
     audit_anchor = AuditAnchorActivities(
         pool, CheckpointStore(settings.audit_checkpoint_dir), AnchorKeys(anchor_keys) if anchor_keys else None
     )
-    return Worker(
+    live_activities: list[Callable[..., Any]] = [
+        progress.record_progress,
+        progress.load_held_events,
+        progress.record_dead_letter,
+        catalogue.load_catalogue,
+        webhooks.deliver_webhook,
+        webhooks.record_webhook_outcome,
+        ConsentActivities(pool).record_consent,
+        behaviour.stop_member_behaviour,
+        banking.disconnect_member,
+        erasure.block_member,
+        erasure.end_member_workflows,
+        erasure.delete_member_rows,
+        erasure.destroy_member_key,
+        erasure.record_erasure_step,
+    ]
+    batch_activities: list[Callable[..., Any]] = [
+        banking.sync_connection,
+        banking.record_status,
+        banking.disconnect_connection,
+        behaviour.evaluate_behaviour,
+        behaviour.behaviour_data_changed,  # also the consent workflow's, on the live queue
+        export.begin_export,
+        export.export_section,
+        export.finish_export,
+        reevaluation.members_with_progress,
+        reevaluation.signal_reevaluation,
+        RetentionActivities(pool, engine).purge_expired,
+        RewardActivities(pool).release_deferred_rewards,
+        audit_anchor.checkpoint_audit_log,
+        master_keys.rotate_master_keys,
+        PeerStatsActivities(pool, engine, settings).release_peer_stats,
+    ]
+    common: dict[str, Any] = {
+        # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
+        "interceptors": [FittingArgumentsInterceptor()],
+        "max_cached_workflows": MAX_CACHED_WORKFLOWS,
+        **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
+    }
+    live = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[
-            UserBadgesWorkflow,
-            WebhookDeliveryWorkflow,
-            ReevaluationWorkflow,
-            RewardsReleaseWorkflow,
-            ConsentWorkflow,
-            ErasureWorkflow,
-            MemberExportWorkflow,
-            RetentionWorkflow,
-            BankSyncWorkflow,
-            BehaviourWorkflow,
-            AuditCheckpointWorkflow,
-            MasterKeyRotationWorkflow,
-            PeerStatsReleaseWorkflow,
-        ],
-        activities=[
-            progress.record_progress,
-            progress.load_held_events,
-            progress.record_dead_letter,
-            catalogue.load_catalogue,
-            behaviour.evaluate_behaviour,
-            behaviour.behaviour_data_changed,
-            behaviour.stop_member_behaviour,
-            reevaluation.members_with_progress,
-            reevaluation.signal_reevaluation,
-            webhooks.deliver_webhook,
-            webhooks.record_webhook_outcome,
-            rewards.release_deferred_rewards,
-            ConsentActivities(pool).record_consent,
-            erasure.block_member,
-            erasure.end_member_workflows,
-            erasure.delete_member_rows,
-            erasure.destroy_member_key,
-            erasure.record_erasure_step,
-            export.begin_export,
-            export.export_section,
-            export.finish_export,
-            RetentionActivities(pool, engine).purge_expired,
-            banking.sync_connection,
-            banking.record_status,
-            banking.disconnect_connection,
-            banking.disconnect_member,
-            audit_anchor.checkpoint_audit_log,
-            master_keys.rotate_master_keys,
-            PeerStatsActivities(pool, engine, settings).release_peer_stats,
-        ],
-        # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
-        interceptors=[FittingArgumentsInterceptor()],
-        max_cached_workflows=10_000,
-        **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
+        workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
+        activities=live_activities + batch_activities,
+        **common,
     )
+    # Its own slots: however much batch work waits, it holds at most this many activities and
+    # workflow tasks (and so database connections of the pool) at once.
+    batch = Worker(
+        client,
+        task_queue=settings.batch_queue,
+        workflows=BATCH_WORKFLOWS,
+        activities=batch_activities,
+        max_concurrent_activities=settings.batch_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.batch_max_concurrent_workflow_tasks,
+        **common,
+    )
+    return Workers(live, batch)
 
 
 async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
@@ -199,7 +247,7 @@ async def run(settings: Settings) -> None:
         start_http_server(settings.worker_metrics_port, registry=process_registry(keys))
     client = await connect(settings, keys)
     http = make_webhook_client()
-    worker = build_worker(client, settings, pool, engine=engine, keys=keys, http=http)
+    workers = build_workers(client, settings, pool, engine=engine, keys=keys, http=http)
     if not settings.parsed_audit_anchor_keys:
         log.warning(
             "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
@@ -212,8 +260,13 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     erasures = asyncio.create_task(forget_erased_keys(settings.libpq_url, keys))
     freeze_startup_heap()
-    log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-    async with worker:
+    log.info(
+        "worker polling task queues %s (live) and %s (batch) at %s",
+        settings.task_queue,
+        settings.batch_queue,
+        settings.temporal_address,
+    )
+    async with workers:
         await stop.wait()
         log.info("worker shutting down")
     erasures.cancel()

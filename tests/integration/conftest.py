@@ -15,7 +15,7 @@ from badges.banking.sandbox import SandboxSettings, create_sandbox_app
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox
 from badges.config import Settings
 from badges.db.keys import KeyStore
-from badges.workers.main import build_worker
+from badges.workers.main import build_workers
 from tests.sandbox.conftest import CLIENT_ID, SECRET, Sandbox, plaid_api
 from tests.support import EventSystem, free_port, running_api, serving
 
@@ -68,7 +68,7 @@ async def worker(
 ) -> AsyncIterator[None]:
     async with (
         make_webhook_client() as http,
-        build_worker(dev_server.client, system_settings, pool, engine=engine, keys=keys, http=http),
+        build_workers(dev_server.client, system_settings, pool, engine=engine, keys=keys, http=http),
     ):
         yield
 

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
 from badges.db.keys import KeyStore
-from badges.workers.main import build_worker
+from badges.workers.main import build_workers
 
 
 @asynccontextmanager
@@ -32,6 +32,6 @@ async def running_worker(
     worker_settings = settings.model_copy(update={"task_queue": task_queue, **overrides})
     async with (
         make_webhook_client() as http,
-        build_worker(env.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True),
+        build_workers(env.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True),
     ):
         yield task_queue

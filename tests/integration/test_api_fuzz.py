@@ -31,7 +31,7 @@ from badges.db.keys import KeyStore, MasterKeys
 from badges.db.pool import open_pool
 from badges.temporal.client import connect
 from badges.temporal.converter import make_data_converter
-from badges.workers.main import build_worker
+from badges.workers.main import build_workers
 from tests.conftest import BIN, FUZZ, fresh_database, make_settings
 from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually, free_port, real_time_event, running_api
@@ -84,7 +84,7 @@ async def fuzz_system(admin_url: str, sandbox_bank: Sandbox, truelayer_bank: str
             client = await connect(settings, keys)
             async with (
                 make_webhook_client() as http,
-                build_worker(client, settings, pool, engine=engine, keys=keys, http=http),
+                build_workers(client, settings, pool, engine=engine, keys=keys, http=http),
                 running_api(settings, port) as url,
                 httpx.AsyncClient(base_url=url, timeout=30) as api,
             ):

@@ -25,7 +25,7 @@ from badges.domain.definitions import BadgeSpec
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.user_badges import UserBadgesInput
-from badges.workers.main import build_worker, sandbox_everything
+from badges.workers.main import build_workers, sandbox_everything
 from badges.workflows.user_badges import UserBadgesWorkflow
 from badges.workflows.webhook_delivery import WebhookDeliveryWorkflow
 from tests.conftest import create_member
@@ -63,7 +63,7 @@ async def test_a_30_day_streak_is_lived_through_in_seconds_and_its_award_leaves_
         await save_definition(engine, badge_id, spec, "test")
         revision, _ = await load_catalogue(engine)
         worker_settings = settings.model_copy(update={"task_queue": task_queue})
-        async with build_worker(
+        async with build_workers(
             time_skipping.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True
         ):
             first_day = date(2026, 1, 1)

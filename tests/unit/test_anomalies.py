@@ -5,10 +5,15 @@ circle between own accounts, income spikes before a window closes. (Savings roun
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sklearn.ensemble import IsolationForest
 
 from badges.banking.sandbox.personas import PERSONAS
 from badges.domain.categories import SpendingCategory
 from badges.domain.figures import Entry
+from badges.insights import anomalies
 from badges.insights.anomalies import (
     income_spike_before_close,
     own_account_round_trips,
@@ -47,6 +52,26 @@ def test_a_grocery_shop_ten_times_the_usual_is_unusual_and_says_why() -> None:
         and "your usual groceries payment" in unusual.reason
     )
     assert unusual.amount_minor / unusual.typical_minor >= 3
+
+
+def test_the_forest_is_fitted_only_for_a_payment_it_could_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fitting the forest is most of an evaluation's cost: a month with no payment that could be
+    put in words (at least three times the category's usual) does not fit one, and says nothing."""
+    fitted: list[int] = []
+
+    class CountedForest(IsolationForest):
+        def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> CountedForest:
+            fitted.append(len(X))
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(anomalies, "IsolationForest", CountedForest)
+    last_month = TODAY - timedelta(days=31)
+    assert unusual_transactions(_with("user_gambler"), last_month, "USD") == []
+    assert fitted == []
+    shop = Entry(TODAY - timedelta(days=3), -95_000, C.GROCERIES, merchant="Whole Foods Market")
+    [unusual] = unusual_transactions(_with("user_gambler", shop), last_month, "USD")
+    assert unusual.method == "isolation_forest" and unusual.amount_minor == 95_000
+    assert len(fitted) == 1 and fitted[0] >= anomalies.FOREST_MIN_TRANSACTIONS
 
 
 def test_ordinary_histories_raise_few_unusual_transactions() -> None:

@@ -77,3 +77,17 @@ def test_temporals_frontend_is_reached_over_mutual_tls_or_with_an_api_key_when_c
     # An API key alone: TLS with the system's roots (Temporal Cloud); nothing: the dev server's plain gRPC.
     assert tls_config(make_settings("postgresql://db/badges", TEMPORAL_API_KEY="key")) is True
     assert tls_config(make_settings("postgresql://db/badges")) is False
+
+
+def test_batch_work_has_a_task_queue_of_its_own() -> None:
+    from tests.conftest import make_settings
+
+    derived = make_settings("postgresql://db/badges", BADGES_TASK_QUEUE="programme")
+    assert (derived.task_queue, derived.batch_queue) == ("programme", "programme-batch")
+    named = make_settings("postgresql://db/badges", BADGES_TASK_QUEUE="live", BADGES_BATCH_TASK_QUEUE="backfills")
+    assert named.batch_queue == "backfills"
+    assert (named.batch_max_concurrent_activities, named.batch_max_concurrent_workflow_tasks) == (8, 8)
+    with pytest.raises(ValidationError, match="BADGES_BATCH_TASK_QUEUE"):
+        make_settings("postgresql://db/badges", BADGES_TASK_QUEUE="same", BADGES_BATCH_TASK_QUEUE="same")
+    with pytest.raises(ValidationError):
+        make_settings("postgresql://db/badges", BADGES_BATCH_MAX_ACTIVITIES="0")

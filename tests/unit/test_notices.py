@@ -48,4 +48,6 @@ def test_a_badge_within_reach_a_category_to_check_and_a_trend() -> None:
     assert trend["change"] == -0.3 and "down 30 %" in trend["message"]
     assert all("a1b2" not in n["message"] for n in found)
     # The next evaluation says only what is new.
-    assert fresh(found, found) == [] and fresh(found, []) == found
+    digests = [key.encode() for key in (n["key"] for n in found)]  # the keys' digests stand in
+    assert fresh(found, digests, set(digests)) == [] and fresh(found, digests, set()) == found
+    assert fresh(found, digests, set(digests[1:])) == found[:1]

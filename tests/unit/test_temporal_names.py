@@ -8,7 +8,6 @@ import ast
 import inspect
 import pkgutil
 import typing
-from pathlib import Path
 
 from temporalio import activity, workflow
 
@@ -16,8 +15,6 @@ import badges.activities
 import badges.workflows
 from badges.temporal import commands
 from badges.workers import main as worker_main
-
-WORKFLOWS_DIR = Path(badges.workflows.__file__).parent
 
 
 def call_name(node: ast.Call) -> str:
@@ -66,26 +63,39 @@ def defined_workflows() -> list[workflow._Definition]:
     return definitions
 
 
-def worker_activities() -> set[str]:
-    """The activities the worker process registers: the methods named in its `activities=[...]`
-    (an activity's name is its method's, as no `@activity.defn` here names one otherwise)."""
+def worker_activities(listed: str) -> set[str]:
+    """The activities the worker process lists in `listed = [...]` (`live_activities`,
+    `batch_activities`): the methods named (an activity's name is its method's, as no
+    `@activity.defn` here names one otherwise)."""
     names = set()
     for node in ast.walk(ast.parse(inspect.getsource(worker_main))):
-        if isinstance(node, ast.Call) and call_name(node) == "Worker":
-            for keyword in node.keywords:
-                if keyword.arg == "activities" and isinstance(keyword.value, ast.List):
-                    names |= {item.attr for item in keyword.value.elts if isinstance(item, ast.Attribute)}
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == listed:
+            assert isinstance(node.value, ast.List)
+            names |= {item.attr for item in node.value.elts if isinstance(item, ast.Attribute)}
+    assert names, f"no {listed} in the worker"
     return names
 
 
-def test_every_activity_a_workflow_executes_is_defined_and_registered_by_the_worker() -> None:
-    used = set()
-    for path in WORKFLOWS_DIR.glob("*.py"):
-        used |= strings_passed(ast.parse(path.read_text()), {"execute_activity", "execute_local_activity"})
-    assert used and used <= registered_activities(), used - registered_activities()
-    registered = worker_activities()
-    assert registered <= registered_activities(), registered - registered_activities()
-    assert used <= registered, f"defined but not registered by the worker: {used - registered}"
+def executed_activities(workflow_class: type) -> set[str]:
+    """The activities a workflow's module executes, by name."""
+    source = inspect.getsource(inspect.getmodule(workflow_class))  # type: ignore[arg-type]
+    return strings_passed(ast.parse(source), {"execute_activity", "execute_local_activity"})
+
+
+def test_every_activity_a_workflow_executes_is_defined_and_registered_by_each_worker_running_it() -> None:
+    """A workflow's activities run on its own task queue: the batch worker registers every
+    activity a batch workflow executes; the live worker registers both lists (it runs batch
+    workflows started on its queue before batch work had one of its own)."""
+    live, batch = worker_activities("live_activities"), worker_activities("batch_activities")
+    assert live | batch <= registered_activities(), (live | batch) - registered_activities()
+    defined = {definition.name for definition in defined_workflows()}
+    placed = [*worker_main.LIVE_WORKFLOWS, *worker_main.BATCH_WORKFLOWS]
+    assert sorted(cls.__name__ for cls in placed) == sorted(defined), "every workflow on one queue, once"
+    for workflow_class in placed:
+        used = executed_activities(workflow_class)
+        assert used <= registered_activities(), (workflow_class.__name__, used - registered_activities())
+        runs_it = batch if workflow_class in worker_main.BATCH_WORKFLOWS else live | batch
+        assert used <= runs_it, f"{workflow_class.__name__}'s {used - runs_it} not registered where it runs"
 
 
 def test_every_workflow_signal_update_and_query_named_by_the_commands_exists() -> None:

@@ -1,0 +1,85 @@
+"""Live events and batch work on task queues of their own: a linked bank's sync, the behaviour
+evaluation it starts and an export run on the batch queue, while the member's events go on being
+recorded on the live one; the Schedules start their work on the batch queue, and one made when
+that work still ran on the live queue is moved."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.testing import WorkflowEnvironment
+
+from badges.config import Settings
+from badges.domain.identity import (
+    bank_sync_workflow_id,
+    behaviour_workflow_id,
+    export_workflow_id,
+    user_badges_workflow_id,
+)
+from badges.messages.schedules import RETENTION_EVERY, RETENTION_SCHEDULE_ID
+from badges.temporal import ensure_schedules
+from tests.integration.test_behaviour import SCOPES, consent
+from tests.integration.test_open_banking import link, wait_status
+from tests.sandbox.conftest import Sandbox
+from tests.support import dev_token, eventually, real_time_event
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def task_queue_of(env: WorkflowEnvironment, workflow_id: str) -> str:
+    return (await env.client.get_workflow_handle(workflow_id).describe()).task_queue
+
+
+async def test_bank_sync_behaviour_and_export_run_on_the_batch_queue_and_events_stay_live(
+    client: httpx.AsyncClient, sandbox_bank: Sandbox, dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    sub = f"queues-{uuid.uuid4()}@example.com"
+    headers = await dev_token(client, sub)
+    me = (await client.get("/v1/me", headers=headers)).json()["userId"]
+    await consent(client, headers, *SCOPES)
+    linked = await link(client, headers, sandbox_bank, "user_saver")
+    assert linked.status_code == 201, linked.text
+    await wait_status(client, headers, "active")
+    assert system_settings.batch_queue != system_settings.task_queue
+    assert await task_queue_of(dev_server, bank_sync_workflow_id(linked.json()["id"])) == system_settings.batch_queue
+    assert await task_queue_of(dev_server, behaviour_workflow_id(me)) == system_settings.batch_queue
+    assert (await client.get("/v1/me/export", headers=headers)).status_code in (200, 202)
+    assert await task_queue_of(dev_server, export_workflow_id(me)) == system_settings.batch_queue
+
+    # A live event meanwhile: recorded by the member's badge workflow, on the live queue.
+    body = real_time_event(f"calc-{uuid.uuid4()}", sub)
+    assert (await client.post("/v1/events", json=body, headers=headers)).status_code == 202
+
+    async def counted() -> bool:
+        badges = (await client.get("/v1/me/badges", headers=headers)).json()["badges"]
+        explorer = next(b for b in badges if b["badgeId"] == "calculator-explorer")
+        return bool(explorer["progress"] == 1)
+
+    await eventually(counted)
+    assert await task_queue_of(dev_server, user_badges_workflow_id(me)) == system_settings.task_queue
+
+
+async def test_schedules_start_their_work_on_the_batch_queue_and_an_older_one_is_moved(
+    dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    await ensure_schedules(dev_server.client, system_settings)
+    schedule = dev_server.client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+    action = (await schedule.describe()).schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == system_settings.batch_queue
+
+    def on_the_live_queue(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        """As a Schedule made before batch work had a queue of its own."""
+        assert isinstance(current.description.schedule.action, ScheduleActionStartWorkflow)
+        current.description.schedule.action.task_queue = system_settings.task_queue
+        return ScheduleUpdate(schedule=current.description.schedule)
+
+    await schedule.update(on_the_live_queue)
+    await ensure_schedules(dev_server.client, system_settings)  # the worker's next start
+    described = (await schedule.describe()).schedule
+    assert isinstance(described.action, ScheduleActionStartWorkflow)
+    assert described.action.task_queue == system_settings.batch_queue
+    assert described.action.workflow == "RetentionWorkflow"
+    assert described.spec.intervals[0].every == RETENTION_EVERY
