@@ -217,12 +217,14 @@ def _clamp(value: float | None, bounds: tuple[float, float]) -> float | None:
 @dataclass(frozen=True)
 class ReleasePlan:
     """What to release: the dimensions compared on, the savings-rate percentiles used (the median
-    always), the budget of this release and the smallest group worth publishing."""
+    always), the budget of this release and the smallest group worth publishing; `false_pass`,
+    the chance that some too-small group of a level passes on noise all the same."""
 
     dimensions: tuple[str, ...]
     percentiles: tuple[int, ...]
     epsilon: float
     min_group_size: int
+    false_pass: float = FALSE_PASS
 
     def weights(self) -> tuple[list[float], list[float]]:
         """Each phase's queries' shares of the budget, in the order they run."""
@@ -267,7 +269,7 @@ def describe(plan: ReleasePlan) -> dict[str, Any]:
         "dimensions": list(plan.dimensions),
         "percentiles": plan.alphas(),
         "minGroupSize": plan.min_group_size,
-        "falsePass": FALSE_PASS,
+        "falsePass": plan.false_pass,
         "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS), "salaryMinor": list(SALARY_BOUNDS_MINOR)},
         "candidates": {
             "savingsRate": f"{len(SAVINGS_RATE_CANDIDATES)}, every 0.005 from -1 to 1",
@@ -322,10 +324,10 @@ class Release:
 def threshold(plan: ReleasePlan, count_scale: float, keys: int) -> float:
     """The noisy count a group of a level with `keys` keys must reach to be published: with
     Laplace noise of scale b, a group of fewer than `min_group_size` members passes with
-    probability at most ½·exp(-margin/b) = FALSE_PASS/keys, so that any of the level's keys does
-    with probability at most FALSE_PASS (a union bound: thousands of empty districts would
+    probability at most ½·exp(-margin/b) = false_pass/keys, so that any of the level's keys does
+    with probability at most `plan.false_pass` (a union bound: thousands of empty districts would
     otherwise let some through on noise alone)."""
-    return plan.min_group_size + count_scale * math.log(keys / (2 * FALSE_PASS))
+    return plan.min_group_size + count_scale * math.log(keys / (2 * plan.false_pass))
 
 
 def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
