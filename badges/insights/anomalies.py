@@ -59,11 +59,12 @@ FOREST_MIN_DAYS = 90
 FOREST_SEED = 12
 FOREST_CONTAMINATION = 0.01
 # Few, small trees: an evaluation with a payment to judge fits one forest, and nearly all of its
-# cost is scikit-learn's own per tree (about 1.3 ms each here, whatever the history's size), which
-# set the picture's p99 in bench/insights.py: 16 trees took it to 58 ms, 8 to 45. The verdicts
-# are noisy either way: on 338 payments the forest was asked about (bench members with big
-# payments added), 8 trees agree with a 300-tree forest on 73 % of them, 16 on 81 %, the robust
-# rule alone on 71 %; only payments already three times their category's usual are asked about.
+# cost is scikit-learn's own per tree (about 1.3 ms each here, whatever the history's size). The
+# members who need one set the picture's p99 in bench/insights.py: 57 ms with 16 trees, 46 ms
+# with 8 (CPU time, idle machine). The verdicts are noisy either way: on 338 payments the forest
+# was asked about (bench members with big payments added), 8 trees agree with a 300-tree forest
+# on 73 % of them, 16 on 81 %, the robust rule alone on 71 %; and only payments already three
+# times their category's usual are asked about.
 FOREST_TREES = 8
 FOREST_SAMPLES = 128
 MAD_Z = 3.5
