@@ -69,11 +69,11 @@ def reward_claims(awards: list[Award], decided_at: datetime | None = None) -> li
 
 
 class ProgressActivities:
-    def __init__(self, pool: AsyncConnectionPool, keys: KeyStore) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keys: KeyStore, writer: ProgressWriter | None = None) -> None:
         self._pool = pool
         self._keys = keys
         # One per worker process: batches that arrive together share a transaction.
-        self._writer = ProgressWriter(pool)
+        self._writer = writer or ProgressWriter(pool)
 
     @activity.defn
     async def record_progress(self, batch: ProgressBatch) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -182,6 +183,17 @@ async def write_member_batch(
 MAX_GROUP = 64
 
 
+@dataclass(frozen=True, slots=True)
+class ProgressWriterStats:
+    """What a process's `ProgressWriter` has done since it started: batches written, the
+    transactions that wrote them, and the seconds the batches took from reaching the writer to
+    their commit (waiting for the outbox lock included), summed."""
+
+    batches: int
+    transactions: int
+    write_seconds: float
+
+
 class ProgressWriter:
     """Writes members' batches as `write_member_batch` does, with the batches of progress and
     awards alone (nearly all of them) that arrive while a write is under way written together,
@@ -202,6 +214,13 @@ class ProgressWriter:
         self._max_group = max_group
         self._waiting: deque[tuple[MemberBatch, asyncio.Future[None]]] = deque()
         self._writer: asyncio.Task[None] | None = None
+        self._batches = 0
+        self._transactions = 0
+        self._write_seconds = 0.0
+
+    def stats(self) -> ProgressWriterStats:
+        """Read only (a metrics thread may call it)."""
+        return ProgressWriterStats(self._batches, self._transactions, self._write_seconds)
 
     async def write(
         self,
@@ -223,7 +242,10 @@ class ProgressWriter:
         self._waiting.append((MemberBatch(user_id, batch_seq, progress, awards), written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting(), name="progress-writer")
+        arrived = time.monotonic()
         await written
+        self._batches += 1
+        self._write_seconds += time.monotonic() - arrived
 
     async def _write_waiting(self) -> None:
         while self._waiting:
@@ -263,6 +285,7 @@ class ProgressWriter:
     async def _execute(self, batches: Sequence[MemberBatch]) -> None:
         async with self._pool.connection() as connection:
             await connection.execute(group_script(batches))
+        self._transactions += 1
 
 
 def settle(written: asyncio.Future[None], error: Exception | None) -> None:

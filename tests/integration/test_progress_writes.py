@@ -13,6 +13,7 @@ from badges.db.keys import KeyStore
 from badges.db.outbox import OUTBOX_CHANNEL
 from badges.db.progress import LOCK_OUTBOX, ProgressWriter, batch_script, write_progress_batch
 from badges.domain.rules import Award, ProgressUpdate
+from badges.metrics import exposition, process_registry
 from tests.conftest import create_member
 
 PROGRESS = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=5, target=5)]
@@ -226,3 +227,22 @@ async def test_a_batch_whose_caller_stopped_waiting_before_it_was_taken_is_not_w
     await asyncio.wait_for(asyncio.gather(first, kept), 10)
 
     assert set(await outbox_transactions(pool, members)) == {members[0], members[2]}
+
+
+async def test_the_workers_registry_reports_its_progress_writes(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    writer = ProgressWriter(pool)
+    members = [await create_member(engine, keys) for _ in range(3)]
+    lock = await hold_outbox_lock(settings)
+    writes = [asyncio.create_task(writer.write(member, 1, PROGRESS, [])) for member in members]
+    await asyncio.sleep(0.2)
+    await lock.rollback()
+    await lock.close()
+    await asyncio.wait_for(asyncio.gather(*writes), 10)
+
+    lines = exposition(process_registry(keys, writer)).decode().splitlines()
+    assert "badges_progress_write_seconds_count 3.0" in lines
+    assert "badges_progress_transactions_total 1.0" in lines  # queued together, written together
+    [total] = [line for line in lines if line.startswith("badges_progress_write_seconds_sum ")]
+    assert float(total.split()[1]) >= 0.2 * 3  # every batch waited for the lock
