@@ -201,8 +201,8 @@ class ProgressWriter:
 
     Every such write holds the outbox lock to its commit, and waiting for the commit to reach
     the disk is most of that time, so only one write at a time proceeds however many connections
-    wait. One transaction per batch kept the lock busy about 70 % of the time at 100 events/s on
-    the benchmark's machine, and any slower commit queued every member's workflow task behind it
+    wait. One transaction per batch kept the lock busy 60 to 75 % of the time at 100 events/s on the
+    benchmark's machine, and any slower commit queued every member's workflow task behind it
     (bench/RESULTS.md). Written together, the batches that queued share one lock and one commit.
 
     A group that fails is written again batch by batch, so each caller gets its own batch's
