@@ -1,6 +1,6 @@
 """Prometheus metrics of one process (the API's `GET /metrics`, the worker's
-`BADGES_WORKER_METRICS_PORT`): today its data-key cache, read when scraped, so the hot path only
-counts."""
+`BADGES_WORKER_METRICS_PORT`): its data-key cache and, in a worker, its progress writes, read
+when scraped, so the hot path only counts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from badges.db.keys import KeyCacheStats
+from badges.db.progress import ProgressWriterStats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -41,10 +42,37 @@ class KeyCacheCollector(Collector):
         )
 
 
-def process_registry(keys: HasKeyCache) -> CollectorRegistry:
+class HasProgressWrites(Protocol):
+    def stats(self) -> ProgressWriterStats: ...
+
+
+class ProgressWriteCollector(Collector):
+    """The real-time path's write of each batch (`ProgressWriter`): its mean time is
+    `badges_progress_write_seconds_sum / _count`, and batches per transaction show how much
+    the writes queue."""
+
+    def __init__(self, writer: HasProgressWrites) -> None:
+        self._writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._writer.stats()
+        yield SummaryMetricFamily(
+            "badges_progress_write_seconds",
+            "Batches of progress written, and the seconds from reaching the writer to their commit.",
+            count_value=stats.batches,
+            sum_value=stats.write_seconds,
+        )
+        yield CounterMetricFamily(
+            "badges_progress_transactions", "Transactions that wrote batches of progress.", value=stats.transactions
+        )
+
+
+def process_registry(keys: HasKeyCache, progress: HasProgressWrites | None = None) -> CollectorRegistry:
     """This process's metrics, in a registry of its own (tests run several apps in one process)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(KeyCacheCollector(keys))
+    if progress is not None:
+        registry.register(ProgressWriteCollector(progress))
     return registry
 
 

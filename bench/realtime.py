@@ -8,6 +8,12 @@ Temporal signal throughput against the same server; the saturation point.
 
     .venv/bin/python -m bench.realtime                 # the full set (a few minutes)
     .venv/bin/python -m bench.realtime --rates 100 --duration 10 --cold-rates
+    .venv/bin/python -m bench.realtime --rates 100 --duration 20 --cold-rates --stages
+
+`--stages` also breaks each warm event's latency into the stages of its path, from the bench's
+own clock, PostgreSQL (the receipt's and the outbox row's times) and the member workflow's
+Temporal history, and samples what PostgreSQL's backends wait for meanwhile (`stages_ms`,
+`db_waits`): where the time goes when the tail grows.
 """
 
 from __future__ import annotations
@@ -20,18 +26,20 @@ import math
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import psycopg
 from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
 from badges.api.auth import issue_token
+from badges.domain.identity import user_badges_workflow_id
 from bench.bare_workflow import BareSignalWorkflow
 from bench.stack import Stack, running_stack, settle
 
@@ -49,7 +57,8 @@ class Member:
     sub: str
     headers: dict[str, str]
     websocket: aiohttp.ClientWebSocketResponse | None = None  # set: this member uses the WebSocket
-    sent: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    # Per badge, the events not yet seen in an update: (the badge's count after it, sent at, event id).
+    sent: dict[str, list[tuple[int, float, str]]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     acks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
@@ -62,14 +71,17 @@ class Measurements:
     accepted: int = 0
     failed: int = 0
     delivered: int = 0
+    # Each event's marks (wall-clock seconds) and badge count, by event id (`--stages`).
+    times: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def progress(self, member: Member, data: dict[str, Any], now: float) -> None:
         """A progress update reached the member: every event it accounts for has arrived."""
         self.delivered += 1
         pending = member.sent[data["badgeId"]]
         while pending and pending[0][0] <= data["value"]:
-            _, sent_at = pending.pop(0)
+            _, sent_at, event_id = pending.pop(0)
             self.latencies_ms.append((now - sent_at) * 1000)
+            self.times.setdefault(event_id, {})["received"] = time.time()
             if member.websocket is not None:
                 self.ws_latencies_ms.append((now - sent_at) * 1000)
 
@@ -159,7 +171,8 @@ async def post_event(
         "timestamp": datetime.now(UTC).isoformat(),
     }
     started = time.perf_counter()
-    member.sent[badge_id].append((member.counts[badge_id], started))
+    measured.times[body["id"]] = {"sent": time.time(), "badge": badge_id, "count": member.counts[badge_id]}
+    member.sent[badge_id].append((member.counts[badge_id], started, body["id"]))
     try:
         if member.websocket is not None:
             acked = member.acks[body["id"]] = asyncio.get_running_loop().create_future()
@@ -176,7 +189,7 @@ async def post_event(
         measured.accept_ms.append((time.perf_counter() - started) * 1000)
     else:
         measured.failed += 1
-        member.sent[badge_id].remove((member.counts[badge_id], started))
+        member.sent[badge_id].remove((member.counts[badge_id], started, body["id"]))
 
 
 async def run_scenario(
@@ -187,6 +200,7 @@ async def run_scenario(
     events_per_member: int,
     ws_share: float,
     before_load: Callable[[], Awaitable[None]] | None = None,
+    stages: bool = False,
 ) -> dict[str, Any]:
     """`before_load`: awaited once the members are ready, just before the first event (other work
     a caller wants running beside the events, e.g. bench.backfill's members linking their banks)."""
@@ -224,6 +238,7 @@ async def run_scenario(
         if before_load is not None:
             await before_load()
         posts = []
+        waits = asyncio.create_task(sample_db_waits(stack.settings.libpq_url)) if stages else None
         keys_before = await key_cache_counts(stack)
         cpu_before = stack.cpu_seconds()
         began = time.perf_counter()
@@ -241,12 +256,13 @@ async def run_scenario(
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - began
         cpu_used = {name: used - cpu_before[name] for name, used in stack.cpu_seconds().items()}
+        db_waits = await stop_sampling(waits) if waits is not None else None
         keys_after = await key_cache_counts(stack)
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
 
-    return {
+    outcome: dict[str, Any] = {
         "scenario": name,
         "offered_events_per_s": rate,
         "events": events,
@@ -273,6 +289,100 @@ async def run_scenario(
             name: round(1000 * used / max(measured.accepted, 1), 2) for name, used in cpu_used.items()
         },
     }
+    if stages:
+        outcome["stages_ms"] = await stage_breakdown(stack, measured.times)
+        outcome["db_waits"] = db_waits
+    return outcome
+
+
+# An event's path as `--stages` cuts it: each stage is the time from the previous mark to its own.
+STAGES = (
+    ("claimed", "sent -> the API's receipt (HTTP or WebSocket, authentication, the rate limit)"),
+    ("signalled", "-> the signal in the workflow's history (the receipt, encryption, Temporal's RPC)"),
+    ("task_started", "-> the workflow task that takes it handed to the worker"),
+    ("writing", "-> the transaction writing its progress begins (workflow code, local activity, writer queue)"),
+    ("received", "-> the update at the member (commit, outbox tail, SSE or WebSocket)"),
+)
+
+
+async def stage_breakdown(stack: Stack, times: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each stage's percentiles over the events that reached their member. Marks come from the
+    receipts (by event id), the member workflow's history (its signals in the order their
+    receipts were taken, each with the next workflow task started) and the outbox (the first
+    progress row of the event's badge to reach its count)."""
+    async with await psycopg.AsyncConnection.connect(stack.settings.libpq_url, autocommit=True) as connection:
+        receipts = await (
+            await connection.execute(
+                "SELECT event_id, user_id::text, extract(epoch FROM received_at)::float8 FROM event_receipts"
+                " WHERE event_id = ANY(%s)",
+                (list(times),),
+            )
+        ).fetchall()
+        rows = await (
+            await connection.execute(
+                "SELECT user_id::text, payload->>'badgeId', (payload->>'value')::int,"
+                " extract(epoch FROM created_at)::float8 FROM outbox WHERE kind = 'progress'"
+            )
+        ).fetchall()
+    written: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    for user_id, badge_id, value, created in rows:
+        written[(user_id, badge_id)].append((value, created))
+    claims: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for event_id, user_id, claimed in receipts:
+        mark = times[event_id]
+        mark["claimed"] = claimed
+        later = [at for value, at in written[(user_id, mark["badge"])] if value >= mark["count"]]
+        if later:
+            mark["writing"] = min(later)
+        claims[user_id].append((claimed, event_id))
+    client = await Client.connect(stack.temporal_address)
+    for user_id, member_claims in claims.items():
+        history = await client.get_workflow_handle(user_badges_workflow_id(user_id)).fetch_history()
+        events = [
+            (event.WhichOneof("attributes"), event.event_time.ToDatetime(UTC).timestamp()) for event in history.events
+        ]
+        signals = [n for n, (kind, _) in enumerate(events) if kind == "workflow_execution_signaled_event_attributes"]
+        for (_, event_id), n in zip(sorted(member_claims), signals, strict=False):
+            times[event_id]["signalled"] = events[n][1]
+            started = [at for kind, at in events[n:] if kind == "workflow_task_started_event_attributes"]
+            if started:
+                times[event_id]["task_started"] = started[0]
+    marks = ["sent", *(stage for stage, _ in STAGES)]
+    complete = [mark for mark in times.values() if all(name in mark for name in marks)]
+    breakdown: dict[str, Any] = {"events": len(complete)}
+    for (stage, meaning), previous in zip(STAGES, marks, strict=False):
+        spans = [(mark[stage] - mark[previous]) * 1000 for mark in complete]
+        breakdown[stage] = {q: percentile(spans, n) for q, n in (("p50", 50), ("p90", 90), ("p99", 99))} | {
+            "what": meaning
+        }
+    return breakdown
+
+
+async def sample_db_waits(libpq_url: str, every: float = 0.05) -> dict[str, float]:
+    """Until cancelled, every `every` seconds: what the database's busy backends wait for. Returns
+    the mean number of backends per wait (`-`: running or ready to run) and statement."""
+    seen: Counter[str] = Counter()
+    samples = 0
+    async with await psycopg.AsyncConnection.connect(libpq_url, autocommit=True) as connection:
+        try:
+            while True:
+                cursor = await connection.execute(
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, '-')"
+                    "       || ' ' || left(btrim(regexp_replace(query, '\\s+', ' ', 'g')), 40)"
+                    "  FROM pg_stat_activity"
+                    " WHERE state <> 'idle' AND pid <> pg_backend_pid() AND datname = current_database()"
+                )
+                seen.update(row[0] for row in await cursor.fetchall())
+                samples += 1
+                await asyncio.sleep(every)
+        except asyncio.CancelledError:
+            pass
+    return {wait: round(count / max(samples, 1), 2) for wait, count in seen.most_common(8)}
+
+
+async def stop_sampling(task: asyncio.Task[dict[str, float]]) -> dict[str, float]:
+    task.cancel()
+    return await task
 
 
 async def bare_signals(stack: Stack, workflows: int, seconds: float, concurrency: int = 50) -> dict[str, Any]:
@@ -321,7 +431,7 @@ async def main(args: argparse.Namespace) -> None:
         keys_at_start = await key_cache_counts(stack)
         for rate in args.rates:
             outcome = await run_scenario(
-                stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share
+                stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share, args.stages
             )
             results["scenarios"].append(outcome)
             print(json.dumps(outcome), file=sys.stderr, flush=True)
@@ -361,6 +471,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--api-processes", type=int, default=1)
     parser.add_argument("--ws-share", type=float, default=0.3, help="share of members on the WebSocket (0..1)")
+    parser.add_argument(
+        "--stages", action="store_true", help="warm scenarios: each stage's latency, and what the database waits for"
+    )
     return parser.parse_args()
 
 

@@ -164,6 +164,9 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
         )  # fmt: skip
         processes.append(api)
         wait_for_port("127.0.0.1", api_port, 60, api)
+        # The benchmark reads the workers' metrics first: a busy machine can start them late.
+        for port, worker in zip(worker_ports, worker_processes, strict=True):
+            wait_for_port("127.0.0.1", port, 60, worker)
         time.sleep(1.0)
         postgres_pid = (
             int((Path(database_url.split("host=")[-1]) / "postmaster.pid").read_text().split()[0])

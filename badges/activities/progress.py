@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from badges.db.dead_letters import record_dead_letter
 from badges.db.keys import KeyStore, KeyUnavailableError
-from badges.db.progress import write_member_batch
+from badges.db.progress import ProgressWriter
 from badges.db.reviews import HeldEvents, Resolution, held_events_page
 from badges.db.rewards import RewardClaim
 from badges.domain.definitions import MoneyReward
@@ -69,9 +69,11 @@ def reward_claims(awards: list[Award], decided_at: datetime | None = None) -> li
 
 
 class ProgressActivities:
-    def __init__(self, pool: AsyncConnectionPool, keys: KeyStore) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keys: KeyStore, writer: ProgressWriter | None = None) -> None:
         self._pool = pool
         self._keys = keys
+        # One per worker process: batches that arrive together share a transaction.
+        self._writer = writer or ProgressWriter(pool)
 
     @activity.defn
     async def record_progress(self, batch: ProgressBatch) -> None:
@@ -92,8 +94,7 @@ class ProgressActivities:
                 )
                 for item in batch.held
             ]
-            await write_member_batch(
-                self._pool,
+            await self._writer.write(
                 batch.user_id,
                 batch.batch_seq,
                 batch.progress,

@@ -50,6 +50,11 @@ class UserBadgesInput(BaseModel):
     catalogue: CatalogueSnapshot | None = None
     # Behaviour evaluations not yet recorded (`financial` signals).
     financial: list[FinancialResults] = Field(default_factory=list)
+    # True for every run started since back-dated events are screened: such a run screens them
+    # without asking `workflow.patched`, whose first call in a run records a marker and makes
+    # Temporal index a search attribute, on the first event of every new member's workflow.
+    # Runs started before leave it unset and ask, as they always did.
+    screens_back_dated: bool = False
 
 
 class BadgeSnapshot(BaseModel):

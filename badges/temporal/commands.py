@@ -82,7 +82,7 @@ async def record_event(client: Client, settings: Settings, member_id: uuid.UUID,
     (signal-with-start). The real-time path: one call per event."""
     await client.start_workflow(
         "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id),
+        UserBadgesInput(user_id=member_id, screens_back_dated=True),
         id=user_badges_workflow_id(member_id),
         task_queue=settings.task_queue,
         start_signal="record_event",
@@ -97,7 +97,7 @@ async def request_reevaluation(
     a member whose workflow has ended, or never ran, gets one)."""
     await client.start_workflow(
         "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id),
+        UserBadgesInput(user_id=member_id, screens_back_dated=True),
         id=user_badges_workflow_id(member_id),
         task_queue=settings.task_queue,
         start_signal="reevaluate",
@@ -112,7 +112,7 @@ async def start_member_workflow(
     the catalogue, so a new workflow need not load it when the first event comes."""
     await client.start_workflow(
         "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id, catalogue=catalogue),
+        UserBadgesInput(user_id=member_id, catalogue=catalogue, screens_back_dated=True),
         id=user_badges_workflow_id(member_id),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -126,7 +126,7 @@ async def record_financial_results(
     their progress and awards (signal-with-start: a member who never sent an event has none yet)."""
     await client.start_workflow(
         "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id),
+        UserBadgesInput(user_id=member_id, screens_back_dated=True),
         id=user_badges_workflow_id(member_id),
         task_queue=settings.task_queue,
         start_signal="financial",

@@ -44,6 +44,7 @@ from badges.db.keys import KeyStore
 from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
 from badges.db.pool import open_pool
+from badges.db.progress import ProgressWriter
 from badges.heap import freeze_startup_heap
 from badges.insights.categoriser import load as load_categoriser
 from badges.metrics import process_registry
@@ -138,11 +139,13 @@ def build_workers(
     keys: KeyStore,
     http: httpx.AsyncClient,
     sandboxed: bool = False,
+    writer: ProgressWriter | None = None,
 ) -> Workers:
     """The live and batch workers; the caller owns `pool`, `engine` and `http`
     (`make_webhook_client()`) and closes them after the workers have shut down. `sandboxed`: every
-    workflow in the sandbox, opted out or not (`sandbox_everything`), as the workflow tests run them."""
-    progress = ProgressActivities(pool, keys)
+    workflow in the sandbox, opted out or not (`sandbox_everything`), as the workflow tests run them.
+    `writer`: the process's progress writer, when the caller reports its metrics."""
+    progress = ProgressActivities(pool, keys, writer)
     catalogue = CatalogueActivities(engine)
     reevaluation = ReevaluationActivities(engine, client, settings, keys)
     webhooks = WebhookActivities(engine, keys, http, allow_private_targets=settings.webhook_allow_private_targets)
@@ -242,12 +245,13 @@ async def run(settings: Settings) -> None:
         max_entries=settings.key_cache_size,
         max_age_seconds=settings.key_cache_seconds,
     )
+    writer = ProgressWriter(pool)
     if settings.worker_metrics_port:
         # A thread of its own: a scrape never waits for the event loop, nor slows it.
-        start_http_server(settings.worker_metrics_port, registry=process_registry(keys))
+        start_http_server(settings.worker_metrics_port, registry=process_registry(keys, writer))
     client = await connect(settings, keys)
     http = make_webhook_client()
-    workers = build_workers(client, settings, pool, engine=engine, keys=keys, http=http)
+    workers = build_workers(client, settings, pool, engine=engine, keys=keys, http=http, writer=writer)
     if not settings.parsed_audit_anchor_keys:
         log.warning(
             "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"

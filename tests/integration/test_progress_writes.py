@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db.keys import KeyStore
 from badges.db.outbox import OUTBOX_CHANNEL
-from badges.db.progress import batch_script, write_progress_batch
+from badges.db.progress import LOCK_OUTBOX, ProgressWriter, batch_script, write_progress_batch
 from badges.domain.rules import Award, ProgressUpdate
+from badges.metrics import exposition, process_registry
 from tests.conftest import create_member
 
 PROGRESS = [ProgressUpdate(badge_id="active-voter", name="Active voter", value=5, target=5)]
@@ -145,3 +146,103 @@ async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
 
     await asyncio.wait_for(asyncio.gather(tail(), slow_writer(), fast_writer()), 10)
     assert seen == sorted(seen)
+
+
+async def hold_outbox_lock(settings) -> psycopg.AsyncConnection:  # type: ignore[type-arg]
+    """A connection inside a transaction that holds the outbox lock (the writer waits on it)."""
+    connection = await psycopg.AsyncConnection.connect(settings.libpq_url)
+    await connection.execute(LOCK_OUTBOX)
+    return connection
+
+
+async def outbox_transactions(pool: AsyncConnectionPool, members: list) -> dict:  # type: ignore[type-arg]
+    """Each member's outbox rows' writing transaction (`xmin`): rows written together share one."""
+    async with pool.connection() as connection:
+        rows = await (
+            await connection.execute(
+                "SELECT user_id, xmin::text FROM outbox WHERE user_id = ANY(%s)", ([str(m) for m in members],)
+            )
+        ).fetchall()
+    return {user_id: xmin for user_id, xmin in rows}
+
+
+async def test_batches_that_arrive_during_a_write_share_the_next_transaction(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    writer = ProgressWriter(pool)
+    members = [await create_member(engine, keys) for _ in range(6)]
+    lock = await hold_outbox_lock(settings)
+    first = asyncio.create_task(writer.write(members[0], 1, PROGRESS, []))
+    await asyncio.sleep(0.2)  # the first batch's transaction waits for the lock
+    rest = [asyncio.create_task(writer.write(member, 1, PROGRESS, AWARDS)) for member in members[1:]]
+    await asyncio.sleep(0.1)
+    await lock.rollback()
+    await lock.close()
+    await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+
+    transactions = await outbox_transactions(pool, members)
+    assert set(transactions) == set(members)
+    # The first batch alone, then the five that queued behind it in one transaction.
+    assert transactions[members[0]] != transactions[members[1]]
+    assert len({transactions[member] for member in members[1:]}) == 1
+
+
+async def test_a_batch_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_written(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    writer = ProgressWriter(pool)
+    members = [await create_member(engine, keys) for _ in range(4)]
+    # A badge id longer than its column: PostgreSQL refuses the row (a permanent DataError).
+    refused = [ProgressUpdate(badge_id="x" * 100, name="Too long", value=1, target=3)]
+    lock = await hold_outbox_lock(settings)
+    first = asyncio.create_task(writer.write(members[0], 1, PROGRESS, []))
+    await asyncio.sleep(0.2)
+    good = asyncio.create_task(writer.write(members[1], 1, PROGRESS, []))
+    bad = asyncio.create_task(writer.write(members[2], 1, refused, []))
+    also_good = asyncio.create_task(writer.write(members[3], 1, [], AWARDS))
+    await asyncio.sleep(0.1)
+    await lock.rollback()
+    await lock.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(first, good, bad, also_good, return_exceptions=True), 10)
+
+    assert outcomes[0] is None and outcomes[1] is None and outcomes[3] is None
+    assert isinstance(outcomes[2], psycopg.DataError)
+    assert set(await outbox_transactions(pool, members)) == {members[0], members[1], members[3]}
+
+
+async def test_a_batch_whose_caller_stopped_waiting_before_it_was_taken_is_not_written(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    writer = ProgressWriter(pool)
+    members = [await create_member(engine, keys) for _ in range(3)]
+    lock = await hold_outbox_lock(settings)
+    first = asyncio.create_task(writer.write(members[0], 1, PROGRESS, []))
+    await asyncio.sleep(0.2)
+    abandoned = asyncio.create_task(writer.write(members[1], 1, PROGRESS, []))
+    kept = asyncio.create_task(writer.write(members[2], 1, PROGRESS, []))
+    await asyncio.sleep(0.1)
+    abandoned.cancel()  # as an activity that timed out
+    await lock.rollback()
+    await lock.close()
+    await asyncio.wait_for(asyncio.gather(first, kept), 10)
+
+    assert set(await outbox_transactions(pool, members)) == {members[0], members[2]}
+
+
+async def test_the_workers_registry_reports_its_progress_writes(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool, settings
+) -> None:
+    writer = ProgressWriter(pool)
+    members = [await create_member(engine, keys) for _ in range(3)]
+    lock = await hold_outbox_lock(settings)
+    writes = [asyncio.create_task(writer.write(member, 1, PROGRESS, [])) for member in members]
+    await asyncio.sleep(0.2)
+    await lock.rollback()
+    await lock.close()
+    await asyncio.wait_for(asyncio.gather(*writes), 10)
+
+    lines = exposition(process_registry(keys, writer)).decode().splitlines()
+    assert "badges_progress_write_seconds_count 3.0" in lines
+    assert "badges_progress_transactions_total 1.0" in lines  # queued together, written together
+    [total] = [line for line in lines if line.startswith("badges_progress_write_seconds_sum ")]
+    assert float(total.split()[1]) >= 0.2 * 3  # every batch waited for the lock

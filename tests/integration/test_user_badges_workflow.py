@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
 from badges.activities.progress import ProgressActivities
@@ -144,10 +144,23 @@ async def test_continues_as_new_carrying_state_and_dedup_window(dev_server, engi
         await send(client, member, task_queue, event("first", "attendance"), event("second", "attendance"))
         await eventually(lambda: _has(engine, member, {"regular-attendee": 2, "active-voter": 5}))
         snapshot = await latest.query(UserBadgesWorkflow.snapshot)
+        first_history = await client.get_workflow_handle(first.id, run_id=first_run).fetch_history()
+        latest_history = await latest.fetch_history()
     assert snapshot.state.badges["regular-attendee"].count == 2
+    # The first run was started without saying it screens back-dated events, so it asked by patch;
+    # the runs it continued as say so, and ask nothing (no marker, no search-attribute upsert).
+    assert patch_markers(first_history) == 1 and patch_markers(latest_history) == 0
     assert "1" in snapshot.state.badges["active-voter"].awarded
     outbox = await outbox_of(engine, member)
     assert [payload["badgeId"] for _, kind, payload in outbox if kind == "award"] == ["active-voter"]
+
+
+def patch_markers(history: WorkflowHistory) -> int:
+    return sum(
+        event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+        for event in history.events
+    )
 
 
 def counts_of(state: BadgeState) -> dict[str, int]:

@@ -6,6 +6,11 @@ review items were bounded, approvals paged and unappliable work set aside: a bur
 and approved with its events in the signal; `user_badges_refused.json`, with the same code, a
 write refused for good, which then failed the workflow.
 
+`user_badges_screened.json` was recorded with UserBadgesWorkflow as it was at commit dd29e78,
+which asked `workflow.patched("screen-back-dated-events")` on every run's first batch (a patch
+marker, and Temporal's `TemporalChangeVersion` search attribute upserted): a calculator use, then
+five check-ins stamped days before they arrived, three of them held by the back-dated screen.
+
 `consent.json` was recorded with ConsentWorkflow as it was before the `change` update existed
 (commit 86c71be: grants and revocations by signal, a reminder, an expiry that disconnects the
 member's banks first), its activities stood in for: members' consent workflows live for years,
@@ -73,6 +78,18 @@ async def test_a_history_where_a_write_failed_for_good_before_dead_letters_still
     refused = HISTORY.with_name("user_badges_refused.json")
     history = WorkflowHistory.from_json(refused.with_suffix(".id").read_text().strip(), refused.read_text())
     assert history.events[-1].HasField("workflow_execution_failed_event_attributes")
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+async def test_a_history_that_asked_for_the_back_dated_screen_by_patch_still_replays() -> None:
+    # Runs started since record whether they screen back-dated events in their input, and ask no
+    # patch; the runs started before asked on their first batch, and go on asking.
+    screened = HISTORY.with_name("user_badges_screened.json")
+    history = WorkflowHistory.from_json(screened.with_suffix(".id").read_text().strip(), screened.read_text())
+    kinds = [event.WhichOneof("attributes") for event in history.events]
+    assert "marker_recorded_event_attributes" in kinds and "upsert_workflow_search_attributes_event_attributes" in kinds
     await Replayer(
         workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
     ).replay_workflow(history)
