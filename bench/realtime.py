@@ -199,6 +199,7 @@ async def run_scenario(
     events: int,
     events_per_member: int,
     ws_share: float,
+    *,
     before_load: Callable[[], Awaitable[None]] | None = None,
     stages: bool = False,
 ) -> dict[str, Any]:
@@ -431,7 +432,7 @@ async def main(args: argparse.Namespace) -> None:
         keys_at_start = await key_cache_counts(stack)
         for rate in args.rates:
             outcome = await run_scenario(
-                stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share, args.stages
+                stack, "warm", rate, int(rate * args.duration), len(MEMBER_SCRIPT), args.ws_share, stages=args.stages
             )
             results["scenarios"].append(outcome)
             print(json.dumps(outcome), file=sys.stderr, flush=True)
