@@ -80,14 +80,7 @@ SyncSignal = Literal["sync_now"]
 async def record_event(client: Client, settings: Settings, member_id: uuid.UUID, event: BadgeEvent) -> None:
     """Hand an accepted event to the member's workflow, starting it first if it is not running
     (signal-with-start). The real-time path: one call per event."""
-    await client.start_workflow(
-        "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id, screens_back_dated=True),
-        id=user_badges_workflow_id(member_id),
-        task_queue=settings.task_queue,
-        start_signal="record_event",
-        start_signal_args=[event],
-    )
+    await _signal_with_start(client, settings, member_id, "record_event", event)
 
 
 async def request_reevaluation(
@@ -95,14 +88,7 @@ async def request_reevaluation(
 ) -> None:
     """Ask a member's workflow to re-check badges under a newer catalogue revision (signal-with-start:
     a member whose workflow has ended, or never ran, gets one)."""
-    await client.start_workflow(
-        "UserBadgesWorkflow",
-        UserBadgesInput(user_id=member_id, screens_back_dated=True),
-        id=user_badges_workflow_id(member_id),
-        task_queue=settings.task_queue,
-        start_signal="reevaluate",
-        start_signal_args=[request],
-    )
+    await _signal_with_start(client, settings, member_id, "reevaluate", request)
 
 
 async def start_member_workflow(
@@ -124,13 +110,19 @@ async def record_financial_results(
 ) -> None:
     """Hand a behaviour evaluation's verdicts to the member's badge workflow, the one writer of
     their progress and awards (signal-with-start: a member who never sent an event has none yet)."""
+    await _signal_with_start(client, settings, member_id, "financial", results)
+
+
+async def _signal_with_start(client: Client, settings: Settings, member_id: uuid.UUID, signal: str, arg: Any) -> None:
+    """Signal the member's badge workflow, starting it first if it is not running. A run started
+    here screens back-dated events without asking a patch (`UserBadgesInput.screens_back_dated`)."""
     await client.start_workflow(
         "UserBadgesWorkflow",
         UserBadgesInput(user_id=member_id, screens_back_dated=True),
         id=user_badges_workflow_id(member_id),
         task_queue=settings.task_queue,
-        start_signal="financial",
-        start_signal_args=[results],
+        start_signal=signal,
+        start_signal_args=[arg],
     )
 
 
