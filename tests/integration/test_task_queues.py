@@ -1,14 +1,19 @@
 """Live events and batch work on task queues of their own: a linked bank's sync, the behaviour
 evaluation it starts and an export run on the batch queue, while the member's events go on being
 recorded on the live one; the Schedules start their work on the batch queue, and one made when
-that work still ran on the live queue is moved."""
+that work still ran on the live queue is moved; worker processes of one queue each."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,6 +28,7 @@ from badges.messages.schedules import RETENTION_EVERY, RETENTION_SCHEDULE_ID
 from badges.temporal import ensure_schedules
 from tests.integration.test_behaviour import SCOPES, consent
 from tests.integration.test_open_banking import link, wait_status
+from tests.integration.test_worker_restart import start_worker
 from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually, real_time_event
 
@@ -83,3 +89,48 @@ async def test_schedules_start_their_work_on_the_batch_queue_and_an_older_one_is
     assert described.action.task_queue == system_settings.batch_queue
     assert described.action.workflow == "RetentionWorkflow"
     assert described.spec.intervals[0].every == RETENTION_EVERY
+
+
+def queue_pollers(env: WorkflowEnvironment, queue: str) -> Callable[[], Awaitable[set[str]]]:
+    async def identities() -> set[str]:
+        described = await env.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=env.client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        return {poller.identity for poller in described.pollers}
+
+    return identities
+
+
+async def test_worker_processes_split_by_queue_and_the_batch_one_yields_the_cpu(
+    dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    """`BADGES_WORKER_QUEUES`: a live-only process polls only the live queue, a batch-only one only
+    the batch queue, at `BADGES_BATCH_NICE` niceness above its parent's."""
+    settings = system_settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "batch_nice": 7})
+    live = start_worker(settings.model_copy(update={"worker_queues": "live"}))
+    batch = start_worker(settings.model_copy(update={"worker_queues": "batch"}))
+    try:
+        live_pollers, batch_pollers = (
+            queue_pollers(dev_server, settings.task_queue),
+            queue_pollers(dev_server, settings.batch_queue),
+        )
+
+        async def both_polling() -> bool:
+            live_ids, batch_ids = await live_pollers(), await batch_pollers()
+            return any(i.startswith(f"{live.pid}@") for i in live_ids) and any(
+                i.startswith(f"{batch.pid}@") for i in batch_ids
+            )
+
+        await eventually(both_polling, timeout=60)
+        assert not any(i.startswith(f"{batch.pid}@") for i in await live_pollers())
+        assert not any(i.startswith(f"{live.pid}@") for i in await batch_pollers())
+        assert os.getpriority(os.PRIO_PROCESS, batch.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
+        assert os.getpriority(os.PRIO_PROCESS, live.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        for process in (live, batch):
+            process.terminate()
+            process.wait(30)
