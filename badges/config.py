@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # CPU first and a backfill takes what is left (README: Workers and task queues).
     worker_queues: Literal["both", "live", "batch"] = Field("both", alias="BADGES_WORKER_QUEUES")
     batch_nice: int = Field(10, alias="BADGES_BATCH_NICE", ge=0, le=19)
+    # At most this many batch activities started per second on the whole batch queue (Temporal's
+    # server enforces it across workers); 0: no limit. Batch work shares Temporal's server and
+    # PostgreSQL with live events: on a small deployment this is what keeps a backfill from
+    # taking their share.
+    batch_activities_per_second: float = Field(0, alias="BADGES_BATCH_ACTIVITIES_PER_SECOND", ge=0)
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
     jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")

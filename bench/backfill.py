@@ -293,7 +293,14 @@ async def realtime_during_backfill(stack: Stack, args: argparse.Namespace) -> di
             window.append(time.monotonic())
 
         during = await run_scenario(
-            stack, "warm", args.rate, events, len(MEMBER_SCRIPT), args.ws_share, before_load=start_backfill
+            stack,
+            "warm",
+            args.rate,
+            events,
+            len(MEMBER_SCRIPT),
+            args.ws_share,
+            before_load=start_backfill,
+            stages=args.stages,
         )
         assert backfill is not None
         backfilled = await backfill
@@ -337,6 +344,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--head-start", type=float, default=0.0, help="seconds the linking starts before the events")
     parser.add_argument("--ws-share", type=float, default=0.3, help="share of real-time members on the WebSocket")
     parser.add_argument("--bare-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--stages", action="store_true", help="the run during the backfill: each stage of an event's latency"
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes on the live task queue")
     parser.add_argument(
         "--batch-workers", type=int, default=1, help="worker processes on the batch queue (0: the live ones poll both)"

@@ -225,6 +225,7 @@ def build_workers(
             activities=batch_activities,
             max_concurrent_activities=settings.batch_max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.batch_max_concurrent_workflow_tasks,
+            max_task_queue_activities_per_second=settings.batch_activities_per_second or None,
             **common,
         )
     )

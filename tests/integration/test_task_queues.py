@@ -11,13 +11,17 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.testing import WorkflowEnvironment
 
+from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
+from badges.db.keys import KeyStore
 from badges.domain.identity import (
     bank_sync_workflow_id,
     behaviour_workflow_id,
@@ -26,6 +30,7 @@ from badges.domain.identity import (
 )
 from badges.messages.schedules import RETENTION_EVERY, RETENTION_SCHEDULE_ID
 from badges.temporal import ensure_schedules
+from badges.workers.main import build_workers
 from tests.integration.test_behaviour import SCOPES, consent
 from tests.integration.test_open_banking import link, wait_status
 from tests.integration.test_worker_restart import start_worker
@@ -134,3 +139,21 @@ async def test_worker_processes_split_by_queue_and_the_batch_one_yields_the_cpu(
         for process in (live, batch):
             process.terminate()
             process.wait(30)
+
+
+async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configured(
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> None:
+    async with make_webhook_client() as http:
+        for per_second, expected in ((0, None), (12.5, 12.5)):
+            settings = system_settings.model_copy(
+                update={"task_queue": f"tq-{uuid.uuid4()}", "batch_activities_per_second": per_second}
+            )
+            workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
+            assert workers.batch is not None and workers.live is not None
+            assert workers.batch.config().get("max_task_queue_activities_per_second") == expected
+            assert workers.live.config().get("max_task_queue_activities_per_second") is None
