@@ -29,9 +29,9 @@ from badges.db.contacts import (
     record_suppressed_everywhere,
 )
 from badges.db.peers import Budget, ReleasedGroup, complete_release, ledger_entry, reserve_release
+from badges.domain.contacts import ContactsPlan
 from badges.insights.contacts import (
     MECHANISM,
-    ContactsPlan,
     ContactsRelease,
     contacts_frame,
     describe,
@@ -53,9 +53,7 @@ class ContactStatsActivities:
         )
 
     @activity.defn
-    async def release_contact_stats(
-        self, release_id: uuid.UUID, request: PeerReleaseRequest
-    ) -> ContactsReleaseOutcome:
+    async def release_contact_stats(self, release_id: uuid.UUID, request: PeerReleaseRequest) -> ContactsReleaseOutcome:
         plan = self.plan()
         rows = await contact_rows(self._pool, plan.max_contacts)
         if not rows.keys:

@@ -194,7 +194,9 @@ async def accept_invitation(
         if await _contact_count(conn, user_id) >= limit:
             raise ContactLimitReached(f"You have {limit} contacts, the most one member may have: remove one first.")
         if await _contact_count(conn, inviter) >= limit:
-            raise ContactLimitReached(f"The member who invited you has {limit} contacts already, the most one may have.")
+            raise ContactLimitReached(
+                f"The member who invited you has {limit} contacts already, the most one may have."
+            )
         async with conn.cursor() as batch:
             await batch.executemany(
                 "INSERT INTO member_contacts (user_id, contact_id, connected_at) VALUES (%s, %s, %s)",
@@ -218,7 +220,8 @@ async def remove_contact(pool: AsyncConnectionPool, user_id: uuid.UUID, contact_
     """End the connection, both ways; False when there was none."""
     async with pool.connection() as conn, conn.transaction():
         cursor = await conn.execute(
-            "DELETE FROM member_contacts WHERE (user_id = %s AND contact_id = %s) OR (user_id = %s AND contact_id = %s)",
+            "DELETE FROM member_contacts WHERE (user_id = %s AND contact_id = %s)"
+            " OR (user_id = %s AND contact_id = %s)",
             (user_id, contact_id, contact_id, user_id),
         )
         return cursor.rowcount > 0

@@ -5,7 +5,6 @@ from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
-from badges.db.contacts import ContactGroupRow, ContactInvitation, MemberContact
 from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart

@@ -28,7 +28,6 @@ owner is told that at this budget their group would be too noisy to be of use.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,82 +36,27 @@ from typing import Any
 import opendp.prelude as dp
 import polars as pl
 
+from badges.domain.contacts import COUNT_WEIGHT, MEDIAN_WEIGHT, ContactsPlan
 from badges.insights.peers import MAX_MEMBERS, SAVINGS_RATE_BOUNDS, SAVINGS_RATE_CANDIDATES
 
 dp.enable_features("contrib")
 
 GROUP = "group"
-FALSE_PASS = 0.05
-COUNT_WEIGHT = 1.0
-MEDIAN_WEIGHT = 2.0
-# n·ε_g a group's median needs to be worth showing (measured, see the module's docstring).
-MEDIAN_RANKS = 25.0
 MECHANISM = (
     "OpenDP compositor (pure ε, each member in up to N contacts groups): integer Laplace counts on every"
     " group's key, then the exponential-mechanism savings-rate median of the groups large enough"
 )
 
 
-@dataclass(frozen=True)
-class ContactsPlan:
-    """A contacts release: N (the most contacts a member may have: the privacy unit's bound),
-    the fewest consenting members a group needs, and the release's ε."""
-
-    max_contacts: int
-    min_group_size: int
-    epsilon: float
-    false_pass: float = FALSE_PASS
-
-    def shares(self) -> tuple[float, float]:
-        """The ε of the count and of the median."""
-        total = COUNT_WEIGHT + MEDIAN_WEIGHT
-        return self.epsilon * COUNT_WEIGHT / total, self.epsilon * MEDIAN_WEIGHT / total
-
-    def count_scale(self) -> float:
-        """The count's Laplace scale: a member moves up to N groups' counts by one each."""
-        return self.max_contacts / self.shares()[0]
-
-    def count_cut(self) -> float:
-        return self.min_group_size + self.count_scale() * math.log(1 / (2 * self.false_pass))
-
-    def median_cut(self) -> float:
-        return MEDIAN_RANKS / (self.shares()[1] / self.max_contacts)
-
-    def cut(self) -> float:
-        """The noisy count a group must reach to be published."""
-        return max(self.count_cut(), self.median_cut())
-
-    def futile(self) -> str | None:
-        """Why no group can be published at this budget, from public parameters alone (None: some may)."""
-        if self.cut() <= self.max_contacts:
-            return None
-        return (
-            f"too few for a useful comparison at this privacy budget: a contacts group has at most"
-            f" {self.max_contacts} members, and at ε = {self.epsilon:g} a group needs about {math.ceil(self.cut())}"
-            " before its figures are more than noise"
-        )
-
-    def too_small(self) -> str:
-        return (
-            f"your contacts group has fewer than {self.min_group_size} consenting members (by a noisy count),"
-            " too few to publish"
-        )
-
-    def too_noisy(self) -> str:
-        return (
-            f"too few for a useful comparison at this privacy budget: your contacts group would need about"
-            f" {math.ceil(self.median_cut())} consenting members for its median to be more than noise"
-        )
-
-    def unit(self) -> tuple[Any, Any]:
-        """OpenDP's privacy unit: up to N rows, at most one in any group (a member is in each of
-        their contacts' groups once)."""
-        return dp.unit_of(
-            contributions=[
-                dp.polars.Bound(per_group=self.max_contacts),
-                dp.polars.Bound(by=[GROUP], per_group=1, num_groups=self.max_contacts),
-            ]
-        )
+def privacy_unit(plan: ContactsPlan) -> tuple[Any, Any]:
+    """OpenDP's privacy unit: up to N rows, at most one in any group (a member is in each of
+    their contacts' groups once)."""
+    return dp.unit_of(
+        contributions=[
+            dp.polars.Bound(per_group=plan.max_contacts),
+            dp.polars.Bound(by=[GROUP], per_group=1, num_groups=plan.max_contacts),
+        ]
+    )
 
 
 def describe(plan: ContactsPlan) -> dict[str, Any]:
@@ -167,7 +111,7 @@ def contacts_frame(groups: Sequence[str], savings_rates: Sequence[float | None])
 
 def release_contacts(frame: pl.DataFrame, keys: Sequence[str], plan: ContactsPlan) -> ContactsRelease:
     """The noisy count of every group in `keys`, and the median of those that pass."""
-    metric, bound = plan.unit()
+    metric, bound = privacy_unit(plan)
     context = dp.Context.compositor(
         data=frame.lazy(),
         privacy_unit=(metric, bound),

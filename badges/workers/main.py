@@ -26,10 +26,10 @@ from badges.activities.banking import BankingActivities
 from badges.activities.behaviour import BehaviourActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
+from badges.activities.contact_stats import ContactStatsActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
-from badges.activities.contact_stats import ContactStatsActivities
 from badges.activities.peer_stats import PeerStatsActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
