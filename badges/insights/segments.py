@@ -267,8 +267,8 @@ def segments_of(
 
 
 def nearest(matrix: np.ndarray[Any, Any], centroids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Each row's nearest centroid (squared distance as |x|² − 2x·c + |c|²: no rows × centroids ×
-    features array, so a million members take megabytes)."""
+    """Each row's nearest centroid (squared distance as |x|^2 - 2 x.c + |c|^2: no array of rows by
+    centroids by features, so a million members take megabytes)."""
     distances = -2 * matrix @ centroids.T + (centroids**2).sum(axis=1)[None, :]
     return np.argmin(distances, axis=1)
 
