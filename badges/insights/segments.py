@@ -1,4 +1,4 @@
-""""People like you": segments of members with similar non-sensitive circumstances (age range,
+"""Segments ("people like you"): members with similar non-sensitive circumstances (age range,
 dependants, salary bracket, region; never spending, savings or gambling), whose ids are the public
 keys of the peer release's `segment` dimension.
 
