@@ -84,6 +84,14 @@ class ContactStatsActivities:
             )
         result = await asyncio.to_thread(compute, rows, plan)
         published = [g for g in result.groups if g.released]
+        await record_outcomes(
+            self._pool,
+            release_id,
+            {
+                g.key: GroupOutcome("released" if g.released else "suppressed", g.reason, g.noisy_count)
+                for g in result.groups
+            },
+        )
         await complete_release(
             self._pool,
             release_id,
@@ -96,14 +104,6 @@ class ContactStatsActivities:
                 for g in published
             ],
             now=datetime.now(UTC),
-        )
-        await record_outcomes(
-            self._pool,
-            release_id,
-            {
-                g.key: GroupOutcome("released" if g.released else "suppressed", g.reason, g.noisy_count)
-                for g in result.groups
-            },
         )
         return ContactsReleaseOutcome(
             release_id=release_id,

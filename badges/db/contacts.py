@@ -264,15 +264,22 @@ class ContactGroup:
 
 
 async def contact_group(pool: AsyncConnectionPool, user_id: uuid.UUID) -> ContactGroup | None:
+    """The member's group; what a release decided only once that release is complete (an attempt
+    that failed before completing leaves nothing the owner can read: its retry decides afresh)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT g.group_key, g.release_id, g.status, g.reason, g.noisy_count, s.stats FROM contact_groups g"
+            "SELECT g.group_key, g.release_id, g.status, g.reason, g.noisy_count, s.stats, l.status"
+            " FROM contact_groups g LEFT JOIN privacy_ledger l ON l.id = g.release_id"
             " LEFT JOIN peer_stats s ON s.release_id = g.release_id AND s.dimension = %s AND s.group_key = g.group_key"
             " WHERE g.user_id = %s",
             (CONTACTS_DIMENSION, user_id),
         )
         row = await cursor.fetchone()
-    return ContactGroup(*row) if row else None
+    if row is None:
+        return None
+    if row[1] is not None and row[6] != "released":
+        return ContactGroup(row[0], None, None, None, None, None)
+    return ContactGroup(*row[:6])
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +325,9 @@ class GroupOutcome:
 async def record_outcomes(
     pool: AsyncConnectionPool, release_id: uuid.UUID, outcomes: Mapping[str, GroupOutcome]
 ) -> None:
-    """What a contacts release decided for each group, for its owner to read."""
+    """What a contacts release decided for each group, for its owner to read once the release is
+    complete (`contact_group`): written before the release's values, so a completed release
+    always has them."""
     async with pool.connection() as conn, conn.transaction(), conn.cursor() as batch:
         await batch.executemany(
             "UPDATE contact_groups SET release_id = %s, status = %s, reason = %s, noisy_count = %s"

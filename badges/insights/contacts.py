@@ -68,6 +68,7 @@ def describe(plan: ContactsPlan) -> dict[str, Any]:
         "cut": plan.cut(),
         "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS)},
         "privacyUnit": f"one member: up to {plan.max_contacts} rows, at most one in any contacts group",
+        "population": "rows: one per (contacts group, consenting contact)",
     }
 
 

@@ -23,15 +23,17 @@ from badges.api.routes.contacts import group_view
 from badges.config import Settings
 from badges.db.contacts import (
     ContactLimitReached,
+    GroupOutcome,
     accept_invitation,
     contact_group,
     contact_rows,
     create_invitation,
+    record_outcomes,
 )
 from badges.db.engine import make_engine
 from badges.db.exports import export_sections, section_rows
 from badges.db.keys import KeyStore
-from badges.db.peers import ledger_entry, released_groups
+from badges.db.peers import Budget, complete_release, ledger_entry, released_groups, reserve_release
 from badges.db.pool import open_pool
 from badges.domain.contacts import ContactsPlan
 from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
@@ -292,3 +294,38 @@ async def test_a_release_publishes_a_large_enough_contacts_group_under_its_owner
     assert small.status == "suppressed" and small.reason == plan.too_small()
     view = group_view(small, contacts=1, consents=True, plan=plan)
     assert view.status == "not_released" and view.reason is not None and "fewer than 3" in view.reason
+
+
+async def test_what_a_release_decided_is_read_only_once_the_release_is_complete(pool: AsyncConnectionPool) -> None:
+    owner, friend = await plain_members(pool, 2, consenting=True, inputs=True)
+    await connect(pool, owner, [friend])
+    release_id = uuid.uuid4()
+    # A release reserved (far from today: no other test's budget is touched) whose attempt wrote
+    # its decisions and then failed before completing: the owner reads none of them.
+    reserved = await reserve_release(
+        pool,
+        release_id,
+        0.0,
+        Budget(1.0, 12.0),
+        requested_by="schedule",
+        mechanism="test",
+        parameters={},
+        now=datetime(2102, 1, 1, tzinfo=UTC),
+    )
+    assert reserved.status == "reserved"
+    key = (await contact_group(pool, owner)).key  # type: ignore[union-attr]
+    await record_outcomes(pool, release_id, {key: GroupOutcome("suppressed", "too small", 1)})
+    seen = await contact_group(pool, owner)
+    assert seen is not None and (seen.status, seen.reason, seen.noisy_count) == (None, None, None)
+    await complete_release(
+        pool,
+        release_id,
+        epsilon=0.0,
+        delta=0.0,
+        population=1,
+        parameters={},
+        groups=[],
+        now=datetime(2102, 1, 1, tzinfo=UTC),
+    )
+    seen = await contact_group(pool, owner)
+    assert seen is not None and (seen.status, seen.reason, seen.noisy_count) == ("suppressed", "too small", 1)

@@ -4,7 +4,9 @@ published and says why, and at a budget where no group could be useful nothing i
 
 from __future__ import annotations
 
+import gc
 import random
+from collections.abc import Iterator
 
 import opendp.prelude as dp
 import polars as pl
@@ -15,6 +17,15 @@ from badges.db.contacts import ContactGroup
 from badges.domain.contacts import ContactsPlan
 from badges.insights.contacts import GROUP, contacts_frame, privacy_unit, release_contacts
 from badges.insights.peers import MAX_MEMBERS, SAVINGS_RATE_CANDIDATES
+
+
+@pytest.fixture(autouse=True)
+def _free_opendp_objects() -> Iterator[None]:
+    """OpenDP's objects are freed now: left to a later collection, their finalisers could run
+    inside a workflow sandbox of a test that follows, which refuses what they call."""
+    yield
+    gc.collect()
+
 
 # Large enough a budget for groups of five to be published (a test's, not a real one).
 PLAN = ContactsPlan(max_contacts=5, min_group_size=3, epsilon=150.0, false_pass=1e-3)

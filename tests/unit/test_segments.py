@@ -4,8 +4,12 @@ and a segment is a dimension of the peer release."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 import random
+from collections.abc import Iterator
+
+import pytest
 
 from badges.domain.peers import PeerInput
 from badges.insights import segments
@@ -19,6 +23,14 @@ from badges.insights.segments import (
     segment_keys,
     segments_of,
 )
+
+
+@pytest.fixture(autouse=True)
+def _free_opendp_objects() -> Iterator[None]:
+    """OpenDP's objects are freed now: left to a later collection, their finalisers could run
+    inside a workflow sandbox of a test that follows, which refuses what they call."""
+    yield
+    gc.collect()
 
 
 def test_the_shipped_model_is_what_its_seed_rebuilds_from_the_reference_population() -> None:
