@@ -1,4 +1,4 @@
-""" "People like you" (badges/insights/segments.py): the shipped model is what its seed rebuilds,
+"""Segments, "people like you" (badges/insights/segments.py): the shipped model is what its seed rebuilds,
 fitted on the synthetic reference population alone, every segment has a plain-words description,
 and a segment is a dimension of the peer release."""
 

@@ -181,7 +181,7 @@ async def accept(
 
 
 @router.delete(
-    "/v1/me/contacts/{contact_id}",
+    "/v1/me/contacts/{contact_id:uuid}",
     status_code=204,
     response_class=Response,
     responses={404: {"description": "You are not connected with this member"}},
