@@ -14,6 +14,7 @@ their current demographics and the shipped model, and nothing about it is stored
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -258,12 +259,30 @@ def segments_of(
     salary_bracket: Sequence[str | None],
     region: Sequence[str | None],
 ) -> list[str | None]:
-    """Each member's segment (nearest centroid of the shipped model); None without all four features."""
+    """Each member's segment (nearest centroid of the shipped model); None without all four
+    features. By table: every combination of the four is placed once (`_placements`), and each
+    member's combination is looked up (a million members in well under a second)."""
     if not len(age_range):
         return []
-    matrix, known = features(age_range, dependants, salary_bracket, region)
-    keys = segment_keys()
-    return [keys[k] if ok else None for k, ok in zip(nearest(matrix, _centroids()), known, strict=True)]
+    scales = (AGE_RANGES, DEPENDANTS, SALARY_BRACKETS, regions())
+    code = np.zeros(len(age_range), dtype=np.int64)
+    known = np.ones(len(age_range), dtype=bool)
+    for values, scale in zip((age_range, dependants, salary_bracket, region), scales, strict=True):
+        index = {value: i for i, value in enumerate(scale)}
+        found = pl.Series(list(values), dtype=pl.String).replace_strict(index, default=None, return_dtype=pl.Int64)
+        known &= found.is_not_null().to_numpy()
+        code = code * len(scale) + found.fill_null(0).to_numpy()
+    keys = np.array(segment_keys(), dtype=object)[_placements()[code]]
+    keys[~known] = None
+    return list(keys)
+
+
+@cache
+def _placements() -> np.ndarray[Any, Any]:
+    """The segment of every combination of the four features, in `segments_of`'s code order."""
+    combos = list(itertools.product(AGE_RANGES, DEPENDANTS, SALARY_BRACKETS, regions()))
+    matrix, _ = features(*(list(column) for column in zip(*combos, strict=True)))
+    return nearest(matrix, _centroids())
 
 
 def nearest(matrix: np.ndarray[Any, Any], centroids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -9,6 +9,7 @@ import inspect
 import random
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from badges.domain.peers import PeerInput
@@ -16,12 +17,15 @@ from badges.insights import segments
 from badges.insights.peers import ReleasePlan, levels, peer_frame, release
 from badges.insights.segments import (
     build_model,
+    features,
     model_path,
     model_text,
+    nearest,
     reference_population,
     segment_descriptions,
     segment_keys,
     segments_of,
+    shipped_model,
 )
 
 
@@ -59,6 +63,14 @@ def test_a_member_is_placed_by_their_circumstances_alone_and_needs_all_four() ->
     assert placed[0] is not None and placed[1] == placed[2] != placed[0] and placed[3] is None
     young = segment_descriptions()[placed[0]]
     assert young.startswith("18-24")
+    # The lookup table places everyone as the nearest centroid does.
+    people = reference_population(5, 2000)
+    columns = (people["age_range"], people["dependants"], people["salary_bracket"], people["region"])
+    matrix, _ = features(*columns)
+    direct = [
+        segment_keys()[k] for k in nearest(matrix, np.array([s["centroid"] for s in shipped_model()["segments"]]))
+    ]
+    assert segments_of(*columns) == direct
 
 
 def test_a_segment_group_appears_in_a_release() -> None:
