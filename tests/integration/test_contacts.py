@@ -28,8 +28,11 @@ from badges.db.contacts import (
     contact_group,
     contact_rows,
     create_invitation,
+    member_contacts,
     record_outcomes,
+    record_suppressed_everywhere,
 )
+from badges.db.consents import delete_scope_data
 from badges.db.engine import make_engine
 from badges.db.exports import export_sections, section_rows
 from badges.db.keys import KeyStore
@@ -329,3 +332,18 @@ async def test_what_a_release_decided_is_read_only_once_the_release_is_complete(
     )
     seen = await contact_group(pool, owner)
     assert seen is not None and (seen.status, seen.reason, seen.noisy_count) == ("suppressed", "too small", 1)
+
+
+async def test_ending_peer_comparison_clears_what_a_release_decided_about_the_members_group(
+    pool: AsyncConnectionPool,
+) -> None:
+    owner, friend = await plain_members(pool, 2, consenting=True, inputs=True)
+    await connect(pool, owner, [friend])
+    key = (await contact_group(pool, owner)).key  # type: ignore[union-attr]
+    await record_suppressed_everywhere(pool, [key], "too few")
+    async with pool.connection() as db, db.transaction():
+        # The inputs and the group's outcome go; the connection and the group's key stay.
+        assert await delete_scope_data(db, owner, "peer_comparison") == 2
+    group = await contact_group(pool, owner)
+    assert group is not None and group.key == key and group.status is None and group.reason is None
+    assert [c.contact_id for c in await member_contacts(pool, owner)] == [friend]
