@@ -21,6 +21,7 @@ from badges.activities.contact_stats import ContactStatsActivities
 from badges.activities.peer_stats import PeerStatsActivities
 from badges.api.routes.contacts import group_view
 from badges.config import Settings
+from badges.db.consents import delete_scope_data
 from badges.db.contacts import (
     ContactLimitReached,
     GroupOutcome,
@@ -32,7 +33,6 @@ from badges.db.contacts import (
     record_outcomes,
     record_suppressed_everywhere,
 )
-from badges.db.consents import delete_scope_data
 from badges.db.engine import make_engine
 from badges.db.exports import export_sections, section_rows
 from badges.db.keys import KeyStore
