@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     peer_yearly_epsilon: float = Field(12.0, alias="BADGES_PEER_YEARLY_EPSILON", gt=0)
     peer_min_group_size: int = Field(20, alias="BADGES_PEER_MIN_GROUP_SIZE", ge=1)
     peer_release_interval_hours: float = Field(24.0, alias="BADGES_PEER_RELEASE_INTERVAL_HOURS", gt=0)
+    # Contacts (README "Contacts"): the most contacts a member may have (also the privacy unit's
+    # bound in the contacts release: a member is in at most this many contacts groups), how long an
+    # invitation code stays valid, the fewest consenting contacts a group needs, and the privacy
+    # loss one contacts release may spend (its own ledger entry, in the same yearly budget).
+    contacts_max: int = Field(25, alias="BADGES_CONTACTS_MAX", ge=1, le=1000)
+    contacts_invitation_hours: float = Field(72.0, alias="BADGES_CONTACTS_INVITATION_HOURS", gt=0)
+    contacts_min_group_size: int = Field(10, alias="BADGES_CONTACTS_MIN_GROUP_SIZE", ge=2)
+    contacts_release_epsilon: float = Field(1.0, alias="BADGES_CONTACTS_RELEASE_EPSILON", gt=0)
     # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
     # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
     # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.

@@ -114,7 +114,13 @@ SCOPE_DATA: dict[str, tuple[str, ...]] = {
         "DELETE FROM peer_inputs WHERE user_id = %s",
     ),
     # What the next peer-statistics release would read about the member (`db/peers.py`).
-    "peer_comparison": ("DELETE FROM peer_inputs WHERE user_id = %s",),
+    # And what the newest contacts release decided about the member's contacts group (the group's
+    # key stays: the connections are the members' own, held while they keep them).
+    "peer_comparison": (
+        "DELETE FROM peer_inputs WHERE user_id = %s",
+        "UPDATE contact_groups SET release_id = NULL, status = NULL, reason = NULL, noisy_count = NULL"
+        " WHERE user_id = %s AND status IS NOT NULL",
+    ),
     "demographics": (
         "UPDATE members SET demographics = NULL WHERE id = %s AND demographics IS NOT NULL",
         # The peer groups drawn from them.

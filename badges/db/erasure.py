@@ -72,11 +72,14 @@ async def delete_member_rows(connection: AsyncConnection[Any], user_id: uuid.UUI
 async def member_tables(connection: AsyncConnection[Any]) -> list[tuple[str, str]]:
     """(table, column) of every foreign key to `members`, read from the catalogue, so a table
     added later is counted, deleted and exported without being listed here. (A test holds every
-    such key to ON DELETE CASCADE.)"""
+    such key to ON DELETE CASCADE.) One per table: a table that names two members (a member's
+    contacts) is the member's through its `user_id`; the rows naming them in the other column
+    are the other member's, and go by the cascade."""
     cursor = await connection.execute(
-        "SELECT t.relname, a.attname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        "SELECT DISTINCT ON (t.relname) t.relname, a.attname FROM pg_constraint c"
+        " JOIN pg_class t ON t.oid = c.conrelid"
         " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
-        " WHERE c.contype = 'f' AND c.confrelid = 'members'::regclass ORDER BY 1"
+        " WHERE c.contype = 'f' AND c.confrelid = 'members'::regclass ORDER BY 1, a.attname <> 'user_id'"
     )
     return [(row[0], row[1]) for row in await cursor.fetchall()]
 

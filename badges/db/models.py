@@ -5,6 +5,7 @@ from badges.db.banking import BankAccount, BankConnection, BankTransaction
 from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
+from badges.db.contacts import ContactGroupRow, ContactInvitation, MemberContact
 from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
@@ -34,6 +35,8 @@ __all__ = [
     "BankTransaction",
     "Base",
     "Consent",
+    "ContactGroupRow",
+    "ContactInvitation",
     "DataKey",
     "DeadLetterRow",
     "ErasedSubject",
@@ -41,6 +44,7 @@ __all__ = [
     "Integration",
     "MasterKeyRecord",
     "Member",
+    "MemberContact",
     "MemberExport",
     "MemberExportPart",
     "MemberGoal",

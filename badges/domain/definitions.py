@@ -17,7 +17,8 @@ from badges.domain.wire import WireModel
 Period = Literal["monthly", "quarterly", "yearly"]
 # `junk_food` is the seed's name for what the spending taxonomy calls `fast_food`; both are read.
 BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food", "fast_food"]
-ComparisonGroup = Literal["postcode", "salary_bracket", "dependants", "contacts"]
+# `segment`: "people like you" (README); `contacts` is released by its own step (README "Contacts").
+ComparisonGroup = Literal["postcode", "salary_bracket", "dependants", "contacts", "segment"]
 # Categories where spending less is the better behaviour; for `savings` more is better.
 HARMFUL_CATEGORIES: frozenset[str] = frozenset({"spending", "gambling", "junk_food", "fast_food"})
 FinancialMetric = Literal["savings_rate", "health_score", "total_saved_minor", "monthly_savings_minor"]

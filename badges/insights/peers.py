@@ -44,6 +44,7 @@ import polars as pl
 
 from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
+from badges.insights.segments import segment_keys, segments_of
 
 dp.enable_features("contrib")
 
@@ -142,6 +143,8 @@ HIERARCHIES: dict[str, tuple[Level, ...]] = {
         Level("age_range", tuple(AGE_BANDS), AGE_BANDS.__getitem__),
         Level("age_band", tuple(dict.fromkeys(AGE_BANDS.values())), _everyone),
     ),
+    # "People like you" (insights/segments.py): one level, the shipped model's segment ids.
+    "segment": (Level("segment", (), _everyone),),  # keys: segment_keys(), loaded on first use
 }
 ROOT = Level(EVERYONE, (EVERYONE,), _everyone)
 
@@ -157,6 +160,8 @@ def levels(dimension: str) -> tuple[Level, ...]:
             keys = tuple(postcode_regions())
         elif level.name == "region":
             keys = tuple(dict.fromkeys(postcode_regions().values()))
+        elif level.name == "segment":
+            keys = segment_keys()
         found.append(Level(level.name, keys, level.parent))
     return (*found, ROOT)
 
@@ -170,17 +175,21 @@ def peer_frame(inputs: Iterable[PeerInput]) -> pl.DataFrame:
     dependants = [
         None if row.dependants is None else ("3+" if row.dependants >= 3 else str(row.dependants)) for row in rows
     ]
+    region_of = [regions.get(a) if a else None for a in areas]
+    ages = [row.age_range for row in rows]
+    brackets = [row.salary_bracket for row in rows]
     return pl.DataFrame(
         {
             "district": districts,
             "area": areas,
-            "region": [regions.get(a) if a else None for a in areas],
+            "region": region_of,
             "salary_bracket": [row.salary_bracket for row in rows],
             "salary_band": [SALARY_BANDS.get(row.salary_bracket or "") for row in rows],
             "dependants": dependants,
             "dependants_band": [DEPENDANTS_BANDS.get(d) if d else None for d in dependants],
             "age_range": [row.age_range for row in rows],
             "age_band": [AGE_BANDS.get(row.age_range or "") for row in rows],
+            "segment": segments_of(ages, dependants, brackets, region_of),
             EVERYONE: [EVERYONE] * len(rows),
             "savings_rate": [_clamp(row.savings_rate, SAVINGS_RATE_BOUNDS) for row in rows],
             "salary": [_clamp(row.salary_minor, SALARY_BOUNDS_MINOR) for row in rows],
@@ -203,6 +212,7 @@ _KEY_COLUMNS = (
     "dependants_band",
     "age_range",
     "age_band",
+    "segment",
     EVERYONE,
 )
 

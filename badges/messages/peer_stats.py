@@ -14,6 +14,19 @@ class PeerReleaseRequest(BaseModel):
     requested_by: Literal["schedule", "operator"] = "schedule"
 
 
+class ContactsReleaseOutcome(BaseModel):
+    """A contacts release (README "Contacts"): `released` (its ledger entry; `groups` published,
+    `suppressed` not), `refused` (the budget: `reason`), `futile` (no group could be published at
+    this budget: nothing measured, nothing spent; `reason`) or `empty` (nobody has contacts)."""
+
+    release_id: uuid.UUID
+    status: Literal["released", "refused", "futile", "empty"]
+    reason: str | None = None
+    epsilon: float = 0.0
+    groups: int = 0
+    suppressed: int = 0
+
+
 class PeerReleaseOutcome(BaseModel):
     release_id: uuid.UUID
     # `released`; `refused` (the budget: `reason` says why); `empty` (no consenting member).
@@ -22,3 +35,5 @@ class PeerReleaseOutcome(BaseModel):
     epsilon: float = 0.0
     delta: float = 0.0
     groups: int = 0
+    # The contacts release run after it (its own ledger entry); None: not run.
+    contacts: ContactsReleaseOutcome | None = None

@@ -27,6 +27,7 @@ from badges.activities.banking import BankingActivities
 from badges.activities.behaviour import BehaviourActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
+from badges.activities.contact_stats import ContactStatsActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
@@ -195,6 +196,7 @@ def build_workers(
         audit_anchor.checkpoint_audit_log,
         master_keys.rotate_master_keys,
         PeerStatsActivities(pool, engine, settings).release_peer_stats,
+        ContactStatsActivities(pool, settings).release_contact_stats,
     ]
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.

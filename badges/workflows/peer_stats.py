@@ -13,7 +13,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
+from badges.messages.peer_stats import ContactsReleaseOutcome, PeerReleaseOutcome, PeerReleaseRequest
 
 
 @workflow.defn
@@ -28,4 +28,14 @@ class PeerStatsReleaseWorkflow:
             start_to_close_timeout=timedelta(minutes=15),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5),
         )
+        if workflow.patched("contacts-release"):
+            # The contacts groups: their own release id and ledger entry (README "Contacts").
+            contacts: ContactsReleaseOutcome = await workflow.execute_activity(
+                "release_contact_stats",
+                args=[workflow.uuid4(), request or PeerReleaseRequest()],
+                result_type=ContactsReleaseOutcome,
+                start_to_close_timeout=timedelta(minutes=15),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5),
+            )
+            outcome = outcome.model_copy(update={"contacts": contacts})
         return outcome
