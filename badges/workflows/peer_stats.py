@@ -1,9 +1,12 @@
 """PeerStatsReleaseWorkflow: one release of peer statistics under differential privacy.
 
 Started by the Temporal Schedule `peers/release-stats` (daily by default, created by the worker at
-start-up) and on demand by operators (`POST /v1/admin/peer-stats/releases`). The release's id is
-made here, so a retried activity finds its own reservation in the budget ledger and never spends
-twice; the activity reserves the budget (or records the refusal), computes and stores the values.
+start-up) and on demand by admins (`POST /v1/admin/peer-stats/releases`). A scheduled run releases
+only when the yearly budget has accrued enough for it (else its outcome is `not_due` and nothing
+is recorded: the activity decides, so this workflow's commands are unchanged). The release's id
+is made here, so a retried activity finds its own reservation in the budget ledger and never
+spends twice; the activity reserves the budget (or records the refusal), computes and stores the
+values.
 """
 
 from __future__ import annotations
