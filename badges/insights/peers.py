@@ -596,14 +596,9 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
         stats = _Compositor(grouped, plan.share(sum(weights)), weights, "statistics", first_query=len(counter.queries))
         for dimension in measured:
             labels = [_label(name, key) for (name, key) in published[dimension]]
-            statistics = plan.statistics(dimension)
-            answers, records = stats.group(_group_name(dimension), labels, statistics, plan)
-            by_key = {statistic.key: record for statistic, record in zip(statistics, records, strict=True)}
-            count_scale = by_key["count"].scale
+            found = _measure(stats, plan, dimension, _group_name(dimension), labels)
             for name, key in published[dimension]:
-                answer = answers[_label(name, key)]
-                count = int(answer["count"] or 0)
-                values = _values(statistics, answer, count, count_scale, by_key)
+                count, values = found[_label(name, key)]
                 groups.append(PeerGroup(dimension, name, key, count, values))
         stats_records = stats.records
         stats_loss = stats.privacy_loss()
@@ -618,6 +613,35 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
         population=frame.height,
         rolled_up={dimension: _rolled_up(levels(dimension), published[dimension]) for dimension in plan.dimensions},
     )
+
+
+def _measure(
+    stats: _Compositor, plan: ReleasePlan, dimension: str, column: str, labels: Sequence[str]
+) -> dict[str, tuple[int, dict[str, float | None]]]:
+    """One dimension's statistics for the groups `labels` of `column`, in one measurement: each
+    group's noisy count and its values with their intervals."""
+    statistics = plan.statistics(dimension)
+    answers, records = stats.group(column, labels, statistics, plan)
+    by_key = {statistic.key: record for statistic, record in zip(statistics, records, strict=True)}
+    count_scale = by_key["count"].scale
+    found = {}
+    for label in labels:
+        count = int(answers[label]["count"] or 0)
+        found[label] = (count, _values(statistics, answers[label], count, count_scale, by_key))
+    return found
+
+
+def dimension_statistics(
+    frame: pl.DataFrame, plan: ReleasePlan, dimension: str, column: str
+) -> tuple[dict[str, tuple[int, dict[str, float | None]]], float]:
+    """The statistics phase of one dimension alone, over groups given by `column` (every key in
+    it), at the dimension's share of the plan's budget: what a release computes for a published
+    group of that size (the benchmark measures accuracy with it at fixed group sizes, without
+    the roll-up's thresholds). With the privacy loss its compositor accounts."""
+    labels = sorted(key for key in frame.get_column(column).unique().to_list() if key is not None)
+    weight = sum(s.weight for s in plan.statistics(dimension))
+    stats = _Compositor(frame, plan.share(weight), [weight], "statistics")
+    return _measure(stats, plan, dimension, column, labels), stats.privacy_loss()
 
 
 def _values(
