@@ -170,6 +170,7 @@ class Settings(BaseSettings):
         if not found or set(found) - known:
             raise ValueError(f"a comma-separated list of {', '.join(sorted(known))}")
         return value
+
     # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
     # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
     # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.
