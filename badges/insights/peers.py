@@ -231,30 +231,38 @@ def inputs_frame(inputs: Iterable[PeerInput]) -> pl.DataFrame:
 
 def peer_frame(inputs: pl.DataFrame | Iterable[PeerInput]) -> pl.DataFrame:
     """One row a member who has a savings rate and a typical income (the members the statistics
-    are of): every level's key (null where unknown) and the clamped values."""
+    are of): every level's key as its index in the level's public keys (null where unknown), and
+    the clamped values in compact integer units (the savings rate in basis points, money in minor
+    units): what OpenDP is handed is copied into it whole, so its size is the release's cost."""
     raw = inputs if isinstance(inputs, pl.DataFrame) else inputs_frame(inputs)
     district = pl.col("postcode_district").str.to_uppercase().str.strip_chars()
     area = district.str.extract(r"^([A-Z][A-Z]?)", 1)
     dependants = pl.when(pl.col("dependants") >= 3).then(pl.lit("3+")).otherwise(pl.col("dependants").cast(pl.String))
     regions = postcode_regions()
+    keys = {
+        "district": district,
+        "area": area,
+        "region": area.replace_strict(regions, default=None, return_dtype=pl.String),
+        "salary_bracket": pl.col("salary_bracket"),
+        "salary_band": _band(pl.col("salary_bracket"), SALARY_BANDS),
+        "dependants": dependants,
+        "dependants_band": _band(dependants, DEPENDANTS_BANDS),
+        "age_range": pl.col("age_range"),
+        "age_band": _band(pl.col("age_range"), AGE_BANDS),
+        EVERYONE: pl.lit(EVERYONE),
+    }
     frame = (
         raw.lazy()
         .filter(pl.col("savings_rate").is_not_null() & pl.col("salary_minor").is_not_null())
         .select(
-            district.alias("district"),
-            area.alias("area"),
-            area.replace_strict(regions, default=None, return_dtype=pl.String).alias("region"),
-            pl.col("salary_bracket"),
-            _band("salary_bracket", SALARY_BANDS).alias("salary_band"),
-            dependants.alias("dependants"),
-            _band("dependants", DEPENDANTS_BANDS, dependants).alias("dependants_band"),
-            pl.col("age_range"),
-            _band("age_range", AGE_BANDS).alias("age_band"),
-            pl.lit(EVERYONE).alias(EVERYONE),
-            pl.col("savings_rate").cast(pl.Float64).clip(*SAVINGS_RATE_BOUNDS).alias("savings_rate"),
-            pl.col("salary_minor").cast(pl.Float64).clip(*SALARY_BOUNDS_MINOR).alias("salary"),
+            *[_code(expression, name) for name, expression in keys.items()],
+            (pl.col("savings_rate").cast(pl.Float64).clip(*SAVINGS_RATE_BOUNDS) * RATE_UNITS)
+            .round()
+            .cast(pl.Int32)
+            .alias("savings_rate"),
+            pl.col("salary_minor").clip(*(int(b) for b in SALARY_BOUNDS_MINOR)).cast(pl.Int32).alias("salary"),
             *[
-                pl.col(f"spending:{category}").fill_null(0).cast(pl.Int64).clip(0, bound).alias(f"spending:{category}")
+                pl.col(f"spending:{category}").fill_null(0).clip(0, bound).cast(pl.UInt32).alias(f"spending:{category}")
                 for category, bound in SPENDING_BOUNDS_MINOR.items()
             ],
         )
@@ -262,8 +270,29 @@ def peer_frame(inputs: pl.DataFrame | Iterable[PeerInput]) -> pl.DataFrame:
     return frame.collect()
 
 
-def _band(column: str, bands: dict[str, str], value: pl.Expr | None = None) -> pl.Expr:
-    source = pl.col(column) if value is None else value
+# The savings rate is kept in basis points (OpenDP's quantile scores integers as well as floats).
+RATE_UNITS = 10_000
+
+
+@cache
+def key_levels() -> dict[str, Level]:
+    """Every key column's level, with its public keys."""
+    found = {level.name: level for dimension in HIERARCHIES for level in levels(dimension)}
+    return found
+
+
+@cache
+def key_codes(level: str) -> dict[str, int]:
+    """The level's public keys by their index."""
+    return {key: index for index, key in enumerate(key_levels()[level].keys)}
+
+
+def _code(expression: pl.Expr, level: str) -> pl.Expr:
+    """A key as its index in the level's public keys (a key not among them: null)."""
+    return expression.replace_strict(key_codes(level), default=None, return_dtype=pl.UInt32).alias(level)
+
+
+def _band(source: pl.Expr, bands: dict[str, str]) -> pl.Expr:
     return source.replace_strict(bands, default=None, return_dtype=pl.String)
 
 
@@ -567,7 +596,7 @@ def mean_error(mean: float, noisy_count: int, sum_scale: float, count_scale: flo
 def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
     """The release of `plan` over the members in `frame` (`peer_frame`)."""
     count_budget, _ = plan.split()
-    counter = _Compositor(frame, count_budget, plan.count_weights(), "counts")
+    counter = _Compositor(frame.select(_KEY_COLUMNS), count_budget, plan.count_weights(), "counts")
     noisy: dict[tuple[str, str], dict[str, int]] = {}
     scales: dict[str, float] = {}
     for dimension, level in plan.count_levels():
@@ -590,15 +619,17 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
     stats_records: list[QueryRecord] = []
     stats_loss = 0.0
     if measured:
-        grouped = frame.with_columns(
-            [_group_column(dimension, levels(dimension), published[dimension]) for dimension in measured]
+        grouped = frame.select(
+            *[_group_column(dimension, levels(dimension), published[dimension]) for dimension in measured],
+            *_VALUE_COLUMNS,
         )
         stats = _Compositor(grouped, plan.share(sum(weights)), weights, "statistics", first_query=len(counter.queries))
         for dimension in measured:
-            labels = [_label(name, key) for (name, key) in published[dimension]]
-            found = _measure(stats, plan, dimension, _group_name(dimension), labels)
-            for name, key in published[dimension]:
-                count, values = found[_label(name, key)]
+            # A group's code is its place in the dimension's published list.
+            codes = list(range(len(published[dimension])))
+            found = _measure(stats, plan, dimension, _group_name(dimension), codes)
+            for code, (name, key) in enumerate(published[dimension]):
+                count, values = found[code]
                 groups.append(PeerGroup(dimension, name, key, count, values))
         stats_records = stats.records
         stats_loss = stats.privacy_loss()
@@ -616,8 +647,8 @@ def release(frame: pl.DataFrame, plan: ReleasePlan) -> Release:
 
 
 def _measure(
-    stats: _Compositor, plan: ReleasePlan, dimension: str, column: str, labels: Sequence[str]
-) -> dict[str, tuple[int, dict[str, float | None]]]:
+    stats: _Compositor, plan: ReleasePlan, dimension: str, column: str, labels: Sequence[int]
+) -> dict[int, tuple[int, dict[str, float | None]]]:
     """One dimension's statistics for the groups `labels` of `column`, in one measurement: each
     group's noisy count and its values with their intervals."""
     statistics = plan.statistics(dimension)
@@ -633,14 +664,14 @@ def _measure(
 
 def dimension_statistics(
     frame: pl.DataFrame, plan: ReleasePlan, dimension: str, column: str
-) -> tuple[dict[str, tuple[int, dict[str, float | None]]], float]:
+) -> tuple[dict[int, tuple[int, dict[str, float | None]]], float]:
     """The statistics phase of one dimension alone, over groups given by `column` (every key in
     it), at the dimension's share of the plan's budget: what a release computes for a published
     group of that size (the benchmark measures accuracy with it at fixed group sizes, without
     the roll-up's thresholds). With the privacy loss its compositor accounts."""
     labels = sorted(key for key in frame.get_column(column).unique().to_list() if key is not None)
     weight = sum(s.weight for s in plan.statistics(dimension))
-    stats = _Compositor(frame, plan.share(weight), [weight], "statistics")
+    stats = _Compositor(frame.select(column, *_VALUE_COLUMNS), plan.share(weight), [weight], "statistics")
     return _measure(stats, plan, dimension, column, labels), stats.privacy_loss()
 
 
@@ -658,7 +689,8 @@ def _values(
         found = answer.get(statistic.key)
         if statistic.kind == "quantile" and statistic.alpha is not None:
             grid = len(SAVINGS_RATE_CANDIDATES if statistic.column == "savings_rate" else SALARY_CANDIDATES)
-            values[statistic.key] = None if found is None else float(found)
+            scale = RATE_UNITS if statistic.column == "savings_rate" else 1
+            values[statistic.key] = None if found is None else float(found) / scale
             values[f"{statistic.key}.error"] = (
                 None
                 if found is None
@@ -719,31 +751,27 @@ def _of(noisy: dict[tuple[str, str], dict[str, int]], dimension: str) -> dict[st
     return {level: counts for (d, level), counts in noisy.items() if d == dimension}
 
 
-def _label(level: str, key: str) -> str:
-    return f"{level}:{key}"
-
-
 def _group_name(dimension: str) -> str:
     return f"group:{dimension}"
 
 
 def _group_column(dimension: str, hierarchy: Sequence[Level], published: list[tuple[str, str]]) -> pl.Expr:
-    """Each member's group in the dimension: their finest published level (null: none)."""
-    chosen: dict[str, list[str]] = {}
-    for name, key in published:
-        chosen.setdefault(name, []).append(key)
-    expression: Any = None
-    for level in hierarchy:
-        keys = chosen.get(level.name)
-        if not keys:
-            continue
-        condition = pl.col(level.name).is_in(keys)
-        value = pl.lit(f"{level.name}:") + pl.col(level.name)
-        expression = pl.when(condition).then(value) if expression is None else expression.when(condition).then(value)
-    if expression is None:
-        return pl.lit(None, dtype=pl.String).alias(_group_name(dimension))
-    grouped: pl.Expr = expression.otherwise(None).alias(_group_name(dimension))
-    return grouped
+    """Each member's group in the dimension, as its place in `published`: their finest published
+    level (null: none)."""
+    by_level: dict[str, dict[int, int]] = {}
+    for place, (name, key) in enumerate(published):
+        by_level.setdefault(name, {})[key_codes(name)[key]] = place
+    finest_first = [
+        pl.col(level.name).replace_strict(by_level[level.name], default=None, return_dtype=pl.UInt32)
+        for level in hierarchy
+        if level.name in by_level
+    ]
+    if not finest_first:
+        return pl.lit(None, dtype=pl.UInt32).alias(_group_name(dimension))
+    return pl.coalesce(finest_first).alias(_group_name(dimension))
+
+
+_VALUE_COLUMNS = ("savings_rate", "salary", *(f"spending:{category}" for category in SPENDING_CATEGORIES))
 
 
 class _Compositor:
@@ -772,14 +800,15 @@ class _Compositor:
         return float(self._context.accountant.map(1))
 
     def count(self, column: str, keys: Sequence[str]) -> dict[str, int]:
+        """The noisy count of every public key of `column` (held as the keys' indexes)."""
         share = self._shares[len(self.queries)]
         statistic = Statistic("count", "count", None, 1.0)
-        result, _ = self._run(column, keys, [(statistic, share)], f"count by {column}")
-        return {row[column]: int(row["count"] or 0) for row in result.iter_rows(named=True)}
+        result, _ = self._run(column, range(len(keys)), [(statistic, share)], f"count by {column}")
+        return {keys[row[column]]: int(row["count"] or 0) for row in result.iter_rows(named=True)}
 
     def group(
-        self, column: str, keys: Sequence[str], statistics: Sequence[Statistic], plan: ReleasePlan
-    ) -> tuple[dict[str, dict[str, Any]], list[QueryRecord]]:
+        self, column: str, keys: Sequence[int], statistics: Sequence[Statistic], plan: ReleasePlan
+    ) -> tuple[dict[int, dict[str, Any]], list[QueryRecord]]:
         """Every statistic of a dimension, in one measurement (the compositor's next query), each
         at its own share of the plan's budget."""
         shares = [(statistic, plan.share(statistic.weight)) for statistic in statistics]
@@ -787,7 +816,7 @@ class _Compositor:
         return {row[column]: row for row in result.iter_rows(named=True)}, records
 
     def _run(
-        self, column: str, keys: Sequence[str], shares: Sequence[tuple[Statistic, float]], name: str | None
+        self, column: str, keys: Sequence[int], shares: Sequence[tuple[Statistic, float]], name: str | None
     ) -> tuple[pl.DataFrame, list[QueryRecord]]:
         scaled: list[tuple[Statistic, float, float]] = []
         for statistic, share in shares:
@@ -817,9 +846,9 @@ class _Compositor:
         self.records += records
         return answer, records
 
-    def _measurement(self, column: str, keys: Sequence[str], aggregations: list[pl.Expr]) -> dp.Measurement:
+    def _measurement(self, column: str, keys: Sequence[int], aggregations: list[pl.Expr]) -> dp.Measurement:
         accountant = self._context.accountant
-        public = pl.LazyFrame({column: list(keys)}, schema={column: pl.String})
+        public = pl.LazyFrame({column: list(keys)}, schema={column: pl.UInt32})
         members = pl.LazyFrame(schema=self._schema).group_by(column).agg(aggregations)
         plan = public.join(members, on=column, how="left")
         return dp.m.make_private_lazyframe(
@@ -835,7 +864,13 @@ def _expression(statistic: Statistic, scale: float) -> pl.Expr:
         return dp.len(scale=scale, signed=True).alias(statistic.key)
     assert statistic.column is not None
     if statistic.kind == "quantile" and statistic.alpha is not None:
-        candidates = SAVINGS_RATE_CANDIDATES if statistic.column == "savings_rate" else SALARY_CANDIDATES
+        candidates = _RATE_GRID if statistic.column == "savings_rate" else _SALARY_GRID
         return pl.col(statistic.column).dp.quantile(statistic.alpha / 100, candidates, scale=scale).alias(statistic.key)
     assert statistic.bound is not None
-    return pl.col(statistic.column).dp.sum((0, statistic.bound), scale=scale).alias(statistic.key)
+    # Summed in 64 bits (stored in 32: OpenDP refuses a sum that could overflow its type).
+    return pl.col(statistic.column).cast(pl.Int64).dp.sum((0, statistic.bound), scale=scale).alias(statistic.key)
+
+
+# The grids in the frame's units.
+_RATE_GRID = [round(candidate * RATE_UNITS) for candidate in SAVINGS_RATE_CANDIDATES]
+_SALARY_GRID = [int(candidate) for candidate in SALARY_CANDIDATES]
