@@ -65,7 +65,7 @@ async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> list[u
     return members
 
 
-async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
+async def test_an_admin_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
 ) -> None:
     headers = await dev_token(client, f"peer-{uuid.uuid4()}@example.com")
