@@ -223,7 +223,7 @@ def summary(errors: list[float]) -> dict[str, float]:
 def bench_accuracy(repeats: int) -> dict[str, Any]:
     from badges.domain.catalogue import parse_catalogue
     from badges.domain.definitions import BadgeDefinition
-    from badges.insights.peers import SALARY_BOUNDS_MINOR, dimension_statistics, peer_frame, plan_for
+    from badges.insights.peers import RATE_UNITS, SALARY_BOUNDS_MINOR, dimension_statistics, peer_frame, plan_for
 
     shipped = parse_catalogue(resources.files("badges").joinpath("catalogue.yaml").read_text(encoding="utf-8"))
     catalogue = [BadgeDefinition.from_spec(badge_id, 1, spec) for badge_id, spec in shipped.badges.items()]
@@ -242,10 +242,11 @@ def bench_accuracy(repeats: int) -> dict[str, Any]:
         started = time.perf_counter()
         for _ in range(repeats):
             frame = peer_frame(population(rng, groups * size)).with_columns(
-                (pl.lit("g") + (pl.int_range(pl.len()) % groups).cast(pl.String)).alias("group")
+                (pl.int_range(pl.len()) % groups).cast(pl.UInt32).alias("group")
             )
+            # (The frame holds the rate in basis points.)
             truth = {
-                key: (np.sort(part["savings_rate"].to_numpy()), np.sort(part["salary"].to_numpy()), part)
+                key: (np.sort(part["savings_rate"].to_numpy() / RATE_UNITS), np.sort(part["salary"].to_numpy()), part)
                 for (key,), part in frame.partition_by("group", as_dict=True).items()
             }
             answers, _ = dimension_statistics(frame, plan, "postcode", "group")
