@@ -239,23 +239,20 @@ def peer_frame(inputs: pl.DataFrame | Iterable[PeerInput]) -> pl.DataFrame:
     area = district.str.extract(r"^([A-Z][A-Z]?)", 1)
     dependants = pl.when(pl.col("dependants") >= 3).then(pl.lit("3+")).otherwise(pl.col("dependants").cast(pl.String))
     regions = postcode_regions()
-    keys = {
-        "district": district,
-        "area": area,
-        "region": area.replace_strict(regions, default=None, return_dtype=pl.String),
-        "salary_bracket": pl.col("salary_bracket"),
-        "salary_band": _band(pl.col("salary_bracket"), SALARY_BANDS),
-        "dependants": dependants,
-        "dependants_band": _band(dependants, DEPENDANTS_BANDS),
-        "age_range": pl.col("age_range"),
-        "age_band": _band(pl.col("age_range"), AGE_BANDS),
-        EVERYONE: pl.lit(EVERYONE),
-    }
-    frame = (
+    named = (
         raw.lazy()
         .filter(pl.col("savings_rate").is_not_null() & pl.col("salary_minor").is_not_null())
         .select(
-            *[_code(expression, name) for name, expression in keys.items()],
+            district.alias("district"),
+            area.alias("area"),
+            area.replace_strict(regions, default=None, return_dtype=pl.String).alias("region"),
+            pl.col("salary_bracket"),
+            _band(pl.col("salary_bracket"), SALARY_BANDS).alias("salary_band"),
+            dependants.alias("dependants"),
+            _band(dependants, DEPENDANTS_BANDS).alias("dependants_band"),
+            pl.col("age_range"),
+            _band(pl.col("age_range"), AGE_BANDS).alias("age_band"),
+            pl.lit(EVERYONE).alias(EVERYONE),
             (pl.col("savings_rate").cast(pl.Float64).clip(*SAVINGS_RATE_BOUNDS) * RATE_UNITS)
             .round()
             .cast(pl.Int32)
@@ -266,8 +263,10 @@ def peer_frame(inputs: pl.DataFrame | Iterable[PeerInput]) -> pl.DataFrame:
                 for category, bound in SPENDING_BOUNDS_MINOR.items()
             ],
         )
+        .collect()
     )
-    return frame.collect()
+    # Keys derived from the others (by name) would be added to `named` here.
+    return named.select(*[_code(pl.col(name), name) for name in _KEY_COLUMNS], *_VALUE_COLUMNS)
 
 
 # The savings rate is kept in basis points (OpenDP's quantile scores integers as well as floats).
