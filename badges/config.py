@@ -161,6 +161,36 @@ class Settings(BaseSettings):
     contacts_invitation_hours: float = Field(72.0, alias="BADGES_CONTACTS_INVITATION_HOURS", gt=0)
     contacts_min_group_size: int = Field(10, alias="BADGES_CONTACTS_MIN_GROUP_SIZE", ge=2)
     contacts_release_epsilon: float = Field(1.0, alias="BADGES_CONTACTS_RELEASE_EPSILON", gt=0)
+    # How a release's ε is shared (README "Peer statistics": each statistic's share is its weight
+    # over the sum of the weights the release uses; with the shipped catalogue they add up to 1):
+    # the roll-up counts; each badge dimension's widest target percentile (p95: the accuracy
+    # target) and its other targets (p99); each dimension's comparisons statistics; the
+    # dimensions released and the percentiles the comparisons page places a member with.
+    peer_counts_weight: float = Field(0.05, alias="BADGES_PEER_COUNTS_WEIGHT", gt=0)
+    peer_target_weight: float = Field(0.375, alias="BADGES_PEER_TARGET_WEIGHT", gt=0)
+    peer_other_targets_weight: float = Field(0.025, alias="BADGES_PEER_OTHER_TARGETS_WEIGHT", gt=0)
+    peer_display_weight: float = Field(0.03, alias="BADGES_PEER_DISPLAY_WEIGHT", gt=0)
+    peer_dimensions: str = Field("postcode,salary_bracket,dependants,age_range,segment", alias="BADGES_PEER_DIMENSIONS")
+    peer_savings_rate_percentiles: str = Field("25,50,75", alias="BADGES_PEER_SAVINGS_RATE_PERCENTILES")
+    peer_salary_percentiles: str = Field("25,50,75", alias="BADGES_PEER_SALARY_PERCENTILES")
+
+    @field_validator("peer_savings_rate_percentiles", "peer_salary_percentiles")
+    @classmethod
+    def _peer_percentiles(cls, value: str) -> str:
+        alphas = parse_percentiles(value)
+        if not alphas or any(not 1 <= alpha <= 99 for alpha in alphas):
+            raise ValueError("a comma-separated list of percentiles from 1 to 99")
+        return value
+
+    @field_validator("peer_dimensions")
+    @classmethod
+    def _peer_dimensions(cls, value: str) -> str:
+        known = {"postcode", "salary_bracket", "dependants", "age_range", "segment"}
+        found = [part.strip() for part in value.split(",") if part.strip()]
+        if not found or set(found) - known:
+            raise ValueError(f"a comma-separated list of {', '.join(sorted(known))}")
+        return value
+
     # The audit log's anchor: "id:base64key[,id:base64key…]" (32-byte HMAC-SHA256 keys); the first
     # signs new checkpoints, every listed one verifies. Kept with the other secrets, never in the
     # database, so whoever can rewrite the audit table cannot sign a checkpoint for what they wrote.
@@ -322,3 +352,8 @@ def read_master_keys_file(path: Path) -> list[tuple[str, bytes]]:
         return parse_master_keys(path.read_text())
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+def parse_percentiles(value: str) -> tuple[int, ...]:
+    """`"25,50,75"` → (25, 50, 75): distinct, ascending."""
+    return tuple(sorted({int(part) for part in value.split(",") if part.strip()}))

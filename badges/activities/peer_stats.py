@@ -1,9 +1,11 @@
 """`release_peer_stats`: one release of peer statistics (PeerStatsReleaseWorkflow).
 
-Reads every consenting member's inputs in one query (`peer_inputs`), reserves the release's
-privacy loss in the budget ledger (or records why it is refused), computes the release with
-OpenDP (`insights/peers.py`, off the event loop) and stores its values with the loss its
-compositors' privacy maps give."""
+A scheduled run first asks the ledger whether a release is due (the yearly budget accrues
+evenly: `db.peers.pace`); when it is not, nothing is read or recorded. Otherwise it reads every
+consenting member's inputs in one COPY (`consenting_inputs`), reserves the release's privacy loss
+in the budget ledger (or records why it is refused), computes the release with OpenDP
+(`insights/peers.py`, off the event loop) and stores its values with the loss its compositors'
+privacy maps give."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ import gc
 import uuid
 from datetime import UTC, datetime
 
+import polars as pl
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from badges.config import Settings
+from badges.config import Settings, parse_percentiles
 from badges.db.catalogue import load_catalogue
 from badges.db.peers import (
     Budget,
@@ -25,11 +28,36 @@ from badges.db.peers import (
     complete_release,
     consenting_inputs,
     ledger_entry,
+    release_pace,
     reserve_release,
 )
-from badges.domain.peers import PeerInput
-from badges.insights.peers import MECHANISM, Release, ReleasePlan, describe, peer_frame, plan_for, release
+from badges.insights.peers import (
+    MECHANISM,
+    Allocation,
+    Release,
+    ReleasePlan,
+    describe,
+    peer_frame,
+    plan_for,
+    release,
+)
 from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
+
+
+def allocation_of(settings: Settings) -> Allocation:
+    """How the settings share a release's budget (README "Peer statistics")."""
+    return Allocation(
+        counts=settings.peer_counts_weight,
+        target=settings.peer_target_weight,
+        other_targets=settings.peer_other_targets_weight,
+        display=settings.peer_display_weight,
+        savings_rate_percentiles=parse_percentiles(settings.peer_savings_rate_percentiles),
+        salary_percentiles=parse_percentiles(settings.peer_salary_percentiles),
+    )
+
+
+def dimensions_of(settings: Settings) -> tuple[str, ...]:
+    return tuple(part.strip() for part in settings.peer_dimensions.split(",") if part.strip())
 
 
 class PeerStatsActivities:
@@ -42,13 +70,23 @@ class PeerStatsActivities:
     async def release_peer_stats(self, release_id: uuid.UUID, request: PeerReleaseRequest) -> PeerReleaseOutcome:
         now = datetime.now(UTC)
         _, catalogue = await load_catalogue(self._engine)
-        plan = plan_for(catalogue, self._settings.peer_release_epsilon, self._settings.peer_min_group_size)
-        if not plan.dimensions:
-            return PeerReleaseOutcome(release_id=release_id, status="empty", reason="no comparative badge is active")
-        inputs = await consenting_inputs(self._pool)
-        if not inputs:
-            return PeerReleaseOutcome(release_id=release_id, status="empty", reason="no member consents")
+        plan = plan_for(
+            catalogue,
+            self._settings.peer_release_epsilon,
+            self._settings.peer_min_group_size,
+            allocation=allocation_of(self._settings),
+            dimensions=dimensions_of(self._settings),
+        )
         budget = Budget(self._settings.peer_release_epsilon, self._settings.peer_yearly_epsilon)
+        paced = request.requested_by == "schedule"
+        # (A retried attempt whose release is in the ledger already goes on to what it decided.)
+        if paced and await ledger_entry(self._pool, release_id) is None:
+            found = await release_pace(self._pool, plan.epsilon, budget, now)
+            if not found.due:
+                return PeerReleaseOutcome(release_id=release_id, status="not_due", next_due=found.next_due)
+        inputs = await consenting_inputs(self._pool)
+        if inputs.is_empty():
+            return PeerReleaseOutcome(release_id=release_id, status="empty", reason="no member consents")
         reservation = await reserve_release(
             self._pool,
             release_id,
@@ -58,12 +96,16 @@ class PeerStatsActivities:
             mechanism=MECHANISM,
             parameters=describe(plan),
             now=now,
+            paced=paced,
         )
+        if reservation.status == "not_due":  # another release took the accrued budget meanwhile
+            return PeerReleaseOutcome(release_id=release_id, status="not_due", next_due=reservation.next_due)
         if reservation.status == "refused":
             return PeerReleaseOutcome(release_id=release_id, status="refused", reason=reservation.reason)
         if reservation.status == "released":  # an earlier attempt finished
             return await self._outcome(release_id)
         result = await asyncio.to_thread(compute, inputs, plan)
+        del inputs
         await complete_release(
             self._pool,
             release_id,
@@ -94,7 +136,7 @@ class PeerStatsActivities:
         )
 
 
-def compute(inputs: list[PeerInput], plan: ReleasePlan) -> Release:
+def compute(inputs: pl.DataFrame, plan: ReleasePlan) -> Release:
     """The release, in this (worker) thread; then OpenDP's objects are freed here too. Left to a
     later garbage collection, their finalisers could run inside a workflow's sandbox, which
     refuses what they call (`os.environ`)."""
@@ -105,8 +147,9 @@ def compute(inputs: list[PeerInput], plan: ReleasePlan) -> Release:
 
 
 def record_of(result: Release) -> dict[str, object]:
-    """What the ledger keeps of a release run: each query's mechanism, scale and loss, each
-    phase's loss, the thresholds and how many groups were rolled up."""
+    """What the ledger keeps of a release run: each statistic's mechanism, scale and loss (and
+    the measurement it was part of), each phase's loss, the thresholds and how many groups were
+    rolled up."""
     return {
         "queries": [dataclasses.asdict(query) for query in result.queries],
         "phaseEpsilons": list(result.phase_epsilons),

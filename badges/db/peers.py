@@ -18,12 +18,17 @@ under a table lock, so two releases at once cannot both spend the last of it.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import polars as pl
+import psycopg
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import (
@@ -44,6 +49,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
 from badges.db.consents import lock_member
+from badges.domain.categories import NOT_SPENDING, SpendingCategory
 from badges.domain.peers import PeerInput
 
 SCOPE = "peer_comparison"
@@ -147,29 +153,47 @@ async def save_peer_inputs(
         return cursor.rowcount == 1
 
 
-async def consenting_inputs(pool: AsyncConnectionPool) -> list[PeerInput]:
-    """Every member's inputs whose `peer_comparison` consent is active now: one query. (Rows are
-    deleted when consent ends; the join also keeps out a grant that lapsed a moment ago.)"""
-    async with pool.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT p.month, p.savings_rate, p.salary_minor, p.spending, p.postcode_district, p.age_range,"
-            " p.dependants, p.salary_bracket FROM peer_inputs p JOIN consents c ON c.user_id = p.user_id"
-            " AND c.scope = %s AND c.revoked_at IS NULL AND c.expires_at > now()",
-            (SCOPE,),
-        )
-        return [
-            PeerInput(
-                month=row[0],
-                savings_rate=row[1],
-                salary_minor=row[2],
-                spending=row[3] or {},
-                postcode_district=row[4],
-                age_range=row[5],
-                dependants=row[6],
-                salary_bracket=row[7],
-            )
-            for row in await cursor.fetchall()
-        ]
+# Spending categories as `peer_inputs.spending` keys them: every category that is spending.
+SPENDING_CATEGORIES = tuple(str(category) for category in SpendingCategory if category not in NOT_SPENDING)
+INPUT_COLUMNS: dict[str, Any] = {
+    "savings_rate": pl.Float64,
+    "salary_minor": pl.Int64,
+    "postcode_district": pl.String,
+    "age_range": pl.String,
+    "dependants": pl.Int64,
+    "salary_bracket": pl.String,
+    **{f"spending:{category}": pl.Int64 for category in SPENDING_CATEGORIES},
+}
+
+
+async def consenting_inputs(pool: AsyncConnectionPool) -> pl.DataFrame:
+    """Every member's inputs whose `peer_comparison` consent is active now, one row a member with
+    a column per spending category (0 where the month had none): one COPY, parsed by Polars,
+    without a Python object per row. Rows are deleted when consent ends; the join also keeps out
+    a grant that lapsed a moment ago.
+
+    Read on a connection of its own in a thread: psycopg hands a COPY over one row at a time, and
+    its async loop costs twice the synchronous one per row (a million members: about 5 s against
+    2.5 s here)."""
+    return await asyncio.to_thread(_read_inputs, pool.conninfo)
+
+
+def _read_inputs(conninfo: str) -> pl.DataFrame:
+    spending = ", ".join(f"coalesce((p.spending ->> '{category}')::bigint, 0)" for category in SPENDING_CATEGORIES)
+    query = (
+        "COPY (SELECT p.savings_rate, p.salary_minor, p.postcode_district, p.age_range, p.dependants,"
+        f" p.salary_bracket, {spending} FROM peer_inputs p JOIN consents c ON c.user_id = p.user_id"
+        f" AND c.scope = '{SCOPE}' AND c.revoked_at IS NULL AND c.expires_at > now())"
+        " TO STDOUT WITH (FORMAT csv)"
+    )
+    buffer = io.BytesIO()
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor().copy(query) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    if buffer.tell() == 0:
+        return pl.DataFrame(schema=INPUT_COLUMNS)
+    buffer.seek(0)
+    return pl.read_csv(buffer, has_header=False, new_columns=list(INPUT_COLUMNS), schema=INPUT_COLUMNS)
 
 
 # --- the budget and the releases ---------------------------------------------------------------
@@ -184,12 +208,67 @@ class Budget:
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """What the ledger says of a release: `reserved` (go on), `released` (done before: its
-    values are stored) or `refused` (with the reason); `spent`: ε released or reserved in the
-    year before it, itself excluded."""
+    values are stored), `refused` (with the reason) or, for a paced release, `not_due` (nothing
+    recorded; `next_due` says when it will be); `spent`: ε released or reserved in the year
+    before it, itself excluded."""
 
     status: str
     reason: str | None
     spent: float
+    next_due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """Whether a paced release of some ε is due now: the budget accrued so far (`accrued`) less
+    what the ledger shows spent in the last 365 days (`spent`) covers it; else when it will."""
+
+    due: bool
+    accrued: float
+    spent: float
+    next_due: datetime | None
+
+
+def pace(
+    now: datetime, first: datetime | None, entries: Sequence[tuple[datetime, float]], epsilon: float, budget: Budget
+) -> Pace:
+    """The yearly budget accrues evenly: `per_year` times the share of a year since the first release
+    (`first`), plus that first release's ε at once, at most `per_year`. A release of `epsilon` is
+    due when the accrued budget less what `entries` (the ledger's spending, every kind of release:
+    when, ε) spent in the 365 days before `now` covers it. With twelve a year of ε = 1 and a daily
+    Schedule, one is due about every 30 days. Otherwise, `next_due`: the first moment it will be,
+    as the accrual grows and past releases leave the 365-day window (None: never, `epsilon` is
+    over the yearly budget)."""
+    window = [(at, spent) for at, spent in entries if now - BUDGET_PERIOD < at <= now]
+    spent = sum(spent for _, spent in window)
+    if first is None:
+        return Pace(epsilon <= budget.per_year + TOLERANCE, epsilon, spent, None)
+
+    def accrued(at: datetime) -> float:
+        return min(budget.per_year, epsilon + budget.per_year * ((at - first) / BUDGET_PERIOD))
+
+    if accrued(now) - spent >= epsilon - TOLERANCE:
+        return Pace(True, accrued(now), spent, None)
+    if epsilon > budget.per_year + TOLERANCE:
+        return Pace(False, accrued(now), spent, None)
+    # Between two departures from the window the spending is constant and the accrual grows:
+    # find the first segment in which the accrual reaches the spending plus `epsilon`.
+    departures = sorted(at + BUDGET_PERIOD for at, _ in window)
+    remaining = spent
+    start = now
+    for index in range(len(departures) + 1):
+        end = departures[index] if index < len(departures) else None
+        if remaining + epsilon <= budget.per_year + TOLERANCE:
+            # accrued(t) ≥ remaining + epsilon from t = first + year · remaining / per_year on
+            reached = first + BUDGET_PERIOD * (remaining / budget.per_year)
+            at = max(start, reached)
+            if end is None or at < end:
+                return Pace(False, accrued(now), spent, at)
+        if end is None:
+            break
+        remaining -= sum(e for when, e in window if when + BUDGET_PERIOD == end)
+        start = end
+    return Pace(False, accrued(now), spent, None)
 
 
 async def reserve_release(
@@ -202,12 +281,14 @@ async def reserve_release(
     mechanism: str,
     parameters: dict[str, Any],
     now: datetime,
+    paced: bool = False,
 ) -> Reservation:
     """Reserve `epsilon` for the release, or refuse it (recorded, with the reason) when it would
     take a release over the per-release budget or the members' yearly budget. Every member may
     be in every release, so the year's loss of each is at most the sum of the releases' ε (basic
     composition), counted over releases reserved or released in the year before `now`. Asking
-    again for the same release returns what was decided the first time."""
+    again for the same release returns what was decided the first time. A `paced` release (the
+    Schedule's) that is not due (`pace`) is neither reserved nor recorded: `not_due`."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE privacy_ledger IN SHARE ROW EXCLUSIVE MODE")
         cursor = await conn.execute("SELECT status, reason FROM privacy_ledger WHERE id = %s", (release_id,))
@@ -220,6 +301,10 @@ async def reserve_release(
         spent = float((await cursor.fetchone() or (0,))[0])
         if known is not None:
             return Reservation(known[0], known[1], spent)
+        if paced:
+            found = await _pace(conn, epsilon, budget, now)
+            if not found.due:
+                return Reservation("not_due", _not_due(found, epsilon), spent, found.next_due)
         reason = refusal(epsilon, spent, budget)
         await conn.execute(
             "INSERT INTO privacy_ledger (id, requested_at, requested_by, status, reason, mechanism, parameters,"
@@ -236,6 +321,36 @@ async def reserve_release(
             ),
         )
         return Reservation("refused" if reason else "reserved", reason, spent)
+
+
+async def release_pace(pool: AsyncConnectionPool, epsilon: float, budget: Budget, now: datetime) -> Pace:
+    """Whether a paced release of `epsilon` is due at `now` (`pace`), from the ledger."""
+    async with pool.connection() as conn:
+        return await _pace(conn, epsilon, budget, now)
+
+
+async def _pace(conn: AsyncConnection[Any], epsilon: float, budget: Budget, now: datetime) -> Pace:
+    # Every release that spends counts, whatever kind it is: the ledger is the one budget.
+    cursor = await conn.execute(
+        "SELECT min(requested_at) FROM privacy_ledger WHERE status IN ('reserved', 'released') AND requested_at <= %s",
+        (now,),
+    )
+    first = (await cursor.fetchone() or (None,))[0]
+    cursor = await conn.execute(
+        "SELECT requested_at, epsilon FROM privacy_ledger WHERE status IN ('reserved', 'released')"
+        " AND requested_at > %s AND requested_at <= %s",
+        (now - BUDGET_PERIOD, now),
+    )
+    entries = [(row[0], float(row[1])) for row in await cursor.fetchall()]
+    return pace(now, first, entries, epsilon, budget)
+
+
+def _not_due(found: Pace, epsilon: float) -> str:
+    when = f"; the next is due at {found.next_due.isoformat(timespec='minutes')}" if found.next_due else ""
+    return (
+        f"not due: ε = {found.accrued:.3g} of the yearly budget has accrued and ε = {found.spent:.3g} was spent"
+        f" in the last 365 days, a release asks for ε = {epsilon:g}{when}"
+    )
 
 
 def refusal(epsilon: float, spent: float, budget: Budget) -> str | None:

@@ -1,9 +1,12 @@
 """PeerStatsReleaseWorkflow: one release of peer statistics under differential privacy.
 
 Started by the Temporal Schedule `peers/release-stats` (daily by default, created by the worker at
-start-up) and on demand by operators (`POST /v1/admin/peer-stats/releases`). The release's id is
-made here, so a retried activity finds its own reservation in the budget ledger and never spends
-twice; the activity reserves the budget (or records the refusal), computes and stores the values.
+start-up) and on demand by admins (`POST /v1/admin/peer-stats/releases`). A scheduled run releases
+only when the yearly budget has accrued enough for it (else its outcome is `not_due` and nothing
+is recorded: the activity decides, so this workflow's commands are unchanged). The release's id
+is made here, so a retried activity finds its own reservation in the budget ledger and never
+spends twice; the activity reserves the budget (or records the refusal), computes and stores the
+values.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class PeerStatsReleaseWorkflow:
             start_to_close_timeout=timedelta(minutes=15),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5),
         )
-        if workflow.patched("contacts-release"):
+        # Not after a scheduled run that was not due: nothing was released for it to follow.
+        if outcome.status != "not_due" and workflow.patched("contacts-release"):
             # The contacts groups: their own release id and ledger entry (README "Contacts").
             contacts: ContactsReleaseOutcome = await workflow.execute_activity(
                 "release_contact_stats",

@@ -1,7 +1,8 @@
 """Peer statistics end to end: a member's evaluation keeps their inputs while they consent to peer
-comparison, an operator's release runs on the real Temporal and is recorded in the privacy
-ledger with the loss its measurements' privacy maps give, a withdrawal keeps the member out of
-the next release, and the budget refuses what would exceed it."""
+comparison, an admin's release runs on the real Temporal and is recorded in the privacy ledger
+with the loss its measurements' privacy maps give and every value's interval, a withdrawal keeps
+the member out of the next release, the budget refuses what would exceed it, and the Schedule
+releases only when the yearly budget has accrued enough."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def consenting_neighbours(pool: AsyncConnectionPool, count: int) -> list[u
     return members
 
 
-async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
+async def test_an_admin_runs_a_release_and_a_withdrawn_member_is_left_out_of_the_next(
     client: httpx.AsyncClient, sandbox_bank: Sandbox, pool: AsyncConnectionPool
 ) -> None:
     headers = await dev_token(client, f"peer-{uuid.uuid4()}@example.com")
@@ -82,18 +83,22 @@ async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_
         return row is not None and row[0] is not None and row[2:] == ("SW1A", "30-45k")
 
     await eventually(kept, timeout=60)
-    # The district's cut is about 300 at the default budget (noise scale 24): 600 clear it.
-    await consenting_neighbours(pool, 600)
+    # The district's cut is about 840 at the default budget (noise scale 70): 1,200 clear it.
+    await consenting_neighbours(pool, 1200)
 
-    operator = await dev_token(client, f"op-{uuid.uuid4()}", ["operator"])
-    for refused in (headers, await dev_token(client, f"cs-{uuid.uuid4()}", ["compliance"])):
+    # It spends the members' privacy budget: admins only.
+    for role in ("operator", "compliance"):
+        refused = await dev_token(client, f"{role}-{uuid.uuid4()}", [role])
         assert (await client.post("/v1/admin/peer-stats/releases", headers=refused)).status_code == 403
-    first = await client.post("/v1/admin/peer-stats/releases", headers=operator, timeout=120)
+    assert (await client.post("/v1/admin/peer-stats/releases", headers=headers)).status_code == 403
+    admin = await dev_token(client, "admin@example.com", ["admin"])
+    first = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
     assert first.status_code == 201, first.text
     released = first.json()
     assert released["status"] == "released" and released["groups"] >= 1
     entry = await ledger_entry(pool, uuid.UUID(released["releaseId"]))
     assert entry is not None and entry.status == "released" and entry.requested_by == "operator"
+    assert entry.parameters["dimensions"] == ["postcode", "salary_bracket", "dependants", "age_range"]
     # The loss recorded is what the measurements run account: each query's own privacy map.
     spent = sum(query["epsilon"] for query in entry.parameters["queries"])
     assert entry.epsilon == pytest.approx(released["epsilon"]) == pytest.approx(spent, rel=1e-6)
@@ -101,8 +106,14 @@ async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_
     groups = await released_groups(pool, entry.release_id)
     assert ("postcode", "district", "SW1A") in {(g.dimension, g.level, g.key) for g in groups}
     assert len(groups) == entry.groups_released == released["groups"]
+    sw1a = next(g for g in groups if g.key == "SW1A")
+    # Flat statistics, each with its 95 % interval: the badge's percentiles, the quartiles, the
+    # mean spending by category (every neighbour spent £300 on groceries).
+    for key in ("savingsRate.p95", "savingsRate.p99", "savingsRate.p50", "salary.p50", "spending.groceries.mean"):
+        assert key in sw1a.stats and f"{key}.error" in sw1a.stats
+    assert sw1a.stats["count.error"] > 0 and 0 < sw1a.stats["savingsRate.p95.error"] < 10
     population = entry.population
-    assert population is not None and population >= 601
+    assert population is not None and population >= 1201
 
     withdrawn = await client.put("/v1/me/consent", json={"scopes": {"peer_comparison": None}}, headers=headers)
     assert withdrawn.status_code == 202
@@ -111,7 +122,6 @@ async def test_an_operator_runs_a_release_and_a_withdrawn_member_is_left_out_of_
         return await peer_row(pool, user_id) is None
 
     await eventually(gone)
-    admin = await dev_token(client, "admin@example.com", ["admin"])
     second = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
     assert second.status_code == 201, second.text
     again = await ledger_entry(pool, uuid.UUID(second.json()["releaseId"]))
@@ -151,30 +161,88 @@ async def test_a_release_that_would_exceed_the_yearly_budget_is_refused_and_reco
     assert (await ask(1.0, start + timedelta(days=366))).status == "reserved"
 
 
-async def test_the_schedule_runs_a_release_daily_without_anyone_asking(
-    client: httpx.AsyncClient, pool: AsyncConnectionPool, dev_server: WorkflowEnvironment, system_settings: Settings
-) -> None:
-    # (`client`: the API is up, so the shipped catalogue, with its comparative badge, is loaded.)
-    await consenting_neighbours(pool, 30)
+async def ledger_spent(pool: AsyncConnectionPool) -> float:
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT coalesce(sum(epsilon), 0) FROM privacy_ledger WHERE status IN ('reserved', 'released')"
+            " AND requested_at > now() - interval '365 days' AND requested_at <= now()"
+        )
+        return float((await cursor.fetchone() or (0,))[0])
+
+
+async def ledger_rows(pool: AsyncConnectionPool) -> int:
+    async with pool.connection() as db:
+        cursor = await db.execute("SELECT count(*) FROM privacy_ledger")
+        return int((await cursor.fetchone() or (0,))[0])
+
+
+async def spend(pool: AsyncConnectionPool, epsilon: float, at: datetime) -> uuid.UUID:
+    """A release in the ledger (of some other kind: every one counts against the pace)."""
+    entry = uuid.uuid4()
+    async with pool.connection() as db:
+        await db.execute(
+            "INSERT INTO privacy_ledger (id, requested_at, requested_by, status, mechanism, epsilon, delta)"
+            " VALUES (%s, %s, 'operator', 'released', 'another kind of release', %s, 0)",
+            (entry, at, epsilon),
+        )
+    return entry
+
+
+async def scheduled_run(dev_server: WorkflowEnvironment, system_settings: Settings) -> PeerReleaseOutcome:
     await ensure_schedules(dev_server.client, system_settings)
     schedule = dev_server.client.get_schedule_handle(PEER_STATS_SCHEDULE_ID)
-    described = await schedule.describe()
-    action = described.schedule.action
-    assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "PeerStatsReleaseWorkflow"
-    assert [spec.every for spec in described.schedule.spec.intervals] == [timedelta(days=1)]
+    before = len((await schedule.describe()).info.recent_actions)
     await schedule.trigger()
     started: list[str] = []
 
     async def ran() -> bool:
         started[:] = [a.action.workflow_id for a in (await schedule.describe()).info.recent_actions]
-        return bool(started)
+        return len(started) > before
 
     await eventually(ran)
     handle = dev_server.client.get_workflow_handle(started[-1], result_type=PeerReleaseOutcome)
-    outcome = await handle.result()
-    assert outcome.status == "released", outcome
-    entry = await ledger_entry(pool, outcome.release_id)
-    assert entry is not None and entry.requested_by == "schedule" and entry.status == "released"
+    return await handle.result()
+
+
+async def test_the_schedule_releases_only_when_the_yearly_budget_has_accrued_enough(
+    client: httpx.AsyncClient, pool: AsyncConnectionPool, dev_server: WorkflowEnvironment, system_settings: Settings
+) -> None:
+    # (`client`: the API is up, so the shipped catalogue, with its comparative badge, is loaded.)
+    await consenting_neighbours(pool, 30)
+    await ensure_schedules(dev_server.client, system_settings)
+    described = await dev_server.client.get_schedule_handle(PEER_STATS_SCHEDULE_ID).describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "PeerStatsReleaseWorkflow"
+    assert [spec.every for spec in described.schedule.spec.intervals] == [timedelta(days=1)]
+    now = datetime.now(UTC)
+    # A ledger that began more than a year ago: a whole year's budget has accrued.
+    seeded = [await spend(pool, 0.0, now - timedelta(days=400))]
+    try:
+        assert await ledger_spent(pool) <= 11.0  # (what the session's other tests released)
+        due = await scheduled_run(dev_server, system_settings)
+        assert due.status == "released", due
+        entry = await ledger_entry(pool, due.release_id)
+        assert entry is not None and entry.requested_by == "schedule" and entry.status == "released"
+
+        # Another kind of release spent all but ε = 0.5 of the last 365 days' budget a moment ago:
+        # the Schedule's run is not due, records nothing, and says when it will be (a year on).
+        moment = datetime.now(UTC) - timedelta(seconds=1)
+        seeded.append(await spend(pool, 11.5 - await ledger_spent(pool), moment))
+        rows = await ledger_rows(pool)
+        waiting = await scheduled_run(dev_server, system_settings)
+        assert waiting.status == "not_due" and waiting.next_due is not None, waiting
+        assert abs(waiting.next_due - (moment + timedelta(days=365))) < timedelta(minutes=1)
+        assert await ledger_rows(pool) == rows and await ledger_entry(pool, waiting.release_id) is None
+
+        # An admin's release now is refused by the yearly limit itself, with the reason, recorded.
+        admin = await dev_token(client, "admin@example.com", ["admin"])
+        refused = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=120)
+        assert refused.status_code == 409 and refused.json()["status"] == "refused"
+        assert "yearly privacy budget" in refused.json()["reason"]
+        assert await ledger_rows(pool) == rows + 1
+    finally:
+        async with pool.connection() as db:
+            await db.execute("DELETE FROM privacy_ledger WHERE id = ANY(%s)", (seeded,))
 
 
 async def test_ending_a_consent_deletes_what_it_justified_of_the_inputs(pool: AsyncConnectionPool) -> None:
