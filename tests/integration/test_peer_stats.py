@@ -98,7 +98,7 @@ async def test_an_admin_runs_a_release_and_a_withdrawn_member_is_left_out_of_the
     assert released["status"] == "released" and released["groups"] >= 1
     entry = await ledger_entry(pool, uuid.UUID(released["releaseId"]))
     assert entry is not None and entry.status == "released" and entry.requested_by == "operator"
-    assert entry.parameters["dimensions"] == ["postcode", "salary_bracket", "dependants", "age_range"]
+    assert entry.parameters["dimensions"] == ["postcode", "salary_bracket", "dependants", "age_range", "segment"]
     # The loss recorded is what the measurements run account: each query's own privacy map.
     spent = sum(query["epsilon"] for query in entry.parameters["queries"])
     assert entry.epsilon == pytest.approx(released["epsilon"]) == pytest.approx(spent, rel=1e-6)
