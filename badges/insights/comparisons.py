@@ -18,8 +18,24 @@ from datetime import date
 from typing import Any, Literal
 
 from badges.domain.behaviour import PercentileEstimate
+from badges.domain.categories import SpendingCategory
+from badges.domain.definitions import BadgeDefinition
 from badges.domain.peers import PeerInput
-from badges.insights.peers import SALARY_BOUNDS_MINOR, SAVINGS_RATE_BOUNDS
+from badges.insights.peers import (
+    COUNT_WEIGHT,
+    FALSE_PASS,
+    HIERARCHIES,
+    MAX_MEMBERS,
+    QUANTILE_WEIGHT,
+    SALARY_BOUNDS_MINOR,
+    SALARY_CANDIDATES,
+    SAVINGS_RATE_BOUNDS,
+    SAVINGS_RATE_CANDIDATES,
+    Level,
+    levels,
+    peer_frame,
+    plan_for,
+)
 
 SAVINGS_RATE = "savingsRate"
 SALARY = "salary"
@@ -27,6 +43,74 @@ SPENDING = "spending"
 # The clamping bounds of each percentile metric: every member's value is inside them, so their
 # ranks are exactly 0 and 100 (the ends the interpolation runs to).
 BOUNDS: dict[str, tuple[float, float]] = {SAVINGS_RATE: SAVINGS_RATE_BOUNDS, SALARY: SALARY_BOUNDS_MINOR}
+
+
+# --- a member's groups ------------------------------------------------------------------------
+
+
+def dimensions() -> list[str]:
+    """The dimensions with a hierarchy of public keys."""
+    return list(HIERARCHIES)
+
+
+def hierarchy(dimension: str) -> tuple[Level, ...] | None:
+    """The dimension's levels, finest first (None: a dimension without a hierarchy here)."""
+    return levels(dimension) if dimension in HIERARCHIES else None
+
+
+def member_groups(member: PeerInput, other: Mapping[str, Any], dimension: str) -> list[tuple[str, str]]:
+    """The (level, key) groups of the dimension the member belongs to, finest first: their key
+    at each level, as the release computes it (`peer_frame`), and then everyone. A release
+    compares them within the first of these it published. A dimension without a hierarchy here
+    is read from the member's row: its key in the column named as the dimension, one level."""
+    found = hierarchy(dimension)
+    if found is None:
+        key = other.get(dimension)
+        return [] if key is None else [(dimension, str(key))]
+    row = peer_frame([member]).row(0, named=True)
+    groups = []
+    for level in found:
+        key = row.get(level.name, other.get(level.name))
+        if key is not None:
+            groups.append((level.name, str(key)))
+    return groups
+
+
+def level_of(dimension: str, key: str) -> str | None:
+    """The finest level of the dimension that has `key` among its public keys (None: none has)."""
+    for level in hierarchy(dimension) or ():
+        if key in _keys(dimension, level.name):
+            return level.name
+    return None
+
+
+def parents(dimension: str, level: str, key: str) -> list[tuple[str, str]]:
+    """The groups above (level, key) in the dimension, nearest first, up to everyone."""
+    found = hierarchy(dimension) or ()
+    names = [each.name for each in found]
+    if level not in names:
+        return []
+    chain = []
+    for depth in range(names.index(level), len(found) - 1):
+        key = found[depth].parent(key)
+        if not key:
+            break
+        chain.append((found[depth + 1].name, key))
+    return chain
+
+
+_KEY_SETS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _keys(dimension: str, level: str) -> frozenset[str]:
+    found = _KEY_SETS.get((dimension, level))
+    if found is None:
+        found = next(frozenset(each.keys) for each in levels(dimension) if each.name == level)
+        _KEY_SETS[dimension, level] = found
+    return found
+
+
+# --- released statistics -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +320,165 @@ def change_of(metric: str, now: float, previous_month: date, previous: float) ->
     if metric == SAVINGS_RATE:
         verdict = "better" if change > 0 else "worse" if change < 0 else "unchanged"
     return Change(previous_month, previous, change, verdict)
+
+
+def is_metric(metric: str) -> bool:
+    """A metric a release may carry: `savingsRate`, `salary` or `spending.<category>`."""
+    if metric in (SAVINGS_RATE, SALARY):
+        return True
+    prefix, _, category = metric.partition(".")
+    return prefix == SPENDING and category in {c.value for c in SpendingCategory}
+
+
+# --- in words -----------------------------------------------------------------------------------
+
+_NAMES = {SAVINGS_RATE: "savings rate", SALARY: "typical monthly income"}
+
+
+def _amount(metric: str, value: float) -> str:
+    if metric == SAVINGS_RATE:
+        return f"{value * 100:.1f} %"
+    return f"£{value / 100:,.2f}"
+
+
+def _ordinal(value: float) -> str:
+    number = round(value)
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def summary(
+    metric: str,
+    value: float | None,
+    improvement: Any,
+    standing: Any,
+    against_mean: str | None,
+) -> str:
+    """One or two sentences for the member: their own change first, then where they stand (with
+    how sure that is). `improvement` and `standing` are the route's `Improvement` / `Standing`."""
+    name = _NAMES.get(metric) or f"spending on {metric.partition('.')[2].replace('_', ' ')}"
+    if value is None:
+        return f"We have no {name} of yours to compare yet."
+    parts = []
+    if improvement is not None:
+        when = improvement.previous_month.strftime("%B")
+        if improvement.change == 0:
+            parts.append(f"Your {name} is {_amount(metric, value)}, the same as in {when}.")
+        else:
+            moved = "up" if improvement.change > 0 else "down"
+            parts.append(
+                f"Your {name} is {_amount(metric, value)}, {moved} from {_amount(metric, improvement.previous)}"
+                f" in {when}."
+            )
+    else:
+        parts.append(f"Your {name} is {_amount(metric, value)}.")
+    if standing is not None:
+        around = f"around the {_ordinal(standing.percentile)} percentile of people like you"
+        if standing.uncertainty_known:
+            parts.append(
+                f"That puts you {around} (somewhere between the {_ordinal(standing.low)} and the"
+                f" {_ordinal(standing.high)}, given the noise that keeps everyone's figures private)."
+            )
+        else:
+            parts.append(f"That puts you {around} (this release does not say how precise that is).")
+    elif against_mean is not None:
+        parts.append(
+            "That is about the same as people like you on average."
+            if against_mean == "about the same"
+            else f"That is {against_mean} the average of people like you."
+        )
+    return " ".join(parts)
+
+
+def methodology_figures(
+    catalogue: Sequence[BadgeDefinition],
+    *,
+    epsilon: float,
+    yearly_epsilon: float,
+    budget_period_days: int,
+    min_group_size: int,
+    interval_hours: float,
+) -> dict[str, Any]:
+    """The figures the methodology states, from the code's constants, the deployment's settings
+    and the comparative badges in force (which decide what a release computes)."""
+    plan = plan_for(catalogue, epsilon, min_group_size)
+    return {
+        "dimensions": {name: [level.name for level in levels(name)] for name in HIERARCHIES},
+        "releasedDimensions": list(plan.dimensions),
+        "percentiles": plan.alphas(),
+        "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS), "salaryMinor": list(SALARY_BOUNDS_MINOR)},
+        "candidates": {
+            "savingsRate": {"count": len(SAVINGS_RATE_CANDIDATES), "step": 0.005},
+            "salaryMinor": {
+                "count": len(SALARY_CANDIDATES),
+                "ratio": round(SALARY_CANDIDATES[1] / SALARY_CANDIDATES[0], 4),
+            },
+        },
+        "epsilonPerRelease": plan.epsilon,
+        "epsilonPerReleaseSetting": epsilon,
+        "yearlyEpsilon": yearly_epsilon,
+        "budgetPeriodDays": budget_period_days,
+        "releaseEveryHours": interval_hours,
+        "minGroupSize": plan.min_group_size,
+        "falsePass": FALSE_PASS,
+        "weights": {"count": COUNT_WEIGHT, "percentile": QUANTILE_WEIGHT},
+        "maxMembers": MAX_MEMBERS,
+        "delta": 0.0,
+    }
+
+
+def methodology_text(figures: Mapping[str, Any]) -> str:
+    """The methodology in plain words (Markdown), every figure taken from `figures`."""
+    dimensions = "; ".join(f"{name}: {' → '.join(names)}" for name, names in figures["dimensions"].items())
+    released = ", ".join(figures["releasedDimensions"]) or "none"
+    rate_low, rate_high = figures["bounds"]["savingsRate"]
+    pay_low, pay_high = figures["bounds"]["salaryMinor"]
+    rates, pay = figures["candidates"]["savingsRate"], figures["candidates"]["salaryMinor"]
+    epsilon, yearly, days = figures["epsilonPerRelease"], figures["yearlyEpsilon"], figures["budgetPeriodDays"]
+    count_weight, percentile_weight = figures["weights"]["count"], figures["weights"]["percentile"]
+    per_year = int(yearly // epsilon) if epsilon else 0
+    percentiles = ", ".join(f"p{alpha}" for alpha in figures["percentiles"])
+    return f"""# How peer comparisons work
+
+**What is compared.** Members who grant `peer_comparison` consent are counted: their last complete
+month's savings rate and spending by category, and their typical monthly income. Nobody is
+compared with another person: each member is compared with statistics released for a whole group,
+made with differential privacy (OpenDP), so that no release says anything much about anyone.
+
+**Groups.** A member's groups come from their demographics (with `demographics` consent), each a
+hierarchy from narrow to wide ({dimensions}). The group keys are public lists (every postcode
+district there can be, every bracket), never taken from the data. Released now: {released}.
+
+**Roll-up and suppression.** A release first takes a noisy count of every group. A group is
+published when its noisy count, less what its published sub-groups already cover, reaches
+{figures["minGroupSize"]} members plus a margin for the noise, chosen so that a group smaller than that
+gets through with probability at most {figures["falsePass"]:.0%} at a level. A member whose group is too
+small is compared within the next group up (their district's area, then region, then everyone).
+A group too small even as everyone is not published, and the member is told so.
+
+**Bounds.** Values are clamped before anything is computed: savings rate to [{rate_low:g}, {rate_high:g}],
+monthly income to £{pay_low / 100:,.0f} to £{pay_high / 100:,.0f}. Percentiles are chosen by the exponential
+mechanism from a grid of candidates: {rates["count"]} savings rates every {rates["step"] * 100:g} percentage
+points, {pay["count"]} incomes each about {(pay["ratio"] - 1) * 100:.1f} % above the last. Each member is one
+row, so counts at most once in any group.
+
+**Budget and pacing.** A release spends at most ε = {epsilon:g} (δ = {figures["delta"]:g}: the guarantee is
+pure ε), shared among its queries by weight (a count {count_weight:g}, a percentile {percentile_weight:g}).
+Every member may be in every release, so the releases' ε add up: over any {days} days at most
+ε = {yearly:g} per member, about {per_year} releases. A release past that is refused, and the refusal
+recorded. Releases run every {figures["releaseEveryHours"]:g} hours until the budget is spent. Released
+percentiles: {percentiles}.
+
+**Uncertainty.** Each released value comes with the half-width of its 95 % interval: for a
+percentile, in percentile points of rank (the released p95 is, 19 times in 20, the value of
+someone between the 95 - e and 95 + e percentile); for a mean, in its own units. Your own
+percentile is interpolated between the released ones (and the bounds), and its interval adds
+their errors and the gap between them (nothing is known of the group between two released
+percentiles). A spending figure is above or below the group's mean only when the difference is
+larger than the mean's uncertainty. A release made before errors were published shows values
+without an interval.
+
+**Badges.** A comparative badge (top 5 %, top 1 %) is awarded by a release only when the member's
+value is at least the released percentile **and** the low end of their percentile's interval is at
+or above the target: inside the band the noise leaves around the threshold, nothing is awarded.
+"""
