@@ -11,15 +11,16 @@ awarded on them).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from badges.domain.behaviour import PercentileEstimate
+from badges.domain.behaviour import PercentileEstimate, comparative_instances
 from badges.domain.categories import SpendingCategory
-from badges.domain.definitions import BadgeDefinition
+from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
 from badges.insights.peers import (
     COUNT_WEIGHT,
@@ -63,16 +64,27 @@ def member_groups(member: PeerInput, other: Mapping[str, Any], dimension: str) -
     at each level, as the release computes it (`peer_frame`), and then everyone. A release
     compares them within the first of these it published. A dimension without a hierarchy here
     is read from the member's row: its key in the column named as the dimension, one level."""
+    return members_groups([(member, other)], dimension)[0]
+
+
+def members_groups(
+    members: Sequence[tuple[PeerInput, Mapping[str, Any]]], dimension: str
+) -> list[list[tuple[str, str]]]:
+    """`member_groups` of many members at once (one frame for them all)."""
     found = hierarchy(dimension)
     if found is None:
-        key = other.get(dimension)
-        return [] if key is None else [(dimension, str(key))]
-    row = peer_frame([member]).row(0, named=True)
-    groups = []
-    for level in found:
-        key = row.get(level.name, other.get(level.name))
-        if key is not None:
-            groups.append((level.name, str(key)))
+        return [[] if (key := other.get(dimension)) is None else [(dimension, str(key))] for _, other in members]
+    frame = peer_frame([member for member, _ in members])
+    columns = {level.name: frame[level.name].to_list() if level.name in frame.columns else None for level in found}
+    groups: list[list[tuple[str, str]]] = []
+    for index, (_, other) in enumerate(members):
+        mine = []
+        for level in found:
+            column = columns[level.name]
+            key = column[index] if column is not None else other.get(level.name)
+            if key is not None:
+                mine.append((level.name, str(key)))
+        groups.append(mine)
     return groups
 
 
@@ -320,6 +332,91 @@ def change_of(metric: str, now: float, previous_month: date, previous: float) ->
     if metric == SAVINGS_RATE:
         verdict = "better" if change > 0 else "worse" if change < 0 else "unchanged"
     return Change(previous_month, previous, change, verdict)
+
+
+# --- comparative badges -------------------------------------------------------------------------
+
+# A comparative rule's metric, as releases name it (the others are not released).
+RELEASED_METRIC = {"savings_rate": SAVINGS_RATE}
+
+
+@dataclass(frozen=True)
+class ComparativeDecision:
+    """The targets a member cleared in a release (`p95`, `p99`) and what decided it: the group
+    where they cleared the most, their value and their estimated percentile with its interval."""
+
+    instances: list[str]
+    dimension: str
+    level: str
+    key: str
+    value: float
+    percentile: float
+    low: float | None
+    high: float | None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "dimension": self.dimension,
+            "level": self.level,
+            "key": self.key,
+            "value": self.value,
+            "percentile": self.percentile,
+            "low": self.low,
+            "high": self.high,
+        }
+
+
+def decide_comparative(
+    badge: BadgeDefinition, value: float, groups: Sequence[tuple[str, str, str, GroupStatistics]]
+) -> ComparativeDecision | None:
+    """Which of the badge's targets the member clears in any of their released groups (dimension,
+    level, key, statistics) of its `comparisonGroups`, by the release's uncertainty
+    (`comparative_instances`). None: none cleared."""
+    rule, config = badge.rule, badge.config.comparative_analytics
+    if not isinstance(rule, ComparativeRule) or config is None or rule.metric not in RELEASED_METRIC:
+        return None
+    metric = RELEASED_METRIC[rule.metric]
+    cleared: set[str] = set()
+    best: ComparativeDecision | None = None
+    for dimension, level, key, stats in groups:
+        if dimension not in config.comparison_groups:
+            continue
+        quantiles = stats.quantiles.get(metric, [])
+        thresholds = {
+            target: found
+            for target in config.percentile_targets
+            if (found := threshold_of(quantiles, target, rule.higher_is_better)) is not None
+        }
+        estimate = estimate_percentile(value, quantiles, BOUNDS.get(metric))
+        instances = comparative_instances(rule, config, value, thresholds, estimate)
+        if not instances or estimate is None:
+            continue
+        cleared.update(instances)
+        if best is None or len(instances) > len(best.instances):
+            best = ComparativeDecision(
+                instances, dimension, level, key, value, estimate.percentile, estimate.low, estimate.high
+            )
+    if best is None:
+        return None
+    return dataclasses.replace(best, instances=sorted(cleared, key=lambda name: int(name[1:])))
+
+
+def lowest_threshold(badge: BadgeDefinition, groups: Sequence[tuple[str, GroupStatistics]]) -> float | None:
+    """The lowest released value any member must reach for the badge in any of the groups
+    (dimension, statistics): members below it clear nothing. None: no such bound (a metric where
+    lower is better, or nothing released)."""
+    rule, config = badge.rule, badge.config.comparative_analytics
+    if not isinstance(rule, ComparativeRule) or config is None or not rule.higher_is_better:
+        return None
+    metric = RELEASED_METRIC.get(rule.metric)
+    values = [
+        found
+        for dimension, stats in groups
+        if dimension in config.comparison_groups
+        for target in config.percentile_targets
+        if (found := threshold_of(stats.quantiles.get(metric or "", []), target, True)) is not None
+    ]
+    return min(values, default=None)
 
 
 def is_metric(metric: str) -> bool:

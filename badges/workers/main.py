@@ -29,6 +29,7 @@ from badges.activities.consent import ConsentActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
+from badges.activities.peer_awards import PeerAwardActivities
 from badges.activities.peer_stats import PeerStatsActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
@@ -190,6 +191,7 @@ def build_workers(
         audit_anchor.checkpoint_audit_log,
         master_keys.rotate_master_keys,
         PeerStatsActivities(pool, engine, settings).release_peer_stats,
+        PeerAwardActivities(pool, engine, client, settings).award_comparative_badges,
     ]
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.

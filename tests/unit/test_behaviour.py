@@ -10,8 +10,8 @@ import pytest
 from badges.domain.behaviour import (
     BehaviourDataError,
     MonthlyCategoryTotals,
-    avoidance_met,
     PercentileEstimate,
+    avoidance_met,
     comparative_instances,
     days_avoided,
     improvement,

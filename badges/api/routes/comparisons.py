@@ -305,7 +305,8 @@ Level = Annotated[str | None, Query(max_length=32, description="the key's level 
     response_model=PeerStatistics,
     responses={
         404: {
-            "description": "No such release, or the group was not published in it (`rolledUpTo` says where its members are)"
+            "description": "No such release, or the group was not published in it"
+            " (`rolledUpTo` says where its members are compared)"
         }
     },
 )
