@@ -85,7 +85,7 @@ class MetricComparison(WireModel):
     compared_to_mean: Literal["above", "below", "about the same"] | None = None
     released: dict[str, float] = {}
     errors: dict[str, float | None] = {}
-    summary: str
+    summary: str = ""
 
 
 class GroupComparison(WireModel):
@@ -198,8 +198,11 @@ async def _own_document(services: Any, member_id: uuid.UUID) -> dict[str, Any] |
 
 
 def _why_not(dimension: str, mine: list[tuple[str, str]]) -> str:
-    if not mine:
-        return f"you have no {dimension} group: your demographics do not say (set them with PUT /v1/me/profile)"
+    if len(mine) <= 1:  # everyone at most: nothing of their own
+        return (
+            f"your demographics give no {dimension} (set it with PUT /v1/me/profile, with `demographics`"
+            " consent), and everyone together was too few for this release to publish"
+        )
     return (
         f"too few members in your {dimension} groups for this release to publish them, even rolled up to everyone;"
         " a later release may"
