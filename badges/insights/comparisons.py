@@ -59,22 +59,27 @@ def hierarchy(dimension: str) -> tuple[Level, ...] | None:
     return levels(dimension) if dimension in HIERARCHIES else None
 
 
-def member_groups(member: PeerInput, other: Mapping[str, Any], dimension: str) -> list[tuple[str, str]]:
-    """The (level, key) groups of the dimension the member belongs to, finest first: their key
+def member_groups(
+    member: PeerInput, other: Mapping[str, Any], dimensions: Sequence[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """The (level, key) groups of each dimension the member belongs to, finest first: their key
     at each level, as the release computes it (`peer_frame`), and then everyone. A release
     compares them within the first of these it published. A dimension without a hierarchy here
     is read from the member's row: its key in the column named as the dimension, one level."""
-    return members_groups([(member, other)], dimension)[0]
+    frame = peer_frame([member])
+    return {dimension: members_groups([(member, other)], dimension, frame)[0] for dimension in dimensions}
 
 
 def members_groups(
-    members: Sequence[tuple[PeerInput, Mapping[str, Any]]], dimension: str
+    members: Sequence[tuple[PeerInput, Mapping[str, Any]]], dimension: str, frame: Any = None
 ) -> list[list[tuple[str, str]]]:
-    """`member_groups` of many members at once (one frame for them all)."""
+    """The groups of one dimension of many members at once (one frame for them all: `frame`,
+    their `peer_frame` if already made)."""
     found = hierarchy(dimension)
     if found is None:
         return [[] if (key := other.get(dimension)) is None else [(dimension, str(key))] for _, other in members]
-    frame = peer_frame([member for member, _ in members])
+    if frame is None:
+        frame = peer_frame([member for member, _ in members])
     columns = {level.name: frame[level.name].to_list() if level.name in frame.columns else None for level in found}
     groups: list[list[tuple[str, str]]] = []
     for index, (_, other) in enumerate(members):

@@ -146,7 +146,7 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
             computed_at=inputs.computed_at,
         )
     dimensions = await release_dimensions(services.pool, release)
-    wanted = {dimension: peers.member_groups(inputs.figures, inputs.other, dimension) for dimension in dimensions}
+    wanted = peers.member_groups(inputs.figures, inputs.other, dimensions)
     candidates = [(dimension, level, key) for dimension, groups in wanted.items() for level, key in groups]
     published = {
         (g.dimension, g.level, g.key): g for g in await published_groups(services.pool, release.release_id, candidates)
