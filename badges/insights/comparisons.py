@@ -65,7 +65,34 @@ def member_groups(
     """The (level, key) groups of each dimension the member belongs to, finest first: their key
     at each level, as the release computes it (`peer_frame`), and then everyone. A release
     compares them within the first of these it published. A dimension without a hierarchy here
-    is read from the member's row: its key in the column named as the dimension, one level."""
+    is read from the member's row: its key in the column named as the dimension, one level.
+
+    Groups depend on a member's keys only, never on their figures: answers are kept by keys (a
+    frame per request cost about as much as the rest of a comparison's own work)."""
+    keys = {f.name: getattr(member, f.name) for f in dataclasses.fields(member) if f.name not in _FIGURES}
+    try:
+        cache_key = (tuple(keys.items()), tuple(sorted(other.items())), tuple(dimensions))
+        hash(cache_key)
+    except TypeError:  # a key that is not hashable: no caching
+        return _member_groups(PeerInput(**keys), other, dimensions)
+    found = _GROUPS.get(cache_key)
+    if found is None:
+        found = _member_groups(PeerInput(**keys), other, dimensions)
+        if len(_GROUPS) >= _GROUPS_KEPT:
+            _GROUPS.clear()
+        _GROUPS[cache_key] = found
+    return {dimension: list(groups) for dimension, groups in found.items()}
+
+
+# What a member's groups do not depend on.
+_FIGURES = frozenset({"month", "savings_rate", "salary_minor", "spending"})
+_GROUPS: dict[Any, dict[str, list[tuple[str, str]]]] = {}
+_GROUPS_KEPT = 100_000
+
+
+def _member_groups(
+    member: PeerInput, other: Mapping[str, Any], dimensions: Sequence[str]
+) -> dict[str, list[tuple[str, str]]]:
     frame = peer_frame([member])
     return {dimension: members_groups([(member, other)], dimension, frame)[0] for dimension in dimensions}
 
