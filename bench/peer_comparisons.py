@@ -133,7 +133,9 @@ def document_for(member: PeerInput, rng: random.Random) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def load(api_url: str, tokens: list[dict[str, str]], rate: float, seconds: float) -> dict[str, Any]:
+async def load(
+    api_url: str, tokens: list[dict[str, str]], rate: float, seconds: float, path: str = "/v1/me/comparisons"
+) -> dict[str, Any]:
     """Open loop: a request every 1/rate s, each for the next member, whatever the answers do.
     At most IN_FLIGHT at once (aiohttp; httpx's pool slows down badly with thousands queued):
     latency is taken from when each request is sent, and how late sends were is reported."""
@@ -149,10 +151,10 @@ async def load(api_url: str, tokens: list[dict[str, str]], rate: float, seconds:
                 started = time.perf_counter()
                 late.append((started - due) * 1000)
                 try:
-                    async with http.get("/v1/me/comparisons", headers=headers) as answer:
+                    async with http.get(path, headers=headers) as answer:
                         body = await answer.json()
                         key = str(answer.status)
-                        if answer.status == 200 and body.get("status") != "ready":
+                        if answer.status == 200 and body.get("status", "ready") != "ready":
                             key = f"200-{body.get('status')}"
                 except (aiohttp.ClientError, TimeoutError) as error:
                     key = type(error).__name__
@@ -278,12 +280,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             prepared = await prepare(stack, args.members, args.tokens)
             tokens = [headers for headers, _ in prepared.pop("tokens")]
             before = os.getloadavg()
-            measured = await load(stack.api_url, tokens, args.rate, args.seconds)
+            cpu_before = stack.cpu_seconds()
+            measured = await load(stack.api_url, tokens, args.rate, args.seconds, args.path)
             cpu = stack.cpu_seconds()
+            served = measured["requests"] + 50  # and the warm-up's
+            measured["api_cpu_ms_per_request"] = round((cpu["api"] - cpu_before["api"]) / served * 1000, 2)
+            measured["postgres_cpu_ms_per_request"] = round(
+                (cpu["postgres"] - cpu_before["postgres"]) / served * 1000, 2
+            )
         finally:
             drop_database(stack.settings.libpq_url)
     return {
         "members": args.members,
+        "path": args.path,
         "api_processes": args.api_processes,
         **prepared,
         "comparisons": measured,
@@ -301,6 +310,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--path", default="/v1/me/comparisons", help="another path, for a baseline (e.g. /v1/me)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2, default=str))
 

@@ -55,6 +55,8 @@ class MemberComparisonInputs:
     consented: bool
     inputs: MemberInputs | None
     release: ReleaseSummary | None
+    # The member's own newest evaluation, sealed with their key (`member_insights`); None: none.
+    sealed_insights: bytes | None = None
 
 
 _RELEASE_COLUMNS = (
@@ -95,13 +97,15 @@ def _member_inputs(row: dict[str, Any] | None) -> MemberInputs | None:
 
 async def member_comparison_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> MemberComparisonInputs:
     """Whether the member's `peer_comparison` consent is active, their own inputs (None: none
-    kept yet) and the latest release (None: none yet), in one statement. Only the member's own
-    row of `peer_inputs` is read (by its primary key)."""
+    kept yet), their own newest evaluation (sealed) and the latest release (None: none yet), in
+    one statement. Only the member's own rows of `peer_inputs` and `member_insights` are read (by
+    their primary keys)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT EXISTS (SELECT 1 FROM consents WHERE user_id = %(user)s AND scope = %(scope)s"
             "   AND revoked_at IS NULL AND expires_at > now()),"
-            " (SELECT to_jsonb(p) FROM peer_inputs p WHERE p.user_id = %(user)s), "
+            " (SELECT to_jsonb(p) FROM peer_inputs p WHERE p.user_id = %(user)s),"
+            " (SELECT i.sealed FROM member_insights i WHERE i.user_id = %(user)s), "
             + _RELEASE_COLUMNS
             + " FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
             + _LATEST
@@ -110,7 +114,8 @@ async def member_comparison_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID
         )
         row = await cursor.fetchone()
     assert row is not None
-    return MemberComparisonInputs(bool(row[0]), _member_inputs(row[1]), _summary(row[2:]))
+    sealed = None if row[2] is None else bytes(row[2])
+    return MemberComparisonInputs(bool(row[0]), _member_inputs(row[1]), _summary(row[3:]), sealed)
 
 
 async def release_summary(pool: AsyncConnectionPool, release_id: uuid.UUID | None = None) -> ReleaseSummary | None:

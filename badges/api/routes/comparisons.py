@@ -11,6 +11,7 @@ standing is given with its uncertainty, never more precise than the release allo
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -19,7 +20,6 @@ from fastapi import APIRouter, Query
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep, SettingsDep, audit_member_access
 from badges.api.problems import Problem
-from badges.db.insights import member_insights
 from badges.db.peer_reads import (
     ReleaseSummary,
     group_series,
@@ -151,7 +151,7 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
     published = {
         (g.dimension, g.level, g.key): g for g in await published_groups(services.pool, release.release_id, candidates)
     }
-    document = await _own_document(services, member_id)
+    document = None if found.sealed_insights is None else json.loads(await services.keys.unseal(found.sealed_insights))
     groups = []
     for dimension in dimensions:
         mine = wanted[dimension]
@@ -189,12 +189,6 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
         computed_at=inputs.computed_at,
         groups=groups,
     )
-
-
-async def _own_document(services: Any, member_id: uuid.UUID) -> dict[str, Any] | None:
-    """The member's own newest evaluation (for their previous month); None without one."""
-    found = await member_insights(services.pool, services.keys, member_id)
-    return None if found is None else found[1]
 
 
 def _why_not(dimension: str, mine: list[tuple[str, str]]) -> str:
