@@ -14,6 +14,7 @@ recorded once (its instances name the release).
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from datetime import UTC, datetime
 
@@ -24,15 +25,17 @@ from temporalio import activity
 from badges.config import Settings
 from badges.db.catalogue import load_catalogue
 from badges.db.peer_awards import PeerAward, keep_peer_awards, mark_peer_awards_sent, unsent_peer_awards
-from badges.db.peer_reads import award_candidates, release_summary
+from badges.db.peer_reads import Candidate, award_candidates, release_summary
 from badges.db.peers import released_groups
-from badges.domain.definitions import ComparativeRule
+from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.financial import Verdict
 from badges.insights import comparisons
 from badges.messages.comparisons import ComparativeAwardsOutcome, ComparativeResults
 from badges.temporal import Client, record_comparative_results
 
 SEND_BATCH = 200
+# Candidates read and decided a page at a time (a release may have millions of members).
+CANDIDATE_PAGE = 50_000
 # Signals to members' workflows in flight at once.
 SEND_CONCURRENCY = 16
 
@@ -62,23 +65,45 @@ class PeerAwardActivities:
             if config is None or not isinstance(badge.rule, ComparativeRule):
                 continue
             floor = comparisons.lowest_threshold(badge, [(d, s) for d, _, _, s in groups])
-            candidates = await award_candidates(self._pool, float("-inf") if floor is None else floor)
-            activity.heartbeat()
-            # Each candidate's finest published group in each of the badge's dimensions.
-            placed: list[list[tuple[str, str, str, comparisons.GroupStatistics]]] = [[] for _ in candidates]
-            members = [(c.inputs.figures, c.inputs.other) for c in candidates]
-            for dimension in config.comparison_groups:
-                for index, mine in enumerate(await asyncio.to_thread(comparisons.members_groups, members, dimension)):
-                    chosen = next(((lv, k) for lv, k in mine if (dimension, lv, k) in published), None)
-                    if chosen is not None:
-                        placed[index].append((dimension, *chosen, published[(dimension, *chosen)]))
-            for candidate, mine in zip(candidates, placed, strict=True):
-                value = candidate.inputs.figures.savings_rate
-                if value is None:
-                    continue
-                decision = comparisons.decide_comparative(badge, value, mine)
-                if decision is None:
-                    continue
+            if floor == math.inf:  # nothing released that anyone could clear
+                continue
+            after: uuid.UUID | None = None
+            while candidates := await award_candidates(
+                self._pool, float("-inf") if floor is None else floor, after, CANDIDATE_PAGE
+            ):
+                after = candidates[-1].user_id
+                decided.extend(
+                    await asyncio.to_thread(self._decide, badge, revision, release_id, published, candidates)
+                )
+                activity.heartbeat()
+        await keep_peer_awards(self._pool, release_id, decided, datetime.now(UTC))
+        sent = await self._send(release_id, revision)
+        return ComparativeAwardsOutcome(release_id=release_id, members=len({a.user_id for a in decided}), sent=sent)
+
+    @staticmethod
+    def _decide(
+        badge: BadgeDefinition,
+        revision: int,
+        release_id: uuid.UUID,
+        published: dict[tuple[str, str, str], comparisons.GroupStatistics],
+        candidates: list[Candidate],
+    ) -> list[PeerAward]:
+        """The awards of a page of candidates: each placed in their finest published group of
+        each of the badge's dimensions, and decided there."""
+        config = badge.config.comparative_analytics
+        assert config is not None
+        placed: list[list[tuple[str, str, str, comparisons.GroupStatistics]]] = [[] for _ in candidates]
+        members = [(c.inputs.figures, c.inputs.other) for c in candidates]
+        for dimension in config.comparison_groups:
+            for index, mine in enumerate(comparisons.members_groups(members, dimension)):
+                chosen = next(((lv, k) for lv, k in mine if (dimension, lv, k) in published), None)
+                if chosen is not None:
+                    placed[index].append((dimension, *chosen, published[(dimension, *chosen)]))
+        decided = []
+        for candidate, mine in zip(candidates, placed, strict=True):
+            value = candidate.inputs.figures.savings_rate
+            decision = None if value is None else comparisons.decide_comparative(badge, value, mine)
+            if decision is not None:
                 decided.append(
                     PeerAward(
                         user_id=candidate.user_id,
@@ -88,9 +113,7 @@ class PeerAwardActivities:
                         decided={**decision.document(), "catalogueRevision": revision},
                     )
                 )
-        await keep_peer_awards(self._pool, release_id, decided, datetime.now(UTC))
-        sent = await self._send(release_id, revision)
-        return ComparativeAwardsOutcome(release_id=release_id, members=len({a.user_id for a in decided}), sent=sent)
+        return decided
 
     async def _send(self, release_id: uuid.UUID, revision: int) -> int:
         """Hand every unsent award of the release to its member's badge workflow, a batch at a

@@ -214,14 +214,18 @@ class Candidate:
     inputs: MemberInputs
 
 
-async def award_candidates(pool: AsyncConnectionPool, min_savings_rate: float) -> list[Candidate]:
+async def award_candidates(
+    pool: AsyncConnectionPool, min_savings_rate: float, after: uuid.UUID | None = None, limit: int = 50_000
+) -> list[Candidate]:
     """Consenting members whose savings rate is at least `min_savings_rate` (the lowest threshold
-    any group released): the only ones a comparative badge on the savings rate can go to."""
+    any group released): the only ones a comparative badge on the savings rate can go to. A page
+    of at most `limit`, by member id after `after`."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT p.user_id, to_jsonb(p) FROM peer_inputs p JOIN consents c ON c.user_id = p.user_id"
-            " AND c.scope = %s AND c.revoked_at IS NULL AND c.expires_at > now() WHERE p.savings_rate >= %s",
-            (SCOPE, min_savings_rate),
+            " AND c.scope = %s AND c.revoked_at IS NULL AND c.expires_at > now()"
+            " WHERE p.savings_rate >= %s AND p.user_id > %s ORDER BY p.user_id LIMIT %s",
+            (SCOPE, min_savings_rate, after or uuid.UUID(int=0), limit),
         )
         rows = await cursor.fetchall()
     found = []

@@ -435,8 +435,8 @@ def decide_comparative(
 
 def lowest_threshold(badge: BadgeDefinition, groups: Sequence[tuple[str, GroupStatistics]]) -> float | None:
     """The lowest released value any member must reach for the badge in any of the groups
-    (dimension, statistics): members below it clear nothing. None: no such bound (a metric where
-    lower is better, or nothing released)."""
+    (dimension, statistics): members below it clear nothing (infinite: nothing released to clear).
+    None: no such bound (a metric where lower is better)."""
     rule, config = badge.rule, badge.config.comparative_analytics
     if not isinstance(rule, ComparativeRule) or config is None or not rule.higher_is_better:
         return None
@@ -448,7 +448,7 @@ def lowest_threshold(badge: BadgeDefinition, groups: Sequence[tuple[str, GroupSt
         for target in config.percentile_targets
         if (found := threshold_of(stats.quantiles.get(metric or "", []), target, True)) is not None
     ]
-    return min(values, default=None)
+    return min(values, default=math.inf)
 
 
 def is_metric(metric: str) -> bool:

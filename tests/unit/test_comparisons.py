@@ -196,3 +196,30 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
     assert level_of("postcode", "SW1A") == "district" and level_of("postcode", "SW") == "area"
     assert parents("postcode", "district", "SW1A")[0] == ("area", "SW")
     assert parents("postcode", "nowhere", "SW1A") == []
+
+
+def test_the_lowest_threshold_bounds_who_can_clear_a_target() -> None:
+    from badges.domain.definitions import BadgeDefinition, BadgeSpec
+    from badges.insights.comparisons import GroupStatistics, lowest_threshold
+
+    badge = BadgeDefinition.from_spec(
+        "top-saver",
+        1,
+        BadgeSpec.model_validate(
+            {
+                "name": "Top saver",
+                "rule": {"kind": "comparative", "metric": "savings_rate"},
+                "config": {
+                    "openBanking": {"providers": ["plaid"]},
+                    "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
+                },
+            }
+        ),
+    )
+    groups = [
+        ("postcode", GroupStatistics({"savingsRate": RELEASED})),
+        ("postcode", GroupStatistics({"savingsRate": [Quantile(95, 0.22, 2.0)]})),
+        ("salary_bracket", GroupStatistics({"savingsRate": [Quantile(95, 0.01, 2.0)]})),  # not the badge's
+    ]
+    assert lowest_threshold(badge, groups) == 0.22
+    assert lowest_threshold(badge, []) == math.inf
