@@ -11,6 +11,7 @@ standing is given with its uncertainty, never more precise than the release allo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import date, datetime
@@ -132,12 +133,13 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
             what_to_do="Keep `behaviour_tracking` consent and a linked bank: your figures are kept after your next"
             " evaluation with a complete month, and compared from the release after that.",
         )
-    await audit_member_access(
+    audit = audit_member_access(
         services, member_id, action="read.comparisons", resource=RESOURCE, purpose="the member's own comparisons"
     )
     release = found.release
     inputs = found.inputs
     if release is None:
+        await audit
         return Comparisons(
             status="no-release",
             reason="no peer statistics have been released yet",
@@ -148,9 +150,10 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
     dimensions = await release_dimensions(services.pool, release)
     wanted = peers.member_groups(inputs.figures, inputs.other, dimensions)
     candidates = [(dimension, level, key) for dimension, groups in wanted.items() for level, key in groups]
-    published = {
-        (g.dimension, g.level, g.key): g for g in await published_groups(services.pool, release.release_id, candidates)
-    }
+    # The audit record (the member's first read in a minute waits for the audit chain's lock) is
+    # written while the groups are read; the answer goes only once both are done.
+    _, found_groups = await asyncio.gather(audit, published_groups(services.pool, release.release_id, candidates))
+    published = {(g.dimension, g.level, g.key): g for g in found_groups}
     document = None if found.sealed_insights is None else json.loads(await services.keys.unseal(found.sealed_insights))
     groups = []
     for dimension in dimensions:
