@@ -16,6 +16,7 @@ from badges.db.keys import DataKey
 from badges.db.master_keys import MasterKeyRecord
 from badges.db.members import Member
 from badges.db.outbox import OutboxEntry
+from badges.db.peer_awards import PeerAwardRow
 from badges.db.peers import PeerInputRow, PeerStatRow, PrivacyLedgerRow
 from badges.db.progress import AwardRow, BadgeProgress
 from badges.db.rate_limits import RateLimitWindow
@@ -50,6 +51,7 @@ __all__ = [
     "MemberGoal",
     "MemberInsights",
     "OutboxEntry",
+    "PeerAwardRow",
     "PeerInputRow",
     "PeerStatRow",
     "PrivacyLedgerRow",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 
@@ -242,21 +243,58 @@ def _compared(
 # --- comparative -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PercentileEstimate:
+    """A member's estimated percentile rank in a peer group: the share of the group at or below
+    their value (0-100), and the 95 % interval around it; `low` and `high` are None when the
+    release says nothing of its uncertainty (releases made before it did)."""
+
+    percentile: float
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def uncertainty_known(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def flipped(self) -> PercentileEstimate:
+        """The same standing counted from the other end (where lower is better)."""
+        return PercentileEstimate(
+            100 - self.percentile,
+            None if self.high is None else 100 - self.high,
+            None if self.low is None else 100 - self.low,
+        )
+
+
 def comparative_instances(
-    rule: ComparativeRule, config: ComparativeConfig, member_value: float, released_percentiles: Mapping[int, float]
+    rule: ComparativeRule,
+    config: ComparativeConfig,
+    member_value: float,
+    released_percentiles: Mapping[int, float],
+    standing: PercentileEstimate | None,
 ) -> list[str]:
-    """The award instances (`p95`, `p99`, ascending) a member's value reaches against a peer
-    release. `released_percentiles[target]` is the released threshold for a percentile target: the
-    value the best (100 - target) % of the group are at or beyond, in the metric's better
-    direction. Reached when the member is at least as good: ≥ it when higher is better, ≤ it
-    otherwise. A target without a released value (a suppressed group, a percentile not released)
-    or with a NaN is not reached."""
+    """The award instances (`p95`, `p99`, ascending) a member clears against a peer release, by
+    the release's uncertainty. `released_percentiles[target]` is the released threshold for a
+    percentile target: the value the best (100 - target) % of the group are at or beyond, in the
+    metric's better direction; `standing` is the member's estimated percentile rank in the group,
+    counted in the metric's own direction (higher values rank higher), with its 95 % interval.
+
+    A target is cleared when both hold: the member is at least as good as the released value (≥
+    it when higher is better, ≤ it otherwise), and the low end of their rank's interval (counted
+    in the better direction) is at or above the target. So a member inside the band the noise
+    leaves around the threshold gets nothing. A target without a released value (a suppressed
+    group, a percentile not released) or with a NaN, and a standing whose uncertainty is unknown,
+    clear nothing."""
+    if standing is None or not standing.uncertainty_known:
+        return []
+    better = standing if rule.higher_is_better else standing.flipped()
+    assert better.low is not None
     reached = []
     for target in config.percentile_targets:
         threshold = released_percentiles.get(target)
         if threshold is None:
             continue
         good = member_value >= threshold if rule.higher_is_better else member_value <= threshold
-        if good:  # False for NaN on either side
+        if good and better.low >= target:  # False for NaN on either side
             reached.append(f"p{target}")
     return reached

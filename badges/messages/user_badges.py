@@ -13,6 +13,7 @@ from badges.domain.definitions import BadgeDefinition
 from badges.domain.events import BadgeEvent
 from badges.domain.rules import Award, BadgeState, ProgressUpdate
 from badges.messages.behaviour import FinancialResults
+from badges.messages.comparisons import ComparativeResults
 
 
 class CatalogueSnapshot(BaseModel):
@@ -50,6 +51,8 @@ class UserBadgesInput(BaseModel):
     catalogue: CatalogueSnapshot | None = None
     # Behaviour evaluations not yet recorded (`financial` signals).
     financial: list[FinancialResults] = Field(default_factory=list)
+    # Comparative-badge verdicts of peer releases not yet recorded (`comparative` signals).
+    comparative: list[ComparativeResults] = Field(default_factory=list)
     # True for every run started since back-dated events are screened: such a run screens them
     # without asking `workflow.patched`, whose first call in a run records a marker and makes
     # Temporal index a search attribute, on the first event of every new member's workflow.

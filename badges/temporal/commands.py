@@ -50,6 +50,7 @@ from badges.domain.identity import (
 )
 from badges.messages.bank_sync import BankSyncInput
 from badges.messages.behaviour import BehaviourInput, DataChanged, FinancialResults
+from badges.messages.comparisons import ComparativeResults
 from badges.messages.consent import ConsentChanges, ConsentInput, GrantOrRevocation
 from badges.messages.erasure import ErasureInput, ErasureOutcome
 from badges.messages.export import ExportProgress, ExportRequest
@@ -111,6 +112,16 @@ async def record_financial_results(
     """Hand a behaviour evaluation's verdicts to the member's badge workflow, the one writer of
     their progress and awards (signal-with-start: a member who never sent an event has none yet)."""
     await _signal_with_start(client, settings, member_id, "financial", results)
+
+
+async def record_comparative_results(
+    client: Client, settings: Settings, member_id: uuid.UUID, results: ComparativeResults
+) -> None:
+    """Hand a peer release's comparative-badge verdicts to the member's badge workflow (the one
+    writer of their awards), starting it if it is not running. Not `financial`: those are ordered
+    evaluations, and an older one is dropped; a release's verdicts are recorded whenever they
+    come, each instance once."""
+    await _signal_with_start(client, settings, member_id, "comparative", results)
 
 
 async def _signal_with_start(client: Client, settings: Settings, member_id: uuid.UUID, signal: str, arg: Any) -> None:

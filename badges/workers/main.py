@@ -31,6 +31,7 @@ from badges.activities.contact_stats import ContactStatsActivities
 from badges.activities.erasure import ErasureActivities
 from badges.activities.export import ExportActivities
 from badges.activities.master_keys import MasterKeyActivities
+from badges.activities.peer_awards import PeerAwardActivities
 from badges.activities.peer_stats import PeerStatsActivities
 from badges.activities.progress import ProgressActivities
 from badges.activities.reevaluation import ReevaluationActivities
@@ -197,6 +198,7 @@ def build_workers(
         master_keys.rotate_master_keys,
         PeerStatsActivities(pool, engine, settings).release_peer_stats,
         ContactStatsActivities(pool, settings).release_contact_stats,
+        PeerAwardActivities(pool, engine, client, settings).award_comparative_badges,
     ]
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.

@@ -25,6 +25,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from badges.domain.batch import REVIEW_BOUNDS, Work, decide_batch, set_aside
     from badges.domain.catalogue import LEGACY_CATALOGUE
+    from badges.domain.comparative import record_comparative
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
     from badges.domain.financial import apply_verdicts
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.plausibility import ARRIVAL_LIMITS, DEFAULT_LIMITS
     from badges.domain.rules import Award
     from badges.messages.behaviour import FinancialResults
+    from badges.messages.comparisons import ComparativeResults
     from badges.messages.user_badges import (
         BadgeSnapshot,
         CatalogueSnapshot,
@@ -82,6 +84,7 @@ class UserBadgesWorkflow:
         self._decisions: list[ReviewDecision] = list(input.decisions)
         self._catalogue = input.catalogue or LEGACY
         self._financial: list[FinancialResults] = list(input.financial)
+        self._comparative: list[ComparativeResults] = list(input.comparative)
         self._screens_back_dated = input.screens_back_dated
 
     @workflow.run
@@ -90,6 +93,8 @@ class UserBadgesWorkflow:
             await workflow.wait_condition(lambda: self._has_work() or workflow.info().is_continue_as_new_suggested())
             if self._financial:
                 await self._apply_financial(input.user_id)
+            if self._comparative:  # only ever set by a `comparative` signal: old histories have none
+                await self._apply_comparative(input.user_id)
             if self._pending or self._reevaluations or self._decisions:
                 await self._apply_pending(input.user_id)
             if workflow.info().is_continue_as_new_suggested():
@@ -103,12 +108,13 @@ class UserBadgesWorkflow:
                         decisions=self._decisions,
                         catalogue=self._catalogue,
                         financial=self._financial,
+                        comparative=self._comparative,
                         screens_back_dated=True,  # a new run: it would screen them anyway
                     )
                 )
 
     def _has_work(self) -> bool:
-        return bool(self._pending or self._reevaluations or self._decisions or self._financial)
+        return bool(self._pending or self._reevaluations or self._decisions or self._financial or self._comparative)
 
     async def _apply_pending(self, user_id: uuid.UUID) -> None:
         work: MemberWork = Work(decisions=self._decisions, events=self._pending, reevaluations=self._reevaluations)
@@ -279,6 +285,28 @@ class UserBadgesWorkflow:
             self._state = outcome.state
             await self._deliver_webhooks(user_id, outcome.awards, catalogue)
 
+    async def _apply_comparative(self, user_id: uuid.UUID) -> None:
+        """Record peer releases' comparative-badge verdicts: each earned instance (named by its
+        release) once, however often a release's step sends it."""
+        results, self._comparative = self._comparative, []
+        await self._catalogue_from(max(result.catalogue_revision for result in results))
+        catalogue = self._catalogue.badges
+        for result in results:
+            now = workflow.now()
+            outcome = record_comparative(self._state, result.verdicts, catalogue, now)
+            if outcome.changed:
+                await self._record(
+                    ProgressBatch(
+                        user_id=user_id,
+                        batch_seq=outcome.state.batch_seq,
+                        progress=outcome.progress,
+                        awards=outcome.awards,
+                        decided_at=now,
+                    )
+                )
+            self._state = outcome.state
+            await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+
     async def _catalogue_from(self, revision: int) -> None:
         """Load the newest catalogue when work was decided under a revision newer than the one held."""
         if revision > self._catalogue.revision:
@@ -335,6 +363,11 @@ class UserBadgesWorkflow:
     def financial(self, results: FinancialResults) -> None:
         """A behaviour evaluation's verdicts on the member's bank-data badges."""
         self._financial.append(results)
+
+    @workflow.signal
+    def comparative(self, results: ComparativeResults) -> None:
+        """A peer release's verdicts on the member's comparative badges."""
+        self._comparative.append(results)
 
     @workflow.query
     def snapshot(self) -> BadgeSnapshot:

@@ -10,6 +10,7 @@ import pytest
 from badges.domain.behaviour import (
     BehaviourDataError,
     MonthlyCategoryTotals,
+    PercentileEstimate,
     avoidance_met,
     comparative_instances,
     days_avoided,
@@ -229,28 +230,35 @@ def test_improvement_refuses_a_month_given_twice_and_a_month_not_on_the_first() 
 # --- comparative -----------------------------------------------------------------------------
 
 PEERS = ComparativeConfig(comparison_groups=["postcode"], percentile_targets=[95, 99])
+# A standing whose interval is certain: the released thresholds alone decide.
+SURELY = {value: PercentileEstimate(value, value, value) for value in (0.0, 50.0, 96.0, 99.5, 100.0)}
 
 
 def test_comparative_instances_for_each_target_reached() -> None:
     rule = ComparativeRule(metric="savings_rate")
     released = {95: 0.30, 99: 0.45}
-    assert comparative_instances(rule, PEERS, 0.29, released) == []
-    assert comparative_instances(rule, PEERS, 0.30, released) == ["p95"]  # at the released value counts
-    assert comparative_instances(rule, PEERS, 0.44, released) == ["p95"]
-    assert comparative_instances(rule, PEERS, 0.45, released) == ["p95", "p99"]
+    assert comparative_instances(rule, PEERS, 0.29, released, SURELY[100.0]) == []
+    assert comparative_instances(rule, PEERS, 0.30, released, SURELY[96.0]) == ["p95"]  # at the released value
+    assert comparative_instances(rule, PEERS, 0.44, released, SURELY[100.0]) == ["p95"]
+    assert comparative_instances(rule, PEERS, 0.45, released, SURELY[99.5]) == ["p95", "p99"]
+    # At the released value but with a rank whose low end is under the target: nothing.
+    assert comparative_instances(rule, PEERS, 0.45, released, PercentileEstimate(99.5, 94.0, 100.0)) == []
 
 
 def test_comparative_lower_is_better() -> None:
     rule = ComparativeRule(metric="monthly_savings_minor", higher_is_better=False)
     released = {95: 500.0, 99: 100.0}
-    assert comparative_instances(rule, PEERS, 500, released) == ["p95"]
-    assert comparative_instances(rule, PEERS, 100, released) == ["p95", "p99"]
-    assert comparative_instances(rule, PEERS, 501, released) == []
+    assert comparative_instances(rule, PEERS, 500, released, SURELY[0.0]) == ["p95"]
+    assert comparative_instances(rule, PEERS, 100, released, SURELY[0.0]) == ["p95", "p99"]
+    assert comparative_instances(rule, PEERS, 501, released, SURELY[0.0]) == []
+    assert comparative_instances(rule, PEERS, 100, released, SURELY[50.0]) == []
 
 
 def test_comparative_targets_without_a_released_value_are_not_reached() -> None:
     rule = ComparativeRule(metric="health_score")
-    assert comparative_instances(rule, PEERS, 99.0, {99: 80.0}) == ["p99"]
-    assert comparative_instances(rule, PEERS, 99.0, {}) == []
-    assert comparative_instances(rule, PEERS, 99.0, {95: math.nan, 99: 80.0}) == ["p99"]
-    assert comparative_instances(rule, PEERS, math.nan, {95: 1.0, 99: 2.0}) == []
+    top = SURELY[100.0]
+    assert comparative_instances(rule, PEERS, 99.0, {99: 80.0}, top) == ["p99"]
+    assert comparative_instances(rule, PEERS, 99.0, {}, top) == []
+    assert comparative_instances(rule, PEERS, 99.0, {95: math.nan, 99: 80.0}, top) == ["p99"]
+    assert comparative_instances(rule, PEERS, math.nan, {95: 1.0, 99: 2.0}, top) == []
+    assert comparative_instances(rule, PEERS, 99.0, {99: 80.0}, PercentileEstimate(100.0)) == []  # unknown

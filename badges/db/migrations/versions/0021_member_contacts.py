@@ -3,7 +3,7 @@ invitation codes (`contact_invitations`, by digest) and each member's contacts g
 (`contact_groups`: its random key and the newest contacts release's outcome for it).
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-09
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
