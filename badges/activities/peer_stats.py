@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from badges.config import Settings, parse_percentiles
+from badges.config import Settings
 from badges.db.catalogue import load_catalogue
 from badges.db.peers import (
     Budget,
@@ -33,31 +33,16 @@ from badges.db.peers import (
 )
 from badges.insights.peers import (
     MECHANISM,
-    Allocation,
     Release,
     ReleasePlan,
+    allocation_of,
     describe,
+    dimensions_of,
     peer_frame,
     plan_for,
     release,
 )
 from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
-
-
-def allocation_of(settings: Settings) -> Allocation:
-    """How the settings share a release's budget (README "Peer statistics")."""
-    return Allocation(
-        counts=settings.peer_counts_weight,
-        target=settings.peer_target_weight,
-        other_targets=settings.peer_other_targets_weight,
-        display=settings.peer_display_weight,
-        savings_rate_percentiles=parse_percentiles(settings.peer_savings_rate_percentiles),
-        salary_percentiles=parse_percentiles(settings.peer_salary_percentiles),
-    )
-
-
-def dimensions_of(settings: Settings) -> tuple[str, ...]:
-    return tuple(part.strip() for part in settings.peer_dimensions.split(",") if part.strip())
 
 
 class PeerStatsActivities:

@@ -18,21 +18,24 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+import polars as pl
+
 from badges.domain.behaviour import PercentileEstimate, comparative_instances
 from badges.domain.categories import SpendingCategory
 from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
 from badges.insights.peers import (
-    COUNT_WEIGHT,
     FALSE_PASS,
     HIERARCHIES,
     MAX_MEMBERS,
-    QUANTILE_WEIGHT,
     SALARY_BOUNDS_MINOR,
     SALARY_CANDIDATES,
     SAVINGS_RATE_BOUNDS,
     SAVINGS_RATE_CANDIDATES,
+    Allocation,
     Level,
+    describe,
+    key_levels,
     levels,
     peer_frame,
     plan_for,
@@ -93,8 +96,25 @@ _GROUPS_KEPT = 100_000
 def _member_groups(
     member: PeerInput, other: Mapping[str, Any], dimensions: Sequence[str]
 ) -> dict[str, list[tuple[str, str]]]:
-    frame = peer_frame([member])
+    frame = keys_frame([member])
     return {dimension: members_groups([(member, other)], dimension, frame)[0] for dimension in dimensions}
+
+
+def keys_frame(members: Sequence[PeerInput]) -> Any:
+    """The members' keys at every level, one row each in order, as the release computes them
+    (`peer_frame`, which holds them as indices into each level's public keys). A member's groups
+    never depend on their figures: stand-ins keep in the frame a member the release would leave
+    out for want of one (the release counts only members with a savings rate and an income)."""
+    stand_in = {"savings_rate": 0.0, "salary_minor": int(SALARY_BOUNDS_MINOR[0])}
+    frame = peer_frame([dataclasses.replace(member, **stand_in) for member in members])
+    named = key_levels()
+    return frame.select(
+        [
+            frame[name].map_elements(named[name].keys.__getitem__, return_dtype=pl.String).alias(name)
+            for name in frame.columns
+            if name in named
+        ]
+    )
 
 
 def members_groups(
@@ -106,7 +126,7 @@ def members_groups(
     if found is None:
         return [[] if (key := other.get(dimension)) is None else [(dimension, str(key))] for _, other in members]
     if frame is None:
-        frame = peer_frame([member for member, _ in members])
+        frame = keys_frame([member for member, _ in members])
     columns = {level.name: frame[level.name].to_list() if level.name in frame.columns else None for level in found}
     groups: list[list[tuple[str, str]]] = []
     for index, (_, other) in enumerate(members):
@@ -527,14 +547,18 @@ def methodology_figures(
     budget_period_days: int,
     min_group_size: int,
     interval_hours: float,
+    allocation: Allocation,
+    released: Sequence[str],
 ) -> dict[str, Any]:
     """The figures the methodology states, from the code's constants, the deployment's settings
     and the comparative badges in force (which decide what a release computes)."""
-    plan = plan_for(catalogue, epsilon, min_group_size)
+    plan = plan_for(catalogue, epsilon, min_group_size, allocation, released)
+    shares = describe(plan)["shares"]
     return {
         "dimensions": {name: [level.name for level in levels(name)] for name in HIERARCHIES},
         "releasedDimensions": list(plan.dimensions),
-        "percentiles": plan.alphas(),
+        "percentiles": {dimension: plan.alphas(dimension) for dimension in plan.dimensions},
+        "targets": {dimension: list(alphas) for dimension, alphas in plan.targets},
         "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS), "salaryMinor": list(SALARY_BOUNDS_MINOR)},
         "candidates": {
             "savingsRate": {"count": len(SAVINGS_RATE_CANDIDATES), "step": 0.005},
@@ -550,7 +574,7 @@ def methodology_figures(
         "releaseEveryHours": interval_hours,
         "minGroupSize": plan.min_group_size,
         "falsePass": FALSE_PASS,
-        "weights": {"count": COUNT_WEIGHT, "percentile": QUANTILE_WEIGHT},
+        "shares": shares,
         "maxMembers": MAX_MEMBERS,
         "delta": 0.0,
     }
@@ -564,9 +588,23 @@ def methodology_text(figures: Mapping[str, Any]) -> str:
     pay_low, pay_high = figures["bounds"]["salaryMinor"]
     rates, pay = figures["candidates"]["savingsRate"], figures["candidates"]["salaryMinor"]
     epsilon, yearly, days = figures["epsilonPerRelease"], figures["yearlyEpsilon"], figures["budgetPeriodDays"]
-    count_weight, percentile_weight = figures["weights"]["count"], figures["weights"]["percentile"]
+    shares = figures["shares"]
     per_year = int(yearly // epsilon) if epsilon else 0
-    percentiles = ", ".join(f"p{alpha}" for alpha in figures["percentiles"])
+    every_days = days / per_year if per_year else float(days)
+    percentiles = "; ".join(
+        f"{dimension}: {', '.join(f'p{alpha}' for alpha in alphas)}"
+        for dimension, alphas in figures["percentiles"].items()
+    )
+    targets = [
+        f"{dimension} p{alphas[0]} {shares[dimension][f'savingsRate.p{alphas[0]}'] * epsilon:.3g}"
+        for dimension, alphas in figures["targets"].items()
+        if alphas
+    ]
+    budget_split = (
+        f"the roll-up counts together ε = {shares['counts'] * epsilon:.3g}"
+        + (f"; the percentiles badges are decided on the most (ε each: {', '.join(targets)})" if targets else "")
+        + "; every other statistic (counts, quartiles, income, spending means) a small share"
+    )
     return f"""# How peer comparisons work
 
 **What is compared.** Members who grant `peer_comparison` consent are counted: their last complete
@@ -592,10 +630,11 @@ points, {pay["count"]} incomes each about {(pay["ratio"] - 1) * 100:.1f} % above
 row, so counts at most once in any group.
 
 **Budget and pacing.** A release spends at most ε = {epsilon:g} (δ = {figures["delta"]:g}: the guarantee is
-pure ε), shared among its queries by weight (a count {count_weight:g}, a percentile {percentile_weight:g}).
+pure ε), shared among its statistics by what they are used for: {budget_split}.
 Every member may be in every release, so the releases' ε add up: over any {days} days at most
 ε = {yearly:g} per member, about {per_year} releases. A release past that is refused, and the refusal
-recorded. Releases run every {figures["releaseEveryHours"]:g} hours until the budget is spent. Released
+recorded. The schedule looks every {figures["releaseEveryHours"]:g} hours and releases only when the
+budget has accrued enough for it: about every {every_days:.0f} days. Released savings-rate
 percentiles: {percentiles}.
 
 **Uncertainty.** Each released value comes with the half-width of its 95 % interval: for a

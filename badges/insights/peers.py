@@ -45,17 +45,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import opendp.prelude as dp
 import polars as pl
 
+from badges.config import Settings, parse_percentiles
 from badges.domain.categories import SpendingCategory
 from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
 from badges.insights.segments import segment_keys, segments_of
 
-dp.enable_features("contrib")
+if TYPE_CHECKING:
+    import opendp.prelude as dp
+
+
+@cache
+def load_opendp() -> Any:
+    """OpenDP, loaded by the first release (with its `contrib` features and the `.dp` namespace on
+    Polars expressions): the API reads this module's groups and plans, and never needs it."""
+    import opendp.prelude
+
+    opendp.prelude.enable_features("contrib")
+    return opendp.prelude
+
 
 # Values are clamped to these bounds before any statistic (documented in the README).
 SAVINGS_RATE_BOUNDS = (-1.0, 1.0)
@@ -440,6 +452,23 @@ class ReleasePlan:
         return sorted({s.alpha for s in self.statistics(dimension) if s.column == "savings_rate" and s.alpha})
 
 
+def allocation_of(settings: Settings) -> Allocation:
+    """How the settings share a release's budget (README "Peer statistics")."""
+    return Allocation(
+        counts=settings.peer_counts_weight,
+        target=settings.peer_target_weight,
+        other_targets=settings.peer_other_targets_weight,
+        display=settings.peer_display_weight,
+        savings_rate_percentiles=parse_percentiles(settings.peer_savings_rate_percentiles),
+        salary_percentiles=parse_percentiles(settings.peer_salary_percentiles),
+    )
+
+
+def dimensions_of(settings: Settings) -> tuple[str, ...]:
+    """The dimensions the settings release (`BADGES_PEER_DIMENSIONS`)."""
+    return tuple(part.strip() for part in settings.peer_dimensions.split(",") if part.strip())
+
+
 def plan_for(
     catalogue: Sequence[BadgeDefinition],
     epsilon: float,
@@ -793,6 +822,7 @@ class _Compositor:
     def __init__(
         self, frame: pl.DataFrame, epsilon: float, weights: list[float], phase: str, first_query: int = 0
     ) -> None:
+        dp = load_opendp()
         self._context = dp.Context.compositor(
             data=frame.lazy(),
             privacy_unit=dp.unit_of(contributions=1),
@@ -863,7 +893,7 @@ class _Compositor:
         public = pl.LazyFrame({column: list(keys)}, schema={column: pl.UInt32})
         members = pl.LazyFrame(schema=self._schema).group_by(column).agg(aggregations)
         plan = public.join(members, on=column, how="left")
-        return dp.m.make_private_lazyframe(
+        return load_opendp().m.make_private_lazyframe(
             accountant.input_domain, accountant.input_metric, accountant.output_measure, plan
         )
 
@@ -872,6 +902,7 @@ _MECHANISMS = {"count": "integer Laplace", "quantile": "exponential mechanism", 
 
 
 def _expression(statistic: Statistic, scale: float) -> pl.Expr:
+    dp = load_opendp()  # also registers the `.dp` namespace on expressions used below
     if statistic.kind == "count":
         return dp.len(scale=scale, signed=True).alias(statistic.key)
     assert statistic.column is not None

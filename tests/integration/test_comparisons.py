@@ -282,7 +282,10 @@ async def test_the_methodology_is_public_and_says_the_settings_in_force(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["settings"]["yearlyEpsilon"] == system_settings.peer_yearly_epsilon
-    assert body["settings"]["percentiles"] == [50, 95, 99]  # the shipped catalogue's top-saver
+    # The quartiles everywhere, and the shipped catalogue's top-saver targets where it compares.
+    assert body["settings"]["percentiles"]["postcode"] == [25, 50, 75, 95, 99]
+    assert body["settings"]["percentiles"]["dependants"] == [25, 50, 75]
+    assert body["settings"]["targets"] == {"postcode": [95, 99], "salary_bracket": [95, 99]}
     assert f"ε = {system_settings.peer_yearly_epsilon:g} per member" in body["text"]
     assert "district → area → region → all" in body["text"]
 
@@ -385,9 +388,9 @@ async def test_a_real_release_is_read_by_comparisons_and_its_award_step_runs(
 ) -> None:
     headers, user_id = await member(client, "peer_comparison")
     await keep_inputs(pool, user_id, savings_rate=0.12)
-    await consenting_neighbours(pool, 600)  # SW1A, 30-45k: large enough to publish
-    operator = await dev_token(client, f"op-{uuid.uuid4()}", ["operator"])
-    released = await client.post("/v1/admin/peer-stats/releases", headers=operator, timeout=180)
+    await consenting_neighbours(pool, 1500)  # SW1A, 30-45k: well past a district's cut (about 840)
+    admin = await dev_token(client, f"admin-{uuid.uuid4()}", ["admin"])
+    released = await client.post("/v1/admin/peer-stats/releases", headers=admin, timeout=180)
     assert released.status_code == 201, released.text
     release_id = released.json()["releaseId"]
 

@@ -187,12 +187,15 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
     from badges.insights.comparisons import level_of, member_groups, parents
 
     member = PeerInput(postcode_district="sw1a", salary_bracket="30-45k")
-    groups = member_groups(member, {"segment": 3}, ["postcode", "salary_bracket", "dependants", "segment"])
+    groups = member_groups(
+        member, {"contacts": "k3"}, ["postcode", "salary_bracket", "dependants", "segment", "contacts"]
+    )
     assert groups["postcode"][0] == ("district", "SW1A") and groups["postcode"][1] == ("area", "SW")
     assert groups["postcode"][-1] == ("all", "all") and len(groups["postcode"]) == 4
     assert groups["salary_bracket"] == [("salary_bracket", "30-45k"), ("salary_band", "30-60k"), ("all", "all")]
     assert groups["dependants"] == [("all", "all")]  # none of their own: everyone only
-    assert groups["segment"] == [("segment", "3")]  # a dimension without a hierarchy here: its column
+    assert groups["segment"] == [("all", "all")]  # no demographics, no segment
+    assert groups["contacts"] == [("contacts", "k3")]  # a dimension without a hierarchy here: its column
     assert level_of("postcode", "SW1A") == "district" and level_of("postcode", "SW") == "area"
     assert parents("postcode", "district", "SW1A")[0] == ("area", "SW")
     assert parents("postcode", "nowhere", "SW1A") == []

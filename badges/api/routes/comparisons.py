@@ -32,6 +32,7 @@ from badges.db.peer_reads import (
 from badges.db.peers import BUDGET_PERIOD, ReleasedGroup
 from badges.domain.wire import WireModel
 from badges.insights import comparisons as peers
+from badges.insights.peers import allocation_of, dimensions_of
 
 router = APIRouter(tags=["peer comparisons"])
 RESOURCE = "/v1/me/comparisons"
@@ -434,5 +435,7 @@ async def methodology(services: ServicesDep, settings: SettingsDep) -> Methodolo
         budget_period_days=BUDGET_PERIOD.days,
         min_group_size=settings.peer_min_group_size,
         interval_hours=settings.peer_release_interval_hours,
+        allocation=allocation_of(settings),
+        released=dimensions_of(settings),
     )
     return Methodology(text=peers.methodology_text(figures), settings=figures)
