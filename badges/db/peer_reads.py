@@ -62,9 +62,12 @@ class MemberComparisonInputs:
 _RELEASE_COLUMNS = (
     "l.id, l.completed_at, l.epsilon, l.delta, l.population, l.groups_released, l.parameters->'dimensions'"
 )
+# The releases of peer groups; a contacts release (its own ledger entry, `"dimension": "contacts"`
+# in its parameters) is read through the member's contacts group instead (db/contacts.py).
+_GROUP_RELEASES = "status = 'released' AND parameters->>'dimension' IS DISTINCT FROM 'contacts'"
 _LATEST = (
     "SELECT id, completed_at, epsilon, delta, population, groups_released, parameters FROM privacy_ledger"
-    " WHERE status = 'released' ORDER BY completed_at DESC, id DESC LIMIT 1"
+    f" WHERE {_GROUP_RELEASES} ORDER BY completed_at DESC, id DESC LIMIT 1"
 )
 
 
@@ -190,7 +193,7 @@ async def group_series(
     async with pool.connection() as conn:
         cursor = await conn.execute(
             f"SELECT {_RELEASE_COLUMNS}, s.noisy_count, s.stats FROM (SELECT * FROM privacy_ledger"
-            " WHERE status = 'released' ORDER BY completed_at DESC, id DESC LIMIT %s) AS l"
+            f" WHERE {_GROUP_RELEASES} ORDER BY completed_at DESC, id DESC LIMIT %s) AS l"
             " LEFT JOIN peer_stats s ON s.release_id = l.id AND s.dimension = %s AND s.level = %s AND s.group_key = %s"
             " ORDER BY l.completed_at, l.id",
             (releases, dimension, level, key),

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from badges.activities.contact_stats import ContactStatsActivities
+from badges.activities.peer_awards import PeerAwardActivities
 from badges.activities.peer_stats import PeerStatsActivities
 from badges.api.routes.contacts import group_view
 from badges.config import Settings
@@ -253,6 +254,7 @@ async def generous(
                 activities=[
                     PeerStatsActivities(pool, engine, settings).release_peer_stats,
                     ContactStatsActivities(pool, settings).release_contact_stats,
+                    PeerAwardActivities(pool, engine, dev_server.client, settings).award_comparative_badges,
                 ],
             ):
                 yield settings, pool
@@ -312,7 +314,7 @@ async def test_what_a_release_decided_is_read_only_once_the_release_is_complete(
         Budget(1.0, 12.0),
         requested_by="schedule",
         mechanism="test",
-        parameters={},
+        parameters={"dimension": "contacts"},  # a contacts release, as they are recorded
         now=datetime(2102, 1, 1, tzinfo=UTC),
     )
     assert reserved.status == "reserved"
@@ -326,7 +328,7 @@ async def test_what_a_release_decided_is_read_only_once_the_release_is_complete(
         epsilon=0.0,
         delta=0.0,
         population=1,
-        parameters={},
+        parameters={"dimension": "contacts"},  # a contacts release, as they are recorded
         groups=[],
         now=datetime(2102, 1, 1, tzinfo=UTC),
     )

@@ -20,7 +20,7 @@ from badges.domain.financial import Verdict
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.behaviour import FinancialResults
 from badges.messages.comparisons import ComparativeAwardsOutcome, ComparativeResults
-from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
+from badges.messages.peer_stats import ContactsReleaseOutcome, PeerReleaseOutcome, PeerReleaseRequest
 from badges.messages.user_badges import CatalogueSnapshot, UserBadgesInput
 from badges.workers.main import sandbox_everything
 from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
@@ -42,6 +42,10 @@ class ReleaseStandIns:
     async def award_comparative_badges(self, release_id: uuid.UUID) -> ComparativeAwardsOutcome:
         self.awarded.append(release_id)
         return ComparativeAwardsOutcome(release_id=release_id, members=1, sent=1)
+
+    @activity.defn(name="release_contact_stats")
+    async def release_contact_stats(self, release_id: uuid.UUID, request: PeerReleaseRequest) -> ContactsReleaseOutcome:
+        return ContactsReleaseOutcome(release_id=release_id, status="empty")
 
 
 @workflow.defn(name="PeerStatsReleaseWorkflow")
@@ -69,7 +73,11 @@ async def run_release(
         env.client,
         task_queue=task_queue,
         workflows=[workflow_class],
-        activities=[stand_ins.release_peer_stats, stand_ins.award_comparative_badges],
+        activities=[
+            stand_ins.release_peer_stats,
+            stand_ins.award_comparative_badges,
+            stand_ins.release_contact_stats,
+        ],
         # The old workflow lives in this test module, which the sandbox would not import cleanly.
         **(
             sandbox_everything()

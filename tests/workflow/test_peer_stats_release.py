@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from badges.messages.comparisons import ComparativeAwardsOutcome
 from badges.messages.peer_stats import ContactsReleaseOutcome, PeerReleaseOutcome, PeerReleaseRequest
 from badges.workers.main import sandbox_everything
 from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
@@ -44,12 +45,17 @@ async def test_a_release_runs_the_contacts_release_after_the_main_one(workflow_e
         ran.append(("contacts", release_id))
         return ContactsReleaseOutcome(release_id=release_id, status="futile", reason="too few", suppressed=4)
 
+    @activity.defn(name="award_comparative_badges")
+    async def awards(release_id: uuid.UUID) -> ComparativeAwardsOutcome:
+        ran.append(("awards", release_id))
+        return ComparativeAwardsOutcome(release_id=release_id, members=0, sent=0)
+
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
         workflow_env.client,
         task_queue=queue,
         workflows=[PeerStatsReleaseWorkflow],
-        activities=[release, contacts],
+        activities=[release, contacts, awards],
         **sandbox_everything(),
     ):
         outcome = await workflow_env.client.execute_workflow(
@@ -59,6 +65,8 @@ async def test_a_release_runs_the_contacts_release_after_the_main_one(workflow_e
             task_queue=queue,
             result_type=PeerReleaseOutcome,
         )
-    assert [step for step, _ in ran] == ["main", "contacts"] and ran[0][1] != ran[1][1]
+    # The main release, its awards (of that release), then the contacts release with an id of its own.
+    assert [step for step, _ in ran] == ["main", "awards", "contacts"]
+    assert ran[1][1] == ran[0][1] and ran[2][1] != ran[0][1]
     assert outcome.status == "released" and outcome.contacts is not None
-    assert outcome.contacts.status == "futile" and outcome.contacts.release_id == ran[1][1]
+    assert outcome.contacts.status == "futile" and outcome.contacts.release_id == ran[2][1]
