@@ -292,9 +292,15 @@ class ContactRows:
     savings_rates: list[float | None]
 
 
+_CONSENTING = (
+    "SELECT user_id FROM consents WHERE scope = 'peer_comparison' AND revoked_at IS NULL AND expires_at > now()"
+)
+
+
 async def contact_rows(pool: AsyncConnectionPool, max_contacts: int) -> ContactRows:
-    """One query for the rows, one for the keys. A member counts in the groups of the contacts
-    they are connected with while their `peer_comparison` consent is active and their inputs are
+    """One query for the rows, one for the keys (the groups of owners with active
+    `peer_comparison` consent). A member counts in the groups of the contacts they are connected
+    with while their `peer_comparison` consent is active and their inputs are
     kept, in at most `max_contacts` groups (their oldest connections), whatever the limit was
     when they connected: the privacy unit's bound holds by construction."""
     async with pool.connection() as conn:
@@ -303,6 +309,7 @@ async def contact_rows(pool: AsyncConnectionPool, max_contacts: int) -> ContactR
             " SELECT g.group_key, p.savings_rate, row_number() OVER"
             "  (PARTITION BY c.contact_id ORDER BY c.connected_at, c.user_id) AS n"
             " FROM member_contacts c JOIN contact_groups g ON g.user_id = c.user_id"
+            f" JOIN ({_CONSENTING}) o ON o.user_id = g.user_id"
             " JOIN peer_inputs p ON p.user_id = c.contact_id"
             " JOIN consents s ON s.user_id = c.contact_id AND s.scope = 'peer_comparison'"
             "  AND s.revoked_at IS NULL AND s.expires_at > now()"
@@ -310,7 +317,11 @@ async def contact_rows(pool: AsyncConnectionPool, max_contacts: int) -> ContactR
             (max_contacts,),
         )
         rows = await cursor.fetchall()
-        cursor = await conn.execute("SELECT group_key FROM contact_groups ORDER BY group_key")
+        # Only the groups of owners who consent now: nothing is measured for anyone else.
+        cursor = await conn.execute(
+            f"SELECT g.group_key FROM contact_groups g JOIN ({_CONSENTING}) o ON o.user_id = g.user_id"
+            " ORDER BY g.group_key"
+        )
         keys = [row[0] for row in await cursor.fetchall()]
     return ContactRows(keys, [row[0] for row in rows], [row[1] for row in rows])
 
@@ -327,8 +338,14 @@ async def record_outcomes(
 ) -> None:
     """What a contacts release decided for each group, for its owner to read once the release is
     complete (`contact_group`): written before the release's values, so a completed release
-    always has them."""
+    always has them. Only while the release is still reserved: holding its ledger row (as
+    `complete_release` does), so an attempt that outlived its retry cannot overwrite what the
+    completed release published with another draw of the noise."""
     async with pool.connection() as conn, conn.transaction(), conn.cursor() as batch:
+        await batch.execute("SELECT status FROM privacy_ledger WHERE id = %s FOR UPDATE", (release_id,))
+        row = await batch.fetchone()
+        if row is None or row[0] != "reserved":
+            raise ValueError(f"contacts release {release_id} is not reserved: its outcomes are not written")
         await batch.executemany(
             "UPDATE contact_groups SET release_id = %s, status = %s, reason = %s, noisy_count = %s"
             " WHERE group_key = %s",

@@ -127,6 +127,7 @@ async def release_summary(pool: AsyncConnectionPool, release_id: uuid.UUID | Non
         f"SELECT {_RELEASE_COLUMNS} FROM ({_LATEST}) AS l"
         if release_id is None
         else f"SELECT {_RELEASE_COLUMNS} FROM privacy_ledger l WHERE l.id = %s AND l.status = 'released'"
+        " AND l.parameters->>'dimension' IS DISTINCT FROM 'contacts'"
     )
     async with pool.connection() as conn:
         cursor = await conn.execute(query, () if release_id is None else (release_id,))

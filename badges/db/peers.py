@@ -54,6 +54,10 @@ from badges.domain.peers import PeerInput
 
 SCOPE = "peer_comparison"
 BUDGET_PERIOD = timedelta(days=365)
+# A release's `now` is taken before it reads its inputs (seconds to a minute at a million members),
+# and workers' clocks differ: one reserved meanwhile carries a later time, and must count all the
+# same. Entries stamped later than this after `now` do not count (only tests make such entries).
+RESERVATION_SKEW = timedelta(days=1)
 # Floating-point slack when adding up ε: ten releases of 0.1 are a budget of 1.
 TOLERANCE = 1e-9
 
@@ -239,7 +243,7 @@ def pace(
     Schedule, one is due about every 30 days. Otherwise, `next_due`: the first moment it will be,
     as the accrual grows and past releases leave the 365-day window (None: never, `epsilon` is
     over the yearly budget)."""
-    window = [(at, spent) for at, spent in entries if now - BUDGET_PERIOD < at <= now]
+    window = [(at, spent) for at, spent in entries if now - BUDGET_PERIOD < at <= now + RESERVATION_SKEW]
     spent = sum(spent for _, spent in window)
     if first is None:
         return Pace(epsilon <= budget.per_year + TOLERANCE, epsilon, spent, None)
@@ -296,7 +300,7 @@ async def reserve_release(
         cursor = await conn.execute(
             "SELECT coalesce(sum(epsilon), 0) FROM privacy_ledger WHERE status IN ('reserved', 'released')"
             " AND requested_at > %s AND requested_at <= %s AND id <> %s",
-            (now - BUDGET_PERIOD, now, release_id),
+            (now - BUDGET_PERIOD, now + RESERVATION_SKEW, release_id),
         )
         spent = float((await cursor.fetchone() or (0,))[0])
         if known is not None:
@@ -339,7 +343,7 @@ async def _pace(conn: AsyncConnection[Any], epsilon: float, budget: Budget, now:
     cursor = await conn.execute(
         "SELECT requested_at, epsilon FROM privacy_ledger WHERE status IN ('reserved', 'released')"
         " AND requested_at > %s AND requested_at <= %s",
-        (now - BUDGET_PERIOD, now),
+        (now - BUDGET_PERIOD, now + RESERVATION_SKEW),
     )
     entries = [(row[0], float(row[1])) for row in await cursor.fetchall()]
     return pace(now, first, entries, epsilon, budget)

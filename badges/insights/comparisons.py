@@ -12,6 +12,7 @@ awarded on them).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -561,7 +562,14 @@ def methodology_figures(
         "targets": {dimension: list(alphas) for dimension, alphas in plan.targets},
         "bounds": {"savingsRate": list(SAVINGS_RATE_BOUNDS), "salaryMinor": list(SALARY_BOUNDS_MINOR)},
         "candidates": {
-            "savingsRate": {"count": len(SAVINGS_RATE_CANDIDATES), "step": 0.005},
+            "savingsRate": {
+                "count": len(SAVINGS_RATE_CANDIDATES),
+                # Fine where most members are, coarse in the tails (insights/peers.py).
+                "fineStep": round(min(b - a for a, b in itertools.pairwise(SAVINGS_RATE_CANDIDATES)), 4),
+                "coarseStep": round(max(b - a for a, b in itertools.pairwise(SAVINGS_RATE_CANDIDATES)), 4),
+                "fineFrom": _fine_range()[0],
+                "fineTo": _fine_range()[1],
+            },
             "salaryMinor": {
                 "count": len(SALARY_CANDIDATES),
                 "ratio": round(SALARY_CANDIDATES[1] / SALARY_CANDIDATES[0], 4),
@@ -580,6 +588,14 @@ def methodology_figures(
     }
 
 
+def _fine_range() -> tuple[float, float]:
+    """The span of the savings-rate grid at its finest step."""
+    steps = list(itertools.pairwise(SAVINGS_RATE_CANDIDATES))
+    fine = min(b - a for a, b in steps)
+    inside = [(a, b) for a, b in steps if b - a <= fine + 1e-9]
+    return inside[0][0], inside[-1][1]
+
+
 def methodology_text(figures: Mapping[str, Any]) -> str:
     """The methodology in plain words (Markdown), every figure taken from `figures`."""
     dimensions = "; ".join(f"{name}: {' → '.join(names)}" for name, names in figures["dimensions"].items())
@@ -596,12 +612,12 @@ def methodology_text(figures: Mapping[str, Any]) -> str:
         for dimension, alphas in figures["percentiles"].items()
     )
     targets = [
-        f"{dimension} p{alphas[0]} {shares[dimension][f'savingsRate.p{alphas[0]}'] * epsilon:.3g}"
+        f"{dimension} p{alphas[0]} {shares[dimension][f'savingsRate.p{alphas[0]}']:.3g}"
         for dimension, alphas in figures["targets"].items()
         if alphas
     ]
     budget_split = (
-        f"the roll-up counts together ε = {shares['counts'] * epsilon:.3g}"
+        f"the roll-up counts together ε = {shares['counts']:.3g}"
         + (f"; the percentiles badges are decided on the most (ε each: {', '.join(targets)})" if targets else "")
         + "; every other statistic (counts, quartiles, income, spending means) a small share"
     )
@@ -625,9 +641,10 @@ A group too small even as everyone is not published, and the member is told so.
 
 **Bounds.** Values are clamped before anything is computed: savings rate to [{rate_low:g}, {rate_high:g}],
 monthly income to £{pay_low / 100:,.0f} to £{pay_high / 100:,.0f}. Percentiles are chosen by the exponential
-mechanism from a grid of candidates: {rates["count"]} savings rates every {rates["step"] * 100:g} percentage
-points, {pay["count"]} incomes each about {(pay["ratio"] - 1) * 100:.1f} % above the last. Each member is one
-row, so counts at most once in any group.
+mechanism from a grid of candidates: {rates["count"]} savings rates (every {rates["fineStep"] * 100:g}
+percentage point from {rates["fineFrom"]:g} to {rates["fineTo"]:g}, every {rates["coarseStep"] * 100:g} outside) and
+{pay["count"]} incomes each about {(pay["ratio"] - 1) * 100:.1f} % above the last. Each member is one row, so
+counts at most once in any group.
 
 **Budget and pacing.** A release spends at most ε = {epsilon:g} (δ = {figures["delta"]:g}: the guarantee is
 pure ε), shared among its statistics by what they are used for: {budget_split}.

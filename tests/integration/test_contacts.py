@@ -144,7 +144,7 @@ async def test_a_member_has_at_most_the_limit_of_contacts(pool: AsyncConnectionP
 async def test_only_consenting_contacts_with_inputs_count_and_each_in_at_most_n_groups(
     pool: AsyncConnectionPool,
 ) -> None:
-    (owner,) = await plain_members(pool, 1, consenting=False, inputs=False)
+    (owner,) = await plain_members(pool, 1, consenting=True, inputs=False)  # (an owner who consents)
     (counted,) = await plain_members(pool, 1, consenting=True, inputs=True)
     (no_consent,) = await plain_members(pool, 1, consenting=False, inputs=True)
     (no_inputs,) = await plain_members(pool, 1, consenting=True, inputs=False)
@@ -156,7 +156,7 @@ async def test_only_consenting_contacts_with_inputs_count_and_each_in_at_most_n_
     assert [g for g in rows.groups if g == group.key] == [group.key]  # the consenting contact only
 
     # A member with more connections than N (the limit was lowered since) counts in N groups only.
-    owners = await plain_members(pool, 3, consenting=False, inputs=False)
+    owners = await plain_members(pool, 3, consenting=True, inputs=False)
     (busy,) = await plain_members(pool, 1, consenting=True, inputs=True)
     for one in owners:
         await connect(pool, one, [busy])
@@ -349,3 +349,17 @@ async def test_ending_peer_comparison_clears_what_a_release_decided_about_the_me
     group = await contact_group(pool, owner)
     assert group is not None and group.key == key and group.status is None and group.reason is None
     assert [c.contact_id for c in await member_contacts(pool, owner)] == [friend]
+
+
+async def test_nothing_is_measured_for_an_owner_without_peer_comparison_consent(pool: AsyncConnectionPool) -> None:
+    (owner,) = await plain_members(pool, 1, consenting=False, inputs=False)
+    (consenting_owner,) = await plain_members(pool, 1, consenting=True, inputs=True)
+    friends = await plain_members(pool, 3, consenting=True, inputs=True)
+    await connect(pool, owner, friends)
+    await connect(pool, consenting_owner, friends)
+    found = await contact_rows(pool, 25)
+    mine, theirs = await contact_group(pool, owner), await contact_group(pool, consenting_owner)
+    assert mine is not None and theirs is not None
+    # The friends count in the consenting owner's group, and nothing is kept for the other's.
+    assert mine.key not in found.keys and mine.key not in found.groups
+    assert theirs.key in found.keys and found.groups.count(theirs.key) == 3

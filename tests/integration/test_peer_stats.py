@@ -261,3 +261,24 @@ async def test_ending_a_consent_deletes_what_it_justified_of_the_inputs(pool: As
         )
         rows = await cursor.fetchall()
     assert [(row[0], row[2], row[3]) for row in rows] == [(first, None, None)] and rows[0][1] is not None
+
+
+async def test_a_release_reserved_meanwhile_counts_against_one_that_began_before_it(pool: AsyncConnectionPool) -> None:
+    """A release takes its `now` before it reads its inputs; one reserved while it read carries a
+    later time and still counts (otherwise both could spend the last of the year's budget)."""
+    began = datetime(2090, 6, 1, tzinfo=UTC)  # far from the session's other releases
+    budget = Budget(per_release=1.0, per_year=1.5)
+    later, earlier = uuid.uuid4(), uuid.uuid4()
+    try:
+        first = await reserve_release(
+            pool, later, 1.0, budget, requested_by="operator", mechanism="test", parameters={},
+            now=began + timedelta(seconds=30),
+        )  # fmt: skip
+        assert first.status == "reserved"
+        second = await reserve_release(
+            pool, earlier, 1.0, budget, requested_by="schedule", mechanism="test", parameters={}, now=began
+        )
+        assert second.status == "refused" and second.reason is not None and "yearly" in second.reason
+    finally:
+        async with pool.connection() as db:
+            await db.execute("DELETE FROM privacy_ledger WHERE id = ANY(%s)", ([later, earlier],))

@@ -87,8 +87,9 @@ def plan_of(settings: Settings) -> ContactsPlan:
 
 def group_view(group: ContactGroup | None, contacts: int, consents: bool, plan: ContactsPlan) -> ContactGroupView:
     """Where the member's group stands. Reasons that follow from what the member knows (their own
-    consent, how many contacts they have, the budget) come first; then the release's own."""
-    if group is not None and group.status == "released":
+    consent, how many contacts they have, the budget) come first; then the release's own. Without
+    `peer_comparison` consent nothing of a release is shown."""
+    if consents and group is not None and group.status == "released":
         return ContactGroupView(
             status="released",
             reason=None,
@@ -115,7 +116,7 @@ def group_view(group: ContactGroup | None, contacts: int, consents: bool, plan: 
         reason=reason,
         key=group.key if group else None,
         release_id=group.release_id if group else None,
-        noisy_count=group.noisy_count if group else None,
+        noisy_count=group.noisy_count if group and consents else None,
         stats=None,
     )
 
