@@ -38,7 +38,7 @@ from badges.insights.peers import (
     describe,
     key_levels,
     levels,
-    peer_frame,
+    member_keys,
     plan_for,
 )
 
@@ -103,18 +103,12 @@ def _member_groups(
 
 def keys_frame(members: Sequence[PeerInput]) -> Any:
     """The members' keys at every level, one row each in order, as the release computes them
-    (`peer_frame`, which holds them as indices into each level's public keys). A member's groups
-    never depend on their figures: stand-ins keep in the frame a member the release would leave
-    out for want of one (the release counts only members with a savings rate and an income)."""
-    stand_in = {"savings_rate": 0.0, "salary_minor": int(SALARY_BOUNDS_MINOR[0])}
-    frame = peer_frame([dataclasses.replace(member, **stand_in) for member in members])
-    named = key_levels()
-    return frame.select(
-        [
-            frame[name].map_elements(named[name].keys.__getitem__, return_dtype=pl.String).alias(name)
-            for name in frame.columns
-            if name in named
-        ]
+    (`member_keys`, which agrees with `peer_frame`). A member's groups never depend on their
+    figures, so a member the release would leave out for want of one still has them."""
+    found = [member_keys(member) for member in members]
+    columns = list(key_levels())
+    return pl.DataFrame(
+        {name: [keys.get(name) for keys in found] for name in columns}, schema=dict.fromkeys(columns, pl.String)
     )
 
 

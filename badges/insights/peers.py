@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -291,6 +292,34 @@ def peer_frame(inputs: pl.DataFrame | Iterable[PeerInput]) -> pl.DataFrame:
     )
     named = named.with_columns(pl.Series("segment", segments, dtype=pl.String))
     return named.select(*[_code(pl.col(name), name) for name in _KEY_COLUMNS], *_VALUE_COLUMNS)
+
+
+def member_keys(member: PeerInput) -> dict[str, str | None]:
+    """One member's key at every level, as `peer_frame` computes them (a key that is not among
+    its level's public keys: None), in plain Python: what a single member's comparison needs
+    without building a frame."""
+    district = member.postcode_district.upper().strip() if member.postcode_district is not None else None
+    found = _AREA.match(district) if district else None
+    area = found.group(1) if found else None
+    region = postcode_regions().get(area) if area else None
+    dependants = None if member.dependants is None else ("3+" if member.dependants >= 3 else str(member.dependants))
+    keys: dict[str, str | None] = {
+        "district": district,
+        "area": area,
+        "region": region,
+        "salary_bracket": member.salary_bracket,
+        "salary_band": SALARY_BANDS.get(member.salary_bracket) if member.salary_bracket else None,
+        "dependants": dependants,
+        "dependants_band": DEPENDANTS_BANDS.get(dependants) if dependants else None,
+        "age_range": member.age_range,
+        "age_band": AGE_BANDS.get(member.age_range) if member.age_range else None,
+        "segment": segments_of([member.age_range], [dependants], [member.salary_bracket], [region])[0],
+        EVERYONE: EVERYONE,
+    }
+    return {name: key if key is not None and key in key_codes(name) else None for name, key in keys.items()}
+
+
+_AREA = re.compile(r"^([A-Z][A-Z]?)")
 
 
 # The savings rate is kept in basis points (OpenDP's quantile scores integers as well as floats).

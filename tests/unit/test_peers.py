@@ -315,3 +315,32 @@ def test_a_members_inputs_come_from_their_last_complete_month_and_their_demograp
         "SW1A", "25-34", 0, "30-45k"
     )  # fmt: skip
     assert peer_input(document, None).postcode_district is None
+
+
+def test_a_members_keys_in_plain_python_are_the_frames() -> None:
+    """`member_keys` (a single member's comparison) agrees with `peer_frame` (the release) on
+    every level, odd inputs included."""
+    from badges.insights.peers import key_levels, member_keys
+
+    rng = random.Random(5)
+    districts = ["sw1a", " M1 ", "EC1A", "ZZ99", "1AB", "B33", None, "w1k", "YO10"]
+    members = [
+        PeerInput(
+            savings_rate=0.1,
+            salary_minor=300_000,
+            postcode_district=rng.choice(districts),
+            age_range=rng.choice([None, "18-24", "35-44", "65+", "bogus"]),
+            dependants=rng.choice([None, 0, 1, 2, 3, 7]),
+            salary_bracket=rng.choice([None, "<20k", "30-45k", "100k+", "bogus"]),
+        )
+        for _ in range(300)
+    ]
+    frame = peer_frame(members)
+    named = key_levels()
+    for index, member in enumerate(members):
+        from_frame = {
+            name: None if frame[name][index] is None else named[name].keys[frame[name][index]]
+            for name in frame.columns
+            if name in named
+        }
+        assert member_keys(member) == from_frame, member
