@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.financial import apply_verdicts
     from badges.domain.identity import webhook_delivery_workflow_id
     from badges.domain.plausibility import ARRIVAL_LIMITS, DEFAULT_LIMITS
-    from badges.domain.rules import Award
+    from badges.domain.rules import Award, Evaluation
     from badges.messages.behaviour import FinancialResults
     from badges.messages.comparisons import ComparativeResults
     from badges.messages.user_badges import (
@@ -271,19 +271,7 @@ class UserBadgesWorkflow:
         catalogue = self._catalogue.badges
         for result in results:
             now = workflow.now()
-            outcome = apply_verdicts(self._state, result.verdicts, catalogue, result.seq, now)
-            if outcome.changed:
-                await self._record(
-                    ProgressBatch(
-                        user_id=user_id,
-                        batch_seq=outcome.state.batch_seq,
-                        progress=outcome.progress,
-                        awards=outcome.awards,
-                        decided_at=now,
-                    )
-                )
-            self._state = outcome.state
-            await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+            await self._keep(user_id, apply_verdicts(self._state, result.verdicts, catalogue, result.seq, now), now)
 
     async def _apply_comparative(self, user_id: uuid.UUID) -> None:
         """Record peer releases' comparative-badge verdicts: each earned instance (named by its
@@ -293,19 +281,22 @@ class UserBadgesWorkflow:
         catalogue = self._catalogue.badges
         for result in results:
             now = workflow.now()
-            outcome = record_comparative(self._state, result.verdicts, catalogue, now)
-            if outcome.changed:
-                await self._record(
-                    ProgressBatch(
-                        user_id=user_id,
-                        batch_seq=outcome.state.batch_seq,
-                        progress=outcome.progress,
-                        awards=outcome.awards,
-                        decided_at=now,
-                    )
+            await self._keep(user_id, record_comparative(self._state, result.verdicts, catalogue, now), now)
+
+    async def _keep(self, user_id: uuid.UUID, outcome: Evaluation, now: datetime) -> None:
+        """What a batch of verdicts changed: recorded when anything did, then held, then announced."""
+        if outcome.changed:
+            await self._record(
+                ProgressBatch(
+                    user_id=user_id,
+                    batch_seq=outcome.state.batch_seq,
+                    progress=outcome.progress,
+                    awards=outcome.awards,
+                    decided_at=now,
                 )
-            self._state = outcome.state
-            await self._deliver_webhooks(user_id, outcome.awards, catalogue)
+            )
+        self._state = outcome.state
+        await self._deliver_webhooks(user_id, outcome.awards, self._catalogue.badges)
 
     async def _catalogue_from(self, revision: int) -> None:
         """Load the newest catalogue when work was decided under a revision newer than the one held."""
