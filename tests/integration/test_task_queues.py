@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from badges.activities.webhooks import make_webhook_client
@@ -96,15 +97,25 @@ async def test_schedules_start_their_work_on_the_batch_queue_and_an_older_one_is
     assert described.spec.intervals[0].every == RETENTION_EVERY
 
 
+TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
 def queue_pollers(env: WorkflowEnvironment, queue: str) -> Callable[[], Awaitable[set[str]]]:
     async def identities() -> set[str]:
-        described = await env.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=env.client.namespace,
-                task_queue=TaskQueue(name=queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        try:
+            described = await env.client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=env.client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
             )
-        )
+        except RPCError as error:
+            # The server cancels a describe that meets a queue partition still loading (seen in CI,
+            # 'operation was canceled'): no pollers known yet, ask again.
+            if error.status not in TRANSIENT:
+                raise
+            return set()
         return {poller.identity for poller in described.pollers}
 
     return identities
