@@ -7,6 +7,7 @@ import asyncio
 import base64
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -107,12 +108,15 @@ def running_stack(
         base, _, query = database_url.partition("?")
         database_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
-        temporal_port, api_port = free_port(), free_port()
+        temporal_port, temporal_metrics_port, api_port = free_port(), free_port(), free_port()
         temporal = subprocess.Popen(
             [
                 shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal",
                 "server", "start-dev", "--headless", "--port", str(temporal_port),
+                "--metrics-port", str(temporal_metrics_port),
                 "--db-filename", str(folder / "temporal.db"), "--log-level", "error", *TEMPORAL_SQLITE_PRAGMAS,
+                # Experiments with the server's own settings, e.g. `--dynamic-config-value K=V`.
+                *shlex.split(os.environ.get("BENCH_TEMPORAL_ARGS", "")),
             ],
             env=temporal_environment(), stdout=log, stderr=log,
         )  # fmt: skip
@@ -191,6 +195,7 @@ def running_stack(
             "workers": [f"http://127.0.0.1:{port}/metrics" for port in worker_ports],
             # With several API processes each scrape reaches one of them: one process's figures.
             "api": [f"http://127.0.0.1:{api_port}/metrics"],
+            "temporal": [f"http://127.0.0.1:{temporal_metrics_port}/metrics"],
         }
         yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids, metrics_urls)
     finally:

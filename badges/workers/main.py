@@ -18,7 +18,7 @@ import uvloop
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import badges
@@ -111,6 +111,11 @@ BATCH_WORKFLOWS: list[type] = [
     PeerStatsReleaseWorkflow,
 ]
 MAX_CACHED_WORKFLOWS = 10_000
+# Live workflow tasks are fetched by as many polls as the server's backlog asks for (it says so in
+# each poll's answer), not a fixed five: each poll waits on the server's round trip, which grows
+# when a backfill loads it, and five such polls in flight drain fewer tasks a second than members'
+# events make, so the tasks queued in the server, not in an idle worker (`bench.backfill --stages`).
+LIVE_WORKFLOW_POLLERS = PollerBehaviorAutoscaling(minimum=2, maximum=64, initial=8)
 
 
 @dataclass
@@ -214,6 +219,7 @@ def build_workers(
             task_queue=settings.task_queue,
             workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
             activities=live_activities + batch_activities,
+            workflow_task_poller_behavior=LIVE_WORKFLOW_POLLERS,
             **common,
         )
     )

@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorAutoscaling
 
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
@@ -168,3 +169,6 @@ async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configu
             assert workers.batch is not None and workers.live is not None
             assert workers.batch.config().get("max_task_queue_activities_per_second") == expected
             assert workers.live.config().get("max_task_queue_activities_per_second") is None
+            # Live workflow tasks are polled as the server's backlog asks, batch ones at the default.
+            assert isinstance(workers.live.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
+            assert not isinstance(workers.batch.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
