@@ -10,7 +10,8 @@ and the load is open-loop: `--rate` requests a second for `--seconds`, each for 
 in turn, p50 / p99 / max latency and errors counted. Timing figures are only worth comparing on
 a quiet machine: the load average is printed with them.
 
-    python -m bench.peer_comparisons [--members 1000000] [--tokens 2000] [--rate 200] [--seconds 20]
+    python -m bench.peer_comparisons [--members 1000000] [--tokens 2000] [--rate 200 | --rates 50 100 200]
+        [--seconds 20] [--api-processes 2]
 """
 
 from __future__ import annotations
@@ -140,13 +141,14 @@ async def load(
     At most IN_FLIGHT at once (aiohttp; httpx's pool slows down badly with thousands queued):
     latency is taken from when each request is sent, and how late sends were is reported."""
     latencies: list[float] = []
+    first_reads: list[float] = []  # a member's first request of the run (audited: one a minute)
     late: list[float] = []
     statuses: dict[str, int] = {}
     slots = asyncio.Semaphore(IN_FLIGHT)
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
     async with aiohttp.ClientSession(api_url, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
 
-        async def one(headers: dict[str, str], due: float) -> None:
+        async def one(headers: dict[str, str], due: float, first: bool = False) -> None:
             async with slots:
                 started = time.perf_counter()
                 late.append((started - due) * 1000)
@@ -159,11 +161,14 @@ async def load(
                 except (aiohttp.ClientError, TimeoutError) as error:
                     key = type(error).__name__
                 latencies.append((time.perf_counter() - started) * 1000)
+                if first:
+                    first_reads.append(latencies[-1])
                 statuses[key] = statuses.get(key, 0) + 1
 
         for warm in tokens[:50]:  # connections opened, code paths warm
             await one(warm, time.perf_counter())
         latencies.clear()
+        first_reads.clear()
         late.clear()
         statuses.clear()
         total = int(rate * seconds)
@@ -174,7 +179,7 @@ async def load(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(tokens[index % len(tokens)], due)))
+            tasks.append(asyncio.create_task(one(tokens[index % len(tokens)], due, first=index < len(tokens))))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - began
     ordered, lateness = sorted(latencies), sorted(late)
@@ -188,11 +193,18 @@ async def load(
         "p90_ms": round(ordered[int(len(ordered) * 0.9)], 2),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
         "max_ms": round(ordered[-1], 2),
+        "first_read_p50_ms": percentile(first_reads, 0.5),
+        "first_read_p99_ms": percentile(first_reads, 0.99),
         "send_late_p99_ms": round(lateness[min(len(lateness) - 1, int(len(lateness) * 0.99))], 2),
         "errors": errors,
         "statuses": statuses,
         "target_p99_ms": 50,
     }
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else None
 
 
 async def prepare(stack: Any, members: int, tokens: int) -> dict[str, Any]:
@@ -280,14 +292,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             prepared = await prepare(stack, args.members, args.tokens)
             tokens = [headers for headers, _ in prepared.pop("tokens")]
             before = os.getloadavg()
-            cpu_before = stack.cpu_seconds()
-            measured = await load(stack.api_url, tokens, args.rate, args.seconds, args.path)
-            cpu = stack.cpu_seconds()
-            served = measured["requests"] + 50  # and the warm-up's
-            measured["api_cpu_ms_per_request"] = round((cpu["api"] - cpu_before["api"]) / served * 1000, 2)
-            measured["postgres_cpu_ms_per_request"] = round(
-                (cpu["postgres"] - cpu_before["postgres"]) / served * 1000, 2
-            )
+            runs = []
+            for number, rate in enumerate(args.rates or [args.rate]):
+                if number:
+                    # Members' audit windows (a minute) end: each rate's first reads are first again.
+                    await asyncio.sleep(61)
+                cpu_before = stack.cpu_seconds()
+                measured = await load(stack.api_url, tokens, rate, args.seconds, args.path)
+                cpu = stack.cpu_seconds()
+                served = measured["requests"] + 50  # and the warm-up's
+                measured["api_cpu_ms_per_request"] = round((cpu["api"] - cpu_before["api"]) / served * 1000, 2)
+                measured["postgres_cpu_ms_per_request"] = round(
+                    (cpu["postgres"] - cpu_before["postgres"]) / served * 1000, 2
+                )
+                measured["load_average"] = os.getloadavg()
+                runs.append(measured)
         finally:
             drop_database(stack.settings.libpq_url)
     return {
@@ -295,7 +314,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "path": args.path,
         "api_processes": args.api_processes,
         **prepared,
-        "comparisons": measured,
+        "comparisons": runs[0] if len(runs) == 1 else runs,
         "cpu_seconds": {name: round(value, 1) for name, value in cpu.items()},
         "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "load_average_before_load": before,
@@ -308,6 +327,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--tokens", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--rates", type=float, nargs="+", help="several rates, one after another (a minute apart)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--api-processes", type=int, default=1)
     parser.add_argument("--path", default="/v1/me/comparisons", help="another path, for a baseline (e.g. /v1/me)")

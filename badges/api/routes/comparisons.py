@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from psycopg_pool import AsyncConnectionPool
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep, SettingsDep, audit_member_access
 from badges.api.problems import Problem
@@ -153,8 +154,7 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
     candidates = [(dimension, level, key) for dimension, groups in wanted.items() for level, key in groups]
     # The audit record (the member's first read in a minute waits for the audit chain's lock) is
     # written while the groups are read; the answer goes only once both are done.
-    _, found_groups = await asyncio.gather(audit, published_groups(services.pool, release.release_id, candidates))
-    published = {(g.dimension, g.level, g.key): g for g in found_groups}
+    _, published = await asyncio.gather(audit, _released_groups(services.pool, release.release_id, candidates))
     document = None if found.sealed_insights is None else json.loads(await services.keys.unseal(found.sealed_insights))
     groups = []
     for dimension in dimensions:
@@ -169,7 +169,7 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
                 )
             )
             continue
-        group = published[(dimension, *chosen)]
+        group, stats = published[(dimension, *chosen)]
         finest = mine[0]
         view = GroupView(
             dimension=dimension,
@@ -183,7 +183,7 @@ async def my_comparisons(member_id: MemberId, services: ServicesDep, settings: S
                 dimension=dimension,
                 status="compared",
                 group=view,
-                metrics=_metrics(inputs.figures, group, document),
+                metrics=_metrics(inputs.figures, stats, document),
             )
         )
     return Comparisons(
@@ -207,8 +207,33 @@ def _why_not(dimension: str, mine: list[tuple[str, str]]) -> str:
     )
 
 
-def _metrics(member: Any, group: ReleasedGroup, document: dict[str, Any] | None) -> list[MetricComparison]:
-    stats = peers.parse_statistics(group.stats)
+GroupKey = tuple[str, str, str]  # (dimension, level, key)
+# A release never changes once released: each process keeps the groups its members asked for
+# (parsed, and those the release did not publish as None) for the latest releases it served.
+_RELEASED: dict[uuid.UUID, dict[GroupKey, tuple[ReleasedGroup, peers.GroupStatistics] | None]] = {}
+KEPT_RELEASES = 2
+
+
+async def _released_groups(
+    pool: AsyncConnectionPool, release_id: uuid.UUID, candidates: list[GroupKey]
+) -> dict[GroupKey, tuple[ReleasedGroup, peers.GroupStatistics]]:
+    """Of the candidate groups, those the release published, with their statistics parsed; read
+    from the database only the first time a process is asked for each."""
+    known = _RELEASED.get(release_id)
+    if known is None:
+        while len(_RELEASED) >= KEPT_RELEASES:
+            del _RELEASED[next(iter(_RELEASED))]
+        known = _RELEASED[release_id] = {}
+    missing = [candidate for candidate in candidates if candidate not in known]
+    if missing:
+        found = {(g.dimension, g.level, g.key): g for g in await published_groups(pool, release_id, missing)}
+        for candidate in missing:
+            group = found.get(candidate)
+            known[candidate] = None if group is None else (group, peers.parse_statistics(group.stats))
+    return {candidate: entry for candidate in candidates if (entry := known[candidate]) is not None}
+
+
+def _metrics(member: Any, stats: peers.GroupStatistics, document: dict[str, Any] | None) -> list[MetricComparison]:
     found = []
     for metric in stats.metrics():
         value = peers.own_value(member, metric)
@@ -228,25 +253,36 @@ def _metrics(member: Any, group: ReleasedGroup, document: dict[str, Any] | None)
         mean = stats.means.get(metric)
         released = {f"p{q.alpha:g}": q.value for q in quantiles}
         errors: dict[str, float | None] = {f"p{q.alpha:g}": q.error for q in quantiles}
-        comparison = MetricComparison(metric=metric, your_value=value, improvement=improvement)
+        difference = compared_to_mean = None
         if mean is not None:
             released["mean"], errors["mean"] = mean.value, mean.error
-            comparison.peer_mean, comparison.peer_mean_error = mean.value, mean.error
             if value is not None:
                 against = peers.compare_to_mean(value, mean)
-                comparison.difference, comparison.compared_to_mean = against.difference, against.standing
+                difference, compared_to_mean = against.difference, against.standing
+        standing = None
         if quantiles and value is not None:
             estimate = peers.estimate_percentile(value, quantiles, peers.BOUNDS.get(metric))
             if estimate is not None:
-                comparison.standing = Standing(
+                standing = Standing(
                     percentile=round(estimate.percentile, 1),
                     low=None if estimate.low is None else round(estimate.low, 1),
                     high=None if estimate.high is None else round(estimate.high, 1),
                     uncertainty_known=estimate.uncertainty_known,
                 )
-        comparison.released, comparison.errors = released, errors
-        comparison.summary = peers.summary(
-            metric, value, comparison.improvement, comparison.standing, comparison.compared_to_mean
+        # Every field given at once: a model's mutable defaults are deep-copied for each instance
+        # otherwise, most of this route's time with some 75 metrics an answer.
+        comparison = MetricComparison(
+            metric=metric,
+            your_value=value,
+            improvement=improvement,
+            standing=standing,
+            peer_mean=None if mean is None else mean.value,
+            peer_mean_error=None if mean is None else mean.error,
+            difference=difference,
+            compared_to_mean=compared_to_mean,
+            released=released,
+            errors=errors,
+            summary=peers.summary(metric, value, improvement, standing, compared_to_mean),
         )
         found.append(comparison)
     return found
