@@ -22,6 +22,7 @@ from badges.insights.comparisons import (
     previous_month_value,
     threshold_of,
 )
+from tests.support import top_saver
 
 BOUNDS = (-1.0, 1.0)
 RELEASED = [Quantile(50, 0.10, 3.0), Quantile(95, 0.30, 1.5), Quantile(99, 0.45, 1.0)]
@@ -202,23 +203,9 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
 
 
 def test_the_lowest_threshold_bounds_who_can_clear_a_target() -> None:
-    from badges.domain.definitions import BadgeDefinition, BadgeSpec
     from badges.insights.comparisons import GroupStatistics, lowest_threshold
 
-    badge = BadgeDefinition.from_spec(
-        "top-saver",
-        1,
-        BadgeSpec.model_validate(
-            {
-                "name": "Top saver",
-                "rule": {"kind": "comparative", "metric": "savings_rate"},
-                "config": {
-                    "openBanking": {"providers": ["plaid"]},
-                    "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
-                },
-            }
-        ),
-    )
+    badge = top_saver()
     groups = [
         ("postcode", GroupStatistics({"savingsRate": RELEASED})),
         ("postcode", GroupStatistics({"savingsRate": [Quantile(95, 0.22, 2.0)]})),

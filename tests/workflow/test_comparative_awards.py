@@ -15,7 +15,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from badges.domain.catalogue import LEGACY_CATALOGUE
-from badges.domain.definitions import BadgeDefinition, BadgeSpec
 from badges.domain.financial import Verdict
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.behaviour import FinancialResults
@@ -25,7 +24,7 @@ from badges.messages.user_badges import CatalogueSnapshot, UserBadgesInput
 from badges.workers.main import sandbox_everything
 from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.support import eventually
+from tests.support import eventually, top_saver
 from tests.workflow.test_user_badges import StandIns, badges_worker
 
 
@@ -112,20 +111,7 @@ async def test_a_release_recorded_before_the_award_step_replays(workflow_env: Wo
     ).replay_workflow(history)
 
 
-TOP_SAVER = BadgeDefinition.from_spec(
-    "top-saver",
-    1,
-    BadgeSpec.model_validate(
-        {
-            "name": "Top saver",
-            "rule": {"kind": "comparative", "metric": "savings_rate"},
-            "config": {
-                "openBanking": {"providers": ["plaid"]},
-                "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
-            },
-        }
-    ),
-)
+TOP_SAVER = top_saver()
 
 
 async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order_is_kept(
