@@ -169,6 +169,7 @@ def build_workers(
         progress.record_progress,
         progress.load_held_events,
         progress.record_dead_letter,
+        progress.record_dropped_awards,
         catalogue.load_catalogue,
         webhooks.deliver_webhook,
         webhooks.record_webhook_outcome,

@@ -350,9 +350,9 @@ async def test_a_release_awards_top_saver_once_and_only_past_its_uncertainty(
         return await awards_of(pool, clearly) == expected
 
     await eventually(awarded, timeout=30)
-    kept = {award.user_id: (award, sent) for award, sent in await release_awards(pool, release_id)}
-    assert set(kept) == {clearly} and kept[clearly][1]
-    assert kept[clearly][0].decided["low"] >= 99
+    kept = {record.award.user_id: record for record in await release_awards(pool, release_id)}
+    assert set(kept) == {clearly} and kept[clearly].status == "sent"
+    assert kept[clearly].award.decided["low"] >= 99
     assert await awards_of(pool, inside) == [] and await awards_of(pool, withdrawn) == []
 
     # The step again (a retry): nothing new decided, nothing sent.
@@ -406,5 +406,5 @@ async def test_a_real_release_is_read_by_comparisons_and_its_award_step_runs(
     # Known exactly when the release gave every percentile's error.
     assert rate["standing"]["uncertaintyKnown"] == all(error is not None for error in rate["errors"].values())
     # The award step ran after the release: whatever it awarded cleared the uncertainty.
-    for award, sent in await release_awards(pool, uuid.UUID(release_id)):
-        assert sent and award.decided["low"] >= 95, award
+    for record in await release_awards(pool, uuid.UUID(release_id)):
+        assert record.status == "sent" and record.award.decided["low"] >= 95, record

@@ -146,3 +146,38 @@ async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order
         snapshot = await handle.query(UserBadgesWorkflow.snapshot)
         assert stand_ins.awards() == [("top-saver", f"p95-{release}")]
         assert list(snapshot.state.badges["top-saver"].awarded) == [f"p95-{release}"]
+
+
+async def test_a_verdict_on_a_badge_changed_since_the_release_decided_is_recorded_as_dropped(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """The release decided on top-saver version 1; before the member's workflow applied it, an
+    admin made version 2 (and the workflow loaded it for an event). The verdict is not recorded
+    under version 2, and the release's record is told it was dropped, and why."""
+    stand_ins = StandIns(CatalogueSnapshot(revision=2, badges=[*LEGACY_CATALOGUE, top_saver(2)]))
+    member, release = uuid.uuid4(), uuid.uuid4()
+    results = ComparativeResults(
+        release_id=release,
+        verdicts=[Verdict(badge_id="top-saver", version=1, value=97, target=95, earned=[f"p95-{release}"])],
+        catalogue_revision=1,
+    )
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await workflow_env.client.start_workflow(
+            UserBadgesWorkflow.run,
+            UserBadgesInput(user_id=member, screens_back_dated=True, catalogue=stand_ins.catalogue),
+            id=user_badges_workflow_id(member),
+            task_queue=task_queue,
+            start_signal="comparative",
+            start_signal_args=[results],
+        )
+
+        async def dropped() -> bool:
+            return bool(stand_ins.dropped)
+
+        await eventually(dropped)
+        assert (await handle.query(UserBadgesWorkflow.snapshot)).state.badges.get("top-saver") is None
+    assert stand_ins.awards() == []
+    [note] = stand_ins.dropped
+    assert (note.user_id, note.release_id) == (member, release)
+    assert [award.badge_id for award in note.dropped] == ["top-saver"]
+    assert "version 1" in note.dropped[0].reason and "version 2" in note.dropped[0].reason
