@@ -31,6 +31,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("sent_at IS NULL AND dropped_at IS NULL"),
     )
     op.drop_constraint(op.f("ck_privacy_ledger_status"), "privacy_ledger", type_="check")
+    op.alter_column("privacy_ledger", "status", type_=sa.String(16), existing_type=sa.String(8))
     op.create_check_constraint(
         op.f("ck_privacy_ledger_status"), "privacy_ledger", "status IN ('reserved', 'released', 'refused', 'cancelled')"
     )
@@ -39,6 +40,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM privacy_ledger WHERE status = 'cancelled'")
     op.drop_constraint(op.f("ck_privacy_ledger_status"), "privacy_ledger", type_="check")
+    op.alter_column("privacy_ledger", "status", type_=sa.String(8), existing_type=sa.String(16))
     op.create_check_constraint(
         op.f("ck_privacy_ledger_status"), "privacy_ledger", "status IN ('reserved', 'released', 'refused')"
     )
