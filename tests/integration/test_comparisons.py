@@ -447,7 +447,12 @@ async def has_workflow(dev_server: WorkflowEnvironment, member: uuid.UUID) -> bo
 
 
 async def test_a_member_who_withdrew_or_began_erasure_after_the_release_decided_gets_no_signal(
-    pool: AsyncConnectionPool, engine: AsyncEngine, keys: KeyStore, dev_server: WorkflowEnvironment, award_step: Any
+    client: httpx.AsyncClient,  # the API is up: the shipped catalogue, with top-saver, is loaded
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    dev_server: WorkflowEnvironment,
+    award_step: Any,
 ) -> None:
     # (Rates below any threshold: only the awards kept here are theirs.)
     stays, withdrew, erasing = [await consenting(pool, engine, keys, 0.01) for _ in range(3)]
@@ -477,6 +482,7 @@ async def test_a_member_who_withdrew_or_began_erasure_after_the_release_decided_
 
 
 async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
+    client: httpx.AsyncClient,
     pool: AsyncConnectionPool,
     engine: AsyncEngine,
     dev_server: WorkflowEnvironment,
@@ -516,7 +522,12 @@ async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
 
 
 async def test_a_retried_step_resumes_after_the_last_page_it_handed_over(
-    pool: AsyncConnectionPool, engine: AsyncEngine, keys: KeyStore, dev_server: WorkflowEnvironment, award_step: Any
+    client: httpx.AsyncClient,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    dev_server: WorkflowEnvironment,
+    award_step: Any,
 ) -> None:
     members = sorted([await consenting(pool, engine, keys, 0.01) for _ in range(3)])
     release_id = await write_release(
