@@ -24,10 +24,14 @@ def record_comparative(
     return outcome.model_copy(update={"state": outcome.state.model_copy(update={"financial_seq": state.financial_seq})})
 
 
-def unrecordable(verdicts: Sequence[Verdict], catalogue: Sequence[BadgeDefinition]) -> list[tuple[Verdict, str]]:
+def unrecordable(
+    state: BadgeState, verdicts: Sequence[Verdict], catalogue: Sequence[BadgeDefinition]
+) -> list[tuple[Verdict, str]]:
     """The verdicts `record_comparative` drops, each with why: the badge is gone from the
     catalogue, inactive or not comparative, or it has another version than the one the release
-    decided on (an admin changed it between the decision and this workflow applying it).
+    decided on (an admin changed it between the decision and this workflow applying it). A
+    verdict whose instances the member holds already (sent again after it was recorded) is not
+    dropped: it was delivered.
 
     Such a verdict is dropped and the drop recorded, not decided again under the badge's current
     version: the release decided on the definition it read (its targets, its groups, the
@@ -38,6 +42,9 @@ def unrecordable(verdicts: Sequence[Verdict], catalogue: Sequence[BadgeDefinitio
     dropped = []
     for verdict in verdicts:
         badge = by_id.get(verdict.badge_id)
+        held = state.badges.get(verdict.badge_id)
+        if held is not None and all(instance in held.awarded for instance in verdict.earned):
+            continue
         if badge is None or not badge.active:
             dropped.append((verdict, f"{verdict.badge_id} is no longer an active badge"))
         elif not isinstance(badge.rule, ComparativeRule):

@@ -284,8 +284,8 @@ class UserBadgesWorkflow:
         catalogue = self._catalogue.badges
         for result in results:
             now = workflow.now()
+            dropped = unrecordable(self._state, result.verdicts, catalogue)
             await self._keep(user_id, record_comparative(self._state, result.verdicts, catalogue, now), now)
-            dropped = unrecordable(result.verdicts, catalogue)
             # Asked only where a verdict is dropped: runs recorded before dropped them unsaid.
             if dropped and workflow.patched(RECORD_DROPPED_AWARDS):
                 await workflow.execute_local_activity(

@@ -27,7 +27,7 @@ from badges.activities import peer_awards as peer_awards_activities
 from badges.activities.peer_awards import ERASED, WITHDRAWN, PeerAwardActivities
 from badges.config import Settings
 from badges.db.catalogue import load_catalogue
-from badges.db.erasure import block_member, delete_member_rows, destroy_keys
+from badges.db.erasure import block_member
 from badges.db.insights import store_insights
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.peer_awards import PeerAward, keep_peer_awards, release_awards
@@ -35,6 +35,7 @@ from badges.db.peers import Budget, ReleasedGroup, complete_release, reserve_rel
 from badges.domain.identity import user_badges_workflow_id
 from badges.temporal import connect
 from tests.conftest import create_member
+from tests.integration.support import erase_in_database
 from tests.integration.test_behaviour import consent
 from tests.integration.test_peer_stats import consenting_neighbours
 from tests.support import dev_token, eventually
@@ -503,10 +504,7 @@ async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
 
     async def erased_just_before(client: Any, settings: Settings, member_id: uuid.UUID, results: Any) -> None:
         if member_id == member:
-            async with pool.connection() as connection, connection.transaction():
-                await block_member(connection, member)
-                await delete_member_rows(connection, member)
-                await destroy_keys(connection, str(member))
+            await erase_in_database(pool, member)
         await signal(client, settings, member_id, results)
 
     monkeypatch.setattr(peer_awards_activities, "record_comparative_results", erased_just_before)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.client import WorkflowHandle
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -114,6 +116,20 @@ async def test_a_release_recorded_before_the_award_step_replays(workflow_env: Wo
 TOP_SAVER = top_saver()
 
 
+async def send_comparative(
+    env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, results: ComparativeResults, **input: Any
+) -> WorkflowHandle[Any, Any]:
+    """As the award step hands a release's verdicts over: signal-with-start."""
+    return await env.client.start_workflow(
+        UserBadgesWorkflow.run,
+        UserBadgesInput(user_id=member, screens_back_dated=True, **input),
+        id=user_badges_workflow_id(member),
+        task_queue=task_queue,
+        start_signal="comparative",
+        start_signal_args=[results],
+    )
+
+
 async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order_is_kept(
     workflow_env: WorkflowEnvironment,
 ) -> None:
@@ -127,14 +143,7 @@ async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order
     )
     async with badges_worker(workflow_env, stand_ins) as task_queue:
         for _ in range(2):  # a retried award step sends it again
-            handle = await workflow_env.client.start_workflow(
-                UserBadgesWorkflow.run,
-                UserBadgesInput(user_id=member, screens_back_dated=True),
-                id=user_badges_workflow_id(member),
-                task_queue=task_queue,
-                start_signal="comparative",
-                start_signal_args=[results],
-            )
+            handle = await send_comparative(workflow_env, member, task_queue, results)
         # A behaviour evaluation numbered 1 still counts after the release's verdicts.
         await handle.signal("financial", FinancialResults(seq=1, verdicts=[], catalogue_revision=1))
 
@@ -162,14 +171,7 @@ async def test_a_verdict_on_a_badge_changed_since_the_release_decided_is_recorde
         catalogue_revision=1,
     )
     async with badges_worker(workflow_env, stand_ins) as task_queue:
-        handle = await workflow_env.client.start_workflow(
-            UserBadgesWorkflow.run,
-            UserBadgesInput(user_id=member, screens_back_dated=True, catalogue=stand_ins.catalogue),
-            id=user_badges_workflow_id(member),
-            task_queue=task_queue,
-            start_signal="comparative",
-            start_signal_args=[results],
-        )
+        handle = await send_comparative(workflow_env, member, task_queue, results, catalogue=stand_ins.catalogue)
 
         async def dropped() -> bool:
             return bool(stand_ins.dropped)

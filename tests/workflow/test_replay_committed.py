@@ -41,11 +41,12 @@ from badges.domain.events import BadgeEvent
 from badges.domain.financial import Verdict
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.comparisons import ComparativeResults
-from badges.messages.user_badges import CatalogueSnapshot, UserBadgesInput
+from badges.messages.user_badges import CatalogueSnapshot
 from badges.workers.main import sandbox_everything
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
 from tests.support import eventually, top_saver
+from tests.workflow.test_comparative_awards import send_comparative
 from tests.workflow.test_user_badges import StandIns, badges_worker, send
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
@@ -168,14 +169,7 @@ async def test_record_comparative_history(workflow_env: WorkflowEnvironment) -> 
         )
 
     async with badges_worker(workflow_env, stand_ins) as task_queue:
-        handle = await workflow_env.client.start_workflow(
-            UserBadgesWorkflow.run,
-            UserBadgesInput(user_id=member, screens_back_dated=True),
-            id=user_badges_workflow_id(member),
-            task_queue=task_queue,
-            start_signal="comparative",
-            start_signal_args=[verdicts(first)],
-        )
+        handle = await send_comparative(workflow_env, member, task_queue, verdicts(first))
         await eventually(lambda: _has(stand_ins, 1))
         stand_ins.catalogue = CatalogueSnapshot(revision=2, badges=[*LEGACY_CATALOGUE, top_saver(2)])
         at = datetime(2026, 11, 25, 9, tzinfo=UTC)
