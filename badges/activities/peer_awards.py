@@ -177,12 +177,12 @@ class PeerAwardActivities:
             upcoming = asyncio.ensure_future(unsent_peer_awards(self._pool, release_id, after, self._batch))
             try:
                 signalled, gone = await self._send_page(release_id, revision, page, limit)
+                now = datetime.now(UTC)
+                await mark_peer_awards_sent(self._pool, release_id, [a for a in page if a.user_id in signalled], now)
+                await drop_peer_awards(self._pool, release_id, gone, now)
             except BaseException:
                 upcoming.cancel()
                 raise
-            now = datetime.now(UTC)
-            await mark_peer_awards_sent(self._pool, release_id, [a for a in page if a.user_id in signalled], now)
-            await drop_peer_awards(self._pool, release_id, gone, now)
             sent += len(signalled)
             dropped += len(gone)
             activity.heartbeat(members, str(after[0]), after[1], sent, dropped)
