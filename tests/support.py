@@ -21,7 +21,27 @@ from starlette.types import ASGIApp
 
 from badges.api.app import create_app
 from badges.config import Settings
+from badges.domain.definitions import BadgeDefinition, BadgeSpec
 from badges.domain.signatures import sign
+
+
+def top_saver(version: int = 1) -> BadgeDefinition:
+    """The comparative badge the shipped catalogue has (top 5 % and top 1 % savings rate in the
+    member's postcode groups), as the tests of comparative awards build it."""
+    return BadgeDefinition.from_spec(
+        "top-saver",
+        version,
+        BadgeSpec.model_validate(
+            {
+                "name": "Top saver",
+                "rule": {"kind": "comparative", "metric": "savings_rate"},
+                "config": {
+                    "openBanking": {"providers": ["plaid"]},
+                    "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
+                },
+            }
+        ),
+    )
 
 
 def free_port() -> int:

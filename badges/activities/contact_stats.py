@@ -28,7 +28,14 @@ from badges.db.contacts import (
     record_outcomes,
     record_suppressed_everywhere,
 )
-from badges.db.peers import Budget, ReleasedGroup, complete_release, ledger_entry, reserve_release
+from badges.db.peers import (
+    Budget,
+    ReleasedGroup,
+    cancel_reservation,
+    complete_release,
+    ledger_entry,
+    reserve_release,
+)
 from badges.domain.contacts import ContactsPlan
 from badges.insights.contacts import (
     MECHANISM,
@@ -38,6 +45,8 @@ from badges.insights.contacts import (
     release_contacts,
 )
 from badges.messages.peer_stats import ContactsReleaseOutcome, PeerReleaseRequest
+
+EMPTY = "no member has contacts"
 
 
 class ContactStatsActivities:
@@ -57,7 +66,11 @@ class ContactStatsActivities:
         plan = self.plan()
         rows = await contact_rows(self._pool, plan.max_contacts)
         if not rows.keys:
-            return ContactsReleaseOutcome(release_id=release_id, status="empty", reason="no member has contacts")
+            # As the main release does (`peer_stats.release_peer_stats`): what an earlier attempt
+            # reserved is cancelled; what it stored stands.
+            if await cancel_reservation(self._pool, release_id, EMPTY) == "released":
+                return await self._outcome(release_id)
+            return ContactsReleaseOutcome(release_id=release_id, status="empty", reason=EMPTY)
         futile = plan.futile()
         if futile is not None:
             await record_suppressed_everywhere(self._pool, rows.keys, futile)
@@ -77,11 +90,7 @@ class ContactStatsActivities:
         if reservation.status == "refused":
             return ContactsReleaseOutcome(release_id=release_id, status="refused", reason=reservation.reason)
         if reservation.status == "released":  # an earlier attempt finished
-            entry = await ledger_entry(self._pool, release_id)
-            assert entry is not None
-            return ContactsReleaseOutcome(
-                release_id=release_id, status="released", epsilon=entry.epsilon, groups=entry.groups_released or 0
-            )
+            return await self._outcome(release_id)
         result = await asyncio.to_thread(compute, rows, plan)
         published = [g for g in result.groups if g.released]
         await record_outcomes(
@@ -111,6 +120,13 @@ class ContactStatsActivities:
             epsilon=result.epsilon,
             groups=len(published),
             suppressed=len(result.groups) - len(published),
+        )
+
+    async def _outcome(self, release_id: uuid.UUID) -> ContactsReleaseOutcome:
+        entry = await ledger_entry(self._pool, release_id)
+        assert entry is not None
+        return ContactsReleaseOutcome(
+            release_id=release_id, status="released", epsilon=entry.epsilon, groups=entry.groups_released or 0
         )
 
 

@@ -4,14 +4,18 @@ same transaction; the records name the erasure's reference, never the member."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from badges.db.erasure import audit_erasure, block_member, delete_member_rows, destroy_keys
 from badges.db.keys import KeyStore
+from badges.db.members import reachable_members
 from badges.domain.identity import consent_workflow_id, erasure_workflow_id, user_badges_workflow_id
 from badges.messages.erasure import ErasureRecord, ErasureStep
 from badges.temporal import Client, end_workflow, running_member_workflows
@@ -19,6 +23,21 @@ from badges.temporal import Client, end_workflow, running_member_workflows
 
 async def audit_step(connection: AsyncConnection[Any], step: ErasureStep, action: str, details: dict[str, Any]) -> None:
     await audit_erasure(connection, step.reference, action, details)
+
+
+async def end_workflows_of_erased(
+    engine: AsyncEngine, temporal: Client, keys: KeyStore, signalled: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """After signalling members' badge workflows with signal-with-start: those of `signalled`
+    whose erasure began meanwhile (it ran between a check and the signal, in another process,
+    while this one still cached the key), with the workflow the signal may have started for
+    them ended (the erasure's own sweeps ran before it started) and their key forgotten here. A
+    workflow started for an erased member could never write anything: erasure is not undone."""
+    erased = set(signalled) - await reachable_members(engine, signalled)
+    for member_id in erased:
+        keys.forget(str(member_id))
+        await end_workflow(temporal, user_badges_workflow_id(member_id), "member erased")
+    return erased
 
 
 class ErasureActivities:

@@ -3,7 +3,8 @@
 A scheduled run first asks the ledger whether a release is due (the yearly budget accrues
 evenly: `db.peers.pace`); when it is not, nothing is read or recorded. Otherwise it reads every
 consenting member's inputs in one COPY (`consenting_inputs`), reserves the release's privacy loss
-in the budget ledger (or records why it is refused), computes the release with OpenDP
+in the budget ledger (or records why it is refused; a retried attempt that finds no one cancels
+the reservation an earlier attempt made), computes the release with OpenDP
 (`insights/peers.py`, off the event loop) and stores its values with the loss its compositors'
 privacy maps give."""
 
@@ -25,6 +26,7 @@ from badges.db.catalogue import load_catalogue
 from badges.db.peers import (
     Budget,
     ReleasedGroup,
+    cancel_reservation,
     complete_release,
     consenting_inputs,
     ledger_entry,
@@ -43,6 +45,8 @@ from badges.insights.peers import (
     release,
 )
 from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
+
+EMPTY = "no member consents"
 
 
 class PeerStatsActivities:
@@ -71,7 +75,11 @@ class PeerStatsActivities:
                 return PeerReleaseOutcome(release_id=release_id, status="not_due", next_due=found.next_due)
         inputs = await consenting_inputs(self._pool)
         if inputs.is_empty():
-            return PeerReleaseOutcome(release_id=release_id, status="empty", reason="no member consents")
+            # A retried attempt: the one before may have reserved the budget (nothing was
+            # measured: the reservation is cancelled, not held for a year) or stored the release.
+            if await cancel_reservation(self._pool, release_id, EMPTY) == "released":
+                return await self._outcome(release_id)
+            return PeerReleaseOutcome(release_id=release_id, status="empty", reason=EMPTY)
         reservation = await reserve_release(
             self._pool,
             release_id,

@@ -1,7 +1,8 @@
 """The member workflow's writes and reads of the world: `record_progress` writes what a batch
 decided (progress, awards and outbox rows, the rewards those awards carry, the review items for
 held bursts) in one transaction; `load_held_events` hands a decided review item's events back a
-page at a time; `record_dead_letter` sets aside what could not be applied.
+page at a time; `record_dead_letter` sets aside what could not be applied; `record_dropped_awards`
+notes on a release's awards (`peer_awards`) those the workflow could not record.
 
 A failure that no retry can mend (the database refuses a value, stored data does not open or
 parse) is a non-retryable `ApplicationError`, so the workflow sets the work aside instead of
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from cryptography.exceptions import InvalidTag
@@ -21,12 +22,14 @@ from temporalio.exceptions import ApplicationError
 
 from badges.db.dead_letters import record_dead_letter
 from badges.db.keys import KeyStore, KeyUnavailableError
+from badges.db.peer_awards import drop_peer_awards
 from badges.db.progress import ProgressWriter
 from badges.db.reviews import HeldEvents, Resolution, held_events_page
 from badges.db.rewards import RewardClaim
 from badges.domain.definitions import MoneyReward
 from badges.domain.events import BadgeEvent
 from badges.domain.rules import Award
+from badges.messages.comparisons import DroppedAwards
 from badges.messages.user_badges import DeadLetter, HeldEventsPage, HeldEventsRequest, ProgressBatch
 
 log = logging.getLogger("badges.activities.progress")
@@ -150,3 +153,15 @@ class ProgressActivities:
             log.warning("dead letter of erased member %s not kept: %s", letter.user_id, letter.reason)
             return
         log.warning("dead letter %d for member %s (%s): %s", letter_id, letter.user_id, kind, letter.reason)
+
+    @activity.defn
+    async def record_dropped_awards(self, dropped: DroppedAwards) -> None:
+        """Mark the release's awards the member's workflow could not record as dropped, with
+        why, so the release's record does not show them delivered. A row gone with its member
+        (erased) is nothing to mark."""
+        await drop_peer_awards(
+            self._pool,
+            dropped.release_id,
+            [(dropped.user_id, award.badge_id, award.reason) for award in dropped.dropped],
+            datetime.now(UTC),
+        )

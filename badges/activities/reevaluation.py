@@ -14,14 +14,14 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from badges.activities.erasure import end_workflows_of_erased
 from badges.config import Settings
 from badges.db import progress
 from badges.db.keys import KeyStore, KeyUnavailableError
 from badges.db.members import reachable_members
-from badges.domain.identity import user_badges_workflow_id
 from badges.messages.reevaluation import MemberPage, ReevaluationSignals
 from badges.messages.user_badges import ReevaluationRequest
-from badges.temporal import Client, end_workflow, request_reevaluation
+from badges.temporal import Client, request_reevaluation
 
 
 class ReevaluationActivities:
@@ -56,10 +56,9 @@ class ReevaluationActivities:
         # An erasure that began while the page was signalled may have missed a workflow started
         # here (its sweeps ran before the start): end it, it could never write anything. With
         # the members an earlier attempt reached, which it may not have checked before failing.
-        reached = {*signals.member_ids[:start], *signalled}
-        for member_id in reached - await reachable_members(self._engine, reached):
-            self._keys.forget(str(member_id))
-            await end_workflow(self._temporal, user_badges_workflow_id(member_id), "member erased")
+        await end_workflows_of_erased(
+            self._engine, self._temporal, self._keys, {*signals.member_ids[:start], *signalled}
+        )
 
     async def _signal(self, member_id: uuid.UUID, request: ReevaluationRequest) -> bool:
         """Signal (or start) the member's workflow. False when the member's key is gone: erased

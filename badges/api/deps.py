@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -75,7 +74,11 @@ async def get_member_principal(principal: Annotated[Principal, Depends(get_princ
 
 
 STAFF_RANK = ("admin", "compliance", "operator")  # highest first: the role an audit record names
-_UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The parameters of `/v1/admin/...` routes, in the path or the query, that hold a member's internal
+# id: only these name the member a staff access touches. Other ids (a held burst's review item, an
+# integration, a badge) name no member, and an audit record naming one as its subject would
+# file a staff access under a member who does not exist, and out of that member's trail.
+MEMBER_ID_PARAMETERS = ("user_id", "member_id", "user", "subject")
 
 
 def staff_role(principal: Principal) -> str:
@@ -83,9 +86,17 @@ def staff_role(principal: Principal) -> str:
 
 
 def named_subject(request: Request) -> uuid.UUID | None:
-    """A member UUID named in the path or the query, if any: whose data this staff access touches."""
-    match = _UUID_PATTERN.search(request.url.path) or _UUID_PATTERN.search(request.url.query)
-    return uuid.UUID(match.group(0)) if match else None
+    """The member a staff access touches, if a member-id parameter (`MEMBER_ID_PARAMETERS`) of
+    the route names one, in its path or its query."""
+    for name in MEMBER_ID_PARAMETERS:
+        value = request.path_params.get(name) or request.query_params.get(name)
+        if value is None:
+            continue
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            continue  # not an id: the route refuses it
+    return None
 
 
 async def audit_staff_access(request: Request, principal: Principal) -> None:

@@ -9,6 +9,7 @@ writes; `has_consent` is read by activities that hold only the pool."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,6 +88,21 @@ async def upsert_consent(
 ) -> None:
     """Project one consent's state into `consents`, inside the caller's transaction."""
     await connection.execute(UPSERT, (user_id, scope, purpose, granted_at, expires_at, revoked_at))
+
+
+async def consenting_members(
+    pool: AsyncConnectionPool, user_ids: Collection[uuid.UUID], scope: str, now: datetime
+) -> set[uuid.UUID]:
+    """Those of `user_ids` whose grant of `scope` is active now."""
+    if not user_ids:
+        return set()
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT user_id FROM consents WHERE user_id = ANY(%s) AND scope = %s AND revoked_at IS NULL"
+            " AND expires_at > %s",
+            (list(user_ids), scope, now),
+        )
+        return {row[0] for row in await cur.fetchall()}
 
 
 async def has_consent(pool: AsyncConnectionPool, user_id: uuid.UUID, scope: str, now: datetime) -> bool:

@@ -1,6 +1,9 @@
 """Comparative badges a peer-statistics release awarded (`peer_awards`): one row per release,
 member and badge, written once (its primary key), and marked when handed to the member's badge
-workflow. A retried award step finds what it decided and sends only what was not sent.
+workflow (`sent_at`), or when it was not delivered after all (`dropped_at`, with the reason: the
+member withdrew consent or began their erasure before it was sent, or their badge workflow
+found the badge changed since the release decided). A retried award step finds what it decided
+and sends only what was neither sent nor dropped.
 
 Hand-written on the psycopg pool, in batches (a release may award thousands of members)."""
 
@@ -14,7 +17,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import ARRAY, DateTime, ForeignKey, Integer, String
+from sqlalchemy import ARRAY, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +36,8 @@ class PeerAwardRow(Base):
     decided: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dropped_reason: Mapped[str | None] = mapped_column(Text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +77,17 @@ async def keep_peer_awards(
         return cursor.rowcount
 
 
-async def unsent_peer_awards(pool: AsyncConnectionPool, release_id: uuid.UUID, limit: int) -> list[PeerAward]:
-    """Up to `limit` of the release's awards not yet handed over."""
+async def unsent_peer_awards(
+    pool: AsyncConnectionPool, release_id: uuid.UUID, after: tuple[uuid.UUID, str] | None, limit: int
+) -> list[PeerAward]:
+    """Up to `limit` of the release's awards neither handed over nor dropped, by (member, badge)
+    after `after` (None: from the first)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT user_id, badge_id, version, instances, decided FROM peer_awards"
-            " WHERE release_id = %s AND sent_at IS NULL ORDER BY user_id, badge_id LIMIT %s",
-            (release_id, limit),
+            " WHERE release_id = %s AND sent_at IS NULL AND dropped_at IS NULL AND (user_id, badge_id) > (%s, %s)"
+            " ORDER BY user_id, badge_id LIMIT %s",
+            (release_id, *(after or (uuid.UUID(int=0), "")), limit),
         )
         return [PeerAward(*row) for row in await cursor.fetchall()]
 
@@ -89,17 +98,53 @@ async def mark_peer_awards_sent(
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE peer_awards p SET sent_at = %s FROM unnest(%s::uuid[], %s::text[]) AS a(user_id, badge_id)"
-            " WHERE p.release_id = %s AND p.user_id = a.user_id AND p.badge_id = a.badge_id AND p.sent_at IS NULL",
+            " WHERE p.release_id = %s AND p.user_id = a.user_id AND p.badge_id = a.badge_id AND p.sent_at IS NULL"
+            " AND p.dropped_at IS NULL",
             (now, [a.user_id for a in awards], [a.badge_id for a in awards], release_id),
         )
 
 
-async def release_awards(pool: AsyncConnectionPool, release_id: uuid.UUID) -> list[tuple[PeerAward, bool]]:
-    """Every award of the release, and whether it was sent."""
+async def drop_peer_awards(
+    pool: AsyncConnectionPool,
+    release_id: uuid.UUID,
+    dropped: Sequence[tuple[uuid.UUID, str, str]],
+    now: datetime,
+) -> int:
+    """Record that these awards of the release, (member, badge, why), were not delivered: the
+    first reason recorded stands. A row deleted meanwhile (the member's erasure) is nothing to
+    record. How many were marked."""
+    if not dropped:
+        return 0
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT user_id, badge_id, version, instances, decided, sent_at IS NOT NULL FROM peer_awards"
-            " WHERE release_id = %s ORDER BY user_id, badge_id",
+            "UPDATE peer_awards p SET dropped_at = %s, dropped_reason = a.reason"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS a(user_id, badge_id, reason)"
+            " WHERE p.release_id = %s AND p.user_id = a.user_id AND p.badge_id = a.badge_id AND p.dropped_at IS NULL",
+            (now, [d[0] for d in dropped], [d[1] for d in dropped], [d[2] for d in dropped], release_id),
+        )
+        return cursor.rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAwardRecord:
+    """An award of a release and what became of it: `unsent`, `sent` (handed to the member's badge
+    workflow, which recorded it or already had it) or `dropped` (`reason` says why it was not
+    delivered; an award the workflow dropped after it was handed over was sent and dropped)."""
+
+    award: PeerAward
+    status: str
+    reason: str | None
+
+
+async def release_awards(pool: AsyncConnectionPool, release_id: uuid.UUID) -> list[PeerAwardRecord]:
+    """Every award of the release, and what became of it."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT user_id, badge_id, version, instances, decided, sent_at IS NOT NULL, dropped_at IS NOT NULL,"
+            " dropped_reason FROM peer_awards WHERE release_id = %s ORDER BY user_id, badge_id",
             (release_id,),
         )
-        return [(PeerAward(*row[:5]), row[5]) for row in await cursor.fetchall()]
+        return [
+            PeerAwardRecord(PeerAward(*row[:5]), "dropped" if row[6] else "sent" if row[5] else "unsent", row[7])
+            for row in await cursor.fetchall()
+        ]

@@ -1,6 +1,7 @@
 """Peer statistics: what a release reads (`peer_inputs`, one row a consenting member), the privacy
 budget ledger (`privacy_ledger`, one row a release asked for: reserved, released or refused) and
-the released values (`peer_stats`, one row a published group).
+the released values (`peer_stats`, one row a published group). A reservation whose release
+measured nothing is cancelled (`cancel_reservation`) and no longer counts.
 
 `peer_inputs` is written by each behaviour evaluation while the member has active
 `peer_comparison` consent, and deleted when that consent ends (`consents.SCOPE_DATA`), when
@@ -84,7 +85,7 @@ class PrivacyLedgerRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     requested_by: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     mechanism: Mapped[str] = mapped_column(Text)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
@@ -94,7 +95,7 @@ class PrivacyLedgerRow(Base):
     groups_released: Mapped[int | None] = mapped_column(Integer)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint("status IN ('reserved', 'released', 'refused')", name="status"),)
+    __table_args__ = (CheckConstraint("status IN ('reserved', 'released', 'refused', 'cancelled')", name="status"),)
 
 
 class PeerStatRow(Base):
@@ -303,7 +304,8 @@ async def reserve_release(
             (now - BUDGET_PERIOD, now + RESERVATION_SKEW, release_id),
         )
         spent = float((await cursor.fetchone() or (0,))[0])
-        if known is not None:
+        # A cancelled reservation (an attempt that found no one) is decided afresh.
+        if known is not None and known[0] != "cancelled":
             return Reservation(known[0], known[1], spent)
         if paced:
             found = await _pace(conn, epsilon, budget, now)
@@ -312,7 +314,11 @@ async def reserve_release(
         reason = refusal(epsilon, spent, budget)
         await conn.execute(
             "INSERT INTO privacy_ledger (id, requested_at, requested_by, status, reason, mechanism, parameters,"
-            " epsilon, delta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0)",
+            " epsilon, delta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0)"
+            " ON CONFLICT (id) DO UPDATE SET requested_at = excluded.requested_at,"
+            " requested_by = excluded.requested_by, status = excluded.status, reason = excluded.reason,"
+            " mechanism = excluded.mechanism,"
+            " parameters = excluded.parameters, epsilon = excluded.epsilon, completed_at = NULL",
             (
                 release_id,
                 now,
@@ -325,6 +331,33 @@ async def reserve_release(
             ),
         )
         return Reservation("refused" if reason else "reserved", reason, spent)
+
+
+async def cancel_reservation(pool: AsyncConnectionPool, release_id: uuid.UUID, reason: str) -> str | None:
+    """Cancel the release's reservation when it measured nothing (a retried attempt found no one
+    to measure), so its ε stops counting against the budget; `reason` is recorded. Returns the
+    ledger's status for it afterwards: `cancelled`, or what it was if not reserved (`released`:
+    an earlier attempt stored its values, which stand; `refused`), or None (nothing recorded).
+
+    It opens no way to overspend. Only a `reserved` row is cancelled, and completing a release
+    holds that row (`complete_release`: FOR UPDATE, and only while reserved), as does writing a
+    contacts release's outcomes: an attempt that outlived its retry either completed first (then
+    nothing is cancelled: its values are published and their ε counts) or finds the row cancelled
+    and publishes nothing. Every release that decided while the reservation stood counted it
+    (RESERVATION_SKEW keeps it counted even against one that began earlier), which only ever
+    made them spend less; the row's UPDATE waits for a reservation in progress (its table lock),
+    so the ε freed is seen only by decisions taken after it is freed."""
+    async with pool.connection() as conn, conn.transaction():
+        cursor = await conn.execute(
+            "UPDATE privacy_ledger SET status = 'cancelled', reason = %s, completed_at = now()"
+            " WHERE id = %s AND status = 'reserved' RETURNING status",
+            (reason, release_id),
+        )
+        if await cursor.fetchone() is not None:
+            return "cancelled"
+        cursor = await conn.execute("SELECT status FROM privacy_ledger WHERE id = %s", (release_id,))
+        row = await cursor.fetchone()
+        return None if row is None else str(row[0])
 
 
 async def release_pace(pool: AsyncConnectionPool, epsilon: float, budget: Budget, now: datetime) -> Pace:

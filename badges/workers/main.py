@@ -174,6 +174,7 @@ def build_workers(
         progress.record_progress,
         progress.load_held_events,
         progress.record_dead_letter,
+        progress.record_dropped_awards,
         catalogue.load_catalogue,
         webhooks.deliver_webhook,
         webhooks.record_webhook_outcome,
@@ -203,7 +204,7 @@ def build_workers(
         master_keys.rotate_master_keys,
         PeerStatsActivities(pool, engine, settings).release_peer_stats,
         ContactStatsActivities(pool, settings).release_contact_stats,
-        PeerAwardActivities(pool, engine, client, settings).award_comparative_badges,
+        PeerAwardActivities(pool, engine, client, settings, keys).award_comparative_badges,
     ]
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.

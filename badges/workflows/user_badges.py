@@ -25,7 +25,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from badges.domain.batch import REVIEW_BOUNDS, Work, decide_batch, set_aside
     from badges.domain.catalogue import LEGACY_CATALOGUE
-    from badges.domain.comparative import record_comparative
+    from badges.domain.comparative import record_comparative, unrecordable
     from badges.domain.definitions import BadgeDefinition
     from badges.domain.events import BadgeEvent
     from badges.domain.financial import apply_verdicts
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from badges.domain.plausibility import ARRIVAL_LIMITS, DEFAULT_LIMITS
     from badges.domain.rules import Award, Evaluation
     from badges.messages.behaviour import FinancialResults
-    from badges.messages.comparisons import ComparativeResults
+    from badges.messages.comparisons import ComparativeResults, DroppedAward, DroppedAwards
     from badges.messages.user_badges import (
         BadgeSnapshot,
         CatalogueSnapshot,
@@ -66,6 +66,7 @@ DEAD_LETTERS = "dead-letters"  # a batch that cannot be applied is bisected and 
 BOUNDED_REVIEW_ITEMS = "bounded-review-items"  # a burst past an item's bounds opens a new item
 PAGED_REVIEW_EVENTS = "paged-review-events"  # a decision's held events are loaded in pages
 SCREEN_BACK_DATED = "screen-back-dated-events"  # events stamped long before they arrived are screened
+RECORD_DROPPED_AWARDS = "record-dropped-awards"  # a release's verdict it cannot record is noted as dropped
 
 MemberWork = Work[ReviewDecision, ReevaluationRequest]
 
@@ -275,13 +276,28 @@ class UserBadgesWorkflow:
 
     async def _apply_comparative(self, user_id: uuid.UUID) -> None:
         """Record peer releases' comparative-badge verdicts: each earned instance (named by its
-        release) once, however often a release's step sends it."""
+        release) once, however often a release's step sends it. A verdict on a badge that changed
+        since the release decided cannot be recorded (`domain.comparative.unrecordable` says why
+        it is not decided again): the release's record of its awards is told it was dropped."""
         results, self._comparative = self._comparative, []
         await self._catalogue_from(max(result.catalogue_revision for result in results))
         catalogue = self._catalogue.badges
         for result in results:
             now = workflow.now()
+            dropped = unrecordable(self._state, result.verdicts, catalogue)
             await self._keep(user_id, record_comparative(self._state, result.verdicts, catalogue, now), now)
+            # Asked only where a verdict is dropped: runs recorded before dropped them unsaid.
+            if dropped and workflow.patched(RECORD_DROPPED_AWARDS):
+                await workflow.execute_local_activity(
+                    "record_dropped_awards",
+                    DroppedAwards(
+                        user_id=user_id,
+                        release_id=result.release_id,
+                        dropped=[DroppedAward(badge_id=verdict.badge_id, reason=why) for verdict, why in dropped],
+                    ),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=RECORD_RETRY,
+                )
 
     async def _keep(self, user_id: uuid.UUID, outcome: Evaluation, now: datetime) -> None:
         """What a batch of verdicts changed: recorded when anything did, then held, then announced."""

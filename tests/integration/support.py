@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
+from badges.db.erasure import block_member, delete_member_rows, destroy_keys
 from badges.db.keys import KeyStore
 from badges.workers.main import build_workers
 
@@ -35,3 +36,12 @@ async def running_worker(
         build_workers(env.client, worker_settings, pool, engine=engine, keys=keys, http=http, sandboxed=True),
     ):
         yield task_queue
+
+
+async def erase_in_database(pool: AsyncConnectionPool, member: uuid.UUID) -> None:
+    """A member's erasure as the database sees it, at once, as another process would run it: the
+    subject refused, every row of theirs deleted, their data key destroyed."""
+    async with pool.connection() as connection, connection.transaction():
+        await block_member(connection, member)
+        await delete_member_rows(connection, member)
+        await destroy_keys(connection, str(member))

@@ -67,6 +67,34 @@ async def test_staff_access_and_member_reads_are_recorded(client: httpx.AsyncCli
     assert reads and all(r["resource"].startswith("/v1/admin/audit") for r in reads)
 
 
+async def test_only_a_member_id_parameter_makes_a_staff_accesss_subject(
+    client: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """A review item's id in the path, or a staff subject that looks like a UUID in the query,
+    names no member: the audit record has no subject. A member id parameter does."""
+    start = await last_audit_id(pool)
+    admin_sub = f"adm-{uuid.uuid4()}"
+    admin = await dev_token(client, admin_sub, ["admin"])
+    review_id, integration_id, actor, member = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert (await client.get(f"/v1/admin/review-queue/{review_id}", headers=admin)).status_code == 404
+    deleted = await client.delete(f"/v1/admin/integrations/{integration_id}", headers=admin)
+    assert deleted.status_code in (204, 404)
+    assert (await client.get("/v1/admin/audit", params={"actor": str(actor)}, headers=admin)).status_code == 200
+    assert (await client.get("/v1/admin/dead-letters", params={"user": str(member)}, headers=admin)).status_code == 200
+
+    async with pool.connection() as db:
+        cursor = await db.execute(
+            "SELECT resource, subject FROM audit_log WHERE id > %s AND actor = %s ORDER BY id", (start, admin_sub)
+        )
+        subjects = {resource.split("?")[0]: subject for resource, subject in await cursor.fetchall()}
+    assert subjects == {
+        f"/v1/admin/review-queue/{review_id}": None,
+        f"/v1/admin/integrations/{integration_id}": None,
+        "/v1/admin/audit": None,
+        "/v1/admin/dead-letters": member,
+    }
+
+
 async def test_filters_and_paging(client: httpx.AsyncClient, pool: AsyncConnectionPool) -> None:
     subject = uuid.uuid4()
     actor = f"filter-{uuid.uuid4()}"

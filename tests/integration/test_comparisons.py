@@ -5,6 +5,7 @@ the comparative badges a release awards, once, only past its uncertainty."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -18,16 +19,23 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from badges.activities.peer_awards import PeerAwardActivities
+from badges.activities import peer_awards as peer_awards_activities
+from badges.activities.peer_awards import ERASED, WITHDRAWN, PeerAwardActivities
 from badges.config import Settings
+from badges.db.catalogue import load_catalogue
+from badges.db.erasure import block_member
 from badges.db.insights import store_insights
-from badges.db.keys import KeyStore
-from badges.db.peer_awards import release_awards
+from badges.db.keys import KeyStore, MasterKeys
+from badges.db.peer_awards import PeerAward, keep_peer_awards, release_awards
 from badges.db.peers import Budget, ReleasedGroup, complete_release, reserve_release
 from badges.domain.identity import user_badges_workflow_id
+from badges.temporal import connect
 from tests.conftest import create_member
+from tests.integration.support import erase_in_database
 from tests.integration.test_behaviour import consent
 from tests.integration.test_peer_stats import consenting_neighbours
 from tests.support import dev_token, eventually
@@ -295,12 +303,19 @@ async def test_the_methodology_is_public_and_says_the_settings_in_force(
 
 @pytest.fixture
 async def award_step(
-    pool: AsyncConnectionPool, engine: AsyncEngine, dev_server: WorkflowEnvironment, system_settings: Settings
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
 ) -> AsyncIterator[Any]:
-    activities = PeerAwardActivities(pool, engine, dev_server.client, system_settings)
+    activities = PeerAwardActivities(pool, engine, dev_server.client, system_settings, keys)
 
-    async def run(release_id: uuid.UUID) -> Any:
-        return await ActivityEnvironment().run(activities.award_comparative_badges, release_id)
+    async def run(release_id: uuid.UUID, heartbeat_details: Sequence[Any] = ()) -> Any:
+        """The step; `heartbeat_details`: what the attempt before it heartbeated last."""
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, heartbeat_details=heartbeat_details)
+        return await env.run(activities.award_comparative_badges, release_id)
 
     yield run
 
@@ -350,9 +365,9 @@ async def test_a_release_awards_top_saver_once_and_only_past_its_uncertainty(
         return await awards_of(pool, clearly) == expected
 
     await eventually(awarded, timeout=30)
-    kept = {award.user_id: (award, sent) for award, sent in await release_awards(pool, release_id)}
-    assert set(kept) == {clearly} and kept[clearly][1]
-    assert kept[clearly][0].decided["low"] >= 99
+    kept = {record.award.user_id: record for record in await release_awards(pool, release_id)}
+    assert set(kept) == {clearly} and kept[clearly].status == "sent"
+    assert kept[clearly].award.decided["low"] >= 99
     assert await awards_of(pool, inside) == [] and await awards_of(pool, withdrawn) == []
 
     # The step again (a retry): nothing new decided, nothing sent.
@@ -406,5 +421,127 @@ async def test_a_real_release_is_read_by_comparisons_and_its_award_step_runs(
     # Known exactly when the release gave every percentile's error.
     assert rate["standing"]["uncertaintyKnown"] == all(error is not None for error in rate["errors"].values())
     # The award step ran after the release: whatever it awarded cleared the uncertainty.
-    for award, sent in await release_awards(pool, uuid.UUID(release_id)):
-        assert sent and award.decided["low"] >= 95, award
+    for record in await release_awards(pool, uuid.UUID(release_id)):
+        assert record.status == "sent" and record.award.decided["low"] >= 95, record
+
+
+async def decided(pool: AsyncConnectionPool, engine: AsyncEngine, release_id: uuid.UUID, *members: uuid.UUID) -> None:
+    """Top-saver awards of the release for `members`, as the step keeps them once it has decided."""
+    revision, catalogue = await load_catalogue(engine)
+    version = next(badge.version for badge in catalogue if badge.badge_id == "top-saver")
+    awards = [
+        PeerAward(
+            member, "top-saver", version, [f"p99-{release_id}"], {"percentile": 99.5, "catalogueRevision": revision}
+        )
+        for member in members
+    ]
+    await keep_peer_awards(pool, release_id, awards, datetime.now(UTC))
+
+
+async def has_workflow(dev_server: WorkflowEnvironment, member: uuid.UUID) -> bool:
+    try:
+        await dev_server.client.get_workflow_handle(user_badges_workflow_id(member)).describe()
+    except RPCError as error:
+        assert error.status == RPCStatusCode.NOT_FOUND
+        return False
+    return True
+
+
+async def test_a_member_who_withdrew_or_began_erasure_after_the_release_decided_gets_no_signal(
+    client: httpx.AsyncClient,  # the API is up: the shipped catalogue, with top-saver, is loaded
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    dev_server: WorkflowEnvironment,
+    award_step: Any,
+) -> None:
+    # (Rates below any threshold: only the awards kept here are theirs.)
+    stays, withdrew, erasing = [await consenting(pool, engine, keys, 0.01) for _ in range(3)]
+    release_id = await write_release(
+        pool, [ReleasedGroup("postcode", "district", "SW9", 2_000, {**RATES, **ERRORS})], ["postcode"]
+    )
+    await decided(pool, engine, release_id, stays, withdrew, erasing)
+    # After the release decided: one withdraws consent, another's erasure begins (their tokens
+    # are refused; their rows and workflows are not gone yet).
+    async with pool.connection() as db, db.transaction():
+        await db.execute(
+            "UPDATE consents SET revoked_at = now() WHERE user_id = %s AND scope = 'peer_comparison'", (withdrew,)
+        )
+        await block_member(db, erasing)
+
+    outcome = await award_step(release_id, [3, None, None])  # decided: straight to sending
+    assert (outcome.sent, outcome.dropped) == (1, 2)
+    kept = {record.award.user_id: record for record in await release_awards(pool, release_id)}
+    assert kept[stays].status == "sent"
+    assert (kept[withdrew].status, kept[withdrew].reason) == ("dropped", WITHDRAWN)
+    assert (kept[erasing].status, kept[erasing].reason) == ("dropped", ERASED)
+    # Only the member who still consents has a badge workflow: none was started for the others.
+    assert [await has_workflow(dev_server, m) for m in (stays, withdrew, erasing)] == [True, False, False]
+    # Dropped is not unsent: the step again sends nothing.
+    again = await award_step(release_id, [3, None, None])
+    assert (again.sent, again.dropped) == (0, 0)
+
+
+async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
+    client: httpx.AsyncClient,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The member's erasure runs whole between the step's check and its signal, in another
+    process: this one still caches the key, so the signal-with-start starts a workflow. The step
+    ends it (the erasure's sweeps ran before it), and the member's erasure stands."""
+    worker_keys = KeyStore(engine, MasterKeys(system_settings.parsed_master_keys))
+    member = await consenting(pool, engine, worker_keys, 0.01)
+    await worker_keys.live_key(str(member))
+    release_id = await write_release(
+        pool, [ReleasedGroup("postcode", "district", "SW9", 2_000, {**RATES, **ERRORS})], ["postcode"]
+    )
+    await decided(pool, engine, release_id, member)
+    signal = peer_awards_activities.record_comparative_results
+
+    async def erased_just_before(client: Any, settings: Settings, member_id: uuid.UUID, results: Any) -> None:
+        if member_id == member:
+            await erase_in_database(pool, member)
+        await signal(client, settings, member_id, results)
+
+    monkeypatch.setattr(peer_awards_activities, "record_comparative_results", erased_just_before)
+    temporal = await connect(system_settings, worker_keys)
+    step = PeerAwardActivities(pool, engine, temporal, system_settings, worker_keys)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_details=[1, None, None])
+    outcome = await env.run(step.award_comparative_badges, release_id)
+    assert (outcome.sent, outcome.dropped) == (0, 1)
+    started = await dev_server.client.get_workflow_handle(user_badges_workflow_id(member)).describe()
+    assert started.status == WorkflowExecutionStatus.TERMINATED
+    assert await release_awards(pool, release_id) == []  # gone with the member
+
+
+async def test_a_retried_step_resumes_after_the_last_page_it_handed_over(
+    client: httpx.AsyncClient,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    dev_server: WorkflowEnvironment,
+    award_step: Any,
+) -> None:
+    members = sorted([await consenting(pool, engine, keys, 0.01) for _ in range(3)])
+    release_id = await write_release(
+        pool, [ReleasedGroup("postcode", "district", "SW9", 2_000, {**RATES, **ERRORS})], ["postcode"]
+    )
+    await decided(pool, engine, release_id, *members)
+    # Past p99 by far: deciding again would award them. The attempt before had decided already.
+    undecided = await consenting(pool, engine, keys, 0.90)
+    # It handed over the first member's page (and marked it), heartbeated, then failed.
+    async with pool.connection() as db:
+        await db.execute(
+            "UPDATE peer_awards SET sent_at = now() WHERE release_id = %s AND user_id = %s", (release_id, members[0])
+        )
+    outcome = await award_step(release_id, [3, str(members[0]), "top-saver", 1, 0])
+    assert (outcome.members, outcome.sent, outcome.dropped) == (3, 2, 0)
+    assert [await has_workflow(dev_server, m) for m in members] == [False, True, True]
+    records = await release_awards(pool, release_id)
+    assert {record.status for record in records} == {"sent"}
+    assert undecided not in {record.award.user_id for record in records}  # not decided again

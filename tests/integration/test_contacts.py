@@ -36,7 +36,7 @@ from badges.db.contacts import (
 )
 from badges.db.engine import make_engine
 from badges.db.exports import export_sections, section_rows
-from badges.db.keys import KeyStore
+from badges.db.keys import KeyStore, MasterKeys
 from badges.db.peers import Budget, complete_release, ledger_entry, released_groups, reserve_release
 from badges.db.pool import open_pool
 from badges.domain.contacts import ContactsPlan
@@ -254,7 +254,13 @@ async def generous(
                 activities=[
                     PeerStatsActivities(pool, engine, settings).release_peer_stats,
                     ContactStatsActivities(pool, settings).release_contact_stats,
-                    PeerAwardActivities(pool, engine, dev_server.client, settings).award_comparative_badges,
+                    PeerAwardActivities(
+                        pool,
+                        engine,
+                        dev_server.client,
+                        settings,
+                        KeyStore(engine, MasterKeys(settings.parsed_master_keys)),
+                    ).award_comparative_badges,
                 ],
             ):
                 yield settings, pool

@@ -15,14 +15,19 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import ScheduleActionStartWorkflow
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from badges.activities.contact_stats import ContactStatsActivities
+from badges.activities.peer_stats import PeerStatsActivities
 from badges.config import Settings
 from badges.db.consents import delete_scope_data
-from badges.db.peers import Budget, ledger_entry, released_groups, reserve_release
-from badges.messages.peer_stats import PeerReleaseOutcome
+from badges.db.engine import make_engine
+from badges.db.peers import Budget, complete_release, ledger_entry, released_groups, reserve_release
+from badges.db.pool import open_pool
+from badges.messages.peer_stats import PeerReleaseOutcome, PeerReleaseRequest
 from badges.messages.schedules import PEER_STATS_SCHEDULE_ID
 from badges.temporal import ensure_schedules
+from tests.conftest import fresh_database, make_settings
 from tests.integration.test_behaviour import consent
 from tests.integration.test_open_banking import link, wait_status
 from tests.sandbox.conftest import Sandbox
@@ -282,3 +287,60 @@ async def test_a_release_reserved_meanwhile_counts_against_one_that_began_before
     finally:
         async with pool.connection() as db:
             await db.execute("DELETE FROM privacy_ledger WHERE id = ANY(%s)", ([later, earlier],))
+
+
+async def test_a_retried_release_that_finds_no_one_cancels_the_reservation_an_earlier_attempt_made(
+    admin_url: str,
+) -> None:
+    """An attempt reserved the budget and then failed; its retry finds no consenting member (they
+    all withdrew meanwhile). The reservation is cancelled, so the budget is not held for a year;
+    the attempt that failed, if it still runs, cannot complete; and a release an earlier attempt
+    stored stands however empty the retry finds the members."""
+    with fresh_database(admin_url) as url:  # a database of its own: no one in it consents
+        settings = make_settings(url, BADGES_PEER_YEARLY_EPSILON="1")
+        pool = await open_pool(settings.libpq_url)
+        engine = make_engine(settings.database_url)
+        try:
+            budget = Budget(per_release=1.0, per_year=1.0)
+            attempt = ActivityEnvironment()
+            releases = PeerStatsActivities(pool, engine, settings)
+            contacts = ContactStatsActivities(pool, settings)
+            operator = PeerReleaseRequest(requested_by="operator")
+
+            async def reserve(release_id: uuid.UUID) -> str:
+                reservation = await reserve_release(
+                    pool, release_id, 1.0, budget, requested_by="operator", mechanism="test", parameters={},
+                    now=datetime.now(UTC),
+                )  # fmt: skip
+                return reservation.status
+
+            failed = uuid.uuid4()
+            assert await reserve(failed) == "reserved"
+            assert await reserve(uuid.uuid4()) == "refused"  # the year's budget is held by it
+            retried = await attempt.run(releases.release_peer_stats, failed, operator)
+            assert retried.status == "empty" and retried.reason == "no member consents"
+            entry = await ledger_entry(pool, failed)
+            assert entry is not None and entry.status == "cancelled" and entry.reason == "no member consents"
+            with pytest.raises(ValueError, match="not reserved"):  # the failed attempt, still running
+                await complete_release(
+                    pool, failed, epsilon=1.0, delta=0.0, population=10, parameters={}, groups=[], now=datetime.now(UTC)
+                )
+            # The budget is free again; the contacts release cancels its own the same way.
+            contacts_release = uuid.uuid4()
+            assert await reserve(contacts_release) == "reserved"
+            empty = await attempt.run(contacts.release_contact_stats, contacts_release, operator)
+            assert empty.status == "empty"
+            assert (await ledger_entry(pool, contacts_release)).status == "cancelled"  # type: ignore[union-attr]
+
+            # An earlier attempt stored the release, then failed to report it: it stands.
+            stored = uuid.uuid4()
+            assert await reserve(stored) == "reserved"
+            await complete_release(
+                pool, stored, epsilon=0.5, delta=0.0, population=10, parameters={}, groups=[], now=datetime.now(UTC)
+            )
+            outcome = await attempt.run(releases.release_peer_stats, stored, operator)
+            assert outcome.status == "released" and outcome.epsilon == 0.5
+            assert (await ledger_entry(pool, stored)).status == "released"  # type: ignore[union-attr]
+        finally:
+            await pool.close()
+            await engine.dispose()

@@ -24,7 +24,7 @@ from badges.activities import reevaluation as reevaluation_activities
 from badges.activities.reevaluation import ReevaluationActivities
 from badges.config import Settings
 from badges.db import progress
-from badges.db.erasure import block_member, delete_member_rows, destroy_keys
+from badges.db.erasure import destroy_keys
 from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.reevaluation import MemberPage, ReevaluationInput, ReevaluationProgress, ReevaluationSignals
@@ -33,6 +33,7 @@ from badges.temporal import connect, running_member_workflows, start_erasure
 from badges.workers.main import forget_erased_keys
 from badges.workflows.reevaluation import ReevaluationWorkflow
 from tests.conftest import create_member
+from tests.integration.support import erase_in_database
 from tests.integration.test_badge_engine import admin, count_badge, my_badge, send
 from tests.support import dev_token, eventually
 
@@ -127,10 +128,7 @@ async def test_a_retried_page_resumes_after_the_last_member_signalled_and_skips_
     page = sorted([await create_member(engine, keys) for _ in range(4)])
     erased = page[2]
     await keys.live_key(str(erased))
-    async with pool.connection() as connection, connection.transaction():
-        await block_member(connection, erased)
-        await delete_member_rows(connection, erased)
-        await destroy_keys(connection, str(erased))
+    await erase_in_database(pool, erased)
     keys.forget(str(erased))
 
     # The attempt before signalled the first member, then failed.
@@ -176,10 +174,7 @@ async def test_a_workflow_started_as_the_members_erasure_ran_is_ended(
         client: Client, settings: Settings, member_id: uuid.UUID, request: ReevaluationRequest
     ) -> None:
         if member_id == erased:
-            async with pool.connection() as connection, connection.transaction():
-                await block_member(connection, erased)
-                await delete_member_rows(connection, erased)
-                await destroy_keys(connection, str(erased))
+            await erase_in_database(pool, erased)
         await signal(client, settings, member_id, request)
 
     monkeypatch.setattr(reevaluation_activities, "request_reevaluation", erased_just_before)

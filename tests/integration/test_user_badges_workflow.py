@@ -32,7 +32,12 @@ def worker_for(client: Client, pool: AsyncConnectionPool, keys: KeyStore, task_q
         client,
         task_queue=task_queue,
         workflows=[UserBadgesWorkflow],
-        activities=[progress.record_progress, progress.load_held_events, progress.record_dead_letter],
+        activities=[
+            progress.record_progress,
+            progress.load_held_events,
+            progress.record_dead_letter,
+            progress.record_dropped_awards,
+        ],
         **sandbox_everything(),
     )
 

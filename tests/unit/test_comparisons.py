@@ -22,6 +22,7 @@ from badges.insights.comparisons import (
     previous_month_value,
     threshold_of,
 )
+from tests.support import top_saver
 
 BOUNDS = (-1.0, 1.0)
 RELEASED = [Quantile(50, 0.10, 3.0), Quantile(95, 0.30, 1.5), Quantile(99, 0.45, 1.0)]
@@ -202,23 +203,9 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
 
 
 def test_the_lowest_threshold_bounds_who_can_clear_a_target() -> None:
-    from badges.domain.definitions import BadgeDefinition, BadgeSpec
     from badges.insights.comparisons import GroupStatistics, lowest_threshold
 
-    badge = BadgeDefinition.from_spec(
-        "top-saver",
-        1,
-        BadgeSpec.model_validate(
-            {
-                "name": "Top saver",
-                "rule": {"kind": "comparative", "metric": "savings_rate"},
-                "config": {
-                    "openBanking": {"providers": ["plaid"]},
-                    "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
-                },
-            }
-        ),
-    )
+    badge = top_saver()
     groups = [
         ("postcode", GroupStatistics({"savingsRate": RELEASED})),
         ("postcode", GroupStatistics({"savingsRate": [Quantile(95, 0.22, 2.0)]})),
@@ -226,3 +213,20 @@ def test_the_lowest_threshold_bounds_who_can_clear_a_target() -> None:
     ]
     assert lowest_threshold(badge, groups) == 0.22
     assert lowest_threshold(badge, []) == math.inf
+
+
+def test_a_verdict_is_unrecordable_when_its_badge_changed_unless_it_was_recorded_before() -> None:
+    from datetime import UTC, datetime
+
+    from badges.domain.comparative import record_comparative, unrecordable
+    from badges.domain.financial import Verdict
+    from badges.domain.rules import BadgeState
+
+    verdict = Verdict(badge_id="top-saver", version=1, value=99, target=95, earned=["p95-r1"])
+    assert unrecordable(BadgeState(), [verdict], [top_saver(1)]) == []
+    [(dropped, why)] = unrecordable(BadgeState(), [verdict], [top_saver(2)])
+    assert dropped == verdict and "version 1" in why and "version 2" in why
+    assert unrecordable(BadgeState(), [verdict], [])[0][1] == "top-saver is no longer an active badge"
+    # Recorded under version 1, then sent again after version 2 came: it was delivered.
+    held = record_comparative(BadgeState(), [verdict], [top_saver(1)], datetime(2026, 12, 1, tzinfo=UTC)).state
+    assert unrecordable(held, [verdict], [top_saver(2)]) == []

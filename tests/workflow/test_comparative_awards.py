@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.client import WorkflowHandle
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from badges.domain.catalogue import LEGACY_CATALOGUE
-from badges.domain.definitions import BadgeDefinition, BadgeSpec
 from badges.domain.financial import Verdict
 from badges.domain.identity import user_badges_workflow_id
 from badges.messages.behaviour import FinancialResults
@@ -25,7 +26,7 @@ from badges.messages.user_badges import CatalogueSnapshot, UserBadgesInput
 from badges.workers.main import sandbox_everything
 from badges.workflows.peer_stats import PeerStatsReleaseWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.support import eventually
+from tests.support import eventually, top_saver
 from tests.workflow.test_user_badges import StandIns, badges_worker
 
 
@@ -112,20 +113,21 @@ async def test_a_release_recorded_before_the_award_step_replays(workflow_env: Wo
     ).replay_workflow(history)
 
 
-TOP_SAVER = BadgeDefinition.from_spec(
-    "top-saver",
-    1,
-    BadgeSpec.model_validate(
-        {
-            "name": "Top saver",
-            "rule": {"kind": "comparative", "metric": "savings_rate"},
-            "config": {
-                "openBanking": {"providers": ["plaid"]},
-                "comparativeAnalytics": {"comparisonGroups": ["postcode"], "percentileTargets": [95, 99]},
-            },
-        }
-    ),
-)
+TOP_SAVER = top_saver()
+
+
+async def send_comparative(
+    env: WorkflowEnvironment, member: uuid.UUID, task_queue: str, results: ComparativeResults, **input: Any
+) -> WorkflowHandle[Any, Any]:
+    """As the award step hands a release's verdicts over: signal-with-start."""
+    return await env.client.start_workflow(
+        UserBadgesWorkflow.run,
+        UserBadgesInput(user_id=member, screens_back_dated=True, **input),
+        id=user_badges_workflow_id(member),
+        task_queue=task_queue,
+        start_signal="comparative",
+        start_signal_args=[results],
+    )
 
 
 async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order_is_kept(
@@ -141,14 +143,7 @@ async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order
     )
     async with badges_worker(workflow_env, stand_ins) as task_queue:
         for _ in range(2):  # a retried award step sends it again
-            handle = await workflow_env.client.start_workflow(
-                UserBadgesWorkflow.run,
-                UserBadgesInput(user_id=member, screens_back_dated=True),
-                id=user_badges_workflow_id(member),
-                task_queue=task_queue,
-                start_signal="comparative",
-                start_signal_args=[results],
-            )
+            handle = await send_comparative(workflow_env, member, task_queue, results)
         # A behaviour evaluation numbered 1 still counts after the release's verdicts.
         await handle.signal("financial", FinancialResults(seq=1, verdicts=[], catalogue_revision=1))
 
@@ -160,3 +155,31 @@ async def test_a_releases_verdict_sent_twice_is_awarded_once_and_behaviour_order
         snapshot = await handle.query(UserBadgesWorkflow.snapshot)
         assert stand_ins.awards() == [("top-saver", f"p95-{release}")]
         assert list(snapshot.state.badges["top-saver"].awarded) == [f"p95-{release}"]
+
+
+async def test_a_verdict_on_a_badge_changed_since_the_release_decided_is_recorded_as_dropped(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """The release decided on top-saver version 1; before the member's workflow applied it, an
+    admin made version 2 (and the workflow loaded it for an event). The verdict is not recorded
+    under version 2, and the release's record is told it was dropped, and why."""
+    stand_ins = StandIns(CatalogueSnapshot(revision=2, badges=[*LEGACY_CATALOGUE, top_saver(2)]))
+    member, release = uuid.uuid4(), uuid.uuid4()
+    results = ComparativeResults(
+        release_id=release,
+        verdicts=[Verdict(badge_id="top-saver", version=1, value=97, target=95, earned=[f"p95-{release}"])],
+        catalogue_revision=1,
+    )
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send_comparative(workflow_env, member, task_queue, results, catalogue=stand_ins.catalogue)
+
+        async def dropped() -> bool:
+            return bool(stand_ins.dropped)
+
+        await eventually(dropped)
+        assert (await handle.query(UserBadgesWorkflow.snapshot)).state.badges.get("top-saver") is None
+    assert stand_ins.awards() == []
+    [note] = stand_ins.dropped
+    assert (note.user_id, note.release_id) == (member, release)
+    assert [award.badge_id for award in note.dropped] == ["top-saver"]
+    assert "version 1" in note.dropped[0].reason and "version 2" in note.dropped[0].reason

@@ -30,17 +30,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from badges.domain.catalogue import LEGACY_CATALOGUE
 from badges.domain.events import BadgeEvent
+from badges.domain.financial import Verdict
 from badges.domain.identity import user_badges_workflow_id
+from badges.messages.comparisons import ComparativeResults
+from badges.messages.user_badges import CatalogueSnapshot
 from badges.workers.main import sandbox_everything
 from badges.workflows.consent import ConsentWorkflow
 from badges.workflows.user_badges import UserBadgesWorkflow
-from tests.support import eventually
+from tests.support import eventually, top_saver
+from tests.workflow.test_comparative_awards import send_comparative
 from tests.workflow.test_user_badges import StandIns, badges_worker, send
 
 HISTORY = Path(__file__).parent / "histories" / "user_badges.json"
@@ -128,3 +134,64 @@ async def test_record_history(workflow_env: WorkflowEnvironment) -> None:
         history = await handle.fetch_history()
     HISTORY.write_text(history.to_json())
     WORKFLOW_ID_FILE.write_text(user_badges_workflow_id(member) + "\n")
+
+
+COMPARATIVE = HISTORY.with_name("user_badges_comparative.json")
+
+
+async def test_a_comparative_history_from_before_dropped_verdicts_were_recorded_still_replays() -> None:
+    # Recorded with the workflow of commit 155e8c4: a release's verdict on top-saver version 1
+    # awarded; an event under a catalogue where top-saver is at version 2; then another release's
+    # verdict on version 1, which that workflow dropped without a word. Today's records the drop
+    # (a local activity, gated by `workflow.patched`), so this member goes on as it ran.
+    history = WorkflowHistory.from_json(COMPARATIVE.with_suffix(".id").read_text().strip(), COMPARATIVE.read_text())
+    signals = [event for event in history.events if event.HasField("workflow_execution_signaled_event_attributes")]
+    assert [event.workflow_execution_signaled_event_attributes.signal_name for event in signals].count(
+        "comparative"
+    ) == 2
+    await Replayer(
+        workflows=[UserBadgesWorkflow], data_converter=pydantic_data_converter, **sandbox_everything()
+    ).replay_workflow(history)
+
+
+@pytest.mark.skipif(not os.environ.get("BADGES_RECORD_HISTORY"), reason="set BADGES_RECORD_HISTORY=1 to re-record")
+async def test_record_comparative_history(workflow_env: WorkflowEnvironment) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    stand_ins = StandIns(CatalogueSnapshot(revision=1, badges=[*LEGACY_CATALOGUE, top_saver(1)]))
+    member = uuid.uuid4()
+
+    def verdicts(release: uuid.UUID) -> ComparativeResults:
+        earned = [f"p95-{release}"]
+        return ComparativeResults(
+            release_id=release,
+            verdicts=[Verdict(badge_id="top-saver", version=1, value=97, target=95, earned=earned)],
+            catalogue_revision=1,
+        )
+
+    async with badges_worker(workflow_env, stand_ins) as task_queue:
+        handle = await send_comparative(workflow_env, member, task_queue, verdicts(first))
+        await eventually(lambda: _has(stand_ins, 1))
+        stand_ins.catalogue = CatalogueSnapshot(revision=2, badges=[*LEGACY_CATALOGUE, top_saver(2)])
+        at = datetime(2026, 11, 25, 9, tzinfo=UTC)
+        await send(
+            workflow_env, member, task_queue, BadgeEvent(id="t1", type="tool_usage", timestamp=at, catalogue_revision=2)
+        )
+        await eventually(lambda: _has(stand_ins, 2))
+        await handle.signal("comparative", verdicts(second))
+
+        async def applied() -> bool:
+            events = [event async for event in handle.fetch_history_events()]
+            last_signal = max(
+                i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            )
+            return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events[last_signal:])
+
+        await eventually(applied)
+        history = await handle.fetch_history()
+    assert stand_ins.awards() == [("top-saver", f"p95-{first}")]
+    COMPARATIVE.write_text(history.to_json())
+    COMPARATIVE.with_suffix(".id").write_text(user_badges_workflow_id(member) + "\n")
+
+
+async def _has(stand_ins: StandIns, batches: int) -> bool:
+    return len(stand_ins.batches) >= batches

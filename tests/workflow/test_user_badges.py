@@ -20,6 +20,7 @@ from temporalio.worker import Replayer, Worker
 from badges.domain.definitions import BadgeDefinition, CountRule, WindowRule
 from badges.domain.events import BadgeEvent
 from badges.domain.identity import user_badges_workflow_id
+from badges.messages.comparisons import DroppedAwards
 from badges.messages.user_badges import (
     CatalogueSnapshot,
     DeadLetter,
@@ -37,7 +38,7 @@ from tests.support import eventually
 class StandIns:
     """The workflow's local activities: batches kept in memory (a held event whose id starts with
     `refused` is refused for good, as the database refuses a value), held events handed back one
-    per page, dead letters kept, a catalogue handed out."""
+    per page, dead letters and dropped comparative awards kept, a catalogue handed out."""
 
     def __init__(self, catalogue: CatalogueSnapshot | None = None) -> None:
         self.batches: list[ProgressBatch] = []
@@ -46,6 +47,7 @@ class StandIns:
         self.refusals = 0
         self.pages: list[HeldEventsRequest] = []
         self.dead_letters: list[DeadLetter] = []
+        self.dropped: list[DroppedAwards] = []
 
     @activity.defn(name="record_progress")
     async def record_progress(self, batch: ProgressBatch) -> None:
@@ -65,6 +67,10 @@ class StandIns:
     @activity.defn(name="record_dead_letter")
     async def record_dead_letter(self, letter: DeadLetter) -> None:
         self.dead_letters.append(letter)
+
+    @activity.defn(name="record_dropped_awards")
+    async def record_dropped_awards(self, dropped: DroppedAwards) -> None:
+        self.dropped.append(dropped)
 
     @activity.defn(name="load_catalogue")
     async def load_catalogue(self) -> CatalogueSnapshot:
@@ -91,6 +97,7 @@ async def badges_worker(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncI
             stand_ins.load_catalogue,
             stand_ins.load_held_events,
             stand_ins.record_dead_letter,
+            stand_ins.record_dropped_awards,
         ],
         **sandbox_everything(),
     ):
