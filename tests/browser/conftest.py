@@ -113,9 +113,12 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         await context.close()
 
 
-async def screenshot(page: Page, name: str) -> Path:
-    """A full-page PNG under .artifacts/screenshots/ (git-ignored)."""
+async def screenshot(page: Page, name: str, *sections: str) -> Path:
+    """A full-page PNG under .artifacts/screenshots/ (git-ignored), and one of each element named
+    by a CSS selector in `sections` (`{name}-{selector without #}.png`), readable at full size."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
+    for selector in sections:
+        await page.locator(selector).screenshot(path=str(SCREENSHOTS / f"{name}-{selector.lstrip('#.')}.png"))
     return path
