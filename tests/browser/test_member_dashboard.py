@@ -21,6 +21,8 @@ from badges.db.keys import KeyStore
 from badges.db.peers import ReleasedGroup
 from tests.browser.conftest import PAGE_TIMEOUT_MS, PHONE, SCREENSHOTS, screenshot
 from tests.integration.test_comparisons import ERRORS, RATES, keep_inputs, write_release
+from tests.integration.test_open_banking import access_token, fire
+from tests.sandbox.conftest import Sandbox
 
 SYNC_TIMEOUT_MS = 60_000  # a linked bank's history synced and evaluated
 
@@ -111,8 +113,8 @@ async def test_three_calculator_uses_award_the_badge_live_without_a_reload(
     await screenshot(page, "member-award", "#celebration", "#badges", "#tools")
 
 
-async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revoking_deletes_the_bank_data(
-    context: BrowserContext, pages_url: str
+async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_relinks_and_revoking_deletes_the_bank_data(
+    context: BrowserContext, pages_url: str, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
     page = await sign_in(context, pages_url, new_member())
     privacy = page.locator("#privacy")
@@ -159,6 +161,19 @@ async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revokin
     # The evaluation the new goal asked for measures it; the page shows it without a reload.
     await expect(goals.locator("#goal-list")).to_contain_text("saved so far", timeout=SYNC_TIMEOUT_MS)
     await screenshot(page, "member-goals-privacy", "#goals", "#compare", "#tools", "#privacy")
+
+    # The bank asks the member to sign in again: the page says so (live) and re-links in place.
+    bank = banks.locator("#bank-list > li").first
+    access = await access_token(pool, keys, str(await bank.get_attribute("data-connection-id")))
+    await sandbox_bank.custom("/sandbox/item/reset_login", access_token=access)
+    await fire(sandbox_bank, access)
+    await expect(bank).to_contain_text("Your bank asks you to sign in again", timeout=SYNC_TIMEOUT_MS)
+    await expect(page.locator("#insights")).to_contain_text(
+        "A linked bank is now: your bank asks you to sign in again."
+    )
+    await screenshot(page, "member-relink", "#banks")
+    await banks.get_by_role("button", name="Re-link First Platypus Bank").click()
+    await expect(banks.locator("#bank-list > li").first).to_contain_text("Up to date", timeout=SYNC_TIMEOUT_MS)
 
     # Turning open banking off deletes the linked bank and its transactions: the page shows them gone.
     page.once("dialog", accept)

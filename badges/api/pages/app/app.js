@@ -216,10 +216,11 @@ function celebrate(award) {
 
 function addInsight(data) {
   document.getElementById("no-insights")?.remove();
-  const text =
-    data.type === "consent"
-      ? `${SCOPES[data.scope]?.title || data.scope}: ${data.status}${data.expiresAt ? ` (until ${day(data.expiresAt)})` : ""}.`
-      : data.message || data.kind || "Something new in your figures.";
+  let text = data.message || "Something new in your figures.";
+  if (data.type === "consent")
+    text = `${SCOPES[data.scope]?.title || data.scope}: ${data.status}${data.expiresAt ? ` (until ${day(data.expiresAt)})` : ""}.`;
+  else if (data.type === "bank_connection")
+    text = `A linked bank is now: ${(STATUS_WORDS[data.status] || [data.status])[0].toLowerCase()}.`;
   document.getElementById("insights").prepend(el("li", { class: `insight ${data.kind || data.type || ""}` }, text));
 }
 
@@ -526,7 +527,7 @@ function bankItem(connection) {
     actions.append(el("button", { type: "button", onclick: () => relink(connection) }, `Re-link ${name}`));
   if (connection.status !== "disconnected")
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => disconnect(connection, name) }, `Disconnect ${name}`));
-  return el("li", { class: "stack" },
+  return el("li", { class: "stack", "data-connection-id": connection.id },
     el("p", {}, el("strong", {}, name), " ", el("span", { class: `pill ${tone}` }, words)),
     el("p", { class: "muted small" }, connection.lastSyncedAt ? `Last updated ${new Date(connection.lastSyncedAt).toLocaleString("en-GB")}` : "Not synced yet"),
     el("ul", { class: "small" }, ...connection.accounts.map((account) =>
@@ -569,12 +570,14 @@ async function linkForm() {
   return form;
 }
 
+/** Link in update mode (the sandbox standing in for the bank's sign-in): the same connection comes back. */
 async function relink(connection) {
   try {
-    const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: connection.provider, connectionId: connection.id } });
-    if (start.linkToken) await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: "user_good" } });
-    await api(`/v1/me/bank/connections/${connection.id}/relinked`, { method: "POST" });
-    announce("Thanks: syncing again.", { tone: "good" });
+    const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: "plaid", connectionId: connection.id } });
+    // In update mode the sandbox repairs the item's login: the persona is the item's already.
+    const done = await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: "user_good" } });
+    await api("/v1/me/bank/connections", { method: "POST", body: { provider: "plaid", publicToken: done.publicToken } });
+    announce("Thanks: your bank is syncing again.", { tone: "good" });
     await loadMoney();
   } catch (error) {
     announce(error.message, { tone: "bad" });
