@@ -115,7 +115,22 @@ function setStreamState(stream) {
   if (stream === "signed-out") signOut();
 }
 
+function notice(text) {
+  document.getElementById("sign-in").prepend(el("p", { class: "pill", role: "status" }, text));
+}
+
 async function start(signed) {
+  try {
+    await api("/v1/me");
+  } catch (error) {
+    // An erased membership is refused for good (410): say so on the sign-in form.
+    if (error.status === 410) {
+      signOut();
+      notice(error.message);
+      return;
+    }
+    if (error.status === 401) return; // signed out already
+  }
   state.claims = signed;
   document.getElementById("sign-in").hidden = true;
   document.getElementById("account").hidden = false;
@@ -234,7 +249,13 @@ function rewardText(reward) {
 }
 
 async function loadBadges() {
-  const mine = await api("/v1/me/badges");
+  let mine;
+  try {
+    mine = await api("/v1/me/badges");
+  } catch (error) {
+    document.getElementById("badges-progress").replaceChildren(el("li", { class: "form-error" }, error.message));
+    return;
+  }
   state.badges = new Map(mine.badges.map((badge) => [badge.badgeId, badge]));
   renderBadges();
   await loadRewards();
@@ -871,9 +892,7 @@ function deletePanel() {
       const receipt = await api("/v1/me", { method: "DELETE" });
       const name = state.claims.sub;
       signOut();
-      document.getElementById("sign-in").prepend(
-        el("p", { class: "pill", role: "status" }, `The account of ${name} has been deleted (reference ${receipt.reference}).`),
-      );
+      notice(`The account of ${name} has been deleted (reference ${receipt.reference}).`);
     } catch (failure) {
       error.textContent = failure.message;
     }
