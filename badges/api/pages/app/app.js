@@ -174,7 +174,13 @@ function frame() {
         el("div", { class: "stack" }, el("h3", {}, "Earned"), el("ul", { id: "badges-earned", class: "badge-list" }))),
       el("details", {}, el("summary", {}, "Your rewards"), el("div", { id: "rewards" })),
     ),
-    section("money", "Your money", el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…"))),
+    section(
+      "money",
+      "Your money",
+      el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…")),
+      el("h3", {}, "Recent transactions"),
+      el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
+    ),
     section("banks", "Linked banks", el("div", { id: "banks-body", class: "stack" })),
     section("goals", "Your goals", el("div", { class: "grid two" }, el("div", { id: "goals-body", class: "stack" }), goalForm())),
     section("compare", "How you compare", el("div", { id: "compare-body", class: "stack" })),
@@ -203,7 +209,7 @@ function onStreamMessage({ type, data }) {
   } else if (type === "insight") {
     addInsight(data);
     if (data.type === "consent") refreshAfterConsent();
-    else loadMoney();
+    else refreshMoney();
   }
 }
 
@@ -442,10 +448,7 @@ function renderMoney(root, dashboard) {
         el("details", {}, el("summary", {}, "The figures"),
           el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`)))))),
     predictionText(dashboard.prediction),
-    el("h3", {}, "Recent transactions"),
-    el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
   );
-  loadTransactions();
 }
 
 const TRENDS = [
@@ -484,9 +487,7 @@ function predictionText(prediction) {
 }
 
 async function loadTransactions() {
-  const root = document.getElementById("transactions");
-  if (!root) return;
-  await fill(root, async () => {
+  await fill(document.getElementById("transactions"), async () => {
     const page = await api("/v1/me/transactions?limit=15");
     if (!page.transactions.length) return el("p", { class: "muted" }, "No transactions yet.");
     return el("div", { class: "table-scroll" }, el("table", { id: "transactions-table" },
@@ -839,16 +840,20 @@ async function changeConsent(scope, on) {
   }
 }
 
-let consentRefresh = null;
-function refreshAfterConsent() {
-  // Several consent insights arrive together: one refresh for them all.
-  consentRefresh ??= Promise.resolve().then(async () => {
-    await loadConsent();
-    await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
-    consentRefresh = null;
-  });
-  return consentRefresh;
+/** `load`, run once for every call made while it waits its turn: insights come several at once. */
+function coalesced(load) {
+  let pending = null;
+  return () =>
+    (pending ??= new Promise((resolve) => setTimeout(resolve, 250)).then(load).finally(() => {
+      pending = null;
+    }));
 }
+
+const refreshMoney = coalesced(loadMoney);
+const refreshAfterConsent = coalesced(async () => {
+  await loadConsent();
+  await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
+});
 
 function exportPanel() {
   const status = el("p", { role: "status", id: "export-status" });
