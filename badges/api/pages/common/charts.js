@@ -75,11 +75,16 @@ export function lineChart(series, labels, { title, format = String, tick = forma
       svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", class: "chart-label" }, tick(value)),
     );
   }
+  // At most six labels along the axis, evenly spaced, the last one at the end (in place of the
+  // evenly spaced one nearest it, which would overlap it).
   const every = Math.ceil(labels.length / 6);
-  labels.forEach((label, index) => {
-    if (index % every === 0 || index === labels.length - 1)
-      chart.append(svg("text", { x: x(index), y: height - 22, "text-anchor": "middle", class: "chart-label" }, label));
-  });
+  const last = labels.length - 1;
+  const shown = labels.map((_, index) => index).filter((index) => index % every === 0 && last - index >= every);
+  shown.push(last);
+  for (const index of shown) {
+    const anchor = index === last && index > 0 ? "end" : "middle";
+    chart.append(svg("text", { x: x(index), y: height - 22, "text-anchor": anchor, class: "chart-label" }, labels[index]));
+  }
   series.forEach((line, number) => {
     let path = "";
     let pen = false;
