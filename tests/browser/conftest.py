@@ -11,9 +11,10 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
@@ -21,6 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 from badges.config import Settings
 from tests.conftest import BIN
 from tests.support import free_port, running_api
+
+# Screenshots of the pages, kept out of git (.gitignore): look at them after a run.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+PAGE_TIMEOUT_MS = 20_000
+PHONE = {"width": 390, "height": 844}
 
 
 @dataclass(frozen=True)
@@ -78,3 +84,32 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture(scope="module")
+async def pages_url(api_url: str, worker: None) -> str:
+    """The API that serves the pages (`/app`, `/ops`), with a worker behind it: the running system of
+    tests/conftest.py (session-scoped: one for the integration and browser tests alike)."""
+    return api_url
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile per test (its own sessionStorage: signed out)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+async def screenshot(page: Page, name: str, *sections: str) -> Path:
+    """A full-page PNG under .artifacts/screenshots/ (git-ignored), and one of each element named
+    by a CSS selector in `sections` (`{name}-{selector without #}.png`), readable at full size."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    for selector in sections:
+        await page.locator(selector).screenshot(path=str(SCREENSHOTS / f"{name}-{selector.lstrip('#.')}.png"))
+    return path
