@@ -174,6 +174,37 @@ class ProgrammeMetrics(WireModel):
     dead_letters: int  # work members' workflows set aside (GET /v1/admin/dead-letters)
 
 
+class MetricReadingView(WireModel):
+    """One success metric over one window."""
+
+    label: str  # "last 30 days", "2026-05"
+    start: datetime
+    end: datetime  # exclusive
+    partial: bool  # the current month, to date
+    value: float | None  # a share (0..1) or, for an uplift, the ratio less one; null: nobody to count
+    numerator: float
+    denominator: float
+    met: bool | None  # against the target; null without a value or a target
+
+
+class SuccessMetricView(WireModel):
+    id: str
+    name: str
+    definition: str  # exactly what is counted, and over which window
+    unit: Literal["share", "uplift"]
+    target: float | None
+    target_text: str
+    numerator: str  # what the readings' numerators count
+    denominator: str
+    current: MetricReadingView  # the last 30 days (behaviour improvement: the last complete month)
+    monthly: list[MetricReadingView]  # oldest first
+
+
+class SuccessMetrics(WireModel):
+    computed_at: datetime
+    metrics: list[SuccessMetricView]
+
+
 class DefinitionSaved(WireModel):
     badge_id: str
     version: int
