@@ -37,6 +37,7 @@ from badges.api.routes import (
     insights,
     integrations,
     me,
+    pages,
     peers,
     reviews,
     rewards,
@@ -161,8 +162,10 @@ def create_app(settings: Settings) -> FastAPI:
         reviews.router,
         dead_letters.router,
         integrations.router,
+        pages.router,
     ):
         app.include_router(router)
+    app.mount(pages.STATIC_PREFIX, pages.static_files(), name="pages")
     return app
 
 

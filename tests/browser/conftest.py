@@ -11,16 +11,32 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
 from tests.conftest import BIN
+from tests.integration import conftest as system
 from tests.support import free_port, running_api
+
+# The whole running system (API with the pages, worker, dev server, sandbox bank), as the
+# integration tests have it, for the pages' tests: session-scoped, started once.
+api_port = system.api_port
+api_url = system.api_url
+sandbox_bank = system.sandbox_bank
+system_settings = system.system_settings
+truelayer_bank = system.truelayer_bank
+worker = system.worker
+
+# Screenshots of the pages, kept out of git (.gitignore): look at them after a run.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+PAGE_TIMEOUT_MS = 20_000
+PHONE = {"width": 390, "height": 844}
 
 
 @dataclass(frozen=True)
@@ -78,3 +94,28 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture(scope="module")
+async def pages_url(api_url: str, worker: None) -> str:
+    """The API that serves the pages (`/app`, `/ops`), with a worker behind it."""
+    return api_url
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile per test (its own sessionStorage: signed out)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """A full-page PNG under .artifacts/screenshots/ (git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path

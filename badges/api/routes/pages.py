@@ -1,0 +1,56 @@
+"""The web pages the API serves itself: `GET /app` (the member dashboard), and their static files
+under `/pages/` (package data in `badges/api/pages/`: `common/` shared by every page, one folder
+per page). Nothing is fetched from anywhere else: the pages' policy allows only this origin."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from starlette.responses import Response
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+STATIC_PREFIX = "/pages"
+# Scripts, styles, images and connections (fetch, WebSocket) only from this origin; no inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def page(folder: str) -> FileResponse:
+    """A page's `index.html`, with the headers every page is served with."""
+    return FileResponse(PAGES / folder / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.get("/app")
+async def member_dashboard() -> FileResponse:
+    return page("app")
+
+
+class PageFiles(StaticFiles):
+    """The pages' scripts and styles: revalidated on each load (`no-cache`), never sniffed."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update({"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+        return response
+
+
+def static_files() -> StaticFiles:
+    """Mounted at `STATIC_PREFIX`: `/pages/common/api.js`, `/pages/app/app.js`, ..."""
+    return PageFiles(directory=PAGES)
