@@ -85,6 +85,31 @@ class CatalogueView(WireModel):
     badges: list[BadgeView]
 
 
+class StaffBadgeView(BadgeView):
+    active: bool  # an inactive badge is kept (awards keep their version) and earns nothing new
+
+
+class StaffCatalogueView(WireModel):
+    revision: int
+    badges: list[StaffBadgeView]  # every badge, active or not, at its newest version
+
+
+class WorkflowLinkView(WireModel):
+    kind: str  # badges, behaviour, consent, export, erasure, bank sync
+    workflow_id: str
+    url: str  # the Temporal Web UI's list of this workflow id's runs
+
+
+class MemberWorkflowsView(WireModel):
+    """A member's workflows in the Temporal Web UI, by their internal id (nothing else names them)."""
+
+    member_id: uuid.UUID
+    temporal_ui_url: str
+    namespace: str
+    all_workflows_url: str  # every workflow whose id starts with the member's prefix
+    workflows: list[WorkflowLinkView]
+
+
 class Me(WireModel):
     user_id: uuid.UUID
     scopes: list[str]
