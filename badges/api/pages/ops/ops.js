@@ -1,0 +1,367 @@
+// The operator pages (/ops): the seed's success metrics, the review queue, reward budgets, webhook
+// deliveries, badge definitions and links into the Temporal Web UI. Each section is shown only to
+// the scopes the API lets read it, and each action only to those it lets act (the API decides in
+// the end: a refused request is shown as refused).
+import { announce, api, claims, el, mountSignIn, money, percent, signOut, token } from "/pages/common/api.js";
+import { lineChart } from "/pages/common/charts.js";
+
+const STAFF = ["operator", "compliance", "admin"];
+// Who may do what, as the API's routes have it (badges/api/routes/): every staff scope reads.
+const MAY = {
+  decide: ["operator", "admin"], // POST /v1/admin/review-queue/{id}/decision
+  releaseRewards: ["admin"], // POST /v1/admin/rewards/release-deferred
+  reevaluate: ["admin"], // POST /v1/admin/badges/{id}/reevaluate
+};
+
+const state = { scopes: [] };
+const may = (action) => MAY[action].some((scope) => state.scopes.includes(scope));
+const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "–");
+
+function showSignIn() {
+  for (const id of ["console", "account", "section-nav", "refused"]) document.getElementById(id).hidden = true;
+  const root = document.getElementById("sign-in");
+  root.hidden = false;
+  mountSignIn(root, { scopes: STAFF, suggestions: ["ops@example.com"], onSignedIn: (signed) => start(signed) });
+}
+
+function start(signed) {
+  state.scopes = signed.scopes.filter((scope) => STAFF.includes(scope));
+  document.getElementById("sign-in").hidden = true;
+  document.getElementById("account").hidden = false;
+  document.getElementById("who").textContent = `Signed in as ${signed.sub} (${signed.scopes.join(", ")})`;
+  if (!state.scopes.length) {
+    document.getElementById("refused").hidden = false; // a member's token: nothing is asked for
+    return;
+  }
+  document.getElementById("section-nav").hidden = false;
+  const root = document.getElementById("console");
+  root.hidden = false;
+  const sections = [metricsSection(), reviewSection(), rewardsSection(), webhooksSection(), badgesSection(), workflowsSection()];
+  root.replaceChildren(...sections.map((section) => section.node));
+  for (const section of sections) section.load();
+}
+
+/** A card with a heading, a refresh button and a body that `load` fills (errors shown in it). */
+function section(id, title, intro, fill) {
+  const body = el("div", { class: "stack", "aria-live": "polite" });
+  const refresh = el("button", { type: "button", class: "secondary" }, "Refresh");
+  const node = el(
+    "section",
+    { id, class: "card stack", "aria-labelledby": `${id}-title` },
+    el("div", { class: "section-head" }, el("h2", { id: `${id}-title` }, title), refresh),
+    intro ? el("p", { class: "muted small" }, intro) : null,
+    body,
+  );
+  const load = async () => {
+    body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      body.replaceChildren(...[await fill(load)].flat());
+    } catch (error) {
+      const refused = error.status === 403 ? "Your scope may not see this. " : "";
+      body.replaceChildren(el("p", { class: "form-error", role: "alert" }, `${refused}${error.message}`));
+    }
+  };
+  refresh.addEventListener("click", load);
+  return { node, load };
+}
+
+function table(headings, rows, empty) {
+  if (!rows.length) return el("p", { class: "empty" }, empty);
+  return el(
+    "div",
+    { class: "table-scroll" },
+    el(
+      "table",
+      {},
+      el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col", class: h.number ? "number" : null }, h.label ?? h)))),
+      el("tbody", {}, ...rows),
+    ),
+  );
+}
+
+// --- metrics -----------------------------------------------------------------------------------
+
+function metricValue(metric, value) {
+  if (value === null || value === undefined) return "–";
+  if (metric.unit === "uplift") return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(0)} %`;
+  return percent(value);
+}
+
+function metPill(met) {
+  if (met === null || met === undefined) return el("span", { class: "pill" }, "no verdict");
+  return el("span", { class: `pill ${met ? "good" : "warn"}` }, met ? "target met" : "below target");
+}
+
+function figureOf(metric, reading) {
+  if (metric.unit === "uplift")
+    return `${reading.numerator.toFixed(2)} ${metric.numerator} against ${reading.denominator.toFixed(2)} ${metric.denominator}`;
+  return `${reading.numerator} ${metric.numerator} of ${reading.denominator} ${metric.denominator}`;
+}
+
+function metricCard(metric) {
+  const current = metric.current;
+  const labels = metric.monthly.map((month) => month.label + (month.partial ? " (to date)" : ""));
+  const series = [{ name: metric.name, values: metric.monthly.map((month) => month.value) }];
+  if (metric.target !== null) series.push({ name: "target", values: metric.monthly.map(() => metric.target) });
+  const rows = metric.monthly.map((month) =>
+    el(
+      "tr",
+      {},
+      el("th", { scope: "row" }, month.label + (month.partial ? " (to date)" : "")),
+      el("td", { class: "number" }, metricValue(metric, month.value)),
+      el("td", {}, month.value === null ? "nobody to count" : figureOf(metric, month)),
+    ),
+  );
+  return el(
+    "article",
+    { class: "card metric stack", "data-metric": metric.id, "aria-labelledby": `metric-${metric.id}` },
+    el("header", {}, el("h3", { id: `metric-${metric.id}` }, metric.name), metPill(current.met)),
+    el(
+      "div",
+      { class: "figure" },
+      el("span", { class: "big", "data-role": "value" }, metricValue(metric, current.value)),
+      el("span", {}, `${current.label} · target ${metric.targetText}`),
+    ),
+    el("p", { class: "muted small" }, current.value === null ? "Nobody to count in this window." : figureOf(metric, current)),
+    lineChart(series, labels, { title: `${metric.name} by month`, format: (value) => metricValue(metric, value) }),
+    el(
+      "details",
+      {},
+      el("summary", {}, "By month, and how it is defined"),
+      table(["Month", { label: "Value", number: true }, "Counted"], rows, "No months."),
+      el("p", { class: "small" }, metric.definition),
+    ),
+  );
+}
+
+function metricsSection() {
+  return section(
+    "metrics",
+    "Success metrics",
+    "The seed's programme targets, computed from the data: the last 30 days first, then month by month (UTC).",
+    async () => {
+      const answer = await api("/v1/admin/metrics/success?months=6");
+      return [
+        el("p", { class: "muted small" }, `Computed ${when(answer.computedAt)}.`),
+        el("div", { class: "metrics" }, ...answer.metrics.map(metricCard)),
+      ];
+    },
+  );
+}
+
+// --- review queue ------------------------------------------------------------------------------
+
+function reviewSection() {
+  const status = el("select", { id: "review-status" }, ...["pending", "approved", "rejected"].map((s) => el("option", { value: s }, s)));
+  const result = section(
+    "reviews",
+    "Review queue",
+    "Bursts of events held back from awarding, and financial patterns that would earn a savings badge for money not saved." +
+      (may("decide") ? "" : " Your scope may read the queue; operators and admins decide."),
+    async (reload) => {
+      const items = await api(`/v1/admin/review-queue?status=${encodeURIComponent(status.value)}`);
+      const rows = items.map((item) => {
+        const actions = el("div", { class: "actions" });
+        if (item.status === "pending" && may("decide")) {
+          const decide = (approve) => async () => {
+            for (const button of actions.querySelectorAll("button")) button.disabled = true;
+            try {
+              await api(`/v1/admin/review-queue/${encodeURIComponent(item.reviewId)}/decision`, { method: "POST", body: { approve } });
+              announce(`${approve ? "Approved" : "Rejected"}: ${item.reviewId}`, { tone: "good" });
+              await reload();
+            } catch (error) {
+              announce(error.message, { tone: "bad" });
+              for (const button of actions.querySelectorAll("button")) button.disabled = false;
+            }
+          };
+          actions.append(
+            el("button", { type: "button", onclick: decide(true), "aria-label": `Approve ${item.reviewId}` }, "Approve"),
+            el("button", { type: "button", class: "danger", onclick: decide(false), "aria-label": `Reject ${item.reviewId}` }, "Reject"),
+          );
+        } else {
+          actions.append(el("span", { class: "muted small" }, item.resolvedBy ? `${item.status} by ${item.resolvedBy}` : item.status));
+        }
+        return el(
+          "tr",
+          { "data-review": item.reviewId },
+          el("td", {}, item.kind === "financial" ? "financial pattern" : "held burst"),
+          el("td", { class: "id" }, item.userId),
+          el("td", {}, item.eventType),
+          el("td", { class: "number" }, String(item.eventCount)),
+          el("td", {}, item.reason),
+          el("td", {}, when(item.createdAt)),
+          el("td", {}, actions),
+        );
+      });
+      const headings = ["Kind", "Member (internal id)", "Type", { label: "Events", number: true }, "Reason", "Held since", "Decision"];
+      return table(headings, rows, `No ${status.value} items.`);
+    },
+  );
+  status.addEventListener("change", result.load);
+  result.node.querySelector(".section-head").after(el("div", { class: "row" }, el("label", { for: "review-status" }, "Show"), status));
+  return result;
+}
+
+// --- rewards -----------------------------------------------------------------------------------
+
+function rewardsSection() {
+  return section("rewards", "Reward budgets", "This month's cap of each budget, and how much of it is used.", async (reload) => {
+    const [budgets, totals] = await Promise.all([api("/v1/admin/reward-budgets"), api("/v1/admin/metrics")]);
+    const amount = (budget, value) => (budget.kind === "money" ? money(value, budget.currency || "GBP") : `${value} points`);
+    const rows = budgets.map((budget) => {
+      const meter = el("progress", { max: budget.monthlyLimit || 1, value: budget.used, "aria-label": `${budget.scope} used` });
+      return el(
+        "tr",
+        {},
+        el("td", {}, budget.scope === "*" ? "all rewards" : budget.scope),
+        el("td", {}, budget.kind),
+        el("td", { class: "number" }, amount(budget, budget.used)),
+        el("td", { class: "number" }, amount(budget, budget.monthlyLimit)),
+        el("td", {}, meter),
+        el("td", {}, budget.policy),
+      );
+    });
+    const byStatus = Object.entries(totals.rewardsByStatus || {});
+    const parts = [
+      table(["Budget", "Kind", { label: "Used", number: true }, { label: "Cap", number: true }, "Use", "When full"], rows, "No budgets set: rewards are not capped."),
+      el("p", {}, "Rewards by status: ", byStatus.length ? byStatus.map(([s, n]) => `${s} ${n}`).join(", ") : "none yet."),
+    ];
+    if (may("releaseRewards")) {
+      const release = el("button", { type: "button", class: "secondary" }, "Release deferred rewards");
+      release.addEventListener("click", async () => {
+        try {
+          const answer = await api("/v1/admin/rewards/release-deferred", { method: "POST" });
+          announce(`Released ${answer.granted} deferred rewards.`, { tone: "good" });
+          await reload();
+        } catch (error) {
+          announce(error.message, { tone: "bad" });
+        }
+      });
+      parts.push(release);
+    }
+    return parts;
+  });
+}
+
+// --- webhook deliveries ------------------------------------------------------------------------
+
+function webhooksSection() {
+  return section("webhooks", "Webhook deliveries", "Award webhooks sent to badge owners' systems, newest first.", async () => {
+    const answer = await api("/v1/admin/webhook-deliveries?limit=50");
+    const tone = { delivered: "good", pending: "", failed: "bad" };
+    const rows = answer.deliveries.map((d) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, d.badgeId),
+        el("td", { class: "id" }, d.url),
+        el("td", {}, el("span", { class: `pill ${tone[d.status] ?? ""}` }, d.status)),
+        el("td", { class: "number" }, String(d.attempts)),
+        el("td", {}, d.lastError || (d.lastStatusCode ? `HTTP ${d.lastStatusCode}` : "–")),
+        el("td", {}, when(d.updatedAt)),
+      ),
+    );
+    return table(["Badge", "Target", "Status", { label: "Attempts", number: true }, "Last answer", "Updated"], rows, "No webhook deliveries yet.");
+  });
+}
+
+// --- badges ------------------------------------------------------------------------------------
+
+function badgesSection() {
+  return section(
+    "badges",
+    "Badge definitions",
+    "Every badge at its newest version; open one for its versions." + (may("reevaluate") ? " Re-evaluation re-checks members' progress under the newest version." : ""),
+    async () => {
+      const catalogue = await api("/v1/admin/badges");
+      const rows = catalogue.badges.map((badge) => {
+        const versions = el("div", { class: "versions stack" });
+        const open = el("details", {}, el("summary", {}, `Versions of ${badge.badgeId}`), versions);
+        open.addEventListener("toggle", async () => {
+          if (!open.open || versions.childElementCount) return;
+          try {
+            const list = await api(`/v1/admin/badges/${encodeURIComponent(badge.badgeId)}/versions`);
+            versions.replaceChildren(
+              ...list.map((v) =>
+                el("div", {}, el("p", { class: "small" }, `Version ${v.version}, ${when(v.createdAt)} by ${v.createdBy}`), el("pre", {}, JSON.stringify(v.definition.rule, null, 1))),
+              ),
+            );
+          } catch (error) {
+            versions.replaceChildren(el("p", { class: "form-error" }, error.message));
+          }
+        });
+        const cells = [
+          el("td", {}, el("strong", {}, badge.name), el("div", { class: "id" }, badge.badgeId)),
+          el("td", {}, badge.kind),
+          el("td", { class: "number" }, String(badge.version)),
+          el("td", {}, el("span", { class: `pill ${badge.active ? "good" : ""}` }, badge.active ? "active" : "inactive")),
+          el("td", {}, open),
+        ];
+        if (may("reevaluate")) {
+          const outcome = el("span", { class: "small", role: "status" });
+          const run = el("button", { type: "button", class: "secondary", "aria-label": `Re-evaluate ${badge.badgeId}` }, "Re-evaluate");
+          run.addEventListener("click", async () => {
+            run.disabled = true;
+            try {
+              const answer = await api(`/v1/admin/badges/${encodeURIComponent(badge.badgeId)}/reevaluate`, { method: "POST" });
+              outcome.textContent = `Version ${answer.version}: ${answer.status}, ${answer.membersSignalled} members signalled${answer.done ? ", done" : ""}.`;
+            } catch (error) {
+              outcome.textContent = error.message;
+            } finally {
+              run.disabled = false;
+            }
+          });
+          cells.push(el("td", {}, el("div", { class: "stack" }, run, outcome)));
+        }
+        return el("tr", {}, ...cells);
+      });
+      const headings = ["Badge", "Rule", { label: "Version", number: true }, "State", "History"];
+      if (may("reevaluate")) headings.push("Re-evaluation");
+      return table(headings, rows, "No badges defined.");
+    },
+  );
+}
+
+// --- Temporal Web UI links ---------------------------------------------------------------------
+
+function workflowsSection() {
+  const input = el("input", { id: "member-id", name: "member", required: true, spellcheck: "false", autocomplete: "off", placeholder: "00000000-0000-0000-0000-000000000000" });
+  const links = el("div", { class: "stack", "aria-live": "polite" });
+  const form = el(
+    "form",
+    { class: "stack" },
+    el("label", { for: "member-id" }, "Member's internal id"),
+    input,
+    el("button", { type: "submit" }, "Show workflows"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const answer = await api(`/v1/admin/members/${encodeURIComponent(input.value.trim())}/workflows`);
+      const link = (href, text) => el("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
+      links.replaceChildren(
+        el("p", {}, link(answer.allWorkflowsUrl, `All workflows of ${answer.memberId}`), ` in ${answer.temporalUiUrl} (namespace ${answer.namespace})`),
+        el("ul", {}, ...answer.workflows.map((w) => el("li", {}, link(w.url, w.workflowId), ` – ${w.kind}`))),
+        el("p", { class: "muted small" }, "Payloads open in the Web UI only through the audited codec endpoint (POST /codec/session first)."),
+      );
+    } catch (error) {
+      links.replaceChildren(el("p", { class: "form-error", role: "alert" }, error.status === 422 ? "That is not an internal id (a UUID)." : error.message));
+    }
+  });
+  const node = el(
+    "section",
+    { id: "workflows", class: "card stack", "aria-labelledby": "workflows-title" },
+    el("h2", { id: "workflows-title" }, "A member's workflows in the Temporal Web UI"),
+    el("p", { class: "muted small" }, "By the member's internal id (as the review queue and audit log show it); nothing else names them."),
+    form,
+    links,
+  );
+  return { node, load: () => {} };
+}
+
+document.addEventListener("badges:signed-out", showSignIn);
+document.getElementById("sign-out").addEventListener("click", () => signOut());
+
+const existing = claims(token());
+if (existing && (!existing.exp || existing.exp * 1000 > Date.now())) start(existing);
+else showSignIn();
