@@ -158,7 +158,7 @@ function reviewSection() {
     "Review queue",
     "Bursts of events held back from awarding, and financial patterns that would earn a savings badge for money not saved." +
       (may("decide") ? "" : " Your scope may read the queue; operators and admins decide."),
-    async (reload) => {
+    async () => {
       const items = await api(`/v1/admin/review-queue?status=${encodeURIComponent(status.value)}`);
       const rows = items.map((item) => {
         const actions = el("div", { class: "actions" });
@@ -167,8 +167,10 @@ function reviewSection() {
             for (const button of actions.querySelectorAll("button")) button.disabled = true;
             try {
               await api(`/v1/admin/review-queue/${encodeURIComponent(item.reviewId)}/decision`, { method: "POST", body: { approve } });
-              announce(`${approve ? "Approved" : "Rejected"}: ${item.reviewId}`, { tone: "good" });
-              await reload();
+              // Accepted (202): a held burst's decision is applied by the member's workflow, shortly.
+              const verb = approve ? "Approved" : "Rejected";
+              actions.replaceChildren(el("span", { class: "small" }, `${verb}: being applied (Refresh to see it done)`));
+              announce(`${verb}: ${item.reviewId}`, { tone: "good" });
             } catch (error) {
               announce(error.message, { tone: "bad" });
               for (const button of actions.querySelectorAll("button")) button.disabled = false;
