@@ -77,7 +77,10 @@ export function lineChart(series, labels, { title, format = String, width = 560,
   const every = Math.ceil(labels.length / 6);
   labels.forEach((label, index) => {
     if (index % every === 0 || index === labels.length - 1)
-      chart.append(svg("text", { x: x(index), y: height - 22, "text-anchor": "middle", class: "chart-label" }, label));
+      chart.append(
+        // The last label ends at the last point rather than centring on it, so it is not cut off.
+        svg("text", { x: x(index), y: height - 22, "text-anchor": index === labels.length - 1 && index ? "end" : "middle", class: "chart-label" }, label),
+      );
   });
   series.forEach((line, number) => {
     let path = "";
