@@ -3,6 +3,7 @@ staff, and a member's workflows linked into the Temporal Web UI by internal id. 
 
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,3 +52,14 @@ async def test_a_members_workflows_are_linked_into_the_web_ui_by_internal_id(cli
 
     unknown = await client.get(f"/v1/admin/members/{uuid.uuid4()}/workflows", headers=compliance)
     assert unknown.status_code == 404
+
+
+async def test_the_operator_pages_come_from_the_api_with_nothing_from_elsewhere(client: httpx.AsyncClient) -> None:
+    page = await client.get("/ops")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/pages/ops/ops.js">' in page.text
+    for path in ("/pages/ops/ops.js", "/pages/ops/ops.css"):
+        asset = await client.get(path)
+        assert asset.status_code == 200, path
+        assert re.search(r"(https?:)?//[a-z]", asset.text) is None, path

@@ -100,8 +100,8 @@ function figureOf(metric, reading) {
 
 function metricCard(metric) {
   const current = metric.current;
-  const labels = metric.monthly.map((month) => month.label + (month.partial ? " (to date)" : ""));
-  const series = [{ name: metric.name, values: metric.monthly.map((month) => month.value) }];
+  const labels = metric.monthly.map((month) => month.label);
+  const series = [{ name: "measured", values: metric.monthly.map((month) => month.value) }];
   if (metric.target !== null) series.push({ name: "target", values: metric.monthly.map(() => metric.target) });
   const rows = metric.monthly.map((month) =>
     el(
@@ -123,7 +123,7 @@ function metricCard(metric) {
       el("span", {}, `${current.label} · target ${metric.targetText}`),
     ),
     el("p", { class: "muted small" }, current.value === null ? "Nobody to count in this window." : figureOf(metric, current)),
-    lineChart(series, labels, { title: `${metric.name} by month`, format: (value) => metricValue(metric, value) }),
+    lineChart(series, labels, { title: `${metric.name} by month (the last to date)`, format: (value) => metricValue(metric, value) }),
     el(
       "details",
       {},
