@@ -1,13 +1,26 @@
-"""The member dashboard (`GET /app`) in headless Chromium against the running system: what a
-member sees and does, checked on the page itself (text, live updates), not only that it loads."""
+"""The member dashboard (`GET /app`) in headless Chromium against the running system (API, worker,
+Temporal dev server, PostgreSQL, sandbox bank): what a member sees and does, checked on the page
+itself (text, live updates without a reload), not only that it loads. Screenshots of the main views
+go to .artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 
-from playwright.async_api import BrowserContext, Page, expect
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket, expect
 
-from tests.browser.conftest import screenshot
+from badges.api.auth import issue_token
+from badges.config import Settings
+from tests.browser.conftest import PAGE_TIMEOUT_MS, PHONE, screenshot
+
+SYNC_TIMEOUT_MS = 60_000  # a linked bank's history synced and evaluated
+
+
+def new_member() -> str:
+    return f"page-{uuid.uuid4().hex[:10]}@example.com"
 
 
 async def sign_in(context: BrowserContext, pages_url: str, sub: str) -> Page:
@@ -20,10 +33,158 @@ async def sign_in(context: BrowserContext, pages_url: str, sub: str) -> Page:
     return page
 
 
-async def test_a_member_signs_in_and_the_stream_goes_live(context: BrowserContext, pages_url: str) -> None:
-    sub = f"page-{uuid.uuid4().hex[:8]}@example.com"
-    page = await sign_in(context, pages_url, sub)
+async def serious_violations(page: Page) -> list[str]:
+    results = await Axe().run(page)
+    found = results.response["violations"]
+    return [
+        f"{item['id']} ({item['impact']}): {item['help']} at {[node['target'] for node in item['nodes']][:3]}"
+        for item in found
+        if item["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_a_member_signs_in_sees_badges_and_the_stream_carries_no_token_in_its_address(
+    context: BrowserContext, pages_url: str
+) -> None:
+    sockets: list[WebSocket] = []
+    page = await context.new_page()
+    page.on("websocket", lambda socket: sockets.append(socket))
+    await page.goto(f"{pages_url}/app")
+    assert await serious_violations(page) == []
+    await screenshot(page, "member-sign-in")
+    sub = new_member()
+    await page.get_by_label("Your name or email").fill(sub)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page.locator("#stream-state")).to_have_text("Live")
     await expect(page.get_by_text(f"Signed in as {sub}")).to_be_visible()
-    await screenshot(page, "member-signed-in")
+
+    explorer = page.locator('#badges-progress [data-badge-id="calculator-explorer"]')
+    await expect(explorer).to_contain_text("Calculator explorer")
+    await expect(explorer).to_contain_text("0 of 3 · 3 to go")
+    civic = page.locator('[data-badge-id="civic-voice"]')
+    await expect(civic).to_contain_text("bronze")
+    await expect(civic).to_contain_text("Reward: 200 points")
+    # Without insights consent the page says what to turn on, not an error.
+    await expect(page.locator("#health")).to_contain_text("behaviour_tracking")
+    await expect(page.locator("#earned-none, #badges-earned")).to_contain_text("None yet")
+
+    # The stream is the WebSocket, the token offered as its subprotocol: nothing secret in the URL.
+    token = await page.evaluate("sessionStorage.getItem('badges.token')")
+    [socket] = sockets
+    assert socket.url.endswith("/v1/me/ws") and token not in socket.url and "access_token" not in socket.url
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_label("Your name or email")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('badges.token')") is None
+
+
+async def test_three_calculator_uses_award_the_badge_live_without_a_reload(
+    context: BrowserContext, pages_url: str
+) -> None:
+    page = await sign_in(context, pages_url, new_member())
+    await page.evaluate("window.notReloaded = true")
+    explorer = page.locator('[data-badge-id="calculator-explorer"]')
+    form = page.locator("#savings-goal-form")
+    await form.get_by_label("Goal amount").fill("1200")
+    for use in (1, 2):
+        await form.get_by_role("button", name="Calculate").click()
+        await expect(form.locator("#savings-goal-result")).to_contain_text("Put aside £100.00 a month for 12 months")
+        await expect(explorer).to_contain_text(f"{use} of 3")
+    budget = page.locator("#budget-form")
+    await budget.get_by_label("Monthly income after tax").fill("2000")
+    await budget.get_by_label("Needs: rent, bills, food, transport").fill("1000")
+    await budget.get_by_label("Wants: eating out, shopping, fun").fill("600")
+    await budget.get_by_role("button", name="Calculate").click()
+    await expect(budget.locator("#budget-result")).to_contain_text("leaves £400.00 (20 %) to save")
+
+    celebration = page.locator("#celebration")
+    await expect(celebration).to_contain_text("Badge earned: Calculator explorer")
+    await expect(page.locator('#badges-earned [data-badge-id="calculator-explorer"]')).to_be_visible()
+    # Two calculators used: the distinct-calculators badge moved too, live.
+    await expect(page.locator('[data-badge-id="calculator-collector"]')).to_contain_text("2 of 5")
+    assert await page.evaluate("window.notReloaded") is True
+    await screenshot(page, "member-award")
+
+
+async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revoking_deletes_the_bank_data(
+    context: BrowserContext, pages_url: str
+) -> None:
+    page = await sign_in(context, pages_url, new_member())
+    privacy = page.locator("#privacy")
+    for title in ("Linked bank data", "Insights from your bank data"):
+        await privacy.get_by_role("button", name=f"Turn on {title}").click()
+        await expect(privacy.locator(".consent", has_text=title)).to_contain_text("On until")
+
+    banks = page.locator("#banks")
+    await banks.get_by_label("Sandbox person").select_option("user_improver")
+    await banks.get_by_role("button", name="Link this bank").click()
+    await expect(banks.locator("#bank-list")).to_contain_text("Up to date", timeout=SYNC_TIMEOUT_MS)
+    await expect(banks.locator("#bank-list")).to_contain_text("Checking")
+
+    # Transactions with their categories, then the figures the evaluation makes of them.
+    rows = page.locator("#transactions-table tbody tr")
+    await expect(rows.first).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    await expect(page.locator("#health-score")).to_have_text(re.compile(r"^\d+ / 100$"), timeout=SYNC_TIMEOUT_MS)
+    await expect(page.locator("#health-band")).to_have_text(re.compile("^(healthy|coping|vulnerable)$"))
+    await expect(page.locator("#trend-table")).to_contain_text("Month on month")
+    await expect(page.locator("#trend-table")).to_contain_text("Year on year")
+    await expect(page.locator("#trend-table tbody tr", has_text="Spending")).to_have_count(1)
+    await expect(page.locator("#trends svg[role=img]")).to_be_visible()
+    await expect(page.locator("#spending svg[role=img]")).to_be_visible()
+    await expect(page.locator("#spending")).to_contain_text("Rent or mortgage")
+    await expect(page.locator("#savings-rate-value")).to_have_text(re.compile(r"^\d+\.\d %$"))
+    assert await serious_violations(page) == []
+    await screenshot(page, "member-money")
+
+    # A correction: the row says the member set it, and it is still so after a reload.
+    select = rows.first.get_by_role("combobox")
+    select_id = await select.get_attribute("id")
+    corrected = "shopping" if await select.input_value() != "shopping" else "entertainment"
+    await select.select_option(corrected)
+    await expect(rows.first).to_contain_text("set by you")
+    await page.reload()
+    await expect(page.locator(f"[id='{select_id}']")).to_have_value(corrected)
+
+    goals = page.locator("#goals")
+    await goals.get_by_label("Name").fill("Holiday")
+    await goals.get_by_label("Amount to save").fill("1500")
+    await goals.get_by_role("button", name="Add goal").click()
+    await expect(goals.locator("#goal-list")).to_contain_text("Holiday")
+    await expect(goals.locator("#goal-list")).to_contain_text("1,500.00")
+    await screenshot(page, "member-goals-privacy")
+
+    # Turning open banking off deletes the linked bank and its transactions: the page shows them gone.
+    page.once("dialog", accept)
+    await page.locator("#privacy").get_by_role("button", name="Turn off Linked bank data").click()
+    await expect(privacy.locator(".consent", has_text="Linked bank data")).to_contain_text("Off")
+    await expect(banks.locator("#bank-list")).to_have_count(0)
+    await expect(banks).to_contain_text("Linked bank data is off, so nothing from your bank is held.")
+    await expect(page.locator("#transactions-table")).to_have_count(0)
+
+
+async def accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
+async def test_at_phone_width_the_page_fits_the_screen(browser: Browser, pages_url: str) -> None:
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        page = await sign_in(context, pages_url, new_member())
+        await expect(page.locator('[data-badge-id="calculator-explorer"]')).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert await serious_violations(page) == []
+        await screenshot(page, "member-phone")
+    finally:
+        await context.close()
+
+
+async def test_when_the_token_expires_the_stream_ends_and_the_page_asks_to_sign_in_again(
+    context: BrowserContext, pages_url: str, system_settings: Settings
+) -> None:
+    short = issue_token(system_settings, new_member(), ["user"], ttl=3)
+    await context.add_init_script(f"sessionStorage.setItem('badges.token', {json.dumps(short)})")
+    page = await context.new_page()
+    await page.goto(f"{pages_url}/app")
+    await expect(page.locator("#stream-state")).to_have_text("Live")
+    # Closed by the server at the token's expiry (1008): no reconnecting with a dead token.
+    await expect(page.get_by_label("Your name or email")).to_be_visible(timeout=10_000)

@@ -1,7 +1,94 @@
-// The member dashboard (/app): sign-in, then every section, kept current by the live stream.
-import { api, claims, el, mountSignIn, openStream, signOut, token } from "/pages/common/api.js";
+// The member dashboard (/app): sign-in, then every section from the API, kept current by the live
+// stream (progress, awards, insights) without a reload. Improvement and next steps come before rank.
+import { ApiError, announce, api, claims, download, el, money, mountSignIn, openStream, percent, signOut, token } from "/pages/common/api.js";
+import { barChart, lineChart } from "/pages/common/charts.js";
+import { calculators } from "/pages/app/calculators.js";
 
-const state = { claims: null, stream: null };
+const state = {
+  claims: null,
+  stream: null,
+  badges: new Map(), // badgeId → the badge as GET /v1/me/badges has it, updated by the stream
+  consent: {},
+  currency: "GBP",
+  personas: [],
+};
+
+const SCOPES = {
+  open_banking: {
+    title: "Linked bank data",
+    what: "Read your transactions and balances from the banks you link, for saving and spending badges and your figures.",
+    deletes: "your linked banks, all their transactions and balances, and the categories you corrected.",
+    days: 90,
+  },
+  behaviour_tracking: {
+    title: "Insights from your bank data",
+    what: "Work out your health score, trends, predictions and goals from your transactions.",
+    deletes: "your score, monthly figures, trends and predictions, your goals, and your part in peer statistics.",
+    days: 365,
+  },
+  peer_comparison: {
+    title: "Private comparison with people like you",
+    what: "Count your figures, with others', in statistics released with differential privacy, and show you where you stand.",
+    deletes: "your inputs to the next peer-statistics release and your contacts group's result.",
+    days: 365,
+  },
+  demographics: {
+    title: "About you (for peer groups)",
+    what: "Your postcode district, age range, dependants and salary bracket, to form the groups you are compared with.",
+    deletes: "your postcode district, age range, dependants and salary bracket, and the peer groups drawn from them.",
+    days: 365,
+  },
+};
+
+const CATEGORIES = {
+  income_salary: "Salary",
+  income_benefits: "Benefits",
+  income_other: "Other income",
+  savings: "Savings",
+  transfer: "Own transfers",
+  rent_mortgage: "Rent or mortgage",
+  bills_utilities: "Bills",
+  groceries: "Groceries",
+  eating_out: "Eating out",
+  fast_food: "Fast food",
+  gambling: "Gambling",
+  transport: "Transport",
+  shopping: "Shopping",
+  entertainment: "Entertainment",
+  subscriptions: "Subscriptions",
+  fees: "Fees",
+  debt_repayment: "Debt repayments",
+  cash: "Cash",
+  other: "Other",
+};
+const NOT_LIMITABLE = new Set(["income_salary", "income_benefits", "income_other", "savings", "transfer", "debt_repayment"]);
+
+const show = (minor) => money(minor, state.currency);
+const monthName = (iso, style = "short") =>
+  new Date(`${iso}T00:00:00Z`).toLocaleDateString("en-GB", { month: style, year: "numeric", timeZone: "UTC" });
+const day = (iso) => new Date(iso).toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" });
+
+function section(id, title, ...children) {
+  return el("section", { id, class: "card", "aria-labelledby": `${id}-title` }, el("h2", { id: `${id}-title` }, title), ...children);
+}
+
+/** Fills `root` from `load()`; a 403 consent-required shows what to turn on instead. */
+async function fill(root, load) {
+  try {
+    root.replaceChildren(...[await load()].flat());
+  } catch (error) {
+    if (error instanceof ApiError && error.slug === "consent-required") {
+      root.replaceChildren(
+        el("p", { class: "muted" }, error.message.replace(/ ?:? ?grant it with PUT \/v1\/me\/consent/, "")),
+        el("p", {}, el("a", { href: "#privacy" }, "Choose what to share in Privacy")),
+      );
+    } else {
+      root.replaceChildren(el("p", { class: "form-error" }, error.message));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- sign-in and the frame
 
 function showSignIn() {
   state.stream?.close();
@@ -18,6 +105,13 @@ function showSignIn() {
   });
 }
 
+function setStreamState(stream) {
+  const badge = document.getElementById("stream-state");
+  badge.textContent = { live: "Live", reconnecting: "Reconnecting…", "signed-out": "Signed out" }[stream];
+  badge.className = `status-dot who ${stream === "live" ? "live" : "off"}`;
+  if (stream === "signed-out") signOut();
+}
+
 async function start(signed) {
   state.claims = signed;
   document.getElementById("sign-in").hidden = true;
@@ -26,18 +120,681 @@ async function start(signed) {
   document.getElementById("who").textContent = `Signed in as ${signed.sub}`;
   const dashboard = document.getElementById("dashboard");
   dashboard.hidden = false;
-  dashboard.replaceChildren(el("section", { id: "badges", class: "card" }, el("h2", {}, "Your badges")));
-  await api("/v1/me");
-  state.stream = openStream({
-    onMessage: () => {},
-    onState: (stream) => {
-      const badge = document.getElementById("stream-state");
-      badge.textContent = stream === "live" ? "Live" : stream === "reconnecting" ? "Reconnecting…" : "Signed out";
-      badge.className = `status-dot who ${stream === "live" ? "live" : "off"}`;
-      if (stream === "signed-out") signOut();
-    },
+  dashboard.replaceChildren(...frame());
+  // Their events are the member's own: `userId` is the token's subject.
+  document.getElementById("tools-body").replaceChildren(...calculators(signed.sub, state.currency));
+  state.stream = openStream({ onMessage: onStreamMessage, onState: setStreamState });
+  await Promise.all([loadConsent(), loadBadges()]);
+  await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
+}
+
+function frame() {
+  const celebration = el("div", { id: "celebration", class: "celebration", role: "status", "aria-live": "assertive", hidden: true });
+  return [
+    celebration,
+    section(
+      "overview",
+      "Your overview",
+      el(
+        "div",
+        { class: "grid three" },
+        el("div", { id: "health", class: "stack" }, el("p", { class: "muted" }, "Loading your health score…")),
+        el("div", { id: "savings-rate", class: "stack" }),
+        el(
+          "div",
+          { class: "stack" },
+          el("h3", {}, "Insights"),
+          el("ul", { id: "insights", class: "insights", "aria-live": "polite" }, el("li", { class: "muted", id: "no-insights" }, "New insights appear here as they arrive.")),
+        ),
+      ),
+    ),
+    section(
+      "badges",
+      "Your badges",
+      el("div", { class: "grid two" },
+        el("div", { class: "stack" }, el("h3", {}, "In progress"), el("ul", { id: "badges-progress", class: "badge-list" })),
+        el("div", { class: "stack" }, el("h3", {}, "Earned"), el("ul", { id: "badges-earned", class: "badge-list" }))),
+      el("details", {}, el("summary", {}, "Your rewards"), el("div", { id: "rewards" })),
+    ),
+    section("money", "Your money", el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…"))),
+    section("banks", "Linked banks", el("div", { id: "banks-body", class: "stack" })),
+    section("goals", "Your goals", el("div", { id: "goals-body", class: "stack" }), goalForm()),
+    section("compare", "How you compare", el("div", { id: "compare-body", class: "stack" })),
+    section("tools", "Calculators", el("div", { id: "tools-body", class: "grid two" })),
+    section(
+      "privacy",
+      "Privacy and your data",
+      el("div", { id: "consent-body", class: "stack" }),
+      el("div", { class: "grid two" }, exportPanel(), deletePanel()),
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------- the live stream
+
+function onStreamMessage({ type, data }) {
+  if (type === "progress") {
+    const badge = state.badges.get(data.badgeId);
+    if (badge) {
+      badge.progress = data.value;
+      if (data.target) badge.progressTarget = data.target;
+      renderBadges();
+    }
+  } else if (type === "award") {
+    celebrate(data);
+  } else if (type === "insight") {
+    addInsight(data);
+    if (data.type === "consent") refreshAfterConsent();
+    else loadMoney();
+  }
+}
+
+function celebrate(award) {
+  const badge = state.badges.get(award.badgeId);
+  const name = badge?.name || award.badgeId;
+  if (badge) {
+    badge.awarded = true;
+    badge.awardedAt = award.awardedAt;
+    badge.awards = [...(badge.awards || []), award];
+  }
+  renderBadges();
+  const banner = document.getElementById("celebration");
+  banner.replaceChildren(
+    el("p", { class: "celebration-title" }, el("span", { "aria-hidden": "true" }, "★ "), `Badge earned: ${name}`),
+    el("p", {}, badge?.reward ? `Well done! Your reward: ${rewardText(badge.reward)}.` : "Well done! It is in your earned badges."),
+    el("button", { type: "button", class: "secondary", onclick: () => (banner.hidden = true) }, "Close"),
+  );
+  banner.hidden = false;
+  document.querySelector(`[data-badge-id="${CSS.escape(award.badgeId)}"]`)?.classList.add("just-earned");
+  loadRewards();
+}
+
+function addInsight(data) {
+  document.getElementById("no-insights")?.remove();
+  const text =
+    data.type === "consent"
+      ? `${SCOPES[data.scope]?.title || data.scope}: ${data.status}${data.expiresAt ? ` (until ${day(data.expiresAt)})` : ""}.`
+      : data.message || data.kind || "Something new in your figures.";
+  document.getElementById("insights").prepend(el("li", { class: `insight ${data.kind || data.type || ""}` }, text));
+}
+
+// ---------------------------------------------------------------- badges
+
+function rewardText(reward) {
+  if (!reward) return "";
+  if (reward.kind === "points") return `${reward.points} points`;
+  if (reward.kind === "money") return money(reward.amountMinor, reward.currency);
+  return reward.kind;
+}
+
+async function loadBadges() {
+  const mine = await api("/v1/me/badges");
+  state.badges = new Map(mine.badges.map((badge) => [badge.badgeId, badge]));
+  renderBadges();
+  await loadRewards();
+}
+
+function badgeItem(badge) {
+  const target = badge.progressTarget || badge.target;
+  const left = target ? Math.max(target - badge.progress, 0) : null;
+  const earnedTiers = new Set((badge.awards || []).map((award) => award.instance));
+  const id = `badge-${badge.badgeId}`;
+  const parts = [
+    el("h4", { id: `${id}-name` }, badge.name),
+    el("p", { class: "muted small" }, badge.description),
+  ];
+  if (badge.tiers?.length)
+    parts.push(
+      el("p", { class: "row" }, "Tiers:", ...badge.tiers.map((tier) => el("span", { class: `pill ${earnedTiers.has(tier) ? "good" : ""}` }, `${tier}${earnedTiers.has(tier) ? " ✓" : ""}`))),
+    );
+  if (target && !(badge.awarded && !badge.tiers)) {
+    parts.push(
+      el("progress", { max: target, value: Math.min(badge.progress, target), "aria-labelledby": `${id}-name`, "aria-describedby": `${id}-left` }),
+      el("p", { id: `${id}-left`, class: "small" }, `${badge.progress} of ${target}${left ? ` · ${left} to go` : ""}`),
+    );
+  }
+  if (badge.reward) parts.push(el("p", { class: "small" }, `Reward: ${rewardText(badge.reward)}`));
+  if (badge.awarded && badge.awardedAt) parts.push(el("p", { class: "small good-text" }, `Earned ${day(badge.awardedAt)}`));
+  return el("li", { class: `badge ${badge.awarded ? "earned" : ""}`, "data-badge-id": badge.badgeId }, ...parts);
+}
+
+function renderBadges() {
+  const all = [...state.badges.values()];
+  // Closest to done first: the next step is what motivates.
+  const share = (badge) => (badge.progressTarget ? badge.progress / badge.progressTarget : 0);
+  const open = all.filter((badge) => !badge.awarded).sort((a, b) => share(b) - share(a));
+  const earned = all.filter((badge) => badge.awarded);
+  const justEarned = new Set([...document.querySelectorAll(".just-earned")].map((node) => node.dataset.badgeId));
+  document.getElementById("badges-progress").replaceChildren(...open.map(badgeItem));
+  document
+    .getElementById("badges-earned")
+    .replaceChildren(...(earned.length ? earned.map(badgeItem) : [el("li", { class: "muted" }, "None yet: your first is closer than you think.")]));
+  for (const id of justEarned) document.querySelector(`[data-badge-id="${CSS.escape(id)}"]`)?.classList.add("just-earned");
+}
+
+async function loadRewards() {
+  await fill(document.getElementById("rewards"), async () => {
+    const ledger = await api("/v1/me/rewards");
+    if (!ledger.rewards.length) return el("p", { class: "muted" }, "Rewards for the badges you earn appear here.");
+    const moneyTotal = Object.entries(ledger.moneyGrantedMinor).map(([currency, minor]) => money(minor, currency)).join(", ");
+    return [
+      el("p", {}, `${ledger.pointsGranted} points${moneyTotal ? ` and ${moneyTotal}` : ""} granted.`),
+      el("div", { class: "table-scroll" }, el("table", {},
+        el("caption", { class: "visually-hidden" }, "Your rewards"),
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Badge"), el("th", { scope: "col" }, "Reward"), el("th", { scope: "col" }, "Status"))),
+        el("tbody", {}, ...ledger.rewards.map((reward) => el("tr", {},
+          el("td", {}, state.badges.get(reward.badgeId)?.name || reward.badgeId),
+          el("td", {}, reward.kind === "money" ? money(reward.amount, reward.currency) : `${reward.amount} points`),
+          el("td", {}, reward.status + (reward.reason ? `: ${reward.reason}` : ""))))))),
+    ];
   });
 }
+
+// ---------------------------------------------------------------- money: score, trends, spending, transactions
+
+let moneyTimer = null;
+
+async function loadMoney() {
+  clearTimeout(moneyTimer);
+  await Promise.all([loadBanks(), loadDashboard(), loadTransactions()]);
+}
+
+async function loadDashboard() {
+  const health = document.getElementById("health");
+  const rate = document.getElementById("savings-rate");
+  let dashboard;
+  try {
+    dashboard = await api("/v1/me/dashboard");
+  } catch (error) {
+    for (const root of [health, rate]) await fill(root, () => Promise.reject(error));
+    health.prepend(el("h3", {}, "Health score"));
+    rate.replaceChildren(el("h3", {}, "Savings rate"), el("p", { class: "muted" }, "Shown once insights are on."));
+    await fill(document.getElementById("money-body"), () => Promise.reject(error));
+    return;
+  }
+  if (dashboard.status === "waiting") {
+    const waiting = el("p", { class: "muted" }, "Your figures are being worked out from your bank data: this takes a moment after you link a bank.");
+    health.replaceChildren(el("h3", {}, "Health score"), waiting.cloneNode(true));
+    rate.replaceChildren(el("h3", {}, "Savings rate"));
+    document.getElementById("money-body").replaceChildren(waiting);
+    moneyTimer = setTimeout(loadMoney, 3000);
+    return;
+  }
+  renderHealth(health, dashboard);
+  renderSavingsRate(rate, dashboard);
+  renderMoney(document.getElementById("money-body"), dashboard);
+}
+
+function renderHealth(root, dashboard) {
+  const score = dashboard.health;
+  if (!score || score.score === null || score.score === undefined) {
+    root.replaceChildren(el("h3", {}, "Health score"), el("p", { class: "muted" }, "Not enough months of data for a score yet."));
+    return;
+  }
+  const tone = { healthy: "good", coping: "warn", vulnerable: "bad" }[score.band] || "";
+  const observed = score.components.filter((part) => part.observed);
+  // The strongest first, then where the next points are.
+  const strongest = [...observed].sort((a, b) => b.score - a.score)[0];
+  const next = [...observed].sort((a, b) => a.score - b.score)[0];
+  root.replaceChildren(
+    el("h3", {}, "Health score"),
+    el("p", { class: "big", id: "health-score" }, `${score.score}`, el("span", { class: "muted small" }, " / 100")),
+    el("p", {}, el("span", { class: `pill ${tone}`, id: "health-band" }, score.band)),
+    strongest ? el("p", {}, `Going well: ${strongest.label.toLowerCase()} (${strongest.reason})`) : null,
+    next && next !== strongest ? el("p", {}, `Next step: ${next.label.toLowerCase()}. ${next.reason}`) : null,
+    el("details", {}, el("summary", {}, "What makes up your score"),
+      el("ul", { class: "components" }, ...score.components.map((part) =>
+        el("li", {}, el("strong", {}, part.label), part.observed ? ` ${part.score} / 100: ` : " (not counted): ", part.reason)))),
+  );
+}
+
+function renderSavingsRate(root, dashboard) {
+  const complete = dashboard.months.filter((month) => month.complete);
+  const last = complete.at(-1);
+  const before = complete.at(-2);
+  const parts = [el("h3", {}, "Savings rate")];
+  if (!last) {
+    parts.push(el("p", { class: "muted" }, "Shown after your first complete month."));
+  } else {
+    parts.push(el("p", { class: "big", id: "savings-rate-value" }, percent(last.savingsRate)), el("p", { class: "muted" }, `of your income in ${monthName(last.month, "long")}`));
+    if (before && before.savingsRate !== null) {
+      const change = last.savingsRate - before.savingsRate;
+      parts.push(el("p", {}, change >= 0 ? `Up ${percent(change)} on ${monthName(before.month, "long")}: nice.` : `${percent(-change)} below ${monthName(before.month, "long")}.`));
+    }
+  }
+  if (dashboard.totalSavedMinor) parts.push(el("p", {}, `Saved in all: ${show(dashboard.totalSavedMinor)}`));
+  root.replaceChildren(...parts);
+}
+
+function renderMoney(root, dashboard) {
+  const months = dashboard.months;
+  const labels = months.map((month) => monthName(month.month));
+  const trendChart = lineChart(
+    [
+      { name: "Income", values: months.map((month) => month.incomeMinor / 100) },
+      { name: "Spending", values: months.map((month) => month.spendingMinor / 100) },
+      { name: "Saving", values: months.map((month) => month.savingsMinor / 100) },
+    ],
+    labels,
+    { title: "Income, spending and saving by month", format: (value) => show(Math.round(value * 100)).replace(/\.00$/, "") },
+  );
+  const complete = months.filter((month) => month.complete);
+  const last = complete.at(-1);
+  const spending = last
+    ? Object.entries(last.spendingByCategory).filter(([, minor]) => minor > 0).sort((a, b) => b[1] - a[1])
+    : [];
+  const spendingChart = barChart(
+    spending.map(([category, minor]) => ({ label: CATEGORIES[category] || category, value: minor / 100 })),
+    { title: last ? `Spending by category, ${monthName(last.month, "long")}` : "Spending by category", format: (value) => show(Math.round(value * 100)) },
+  );
+  root.replaceChildren(
+    el("div", { class: "grid two" },
+      el("figure", { class: "stack", id: "trends" }, el("figcaption", {}, el("h3", {}, "Month by month")), trendChart, trendTable(dashboard.trends)),
+      el("figure", { class: "stack", id: "spending" }, el("figcaption", {}, el("h3", {}, "Where your money went")), spendingChart,
+        el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`))))),
+    predictionText(dashboard.prediction),
+    el("h3", {}, "Recent transactions"),
+    el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
+  );
+  loadTransactions();
+}
+
+const TRENDS = [
+  ["spending_minor", "Spending", false],
+  ["income_minor", "Income", true],
+  ["savings_minor", "Saving", true],
+  ["spending:fast_food", "Fast food", false],
+  ["spending:gambling", "Gambling", false],
+];
+
+function changeText(change, upIsGood) {
+  if (change === null || change === undefined) return "–";
+  const better = change === 0 ? null : change > 0 === upIsGood;
+  const words = `${change > 0 ? "up" : change < 0 ? "down" : "no change"}${change ? ` ${Math.abs(Math.round(change * 100))} %` : ""}`;
+  return better === null ? words : `${words} (${better ? "better" : "worse"})`;
+}
+
+function trendTable(trends) {
+  const rows = TRENDS.filter(([key]) => trends[key]?.length).map(([key, name, upIsGood]) => {
+    const last = trends[key].at(-1);
+    return el("tr", {}, el("th", { scope: "row" }, name), el("td", { class: "number" }, show(last.value)),
+      el("td", {}, changeText(last.monthOnMonth, upIsGood)), el("td", {}, changeText(last.yearOnYear, upIsGood)));
+  });
+  const month = Object.values(trends)[0]?.at(-1)?.month;
+  return el("div", { class: "table-scroll" }, el("table", { id: "trend-table" },
+    el("caption", {}, month ? `${monthName(month, "long")} against the month before and a year before` : "Trends"),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "What"), el("th", { scope: "col", class: "number" }, "Amount"), el("th", { scope: "col" }, "Month on month"), el("th", { scope: "col" }, "Year on year"))),
+    el("tbody", {}, ...rows)));
+}
+
+function predictionText(prediction) {
+  if (!prediction) return null;
+  return el("p", { id: "prediction" },
+    `This month you are heading for ${show(prediction.predictedSpendingMinor)} of spending and ${show(prediction.predictedSavingsMinor)} of saving` +
+      (prediction.predictedSavingsRate !== null && prediction.predictedSavingsRate !== undefined ? ` (${percent(prediction.predictedSavingsRate)} of income).` : "."));
+}
+
+async function loadTransactions() {
+  const root = document.getElementById("transactions");
+  if (!root) return;
+  await fill(root, async () => {
+    const page = await api("/v1/me/transactions?limit=15");
+    if (!page.transactions.length) return el("p", { class: "muted" }, "No transactions yet.");
+    return el("div", { class: "table-scroll" }, el("table", { id: "transactions-table" },
+      el("caption", { class: "visually-hidden" }, "Your latest transactions, newest first"),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Date"), el("th", { scope: "col" }, "What"), el("th", { scope: "col", class: "number" }, "Amount"), el("th", { scope: "col" }, "Category"))),
+      el("tbody", {}, ...page.transactions.map(transactionRow))));
+  });
+}
+
+function transactionRow(item) {
+  const id = `category-${item.id}`;
+  const label = item.merchantName || item.description;
+  const select = el("select", { id, "aria-label": `Category for ${label} on ${item.postedDate}` },
+    ...Object.entries(CATEGORIES).map(([value, name]) => el("option", { value, selected: value === item.category }, name)));
+  const source = el("span", { class: "muted small" }, item.categorySource === "member" ? " · set by you" : item.pending ? " · pending" : "");
+  select.addEventListener("change", async () => {
+    try {
+      const updated = await api(`/v1/me/transactions/${encodeURIComponent(item.id)}`, { method: "PATCH", body: { category: select.value } });
+      source.textContent = updated.categorySource === "member" ? " · set by you" : "";
+      announce(`${label}: now ${CATEGORIES[updated.category]}. Thanks, your figures will follow.`, { tone: "good" });
+    } catch (error) {
+      announce(error.message, { tone: "bad" });
+    }
+  });
+  return el("tr", {}, el("td", {}, item.postedDate), el("td", {}, label),
+    el("td", { class: `number ${item.amountMinor > 0 ? "good-text" : ""}` }, money(item.amountMinor, item.currency)),
+    el("td", {}, select, source));
+}
+
+// ---------------------------------------------------------------- linked banks
+
+const STATUS_WORDS = {
+  syncing: ["Syncing", "warn"],
+  active: ["Up to date", "good"],
+  degraded: ["Delayed", "warn"],
+  login_required: ["Your bank asks you to sign in again", "bad"],
+  disconnected: ["Disconnected", ""],
+};
+
+async function loadBanks() {
+  await fill(document.getElementById("banks-body"), async () => {
+    const { connections } = await api("/v1/me/bank/connections");
+    const currency = connections.flatMap((connection) => connection.accounts).find((account) => account.currency)?.currency;
+    if (currency) state.currency = currency;
+    if (connections.some((connection) => connection.status === "syncing")) moneyTimer = setTimeout(loadMoney, 3000);
+    const list = el("ul", { class: "bank-list", id: "bank-list" }, ...connections.map(bankItem));
+    if (state.consent.open_banking?.status !== "active" && !connections.length)
+      return el("p", {}, "Linked bank data is off, so nothing from your bank is held. ",
+        el("a", { href: "#privacy" }, "Turn it on in Privacy"), " to link a bank.");
+    return [connections.length ? list : el("p", { class: "muted" }, "No bank linked yet."), await linkForm()];
+  });
+}
+
+function bankItem(connection) {
+  const [words, tone] = STATUS_WORDS[connection.status] || [connection.status, ""];
+  const name = connection.institutionName || connection.provider;
+  const actions = el("div", { class: "row" });
+  if (connection.status === "login_required")
+    actions.append(el("button", { type: "button", onclick: () => relink(connection) }, `Re-link ${name}`));
+  if (connection.status !== "disconnected")
+    actions.append(el("button", { type: "button", class: "secondary", onclick: () => disconnect(connection, name) }, `Disconnect ${name}`));
+  return el("li", { class: "stack" },
+    el("p", {}, el("strong", {}, name), " ", el("span", { class: `pill ${tone}` }, words)),
+    el("p", { class: "muted small" }, connection.lastSyncedAt ? `Last updated ${new Date(connection.lastSyncedAt).toLocaleString("en-GB")}` : "Not synced yet"),
+    el("ul", { class: "small" }, ...connection.accounts.map((account) =>
+      el("li", {}, `${account.name}${account.mask ? ` ••${account.mask}` : ""}${account.balanceMinor !== null ? `: ${money(account.balanceMinor, account.currency)}` : ""}`))),
+    actions);
+}
+
+async function linkForm() {
+  if (!state.personas.length) {
+    try {
+      state.personas = (await api("/v1/dev/sandbox/personas")).personas;
+    } catch {
+      return el("p", { class: "muted" },
+        "Link a bank from the Badges mobile app: this page loads nothing from other sites, so your bank's own Link screen is not shown here.");
+    }
+  }
+  const select = el("select", { id: "persona" }, ...state.personas.map((persona) =>
+    el("option", { value: persona.username }, `${persona.username}: ${persona.description}`)));
+  const form = el("form", { class: "stack", id: "link-form", "aria-labelledby": "link-title" },
+    el("h3", { id: "link-title" }, "Link a bank (local sandbox)"),
+    el("p", { class: "muted small" }, "On a development server the sandbox bank stands in for your bank's Link screen. Pick whose history it makes up."),
+    el("label", { for: "persona" }, "Sandbox person"), select,
+    el("button", { type: "submit" }, "Link this bank"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: "plaid" } });
+      const done = await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: select.value } });
+      const linked = await api("/v1/me/bank/connections", { method: "POST", body: { provider: "plaid", publicToken: done.publicToken } });
+      announce(`${linked.institutionName || "Your bank"} is linked: your transactions are on their way.`, { tone: "good" });
+      await loadMoney();
+    } catch (error) {
+      announce(error.message, { tone: "bad" });
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+async function relink(connection) {
+  try {
+    const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: connection.provider, connectionId: connection.id } });
+    if (start.linkToken) await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: "user_good" } });
+    await api(`/v1/me/bank/connections/${connection.id}/relinked`, { method: "POST" });
+    announce("Thanks: syncing again.", { tone: "good" });
+    await loadMoney();
+  } catch (error) {
+    announce(error.message, { tone: "bad" });
+  }
+}
+
+async function disconnect(connection, name) {
+  if (!confirm(`Disconnect ${name}? Its transactions will be deleted.`)) return;
+  try {
+    await api(`/v1/me/bank/connections/${connection.id}`, { method: "DELETE" });
+    announce(`${name} disconnected.`);
+    await loadMoney();
+  } catch (error) {
+    announce(error.message, { tone: "bad" });
+  }
+}
+
+// ---------------------------------------------------------------- goals
+
+async function loadGoals() {
+  await fill(document.getElementById("goals-body"), async () => {
+    const { goals } = await api("/v1/me/goals");
+    if (!goals.length) return el("p", { class: "muted" }, "No goals yet: set one below.");
+    return el("ul", { class: "goal-list", id: "goal-list" }, ...goals.map(goalItem));
+  });
+}
+
+function goalItem(goal) {
+  const progress = goal.progress;
+  const id = `goal-${goal.id}`;
+  const parts = [el("h3", { id: `${id}-name` }, goal.name)];
+  if (goal.kind === "save") {
+    parts.push(el("p", { class: "small muted" }, `Save ${show(goal.targetMinor)}${goal.deadline ? ` by ${day(goal.deadline)}` : ""}`));
+    if (progress) {
+      parts.push(
+        el("progress", { max: 100, value: Math.min(progress.percent, 100), "aria-labelledby": `${id}-name` }),
+        el("p", {}, `${show(progress.savedMinor)} saved so far (${progress.percent} %).`),
+      );
+    }
+  } else {
+    parts.push(el("p", { class: "small muted" }, `Keep ${CATEGORIES[goal.category] || goal.category} under ${show(goal.limitMinor)} a month`));
+    if (progress) {
+      parts.push(
+        el("progress", { max: 100, value: Math.min(progress.percent, 100), "aria-labelledby": `${id}-name` }),
+        el("p", {}, progress.remainingMinor >= 0 ? `${show(progress.remainingMinor)} left this month.` : `${show(-progress.remainingMinor)} over this month.`),
+      );
+    }
+  }
+  if (goal.reachedAt) parts.push(el("p", { class: "good-text" }, `Reached ${day(goal.reachedAt)}: well done!`));
+  else if (progress?.reason) parts.push(el("p", { class: "small" }, progress.reason));
+  else if (!progress) parts.push(el("p", { class: "small muted" }, "Progress appears after your next evaluation."));
+  return el("li", { class: `goal ${progress?.atRisk ? "at-risk" : ""}`, "data-goal-id": goal.id }, ...parts);
+}
+
+function goalForm() {
+  const kind = el("select", { id: "goal-kind", name: "kind" }, el("option", { value: "save" }, "Save an amount"), el("option", { value: "limit" }, "Keep a category under a monthly limit"));
+  const category = el("select", { id: "goal-category", name: "category" },
+    ...Object.entries(CATEGORIES).filter(([value]) => !NOT_LIMITABLE.has(value)).map(([value, name]) => el("option", { value }, name)));
+  const saveFields = el("div", { class: "stack", id: "goal-save-fields" },
+    el("label", { for: "goal-target" }, "Amount to save"), el("input", { id: "goal-target", name: "target", type: "number", min: "0.01", step: "0.01", inputmode: "decimal" }),
+    el("label", { for: "goal-deadline" }, "By (optional)"), el("input", { id: "goal-deadline", name: "deadline", type: "date" }));
+  const limitFields = el("div", { class: "stack", id: "goal-limit-fields", hidden: true },
+    el("label", { for: "goal-category" }, "Category"), category,
+    el("label", { for: "goal-limit" }, "Monthly limit"), el("input", { id: "goal-limit", name: "limit", type: "number", min: "0.01", step: "0.01", inputmode: "decimal" }));
+  kind.addEventListener("change", () => {
+    saveFields.hidden = kind.value !== "save";
+    limitFields.hidden = kind.value !== "limit";
+  });
+  const error = el("p", { class: "form-error", role: "alert" });
+  const form = el("form", { class: "stack", id: "goal-form", "aria-labelledby": "goal-form-title" },
+    el("h3", { id: "goal-form-title" }, "Add a goal"),
+    el("label", { for: "goal-name" }, "Name"), el("input", { id: "goal-name", name: "name", required: true, maxlength: "100" }),
+    el("label", { for: "goal-kind" }, "Kind"), kind, saveFields, limitFields, error,
+    el("button", { type: "submit" }, "Add goal"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const minor = (input) => Math.round(Number(form.elements[input].value) * 100);
+    const body = kind.value === "save"
+      ? { kind: "save", name: form.elements.name.value, targetMinor: minor("target"), ...(form.elements.deadline.value ? { deadline: form.elements.deadline.value } : {}) }
+      : { kind: "limit", name: form.elements.name.value, category: category.value, limitMinor: minor("limit") };
+    try {
+      await api("/v1/me/goals", { method: "POST", body });
+      form.reset();
+      kind.dispatchEvent(new Event("change"));
+      announce(`Goal added: ${body.name}.`, { tone: "good" });
+      await loadGoals();
+    } catch (failure) {
+      error.textContent = failure.problem?.errors?.map((item) => `${item.field.split(".").at(-1)}: ${item.message}`).join("; ") || failure.message;
+    }
+  });
+  return form;
+}
+
+// ---------------------------------------------------------------- peer comparisons
+
+const METRICS = { savingsRate: "savings rate", spending: "spending", fastFoodShare: "share spent on fast food" };
+const ordinal = (n) => {
+  const whole = Math.round(n);
+  const suffix = whole % 100 >= 11 && whole % 100 <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[whole % 10] || "th";
+  return `${whole}${suffix}`;
+};
+
+async function loadComparisons() {
+  await fill(document.getElementById("compare-body"), async () => {
+    const found = await api("/v1/me/comparisons");
+    const note = el("p", { class: "muted small privacy-note" },
+      "Private by design: you are compared with statistics released with differential privacy" +
+        (found.release ? ` (ε = ${found.release.epsilon} for this release)` : "") +
+        ", never with anyone's own figures, and groups too small to hide a person are not published. The figures carry noise, so each place is a range.");
+    if (found.status !== "ready") return [el("p", {}, found.reason || "No comparison yet."), found.whatToDo ? el("p", {}, found.whatToDo) : null, note];
+    const items = found.groups.flatMap((group) => {
+      if (group.status !== "compared") return [el("li", { class: "muted" }, `By ${group.dimension}: ${group.reason}`)];
+      return group.metrics.map((metric) => comparisonItem(group, metric));
+    });
+    return [el("ul", { class: "comparison-list" }, ...items), note];
+  });
+}
+
+function comparisonItem(group, metric) {
+  const name = METRICS[metric.metric] || metric.metric;
+  const parts = [];
+  const improvement = metric.improvement;
+  if (improvement?.verdict === "better") parts.push(el("p", {}, el("strong", {}, `Your ${name} improved`), ` since ${monthName(improvement.previousMonth, "long")}.`));
+  else if (improvement?.verdict === "unchanged") parts.push(el("p", {}, `Your ${name} held steady since ${monthName(improvement.previousMonth, "long")}.`));
+  else if (improvement?.verdict === "worse") parts.push(el("p", {}, `Your ${name} dipped since ${monthName(improvement.previousMonth, "long")}: small steps count.`));
+  const standing = metric.standing;
+  const where = standing
+    ? `Around the ${ordinal(standing.percentile)} percentile of people in ${group.group.key}` +
+      (standing.uncertaintyKnown && standing.low !== null ? ` (somewhere between the ${ordinal(standing.low)} and the ${ordinal(standing.high)}).` : ".")
+    : metric.summary;
+  parts.push(el("details", {}, el("summary", {}, `Where you stand by ${group.dimension}`), el("p", {}, where), metric.summary ? el("p", { class: "small" }, metric.summary) : null));
+  return el("li", { class: "stack" }, ...parts);
+}
+
+// ---------------------------------------------------------------- privacy: consent, export, deletion
+
+async function loadConsent() {
+  await fill(document.getElementById("consent-body"), async () => {
+    state.consent = (await api("/v1/me/consent")).scopes;
+    return [
+      el("p", {}, "You choose what Badges may use. Turning something off deletes what it allowed at once."),
+      el("ul", { class: "consent-list", id: "consent-list" }, ...Object.keys(SCOPES).map(consentItem)),
+    ];
+  });
+}
+
+function consentItem(scope) {
+  const about = SCOPES[scope];
+  const grant = state.consent[scope];
+  const active = grant?.status === "active";
+  const status = active ? `On until ${day(grant.expiresAt)}` : grant?.status === "expired" ? "Expired" : "Off";
+  const actions = el("div", { class: "row" });
+  if (active) {
+    actions.append(
+      el("button", { type: "button", class: "secondary", onclick: () => changeConsent(scope, true) }, `Renew ${about.title}`),
+      el("button", { type: "button", class: "danger", onclick: () => changeConsent(scope, false) }, `Turn off ${about.title}`),
+    );
+  } else {
+    actions.append(el("button", { type: "button", onclick: () => changeConsent(scope, true) }, `Turn on ${about.title}`));
+  }
+  return el("li", { class: "stack consent", "data-scope": scope },
+    el("h3", {}, about.title, " ", el("span", { class: `pill ${active ? "good" : ""}` }, status)),
+    el("p", {}, about.what),
+    el("p", { class: "small" }, el("strong", {}, "Turning it off deletes: "), about.deletes),
+    el("p", { class: "muted small" }, `Each time you turn it on or renew it, it lasts ${about.days} days at most.`),
+    actions);
+}
+
+async function changeConsent(scope, on) {
+  const about = SCOPES[scope];
+  if (!on && !confirm(`Turn off "${about.title}"? This deletes ${about.deletes}`)) return;
+  const expiresAt = new Date(Date.now() + (about.days - 1) * 86_400_000).toISOString();
+  const change = on ? { purpose: about.what, expiresAt } : null;
+  try {
+    await api("/v1/me/consent", { method: "PUT", body: { scopes: { [scope]: change } } });
+    announce(on ? `${about.title}: on.` : `${about.title}: off, and its data deleted.`, { tone: on ? "good" : "info" });
+    await refreshAfterConsent();
+  } catch (error) {
+    announce(error.message, { tone: "bad" });
+  }
+}
+
+let consentRefresh = null;
+function refreshAfterConsent() {
+  // Several consent insights arrive together: one refresh for them all.
+  consentRefresh ??= Promise.resolve().then(async () => {
+    await loadConsent();
+    await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
+    consentRefresh = null;
+  });
+  return consentRefresh;
+}
+
+function exportPanel() {
+  const status = el("p", { role: "status", id: "export-status" });
+  const button = el("button", { type: "button", class: "secondary" }, "Download my data");
+  button.addEventListener("click", async () => {
+    status.textContent = "Preparing your export…";
+    try {
+      let location = "/v1/me/export";
+      for (;;) {
+        const response = await api(location, { raw: true });
+        if (response.status === 200) break;
+        location = response.headers.get("Location") || location;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      await download(location, "badges-export.json");
+      status.textContent = "Your export has been downloaded.";
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  return el("div", { class: "stack" }, el("h3", {}, "Your data"),
+    el("p", {}, "Everything we hold about you, as one JSON file."), button, status);
+}
+
+function deletePanel() {
+  const confirmInput = el("input", { id: "delete-confirm", autocomplete: "off" });
+  const error = el("p", { class: "form-error", role: "alert" });
+  const form = el("form", { class: "stack danger-zone", id: "delete-form", "aria-labelledby": "delete-title" },
+    el("h3", { id: "delete-title" }, "Delete your account"),
+    el("p", {}, el("strong", {}, "This cannot be undone. "),
+      "It removes your badges, rewards, goals, linked banks and every figure worked out from them, ends your workflows and destroys your encryption key, so no copy can be read again. This name can never be used again here."),
+    el("label", { for: "delete-confirm" }, "Type DELETE to confirm"), confirmInput, error,
+    el("button", { type: "submit", class: "danger" }, "Delete my account for good"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (confirmInput.value.trim() !== "DELETE") {
+      error.textContent = "Type DELETE in capitals to confirm.";
+      return;
+    }
+    try {
+      const receipt = await api("/v1/me", { method: "DELETE" });
+      const name = state.claims.sub;
+      signOut();
+      document.getElementById("sign-in").prepend(
+        el("p", { class: "pill", role: "status" }, `The account of ${name} has been deleted (reference ${receipt.reference}).`),
+      );
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  return form;
+}
+
+// ---------------------------------------------------------------- start
 
 document.addEventListener("badges:signed-out", showSignIn);
 document.getElementById("sign-out").addEventListener("click", () => signOut());

@@ -77,7 +77,7 @@ async function request(path, { method = "GET", body, anonymous = false, raw = fa
     throw new ApiError(response.status, problem);
   }
   if (raw) return response;
-  if (response.status === 204) return null;
+  if (!(response.headers.get("content-type") || "").includes("json")) return null;
   return response.json();
 }
 
