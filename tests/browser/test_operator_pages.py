@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import PHONE, screenshot
 from tests.support import EventSystem, dev_token, eventually, real_time_event
@@ -69,8 +69,8 @@ async def test_an_operator_sees_the_success_metrics_with_targets(
     await screenshot(page, "ops-phone")
 
 
-async def test_an_operator_approves_a_held_burst_and_the_award_arrives(
-    context: BrowserContext, pages_url: str, http: httpx.AsyncClient
+async def test_an_operator_approves_a_held_burst_and_the_members_page_shows_the_award(
+    browser: Browser, context: BrowserContext, pages_url: str, http: httpx.AsyncClient
 ) -> None:
     admin = await dev_token(http, f"admin-{uuid.uuid4()}", ["admin"])
     campaign = uuid.uuid4().hex[:12]
@@ -81,7 +81,7 @@ async def test_an_operator_approves_a_held_burst_and_the_award_arrives(
         "target": PLAUSIBLE + 2,
         "eventDataMatch": {"campaign": campaign},
     }
-    defined = await http.put(f"/v1/admin/badges/{badge_id}", json={"name": "Busy week", "rule": rule}, headers=admin)
+    defined = await http.put(f"/v1/admin/badges/{badge_id}", json={"name": "Ten and two", "rule": rule}, headers=admin)
     assert defined.status_code == 201, defined.text
     sub = f"burst-{campaign}@example.com"
     member = await dev_token(http, sub)
@@ -104,6 +104,16 @@ async def test_an_operator_approves_a_held_burst_and_the_award_arrives(
     await eventually(has_held)
     review_id = (await held())[0]["reviewId"]
 
+    # The member watches their own page (a browser of their own) while the operator decides.
+    member_context = await browser.new_context(viewport=PHONE)
+    member_page = await member_context.new_page()
+    await member_page.goto(f"{pages_url}/app")
+    await member_page.get_by_label("Your name or email").fill(sub)
+    await member_page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(member_page.locator("#stream-state")).to_have_text("Live")
+    earned = member_page.locator(f'#badges-earned [data-badge-id="{badge_id}"]')
+    await expect(earned).to_have_count(0)
+
     page = await sign_in(context, pages_url, "ops@example.com", "operator")
     row = page.locator(f'tr[data-review="{review_id}"]')
     await expect(row).to_contain_text(member_id)
@@ -118,6 +128,11 @@ async def test_an_operator_approves_a_held_burst_and_the_award_arrives(
         return any(badge["badgeId"] == badge_id and badge["awarded"] for badge in mine["badges"])
 
     await eventually(awarded)
+    # Live on the member's page, without a reload.
+    await expect(member_page.locator("#celebration")).to_contain_text("Badge earned: Ten and two")
+    await expect(earned).to_be_visible()
+    await screenshot(member_page, "ops-approval-member-page")
+    await member_context.close()
     await page.locator("#reviews").get_by_role("button", name="Refresh").click()
     await expect(row).to_have_count(0)  # no longer pending
     decided = await http.get(
