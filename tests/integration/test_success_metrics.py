@@ -8,9 +8,9 @@ The population, with `NOW` in mid-June 2026 and three months shown (April, May, 
 | A | since January | events 3, 3 and 4 May, 20 May; read comparisons 21 May; event 2 June |
 | B | since February | read rewards 10 May |
 | C | none | event 12 May |
-| D | none | gave a consent 13 May (a staff read and a system expiry about D that day do not count) |
+| D | none | gave a consent 13 May |
 | E | January, revoked 10 April | event 5 April, event 15 May |
-| F | since March | event 20 April, read comparisons 20 April |
+| F | since March | event 20 April, read comparisons 20 April (a staff read and a system record in May: not F's) |
 
 plus an audit record of a member who is not (erased). So May: 5 active (A-E), 2 open-banking
 (A, B: E's consent ended in April), A engaged on 4 days, B, C, D, E on one each.
@@ -170,8 +170,8 @@ def populate(population: Population) -> None:
     p.read("F", at(4, 20), "read.comparisons")
     p.read("B", at(5, 10), "read.rewards")
     p.read("D", at(5, 13), "consent.granted")
-    p.audit(p.ids["D"], at(5, 13, 14), "admin.GET", role="operator")  # staff reading: not D's engagement
-    p.audit(p.ids["D"], at(5, 13, 15), "consent.expired", role="system")
+    p.audit(p.ids["F"], at(5, 14), "admin.GET", role="operator")  # staff reading F's data: not F's engagement
+    p.audit(p.ids["F"], at(5, 14, 15), "consent.expired", role="system")  # nor a system record about F
     p.audit(uuid.uuid4(), at(5, 16), "read.rewards")  # a member no longer here
     p.read("A", at(5, 21), "read.comparisons")
 
@@ -240,7 +240,7 @@ def test_windows_are_the_last_thirty_days_and_calendar_months(metrics: dict[Metr
 def test_open_banking_adoption(metrics: dict[MetricId, MetricSeries]) -> None:
     series = metrics[MetricId.OPEN_BANKING_ADOPTION]
     # April: E (consent in force until the 10th) and F, both open-banking. May: A and B of A-E
-    # (not the member who is gone, nor D's staff and system records). June: A alone.
+    # (not the member who is gone, nor F, whom only staff and the system touched). June: A alone.
     assert readings(series) == {"2026-04": (1.0, 2, 2), "2026-05": (0.4, 2, 5), "2026-06": (1.0, 1, 1)}
     assert series.current.reading == series.monthly[-1].reading  # 16 May to 15 June: A alone
     assert series.monthly[1].reading.met(series.definition) is True  # > 25 %
