@@ -149,6 +149,17 @@ async def test_each_staff_scope_is_offered_what_it_may_do(context: BrowserContex
     await expect(page.get_by_role("button", name="Re-evaluate", exact=False)).to_have_count(0)
     await expect(page.get_by_role("button", name="Release deferred rewards")).to_have_count(0)
     await expect(page.locator("#reviews")).to_contain_text("operators and admins decide")
+    # Compliance reads the audit log (operators may not): its own staff reads are in it.
+    await page.get_by_label("Who (a staff subject, member, system; empty: anyone)").fill("auditor@example.com")
+    await page.get_by_label("Action (empty: any)").fill("admin.GET")
+    await page.get_by_role("button", name="Show records").click()
+    await expect(page.locator("#audit tbody")).to_contain_text("auditor@example.com (compliance)")
+    await expect(page.locator("#audit tbody")).to_contain_text("/v1/admin/metrics/success")
+
+    operator = await sign_in(context, pages_url, "ops@example.com", "operator")
+    await expect(operator.locator("#metrics article.metric")).to_have_count(5)
+    await expect(operator.get_by_role("heading", name="Audit log")).to_have_count(0)
+    await expect(operator.get_by_role("link", name="Audit log")).to_be_hidden()
 
     admin = await sign_in(context, pages_url, "admin@example.com", "admin")
     await expect(admin.get_by_role("button", name="Release deferred rewards")).to_be_visible()

@@ -11,6 +11,7 @@ const MAY = {
   decide: ["operator", "admin"], // POST /v1/admin/review-queue/{id}/decision
   releaseRewards: ["admin"], // POST /v1/admin/rewards/release-deferred
   reevaluate: ["admin"], // POST /v1/admin/badges/{id}/reevaluate
+  readAudit: ["compliance", "admin"], // GET /v1/admin/audit
 };
 
 const state = { scopes: [] };
@@ -37,6 +38,8 @@ function start(signed) {
   const root = document.getElementById("console");
   root.hidden = false;
   const sections = [metricsSection(), reviewSection(), rewardsSection(), webhooksSection(), badgesSection(), workflowsSection()];
+  if (may("readAudit")) sections.push(auditSection());
+  document.getElementById("nav-audit").hidden = !may("readAudit");
   root.replaceChildren(...sections.map((section) => section.node));
   for (const section of sections) section.load();
 }
@@ -357,6 +360,63 @@ function workflowsSection() {
     el("p", { class: "muted small" }, "By the member's internal id (as the review queue and audit log show it); nothing else names them."),
     form,
     links,
+  );
+  return { node, load: () => {} };
+}
+
+// --- audit log (compliance, admin) ------------------------------------------------------------
+
+function auditSection() {
+  const subject = el("input", { id: "audit-subject", name: "subject", spellcheck: "false", autocomplete: "off" });
+  const action = el("input", { id: "audit-action", name: "action", spellcheck: "false", autocomplete: "off", placeholder: "e.g. read.comparisons" });
+  const actor = el("input", { id: "audit-actor", name: "actor", spellcheck: "false", autocomplete: "off" });
+  const records = el("div", { class: "stack", "aria-live": "polite" });
+  const form = el(
+    "form",
+    { class: "stack" },
+    el("label", { for: "audit-actor" }, "Who (a staff subject, member, system; empty: anyone)"),
+    actor,
+    el("label", { for: "audit-subject" }, "Whose data (a member's internal id; empty: everyone)"),
+    subject,
+    el("label", { for: "audit-action" }, "Action (empty: any)"),
+    action,
+    el("button", { type: "submit" }, "Show records"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const query = new URLSearchParams({ limit: "100" });
+    if (actor.value.trim()) query.set("actor", actor.value.trim());
+    if (subject.value.trim()) query.set("subject", subject.value.trim());
+    if (action.value.trim()) query.set("action", action.value.trim());
+    try {
+      const page = await api(`/v1/admin/audit?${query}`);
+      const rows = page.records.map((r) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, when(r.at)),
+          el("td", {}, `${r.actor} (${r.actorRole})`),
+          el("td", {}, r.action),
+          el("td", { class: "id" }, r.subject || "–"),
+          el("td", { class: "id" }, r.resource),
+          el("td", {}, r.purpose),
+        ),
+      );
+      records.replaceChildren(
+        table(["When", "Who", "Action", "Whose", "What", "Why"], rows, "No records match."),
+        page.nextAfterId ? el("p", { class: "muted small" }, "The first 100, oldest first; narrow the search for the rest.") : null,
+      );
+    } catch (error) {
+      records.replaceChildren(el("p", { class: "form-error", role: "alert" }, error.status === 422 ? "That is not an internal id (a UUID)." : error.message));
+    }
+  });
+  const node = el(
+    "section",
+    { id: "audit", class: "card stack", "aria-labelledby": "audit-title" },
+    el("h2", { id: "audit-title" }, "Audit log"),
+    el("p", { class: "muted small" }, "Who reached whose data, when and why, oldest first; reading it is audited too."),
+    form,
+    records,
   );
   return { node, load: () => {} };
 }
