@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import hypothesis
 import psycopg
 import pytest
@@ -24,12 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from badges.activities.webhooks import make_webhook_client
+from badges.banking.sandbox import SandboxSettings, create_sandbox_app
+from badges.banking.sandbox.truelayer import create_truelayer_sandbox
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from badges.db.migrate import upgrade
 from badges.db.pool import open_pool
 from badges.temporal.converter import make_data_converter
+from badges.workers.main import build_workers
+from tests.sandbox.conftest import CLIENT_ID, SECRET, Sandbox, plaid_api
+from tests.support import free_port, running_api, serving
 
 # Generated-input tests (hypothesis, schemathesis) run few examples in `make test` and many under
 # `make fuzz`, which sets HYPOTHESIS_PROFILE=fuzz. A test that names its own `max_examples` keeps it.
@@ -165,6 +172,69 @@ async def time_skipping(data_converter: DataConverter) -> AsyncIterator[Workflow
     )
     yield env
     await env.shutdown()
+
+
+# The running system (a real API and worker on the dev server, PostgreSQL, the sandbox banks), for
+# the integration and browser tests: defined once here, so a session that runs both starts one.
+
+
+@pytest.fixture(scope="session")
+async def sandbox_bank() -> AsyncIterator[Sandbox]:
+    """The sandbox bank (Plaid's API), on the real clock, for the whole session."""
+    async with serving(create_sandbox_app(SandboxSettings())) as url:
+        headers = {"PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET}
+        async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+            yield Sandbox(url, plaid_api(url), http)
+
+
+@pytest.fixture(scope="session")
+async def truelayer_bank() -> AsyncIterator[str]:
+    """The local TrueLayer (auth server and Data API v1 in one)."""
+    async with serving(create_truelayer_sandbox()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def system_settings(
+    settings: Settings, dev_server: WorkflowEnvironment, sandbox_bank: Sandbox, truelayer_bank: str, api_port: int
+) -> Settings:
+    target = dev_server.client.service_client.config.target_host
+    return settings.model_copy(
+        update={
+            "temporal_address": target,
+            "plaid_host": sandbox_bank.url,
+            "truelayer_auth_url": truelayer_bank,
+            "truelayer_api_url": truelayer_bank,
+            # Where the sandbox sends its webhooks.
+            "public_url": f"http://127.0.0.1:{api_port}",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def worker(
+    system_settings: Settings,
+    dev_server: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> AsyncIterator[None]:
+    async with (
+        make_webhook_client() as http,
+        build_workers(dev_server.client, system_settings, pool, engine=engine, keys=keys, http=http),
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+async def api_url(system_settings: Settings, api_port: int) -> AsyncIterator[str]:
+    async with running_api(system_settings, api_port) as url:
+        yield url
 
 
 async def create_member(engine: AsyncEngine, keys: KeyStore) -> uuid.UUID:

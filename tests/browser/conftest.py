@@ -21,17 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from badges.config import Settings
 from tests.conftest import BIN
-from tests.integration import conftest as system
 from tests.support import free_port, running_api
-
-# The whole running system (API with the pages, worker, dev server, sandbox bank), as the
-# integration tests have it, for the pages' tests: session-scoped, started once.
-api_port = system.api_port
-api_url = system.api_url
-sandbox_bank = system.sandbox_bank
-system_settings = system.system_settings
-truelayer_bank = system.truelayer_bank
-worker = system.worker
 
 # Screenshots of the pages, kept out of git (.gitignore): look at them after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
@@ -102,7 +92,8 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
 
 @pytest.fixture(scope="module")
 async def pages_url(api_url: str, worker: None) -> str:
-    """The API that serves the pages (`/app`, `/ops`), with a worker behind it."""
+    """The API that serves the pages (`/app`, `/ops`), with a worker behind it: the running system of
+    tests/conftest.py (session-scoped: one for the integration and browser tests alike)."""
     return api_url
 
 
@@ -117,9 +108,12 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         await context.close()
 
 
-async def screenshot(page: Page, name: str) -> Path:
-    """A full-page PNG under .artifacts/screenshots/ (git-ignored)."""
+async def screenshot(page: Page, name: str, *sections: str) -> Path:
+    """A full-page PNG under .artifacts/screenshots/ (git-ignored), and one of each element named
+    by a CSS selector in `sections` (`{name}-{selector without #}.png`), readable at full size."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
+    for selector in sections:
+        await page.locator(selector).screenshot(path=str(SCREENSHOTS / f"{name}-{selector.lstrip('#.')}.png"))
     return path

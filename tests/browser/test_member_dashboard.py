@@ -8,13 +8,21 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket, expect
+from psycopg_pool import AsyncConnectionPool
 
 from badges.api.auth import issue_token
 from badges.config import Settings
-from tests.browser.conftest import PAGE_TIMEOUT_MS, PHONE, screenshot
+from badges.db.insights import store_insights
+from badges.db.keys import KeyStore
+from badges.db.peers import ReleasedGroup
+from tests.browser.conftest import PAGE_TIMEOUT_MS, PHONE, SCREENSHOTS, screenshot
+from tests.integration.test_comparisons import ERRORS, RATES, keep_inputs, write_release
+from tests.integration.test_open_banking import access_token, fire
+from tests.sandbox.conftest import Sandbox
 
 SYNC_TIMEOUT_MS = 60_000  # a linked bank's history synced and evaluated
 
@@ -65,7 +73,7 @@ async def test_a_member_signs_in_sees_badges_and_the_stream_carries_no_token_in_
     await expect(civic).to_contain_text("bronze")
     await expect(civic).to_contain_text("Reward: 200 points")
     # Without insights consent the page says what to turn on, not an error.
-    await expect(page.locator("#health")).to_contain_text("behaviour_tracking")
+    await expect(page.locator("#health")).to_contain_text("This needs “Insights from your bank data” to be on.")
     await expect(page.locator("#earned-none, #badges-earned")).to_contain_text("None yet")
 
     # The stream is the WebSocket, the token offered as its subprotocol: nothing secret in the URL.
@@ -86,7 +94,10 @@ async def test_three_calculator_uses_award_the_badge_live_without_a_reload(
     form = page.locator("#savings-goal-form")
     await form.get_by_label("Goal amount").fill("1200")
     for use in (1, 2):
-        await form.get_by_role("button", name="Calculate").click()
+        if use == 1:
+            await form.get_by_role("button", name="Calculate").click()
+        else:  # by keyboard: Enter in a field submits its form
+            await form.get_by_label("Months to get there").press("Enter")
         await expect(form.locator("#savings-goal-result")).to_contain_text("Put aside £100.00 a month for 12 months")
         await expect(explorer).to_contain_text(f"{use} of 3")
     budget = page.locator("#budget-form")
@@ -102,11 +113,11 @@ async def test_three_calculator_uses_award_the_badge_live_without_a_reload(
     # Two calculators used: the distinct-calculators badge moved too, live.
     await expect(page.locator('[data-badge-id="calculator-collector"]')).to_contain_text("2 of 5")
     assert await page.evaluate("window.notReloaded") is True
-    await screenshot(page, "member-award")
+    await screenshot(page, "member-award", "#celebration", "#badges", "#tools")
 
 
-async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revoking_deletes_the_bank_data(
-    context: BrowserContext, pages_url: str
+async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_relinks_and_revoking_deletes_the_bank_data(
+    context: BrowserContext, pages_url: str, sandbox_bank: Sandbox, pool: AsyncConnectionPool, keys: KeyStore
 ) -> None:
     page = await sign_in(context, pages_url, new_member())
     privacy = page.locator("#privacy")
@@ -133,7 +144,7 @@ async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revokin
     await expect(page.locator("#spending")).to_contain_text("Rent or mortgage")
     await expect(page.locator("#savings-rate-value")).to_have_text(re.compile(r"^\d+\.\d %$"))
     assert await serious_violations(page) == []
-    await screenshot(page, "member-money")
+    await screenshot(page, "member-money", "#overview", "#badges", "#money", "#banks")
 
     # A correction: the row says the member set it, and it is still so after a reload.
     select = rows.first.get_by_role("combobox")
@@ -150,7 +161,22 @@ async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_and_revokin
     await goals.get_by_role("button", name="Add goal").click()
     await expect(goals.locator("#goal-list")).to_contain_text("Holiday")
     await expect(goals.locator("#goal-list")).to_contain_text("1,500.00")
-    await screenshot(page, "member-goals-privacy")
+    # The evaluation the new goal asked for measures it; the page shows it without a reload.
+    await expect(goals.locator("#goal-list")).to_contain_text("saved so far", timeout=SYNC_TIMEOUT_MS)
+    await screenshot(page, "member-goals-privacy", "#goals", "#compare", "#tools", "#privacy")
+
+    # The bank asks the member to sign in again: the page says so (live) and re-links in place.
+    bank = banks.locator("#bank-list > li").first
+    access = await access_token(pool, keys, str(await bank.get_attribute("data-connection-id")))
+    await sandbox_bank.custom("/sandbox/item/reset_login", access_token=access)
+    await fire(sandbox_bank, access)
+    await expect(bank).to_contain_text("Your bank asks you to sign in again", timeout=SYNC_TIMEOUT_MS)
+    await expect(page.locator("#insights")).to_contain_text(
+        "A linked bank is now: your bank asks you to sign in again."
+    )
+    await screenshot(page, "member-relink", "#banks")
+    await banks.get_by_role("button", name="Re-link First Platypus Bank").click()
+    await expect(banks.locator("#bank-list > li").first).to_contain_text("Up to date", timeout=SYNC_TIMEOUT_MS)
 
     # Turning open banking off deletes the linked bank and its transactions: the page shows them gone.
     page.once("dialog", accept)
@@ -173,7 +199,8 @@ async def test_at_phone_width_the_page_fits_the_screen(browser: Browser, pages_u
         await expect(page.locator('[data-badge-id="calculator-explorer"]')).to_be_visible()
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         assert await serious_violations(page) == []
-        await screenshot(page, "member-phone")
+        await page.screenshot(path=str(SCREENSHOTS / "member-phone-first-screen.png"))
+        await screenshot(page, "member-phone", "#overview", "#badges")
     finally:
         await context.close()
 
@@ -181,10 +208,68 @@ async def test_at_phone_width_the_page_fits_the_screen(browser: Browser, pages_u
 async def test_when_the_token_expires_the_stream_ends_and_the_page_asks_to_sign_in_again(
     context: BrowserContext, pages_url: str, system_settings: Settings
 ) -> None:
-    short = issue_token(system_settings, new_member(), ["user"], ttl=3)
+    short = issue_token(system_settings, new_member(), ["user"], ttl=10)
     await context.add_init_script(f"sessionStorage.setItem('badges.token', {json.dumps(short)})")
     page = await context.new_page()
     await page.goto(f"{pages_url}/app")
     await expect(page.locator("#stream-state")).to_have_text("Live")
     # Closed by the server at the token's expiry (1008): no reconnecting with a dead token.
-    await expect(page.get_by_label("Your name or email")).to_be_visible(timeout=10_000)
+    await expect(page.get_by_label("Your name or email")).to_be_visible(timeout=20_000)
+
+
+async def test_comparisons_say_the_improvement_first_then_the_standing_with_its_range_and_the_privacy_note(
+    context: BrowserContext, pages_url: str, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    page = await sign_in(context, pages_url, new_member())
+    compare = page.locator("#compare")
+    await expect(compare).to_contain_text("This needs “Private comparison with people like you” to be on.")
+    title = "Private comparison with people like you"
+    await page.locator("#privacy").get_by_role("button", name=f"Turn on {title}").click()
+    await expect(page.locator("#privacy .consent", has_text=title)).to_contain_text("On until")
+    await expect(compare).to_contain_text("None of your figures are kept for comparison yet.")
+    await expect(compare).to_contain_text("Keep “Insights from your bank data” consent and a linked bank")
+
+    # The member's kept figures and a release with their groups, as test_comparisons writes them.
+    user_id = uuid.UUID(await page.evaluate(ME_SCRIPT))
+    await keep_inputs(pool, user_id)
+    document = {
+        "months": [
+            {"month": "2026-09-01", "complete": True, "savingsRate": 0.12, "spendingByCategory": {}},
+            {"month": "2026-10-01", "complete": True, "savingsRate": 0.2, "spendingByCategory": {}},
+        ]
+    }
+    assert await store_insights(pool, keys, user_id, 1, datetime.now(UTC), document)
+    await write_release(
+        pool,
+        [ReleasedGroup("postcode", "area", "SW", 1_200, {**RATES, **ERRORS})],
+        ["postcode", "dependants"],
+    )
+    await page.reload()
+    item = compare.locator(".comparison-list > li").first
+    await expect(item.locator("p").first).to_have_text("Your savings rate improved since September 2026.")
+    await item.get_by_text("Where you stand by where you live: savings rate").click()
+    await expect(item).to_contain_text("That puts you around the 72nd percentile")
+    await expect(item).to_contain_text("somewhere between the 59th and the 86th")
+    await expect(item).to_contain_text("Compared with about 1,200 people in SW (SW1A alone is too small a group")
+    await expect(compare).to_contain_text("By family size:")
+    await expect(compare).to_contain_text("the About you form in Privacy")
+
+    # That form: demographics, held only while their consent is on.
+    about = "About you (for peer groups)"
+    await page.locator("#privacy").get_by_role("button", name=f"Turn on {about}").click()
+    form = page.locator("#about-you-form")
+    await form.get_by_label("Postcode district").fill("sw1a")
+    await form.get_by_label("Age range").select_option("25-34")
+    await form.get_by_role("button", name="Save").click()
+    await expect(form).to_contain_text("Saved")
+    await page.reload()
+    await expect(page.locator("#about-you-form").get_by_label("Postcode district")).to_have_value("SW1A")
+    await expect(compare.locator(".privacy-note")).to_contain_text("differential privacy (ε = 0.001")
+    await screenshot(page, "member-comparisons", "#compare")
+
+
+# The member's internal id, as the page's own session asks for it.
+ME_SCRIPT = """
+    fetch("/v1/me", {headers: {Authorization: `Bearer ${sessionStorage.getItem("badges.token")}`}})
+        .then((answer) => answer.json()).then((me) => me.userId)
+"""

@@ -64,6 +64,8 @@ const CATEGORIES = {
 const NOT_LIMITABLE = new Set(["income_salary", "income_benefits", "income_other", "savings", "transfer", "debt_repayment"]);
 
 const show = (minor) => money(minor, state.currency);
+const compact = (major) =>
+  new Intl.NumberFormat("en-GB", { style: "currency", currency: state.currency, notation: "compact", maximumFractionDigits: 1 }).format(major);
 const monthName = (iso, style = "short") =>
   new Date(`${iso}T00:00:00Z`).toLocaleDateString("en-GB", { month: style, year: "numeric", timeZone: "UTC" });
 const day = (iso) => new Date(iso).toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" });
@@ -78,8 +80,9 @@ async function fill(root, load) {
     root.replaceChildren(...[await load()].flat());
   } catch (error) {
     if (error instanceof ApiError && error.slug === "consent-required") {
+      const scope = (error.message.match(/`(\w+)`/) || [])[1];
       root.replaceChildren(
-        el("p", { class: "muted" }, error.message.replace(/ ?:? ?grant it with PUT \/v1\/me\/consent/, "")),
+        el("p", { class: "muted", "data-needs": scope || "" }, `This needs “${SCOPES[scope]?.title || scope}” to be on.`),
         el("p", {}, el("a", { href: "#privacy" }, "Choose what to share in Privacy")),
       );
     } else {
@@ -158,7 +161,7 @@ function frame() {
     ),
     section("money", "Your money", el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…"))),
     section("banks", "Linked banks", el("div", { id: "banks-body", class: "stack" })),
-    section("goals", "Your goals", el("div", { id: "goals-body", class: "stack" }), goalForm()),
+    section("goals", "Your goals", el("div", { class: "grid two" }, el("div", { id: "goals-body", class: "stack" }), goalForm())),
     section("compare", "How you compare", el("div", { id: "compare-body", class: "stack" })),
     section("tools", "Calculators", el("div", { id: "tools-body", class: "grid two" })),
     section(
@@ -205,16 +208,19 @@ function celebrate(award) {
     el("button", { type: "button", class: "secondary", onclick: () => (banner.hidden = true) }, "Close"),
   );
   banner.hidden = false;
-  document.querySelector(`[data-badge-id="${CSS.escape(award.badgeId)}"]`)?.classList.add("just-earned");
+  const card = document.querySelector(`[data-badge-id="${CSS.escape(award.badgeId)}"]`);
+  card?.classList.add("just-earned");
+  setTimeout(() => card?.classList.remove("just-earned"), 10_000);
   loadRewards();
 }
 
 function addInsight(data) {
   document.getElementById("no-insights")?.remove();
-  const text =
-    data.type === "consent"
-      ? `${SCOPES[data.scope]?.title || data.scope}: ${data.status}${data.expiresAt ? ` (until ${day(data.expiresAt)})` : ""}.`
-      : data.message || data.kind || "Something new in your figures.";
+  let text = data.message || "Something new in your figures.";
+  if (data.type === "consent")
+    text = `${SCOPES[data.scope]?.title || data.scope}: ${data.status}${data.expiresAt ? ` (until ${day(data.expiresAt)})` : ""}.`;
+  else if (data.type === "bank_connection")
+    text = `A linked bank is now: ${(STATUS_WORDS[data.status] || [data.status])[0].toLowerCase()}.`;
   document.getElementById("insights").prepend(el("li", { class: `insight ${data.kind || data.type || ""}` }, text));
 }
 
@@ -258,18 +264,34 @@ function badgeItem(badge) {
   return el("li", { class: `badge ${badge.awarded ? "earned" : ""}`, "data-badge-id": badge.badgeId }, ...parts);
 }
 
+const NEXT_BADGES = 4; // in progress, shown at once: the closest; the rest one click away
+
 function renderBadges() {
   const all = [...state.badges.values()];
   // Closest to done first: the next step is what motivates.
   const share = (badge) => (badge.progressTarget ? badge.progress / badge.progressTarget : 0);
-  const open = all.filter((badge) => !badge.awarded).sort((a, b) => share(b) - share(a));
+  // Then the quickest to finish.
+  const open = all
+    .filter((badge) => !badge.awarded)
+    .sort((a, b) => share(b) - share(a) || (a.progressTarget ?? Infinity) - (b.progressTarget ?? Infinity));
+  const moreOpen = document.querySelector("#badges-progress .more details")?.open;
   const earned = all.filter((badge) => badge.awarded);
   const justEarned = new Set([...document.querySelectorAll(".just-earned")].map((node) => node.dataset.badgeId));
-  document.getElementById("badges-progress").replaceChildren(...open.map(badgeItem));
+  const more = open.slice(NEXT_BADGES);
+  document.getElementById("badges-progress").replaceChildren(
+    ...open.slice(0, NEXT_BADGES).map(badgeItem),
+    ...(more.length
+      ? [el("li", { class: "more" }, el("details", { open: moreOpen }, el("summary", {}, `${more.length} more badges to aim for`), el("ul", { class: "badge-list" }, ...more.map(badgeItem))))]
+      : []),
+  );
   document
     .getElementById("badges-earned")
     .replaceChildren(...(earned.length ? earned.map(badgeItem) : [el("li", { class: "muted" }, "None yet: your first is closer than you think.")]));
-  for (const id of justEarned) document.querySelector(`[data-badge-id="${CSS.escape(id)}"]`)?.classList.add("just-earned");
+  for (const id of justEarned) {
+    const card = document.querySelector(`[data-badge-id="${CSS.escape(id)}"]`);
+    card?.classList.add("just-earned");
+    setTimeout(() => card?.classList.remove("just-earned"), 10_000);
+  }
 }
 
 async function loadRewards() {
@@ -340,8 +362,8 @@ function renderHealth(root, dashboard) {
     el("h3", {}, "Health score"),
     el("p", { class: "big", id: "health-score" }, `${score.score}`, el("span", { class: "muted small" }, " / 100")),
     el("p", {}, el("span", { class: `pill ${tone}`, id: "health-band" }, score.band)),
-    strongest ? el("p", {}, `Going well: ${strongest.label.toLowerCase()} (${strongest.reason})`) : null,
-    next && next !== strongest ? el("p", {}, `Next step: ${next.label.toLowerCase()}. ${next.reason}`) : null,
+    strongest ? el("p", {}, el("strong", {}, `Going well: ${strongest.label.toLowerCase()}. `), strongest.reason) : null,
+    next && next !== strongest ? el("p", {}, el("strong", {}, `Next step: ${next.label.toLowerCase()}. `), next.reason) : null,
     el("details", {}, el("summary", {}, "What makes up your score"),
       el("ul", { class: "components" }, ...score.components.map((part) =>
         el("li", {}, el("strong", {}, part.label), part.observed ? ` ${part.score} / 100: ` : " (not counted): ", part.reason)))),
@@ -359,7 +381,12 @@ function renderSavingsRate(root, dashboard) {
     parts.push(el("p", { class: "big", id: "savings-rate-value" }, percent(last.savingsRate)), el("p", { class: "muted" }, `of your income in ${monthName(last.month, "long")}`));
     if (before && before.savingsRate !== null) {
       const change = last.savingsRate - before.savingsRate;
-      parts.push(el("p", {}, change >= 0 ? `Up ${percent(change)} on ${monthName(before.month, "long")}: nice.` : `${percent(-change)} below ${monthName(before.month, "long")}.`));
+      const than = monthName(before.month, "long");
+      const words =
+        Math.abs(change) < 0.005 ? `About the same as ${than}.`
+        : change > 0 ? `Up ${percent(change)} on ${than}: nice.`
+        : `${percent(-change)} below ${than}: next month is a fresh start.`;
+      parts.push(el("p", {}, words));
     }
   }
   if (dashboard.totalSavedMinor) parts.push(el("p", {}, `Saved in all: ${show(dashboard.totalSavedMinor)}`));
@@ -367,7 +394,8 @@ function renderSavingsRate(root, dashboard) {
 }
 
 function renderMoney(root, dashboard) {
-  const months = dashboard.months;
+  // Complete months only: the month under way would read as a sudden drop.
+  const months = dashboard.months.filter((month) => month.complete);
   const labels = months.map((month) => monthName(month.month));
   const trendChart = lineChart(
     [
@@ -376,10 +404,9 @@ function renderMoney(root, dashboard) {
       { name: "Saving", values: months.map((month) => month.savingsMinor / 100) },
     ],
     labels,
-    { title: "Income, spending and saving by month", format: (value) => show(Math.round(value * 100)).replace(/\.00$/, "") },
+    { title: "Income, spending and saving by month", format: (value) => show(Math.round(value * 100)), tick: compact },
   );
-  const complete = months.filter((month) => month.complete);
-  const last = complete.at(-1);
+  const last = months.at(-1);
   const spending = last
     ? Object.entries(last.spendingByCategory).filter(([, minor]) => minor > 0).sort((a, b) => b[1] - a[1])
     : [];
@@ -391,7 +418,8 @@ function renderMoney(root, dashboard) {
     el("div", { class: "grid two" },
       el("figure", { class: "stack", id: "trends" }, el("figcaption", {}, el("h3", {}, "Month by month")), trendChart, trendTable(dashboard.trends)),
       el("figure", { class: "stack", id: "spending" }, el("figcaption", {}, el("h3", {}, "Where your money went")), spendingChart,
-        el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`))))),
+        el("details", {}, el("summary", {}, "The figures"),
+          el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`)))))),
     predictionText(dashboard.prediction),
     el("h3", {}, "Recent transactions"),
     el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
@@ -499,7 +527,7 @@ function bankItem(connection) {
     actions.append(el("button", { type: "button", onclick: () => relink(connection) }, `Re-link ${name}`));
   if (connection.status !== "disconnected")
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => disconnect(connection, name) }, `Disconnect ${name}`));
-  return el("li", { class: "stack" },
+  return el("li", { class: "stack", "data-connection-id": connection.id },
     el("p", {}, el("strong", {}, name), " ", el("span", { class: `pill ${tone}` }, words)),
     el("p", { class: "muted small" }, connection.lastSyncedAt ? `Last updated ${new Date(connection.lastSyncedAt).toLocaleString("en-GB")}` : "Not synced yet"),
     el("ul", { class: "small" }, ...connection.accounts.map((account) =>
@@ -542,12 +570,14 @@ async function linkForm() {
   return form;
 }
 
+/** Link in update mode (the sandbox standing in for the bank's sign-in): the same connection comes back. */
 async function relink(connection) {
   try {
-    const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: connection.provider, connectionId: connection.id } });
-    if (start.linkToken) await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: "user_good" } });
-    await api(`/v1/me/bank/connections/${connection.id}/relinked`, { method: "POST" });
-    announce("Thanks: syncing again.", { tone: "good" });
+    const start = await api("/v1/me/bank/link-token", { method: "POST", body: { provider: "plaid", connectionId: connection.id } });
+    // In update mode the sandbox repairs the item's login: the persona is the item's already.
+    const done = await api("/v1/dev/sandbox/link", { method: "POST", body: { linkToken: start.linkToken, username: "user_good" } });
+    await api("/v1/me/bank/connections", { method: "POST", body: { provider: "plaid", publicToken: done.publicToken } });
+    announce("Thanks: your bank is syncing again.", { tone: "good" });
     await loadMoney();
   } catch (error) {
     announce(error.message, { tone: "bad" });
@@ -599,7 +629,7 @@ function goalItem(goal) {
   if (goal.reachedAt) parts.push(el("p", { class: "good-text" }, `Reached ${day(goal.reachedAt)}: well done!`));
   else if (progress?.reason) parts.push(el("p", { class: "small" }, progress.reason));
   else if (!progress) parts.push(el("p", { class: "small muted" }, "Progress appears after your next evaluation."));
-  return el("li", { class: `goal ${progress?.atRisk ? "at-risk" : ""}`, "data-goal-id": goal.id }, ...parts);
+  return el("li", { class: `goal ${progress?.atRisk ? "at-risk" : ""}`, "data-goal-id": goal.id, "data-measured": Boolean(progress) }, ...parts);
 }
 
 function goalForm() {
@@ -635,6 +665,11 @@ function goalForm() {
       kind.dispatchEvent(new Event("change"));
       announce(`Goal added: ${body.name}.`, { tone: "good" });
       await loadGoals();
+      // A new goal is measured by an evaluation it asks for: show its progress when it comes.
+      for (let tries = 0; tries < 15 && document.querySelector("#goal-list .goal:not([data-measured])"); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await loadGoals();
+      }
     } catch (failure) {
       error.textContent = failure.problem?.errors?.map((item) => `${item.field.split(".").at(-1)}: ${item.message}`).join("; ") || failure.message;
     }
@@ -645,10 +680,13 @@ function goalForm() {
 // ---------------------------------------------------------------- peer comparisons
 
 const METRICS = { savingsRate: "savings rate", spending: "spending", fastFoodShare: "share spent on fast food" };
-const ordinal = (n) => {
-  const whole = Math.round(n);
-  const suffix = whole % 100 >= 11 && whole % 100 <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[whole % 10] || "th";
-  return `${whole}${suffix}`;
+const DIMENSIONS = { postcode: "where you live", salary_bracket: "salary", dependants: "family size", age_range: "age", contacts: "your contacts" };
+// The API's reasons are phrases naming scopes in backticks: a sentence with the scopes' titles.
+const sentence = (text) => {
+  const plain = text
+    .replace(/`(\w+)`/g, (_, scope) => `“${SCOPES[scope]?.title || scope}”`)
+    .replace("PUT /v1/me/profile", "the About you form in Privacy");
+  return plain.charAt(0).toUpperCase() + plain.slice(1) + (/[.!?]$/.test(plain) ? "" : ".");
 };
 
 async function loadComparisons() {
@@ -658,9 +696,11 @@ async function loadComparisons() {
       "Private by design: you are compared with statistics released with differential privacy" +
         (found.release ? ` (ε = ${found.release.epsilon} for this release)` : "") +
         ", never with anyone's own figures, and groups too small to hide a person are not published. The figures carry noise, so each place is a range.");
-    if (found.status !== "ready") return [el("p", {}, found.reason || "No comparison yet."), found.whatToDo ? el("p", {}, found.whatToDo) : null, note];
+    if (found.status !== "ready")
+      return [el("p", {}, sentence(found.reason || "no comparison yet")), found.whatToDo ? el("p", {}, sentence(found.whatToDo)) : null, note];
     const items = found.groups.flatMap((group) => {
-      if (group.status !== "compared") return [el("li", { class: "muted" }, `By ${group.dimension}: ${group.reason}`)];
+      const by = DIMENSIONS[group.dimension] || group.dimension;
+      if (group.status !== "compared") return [el("li", { class: "muted" }, `By ${by}: ${sentence(group.reason)}`)];
       return group.metrics.map((metric) => comparisonItem(group, metric));
     });
     return [el("ul", { class: "comparison-list" }, ...items), note];
@@ -674,12 +714,13 @@ function comparisonItem(group, metric) {
   if (improvement?.verdict === "better") parts.push(el("p", {}, el("strong", {}, `Your ${name} improved`), ` since ${monthName(improvement.previousMonth, "long")}.`));
   else if (improvement?.verdict === "unchanged") parts.push(el("p", {}, `Your ${name} held steady since ${monthName(improvement.previousMonth, "long")}.`));
   else if (improvement?.verdict === "worse") parts.push(el("p", {}, `Your ${name} dipped since ${monthName(improvement.previousMonth, "long")}: small steps count.`));
-  const standing = metric.standing;
-  const where = standing
-    ? `Around the ${ordinal(standing.percentile)} percentile of people in ${group.group.key}` +
-      (standing.uncertaintyKnown && standing.low !== null ? ` (somewhere between the ${ordinal(standing.low)} and the ${ordinal(standing.high)}).` : ".")
-    : metric.summary;
-  parts.push(el("details", {}, el("summary", {}, `Where you stand by ${group.dimension}`), el("p", {}, where), metric.summary ? el("p", { class: "small" }, metric.summary) : null));
+  const rolledUp = group.group.rolledUpFrom
+    ? ` (${group.group.rolledUpFrom.split(":")[1]} alone is too small a group to publish, so its wider area is used)`
+    : "";
+  const among = `Compared with about ${group.group.noisySize.toLocaleString("en-GB")} people in ${group.group.key}${rolledUp}.`;
+  const by = DIMENSIONS[group.dimension] || group.dimension;
+  // The summary says the place and its range in words (the API's, so every client says the same).
+  parts.push(el("details", {}, el("summary", {}, `Where you stand by ${by}: ${name}`), el("p", {}, metric.summary), el("p", { class: "small muted" }, among)));
   return el("li", { class: "stack" }, ...parts);
 }
 
@@ -693,6 +734,46 @@ async function loadConsent() {
       el("ul", { class: "consent-list", id: "consent-list" }, ...Object.keys(SCOPES).map(consentItem)),
     ];
   });
+}
+
+const AGE_RANGES = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"];
+const SALARY_BRACKETS = ["<20k", "20-30k", "30-45k", "45-60k", "60-80k", "80-100k", "100k+"];
+
+/** The demographics the `demographics` scope allows: each one optional, only coarse values. */
+async function aboutYouForm() {
+  const held = (await api("/v1/me/profile")).demographics || {};
+  const choice = (id, label, values, current) => [
+    el("label", { for: id }, label),
+    el("select", { id, name: id }, el("option", { value: "" }, "Prefer not to say"),
+      ...values.map((value) => el("option", { value, selected: value === current }, value))),
+  ];
+  const status = el("p", { role: "status", class: "small" });
+  const form = el("form", { class: "stack", id: "about-you-form", "aria-labelledby": "about-you-title" },
+    el("h4", { id: "about-you-title" }, "About you"),
+    el("label", { for: "about-postcode" }, "Postcode district (the first half only, e.g. SW1A)"),
+    el("input", { id: "about-postcode", name: "postcode", value: held.postcode || "", maxlength: "4", autocomplete: "off", pattern: "[A-Za-z]{1,2}[0-9][0-9A-Za-z]?" }),
+    ...choice("about-age", "Age range", AGE_RANGES, held.ageRange),
+    el("label", { for: "about-dependants" }, "Children or others who depend on you"),
+    el("input", { id: "about-dependants", name: "dependants", type: "number", min: "0", max: "20", step: "1", value: held.dependants ?? "" }),
+    ...choice("about-salary", "Yearly salary", SALARY_BRACKETS, held.salaryBracket),
+    el("button", { type: "submit", class: "secondary" }, "Save"), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = (name) => form.elements[name].value.trim();
+    const demographics = {
+      postcode: value("about-postcode").toUpperCase() || null,
+      ageRange: value("about-age") || null,
+      dependants: value("about-dependants") === "" ? null : Number(value("about-dependants")),
+      salaryBracket: value("about-salary") || null,
+    };
+    try {
+      await api("/v1/me/profile", { method: "PUT", body: { demographics } });
+      status.textContent = "Saved: your peer groups follow at the next release.";
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  return form;
 }
 
 function consentItem(scope) {
@@ -709,12 +790,18 @@ function consentItem(scope) {
   } else {
     actions.append(el("button", { type: "button", onclick: () => changeConsent(scope, true) }, `Turn on ${about.title}`));
   }
-  return el("li", { class: "stack consent", "data-scope": scope },
+  const item = el("li", { class: "stack consent", "data-scope": scope },
     el("h3", {}, about.title, " ", el("span", { class: `pill ${active ? "good" : ""}` }, status)),
     el("p", {}, about.what),
     el("p", { class: "small" }, el("strong", {}, "Turning it off deletes: "), about.deletes),
     el("p", { class: "muted small" }, `Each time you turn it on or renew it, it lasts ${about.days} days at most.`),
     actions);
+  if (scope === "demographics" && active) {
+    const slot = el("div", {});
+    item.append(slot);
+    fill(slot, aboutYouForm);
+  }
+  return item;
 }
 
 async function changeConsent(scope, on) {

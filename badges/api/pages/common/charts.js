@@ -53,10 +53,11 @@ export function barChart(items, { title, format = String, width = 520 } = {}) {
 /**
  * Lines over shared labels (e.g. months): series [{name, values: [number|null]}], labels [text].
  * A null is a gap. Each series gets its own class (chart-line-0, -1, ...) and a legend entry.
+ * format(value): a value in words (the description); tick(value): an axis label (short).
  */
-export function lineChart(series, labels, { title, format = String, width = 560, height = 220 } = {}) {
-  const left = 64;
-  const right = 12;
+export function lineChart(series, labels, { title, format = String, tick = format, width = 560, height = 220 } = {}) {
+  const left = 72;
+  const right = 28;
   const top = 12;
   const bottom = 40;
   const values = series.flatMap((line) => line.values).filter((value) => value !== null && value !== undefined);
@@ -68,10 +69,10 @@ export function lineChart(series, labels, { title, format = String, width = 560,
     .map((line) => `${line.name}: ${line.values.map((v, i) => `${labels[i]} ${v === null ? "no data" : format(v)}`).join(", ")}`)
     .join(". ");
   const chart = frame(title, description || "No figures yet.", width, height);
-  for (const tick of [low, (low + high) / 2, high]) {
+  for (const value of [low, (low + high) / 2, high]) {
     chart.append(
-      svg("line", { x1: left, x2: width - right, y1: y(tick), y2: y(tick), class: "chart-grid" }),
-      svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", class: "chart-label" }, format(tick)),
+      svg("line", { x1: left, x2: width - right, y1: y(value), y2: y(value), class: "chart-grid" }),
+      svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", class: "chart-label" }, tick(value)),
     );
   }
   const every = Math.ceil(labels.length / 6);
