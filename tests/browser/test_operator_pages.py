@@ -148,6 +148,7 @@ async def test_each_staff_scope_is_offered_what_it_may_do(context: BrowserContex
     await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     await expect(page.get_by_role("button", name="Re-evaluate", exact=False)).to_have_count(0)
     await expect(page.get_by_role("button", name="Release deferred rewards")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Save cap")).to_have_count(0)
     await expect(page.locator("#reviews")).to_contain_text("operators and admins decide")
     # Compliance reads the audit log (operators may not): its own staff reads are in it.
     await page.get_by_label("Who (a staff subject, member, system; empty: anyone)").fill("auditor@example.com")
@@ -163,6 +164,13 @@ async def test_each_staff_scope_is_offered_what_it_may_do(context: BrowserContex
 
     admin = await sign_in(context, pages_url, "admin@example.com", "admin")
     await expect(admin.get_by_role("button", name="Release deferred rewards")).to_be_visible()
+    scope = f"ops-cap-{uuid.uuid4().hex[:8]}"  # a badge of its own: no other test's rewards are capped
+    await admin.get_by_label("Badge id (* for all rewards)").fill(scope)
+    await admin.get_by_label("Kind").select_option("money")
+    await admin.get_by_label("Monthly cap (points, or pounds for money)").fill("250")
+    await admin.get_by_role("button", name="Save cap").click()
+    await expect(admin.locator("#rewards tbody")).to_contain_text(scope)
+    await expect(admin.locator("#rewards tbody tr", has_text=scope)).to_contain_text("£250.00")
     reevaluate = admin.locator("#badges").get_by_role("button", name="Re-evaluate").first
     await expect(reevaluate).to_be_visible()
 

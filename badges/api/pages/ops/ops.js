@@ -10,6 +10,7 @@ const STAFF = ["operator", "compliance", "admin"];
 const MAY = {
   decide: ["operator", "admin"], // POST /v1/admin/review-queue/{id}/decision
   releaseRewards: ["admin"], // POST /v1/admin/rewards/release-deferred
+  setBudget: ["admin"], // PUT /v1/admin/reward-budgets/{scope}
   reevaluate: ["admin"], // POST /v1/admin/badges/{id}/reevaluate
   readAudit: ["compliance", "admin"], // GET /v1/admin/audit
 };
@@ -244,8 +245,51 @@ function rewardsSection() {
       });
       parts.push(release);
     }
+    if (may("setBudget")) parts.push(budgetForm(reload));
     return parts;
   });
+}
+
+/** Admins set a monthly cap: for one badge's rewards, or (`*`) all of them, of one kind. */
+function budgetForm(reload) {
+  const field = (id, label, control) => [el("label", { for: id }, label), control];
+  const scope = el("input", { id: "budget-scope", required: true, value: "*", spellcheck: "false" });
+  const kind = el("select", { id: "budget-kind" }, el("option", { value: "points" }, "points"), el("option", { value: "money" }, "money (GBP)"));
+  const limit = el("input", { id: "budget-limit", type: "number", min: "0", step: "1", required: true, inputmode: "numeric" });
+  const policy = el(
+    "select",
+    { id: "budget-policy" },
+    el("option", { value: "defer" }, "defer: grant next month"),
+    el("option", { value: "withhold" }, "withhold: never grant"),
+  );
+  const form = el(
+    "form",
+    { class: "stack", "aria-labelledby": "budget-form-title" },
+    el("h3", { id: "budget-form-title" }, "Set a monthly cap"),
+    ...field("budget-scope", "Badge id (* for all rewards)", scope),
+    ...field("budget-kind", "Kind", kind),
+    ...field("budget-limit", "Monthly cap (points, or pounds for money)", limit),
+    ...field("budget-policy", "When the cap is reached", policy),
+    el("button", { type: "submit" }, "Save cap"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const inMoney = kind.value === "money";
+    const body = {
+      kind: kind.value,
+      currency: inMoney ? "GBP" : null,
+      monthlyLimit: Math.round(Number(limit.value) * (inMoney ? 100 : 1)),
+      policy: policy.value,
+    };
+    try {
+      await api(`/v1/admin/reward-budgets/${encodeURIComponent(scope.value.trim())}`, { method: "PUT", body });
+      announce(`Cap saved for ${scope.value.trim()}.`, { tone: "good" });
+      await reload();
+    } catch (error) {
+      announce(error.message, { tone: "bad" });
+    }
+  });
+  return form;
 }
 
 // --- webhook deliveries ------------------------------------------------------------------------
