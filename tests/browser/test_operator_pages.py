@@ -156,6 +156,7 @@ async def test_each_staff_scope_is_offered_what_it_may_do(context: BrowserContex
     await page.get_by_role("button", name="Show records").click()
     await expect(page.locator("#audit tbody")).to_contain_text("auditor@example.com (compliance)")
     await expect(page.locator("#audit tbody")).to_contain_text("/v1/admin/metrics/success")
+    assert await serious_violations(page) == []  # with the audit form and its table
 
     operator = await sign_in(context, pages_url, "ops@example.com", "operator")
     await expect(operator.locator("#metrics article.metric")).to_have_count(5)
@@ -171,6 +172,8 @@ async def test_each_staff_scope_is_offered_what_it_may_do(context: BrowserContex
     await admin.get_by_role("button", name="Save cap").click()
     await expect(admin.locator("#rewards tbody")).to_contain_text(scope)
     await expect(admin.locator("#rewards tbody tr", has_text=scope)).to_contain_text("£250.00")
+    assert await serious_violations(admin) == []  # with every action and form an admin has
+    await screenshot(admin, "ops-admin")
     reevaluate = admin.locator("#badges").get_by_role("button", name="Re-evaluate").first
     await expect(reevaluate).to_be_visible()
 
