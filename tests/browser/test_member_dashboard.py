@@ -273,3 +273,32 @@ ME_SCRIPT = """
     fetch("/v1/me", {headers: {Authorization: `Bearer ${sessionStorage.getItem("badges.token")}`}})
         .then((answer) => answer.json()).then((me) => me.userId)
 """
+
+
+async def test_a_member_downloads_their_data_then_deletes_their_account_after_the_warning(
+    context: BrowserContext, pages_url: str
+) -> None:
+    sub = new_member()
+    page = await sign_in(context, pages_url, sub)
+    privacy = page.locator("#privacy")
+    async with page.expect_download() as downloading:
+        await privacy.get_by_role("button", name="Download my data").click()
+    download = await downloading.value
+    assert download.suggested_filename == "badges-export.json"
+    exported = json.loads((await download.path()).read_text())
+    assert "sections" in exported and exported["userId"]
+    await expect(privacy.locator("#export-status")).to_have_text("Your export has been downloaded.")
+
+    form = page.locator("#delete-form")
+    await expect(form).to_contain_text("This cannot be undone.")
+    await form.get_by_role("button", name="Delete my account for good").click()
+    await expect(form).to_contain_text("Type DELETE in capitals to confirm.")  # nothing happened yet
+    await form.get_by_label("Type DELETE to confirm").fill("DELETE")
+    await form.get_by_role("button", name="Delete my account for good").click()
+    await expect(page.locator("#sign-in")).to_contain_text(f"The account of {sub} has been deleted (reference ")
+    await screenshot(page, "member-deleted")
+    # The name is refused for good: signing in again is told so, and goes no further.
+    await page.get_by_label("Your name or email").fill(sub)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page.locator("#sign-in")).to_contain_text("This membership has been erased")
+    await expect(page.locator("#dashboard")).to_be_hidden()

@@ -115,7 +115,22 @@ function setStreamState(stream) {
   if (stream === "signed-out") signOut();
 }
 
+function notice(text) {
+  document.getElementById("sign-in").prepend(el("p", { class: "pill", role: "status" }, text));
+}
+
 async function start(signed) {
+  try {
+    await api("/v1/me");
+  } catch (error) {
+    // An erased membership is refused for good (410): say so on the sign-in form.
+    if (error.status === 410) {
+      signOut();
+      notice(error.message);
+      return;
+    }
+    if (error.status === 401) return; // signed out already
+  }
   state.claims = signed;
   document.getElementById("sign-in").hidden = true;
   document.getElementById("account").hidden = false;
@@ -159,7 +174,13 @@ function frame() {
         el("div", { class: "stack" }, el("h3", {}, "Earned"), el("ul", { id: "badges-earned", class: "badge-list" }))),
       el("details", {}, el("summary", {}, "Your rewards"), el("div", { id: "rewards" })),
     ),
-    section("money", "Your money", el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…"))),
+    section(
+      "money",
+      "Your money",
+      el("div", { id: "money-body", class: "stack" }, el("p", { class: "muted" }, "Loading…")),
+      el("h3", {}, "Recent transactions"),
+      el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
+    ),
     section("banks", "Linked banks", el("div", { id: "banks-body", class: "stack" })),
     section("goals", "Your goals", el("div", { class: "grid two" }, el("div", { id: "goals-body", class: "stack" }), goalForm())),
     section("compare", "How you compare", el("div", { id: "compare-body", class: "stack" })),
@@ -188,7 +209,7 @@ function onStreamMessage({ type, data }) {
   } else if (type === "insight") {
     addInsight(data);
     if (data.type === "consent") refreshAfterConsent();
-    else loadMoney();
+    else refreshMoney();
   }
 }
 
@@ -234,7 +255,13 @@ function rewardText(reward) {
 }
 
 async function loadBadges() {
-  const mine = await api("/v1/me/badges");
+  let mine;
+  try {
+    mine = await api("/v1/me/badges");
+  } catch (error) {
+    document.getElementById("badges-progress").replaceChildren(el("li", { class: "form-error" }, error.message));
+    return;
+  }
   state.badges = new Map(mine.badges.map((badge) => [badge.badgeId, badge]));
   renderBadges();
   await loadRewards();
@@ -421,10 +448,7 @@ function renderMoney(root, dashboard) {
         el("details", {}, el("summary", {}, "The figures"),
           el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`)))))),
     predictionText(dashboard.prediction),
-    el("h3", {}, "Recent transactions"),
-    el("div", { id: "transactions" }, el("p", { class: "muted" }, "Loading…")),
   );
-  loadTransactions();
 }
 
 const TRENDS = [
@@ -463,9 +487,7 @@ function predictionText(prediction) {
 }
 
 async function loadTransactions() {
-  const root = document.getElementById("transactions");
-  if (!root) return;
-  await fill(root, async () => {
+  await fill(document.getElementById("transactions"), async () => {
     const page = await api("/v1/me/transactions?limit=15");
     if (!page.transactions.length) return el("p", { class: "muted" }, "No transactions yet.");
     return el("div", { class: "table-scroll" }, el("table", { id: "transactions-table" },
@@ -818,16 +840,20 @@ async function changeConsent(scope, on) {
   }
 }
 
-let consentRefresh = null;
-function refreshAfterConsent() {
-  // Several consent insights arrive together: one refresh for them all.
-  consentRefresh ??= Promise.resolve().then(async () => {
-    await loadConsent();
-    await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
-    consentRefresh = null;
-  });
-  return consentRefresh;
+/** `load`, run once for every call made while it waits its turn: insights come several at once. */
+function coalesced(load) {
+  let pending = null;
+  return () =>
+    (pending ??= new Promise((resolve) => setTimeout(resolve, 250)).then(load).finally(() => {
+      pending = null;
+    }));
 }
+
+const refreshMoney = coalesced(loadMoney);
+const refreshAfterConsent = coalesced(async () => {
+  await loadConsent();
+  await Promise.all([loadMoney(), loadGoals(), loadComparisons()]);
+});
 
 function exportPanel() {
   const status = el("p", { role: "status", id: "export-status" });
@@ -871,9 +897,7 @@ function deletePanel() {
       const receipt = await api("/v1/me", { method: "DELETE" });
       const name = state.claims.sub;
       signOut();
-      document.getElementById("sign-in").prepend(
-        el("p", { class: "pill", role: "status" }, `The account of ${name} has been deleted (reference ${receipt.reference}).`),
-      );
+      notice(`The account of ${name} has been deleted (reference ${receipt.reference}).`);
     } catch (failure) {
       error.textContent = failure.message;
     }
