@@ -371,68 +371,78 @@ function badgesSection() {
   );
 }
 
-// --- Temporal Web UI links ---------------------------------------------------------------------
+// --- Temporal Web UI links and the audit log: sections that answer a search ------------------
 
-function workflowsSection() {
-  const input = el("input", { id: "member-id", name: "member", required: true, spellcheck: "false", autocomplete: "off", placeholder: "00000000-0000-0000-0000-000000000000" });
-  const links = el("div", { class: "stack", "aria-live": "polite" });
+const textInput = (id, attributes = {}) => el("input", { id, name: id, spellcheck: "false", autocomplete: "off", ...attributes });
+
+/** A card with a form; what `search()` answers replaces the results under it (nothing is asked before). */
+function searchSection(id, title, intro, fields, submitLabel, search) {
+  const results = el("div", { class: "stack", "aria-live": "polite" });
   const form = el(
     "form",
     { class: "stack" },
-    el("label", { for: "member-id" }, "Member's internal id"),
-    input,
-    el("button", { type: "submit" }, "Show workflows"),
+    ...fields.flatMap(([label, input]) => [el("label", { for: input.id }, label), input]),
+    el("button", { type: "submit" }, submitLabel),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const answer = await api(`/v1/admin/members/${encodeURIComponent(input.value.trim())}/workflows`);
-      const link = (href, text) => el("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
-      links.replaceChildren(
-        el("p", {}, link(answer.allWorkflowsUrl, `All workflows of ${answer.memberId}`), ` in ${answer.temporalUiUrl} (namespace ${answer.namespace})`),
-        el("ul", {}, ...answer.workflows.map((w) => el("li", {}, link(w.url, w.workflowId), ` – ${w.kind}`))),
-        el("p", { class: "muted small" }, "Payloads open in the Web UI only through the audited codec endpoint (POST /codec/session first)."),
-      );
+      results.replaceChildren(...[await search()].flat().filter(Boolean));
     } catch (error) {
-      links.replaceChildren(el("p", { class: "form-error", role: "alert" }, error.status === 422 ? "That is not an internal id (a UUID)." : error.message));
+      const text = error.status === 422 ? "That is not an internal id (a UUID)." : error.message;
+      results.replaceChildren(el("p", { class: "form-error", role: "alert" }, text));
     }
   });
   const node = el(
     "section",
-    { id: "workflows", class: "card stack", "aria-labelledby": "workflows-title" },
-    el("h2", { id: "workflows-title" }, "A member's workflows in the Temporal Web UI"),
-    el("p", { class: "muted small" }, "By the member's internal id (as the review queue and audit log show it); nothing else names them."),
+    { id, class: "card stack", "aria-labelledby": `${id}-title` },
+    el("h2", { id: `${id}-title` }, title),
+    el("p", { class: "muted small" }, intro),
     form,
-    links,
+    results,
   );
   return { node, load: () => {} };
 }
 
-// --- audit log (compliance, admin) ------------------------------------------------------------
+function workflowsSection() {
+  const member = textInput("member-id", { required: true, placeholder: "00000000-0000-0000-0000-000000000000" });
+  return searchSection(
+    "workflows",
+    "A member's workflows in the Temporal Web UI",
+    "By the member's internal id (as the review queue and audit log show it); nothing else names them.",
+    [["Member's internal id", member]],
+    "Show workflows",
+    async () => {
+      const answer = await api(`/v1/admin/members/${encodeURIComponent(member.value.trim())}/workflows`);
+      const link = (href, text) => el("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
+      return [
+        el("p", {}, link(answer.allWorkflowsUrl, `All workflows of ${answer.memberId}`), ` in ${answer.temporalUiUrl} (namespace ${answer.namespace})`),
+        el("ul", {}, ...answer.workflows.map((w) => el("li", {}, link(w.url, w.workflowId), ` – ${w.kind}`))),
+        el("p", { class: "muted small" }, "Payloads open in the Web UI only through the audited codec endpoint (POST /codec/session first)."),
+      ];
+    },
+  );
+}
 
 function auditSection() {
-  const subject = el("input", { id: "audit-subject", name: "subject", spellcheck: "false", autocomplete: "off" });
-  const action = el("input", { id: "audit-action", name: "action", spellcheck: "false", autocomplete: "off", placeholder: "e.g. read.comparisons" });
-  const actor = el("input", { id: "audit-actor", name: "actor", spellcheck: "false", autocomplete: "off" });
-  const records = el("div", { class: "stack", "aria-live": "polite" });
-  const form = el(
-    "form",
-    { class: "stack" },
-    el("label", { for: "audit-actor" }, "Who (a staff subject, member, system; empty: anyone)"),
-    actor,
-    el("label", { for: "audit-subject" }, "Whose data (a member's internal id; empty: everyone)"),
-    subject,
-    el("label", { for: "audit-action" }, "Action (empty: any)"),
-    action,
-    el("button", { type: "submit" }, "Show records"),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const query = new URLSearchParams({ limit: "100" });
-    if (actor.value.trim()) query.set("actor", actor.value.trim());
-    if (subject.value.trim()) query.set("subject", subject.value.trim());
-    if (action.value.trim()) query.set("action", action.value.trim());
-    try {
+  const filters = {
+    actor: textInput("audit-actor"),
+    subject: textInput("audit-subject"),
+    action: textInput("audit-action", { placeholder: "e.g. read.comparisons" }),
+  };
+  return searchSection(
+    "audit",
+    "Audit log",
+    "Who reached whose data, when and why, oldest first; reading it is audited too.",
+    [
+      ["Who (a staff subject, member, system; empty: anyone)", filters.actor],
+      ["Whose data (a member's internal id; empty: everyone)", filters.subject],
+      ["Action (empty: any)", filters.action],
+    ],
+    "Show records",
+    async () => {
+      const query = new URLSearchParams({ limit: "100" });
+      for (const [name, input] of Object.entries(filters)) if (input.value.trim()) query.set(name, input.value.trim());
       const page = await api(`/v1/admin/audit?${query}`);
       const rows = page.records.map((r) =>
         el(
@@ -446,23 +456,12 @@ function auditSection() {
           el("td", {}, r.purpose),
         ),
       );
-      records.replaceChildren(
+      return [
         table(["When", "Who", "Action", "Whose", "What", "Why"], rows, "No records match."),
         page.nextAfterId ? el("p", { class: "muted small" }, "The first 100, oldest first; narrow the search for the rest.") : null,
-      );
-    } catch (error) {
-      records.replaceChildren(el("p", { class: "form-error", role: "alert" }, error.status === 422 ? "That is not an internal id (a UUID)." : error.message));
-    }
-  });
-  const node = el(
-    "section",
-    { id: "audit", class: "card stack", "aria-labelledby": "audit-title" },
-    el("h2", { id: "audit-title" }, "Audit log"),
-    el("p", { class: "muted small" }, "Who reached whose data, when and why, oldest first; reading it is audited too."),
-    form,
-    records,
+      ];
+    },
   );
-  return { node, load: () => {} };
 }
 
 document.addEventListener("badges:signed-out", showSignIn);
