@@ -248,6 +248,7 @@ def main() -> None:
                 say("the demo members could not be seeded (see above); everything else runs")
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")
+        say(f"Dashboard  http://localhost:{API_PORT}/app  (sign in with any name; alice@example.com has history)")
         say(f"Operators  http://localhost:{API_PORT}/ops  (sign in with any name and a staff role)")
         say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
         say(

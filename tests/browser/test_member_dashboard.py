@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket, expect
@@ -141,6 +142,8 @@ async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_relinks_and
     await expect(page.locator("#trend-table tbody tr", has_text="Spending")).to_have_count(1)
     await expect(page.locator("#trends svg[role=img]")).to_be_visible()
     await expect(page.locator("#spending svg[role=img]")).to_be_visible()
+    # The sandbox's history is a year long: no complete month has its year-before yet, and the page says so.
+    await expect(page.locator("#year-on-year")).to_contain_text("once your history reaches back a year and a month")
     await expect(page.locator("#spending")).to_contain_text("Rent or mortgage")
     await expect(page.locator("#savings-rate-value")).to_have_text(re.compile(r"^\d+\.\d %$"))
     assert await serious_violations(page) == []
@@ -302,3 +305,91 @@ async def test_a_member_downloads_their_data_then_deletes_their_account_after_th
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await expect(page.locator("#sign-in")).to_contain_text("This membership has been erased")
     await expect(page.locator("#dashboard")).to_be_hidden()
+
+
+def two_years_of_figures() -> dict[str, Any]:
+    """An evaluation's findings over 24 complete months (as `member_insights` keeps them): spending
+    down by a tenth on the year before, so each month has its year-before to compare with."""
+    months, spending = [], []
+    for index in range(24):
+        year, month = divmod(index, 12)
+        first = f"{2024 + year}-{month + 1:02d}-01"
+        spent = 200_000 if year == 0 else 180_000
+        months.append(
+            {
+                "month": first,
+                "complete": True,
+                "incomeMinor": 300_000,
+                "spendingMinor": spent,
+                "savingsMinor": 300_000 - spent,
+                "savingsRate": (300_000 - spent) / 300_000,
+                "spendingByCategory": {"groceries": spent - 150_000, "rent_mortgage": 150_000},
+            }
+        )
+        spending.append({"month": first, "value": spent, "monthOnMonth": 0.0, "yearOnYear": -0.1 if year else None})
+    health = {
+        "score": 82,
+        "band": "healthy",
+        "monthsRead": 12,
+        "components": [
+            {
+                "indicator": "long_term_savings",
+                "label": "Sufficient long-term savings",
+                "observed": True,
+                "score": 100,
+                "weight": 0.5,
+                "measure": 0.4,
+                "reason": "You put aside 40% of your income.",
+            },
+            {
+                "indicator": "manageable_debt",
+                "label": "Manageable debt",
+                "observed": True,
+                "score": 64,
+                "weight": 0.5,
+                "measure": 0.1,
+                "reason": "Debt repayments took 10% of your income.",
+            },
+            {
+                "indicator": "credit_score",
+                "label": "Prime credit score",
+                "observed": False,
+                "score": None,
+                "weight": 0.0,
+                "measure": None,
+                "reason": "Held by credit reference agencies.",
+            },
+        ],
+    }
+    return {"health": health, "months": months, "trends": {"spending_minor": spending}}
+
+
+async def test_the_money_charts_say_month_on_month_and_year_on_year_from_the_figures_kept(
+    context: BrowserContext, pages_url: str, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    page = await sign_in(context, pages_url, new_member())
+    title = "Insights from your bank data"
+    await page.locator("#privacy").get_by_role("button", name=f"Turn on {title}").click()
+    await expect(page.locator("#privacy .consent", has_text=title)).to_contain_text("On until")
+    user_id = uuid.UUID(await page.evaluate(ME_SCRIPT))
+    # Ahead of any evaluation the consent starts (theirs are numbered by time in microseconds x 1000).
+    assert await store_insights(pool, keys, user_id, 9 * 10**18, datetime.now(UTC), two_years_of_figures())
+    await page.reload()
+
+    await expect(page.locator("#health-score")).to_have_text("82 / 100")
+    await expect(page.locator("#health-band")).to_have_text("healthy")
+    # The strongest part first, then the next step; the parts a bank cannot see said as such.
+    await expect(page.locator("#health")).to_contain_text("Going well: sufficient long-term savings.")
+    await expect(page.locator("#health")).to_contain_text("Next step: manageable debt.")
+    await expect(page.locator("#health")).to_contain_text("Prime credit score (not counted)")
+    await expect(page.locator("#savings-rate-value")).to_have_text("40.0 %")
+    await expect(page.locator("#trend-table tbody tr", has_text="Spending")).to_contain_text("no change")
+    await expect(page.locator("#trend-table tbody tr", has_text="Spending")).to_contain_text("down 10 % (better)")
+    year = page.locator("#year-on-year svg[role=img]")
+    await expect(year.locator("title")).to_have_text("Spending by month, against the same month a year before")
+    # The description carries the figures: Jan 2025 at 1,800.00 against Jan 2024's 2,000.00.
+    await expect(year.locator("desc")).to_contain_text("Spending this year: Jan 2025 £1,800.00")
+    await expect(year.locator("desc")).to_contain_text("A year before: Jan 2025 £2,000.00")
+    await expect(page.locator("#trends svg[role=img] path.chart-line")).to_have_count(3)
+    await expect(page.locator("#spending")).to_contain_text("Groceries")
+    await screenshot(page, "member-charts", "#overview", "#money")

@@ -1,6 +1,6 @@
 // The member dashboard (/app): sign-in, then every section from the API, kept current by the live
 // stream (progress, awards, insights) without a reload. Improvement and next steps come before rank.
-import { ApiError, announce, api, claims, download, el, money, mountSignIn, openStream, percent, signOut, token } from "/pages/common/api.js";
+import { ApiError, announce, api, claims, download, el, money, mountSignIn, openStream, percent, present, signOut, token } from "/pages/common/api.js";
 import { barChart, lineChart } from "/pages/common/charts.js";
 import { calculators } from "/pages/app/calculators.js";
 
@@ -77,7 +77,7 @@ function section(id, title, ...children) {
 /** Fills `root` from `load()`; a 403 consent-required shows what to turn on instead. */
 async function fill(root, load) {
   try {
-    root.replaceChildren(...[await load()].flat());
+    root.replaceChildren(...present([await load()]));
   } catch (error) {
     if (error instanceof ApiError && error.slug === "consent-required") {
       const scope = (error.message.match(/`(\w+)`/) || [])[1];
@@ -385,7 +385,7 @@ function renderHealth(root, dashboard) {
   // The strongest first, then where the next points are.
   const strongest = [...observed].sort((a, b) => b.score - a.score)[0];
   const next = [...observed].sort((a, b) => a.score - b.score)[0];
-  root.replaceChildren(
+  root.replaceChildren(...present([
     el("h3", {}, "Health score"),
     el("p", { class: "big", id: "health-score" }, `${score.score}`, el("span", { class: "muted small" }, " / 100")),
     el("p", {}, el("span", { class: `pill ${tone}`, id: "health-band" }, score.band)),
@@ -394,7 +394,7 @@ function renderHealth(root, dashboard) {
     el("details", {}, el("summary", {}, "What makes up your score"),
       el("ul", { class: "components" }, ...score.components.map((part) =>
         el("li", {}, el("strong", {}, part.label), part.observed ? ` ${part.score} / 100: ` : " (not counted): ", part.reason)))),
-  );
+  ]));
 }
 
 function renderSavingsRate(root, dashboard) {
@@ -441,14 +441,36 @@ function renderMoney(root, dashboard) {
     spending.map(([category, minor]) => ({ label: CATEGORIES[category] || category, value: minor / 100 })),
     { title: last ? `Spending by category, ${monthName(last.month, "long")}` : "Spending by category", format: (value) => show(Math.round(value * 100)) },
   );
-  root.replaceChildren(
+  root.replaceChildren(...present([
     el("div", { class: "grid two" },
       el("figure", { class: "stack", id: "trends" }, el("figcaption", {}, el("h3", {}, "Month by month")), trendChart, trendTable(dashboard.trends)),
+      yearOnYear(months),
       el("figure", { class: "stack", id: "spending" }, el("figcaption", {}, el("h3", {}, "Where your money went")), spendingChart,
         el("details", {}, el("summary", {}, "The figures"),
           el("ul", { class: "small spending-list" }, ...spending.map(([category, minor]) => el("li", {}, `${CATEGORIES[category] || category}: ${show(minor)}`)))))),
     predictionText(dashboard.prediction),
+  ]));
+}
+
+/** Spending in each of the last 12 complete months against the same month a year before. */
+function yearOnYear(months) {
+  const byMonth = new Map(months.map((month) => [month.month, month]));
+  const yearBefore = (iso) => `${Number(iso.slice(0, 4)) - 1}${iso.slice(4)}`;
+  const recent = months.slice(-12);
+  const before = recent.map((month) => byMonth.get(yearBefore(month.month))?.spendingMinor ?? null);
+  const heading = el("figcaption", {}, el("h3", {}, "This year against last year"));
+  if (before.every((value) => value === null))
+    return el("figure", { class: "stack", id: "year-on-year" }, heading,
+      el("p", { class: "muted" }, "This shows once your history reaches back a year and a month."));
+  const chart = lineChart(
+    [
+      { name: "Spending this year", values: recent.map((month) => month.spendingMinor / 100) },
+      { name: "A year before", values: before.map((value) => (value === null ? null : value / 100)) },
+    ],
+    recent.map((month) => monthName(month.month)),
+    { title: "Spending by month, against the same month a year before", format: (value) => show(Math.round(value * 100)), tick: compact },
   );
+  return el("figure", { class: "stack", id: "year-on-year" }, heading, chart);
 }
 
 const TRENDS = [

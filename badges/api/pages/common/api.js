@@ -224,8 +224,14 @@ export function el(tag, attributes = {}, ...children) {
     if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  node.append(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+  node.append(...present(children));
   return node;
+}
+
+/** Children without the null, undefined and false that conditional parts leave: `replaceChildren`
+ * and `append` would show those as text. */
+export function present(children) {
+  return children.flat().filter((child) => child !== null && child !== undefined && child !== false);
 }
 
 /** Amounts in minor units as money: money(123456, "GBP") → "£1,234.56". */

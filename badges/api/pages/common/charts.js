@@ -75,14 +75,16 @@ export function lineChart(series, labels, { title, format = String, tick = forma
       svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", class: "chart-label" }, tick(value)),
     );
   }
+  // At most six labels along the axis, evenly spaced, the last one at the end (in place of the
+  // evenly spaced one nearest it, which would overlap it).
   const every = Math.ceil(labels.length / 6);
-  labels.forEach((label, index) => {
-    if (index % every === 0 || index === labels.length - 1)
-      chart.append(
-        // The last label ends at the last point rather than centring on it, so it is not cut off.
-        svg("text", { x: x(index), y: height - 22, "text-anchor": index === labels.length - 1 && index ? "end" : "middle", class: "chart-label" }, label),
-      );
-  });
+  const last = labels.length - 1;
+  const shown = labels.map((_, index) => index).filter((index) => index % every === 0 && last - index >= every);
+  shown.push(last);
+  for (const index of shown) {
+    const anchor = index === last && index > 0 ? "end" : "middle";
+    chart.append(svg("text", { x: x(index), y: height - 22, "text-anchor": anchor, class: "chart-label" }, labels[index]));
+  }
   series.forEach((line, number) => {
     let path = "";
     let pen = false;
@@ -95,11 +97,6 @@ export function lineChart(series, labels, { title, format = String, tick = forma
       pen = true;
     });
     chart.append(svg("path", { d: path.trim(), class: `chart-line chart-line-${number}`, fill: "none" }));
-    // A dot on each value, so a lone value between gaps (which draws no line) is seen too.
-    line.values.forEach((value, index) => {
-      if (value === null || value === undefined) return;
-      chart.append(svg("circle", { cx: x(index).toFixed(1), cy: y(value).toFixed(1), r: 3, class: `chart-line-${number}` }));
-    });
     const legendX = left + number * 150;
     chart.append(
       svg("rect", { x: legendX, y: height - 12, width: 12, height: 4, class: `chart-key chart-line-${number}` }),
