@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     identity_pepper: str = Field(alias="BADGES_IDENTITY_PEPPER", min_length=16)
     # Origins of the Temporal Web UI allowed to call the codec endpoint (comma-separated).
     codec_cors_origins: str = Field("http://localhost:8233,http://127.0.0.1:8233", alias="BADGES_CODEC_CORS_ORIGINS")
+    # Where staff open the Temporal Web UI: the operator pages link a member's workflows there.
+    temporal_ui_url: str = Field("http://localhost:8233", alias="BADGES_TEMPORAL_UI_URL")
     max_body_bytes: int = Field(64 * 1024, alias="BADGES_MAX_BODY_BYTES")
     # The badge catalogue loaded into the database at start-up; empty: the one shipped in the package.
     catalogue_path: str = Field("", alias="BADGES_CATALOGUE_PATH")

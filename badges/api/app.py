@@ -20,6 +20,7 @@ from badges.api.problems import BodyLimit, install_problem_handlers, problem_ope
 from badges.api.routes import (
     admin,
     admin_badges,
+    admin_members,
     audit,
     badges,
     bank,
@@ -155,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
         rewards.router,
         admin.router,
         admin_badges.router,
+        admin_members.router,
         peers.router,
         comparisons.router,
         audit.router,

@@ -85,6 +85,31 @@ class CatalogueView(WireModel):
     badges: list[BadgeView]
 
 
+class StaffBadgeView(BadgeView):
+    active: bool  # an inactive badge is kept (awards keep their version) and earns nothing new
+
+
+class StaffCatalogueView(WireModel):
+    revision: int
+    badges: list[StaffBadgeView]  # every badge, active or not, at its newest version
+
+
+class WorkflowLinkView(WireModel):
+    kind: str  # badges, behaviour, consent, export, erasure, bank sync
+    workflow_id: str
+    url: str  # the Temporal Web UI's list of this workflow id's runs
+
+
+class MemberWorkflowsView(WireModel):
+    """A member's workflows in the Temporal Web UI, by their internal id (nothing else names them)."""
+
+    member_id: uuid.UUID
+    temporal_ui_url: str
+    namespace: str
+    all_workflows_url: str  # every workflow whose id starts with the member's prefix
+    workflows: list[WorkflowLinkView]
+
+
 class Me(WireModel):
     user_id: uuid.UUID
     scopes: list[str]
@@ -172,6 +197,37 @@ class ProgrammeMetrics(WireModel):
     reward_budgets: list[BudgetView]  # this month's use of each budget
     reviews_pending: int
     dead_letters: int  # work members' workflows set aside (GET /v1/admin/dead-letters)
+
+
+class MetricReadingView(WireModel):
+    """One success metric over one window."""
+
+    label: str  # "last 30 days", "2026-05"
+    start: datetime
+    end: datetime  # exclusive
+    partial: bool  # the current month, to date
+    value: float | None  # a share (0..1) or, for an uplift, the ratio less one; null: nobody to count
+    numerator: float
+    denominator: float
+    met: bool | None  # against the target; null without a value or a target
+
+
+class SuccessMetricView(WireModel):
+    id: str
+    name: str
+    definition: str  # exactly what is counted, and over which window
+    unit: Literal["share", "uplift"]
+    target: float | None
+    target_text: str
+    numerator: str  # what the readings' numerators count
+    denominator: str
+    current: MetricReadingView  # the last 30 days (behaviour improvement: the last complete month)
+    monthly: list[MetricReadingView]  # oldest first
+
+
+class SuccessMetrics(WireModel):
+    computed_at: datetime
+    metrics: list[SuccessMetricView]
 
 
 class DefinitionSaved(WireModel):

@@ -192,6 +192,8 @@ def main() -> None:
     env.setdefault("BADGES_ENV", "dev")
     # Locally, award webhooks may go to a receiver on this machine over http.
     env.setdefault("BADGES_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    # The operator pages link members' workflows into this Web UI.
+    env.setdefault("BADGES_TEMPORAL_UI_URL", f"http://localhost:{TEMPORAL_UI_PORT}")
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
     # The audit log's signed checkpoints. Here beside the database, for local use only: in
@@ -247,6 +249,7 @@ def main() -> None:
         say(f"API        http://localhost:{API_PORT}")
         say(f"API docs   http://localhost:{API_PORT}/docs")
         say(f"Dashboard  http://localhost:{API_PORT}/app  (sign in with any name; alice@example.com has history)")
+        say(f"Operators  http://localhost:{API_PORT}/ops  (sign in with any name and a staff role)")
         say(f"Temporal   {env['TEMPORAL_ADDRESS']}  (Web UI http://localhost:{TEMPORAL_UI_PORT})")
         say(
             "decrypted payloads in the Web UI: with a staff token, POST /codec/session from /docs; then in the"

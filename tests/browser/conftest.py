@@ -58,7 +58,11 @@ async def web_ui_stack(settings: Settings, data_converter: DataConverter) -> Asy
     temporal_port, ui_port = free_port(), free_port()
     ui_url = f"http://127.0.0.1:{ui_port}"
     api_settings = settings.model_copy(
-        update={"temporal_address": f"127.0.0.1:{temporal_port}", "codec_cors_origins": ui_url}
+        update={
+            "temporal_address": f"127.0.0.1:{temporal_port}",
+            "codec_cors_origins": ui_url,
+            "temporal_ui_url": ui_url,
+        }
     )
     async with running_api(api_settings) as api_url:
         env = await WorkflowEnvironment.start_local(

@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 
 from badges.db.keys import KeyStore
+from badges.domain.identity import user_badges_workflow_id
 from badges.temporal.codec import ENCODING
 from tests.browser.conftest import WebUiStack
 from tests.conftest import create_member
@@ -126,4 +127,29 @@ async def test_web_ui_shows_decoded_input_only_with_a_staff_codec_session(
     decoded = [json.loads(base64.b64decode(p["data"])) for p in (await answer.json())["payloads"]]
     assert {"merchant": secret} in decoded
     await page.get_by_text(secret).first.wait_for()
+    await context.close()
+
+
+async def test_the_operator_pages_links_list_the_members_workflows_in_the_web_ui(
+    web_ui_stack: WebUiStack, browser: Browser, engine: AsyncEngine, keys: KeyStore
+) -> None:
+    """The links `GET /v1/admin/members/{id}/workflows` gives (and the operator pages show) open
+    the Web UI's list filtered to that member: their workflow, and not another member's."""
+    member, other = await create_member(engine, keys), await create_member(engine, keys)
+    for owner in (member, other):
+        await web_ui_stack.temporal.start_workflow(
+            "BrowserProbeWorkflow", {}, id=user_badges_workflow_id(owner), task_queue=f"nobody-{uuid.uuid4()}"
+        )
+    async with httpx.AsyncClient(base_url=web_ui_stack.api_url) as http:
+        staff = await dev_token(http, "ops@example.com", ["operator"])
+        links = (await http.get(f"/v1/admin/members/{member}/workflows", headers=staff)).json()
+    [badges] = [link for link in links["workflows"] if link["kind"] == "badges"]
+    context = await browser.new_context()
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = await context.new_page()
+    for url in (badges["url"], links["allWorkflowsUrl"]):
+        assert url.startswith(web_ui_stack.ui_url + "/namespaces/default/workflows?query=")
+        await page.goto(url)
+        await page.get_by_text(user_badges_workflow_id(member)).first.wait_for()
+        assert await page.get_by_text(user_badges_workflow_id(other)).count() == 0
     await context.close()

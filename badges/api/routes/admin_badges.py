@@ -1,5 +1,6 @@
-"""Badge definitions for admins: `PUT /v1/admin/badges/{badge_id}` appends a version, the version
-history, and the explicit re-evaluation of members' in-flight progress under a new version."""
+"""Badge definitions for admins: `PUT /v1/admin/badges/{badge_id}` appends a version; for staff the
+catalogue with inactive badges, the version history, and the explicit re-evaluation of members'
+in-flight progress under a new version."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from fastapi.responses import JSONResponse
 
 from badges.api.deps import AdminPrincipal, ServicesDep, SettingsDep, StaffPrincipal
 from badges.api.problems import Problem
-from badges.api.schemas import BadgeVersionView, DefinitionSaved, ReevaluationView, WebhookSecretView
+from badges.api.routes.badges import badge_view
+from badges.api.schemas import (
+    BadgeVersionView,
+    DefinitionSaved,
+    ReevaluationView,
+    StaffBadgeView,
+    StaffCatalogueView,
+    WebhookSecretView,
+)
 from badges.db.catalogue import definition_versions
 from badges.db.webhooks import ensure_badge_webhook_secret, rotate_badge_webhook_secret
 from badges.domain.definitions import BadgeSpec
@@ -44,6 +53,17 @@ async def put_badge(
         webhook_secret=webhook_secret,
     )
     return JSONResponse(saved.model_dump(mode="json", exclude_none=True), status_code=201 if created else 200)
+
+
+@router.get("/v1/admin/badges", response_model=StaffCatalogueView)
+async def staff_catalogue(principal: StaffPrincipal, services: ServicesDep) -> StaffCatalogueView:
+    """Every badge at its newest version, inactive ones too (`GET /v1/badges` shows members the
+    active ones); its versions: `GET /v1/admin/badges/{badge_id}/versions`."""
+    revision, badges = await services.catalogue.current()
+    return StaffCatalogueView(
+        revision=revision,
+        badges=[StaffBadgeView(**badge_view(badge).model_dump(), active=badge.active) for badge in badges],
+    )
 
 
 @router.get("/v1/admin/badges/{badge_id}/versions", response_model=list[BadgeVersionView])

@@ -1,6 +1,7 @@
-"""The web pages the API serves itself: `GET /app` (the member dashboard), and their static files
-under `/pages/` (package data in `badges/api/pages/`: `common/` shared by every page, one folder
-per page). Nothing is fetched from anywhere else: the pages' policy allows only this origin."""
+"""The web pages the API serves itself: `GET /app` (the member dashboard), `GET /ops` (the operator
+pages), and their static files under `/pages/` (package data in `badges/api/pages/`: `common/`
+shared by every page, one folder per page). Nothing is fetched from anywhere else: the pages'
+policy allows only this origin."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def page(folder: str) -> FileResponse:
 @router.get("/app")
 async def member_dashboard() -> FileResponse:
     return page("app")
+
+
+@router.get("/ops")
+async def operator_pages() -> FileResponse:
+    """Staff only in what it shows: the page asks the staff routes, which refuse other tokens."""
+    return page("ops")
 
 
 class PageFiles(StaticFiles):

@@ -97,6 +97,11 @@ export function lineChart(series, labels, { title, format = String, tick = forma
       pen = true;
     });
     chart.append(svg("path", { d: path.trim(), class: `chart-line chart-line-${number}`, fill: "none" }));
+    // A dot on each value, so a lone value between gaps (which draws no line) is seen too.
+    line.values.forEach((value, index) => {
+      if (value === null || value === undefined) return;
+      chart.append(svg("circle", { cx: x(index).toFixed(1), cy: y(value).toFixed(1), r: 3, class: `chart-line-${number}` }));
+    });
     const legendX = left + number * 150;
     chart.append(
       svg("rect", { x: legendX, y: height - 12, width: 12, height: 4, class: `chart-key chart-line-${number}` }),
