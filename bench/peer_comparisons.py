@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import random
 import resource
+import shutil
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -202,6 +207,24 @@ async def load(
     }
 
 
+@contextlib.contextmanager
+def profiled(pids: list[int], output: str | None, seconds: float) -> Iterator[None]:
+    """With `output`, the API's stacks sampled by py-spy (when it is installed) while the load
+    runs, as raw folded stacks in `output` (one file per process)."""
+    spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
+    recorders = []
+    if output and spy:
+        for pid in pids:
+            command = [spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "250"]
+            command += ["--duration", str(int(seconds) + 5), "-o", f"{output}.{pid}"]
+            recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.wait()
+
+
 def percentile(values: list[float], share: float) -> float | None:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else None
@@ -298,7 +321,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     # Members' audit windows (a minute) end: each rate's first reads are first again.
                     await asyncio.sleep(61)
                 cpu_before = stack.cpu_seconds()
-                measured = await load(stack.api_url, tokens, rate, args.seconds, args.path)
+                with profiled(stack.pids["api"], args.profile and f"{args.profile}.{rate:g}", args.seconds):
+                    measured = await load(stack.api_url, tokens, rate, args.seconds, args.path)
                 cpu = stack.cpu_seconds()
                 served = measured["requests"] + 50  # and the warm-up's
                 measured["api_cpu_ms_per_request"] = round((cpu["api"] - cpu_before["api"]) / served * 1000, 2)
@@ -330,6 +354,7 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", help="several rates, one after another (a minute apart)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--profile", help="sample the API with py-spy during each load, to FILE.<rate>.<pid>")
     parser.add_argument("--path", default="/v1/me/comparisons", help="another path, for a baseline (e.g. /v1/me)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2, default=str))

@@ -54,7 +54,7 @@ from badges.config import Settings, parse_percentiles
 from badges.domain.categories import SpendingCategory
 from badges.domain.definitions import BadgeDefinition, ComparativeRule
 from badges.domain.peers import PeerInput
-from badges.insights.segments import segment_keys, segments_of
+from badges.insights.segments import segment_keys, segment_of, segments_of
 
 if TYPE_CHECKING:
     import opendp.prelude as dp
@@ -313,7 +313,7 @@ def member_keys(member: PeerInput) -> dict[str, str | None]:
         "dependants_band": DEPENDANTS_BANDS.get(dependants) if dependants else None,
         "age_range": member.age_range,
         "age_band": AGE_BANDS.get(member.age_range) if member.age_range else None,
-        "segment": segments_of([member.age_range], [dependants], [member.salary_bracket], [region])[0],
+        "segment": segment_of(member.age_range, dependants, member.salary_bracket, region),
         EVERYONE: EVERYONE,
     }
     return {name: key if key is not None and key in key_codes(name) else None for name, key in keys.items()}

@@ -264,17 +264,37 @@ def segments_of(
     member's combination is looked up (a million members in well under a second)."""
     if not len(age_range):
         return []
-    scales = (AGE_RANGES, DEPENDANTS, SALARY_BRACKETS, regions())
     code = np.zeros(len(age_range), dtype=np.int64)
     known = np.ones(len(age_range), dtype=bool)
-    for values, scale in zip((age_range, dependants, salary_bracket, region), scales, strict=True):
-        index = {value: i for i, value in enumerate(scale)}
+    for values, index in zip((age_range, dependants, salary_bracket, region), _indexes(), strict=True):
         found = pl.Series(list(values), dtype=pl.String).replace_strict(index, default=None, return_dtype=pl.Int64)
         known &= found.is_not_null().to_numpy()
-        code = code * len(scale) + found.fill_null(0).to_numpy()
+        code = code * len(index) + found.fill_null(0).to_numpy()
     keys = np.array(segment_keys(), dtype=object)[_placements()[code]]
     keys[~known] = None
     return list(keys)
+
+
+def segment_of(
+    age_range: str | None, dependants: str | None, salary_bracket: str | None, region: str | None
+) -> str | None:
+    """One member's segment, as `segments_of` places it, in plain Python: what one member's
+    comparison needs (a frame for one row cost most of that request's time)."""
+    code = 0
+    for value, index in zip((age_range, dependants, salary_bracket, region), _indexes(), strict=True):
+        found = index.get(value) if value is not None else None
+        if found is None:
+            return None
+        code = code * len(index) + found
+    return segment_keys()[int(_placements()[code])]
+
+
+@cache
+def _indexes() -> tuple[dict[str, int], ...]:
+    """Each feature's values in `segments_of`'s code order."""
+    return tuple(
+        {value: i for i, value in enumerate(scale)} for scale in (AGE_RANGES, DEPENDANTS, SALARY_BRACKETS, regions())
+    )
 
 
 @cache

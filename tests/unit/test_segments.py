@@ -24,6 +24,7 @@ from badges.insights.segments import (
     reference_population,
     segment_descriptions,
     segment_keys,
+    segment_of,
     segments_of,
     shipped_model,
 )
@@ -71,6 +72,10 @@ def test_a_member_is_placed_by_their_circumstances_alone_and_needs_all_four() ->
         segment_keys()[k] for k in nearest(matrix, np.array([s["centroid"] for s in shipped_model()["segments"]]))
     ]
     assert segments_of(*columns) == direct
+    # One member at a time (a comparison's request), the same placement, unknown values included.
+    odd = [("18-24", "0", "<20k", "Atlantis"), ("", "0", "<20k", "London"), ("65+", "9", "<20k", "London")]
+    for row in [*zip(*columns, strict=True), *odd]:
+        assert segment_of(*row) == segments_of(*([value] for value in row))[0], row
 
 
 def test_a_segment_group_appears_in_a_release() -> None:
