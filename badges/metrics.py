@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from badges.db.group_commit import GroupCommitStats
 from badges.db.keys import KeyCacheStats
-from badges.db.progress import ProgressWriterStats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -43,7 +43,7 @@ class KeyCacheCollector(Collector):
 
 
 class HasProgressWrites(Protocol):
-    def stats(self) -> ProgressWriterStats: ...
+    def stats(self) -> GroupCommitStats: ...
 
 
 class ProgressWriteCollector(Collector):
@@ -59,7 +59,7 @@ class ProgressWriteCollector(Collector):
         yield SummaryMetricFamily(
             "badges_progress_write_seconds",
             "Batches of progress written, and the seconds from reaching the writer to their commit.",
-            count_value=stats.batches,
+            count_value=stats.items,
             sum_value=stats.write_seconds,
         )
         yield CounterMetricFamily(

@@ -49,6 +49,7 @@ from badges.api.text_guard import StorableText
 from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
+from badges.db.audit_reads import MemberReadAudit
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             hub=hub,
             integrations=IntegrationService(engine, pool, keys, members, intake),
             banking=make_providers(settings),
+            read_audit=MemberReadAudit(pool),
         )
         try:
             yield

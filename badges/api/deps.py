@@ -24,7 +24,7 @@ from badges.api.throttle import Throttle, parse_rate, source_address
 from badges.banking.provider import BankProvider
 from badges.config import Settings
 from badges.db.audit import record_audit
-from badges.db.audit_reads import record_member_read
+from badges.db.audit_reads import MemberReadAudit
 from badges.db.keys import KeyStore
 from badges.domain.rate_windows import Rate
 from badges.temporal import Client
@@ -43,6 +43,7 @@ class Services:
     hub: OutboxHub
     integrations: IntegrationService
     banking: dict[str, BankProvider]
+    read_audit: MemberReadAudit  # members' reads of their own data, appended to the audit chain together
 
 
 # HTTPConnection, not Request: WebSocket routes take these dependencies too.
@@ -131,12 +132,12 @@ async def audit_member_access(
 ) -> None:
     """One audit record of a member reaching their own data (who: the member, whose: theirs), at
     most one a minute for each member, action and resource: a member reading often neither grows
-    the audit log nor queues everyone's audit writes behind the audit chain's one lock."""
+    the audit log nor queues everyone's audit writes behind the audit chain's one lock (and the
+    first reads that arrive together are appended in one transaction, `MemberReadAudit`)."""
     window = Throttle.take(
         "member-read-audit", MEMBER_READ_AUDIT_WINDOW, f"{member_id}:{action}:{resource}", time.time(), sliding=False
     )
-    await record_member_read(
-        services.pool,
+    await services.read_audit.record(
         window,
         actor="member",
         actor_role="user",

@@ -12,22 +12,21 @@ SQLAlchemy Core.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
+from badges.db.group_commit import GroupCommit, GroupCommitStats
 from badges.db.outbox import OUTBOX_CHANNEL, OUTBOX_LOCK_KEY
 from badges.db.reviews import HeldEvents, Resolution, record_reviews
 from badges.db.rewards import RewardClaim, grant_rewards
@@ -183,44 +182,26 @@ async def write_member_batch(
 MAX_GROUP = 64
 
 
-@dataclass(frozen=True, slots=True)
-class ProgressWriterStats:
-    """What a process's `ProgressWriter` has done since it started: batches written, the
-    transactions that wrote them, and the seconds the batches took from reaching the writer to
-    their commit (waiting for the outbox lock included), summed."""
-
-    batches: int
-    transactions: int
-    write_seconds: float
-
-
 class ProgressWriter:
     """Writes members' batches as `write_member_batch` does, with the batches of progress and
     awards alone (nearly all of them) that arrive while a write is under way written together,
-    in one transaction, when it ends.
+    in one transaction, when it ends (`GroupCommit`).
 
     Every such write holds the outbox lock to its commit, and waiting for the commit to reach
     the disk is most of that time, so only one write at a time proceeds however many connections
     wait. One transaction per batch kept the lock busy 60 to 75 % of the time at 100 events/s on the
     benchmark's machine, and any slower commit queued every member's workflow task behind it
-    (bench/RESULTS.md). Written together, the batches that queued share one lock and one commit.
-
-    A group that fails is written again batch by batch, so each caller gets its own batch's
-    outcome: one member's value the database refuses fails that member's batch alone. A caller
-    that stops waiting (its activity timed out) before its batch is taken leaves it unwritten."""
+    (bench/RESULTS.md). Written together, the batches that queued share one lock and one commit."""
 
     def __init__(self, pool: AsyncConnectionPool, *, max_group: int = MAX_GROUP) -> None:
         self._pool = pool
-        self._max_group = max_group
-        self._waiting: deque[tuple[MemberBatch, asyncio.Future[None]]] = deque()
-        self._writer: asyncio.Task[None] | None = None
-        self._batches = 0
-        self._transactions = 0
-        self._write_seconds = 0.0
+        self._group: GroupCommit[MemberBatch, None] = GroupCommit(
+            pool, _write_batches, max_group=max_group, name="progress-writer"
+        )
 
-    def stats(self) -> ProgressWriterStats:
+    def stats(self) -> GroupCommitStats:
         """Read only (a metrics thread may call it)."""
-        return ProgressWriterStats(self._batches, self._transactions, self._write_seconds)
+        return self._group.stats()
 
     async def write(
         self,
@@ -238,64 +219,12 @@ class ProgressWriter:
             return
         if not progress and not awards:
             return
-        written = asyncio.get_running_loop().create_future()
-        self._waiting.append((MemberBatch(user_id, batch_seq, progress, awards), written))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting(), name="progress-writer")
-        arrived = time.monotonic()
-        await written
-        self._batches += 1
-        self._write_seconds += time.monotonic() - arrived
-
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            group: list[tuple[MemberBatch, asyncio.Future[None]]] = []
-            while self._waiting and len(group) < self._max_group:
-                batch, written = self._waiting.popleft()
-                if not written.done():  # else its caller stopped waiting
-                    group.append((batch, written))
-            try:
-                await self._write_group(group)
-            except BaseException:
-                for _, written in [*group, *self._waiting]:
-                    written.cancel()
-                self._waiting.clear()
-                raise
-
-    async def _write_group(self, group: list[tuple[MemberBatch, asyncio.Future[None]]]) -> None:
-        if not group:
-            return
-        try:
-            await self._execute([batch for batch, _ in group])
-        except Exception as error:
-            if len(group) == 1:
-                settle(group[0][1], error)
-                return
-            for batch, written in group:
-                try:
-                    await self._execute([batch])
-                except Exception as alone:
-                    settle(written, alone)
-                else:
-                    settle(written, None)
-            return
-        for _, written in group:
-            settle(written, None)
-
-    async def _execute(self, batches: Sequence[MemberBatch]) -> None:
-        async with self._pool.connection() as connection:
-            await connection.execute(group_script(batches))
-        self._transactions += 1
+        await self._group.submit(MemberBatch(user_id, batch_seq, progress, awards))
 
 
-def settle(written: asyncio.Future[None], error: Exception | None) -> None:
-    """Tell a waiting caller how its batch went (unless it stopped waiting)."""
-    if written.done():
-        return
-    if error is None:
-        written.set_result(None)
-    else:
-        written.set_exception(error)
+async def _write_batches(connection: AsyncConnection[Any], batches: Sequence[MemberBatch]) -> list[None]:
+    await connection.execute(group_script(batches))  # one script: one transaction, one round trip
+    return [None] * len(batches)
 
 
 # --- reads (the member's badges page, re-evaluation) ------------------------------------------

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -16,8 +17,11 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from badges.api.deps import MEMBER_READ_AUDIT_WINDOW
+from badges.api.throttle import Throttle
 from badges.config import Settings
 from badges.db.audit import record_audit, verify_chain
+from badges.db.audit_reads import MemberReadAudit
 from tests.support import dev_token
 
 
@@ -209,4 +213,34 @@ async def test_tampering_is_caught(settings: Settings, pool: AsyncConnectionPool
         assert verdict["ok"] is False and verdict["first_bad_id"] == target
     finally:
         await set_actor("honest")  # the rest of the session's tests expect a sound chain
+    assert (await verify_chain(pool)).first_bad_id is None
+
+
+async def test_members_first_reads_arriving_together_share_transactions_and_keep_one_chain(
+    pool: AsyncConnectionPool,
+) -> None:
+    """`MemberReadAudit`: first reads that arrive together are appended in fewer transactions than
+    reads, each once, the chain intact; a read in a window already recorded is covered; an item
+    the database refuses fails its own caller, not the others in its group."""
+    audit = MemberReadAudit(pool)
+    members = [uuid.uuid4() for _ in range(40)]
+
+    def read(member: uuid.UUID, **overrides: Any) -> Any:
+        window = Throttle.take("member-read-audit", MEMBER_READ_AUDIT_WINDOW, f"{member}:read.t:/t", time.time())
+        record = {"actor": "member", "actor_role": "user", "action": "read.t", "subject": member}
+        return audit.record(window, **{**record, "resource": "/t", "purpose": "test", **overrides})
+
+    assert await asyncio.gather(*(read(member) for member in members[:30])) == [True] * 30
+    stats = audit.stats()
+    assert stats.items == 30 and stats.transactions < 30
+    refused = uuid.uuid4()
+    outcomes = await asyncio.gather(
+        *(read(member) for member in members[30:]), read(refused, details={"bad": float("nan")}), return_exceptions=True
+    )
+    assert outcomes[:-1] == [True] * 10
+    assert isinstance(outcomes[-1], Exception)  # NaN is no JSON: this one alone fails
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT subject FROM audit_log WHERE subject = ANY(%s)", ([*members, refused],))
+        assert sorted(row[0] for row in await cursor.fetchall()) == sorted(members)
+    assert await read(members[0]) is False  # covered by its window's record
     assert (await verify_chain(pool)).first_bad_id is None
