@@ -97,8 +97,21 @@ _GROUPS_KEPT = 100_000
 def _member_groups(
     member: PeerInput, other: Mapping[str, Any], dimensions: Sequence[str]
 ) -> dict[str, list[tuple[str, str]]]:
-    frame = keys_frame([member])
-    return {dimension: members_groups([(member, other)], dimension, frame)[0] for dimension in dimensions}
+    # As `members_groups` reads them from a frame of one row, in plain Python (the frame cost most
+    # of a first comparison's time).
+    keys, frame_columns = member_keys(member), key_levels()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for dimension in dimensions:
+        chain = hierarchy(dimension)
+        if chain is None:
+            found[dimension] = [] if (key := other.get(dimension)) is None else [(dimension, str(key))]
+            continue
+        found[dimension] = [
+            (level.name, str(key))
+            for level in chain
+            if (key := keys.get(level.name) if level.name in frame_columns else other.get(level.name)) is not None
+        ]
+    return found
 
 
 def keys_frame(members: Sequence[PeerInput]) -> Any:

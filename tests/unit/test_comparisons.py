@@ -202,6 +202,24 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
     assert parents("postcode", "nowhere", "SW1A") == []
 
 
+def test_one_members_groups_are_those_the_award_step_finds_for_many() -> None:
+    """`member_groups` (a request, plain Python) agrees with `members_groups` (the award step, a
+    frame of many), odd inputs included."""
+    from badges.insights.comparisons import _member_groups, members_groups
+
+    dimensions = ["postcode", "salary_bracket", "dependants", "age_range", "segment", "contacts"]
+    members = [
+        (PeerInput(postcode_district="sw1a", salary_bracket="30-45k", dependants=5, age_range="25-34"), {}),
+        (PeerInput(postcode_district=" m1 ", salary_bracket="<20k", dependants=0, age_range="65+"), {"contacts": 7}),
+        (PeerInput(postcode_district="ZZ99", salary_bracket="nonsense", dependants=None, age_range=None), {}),
+        (PeerInput(), {"contacts": "k1"}),
+    ]
+    for dimension in dimensions:
+        many = members_groups(members, dimension)
+        for (member, other), groups in zip(members, many, strict=True):
+            assert _member_groups(member, other, [dimension])[dimension] == groups, (member, dimension)
+
+
 def test_the_lowest_threshold_bounds_who_can_clear_a_target() -> None:
     from badges.insights.comparisons import GroupStatistics, lowest_threshold
 
