@@ -117,6 +117,21 @@ async def audit_staff_access(request: Request, principal: Principal) -> None:
     )
 
 
+async def audit_staff_read_of_member(request: Request, principal: Principal, member_id: uuid.UUID) -> None:
+    """A staff access whose member only the route learns (an item it loaded names them, e.g. a
+    review item): a record naming whose data was opened, beside the request's own record."""
+    resource = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    await record_audit(
+        request.app.state.services.pool,
+        actor=principal.subject,
+        actor_role=staff_role(principal),
+        action=f"admin.{request.method}.member-data",
+        subject=member_id,
+        resource=resource,
+        purpose=request.headers.get("x-audit-purpose") or "operations",
+    )
+
+
 # A member's repeated reads of one resource are recorded once per this window (the first read).
 MEMBER_READ_AUDIT_WINDOW = Rate(amount=1, period_seconds=60, label="1 per minute")
 

@@ -29,6 +29,7 @@ STREAM_TYPES = {"progress", "award", "insight"}
 # Every code an error frame may carry (README, WebSocket section).
 ERROR_CODES = {
     "malformed-frame",
+    "needs-attestation",
     "binary-frame",
     "unknown-message-type",
     "invalid-message",

@@ -12,9 +12,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from badges.api.deps import ServicesDep, SettingsDep, StaffPrincipal
+from badges.api.deps import ServicesDep, SettingsDep, StaffPrincipal, audit_staff_read_of_member
 from badges.api.intake import TEMPORAL_UNREACHABLE, temporal_unreachable
 from badges.api.problems import Problem
 from badges.api.schemas import ReviewDecisionRequest, ReviewItemView
@@ -59,12 +59,13 @@ async def review_queue(
 
 
 @router.get("/v1/admin/review-queue/{review_id}", response_model=ReviewItemView)
-async def review(review_id: str, principal: StaffPrincipal, services: ServicesDep) -> ReviewItemView:
-    """One item; a financial pattern with its details opened (its id names the member, so the
-    read's audit record names whose data it was)."""
+async def review(review_id: str, request: Request, principal: StaffPrincipal, services: ServicesDep) -> ReviewItemView:
+    """One item (a financial pattern with its details opened), the read audited as of the member
+    whose item it is."""
     item = await review_item(services.engine, review_id)
     if item is None:
         raise Problem(404, "unknown-review", f"No review item {review_id!r}.")
+    await audit_staff_read_of_member(request, principal, item.user_id)
     return view(item, await pattern_detail(services.keys, item))
 
 
