@@ -11,6 +11,7 @@ const state = {
   consent: {},
   currency: "GBP",
   personas: [],
+  aboutYouSaved: "", // kept across re-renders: the stream can redraw the form just after a save
 };
 
 const SCOPES = {
@@ -791,7 +792,7 @@ async function aboutYouForm() {
     el("select", { id, name: id }, el("option", { value: "" }, "Prefer not to say"),
       ...values.map((value) => el("option", { value, selected: value === current }, value))),
   ];
-  const status = el("p", { role: "status", class: "small" });
+  const status = el("p", { role: "status", class: "small" }, state.aboutYouSaved);
   const form = el("form", { class: "stack", id: "about-you-form", "aria-labelledby": "about-you-title" },
     el("h4", { id: "about-you-title" }, "About you"),
     el("label", { for: "about-postcode" }, "Postcode district (the first half only, e.g. SW1A)"),
@@ -812,7 +813,8 @@ async function aboutYouForm() {
     };
     try {
       await api("/v1/me/profile", { method: "PUT", body: { demographics } });
-      status.textContent = "Saved: your peer groups follow at the next release.";
+      state.aboutYouSaved = "Saved: your peer groups follow at the next release.";
+      status.textContent = state.aboutYouSaved;
     } catch (error) {
       status.textContent = error.message;
     }
