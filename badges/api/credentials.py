@@ -135,15 +135,13 @@ class CredentialService:
         )
         key = await signing_key(self._engine, self._keys, now, self._rotation)
         token = sign(credential, key.private_key, self.key_uri(key.kid))
-        await record_audit(
-            self._pool,
-            actor="member",
-            actor_role="user",
-            action="credential.issued",
-            subject=member_id,
-            resource=f"/v1/me/badges/{badge_id}/credentials/{instance}",
-            purpose="the member asked for a portable credential",
-            details={"credentialId": str(record.credential_id), "identityType": "emailAddress", "kid": key.kid},
+        await self._audit(
+            member_id,
+            "credential.issued",
+            badge_id,
+            instance,
+            "the member asked for a portable credential",
+            {"credentialId": str(record.credential_id), "identityType": "emailAddress", "kid": key.kid},
         )
         return IssuedCredential(record, credential, token, status)
 
@@ -151,17 +149,30 @@ class CredentialService:
         """Revoke the member's credential for an award at their request; audited."""
         revoked = await revoke_award_credential(self._engine, member_id, badge_id, instance, "member-request")
         if revoked is not None:
-            await record_audit(
-                self._pool,
-                actor="member",
-                actor_role="user",
-                action="credential.revoked",
-                subject=member_id,
-                resource=f"/v1/me/badges/{badge_id}/credentials/{instance}",
-                purpose="the member asked for their credential to be revoked",
-                details={"credentialId": str(revoked)},
+            await self._audit(
+                member_id,
+                "credential.revoked",
+                badge_id,
+                instance,
+                "the member asked for their credential to be revoked",
+                {"credentialId": str(revoked)},
             )
         return revoked
+
+    async def _audit(
+        self, member_id: uuid.UUID, action: str, badge_id: str, instance: str, purpose: str, details: dict[str, str]
+    ) -> None:
+        """One audit record of the member acting on their own credential."""
+        await record_audit(
+            self._pool,
+            actor="member",
+            actor_role="user",
+            action=action,
+            subject=member_id,
+            resource=f"/v1/me/badges/{badge_id}/credentials/{instance}",
+            purpose=purpose,
+            details=details,
+        )
 
     async def public_keys(self) -> list[dict[str, Any]]:
         """Every key the issuer signed with, as JWKs whose `kid` is the URI JWT headers name."""

@@ -104,11 +104,12 @@ def criteria_in_words(badge: BadgeDefinition, instance: str) -> str:
     badge's threshold, never the member's own figures."""
     rule = badge.rule
     kind = {"attendance": "attended events", "voting": "votes cast", "tool_usage": "uses of a financial calculator"}
+    one = {"attendance": "an attended event", "voting": "a vote", "tool_usage": "a use of a financial calculator"}
     match rule:
         case CountRule():
             return f"Recorded {rule.target} {kind[rule.event_type]}."
         case StreakRule():
-            return f"Recorded {kind[rule.event_type]} on {rule.length} consecutive {rule.unit}s."
+            return f"Recorded {one[rule.event_type]} on each of {rule.length} consecutive {rule.unit}s."
         case DistinctRule():
             return f"Recorded {kind[rule.event_type]} with {rule.target} different values of {rule.field!r}."
         case WindowRule():
@@ -122,18 +123,35 @@ def criteria_in_words(badge: BadgeDefinition, instance: str) -> str:
             category = rule.category.replace("_", " ")
             return f"No {category} spending for {rule.window_days} days of linked bank data."
         case ImprovementRule():
-            return (
-                f"Improved {rule.category.replace('_', ' ')} from one period to the next by the programme's threshold."
-            )
+            return _improvement_in_words(badge, rule)
         case SustainedRule():
             return f"Saved at least {rule.minimum:.0%} of income for {rule.months} complete months running."
         case BufferRule():
-            return f"Held savings worth at least {rule.months:g} months of usual spending."
+            months = "month" if rule.months == 1 else "months"
+            return f"Held savings worth at least {rule.months:g} {months} of usual spending."
         case GoalRule():
             return "Reached a savings or spending goal the member set."
         case ComparativeRule():
-            return f"Ranked at or above the {instance} percentile of {rule.metric.replace('_', ' ')} among peers."
+            rank = f"{instance.removeprefix('p')}th" if instance.removeprefix("p").isdigit() else instance
+            metric = rule.metric.removesuffix("_minor").replace("_", " ")
+            return f"Ranked at or above the {rank} percentile of {metric} among comparable members."
     return badge.description or badge.name
+
+
+def _improvement_in_words(badge: BadgeDefinition, rule: ImprovementRule) -> str:
+    tracking = badge.config.behavior_tracking
+    if tracking is None:  # refused by the definition's validation; kept readable all the same
+        return f"Improved {rule.category.replace('_', ' ')} from one period to the next."
+    period = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}[tracking.tracking_period]
+    by = f"{tracking.improvement_threshold:.0%}"
+    if rule.category == "savings":
+        return (
+            f"Saved at least {by} more in one {period} than in the {period} before, as shown by linked bank accounts."
+        )
+    on = "" if rule.category == "spending" else f" on {rule.category.replace('_', ' ')}"
+    return (
+        f"Spent at least {by} less{on} in one {period} than in the {period} before, as shown by linked bank accounts."
+    )
 
 
 def iso(moment: datetime) -> str:
@@ -316,7 +334,8 @@ def read_credential(
     moment = now.timestamp()
     if claims["nbf"] > moment + CLOCK_LEEWAY_SECONDS:
         return fail("validity", f"not valid before {claims['validFrom']}")
-    if "exp" in claims and claims["exp"] < moment - CLOCK_LEEWAY_SECONDS:
+    expires = claims.get("exp")
+    if expires is not None and (not isinstance(expires, int | float) or expires < moment - CLOCK_LEEWAY_SECONDS):
         return fail("validity", f"expired at {claims.get('validUntil')}")
     checks.append(Check("validity", True, f"valid from {claims['validFrom']}"))
     credential = {name: value for name, value in claims.items() if name not in {"iss", "jti", "sub", "nbf", "exp"}}

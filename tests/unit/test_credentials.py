@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from badges.domain.catalogue import parse_catalogue
 from badges.domain.credentials import (
     STATUS_LIST_SIZE,
     Issuer,
@@ -24,7 +26,7 @@ from badges.domain.credentials import (
     sign,
     status_bit,
 )
-from badges.domain.definitions import BadgeDefinition
+from badges.domain.definitions import BadgeDefinition, TiersRule
 
 ISSUER = Issuer(id="https://badges.example/v1/credentials/issuer", name="Badges", url="https://badges.example")
 AWARDED = datetime(2026, 11, 3, 10, 15, 30, 123456, tzinfo=UTC)
@@ -129,3 +131,21 @@ def test_criteria_of_every_rule_kind_are_words_without_the_members_figures() -> 
         }
     )
     assert criteria_in_words(tiers, "silver") == "Reached the silver tier: 10 votes cast."
+    streak = BadgeDefinition.model_validate(
+        {"badgeId": "daily", "name": "Daily", "rule": {"kind": "streak", "eventType": "tool_usage", "length": 5}}
+    )
+    assert criteria_in_words(streak, "1") == "Recorded a use of a financial calculator on each of 5 consecutive days."
+
+
+def test_every_shipped_badge_has_criteria_in_words_and_none_names_its_reward() -> None:
+    shipped = parse_catalogue(resources.files("badges").joinpath("catalogue.yaml").read_text(encoding="utf-8"))
+    kinds = set()
+    for badge_id, spec in shipped.badges.items():
+        badge = BadgeDefinition.from_spec(badge_id, 1, spec)
+        instance = badge.rule.tiers[-1].name if isinstance(badge.rule, TiersRule) else "p95"
+        words = criteria_in_words(badge, instance)
+        kinds.add(badge.rule.kind)
+        assert words.endswith(".") and words not in (badge.name, badge.description), badge_id
+        if badge.reward is not None and badge.reward.kind == "money":
+            assert f"{badge.reward.amount_minor / 100:,.2f}" not in words
+    assert len(kinds) >= 8  # the catalogue holds most rule kinds

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
 from badges.api.credential_schemas import (
     AchievementView,
@@ -79,7 +79,7 @@ async def jwks(services: ServicesDep) -> JwkSet:
 
 
 @router.get("/v1/credentials/keys/{kid}", response_model=Jwk)
-async def issuer_key(kid: Annotated[str, Path(max_length=64)], request: Request, services: ServicesDep) -> Jwk:
+async def issuer_key(kid: Annotated[str, Path(max_length=64)], services: ServicesDep) -> Jwk:
     """One public key, as a credential's JWT header names it (`kid`)."""
     uri = services.credentials.key_uri(kid)
     found = next((jwk for jwk in await services.credentials.public_keys() if jwk["kid"] == uri), None)
@@ -108,6 +108,7 @@ async def achievement(
 @router.get(
     "/v1/credentials/status/{number}",
     response_class=Response,
+    dependencies=[LimitedBySourceAddress],  # signed afresh at each request
     responses={
         200: {
             "description": "A BitstringStatusListCredential as a VC-JWT",
