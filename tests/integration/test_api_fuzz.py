@@ -142,6 +142,10 @@ async def prepare(
 
     await eventually(awarded)
     ids["instance"] = "1"
+    claimed = await api.get("/v1/me/badges/calculator-explorer/credentials/1", headers=member)
+    assert claimed.status_code == 200, claimed.text
+    [key] = (await api.get("/.well-known/jwks.json")).json()["keys"]
+    ids["kid"] = key["kid"].rsplit("/", 1)[-1]
     # More calculator uses in a minute than a person makes: held for review.
     burst = await dev_token(api, "fuzz-burst@example.com")
     for number in range(31):
