@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
 from jwt.algorithms import ECAlgorithm
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +31,7 @@ from badges.db.credentials import (
 )
 from badges.db.keys import KeyStore
 from badges.domain.credentials import (
+    ALGORITHM,
     STATUS_LIST_SIZE,
     Check,
     Issuer,
@@ -39,10 +42,10 @@ from badges.domain.credentials import (
     normalise_email,
     open_badge_credential,
     read_credential,
-    sign,
     status_bit,
     status_list_credential,
     status_of,
+    timestamp,
 )
 from badges.domain.definitions import BadgeDefinition, TiersRule
 
@@ -223,6 +226,20 @@ class CredentialService:
         if revoked:
             return Check("status", False, "revoked")
         return Check("status", True, "not revoked")
+
+
+def sign(credential: Mapping[str, Any], private_key: EllipticCurvePrivateKey, kid: str) -> str:
+    """The credential as a Compact JWS (OB 3.0 "JSON Web Token Proof Format"): the credential is
+    the payload, with `iss`, `jti`, `sub` and `nbf` (and `exp` for a `validUntil`) from it. Not in
+    `domain/`: ECDSA draws a random nonce."""
+    claims = dict(credential)
+    claims["iss"] = credential["issuer"]["id"]
+    claims["jti"] = credential["id"]
+    claims["sub"] = credential["credentialSubject"]["id"]
+    claims["nbf"] = timestamp(credential["validFrom"])
+    if "validUntil" in credential:
+        claims["exp"] = timestamp(credential["validUntil"])
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
 
 
 def _public_key(jwk: dict[str, Any]) -> EllipticCurvePublicKey:

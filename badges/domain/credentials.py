@@ -1,9 +1,11 @@
-"""Open Badges 3.0 credentials (1EdTech, on W3C Verifiable Credentials 2.0), built, signed as
-VC-JWTs and checked: pure functions of their inputs (the time and the salt come in as arguments).
+"""Open Badges 3.0 credentials (1EdTech, on W3C Verifiable Credentials 2.0): built, and checked
+once signed as VC-JWTs; pure functions of their inputs (the time and the salt come in as arguments).
+Signing, which draws a random ECDSA nonce, is done at the edge (`api/credentials.py`: `sign`).
 
 A credential names its recipient only by a salted SHA-256 of an identifier the member chose to
 disclose (an `IdentityObject`) and by a random subject id of its own; it carries no internal id,
-token subject or financial figure. Revocation is a Bitstring Status List (W3C): one bit per
+token subject, reward or figure of the member's (a badge's own threshold, the same for every
+holder, is in its criteria). Revocation is a Bitstring Status List (W3C): one bit per
 credential, gzip-compressed and multibase (base64url) encoded, itself a signed credential.
 """
 
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from badges.domain.definitions import (
     AvoidanceRule,
@@ -255,20 +257,8 @@ def status_list_credential(
     }
 
 
-def sign(credential: Mapping[str, Any], private_key: EllipticCurvePrivateKey, kid: str) -> str:
-    """The credential as a Compact JWS (OB 3.0 "JSON Web Token Proof Format"): the credential is
-    the payload, with `iss`, `jti`, `sub` and `nbf` (and `exp` for a `validUntil`) from it."""
-    claims = dict(credential)
-    claims["iss"] = credential["issuer"]["id"]
-    claims["jti"] = credential["id"]
-    claims["sub"] = credential["credentialSubject"]["id"]
-    claims["nbf"] = _timestamp(credential["validFrom"])
-    if "validUntil" in credential:
-        claims["exp"] = _timestamp(credential["validUntil"])
-    return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
-
-
-def _timestamp(value: str) -> int:
+def timestamp(value: str) -> int:
+    """A credential's date-time as a JWT NumericDate."""
     return int(datetime.fromisoformat(value).timestamp())
 
 
@@ -357,7 +347,7 @@ def _claims_mismatch(claims: Mapping[str, Any], issuer_id: str) -> str | None:
     if claims.get("sub") != subject_id:
         return "sub does not match credentialSubject.id"
     try:
-        same_start = isinstance(valid_from, str) and claims.get("nbf") == _timestamp(valid_from)
+        same_start = isinstance(valid_from, str) and claims.get("nbf") == timestamp(valid_from)
     except ValueError:
         same_start = False
     if not same_start:

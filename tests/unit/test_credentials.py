@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from badges.api.credentials import sign
 from badges.domain.catalogue import parse_catalogue
 from badges.domain.credentials import (
     STATUS_LIST_SIZE,
@@ -23,7 +24,6 @@ from badges.domain.credentials import (
     identity_hash,
     open_badge_credential,
     read_credential,
-    sign,
     status_bit,
 )
 from badges.domain.definitions import BadgeDefinition, TiersRule
