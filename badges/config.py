@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
+    # Open Badges credentials (README "Portable badges"): the issuer's name in every credential
+    # (its id is `{public_url}/v1/credentials/issuer`), and how long one signing key signs before
+    # the next credential asked for makes a new one (the old key's private half is destroyed; its
+    # public half stays published, so what it signed still verifies).
+    credential_issuer_name: str = Field("Badges v2", alias="BADGES_CREDENTIAL_ISSUER_NAME", min_length=1)
+    issuer_key_rotation_days: int = Field(90, alias="BADGES_ISSUER_KEY_ROTATION_DAYS", gt=0)
     # Peer statistics (README "Peer statistics"): the privacy loss one release may spend (ε, no
     # comparative badge's `anonymization.epsilon` may be lower) and each member's budget over any
     # 365 days (releases refused past it); the smallest group worth publishing (a badge's

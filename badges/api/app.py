@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from badges.api.catalogue import CatalogueService
+from badges.api.credentials import CredentialService
 from badges.api.deps import Services
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
@@ -28,6 +29,7 @@ from badges.api.routes import (
     comparisons,
     consent,
     contacts,
+    credentials,
     dead_letters,
     dev,
     erasure,
@@ -110,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             integrations=IntegrationService(engine, pool, keys, members, intake),
             banking=make_providers(settings),
             read_audit=MemberReadAudit(pool),
+            credentials=CredentialService(engine, pool, keys, settings),
         )
         try:
             yield
@@ -152,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         stream.router,
         ws.router,
         badges.router,
+        credentials.router,
         insights.router,
         goals.router,
         contacts.router,

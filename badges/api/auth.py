@@ -27,6 +27,9 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     expires_at: int | None = None  # the token's `exp` (Unix seconds): long-lived connections end there
+    # The token's `email` claim (OpenID Connect's), if any: what a member may disclose in an Open
+    # Badges credential, hashed. Never stored.
+    email: str | None = None
 
     def require(self, *scopes: str) -> None:
         if not self.scopes.intersection(scopes):
@@ -49,6 +52,8 @@ def issue_token(
         "iat": now,
         "exp": now + ttl,
     }
+    if "@" in subject:  # a dev token for an email address carries it as an identity provider would
+        claims["email"] = subject
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
@@ -74,4 +79,10 @@ def verify_token(settings: Settings, token: str, *, codec_only: bool = False) ->
         raise Problem(
             401, "invalid-token", f"A staff token's subject is at most {MAX_STAFF_SUBJECT_LENGTH} characters long."
         )
-    return Principal(subject=subject, scopes=scopes, expires_at=int(claims["exp"]))
+    email = claims.get("email")
+    return Principal(
+        subject=subject,
+        scopes=scopes,
+        expires_at=int(claims["exp"]),
+        email=email if isinstance(email, str) and "@" in email and claims.get("email_verified") is not False else None,
+    )

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from badges.api.auth import STAFF_SCOPES, Principal, verify_token
 from badges.api.catalogue import CatalogueService
+from badges.api.credentials import CredentialService
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
@@ -44,6 +45,7 @@ class Services:
     integrations: IntegrationService
     banking: dict[str, BankProvider]
     read_audit: MemberReadAudit  # members' reads of their own data, appended to the audit chain together
+    credentials: CredentialService
 
 
 # HTTPConnection, not Request: WebSocket routes take these dependencies too.

@@ -25,6 +25,10 @@ with it):
    retired: keep it (backups taken before need it) until `rotate-due` says its destruction is due,
    then drop it from `BADGES_MASTER_KEYS` everywhere and destroy every copy of it.
 
+`rotate-issuer-key` makes a new Open Badges signing key at once (say, one feared exposed): the
+old key's private half is destroyed, its public half stays published (`db/credentials.py`). Keys
+also rotate by themselves after `BADGES_ISSUER_KEY_ROTATION_DAYS`. Prints the new key's id.
+
 Reads `DATABASE_URL`, the master keys, and for `rotate-due` the two periods.
 """
 
@@ -41,16 +45,33 @@ from datetime import UTC, datetime, timedelta
 from psycopg_pool import AsyncConnectionPool
 
 from badges.config import DEFAULT_BACKUP_RETENTION_DAYS, DEFAULT_MASTER_KEY_ROTATION_DAYS, parse_master_keys
-from badges.db.keys import KeyUnavailableError, MasterKeys, keys_by_master, rewrap_batch
+from badges.db.credentials import rotate_issuer_key
+from badges.db.engine import make_engine
+from badges.db.keys import KeyStore, KeyUnavailableError, MasterKeys, keys_by_master, rewrap_batch
 from badges.db.master_keys import KeyPolicy, key_states, new_master_key, rotate_due
 from badges.db.pool import open_pool
 
 BATCH = 500
-USAGE = "usage: python -m badges.cli.keys new-master-key | status | rotate | rotate-due"
+USAGE = "usage: python -m badges.cli.keys new-master-key | status | rotate | rotate-due | rotate-issuer-key"
 DUE_BY_HAND = 3
 
 
+async def _rotate_issuer_key(database_url: str, master: MasterKeys) -> int:
+    for prefix in ("postgresql://", "postgres://"):  # SQLAlchemy on psycopg 3, as `Settings` reads it
+        if database_url.startswith(prefix):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix(prefix)
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        kid = await rotate_issuer_key(engine, KeyStore(engine, master), datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    print(json.dumps({"issuerKey": kid}))
+    return 0
+
+
 async def _run(command: str, database_url: str, master: MasterKeys, policy: KeyPolicy) -> int:
+    if command == "rotate-issuer-key":
+        return await _rotate_issuer_key(database_url, master)
     pool = await open_pool(database_url.replace("postgresql+psycopg://", "postgresql://", 1), max_size=3)
     try:
         if command == "status":
@@ -104,7 +125,7 @@ def main(argv: list[str]) -> int:
         key_id, key = new_master_key(datetime.now(UTC))
         print(f"{key_id}:{base64.b64encode(key).decode()}")
         return 0
-    if argv not in (["status"], ["rotate"], ["rotate-due"]):
+    if argv not in (["status"], ["rotate"], ["rotate-due"], ["rotate-issuer-key"]):
         print(USAGE, file=sys.stderr)
         return 2
     database_url = os.environ.get("DATABASE_URL")

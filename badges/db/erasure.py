@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.audit import append_audit
 from badges.db.base import Base
+from badges.db.credentials import revoke_member_credentials
 
 # Every API and worker process LISTENs here and forgets what it cached about the member named in the payload.
 ERASURE_CHANNEL = "badges_erasure"
@@ -60,6 +61,11 @@ async def delete_member_rows(connection: AsyncConnection[Any], user_id: uuid.UUI
             counts[table] = int(row[0])
     cursor = await connection.execute("DELETE FROM members WHERE id = %s", (user_id,))
     counts["members"] = cursor.rowcount
+    # Open Badges credentials name the member without a foreign key: revoked and cut loose, kept
+    # so that their status-list bits stay set (`db/credentials.py`).
+    revoked = await revoke_member_credentials(connection, user_id)
+    if revoked:
+        counts["credentials"] = revoked
     # Rate-limit counters keyed by the member (events, exports, reads) name them without a foreign
     # key (`db/rate_limits.py`: their bucket ends with the key): named here, so they go too.
     cursor = await connection.execute("DELETE FROM rate_limit_windows WHERE bucket LIKE %s", (f"%/{user_id}%",))

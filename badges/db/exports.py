@@ -34,6 +34,8 @@ from badges.db.keys import KeyStore
 EXPORT_TTL = timedelta(hours=24)
 PROFILE = "profile"
 AUDIT = "accesses"  # audit records about the member: who (by role) read what, when and why
+# Open Badges credentials issued to the member (`db/credentials.py`: no foreign key, so named here).
+CREDENTIALS = "credentials"
 # Columns that are ours, not the member's: internal bookkeeping and credentials.
 # Merchant keys are digests under the member's key: they only match corrections to transactions;
 # notice digests, likewise, only tell an evaluation which notices the previous one gave (the
@@ -96,7 +98,7 @@ class MemberExportPart(Base):
 
 async def export_sections(connection: AsyncConnection[Any]) -> list[str]:
     tables = [table for table, _ in await member_tables(connection) if table != MemberExport.__tablename__]
-    return [PROFILE, *tables, AUDIT]
+    return [PROFILE, *tables, CREDENTIALS, AUDIT]
 
 
 async def begin_export(connection: AsyncConnection[Any], export_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
@@ -136,6 +138,8 @@ async def section_rows(
             "SELECT id, at, actor_role, action, resource, purpose FROM audit_log WHERE subject = %s ORDER BY id",
             (user_id,),
         )
+    elif section == CREDENTIALS:
+        await cursor.execute("SELECT * FROM credentials WHERE user_id = %s ORDER BY issued_at", (user_id,))
     else:
         column = dict(await member_tables(connection)).get(section)
         if column is None:

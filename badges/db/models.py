@@ -6,6 +6,7 @@ from badges.db.base import Base
 from badges.db.catalogue import BadgeDefinitionVersion
 from badges.db.consents import Consent
 from badges.db.contacts import ContactGroupRow, ContactInvitation, MemberContact
+from badges.db.credentials import CredentialRow, IssuerKey
 from badges.db.dead_letters import DeadLetterRow
 from badges.db.erasure import ErasedSubject
 from badges.db.exports import MemberExport, MemberExportPart
@@ -38,11 +39,13 @@ __all__ = [
     "Consent",
     "ContactGroupRow",
     "ContactInvitation",
+    "CredentialRow",
     "DataKey",
     "DeadLetterRow",
     "ErasedSubject",
     "EventReceiptRow",
     "Integration",
+    "IssuerKey",
     "MasterKeyRecord",
     "Member",
     "MemberContact",

@@ -5,7 +5,7 @@ Tokens come from the environment the test sets: a member's for member routes, a 
 (admin, compliance and operator at once) for `/v1/admin/…` and `/codec/…`, and for
 `DELETE /v1/me` a new member each time, so an erasure ends only that one member. Path parameters
 are sometimes ids that exist (BADGES_FUZZ_IDS: a review, a bank connection, an integration, an
-export, a badge), so generated requests reach past "not found".
+export, a badge, an award instance, an issuer key), so generated requests reach past "not found".
 """
 
 from __future__ import annotations

@@ -131,6 +131,21 @@ async def prepare(
     )
     assert integration.status_code == 201, integration.text
     ids["integration_id"] = "fuzz-scanner"
+    # An award, so that its Open Badges credential can be claimed (`{badge_id}`, `{instance}`).
+    for number in range(3):
+        event = real_time_event(f"calc-{number}", "fuzz-member@example.com")
+        assert (await api.post("/v1/events", json=event, headers=member)).status_code == 202
+
+    async def awarded() -> bool:
+        badges = (await api.get("/v1/me/badges", headers=member)).json()["badges"]
+        return any(badge["badgeId"] == "calculator-explorer" and badge["awarded"] for badge in badges)
+
+    await eventually(awarded)
+    ids["instance"] = "1"
+    claimed = await api.get("/v1/me/badges/calculator-explorer/credentials/1", headers=member)
+    assert claimed.status_code == 200, claimed.text
+    [key] = (await api.get("/.well-known/jwks.json")).json()["keys"]
+    ids["kid"] = key["kid"].rsplit("/", 1)[-1]
     # More calculator uses in a minute than a person makes: held for review.
     burst = await dev_token(api, "fuzz-burst@example.com")
     for number in range(31):

@@ -31,6 +31,8 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     assert (await client.get("/v1/me/rewards", headers=headers)).status_code == 200  # an audited read
     goal = {"kind": "limit", "name": "Fewer takeaways", "category": "fast_food", "limitMinor": 5_000}
     assert (await client.post("/v1/me/goals", json=goal, headers=headers)).status_code == 201
+    claimed = await client.get("/v1/me/badges/calculator-explorer/credentials/1", headers=headers)
+    assert claimed.status_code == 200, claimed.text
     held = await rows_held(pool, user_id)
 
     response = await client.get("/v1/me/export", headers=headers)
@@ -42,7 +44,7 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     sections = document["sections"]
     async with pool.connection() as connection:
         tables = {table for table, _ in await member_tables(connection)}
-    assert set(sections) == {"profile", "accesses"} | tables - {"member_exports"}
+    assert set(sections) == {"profile", "credentials", "accesses"} | tables - {"member_exports"}
     for table, count in held.items():
         if table not in ("members", "member_exports"):
             assert sections[table]["rows"] == count, table
@@ -52,6 +54,8 @@ async def test_the_export_holds_every_row_of_the_member(client: httpx.AsyncClien
     assert "subject_digest" not in profile
     assert {item["badge_id"] for item in sections["awards"]["items"]} >= {"calculator-explorer"}
     assert {"read.rewards"} <= {item["action"] for item in sections["accesses"]["items"]}
+    [credential] = sections["credentials"]["items"]  # no foreign key: named by the export itself
+    assert "urn:uuid:" + credential["credential_id"] == claimed.json()["credentialId"]
     [mine] = sections["member_goals"]["items"]  # opened: what the member set
     assert mine["kind"] == "limit" and mine["sealed"] == {key: goal[key] for key in ("name", "category", "limitMinor")}
 

@@ -1,5 +1,6 @@
 """Master-key rotation (`python -m badges.cli.keys rotate`): afterwards the new master key alone opens
-every data key; a key under a master key nobody configured is reported, not skipped silently."""
+every data key (the Open Badges issuer's signing key, sealed with the service key, included); a key
+under a master key nobody configured is reported, not skipped silently. And `rotate-issuer-key`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import os
 import secrets
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.config import Settings
+from badges.db.credentials import issuer_public_keys, signing_key
 from badges.db.keys import KeyStore, MasterKeys
 from tests.conftest import create_member
 
@@ -34,6 +37,7 @@ async def test_rotation_rewraps_every_key_under_the_new_master(
 ) -> None:
     member = await create_member(engine, keys)
     sealed = await keys.seal(str(member), b"SW1A 30-45k")
+    issuer = await signing_key(engine, keys, datetime.now(UTC), timedelta(days=90))
     merchant_key = await keys.digest(str(member), "tesco stores")
     original = settings.master_keys
     new = f"rot-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
@@ -49,6 +53,8 @@ async def test_rotation_rewraps_every_key_under_the_new_master(
         assert await only_new.unseal(sealed) == b"SW1A 30-45k"
         # Digests come from the data key, not the master key: corrections still match after a rotation.
         assert await only_new.digest(str(member), "tesco stores") == merchant_key
+        # The issuer's private key, sealed with the service key, opens too: the same key signs.
+        assert (await signing_key(engine, only_new, datetime.now(UTC), timedelta(days=90))).kid == issuer.kid
         code, lines = keys_cli(settings, original, "rotate")
         assert code == 1 and "not configured" in str(lines[-1]["error"])
     finally:
@@ -56,3 +62,14 @@ async def test_rotation_rewraps_every_key_under_the_new_master(
         assert code == 0 and lines[-1]["remaining"] == 0, lines
     code, [status] = keys_cli(settings, original, "status")
     assert code == 0 and set(status["keys_by_master"]) == {original.split(":")[0]}  # type: ignore[arg-type]
+
+
+async def test_rotate_issuer_key_makes_a_new_signing_key_and_keeps_the_old_published(
+    settings: Settings, engine: AsyncEngine, keys: KeyStore
+) -> None:
+    before = await signing_key(engine, keys, datetime.now(UTC), timedelta(days=90))
+    code, [printed] = keys_cli(settings, settings.master_keys, "rotate-issuer-key")
+    assert code == 0 and printed["issuerKey"] != before.kid
+    after = await signing_key(engine, keys, datetime.now(UTC), timedelta(days=90))
+    assert after.kid == printed["issuerKey"]
+    assert {before.kid, after.kid} <= {kid for kid, _ in await issuer_public_keys(engine)}

@@ -164,6 +164,9 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
         return "review_events" in await scan(pool, [str(user_id)])
 
     await eventually(held, 30)
+    # The burst's first uses earned Calculator explorer: its Open Badges credential, claimed.
+    claimed = await client.get("/v1/me/badges/calculator-explorer/credentials/1", headers=headers)
+    assert claimed.status_code == 200, claimed.text
     export = await client.get("/v1/me/export", headers=headers)
     while export.status_code == 202:
         export = await client.get(export.headers["location"], headers=headers)
@@ -184,6 +187,7 @@ async def test_after_erasure_nothing_of_the_member_is_left_but_what_the_inventor
         "bank_transactions",
         "category_corrections",
         "member_goals",
+        "credentials",
         "data_keys",
         "audit_log",
     } <= set(before), sorted(before)
