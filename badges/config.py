@@ -142,6 +142,17 @@ class Settings(BaseSettings):
     truelayer_client_id: str = Field("sandbox-client-id", alias="TRUELAYER_CLIENT_ID")
     truelayer_client_secret: str = Field("sandbox-secret", alias="TRUELAYER_CLIENT_SECRET")
     truelayer_redirect_uri: str = Field("http://localhost:8000/bank/truelayer/callback", alias="TRUELAYER_REDIRECT_URI")
+    # Yodlee API v1.1 (`make dev`: the local Yodlee sandbox on :8102, FastLink stood in for by its
+    # /fastlink page; Yodlee's sandbox is https://sandbox.api.yodlee.com/ysl with FastLink 4 at
+    # https://fl4.sandbox.yodlee.com/authenticate/restserver/fastlink). The admin login name
+    # registers members; the redirect is the client's page that receives FastLink's
+    # `providerAccountId` and `state` and posts them to POST /v1/me/bank/connections.
+    yodlee_api_url: str = Field("http://127.0.0.1:8102", alias="YODLEE_API_URL")
+    yodlee_fastlink_url: str = Field("http://127.0.0.1:8102/fastlink", alias="YODLEE_FASTLINK_URL")
+    yodlee_client_id: str = Field("sandbox-client-id", alias="YODLEE_CLIENT_ID")
+    yodlee_secret: str = Field("sandbox-secret", alias="YODLEE_SECRET")
+    yodlee_admin_login_name: str = Field("sandbox-admin", alias="YODLEE_ADMIN_LOGIN_NAME")
+    yodlee_redirect_uri: str = Field("http://localhost:8000/bank/yodlee/callback", alias="YODLEE_REDIRECT_URI")
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)

@@ -243,7 +243,7 @@ class TrueLayerProvider:
         raise_for(response)
         return LinkStart(link_token=None, auth_url=str(response.json()["result"]), expires_at=None, state=state)
 
-    async def exchange(self, public_token: str) -> Exchanged:
+    async def exchange(self, public_token: str, client_user_id: str | None = None) -> Exchanged:
         """Exchange the `code` from the redirect for tokens, then ask `/me` which credentials and
         provider they are for (the credentials id is our item id; re-authentication keeps it)."""
         async with self._client() as client:

@@ -171,4 +171,6 @@ async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configu
             assert workers.live.config().get("max_task_queue_activities_per_second") is None
             # Live workflow tasks are polled as the server's backlog asks, batch ones at the default.
             assert isinstance(workers.live.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
-            assert not isinstance(workers.batch.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
+            assert not isinstance(
+                workers.batch.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling
+            )

@@ -54,7 +54,7 @@ from badges.temporal import signal_sync, start_sync
 
 router = APIRouter(tags=["open banking"])
 
-Provider = Literal["plaid", "truelayer"]
+Provider = Literal["plaid", "truelayer", "yodlee"]
 
 
 class LinkTokenRequest(WireModel):
@@ -73,7 +73,8 @@ class LinkTokenView(WireModel):
 class ConnectRequest(WireModel):
     provider: Provider = "plaid"
     public_token: str
-    # TrueLayer: the `state` the redirect brought back with the code (required).
+    # TrueLayer and Yodlee: the `state` the redirect brought back with the code or the provider
+    # account id (required).
     state: str | None = Field(None, max_length=256)
 
 
@@ -217,10 +218,10 @@ async def link_token(
 
 
 async def check_link_state(services: Services, member_id: uuid.UUID, provider: str, state: str | None) -> None:
-    """A TrueLayer code is exchanged only with the `state` handed to this member with its
-    authorisation URL, once and in time: otherwise a code for someone else's bank could be
-    slipped into this member's account (login CSRF)."""
-    if provider != "truelayer":
+    """A TrueLayer code or a Yodlee provider account is exchanged only with the `state` handed to
+    this member with its authorisation (FastLink) URL, once and in time: otherwise a code for
+    someone else's bank could be slipped into this member's account (login CSRF)."""
+    if provider == "plaid":
         return
     if not state:
         raise Problem(422, "link-state-required", "Send the `state` that came back with the code.")
@@ -248,7 +249,7 @@ async def connect(
     provider = provider_of(services, body.provider)
     await check_link_state(services, member_id, body.provider, body.state)
     try:
-        exchanged = await provider.exchange(body.public_token)
+        exchanged = await provider.exchange(body.public_token, str(member_id))
     except ProviderError as error:
         raise provider_problem(error) from error
     try:
