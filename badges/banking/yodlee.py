@@ -377,8 +377,8 @@ class YodleeProvider:
         """Yodlee's REFRESH notifications (`REFRESH.PROCESS_COMPLETED`, …) carry no signature, so one
         is believed only as far as Yodlee confirms it: the provider account it names is read back
         under the login name it names (`before_key_fetch` is awaited before that outbound call),
-        and the notice reports what Yodlee says now, not what the body claims. Other events
-        (DATA_UPDATES extracts) are refused."""
+        and the notice's details report the refresh status Yodlee gives now, not the body's.
+        Other events (DATA_UPDATES extracts) are refused."""
         try:
             event = json.loads(body)["event"]
             info = str(event["info"])
@@ -397,9 +397,10 @@ class YodleeProvider:
                 if error.kind in ("gone", "invalid"):  # no such user or provider account: a forgery
                     raise ProviderError("invalid", "UNCONFIRMED_NOTIFICATION", str(error)) from error
                 raise
-        status = refresh_status(found)
-        kind = "TRANSACTIONS.SYNC_UPDATES_AVAILABLE" if status == "ok" else "ITEM.ERROR"
-        return WebhookNotice(item_id=str(provider_account_id), kind=kind, details={"info": info, "status": status})
+        # A refresh ended, well or not: either way the sync is what finds out (a login needed is
+        # its `login_required`).
+        details: dict[str, object] = {"info": info, "status": refresh_status(found)}
+        return WebhookNotice(str(provider_account_id), "TRANSACTIONS.SYNC_UPDATES_AVAILABLE", details)
 
 
 def refresh_status(provider_account: dict[str, Any]) -> str:

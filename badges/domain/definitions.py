@@ -44,7 +44,9 @@ class SpecModel(WireModel):
 
 
 class OpenBankingConfig(SpecModel):
-    providers: list[Literal["plaid", "truelayer"]] = Field(default=["plaid", "truelayer"], min_length=1)
+    providers: list[Literal["plaid", "truelayer", "yodlee"]] = Field(
+        default=["plaid", "truelayer", "yodlee"], min_length=1
+    )
     data_retention_days: int = Field(default=730, ge=30, le=3650)
     sync_interval_hours: int = Field(default=6, ge=1, le=168)
     minimum_history_months: int = Field(default=3, ge=1, le=24)

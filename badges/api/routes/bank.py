@@ -33,6 +33,7 @@ from badges.api.problems import Problem
 from badges.api.schemas import IsoDate, WireModel
 from badges.api.throttle import parse_rate, source_address
 from badges.banking.provider import BankProvider, ProviderError
+from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.banking import (
     LinkRefused,
@@ -458,22 +459,37 @@ async def plaid_webhook(request: Request, services: ServicesDep, settings: Setti
     for a connection wakes its sync workflow; anything else is acknowledged and ignored, so Plaid
     does not retry it. Fetching a verification key Plaid has not shown us yet is an outbound call,
     so those are limited per source address (`BADGES_KEY_FETCH_RATE`, 429 past it)."""
+    return await provider_webhook(request, services, settings, "plaid")
+
+
+@router.post("/v1/webhooks/yodlee", status_code=200, dependencies=[LimitedBySourceAddress])
+async def yodlee_webhook(request: Request, services: ServicesDep, settings: SettingsDep) -> dict[str, str]:
+    """Yodlee's REFRESH notifications (subscribe this URL at Yodlee). They are unsigned, so each
+    is confirmed by reading the provider account it names back from Yodlee (or 401); those
+    outbound reads are limited per source address (`BADGES_KEY_FETCH_RATE`, 429 past it). News
+    for a connection wakes its sync workflow; anything else is acknowledged and ignored."""
+    return await provider_webhook(request, services, settings, "yodlee")
+
+
+async def provider_webhook(request: Request, services: Services, settings: Settings, provider: str) -> dict[str, str]:
     body = await request.body()
     address = source_address(request)
 
     async def before_key_fetch() -> None:
         rate = parse_rate(settings.key_fetch_rate)
-        await services.throttle.enforce("plaid-key-fetches", rate, address, "verification key fetches per address")
+        await services.throttle.enforce(
+            f"{provider}-key-fetches", rate, address, "verification key fetches per address"
+        )
 
     try:
-        notice = await provider_of(services, "plaid").verify_webhook(
+        notice = await provider_of(services, provider).verify_webhook(
             body, dict(request.headers), before_key_fetch=before_key_fetch
         )
     except ProviderError as error:
         if error.retryable:
-            raise Problem(503, "provider-unavailable", "Cannot fetch the verification key; retry.") from error
+            raise Problem(503, "provider-unavailable", "Cannot verify the webhook with the provider; retry.") from error
         raise Problem(401, "invalid-webhook", f"The webhook is not verified: {error.code}.") from error
-    found = await connection_by_item(services.pool, "plaid", notice.item_id)
+    found = await connection_by_item(services.pool, provider, notice.item_id)
     if found is None or not notice.kind.startswith("TRANSACTIONS."):
         return {"status": "ignored"}
     with temporal_or_503("Cannot wake the sync right now; retry."):
