@@ -51,6 +51,7 @@ from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
 from badges.insights.round_trips import RoundTrip
+from badges.messages.bank_sync import PROVIDER_PAUSED
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
 
@@ -203,7 +204,9 @@ def picture_of(
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared)
+    # A connection paused by its provider's breaker: what is missing may yet arrive, so nothing is decided on it.
+    delayed = any(c.status == "degraded" and c.last_error == PROVIDER_PAUSED for c in inputs.connections)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared, delayed)
 
 
 def pattern_of(trip: RoundTrip) -> FinancialPattern:

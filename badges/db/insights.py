@@ -69,6 +69,7 @@ class ConnectionRow:
     connection_id: uuid.UUID
     status: str
     last_synced_at: datetime | None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> Beh
         )
         transactions = [TransactionRow(*row) for row in await cursor.fetchall()]
         cursor = await conn.execute(
-            "SELECT id, status, last_synced_at FROM bank_connections WHERE user_id = %s", (user_id,)
+            "SELECT id, status, last_synced_at, last_error FROM bank_connections WHERE user_id = %s", (user_id,)
         )
         connections = [ConnectionRow(*row) for row in await cursor.fetchall()]
     return BehaviourInputs(timezone, accounts, transactions, connections)

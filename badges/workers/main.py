@@ -164,7 +164,9 @@ def build_workers(
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
-    banking = BankingActivities(pool, keys, make_providers(settings), client, load_categoriser())
+    banking = BankingActivities(
+        pool, keys, make_providers(settings), client, load_categoriser(), settings.provider_breaker
+    )
     behaviour = BehaviourActivities(pool, engine, keys, client, settings)
     anchor_keys = settings.parsed_audit_anchor_keys
     audit_anchor = AuditAnchorActivities(
