@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from badges.banking.http import raise_for_error, send
 from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import (
     Account,
@@ -167,16 +168,7 @@ def failure_kind(status: int, code: str) -> FailureKind:
 
 def raise_for(response: httpx.Response) -> None:
     """A Yodlee error response (`{errorCode, errorMessage, referenceCode}`) as a ProviderError."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = str(body.get("errorCode") or f"HTTP_{response.status_code}")
-    message = str(body.get("errorMessage") or response.reason_phrase or "Yodlee refused the request")
-    raise ProviderError(failure_kind(response.status_code, code), code, message)
+    raise_for_error(response, "Yodlee", ("errorCode", "errorMessage"), failure_kind)
 
 
 class YodleeProvider:
@@ -211,12 +203,7 @@ class YodleeProvider:
 
     async def _send(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Api-Version": API_VERSION, **kwargs.pop("headers", {})}
-        try:
-            return await client.request(method, path, headers=headers, **kwargs)
-        except httpx.TimeoutException as error:
-            raise ProviderError("unavailable", "TIMEOUT", f"Yodlee did not answer in time: {error}") from error
-        except httpx.TransportError as error:  # refused, reset, DNS
-            raise ProviderError("unavailable", "UNREACHABLE", str(error)) from error
+        return await send(client, "Yodlee", method, path, headers=headers, **kwargs)
 
     async def _token(self, client: httpx.AsyncClient, login_name: str, *, fresh: bool = False) -> str:
         held = self._tokens.get(login_name)

@@ -19,8 +19,8 @@ from badges.banking.sandbox import SandboxSettings, create_sandbox_app
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox
 from badges.banking.sandbox.yodlee import create_yodlee_sandbox
 from badges.banking.truelayer import TrueLayerProvider
-from badges.banking.yodlee import YodleeProvider
 from badges.domain.banking import CATEGORY_PRIMARIES, Exchanged, Transaction, primary_category
+from tests.banking.test_yodlee import make_provider
 from tests.support import serving
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -88,15 +88,7 @@ async def bank(request: pytest.FixtureRequest) -> AsyncIterator[Bank]:
             yield Bank(truelayer, http, truelayer_complete, sandbox_outage)
     else:
         async with serving(create_yodlee_sandbox()) as url, httpx.AsyncClient(base_url=url) as http:
-            yodlee = YodleeProvider(
-                api_url=url,
-                fastlink_url=f"{url}/fastlink",
-                client_id="sandbox-client-id",
-                secret="sandbox-secret",
-                admin_login_name="sandbox-admin",
-                redirect_uri=REDIRECT_URI,
-            )
-            yield Bank(yodlee, http, yodlee_complete, sandbox_outage)
+            yield Bank(make_provider(url), http, yodlee_complete, sandbox_outage)
 
 
 async def whole_sync(

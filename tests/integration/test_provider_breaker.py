@@ -18,11 +18,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from badges.activities.banking import PROVIDER_PAUSED_MESSAGE, BankingActivities
-from badges.banking.yodlee import YodleeProvider
 from badges.db.keys import KeyStore
 from badges.domain.provider_breaker import BreakerPolicy
 from badges.insights.categoriser import load as load_categoriser
 from badges.messages.bank_sync import PROVIDER_PAUSED, ConnectionRef, StatusChange
+from tests.banking.test_yodlee import make_provider
 from tests.integration.test_open_banking import consenting_member, wait_status
 from tests.integration.test_yodlee import link
 
@@ -58,16 +58,13 @@ async def test_many_connections_failing_pause_the_provider_until_a_probe_succeed
         await wait_status(client, headers, "active")
         connections.append(linked.json()["id"])
         members.append((headers, user_id))
-    yodlee = YodleeProvider(
-        api_url=yodlee_bank,
-        fastlink_url=f"{yodlee_bank}/fastlink",
-        client_id="sandbox-client-id",
-        secret="sandbox-secret",
-        admin_login_name="sandbox-admin",
-        redirect_uri="http://127.0.0.1:9/",
-    )
     activities = BankingActivities(
-        pool, keys, {"yodlee": yodlee}, dev_server.client, await asyncio.to_thread(load_categoriser), POLICY
+        pool,
+        keys,
+        {"yodlee": make_provider(yodlee_bank)},
+        dev_server.client,
+        await asyncio.to_thread(load_categoriser),
+        POLICY,
     )
     env = ActivityEnvironment()
 

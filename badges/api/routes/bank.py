@@ -14,7 +14,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -51,6 +51,7 @@ from badges.db.banking import (
 )
 from badges.db.consents import has_consent
 from badges.domain.categories import SpendingCategory
+from badges.domain.definitions import bank_sync_interval
 from badges.temporal import signal_sync, start_sync
 
 router = APIRouter(tags=["open banking"])
@@ -170,6 +171,13 @@ def provider_problem(error: ProviderError) -> Problem:
     return Problem(502, "provider-unavailable", f"The bank provider is not answering ({error.code}); retry shortly.")
 
 
+async def sync_interval(services: Services, settings: Settings) -> timedelta:
+    """How often a connection started now syncs: as often as the most demanding active badge's
+    `syncIntervalHours` asks, never less often than the deployment's interval."""
+    _, catalogue = await services.catalogue.current()
+    return bank_sync_interval(catalogue, timedelta(seconds=settings.bank_sync_interval_seconds))
+
+
 def provider_of(services: Services, name: str) -> BankProvider:
     provider = services.banking.get(name)
     if provider is None:
@@ -278,7 +286,9 @@ async def connect(
             )
     with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
         # A running workflow (a replaced or re-authenticated item) syncs afresh at once.
-        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
+        await start_sync(
+            services.temporal, settings, member_id, connection_id, "relinked", await sync_interval(services, settings)
+        )
     if not linked.created:
         response.status_code = 200
     return await owned_connection(services, member_id, connection_id)
@@ -314,7 +324,9 @@ async def relinked(
         "connection-relinks", parse_rate(settings.relink_rate), str(connection_id), "re-links per connection"
     )
     with temporal_or_503("Syncing cannot resume right now; retry shortly."):
-        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
+        await start_sync(
+            services.temporal, settings, member_id, connection_id, "relinked", await sync_interval(services, settings)
+        )
     return Response(status_code=202)
 
 
