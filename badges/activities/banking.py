@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
@@ -117,6 +119,30 @@ async def categorised(
     return await asyncio.to_thread(categorise, categoriser, lines)
 
 
+@dataclass
+class ProviderStats:
+    """One provider's syncs as this worker saw them (for operators: `badges/metrics.py`)."""
+
+    ok: int = 0
+    failed: int = 0  # outages and rate limits, after which the provider's breaker counts
+    paused: int = 0  # not attempted: the provider's breaker was open
+    seconds: float = 0.0  # reading batches, ok or failed
+    breaker_open: bool = False  # as this worker last found it
+
+
+class ProviderHealth:
+    """Per provider: syncs that went through, failed or were paused, their time, the breaker."""
+
+    def __init__(self) -> None:
+        self._by_provider: dict[str, ProviderStats] = {}
+
+    def of(self, provider: str) -> ProviderStats:
+        return self._by_provider.setdefault(provider, ProviderStats())
+
+    def stats(self) -> dict[str, ProviderStats]:
+        return {name: replace(stats) for name, stats in self._by_provider.items()}
+
+
 class BankingActivities:
     def __init__(
         self,
@@ -126,6 +152,7 @@ class BankingActivities:
         client: Client,
         categoriser: Categoriser,
         breaker: BreakerPolicy | None = None,
+        health: ProviderHealth | None = None,
     ) -> None:
         self._pool = pool
         self._keys = keys
@@ -133,6 +160,7 @@ class BankingActivities:
         self._client = client
         self._categoriser = categoriser  # loaded once per worker process
         self._breaker = breaker or BreakerPolicy()
+        self._health = health or ProviderHealth()
 
     @activity.defn
     async def sync_connection(self, ref: ConnectionRef) -> SyncOutcome:
@@ -146,22 +174,32 @@ class BankingActivities:
             raise ApplicationError("no active open_banking consent", type=CONSENT_MISSING, non_retryable=True)
         provider = self._providers[state.provider]
         connection = str(state.id)
+        health = self._health.of(state.provider)
         admission = await admit_sync(self._pool, state.provider, connection, datetime.now(UTC), self._breaker)
         if not admission.proceed and admission.paused_until is not None:
+            health.paused += 1
+            health.breaker_open = True
             wait = max(0.0, (admission.paused_until - datetime.now(UTC)).total_seconds())
             raise ApplicationError(
                 f"{state.provider} is paused by its breaker", wait, type=PROVIDER_PAUSED, non_retryable=True
             )
         async with heartbeating():
+            started = time.monotonic()
             try:
                 batch = await self._read_batch(provider, state)
             except ProviderError as error:
+                health.seconds += time.monotonic() - started
                 if error.kind == "gone":
                     return await self._gone(state, error)
                 if error.retryable:
+                    health.failed += 1
                     now = datetime.now(UTC)
-                    await record_provider_failure(self._pool, state.provider, connection, now, self._breaker)
+                    if await record_provider_failure(self._pool, state.provider, connection, now, self._breaker):
+                        health.breaker_open = True
                 raise as_application_error(error) from error
+            health.seconds += time.monotonic() - started
+            health.ok += 1
+            health.breaker_open = False
             await record_provider_success(self._pool, state.provider, connection)
             categories = await categorised(self._categoriser, [*batch.added, *batch.modified])
             applied = await apply_sync_batch(self._pool, self._keys, state, batch, categories)

@@ -17,11 +17,12 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from badges.activities.banking import PROVIDER_PAUSED_MESSAGE, BankingActivities
+from badges.activities.banking import PROVIDER_PAUSED_MESSAGE, BankingActivities, ProviderHealth
 from badges.db.keys import KeyStore
 from badges.domain.provider_breaker import BreakerPolicy
 from badges.insights.categoriser import load as load_categoriser
 from badges.messages.bank_sync import PROVIDER_PAUSED, ConnectionRef, StatusChange
+from badges.metrics import process_registry
 from tests.banking.test_yodlee import make_provider
 from tests.integration.test_open_banking import consenting_member, wait_status
 from tests.integration.test_yodlee import link
@@ -58,6 +59,7 @@ async def test_many_connections_failing_pause_the_provider_until_a_probe_succeed
         await wait_status(client, headers, "active")
         connections.append(linked.json()["id"])
         members.append((headers, user_id))
+    health = ProviderHealth()
     activities = BankingActivities(
         pool,
         keys,
@@ -65,7 +67,16 @@ async def test_many_connections_failing_pause_the_provider_until_a_probe_succeed
         dev_server.client,
         await asyncio.to_thread(load_categoriser),
         POLICY,
+        health,
     )
+    registry = process_registry(keys, providers=health)
+
+    def metric(name: str) -> float | None:
+        return registry.get_sample_value(name, {"provider": "yodlee"})
+
+    def syncs(outcome: str) -> float | None:
+        return registry.get_sample_value("badges_provider_syncs_total", {"provider": "yodlee", "outcome": outcome})
+
     env = ActivityEnvironment()
 
     async def sync(connection: str) -> ApplicationError | None:
@@ -92,6 +103,9 @@ async def test_many_connections_failing_pause_the_provider_until_a_probe_succeed
         assert paused is not None and paused.type == PROVIDER_PAUSED and paused.non_retryable
         assert 0 < float(paused.details[0]) <= 2
     assert await calls(outage) == before
+    # Operators see it: the provider's breaker open, syncs failed and paused.
+    assert metric("badges_provider_breaker_open") == 1.0
+    assert (syncs("failed"), syncs("paused"), syncs("ok")) == (4.0, 4.0, 0.0)
 
     # Cool-down over, still down: one probe asks, fails, and the pause doubles.
     await asyncio.sleep(2.1)
@@ -106,6 +120,9 @@ async def test_many_connections_failing_pause_the_provider_until_a_probe_succeed
     assert await sync(connections[1]) is None
     for connection in connections:
         assert await sync(connection) is None
+    assert metric("badges_provider_breaker_open") == 0.0 and syncs("ok") == 5.0
+    assert (metric("badges_provider_sync_seconds_count"), syncs("failed")) == (10.0, 5.0)
+    assert (metric("badges_provider_sync_seconds_sum") or 0) > 0  # latency: sum / count
 
     # The member of a paused connection is told, in words, that their bank's data is delayed.
     _, user_id = members[0]
