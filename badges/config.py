@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -14,6 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from badges.domain.events import EventType
+from badges.domain.provider_breaker import BreakerPolicy
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
 # The master keys' life (README "What erasure guarantees"): a member's sealed data in any copy of the
@@ -144,6 +146,17 @@ class Settings(BaseSettings):
     truelayer_client_id: str = Field("sandbox-client-id", alias="TRUELAYER_CLIENT_ID")
     truelayer_client_secret: str = Field("sandbox-secret", alias="TRUELAYER_CLIENT_SECRET")
     truelayer_redirect_uri: str = Field("http://localhost:8000/bank/truelayer/callback", alias="TRUELAYER_REDIRECT_URI")
+    # Yodlee API v1.1 (`make dev`: the local Yodlee sandbox on :8102, FastLink stood in for by its
+    # /fastlink page; Yodlee's sandbox is https://sandbox.api.yodlee.com/ysl with FastLink 4 at
+    # https://fl4.sandbox.yodlee.com/authenticate/restserver/fastlink). The admin login name
+    # registers members; the redirect is the client's page that receives FastLink's
+    # `providerAccountId` and `state` and posts them to POST /v1/me/bank/connections.
+    yodlee_api_url: str = Field("http://127.0.0.1:8102", alias="YODLEE_API_URL")
+    yodlee_fastlink_url: str = Field("http://127.0.0.1:8102/fastlink", alias="YODLEE_FASTLINK_URL")
+    yodlee_client_id: str = Field("sandbox-client-id", alias="YODLEE_CLIENT_ID")
+    yodlee_secret: str = Field("sandbox-secret", alias="YODLEE_SECRET")
+    yodlee_admin_login_name: str = Field("sandbox-admin", alias="YODLEE_ADMIN_LOGIN_NAME")
+    yodlee_redirect_uri: str = Field("http://localhost:8000/bank/yodlee/callback", alias="YODLEE_REDIRECT_URI")
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
@@ -153,6 +166,23 @@ class Settings(BaseSettings):
     # public half stays published, so what it signed still verifies).
     credential_issuer_name: str = Field("Badges v2", alias="BADGES_CREDENTIAL_ISSUER_NAME", min_length=1)
     issuer_key_rotation_days: int = Field(90, alias="BADGES_ISSUER_KEY_ROTATION_DAYS", gt=0)
+    # The breaker per provider (README "Graceful degradation"): how many distinct connections
+    # failing against one provider since its last success pause its syncs, the first pause, and
+    # the longest (each failed probe doubles it).
+    provider_breaker_connections: int = Field(5, alias="BADGES_PROVIDER_BREAKER_CONNECTIONS", ge=1)
+    provider_breaker_cool_down_seconds: float = Field(120, alias="BADGES_PROVIDER_BREAKER_COOL_DOWN_SECONDS", gt=0)
+    provider_breaker_max_cool_down_seconds: float = Field(
+        3600, alias="BADGES_PROVIDER_BREAKER_MAX_COOL_DOWN_SECONDS", gt=0
+    )
+
+    @property
+    def provider_breaker(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            connections_to_open=self.provider_breaker_connections,
+            cool_down=timedelta(seconds=self.provider_breaker_cool_down_seconds),
+            max_cool_down=timedelta(seconds=self.provider_breaker_max_cool_down_seconds),
+        )
+
     # Peer statistics (README "Peer statistics"): the privacy loss one release may spend (ε, no
     # comparative badge's `anonymization.epsilon` may be lower) and each member's budget over any
     # 365 days (releases refused past it); the smallest group worth publishing (a badge's

@@ -1,10 +1,10 @@
 """Prometheus metrics of one process (the API's `GET /metrics`, the worker's
-`BADGES_WORKER_METRICS_PORT`): its data-key cache and, in a worker, its progress writes, read
-when scraped, so the hot path only counts."""
+`BADGES_WORKER_METRICS_PORT`): its data-key cache and, in a worker, its progress writes and
+each bank provider's health, read when scraped, so the hot path only counts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -67,12 +67,57 @@ class ProgressWriteCollector(Collector):
         )
 
 
-def process_registry(keys: HasKeyCache, progress: HasProgressWrites | None = None) -> CollectorRegistry:
+class ProviderStatsLike(Protocol):
+    ok: int
+    failed: int
+    paused: int
+    seconds: float
+    breaker_open: bool
+
+
+class HasProviderHealth(Protocol):
+    def stats(self) -> Mapping[str, ProviderStatsLike]: ...
+
+
+class ProviderHealthCollector(Collector):
+    """Each bank provider's health as this worker's syncs find it: syncs by outcome (`ok`,
+    `failed`: an outage or rate limit, `paused`: its breaker was open; the success rate is
+    ok / (ok + failed)), the seconds they took (latency: `_sum / _count`), and whether its breaker
+    is open."""
+
+    def __init__(self, health: HasProviderHealth) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        syncs = CounterMetricFamily(
+            "badges_provider_syncs", "Bank syncs by provider and outcome.", labels=["provider", "outcome"]
+        )
+        seconds = SummaryMetricFamily(
+            "badges_provider_sync_seconds",
+            "Bank syncs that called the provider, and their seconds.",
+            labels=["provider"],
+        )
+        open_ = GaugeMetricFamily(
+            "badges_provider_breaker_open", "1 while the provider's breaker is open.", labels=["provider"]
+        )
+        for provider, stats in sorted(self._health.stats().items()):
+            for outcome, count in (("ok", stats.ok), ("failed", stats.failed), ("paused", stats.paused)):
+                syncs.add_metric([provider, outcome], count)
+            seconds.add_metric([provider], count_value=stats.ok + stats.failed, sum_value=stats.seconds)
+            open_.add_metric([provider], 1.0 if stats.breaker_open else 0.0)
+        yield from (syncs, seconds, open_)
+
+
+def process_registry(
+    keys: HasKeyCache, progress: HasProgressWrites | None = None, providers: HasProviderHealth | None = None
+) -> CollectorRegistry:
     """This process's metrics, in a registry of its own (tests run several apps in one process)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(KeyCacheCollector(keys))
     if progress is not None:
         registry.register(ProgressWriteCollector(progress))
+    if providers is not None:
+        registry.register(ProviderHealthCollector(providers))
     return registry
 
 

@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from badges.activities.webhooks import make_webhook_client
 from badges.banking.sandbox import SandboxSettings, create_sandbox_app
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox
+from badges.banking.sandbox.yodlee import create_yodlee_sandbox
 from badges.config import Settings
 from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
@@ -195,13 +196,25 @@ async def truelayer_bank() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
+async def yodlee_bank() -> AsyncIterator[str]:
+    """The local Yodlee (API v1.1 and the FastLink stand-in page in one)."""
+    async with serving(create_yodlee_sandbox()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def api_port() -> int:
     return free_port()
 
 
 @pytest.fixture(scope="session")
 def system_settings(
-    settings: Settings, dev_server: WorkflowEnvironment, sandbox_bank: Sandbox, truelayer_bank: str, api_port: int
+    settings: Settings,
+    dev_server: WorkflowEnvironment,
+    sandbox_bank: Sandbox,
+    truelayer_bank: str,
+    yodlee_bank: str,
+    api_port: int,
 ) -> Settings:
     target = dev_server.client.service_client.config.target_host
     return settings.model_copy(
@@ -210,6 +223,8 @@ def system_settings(
             "plaid_host": sandbox_bank.url,
             "truelayer_auth_url": truelayer_bank,
             "truelayer_api_url": truelayer_bank,
+            "yodlee_api_url": yodlee_bank,
+            "yodlee_fastlink_url": f"{yodlee_bank}/fastlink",
             # Where the sandbox sends its webhooks.
             "public_url": f"http://127.0.0.1:{api_port}",
         }

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
@@ -31,13 +33,16 @@ from badges.db.banking import (
 from badges.db.consents import has_consent
 from badges.db.keys import KeyStore
 from badges.db.outbox import append_insight
+from badges.db.provider_breakers import admit_sync, record_provider_failure, record_provider_success
 from badges.domain.banking import Account, Transaction
 from badges.domain.categories import Categorised
+from badges.domain.provider_breaker import BreakerPolicy
 from badges.insights.categoriser import Categoriser, categorise
 from badges.messages.bank_sync import (
     CONNECTION_GONE,
     CONSENT_MISSING,
     LOGIN_REQUIRED,
+    PROVIDER_PAUSED,
     PROVIDER_REFUSED,
     ConnectionRef,
     MemberRef,
@@ -47,6 +52,11 @@ from badges.messages.bank_sync import (
 from badges.temporal import Client, end_bank_sync
 
 PAGE_SIZE = 500
+# What a member is told, once, when their provider's breaker pauses their connection's syncs.
+PROVIDER_PAUSED_MESSAGE = (
+    "Your bank's data is delayed: its provider is not answering. Nothing is needed from you; it catches up"
+    " by itself, and badges that depend on it wait rather than decide on missing data."
+)
 REVOKE_ATTEMPTS = 5
 HEARTBEAT_EVERY_SECONDS = 10.0
 # A batch restarted this often because the provider's data kept changing mid-pagination is
@@ -109,6 +119,30 @@ async def categorised(
     return await asyncio.to_thread(categorise, categoriser, lines)
 
 
+@dataclass
+class ProviderStats:
+    """One provider's syncs as this worker saw them (for operators: `badges/metrics.py`)."""
+
+    ok: int = 0
+    failed: int = 0  # outages and rate limits, after which the provider's breaker counts
+    paused: int = 0  # not attempted: the provider's breaker was open
+    seconds: float = 0.0  # reading batches, ok or failed
+    breaker_open: bool = False  # as this worker last found it
+
+
+class ProviderHealth:
+    """Per provider: syncs that went through, failed or were paused, their time, the breaker."""
+
+    def __init__(self) -> None:
+        self._by_provider: dict[str, ProviderStats] = {}
+
+    def of(self, provider: str) -> ProviderStats:
+        return self._by_provider.setdefault(provider, ProviderStats())
+
+    def stats(self) -> dict[str, ProviderStats]:
+        return {name: replace(stats) for name, stats in self._by_provider.items()}
+
+
 class BankingActivities:
     def __init__(
         self,
@@ -117,12 +151,16 @@ class BankingActivities:
         providers: dict[str, BankProvider],
         client: Client,
         categoriser: Categoriser,
+        breaker: BreakerPolicy | None = None,
+        health: ProviderHealth | None = None,
     ) -> None:
         self._pool = pool
         self._keys = keys
         self._providers = providers
         self._client = client
         self._categoriser = categoriser  # loaded once per worker process
+        self._breaker = breaker or BreakerPolicy()
+        self._health = health or ProviderHealth()
 
     @activity.defn
     async def sync_connection(self, ref: ConnectionRef) -> SyncOutcome:
@@ -135,13 +173,34 @@ class BankingActivities:
         if not await has_consent(self._pool, state.user_id, "open_banking", datetime.now(UTC)):
             raise ApplicationError("no active open_banking consent", type=CONSENT_MISSING, non_retryable=True)
         provider = self._providers[state.provider]
+        connection = str(state.id)
+        health = self._health.of(state.provider)
+        admission = await admit_sync(self._pool, state.provider, connection, datetime.now(UTC), self._breaker)
+        if not admission.proceed and admission.paused_until is not None:
+            health.paused += 1
+            health.breaker_open = True
+            wait = max(0.0, (admission.paused_until - datetime.now(UTC)).total_seconds())
+            raise ApplicationError(
+                f"{state.provider} is paused by its breaker", wait, type=PROVIDER_PAUSED, non_retryable=True
+            )
         async with heartbeating():
+            started = time.monotonic()
             try:
                 batch = await self._read_batch(provider, state)
             except ProviderError as error:
+                health.seconds += time.monotonic() - started
                 if error.kind == "gone":
                     return await self._gone(state, error)
+                if error.retryable:
+                    health.failed += 1
+                    now = datetime.now(UTC)
+                    if await record_provider_failure(self._pool, state.provider, connection, now, self._breaker):
+                        health.breaker_open = True
                 raise as_application_error(error) from error
+            health.seconds += time.monotonic() - started
+            health.ok += 1
+            health.breaker_open = False
+            await record_provider_success(self._pool, state.provider, connection)
             categories = await categorised(self._categoriser, [*batch.added, *batch.modified])
             applied = await apply_sync_batch(self._pool, self._keys, state, batch, categories)
             if applied is not None:
@@ -212,11 +271,14 @@ class BankingActivities:
         async with self._pool.connection() as connection, connection.transaction():
             before = await set_status(connection, change.connection_id, change.status, change.error)
             if before is not None and before.previous != change.status:
-                await append_insight(
-                    connection,
-                    before.user_id,
-                    {"type": "bank_connection", "connectionId": str(change.connection_id), "status": change.status},
-                )
+                insight = {
+                    "type": "bank_connection",
+                    "connectionId": str(change.connection_id),
+                    "status": change.status,
+                }
+                if change.error == PROVIDER_PAUSED:
+                    insight |= {"reason": "provider_unavailable", "message": PROVIDER_PAUSED_MESSAGE}
+                await append_insight(connection, before.user_id, insight)
 
     @activity.defn
     async def disconnect_connection(self, ref: ConnectionRef) -> None:

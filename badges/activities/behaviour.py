@@ -43,14 +43,16 @@ from badges.db.members import load_demographics
 from badges.db.peers import save_peer_inputs
 from badges.db.reviews import FinancialPattern, cleared_patterns, record_patterns
 from badges.domain.categories import CONFIDENT, SpendingCategory, from_provider
+from badges.domain.definitions import BadgeDefinition, DataScope
 from badges.domain.figures import Entry, account_kind
-from badges.domain.financial import decide
+from badges.domain.financial import Verdict, decide
 from badges.domain.goals import Goal
 from badges.domain.peers import peer_input
 from badges.domain.quality import AccountState, Record
 from badges.insights.notices import fresh, notices
 from badges.insights.picture import WATCHED, Picture, member_picture
 from badges.insights.round_trips import RoundTrip
+from badges.messages.bank_sync import PROVIDER_PAUSED
 from badges.messages.behaviour import DataChanged, EvaluationOutcome, EvaluationRequest, FinancialResults
 from badges.temporal import Client, behaviour_data_changed, record_financial_results, stop_behaviour
 
@@ -96,7 +98,7 @@ class BehaviourActivities:
         # Once each (a retry or a later evaluation finding it again adds nothing).
         await record_patterns(self._pool, self._keys, request.user_id, [pattern_of(t) for t in picture.for_review])
         revision, catalogue = await load_catalogue(self._engine)
-        verdicts = decide(catalogue, picture.snapshot)
+        verdicts = await scoped_verdicts(catalogue, picture, inputs, today, wall, goals, cleared)
         found = notices(picture, verdicts, {badge.badge_id: badge.name for badge in catalogue})
         # What the previous evaluation told the member, known by digest: nothing of it is opened.
         given = await given_notices(self._pool, self._keys, request.user_id)
@@ -173,10 +175,44 @@ def goal_of(record: GoalRecord, zone: ZoneInfo) -> Goal:
     )
 
 
+async def scoped_verdicts(
+    catalogue: Sequence[BadgeDefinition],
+    picture: Picture,
+    inputs: BehaviourInputs,
+    today: date,
+    now: datetime,
+    goals: Sequence[Goal],
+    cleared: Collection[str],
+) -> list[Verdict]:
+    """Every badge decided on the data it reads: most read everything (the member's picture); a
+    badge whose `openBanking` narrows providers, account types or categories is decided on a
+    picture of that part alone (one per distinct scope)."""
+    by_scope: dict[DataScope | None, list[BadgeDefinition]] = {}
+    for badge in catalogue:
+        scope = badge.config.open_banking.scope if badge.config.open_banking else None
+        by_scope.setdefault(scope, []).append(badge)
+    verdicts: list[Verdict] = []
+    for scope, badges in by_scope.items():
+        scoped = picture
+        if scope is not None:
+            scoped = await asyncio.to_thread(picture_of, inputs, today, now, goals, cleared, scope)
+        verdicts += decide(badges, scoped.snapshot)
+    order = {badge.badge_id: index for index, badge in enumerate(catalogue)}
+    return sorted(verdicts, key=lambda verdict: order[verdict.badge_id])
+
+
 def picture_of(
-    inputs: BehaviourInputs, today: date, now: datetime, goals: Sequence[Goal] = (), cleared: Collection[str] = ()
+    inputs: BehaviourInputs,
+    today: date,
+    now: datetime,
+    goals: Sequence[Goal] = (),
+    cleared: Collection[str] = (),
+    scope: DataScope | None = None,
 ) -> Picture:
+    """The member's picture from their stored data; with `scope`, of only the transactions a badge
+    reads (its providers, account types and categories: `OpenBankingConfig`)."""
     kinds = {account.account_id: account_kind(account.type, account.subtype) for account in inputs.accounts}
+    providers = {account.account_id: account.provider for account in inputs.accounts}
     entries = []
     records = []
     # Harmful spending the provider is sure of, which the member re-labelled: avoidance badges
@@ -191,10 +227,12 @@ def picture_of(
         )
         if category is None or row.pending or row.day > today:
             continue
+        kind = kinds.get(row.account_id, "current")
+        if scope is not None and not scope.admits(providers.get(row.account_id, ""), kind, category.value):
+            continue
         if row.source == "member" and (harm := confident_harm(row)) is not None and harm != category:
             harm_days.setdefault(harm, []).append(row.day)
         merchant = row.merchant_key.hex() if row.merchant_key else ""
-        kind = kinds.get(row.account_id, "current")
         entries.append(Entry(row.day, row.amount_minor, category, kind, merchant, row.account_id, row.transaction_id))
     accounts = [
         AccountState(account_id=a.account_id, kind=kinds[a.account_id], balance_minor=a.balance_minor)
@@ -203,7 +241,9 @@ def picture_of(
     synced = [c.last_synced_at for c in inputs.connections if c.last_synced_at is not None]
     # Data are as fresh as the stalest connection that is meant to be syncing.
     last_synced = min(synced) if synced else None
-    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared)
+    # A connection paused by its provider's breaker: what is missing may yet arrive, so nothing is decided on it.
+    delayed = any(c.status == "degraded" and c.last_error == PROVIDER_PAUSED for c in inputs.connections)
+    return member_picture(entries, records, accounts, last_synced, today, now, goals, harm_days, cleared, delayed)
 
 
 def pattern_of(trip: RoundTrip) -> FinancialPattern:

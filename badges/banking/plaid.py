@@ -107,7 +107,7 @@ class PlaidProvider:
         response = await self._call(self._api.link_token_create, LinkTokenCreateRequest(**fields))
         return LinkStart(link_token=response.link_token, auth_url=None, expires_at=response.expiration)
 
-    async def exchange(self, public_token: str) -> Exchanged:
+    async def exchange(self, public_token: str, client_user_id: str | None = None) -> Exchanged:
         response = await self._call(
             self._api.item_public_token_exchange, ItemPublicTokenExchangeRequest(public_token=public_token)
         )

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from badges.banking.http import raise_for_error, send
 from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import (
     Account,
@@ -156,16 +157,7 @@ def failure_kind(status: int, error: str) -> FailureKind:
 
 def raise_for(response: httpx.Response) -> None:
     """A TrueLayer error response (`{"error", "error_description"}`) as a ProviderError."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = str(body.get("error") or f"HTTP_{response.status_code}")
-    message = str(body.get("error_description") or response.reason_phrase or "TrueLayer refused the request")
-    raise ProviderError(failure_kind(response.status_code, code), code, message)
+    raise_for_error(response, "TrueLayer", ("error", "error_description"), failure_kind)
 
 
 class TrueLayerProvider:
@@ -198,12 +190,7 @@ class TrueLayerProvider:
             yield client
 
     async def _send(self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await client.request(method, url, **kwargs)
-        except httpx.TimeoutException as error:
-            raise ProviderError("unavailable", "TIMEOUT", f"TrueLayer did not answer in time: {error}") from error
-        except httpx.TransportError as error:  # refused, reset, DNS
-            raise ProviderError("unavailable", "UNREACHABLE", str(error)) from error
+        return await send(client, "TrueLayer", method, url, **kwargs)
 
     async def link(self, client_user_id: str, webhook_url: str | None, access_token: str | None = None) -> LinkStart:
         """The auth dialog URL (TrueLayer's Data API sends no webhooks, so `webhook_url` is unused).
@@ -243,7 +230,7 @@ class TrueLayerProvider:
         raise_for(response)
         return LinkStart(link_token=None, auth_url=str(response.json()["result"]), expires_at=None, state=state)
 
-    async def exchange(self, public_token: str) -> Exchanged:
+    async def exchange(self, public_token: str, client_user_id: str | None = None) -> Exchanged:
         """Exchange the `code` from the redirect for tokens, then ask `/me` which credentials and
         provider they are for (the credentials id is our item id; re-authentication keeps it)."""
         async with self._client() as client:

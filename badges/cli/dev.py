@@ -29,6 +29,7 @@ TEMPORAL_UI_PORT = int(os.environ.get("TEMPORAL_UI_PORT", "8233"))
 DATABASE_NAME = "badges"
 PLAID_SANDBOX_PORT = int(os.environ.get("BADGES_SANDBOX_PORT", "8100"))
 TRUELAYER_SANDBOX_PORT = 8101
+YODLEE_SANDBOX_PORT = 8102
 # How long Temporal keeps closed workflow histories (then deletes them): the namespace's retention.
 HISTORY_RETENTION = os.environ.get("BADGES_HISTORY_RETENTION", "720h")
 # WAL with synchronous=NORMAL: durable if a process dies, and measured 2-2.5x the signal
@@ -158,7 +159,7 @@ def start_temporal(processes: list[subprocess.Popen[bytes]]) -> str:
 
 
 def start_sandbox_banks(processes: list[subprocess.Popen[bytes]], env: dict[str, str]) -> str:
-    """The sandbox bank speaking Plaid's API (:8100) and the TrueLayer sandbox (:8101)."""
+    """The sandbox bank speaking Plaid's API (:8100), the TrueLayer sandbox (:8101) and the Yodlee one (:8102)."""
     plaid = subprocess.Popen([sys.executable, "-m", "badges.banking.sandbox"], env=env)
     processes.append(plaid)
     truelayer = subprocess.Popen(
@@ -167,10 +168,18 @@ def start_sandbox_banks(processes: list[subprocess.Popen[bytes]], env: dict[str,
         env=env,
     )  # fmt: skip
     processes.append(truelayer)
+    yodlee = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "badges.banking.sandbox.yodlee:create_yodlee_sandbox",
+         "--host", "127.0.0.1", "--port", str(YODLEE_SANDBOX_PORT), "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+    processes.append(yodlee)
     wait_for_port("127.0.0.1", PLAID_SANDBOX_PORT, 60, plaid)
     wait_for_port("127.0.0.1", TRUELAYER_SANDBOX_PORT, 60, truelayer)
+    wait_for_port("127.0.0.1", YODLEE_SANDBOX_PORT, 60, yodlee)
     say(
-        f"sandbox banks: Plaid API http://localhost:{PLAID_SANDBOX_PORT}, TrueLayer http://localhost:{TRUELAYER_SANDBOX_PORT}"
+        f"sandbox banks: Plaid API http://localhost:{PLAID_SANDBOX_PORT}, TrueLayer http://localhost:{TRUELAYER_SANDBOX_PORT},"
+        f" Yodlee http://localhost:{YODLEE_SANDBOX_PORT} (FastLink page: /fastlink)"
     )
     return f"http://127.0.0.1:{PLAID_SANDBOX_PORT}"
 

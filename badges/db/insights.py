@@ -44,6 +44,7 @@ class AccountRow:
     type: str
     subtype: str | None
     balance_minor: int | None
+    provider: str = "plaid"  # its connection's
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class ConnectionRow:
     connection_id: uuid.UUID
     status: str
     last_synced_at: datetime | None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> Beh
         row = await cursor.fetchone()
         timezone = str(row[0]) if row else "UTC"
         cursor = await conn.execute(
-            "SELECT account_id, type, subtype, balance_minor FROM bank_accounts WHERE user_id = %s", (user_id,)
+            "SELECT a.account_id, a.type, a.subtype, a.balance_minor, c.provider"
+            " FROM bank_accounts a JOIN bank_connections c ON c.id = a.connection_id WHERE a.user_id = %s",
+            (user_id,),
         )
         accounts = [AccountRow(*row) for row in await cursor.fetchall()]
         cursor = await conn.execute(
@@ -97,7 +101,7 @@ async def behaviour_inputs(pool: AsyncConnectionPool, user_id: uuid.UUID) -> Beh
         )
         transactions = [TransactionRow(*row) for row in await cursor.fetchall()]
         cursor = await conn.execute(
-            "SELECT id, status, last_synced_at FROM bank_connections WHERE user_id = %s", (user_id,)
+            "SELECT id, status, last_synced_at, last_error FROM bank_connections WHERE user_id = %s", (user_id,)
         )
         connections = [ConnectionRow(*row) for row in await cursor.fetchall()]
     return BehaviourInputs(timezone, accounts, transactions, connections)

@@ -20,6 +20,7 @@ from badges.db.outbox import OutboxEntry
 from badges.db.peer_awards import PeerAwardRow
 from badges.db.peers import PeerInputRow, PeerStatRow, PrivacyLedgerRow
 from badges.db.progress import AwardRow, BadgeProgress
+from badges.db.provider_breakers import ProviderBreaker
 from badges.db.rate_limits import RateLimitWindow
 from badges.db.receipts import EventReceiptRow
 from badges.db.reviews import ReviewEvent, ReviewItem
@@ -58,6 +59,7 @@ __all__ = [
     "PeerInputRow",
     "PeerStatRow",
     "PrivacyLedgerRow",
+    "ProviderBreaker",
     "RateLimitWindow",
     "ReviewEvent",
     "ReviewItem",

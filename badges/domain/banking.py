@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-ProviderName = Literal["plaid", "truelayer"]
+ProviderName = Literal["plaid", "truelayer", "yodlee"]
 
 # The primary categories of Plaid's `personal_finance_category` (v2), the taxonomy transactions
 # are held in whichever provider they came from; a detailed category is its primary plus a suffix.

@@ -7,10 +7,15 @@ seed's camelCase field names, and anything unknown or inconsistent is refused wi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, field_validator, model_validator
 
+from badges.domain.banking import ProviderName
+from badges.domain.categories import SpendingCategory
 from badges.domain.events import BoundedEventData, EventType
 from badges.domain.wire import WireModel
 
@@ -43,11 +48,60 @@ class SpecModel(WireModel):
 # --- the seed's configuration types --------------------------------------------------------
 
 
+AccountType = Literal["checking", "savings", "credit"]
+ALL_PROVIDERS: tuple[ProviderName, ...] = ("plaid", "truelayer", "yodlee")
+ALL_ACCOUNT_TYPES: tuple[AccountType, ...] = ("checking", "savings", "credit")
+# The seed's account types as `figures.account_kind` names them.
+ACCOUNT_KIND = {"checking": "current", "savings": "savings", "credit": "credit"}
+
+
+@dataclass(frozen=True)
+class DataScope:
+    """Which transactions a badge's figures are made of (by default: every one)."""
+
+    providers: frozenset[str] = frozenset(ALL_PROVIDERS)
+    account_kinds: frozenset[str] = frozenset(ACCOUNT_KIND.values())
+    categories: frozenset[str] | None = None  # None: every category
+
+    def admits(self, provider: str, account_kind: str, category: str) -> bool:
+        return (
+            provider in self.providers
+            and account_kind in self.account_kinds
+            and (self.categories is None or category in self.categories)
+        )
+
+
 class OpenBankingConfig(SpecModel):
-    providers: list[Literal["plaid", "truelayer"]] = Field(default=["plaid", "truelayer"], min_length=1)
+    """What a bank-data badge reads: transactions of `accountTypes` accounts, in
+    `analysisCategories` (the programme's `SpendingCategory` values; absent: every category),
+    from connections with `providers`; at least `minimumHistoryMonths` complete months before it
+    decides; synced at least every `syncIntervalHours`; kept `dataRetentionDays`."""
+
+    providers: list[ProviderName] = Field(default=list(ALL_PROVIDERS), min_length=1)
+    account_types: list[AccountType] = Field(default=list(ALL_ACCOUNT_TYPES), min_length=1)
+    analysis_categories: list[str] | None = Field(default=None, min_length=1)
     data_retention_days: int = Field(default=730, ge=30, le=3650)
     sync_interval_hours: int = Field(default=6, ge=1, le=168)
     minimum_history_months: int = Field(default=3, ge=1, le=24)
+
+    @field_validator("analysis_categories")
+    @classmethod
+    def _known_categories(cls, categories: list[str] | None) -> list[str] | None:
+        if categories is not None:
+            unknown = sorted(set(categories) - {category.value for category in SpendingCategory})
+            if unknown:
+                raise ValueError(f"not categories of the programme's taxonomy: {', '.join(unknown)}")
+        return categories
+
+    @property
+    def scope(self) -> DataScope | None:
+        """The part of a member's bank data this badge reads; None: all of it."""
+        scope = DataScope(
+            providers=frozenset(self.providers),
+            account_kinds=frozenset(ACCOUNT_KIND[kind] for kind in self.account_types),
+            categories=frozenset(self.analysis_categories) if self.analysis_categories is not None else None,
+        )
+        return None if scope == DataScope() else scope
 
 
 class WebSocketConfig(SpecModel):
@@ -306,3 +360,14 @@ class Catalogue(SpecModel):
     """The shipped catalogue file (`badges/catalogue.yaml`): badge id → spec."""
 
     badges: dict[BadgeId, BadgeSpec] = Field(min_length=1)
+
+
+def bank_sync_interval(catalogue: Sequence[BadgeDefinition], longest: timedelta) -> timedelta:
+    """How often a bank connection syncs: the shortest `syncIntervalHours` of the active badges
+    that read bank data, never longer than `longest` (the deployment's interval)."""
+    hours = [
+        badge.config.open_banking.sync_interval_hours
+        for badge in catalogue
+        if badge.active and badge.config.open_banking is not None
+    ]
+    return min([longest, *(timedelta(hours=h) for h in hours)])

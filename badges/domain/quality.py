@@ -31,7 +31,9 @@ from badges.domain.categories import CONFIDENT, SpendingCategory
 
 QualityLevel = Literal["high", "medium", "low"]
 Severity = Literal["warning", "blocking"]
-Check = Literal["stale_sync", "short_history", "gap", "uncategorised", "duplicates", "implausible_balance"]
+Check = Literal[
+    "stale_sync", "provider_delayed", "short_history", "gap", "uncategorised", "duplicates", "implausible_balance"
+]
 
 STALE_WARN = timedelta(days=2)
 STALE_BLOCK = timedelta(days=7)
@@ -96,11 +98,13 @@ def assess_quality(
     window: tuple[date, date] | None = None,
     history_start: date | None = None,
     today: date | None = None,
+    provider_delayed: bool = False,
 ) -> DataQuality:
     """The connection's data quality, for the `window` a decision is about (first and last day,
     inclusive) or its whole history up to `today` (the member's date; by default `now`'s).
     `now` is the clock the sync's time was stamped by. `history_start` is the first day the
-    provider covers (by default the first transaction's)."""
+    provider covers (by default the first transaction's). `provider_delayed`: a connection's
+    provider is paused by its breaker (an outage), so what has not arrived may yet."""
     today = today or now.date()
     posted = [r for r in records if not r.pending]
     issues: list[QualityIssue] = []
@@ -116,6 +120,9 @@ def assess_quality(
             severity: Severity = "blocking" if age > STALE_BLOCK else "warning"
             reason = f"Last synced {age.days} days ago: recent transactions may be missing."
             issues.append(QualityIssue("stale_sync", severity, reason))
+    if provider_delayed:
+        reason = "Your bank's data is delayed: its provider is not answering, so decisions wait for it."
+        issues.append(QualityIssue("provider_delayed", "blocking", reason))
 
     first_day = history_start or min((r.day for r in posted), default=today)
     start, end = first_day, today

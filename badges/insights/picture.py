@@ -111,6 +111,7 @@ def member_picture(
     goals: Sequence[Goal] = (),
     overruled: Mapping[str, Sequence[date]] | None = None,
     cleared: Collection[str] = (),
+    provider_delayed: bool = False,
 ) -> Picture:
     """Everything about the member's money as of `today` (their local date; `now` is the wall
     clock, which a sync's time is measured against). `entries` are the
@@ -118,7 +119,8 @@ def member_picture(
     `overruled`: days of harmful spending (by category) the provider is sure of and the member
     re-labelled, which avoidance badges still read;
     `goals` the member's own goals, each given its progress; `cleared`: keys of the savings round
-    trips a reviewer found not suspicious."""
+    trips a reviewer found not suspicious; `provider_delayed`: a connection waits on its provider's
+    breaker (decisions wait too)."""
     entries = sorted(entries, key=lambda entry: entry.day)
     # Covered: the days that are over. Today is not (more may be spent before midnight), so a
     # month, a quarter or a clean stretch ending today is complete only tomorrow.
@@ -142,7 +144,7 @@ def member_picture(
         today,
         observations(counted, figures, liquid_savings_minor=liquid if has_savings_account else None),
     )
-    quality = assess_quality(records, accounts, last_synced_at, now, today=today)
+    quality = assess_quality(records, accounts, last_synced_at, now, today=today, provider_delayed=provider_delayed)
     unsure = frozenset(
         entry.category.value for entry, record in _paired(entries, records) if record.confidence < CONFIDENT
     )

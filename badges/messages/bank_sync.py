@@ -16,6 +16,8 @@ LOGIN_REQUIRED = "LoginRequired"
 CONSENT_MISSING = "ConsentMissing"
 CONNECTION_GONE = "ConnectionGone"
 PROVIDER_REFUSED = "ProviderRefused"
+# The provider's breaker is open: the sync did not call it. Details: [seconds until it may try again].
+PROVIDER_PAUSED = "ProviderPaused"
 
 Status = Literal["syncing", "active", "degraded", "login_required", "disconnected"]
 
@@ -28,6 +30,7 @@ class BankSyncInput(BaseModel):
     failures: int = 0  # consecutive failed syncs (the breaker)
     login_required: bool = False
     sync_requested: bool = True  # the first run syncs at once
+    provider_paused: bool = False  # paused by the provider's breaker (the member was told)
 
 
 class ConnectionRef(BaseModel):

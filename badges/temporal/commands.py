@@ -306,15 +306,19 @@ async def export_progress(handle: WorkflowHandle[Any, ExportProgress]) -> Export
 
 
 async def start_sync(
-    client: Client, settings: Settings, member_id: uuid.UUID, connection_id: uuid.UUID, signal: SyncStart
+    client: Client,
+    settings: Settings,
+    member_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    signal: SyncStart,
+    interval: timedelta | None = None,
 ) -> None:
     """Signal the connection's sync workflow (`relinked`, `disconnect`), starting it first if it
-    is not running."""
+    is not running, to sync every `interval` (default: `BADGES_BANK_SYNC_INTERVAL_SECONDS`)."""
+    seconds = interval.total_seconds() if interval is not None else settings.bank_sync_interval_seconds
     await client.start_workflow(
         "BankSyncWorkflow",
-        BankSyncInput(
-            connection_id=connection_id, user_id=member_id, interval_seconds=settings.bank_sync_interval_seconds
-        ),
+        BankSyncInput(connection_id=connection_id, user_id=member_id, interval_seconds=seconds),
         id=bank_sync_workflow_id(connection_id),
         task_queue=settings.batch_queue,
         start_signal=signal,

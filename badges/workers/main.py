@@ -23,7 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import badges
 from badges.activities.audit import AuditAnchorActivities
-from badges.activities.banking import BankingActivities
+from badges.activities.banking import BankingActivities, ProviderHealth
 from badges.activities.behaviour import BehaviourActivities
 from badges.activities.catalogue import CatalogueActivities
 from badges.activities.consent import ConsentActivities
@@ -151,6 +151,7 @@ def build_workers(
     sandboxed: bool = False,
     writer: ProgressWriter | None = None,
     queues: Literal["both", "live", "batch"] = "both",
+    provider_health: ProviderHealth | None = None,
 ) -> Workers:
     """The live and batch workers (`queues`: both, or only `live` or only `batch`); the caller owns
     `pool`, `engine` and `http` (`make_webhook_client()`) and closes them after the workers have
@@ -164,7 +165,9 @@ def build_workers(
     erasure = ErasureActivities(pool, client, keys)
     export = ExportActivities(pool, keys)
     master_keys = MasterKeyActivities(pool, keys.master, KeyPolicy.from_settings(settings))
-    banking = BankingActivities(pool, keys, make_providers(settings), client, load_categoriser())
+    banking = BankingActivities(
+        pool, keys, make_providers(settings), client, load_categoriser(), settings.provider_breaker, provider_health
+    )
     behaviour = BehaviourActivities(pool, engine, keys, client, settings)
     anchor_keys = settings.parsed_audit_anchor_keys
     audit_anchor = AuditAnchorActivities(
@@ -271,15 +274,24 @@ async def run(settings: Settings) -> None:
         max_age_seconds=settings.key_cache_seconds,
     )
     writer = ProgressWriter(pool)
+    provider_health = ProviderHealth()
     if settings.worker_metrics_port:
         # A thread of its own: a scrape never waits for the event loop, nor slows it.
-        start_http_server(settings.worker_metrics_port, registry=process_registry(keys, writer))
+        start_http_server(settings.worker_metrics_port, registry=process_registry(keys, writer, provider_health))
     client = await connect(settings, keys)
     http = make_webhook_client()
     if settings.worker_queues == "batch":
         os.nice(settings.batch_nice)  # the live processes on this machine come first
     workers = build_workers(
-        client, settings, pool, engine=engine, keys=keys, http=http, writer=writer, queues=settings.worker_queues
+        client,
+        settings,
+        pool,
+        engine=engine,
+        keys=keys,
+        http=http,
+        writer=writer,
+        queues=settings.worker_queues,
+        provider_health=provider_health,
     )
     if not settings.parsed_audit_anchor_keys:
         log.warning(

@@ -7,6 +7,11 @@ hours) and whenever a verified provider webhook says there is news (`sync_now`).
   fails, a circuit breaker opens: after `DEGRADED_AFTER` failed syncs in a row the connection
   shows `degraded`, and the workflow waits longer and longer (up to `MAX_COOL_DOWN`) before
   trying again; one success closes it;
+- when many connections fail against one provider at once, that provider's breaker
+  (`domain/provider_breaker.py`, shared through the database) opens: `sync_connection` then
+  calls nothing and answers `ProviderPaused` with the wait; the connection shows `degraded` (the
+  member is told once, an insight: their bank's data is delayed), its own breaker is untouched,
+  and it sleeps until the provider's cool-down ends; one probe's success resumes everyone;
 - `ITEM_LOGIN_REQUIRED` moves the connection to `login_required` (the member is told on their
   stream) and the workflow waits for `relinked` (the member re-authenticated in update mode);
 - no consent, or a connection that is gone, ends the workflow; `disconnect` revokes the item at
@@ -29,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         CONNECTION_GONE,
         CONSENT_MISSING,
         LOGIN_REQUIRED,
+        PROVIDER_PAUSED,
         PROVIDER_REFUSED,
         BankSyncInput,
         BankSyncState,
@@ -42,6 +48,7 @@ JITTER = 0.1  # each wait is the interval ± 10 %, so connections linked togethe
 DEGRADED_AFTER = 3
 MAX_COOL_DOWN = timedelta(hours=6)
 BASE_COOL_DOWN = timedelta(minutes=1)
+PAUSE_MARGIN = timedelta(seconds=1)
 COOL_DOWN_DOUBLINGS = 9  # 1 min * 2**9 > MAX_COOL_DOWN: the exponent stays small however long it fails
 SYNC_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -63,6 +70,8 @@ class BankSyncWorkflow:
         self._status = "login_required" if input.login_required else "syncing"
         self._syncs = 0
         self._last: SyncOutcome | None = None
+        self._provider_paused = input.provider_paused
+        self._paused_for: timedelta | None = None  # the provider's breaker asks this long a wait
 
     @workflow.run
     async def run(self, input: BankSyncInput) -> None:
@@ -77,6 +86,7 @@ class BankSyncWorkflow:
                                 "failures": self._failures,
                                 "login_required": self._login_required,
                                 "sync_requested": self._sync_requested,
+                                "provider_paused": self._provider_paused,
                             }
                         )
                     )
@@ -128,12 +138,22 @@ class BankSyncWorkflow:
                 self._login_required = True
                 await self._record(ref, "login_required", kind)
                 return True
+            if kind == PROVIDER_PAUSED and isinstance(error.cause, ApplicationError):
+                # The provider's breaker is open: no call was made, and it is not this
+                # connection's failure. The member is told once, the wait is the provider's.
+                details = error.cause.details
+                self._paused_for = timedelta(seconds=float(details[0]) if details else 60.0)
+                if not self._provider_paused:
+                    self._provider_paused = True
+                    await self._record(ref, "degraded", PROVIDER_PAUSED)
+                return True
             self._failures += 1
             if self._failures >= DEGRADED_AFTER or kind == PROVIDER_REFUSED:
                 await self._record(ref, "degraded", kind or "error")
             return True
         self._syncs += 1
         self._failures = 0
+        self._provider_paused = False
         self._status = "active"  # sync_connection stored it with the batch
         return True
 
@@ -156,8 +176,13 @@ class BankSyncWorkflow:
     async def _wait(self, input: BankSyncInput) -> None:
         """Until the next scheduled sync (jittered), a longer cool-down while the breaker is
         open, or a signal."""
-        breaker_open = self._failures >= DEGRADED_AFTER
-        if self._failures:
+        breaker_open = self._failures >= DEGRADED_AFTER or self._paused_for is not None
+        if self._paused_for is not None:
+            # Until the provider's breaker lets a probe through, spread out so the paused
+            # connections do not all ask at the same instant.
+            delay = self._paused_for * (1 + JITTER * workflow.random().random()) + PAUSE_MARGIN
+            self._paused_for = None
+        elif self._failures:
             doublings = min(self._failures - 1, COOL_DOWN_DOUBLINGS)
             delay = min(BASE_COOL_DOWN * 2**doublings, MAX_COOL_DOWN)
         else:

@@ -61,7 +61,9 @@ class FuzzSystem:
 
 
 @pytest.fixture(scope="module")
-async def fuzz_system(admin_url: str, sandbox_bank: Sandbox, truelayer_bank: str) -> AsyncIterator[FuzzSystem]:
+async def fuzz_system(
+    admin_url: str, sandbox_bank: Sandbox, truelayer_bank: str, yodlee_bank: str
+) -> AsyncIterator[FuzzSystem]:
     port = free_port()
     with fresh_database(admin_url) as database_url:
         settings = make_settings(
@@ -69,6 +71,8 @@ async def fuzz_system(admin_url: str, sandbox_bank: Sandbox, truelayer_bank: str
             plaid_host=sandbox_bank.url,
             truelayer_auth_url=truelayer_bank,
             truelayer_api_url=truelayer_bank,
+            yodlee_api_url=yodlee_bank,
+            yodlee_fastlink_url=f"{yodlee_bank}/fastlink",
             public_url=f"http://127.0.0.1:{port}",
         )
         engine = make_engine(settings.database_url)

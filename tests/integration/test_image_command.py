@@ -62,7 +62,7 @@ async def served(system_settings: Settings, tmp_path: Path) -> AsyncIterator[tup
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("BADGES_", "DATABASE_URL", "TEMPORAL_", "PLAID_", "TRUELAYER_"))
+        if not name.startswith(("BADGES_", "DATABASE_URL", "TEMPORAL_", "PLAID_", "TRUELAYER_", "YODLEE_"))
     }
     environment |= dict(secret_files(system_settings, tmp_path / "secrets"))
     environment |= {

@@ -11,9 +11,14 @@ from fastapi.routing import APIRoute
 
 from badges.banking.sandbox.plaid import SandboxSettings, create_sandbox_app
 from badges.banking.sandbox.truelayer import create_truelayer_sandbox
+from badges.banking.sandbox.yodlee import create_yodlee_sandbox
 
 MODULES = ("app", "routes", "controls", "deps", "schemas", "errors", "faults", "bank", "institutions", "wire")
-APPS = {"plaid": lambda: create_sandbox_app(SandboxSettings()), "truelayer": create_truelayer_sandbox}
+APPS = {
+    "plaid": lambda: create_sandbox_app(SandboxSettings()),
+    "truelayer": create_truelayer_sandbox,
+    "yodlee": create_yodlee_sandbox,
+}
 
 
 @pytest.mark.parametrize("provider", APPS)

@@ -103,3 +103,12 @@ def test_a_window_that_opens_before_the_history_starts_waits() -> None:
     assert quality.level == "low" and quality.issues[0].check == "short_history"
     assert _assess(window=(date(2025, 1, 1), date(2025, 3, 31))).level == "high"
     assert NOW.date() == TODAY  # the histories end on the day checked
+
+
+def test_a_provider_paused_by_its_breaker_holds_decisions_however_fresh_the_last_sync() -> None:
+    records = persona_records("user_saver")
+    accounts = persona_history("user_saver").accounts
+    delayed = assess_quality(records, accounts, SYNCED, NOW, provider_delayed=True)
+    assert not delayed.decisions_may_proceed
+    assert [(i.check, i.severity) for i in delayed.issues] == [("provider_delayed", "blocking")]
+    assert assess_quality(records, accounts, SYNCED, NOW).decisions_may_proceed

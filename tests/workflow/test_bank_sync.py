@@ -21,6 +21,7 @@ from badges.domain.identity import bank_sync_workflow_id
 from badges.messages.bank_sync import (
     CONSENT_MISSING,
     LOGIN_REQUIRED,
+    PROVIDER_PAUSED,
     BankSyncInput,
     ConnectionRef,
     StatusChange,
@@ -29,6 +30,8 @@ from badges.messages.bank_sync import (
 from badges.messages.behaviour import DataChanged
 from badges.workflows.bank_sync import DEGRADED_AFTER, BankSyncWorkflow
 from tests.support import eventually
+
+PAUSE_SECONDS = 600.0
 
 
 class StandIns:
@@ -47,6 +50,8 @@ class StandIns:
         self.syncs += 1
         if self.outcome == "ok":
             return SyncOutcome(applied=True, added=3)
+        if self.outcome == PROVIDER_PAUSED:  # the provider's breaker: no call made, wait 10 minutes
+            raise ApplicationError("paused", PAUSE_SECONDS, type=PROVIDER_PAUSED, non_retryable=True)
         non_retryable = self.outcome in (LOGIN_REQUIRED, CONSENT_MISSING)
         raise ApplicationError("the provider says no", type=self.outcome, non_retryable=non_retryable)
 
@@ -132,6 +137,49 @@ async def test_a_failing_provider_degrades_the_connection_and_one_success_restor
         await handle.result()
         history = await handle.fetch_history()
     assert len(stand_ins.disconnected) == 1
+    await Replayer(workflows=[BankSyncWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+
+
+async def test_a_paused_provider_tells_the_member_once_waits_its_cool_down_and_resumes_by_itself(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    stand_ins = StandIns()
+    async with started(workflow_env, stand_ins) as handle:
+
+        async def synced_once() -> bool:
+            return (await handle.query(BankSyncWorkflow.state)).syncs == 1
+
+        await eventually(synced_once)
+        stand_ins.outcome = PROVIDER_PAUSED
+        await workflow_env.sleep(timedelta(hours=7))  # past the next scheduled sync
+
+        async def paused_a_while() -> bool:
+            await workflow_env.sleep(timedelta(minutes=30))
+            return stand_ins.syncs >= 4
+
+        await eventually(paused_a_while, timeout=60)
+        # Told once (one status change, whatever the number of paused tries); not this
+        # connection's failure (its own breaker stays closed).
+        assert stand_ins.statuses == ["degraded"]
+        state = await handle.query(BankSyncWorkflow.state)
+        assert state.status == "degraded" and state.failures == 0
+        # A webhook while paused waits for the provider's cool-down like everything else.
+        tries = stand_ins.syncs
+        await handle.signal(BankSyncWorkflow.sync_now)
+        await handle.query(BankSyncWorkflow.state)
+        assert stand_ins.syncs == tries
+
+        stand_ins.outcome = "ok"
+
+        async def resumed() -> bool:
+            await workflow_env.sleep(timedelta(minutes=12))  # one cool-down (10 min) and its jitter
+            return (await handle.query(BankSyncWorkflow.state)).status == "active"
+
+        await eventually(resumed, timeout=60)
+        assert stand_ins.syncs == tries + 1 and stand_ins.statuses == ["degraded"]
+        await handle.signal(BankSyncWorkflow.disconnect)
+        await handle.result()
+        history = await handle.fetch_history()
     await Replayer(workflows=[BankSyncWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
 
 

@@ -14,7 +14,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -33,6 +33,7 @@ from badges.api.problems import Problem
 from badges.api.schemas import IsoDate, WireModel
 from badges.api.throttle import parse_rate, source_address
 from badges.banking.provider import BankProvider, ProviderError
+from badges.config import Settings
 from badges.db.audit import record_audit
 from badges.db.banking import (
     LinkRefused,
@@ -50,11 +51,12 @@ from badges.db.banking import (
 )
 from badges.db.consents import has_consent
 from badges.domain.categories import SpendingCategory
+from badges.domain.definitions import bank_sync_interval
 from badges.temporal import signal_sync, start_sync
 
 router = APIRouter(tags=["open banking"])
 
-Provider = Literal["plaid", "truelayer"]
+Provider = Literal["plaid", "truelayer", "yodlee"]
 
 
 class LinkTokenRequest(WireModel):
@@ -73,7 +75,8 @@ class LinkTokenView(WireModel):
 class ConnectRequest(WireModel):
     provider: Provider = "plaid"
     public_token: str
-    # TrueLayer: the `state` the redirect brought back with the code (required).
+    # TrueLayer and Yodlee: the `state` the redirect brought back with the code or the provider
+    # account id (required).
     state: str | None = Field(None, max_length=256)
 
 
@@ -168,6 +171,13 @@ def provider_problem(error: ProviderError) -> Problem:
     return Problem(502, "provider-unavailable", f"The bank provider is not answering ({error.code}); retry shortly.")
 
 
+async def sync_interval(services: Services, settings: Settings) -> timedelta:
+    """How often a connection started now syncs: as often as the most demanding active badge's
+    `syncIntervalHours` asks, never less often than the deployment's interval."""
+    _, catalogue = await services.catalogue.current()
+    return bank_sync_interval(catalogue, timedelta(seconds=settings.bank_sync_interval_seconds))
+
+
 def provider_of(services: Services, name: str) -> BankProvider:
     provider = services.banking.get(name)
     if provider is None:
@@ -217,10 +227,10 @@ async def link_token(
 
 
 async def check_link_state(services: Services, member_id: uuid.UUID, provider: str, state: str | None) -> None:
-    """A TrueLayer code is exchanged only with the `state` handed to this member with its
-    authorisation URL, once and in time: otherwise a code for someone else's bank could be
-    slipped into this member's account (login CSRF)."""
-    if provider != "truelayer":
+    """A TrueLayer code or a Yodlee provider account is exchanged only with the `state` handed to
+    this member with its authorisation (FastLink) URL, once and in time: otherwise a code for
+    someone else's bank could be slipped into this member's account (login CSRF)."""
+    if provider == "plaid":
         return
     if not state:
         raise Problem(422, "link-state-required", "Send the `state` that came back with the code.")
@@ -248,7 +258,7 @@ async def connect(
     provider = provider_of(services, body.provider)
     await check_link_state(services, member_id, body.provider, body.state)
     try:
-        exchanged = await provider.exchange(body.public_token)
+        exchanged = await provider.exchange(body.public_token, str(member_id))
     except ProviderError as error:
         raise provider_problem(error) from error
     try:
@@ -276,7 +286,9 @@ async def connect(
             )
     with temporal_or_503("The connection is stored but syncing cannot start right now; link again shortly."):
         # A running workflow (a replaced or re-authenticated item) syncs afresh at once.
-        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
+        await start_sync(
+            services.temporal, settings, member_id, connection_id, "relinked", await sync_interval(services, settings)
+        )
     if not linked.created:
         response.status_code = 200
     return await owned_connection(services, member_id, connection_id)
@@ -312,7 +324,9 @@ async def relinked(
         "connection-relinks", parse_rate(settings.relink_rate), str(connection_id), "re-links per connection"
     )
     with temporal_or_503("Syncing cannot resume right now; retry shortly."):
-        await start_sync(services.temporal, settings, member_id, connection_id, "relinked")
+        await start_sync(
+            services.temporal, settings, member_id, connection_id, "relinked", await sync_interval(services, settings)
+        )
     return Response(status_code=202)
 
 
@@ -457,22 +471,37 @@ async def plaid_webhook(request: Request, services: ServicesDep, settings: Setti
     for a connection wakes its sync workflow; anything else is acknowledged and ignored, so Plaid
     does not retry it. Fetching a verification key Plaid has not shown us yet is an outbound call,
     so those are limited per source address (`BADGES_KEY_FETCH_RATE`, 429 past it)."""
+    return await provider_webhook(request, services, settings, "plaid")
+
+
+@router.post("/v1/webhooks/yodlee", status_code=200, dependencies=[LimitedBySourceAddress])
+async def yodlee_webhook(request: Request, services: ServicesDep, settings: SettingsDep) -> dict[str, str]:
+    """Yodlee's REFRESH notifications (subscribe this URL at Yodlee). They are unsigned, so each
+    is confirmed by reading the provider account it names back from Yodlee (or 401); those
+    outbound reads are limited per source address (`BADGES_KEY_FETCH_RATE`, 429 past it). News
+    for a connection wakes its sync workflow; anything else is acknowledged and ignored."""
+    return await provider_webhook(request, services, settings, "yodlee")
+
+
+async def provider_webhook(request: Request, services: Services, settings: Settings, provider: str) -> dict[str, str]:
     body = await request.body()
     address = source_address(request)
 
     async def before_key_fetch() -> None:
         rate = parse_rate(settings.key_fetch_rate)
-        await services.throttle.enforce("plaid-key-fetches", rate, address, "verification key fetches per address")
+        await services.throttle.enforce(
+            f"{provider}-key-fetches", rate, address, "verification key fetches per address"
+        )
 
     try:
-        notice = await provider_of(services, "plaid").verify_webhook(
+        notice = await provider_of(services, provider).verify_webhook(
             body, dict(request.headers), before_key_fetch=before_key_fetch
         )
     except ProviderError as error:
         if error.retryable:
-            raise Problem(503, "provider-unavailable", "Cannot fetch the verification key; retry.") from error
+            raise Problem(503, "provider-unavailable", "Cannot verify the webhook with the provider; retry.") from error
         raise Problem(401, "invalid-webhook", f"The webhook is not verified: {error.code}.") from error
-    found = await connection_by_item(services.pool, "plaid", notice.item_id)
+    found = await connection_by_item(services.pool, provider, notice.item_id)
     if found is None or not notice.kind.startswith("TRANSACTIONS."):
         return {"status": "ignored"}
     with temporal_or_503("Cannot wake the sync right now; retry."):

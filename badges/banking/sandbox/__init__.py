@@ -2,7 +2,7 @@
 
 Shared: the people (`personas`) and the bank histories generated for them (`history`,
 `catalogue`, `records`), which each provider renders in its own shape. One sub-package per provider
-(`plaid/`, `truelayer/`), each with its app factory (`app`), its routers (`routes`: the provider's
+(`plaid/`, `truelayer/`, `yodlee/`), each with its app factory (`app`), its routers (`routes`: the provider's
 endpoints; `controls`: the sandbox's own), the dependencies that guard them (`deps`), its request
 bodies (`schemas`), errors and faults. (TrueLayer still generates UK histories of its own: see README.)
 
