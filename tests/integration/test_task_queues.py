@@ -35,7 +35,7 @@ from badges.temporal import ensure_schedules
 from badges.workers.main import build_workers
 from tests.integration.test_behaviour import SCOPES, consent
 from tests.integration.test_open_banking import link, wait_status
-from tests.integration.test_worker_restart import start_worker
+from tests.processes import start_worker
 from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually, real_time_event
 
@@ -171,4 +171,6 @@ async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configu
             assert workers.live.config().get("max_task_queue_activities_per_second") is None
             # Live workflow tasks are polled as the server's backlog asks, batch ones at the default.
             assert isinstance(workers.live.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
-            assert not isinstance(workers.batch.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
+            assert not isinstance(
+                workers.batch.config().get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling
+            )
