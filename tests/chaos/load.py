@@ -1,7 +1,7 @@
 """Work kept in flight while a fault happens, and what must hold once it is over.
 
-Members post votes (signed, as the voting system does), each retried with the same id until the
-API accepts it (202) or says it already has it (200), as a client does; each member follows their
+Members vote (signed, as the voting system posts votes) and use calculators (their own token),
+each event retried with the same id until the API accepts it (202) or says it already has it (200), as a client does; each member follows their
 SSE stream, reconnecting with `Last-Event-ID` whenever it ends; banks add transactions and fire
 webhooks. Afterwards: every accepted event counted exactly once, no award or reward twice, every
 stream holds each of the member's outbox rows once, in order, and stored bank data is the bank's.
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +24,16 @@ from tests.chaos.conftest import LONG, Linked, System
 from tests.integration.test_open_banking import connection, fire, link, stored, truth
 from tests.support import dev_token, eventually, real_time_event, sse_events
 
-MEMBERS = 8 if LONG else 3
-EVENT_GAP = 0.3  # seconds between one member's votes
+MEMBERS = 12 if LONG else 4
+EVENT_GAP = 0.5  # seconds between one member's events (votes and calculator uses by turns)
+# Of each type, at most this many a minute from one member: the anti-gaming screen holds more than
+# 30 for review instead of counting them (badges/domain/plausibility.py).
+PER_MINUTE = 28
 RETRY_GAP = 0.25
 BANK_GAP = 1.0  # seconds between a bank's new transactions
 CONVERGE = 180 if LONG else 90  # seconds the system may take to catch up after a fault
-# The count badges votes feed: active-voter (5, once) and civic-voice (tiers at 10, 50, 100).
+# The badges the events feed: votes active-voter (5, once) and civic-voice (tiers at 10, 50, 100);
+# calculator uses calculator-explorer (3) and calculator-collector (5 different calculators).
 TIERS = {"bronze": 10, "silver": 50, "gold": 100}
 
 
@@ -37,7 +42,10 @@ class Member:
     sub: str
     headers: dict[str, str]
     user_id: uuid.UUID
-    accepted: list[str] = field(default_factory=list)  # event ids, in the order accepted
+    votes: list[str] = field(default_factory=list)  # ids of accepted events, in the order accepted
+    tools: list[str] = field(default_factory=list)
+    votes_at: list[float] = field(default_factory=list)  # when each was first posted (loop time)
+    tools_at: list[float] = field(default_factory=list)
     received: list[int] = field(default_factory=list)  # stream ids, in the order received
     connects: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -89,7 +97,7 @@ class Load:
         load._streams = [asyncio.create_task(load.follow(member)) for member in members]
         await asyncio.wait_for(asyncio.gather(*(member.connected.wait() for member in members)), 30)
         load.posting.set()
-        load._posters = [asyncio.create_task(load.vote(member)) for member in members]
+        load._posters = [asyncio.create_task(load.act(member)) for member in members]
         load._posters += [asyncio.create_task(load.bank(linked)) for linked in system.banks]
         return load
 
@@ -107,21 +115,40 @@ class Load:
 
     # --- in flight ----------------------------------------------------------------------------
 
-    async def vote(self, member: Member) -> None:
+    async def act(self, member: Member) -> None:
+        """Votes (signed, from the voting system) and calculator uses (the member's own token,
+        each a different calculator), by turns."""
         n = 0
         while self.posting.is_set():
-            event = real_time_event(f"vote-{n}", member.sub, "voting", propositionId=f"p{n}")
-            await self.deliver(event)
-            member.accepted.append(event["id"])
+            if n % 2 == 0:
+                await self.plausibly(member.votes_at)
+                event = real_time_event(f"vote-{n}", member.sub, "voting", propositionId=f"p{n}")
+                await self.deliver(event, lambda body: self.system.system.post(body))
+                member.votes.append(event["id"])
+            else:
+                await self.plausibly(member.tools_at)
+                event = real_time_event(f"tool-{n}", member.sub, "tool_usage", calculatorId=f"calculator-{n}")
+                await self.deliver(
+                    event, lambda body: self.system.client.post("/v1/events", json=body, headers=member.headers)
+                )
+                member.tools.append(event["id"])
             n += 1
             await asyncio.sleep(EVENT_GAP)
 
-    async def deliver(self, event: dict[str, Any]) -> None:
+    async def plausibly(self, sent: list[float]) -> None:
+        """Wait until one more event of a type keeps it within PER_MINUTE; note when it goes."""
+        now = asyncio.get_running_loop().time()
+        recent = [at for at in sent if at > now - 60]
+        if len(recent) >= PER_MINUTE:
+            await asyncio.sleep(recent[-PER_MINUTE] + 60 - now)
+        sent.append(asyncio.get_running_loop().time())
+
+    async def deliver(self, event: dict[str, Any], post: Callable[[dict[str, Any]], Awaitable[httpx.Response]]) -> None:
         """Post until accepted (202) or known (200), whatever is down meanwhile."""
         began = asyncio.get_running_loop().time()
         while True:
             try:
-                response = await self.system.system.post(event)
+                response = await post(event)
                 if response.status_code in (200, 202):
                     self.slowest = max(self.slowest, asyncio.get_running_loop().time() - began)
                     return
@@ -170,11 +197,19 @@ class Load:
 
     async def verify(self) -> Findings:
         """Wait for the system to catch up, then check every invariant; answers what was found."""
-        found = Findings(sum(len(m.accepted) for m in self.members), self.retries, round(self.slowest, 1))
+        found = Findings(sum(len(m.votes) + len(m.tools) for m in self.members), self.retries, round(self.slowest, 1))
         for member in self.members:
-            await eventually(lambda member=member: self.counted(member), timeout=CONVERGE)
-            rows = await self.outbox(member)
-            await eventually(lambda member=member, rows=rows: self.streamed(member, rows[-1][0]), timeout=CONVERGE)
+            try:
+                await eventually(lambda member=member: self.counted(member), timeout=CONVERGE)
+                rows = await self.outbox(member)
+                await eventually(lambda member=member, rows=rows: self.streamed(member, rows[-1][0]), timeout=CONVERGE)
+            except AssertionError as error:
+                rows = await self.outbox(member)
+                raise AssertionError(
+                    f"{member.sub} ({member.user_id}) not caught up: {len(member.votes)} accepted, outbox"
+                    f" {[(row[0], row[2].get('badgeId'), row[2].get('value')) for row in rows]},"
+                    f" streamed {member.received}"
+                ) from error
             found.stream_messages += len(member.received)
             found.reconnects += member.connects - 1
             found.awards, found.rewards = [
@@ -197,14 +232,14 @@ class Load:
             for _, kind, p in await self.outbox(member)
             if kind == "progress" and p["badgeId"] == "civic-voice"
         ]
-        return bool(values) and values[-1] >= len(member.accepted)
+        return bool(values) and values[-1] >= len(member.votes)
 
     async def streamed(self, member: Member, last_id: int) -> bool:
         return bool(member.received) and member.received[-1] >= last_id
 
     async def check(self, member: Member, rows: list[tuple[int, str, dict[str, Any]]]) -> tuple[int, int]:
-        count = len(member.accepted)
-        assert len(set(member.accepted)) == count
+        count, tools = len(member.votes), len(member.tools)
+        assert len(set(member.votes)) == count and len(set(member.tools)) == tools
         # Counted once: civic-voice's progress only ever rises, one step per event, to the count.
         progress = [p["value"] for _, kind, p in rows if kind == "progress" and p["badgeId"] == "civic-voice"]
         assert progress == sorted(set(progress)) and progress[-1] == count, (member.sub, count, progress)
@@ -213,6 +248,8 @@ class Load:
         # Awards: the ones the count earns, each once (in the table and as a message).
         expected = {("active-voter", SINGLE_INSTANCE)} if count >= 5 else set()
         expected |= {("civic-voice", tier) for tier, target in TIERS.items() if count >= target}
+        expected |= {("calculator-explorer", SINGLE_INSTANCE)} if tools >= 3 else set()
+        expected |= {("calculator-collector", SINGLE_INSTANCE)} if tools >= 5 else set()
         async with self.system.pool.connection() as db:
             cursor = await db.execute("SELECT badge_id, instance FROM awards WHERE user_id = %s", (member.user_id,))
             awards = [(row[0], row[1]) for row in await cursor.fetchall()]
