@@ -1,10 +1,11 @@
 """Work kept in flight while a fault happens, and what must hold once it is over.
 
 Members vote (signed, as the voting system posts votes) and use calculators (their own token),
-each event retried with the same id until the API accepts it (202) or says it already has it (200), as a client does; each member follows their
-SSE stream, reconnecting with `Last-Event-ID` whenever it ends; banks add transactions and fire
-webhooks. Afterwards: every accepted event counted exactly once, no award or reward twice, every
-stream holds each of the member's outbox rows once, in order, and stored bank data is the bank's.
+each event retried with the same id until the API accepts it (202) or says it already has it
+(200), as a client does; each member follows their SSE stream, reconnecting with `Last-Event-ID`
+whenever it ends; banks add transactions and fire webhooks. Afterwards: every accepted event
+counted exactly once, no award or reward twice, every stream holds each of the member's outbox
+rows once, in order, and stored bank data is the bank's.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import httpx
 from badges.domain.rules import SINGLE_INSTANCE
 from tests.chaos.conftest import LONG, Linked, System
 from tests.integration.test_open_banking import connection, fire, link, stored, truth
-from tests.support import dev_token, eventually, real_time_event, sse_events
+from tests.support import EventSystem, dev_token, eventually, real_time_event, sse_events
 
 MEMBERS = 12 if LONG else 4
-EVENT_GAP = 0.5  # seconds between one member's events (votes and calculator uses by turns)
+EVENT_GAP = 0.35  # seconds between one member's events (votes and calculator uses by turns)
 # Of each type, at most this many a minute from one member: the anti-gaming screen holds more than
 # 30 for review instead of counting them (badges/domain/plausibility.py).
 PER_MINUTE = 28
@@ -74,9 +75,11 @@ class Findings:
 
 
 class Load:
-    def __init__(self, system: System, members: list[Member]) -> None:
+    def __init__(self, system: System, members: list[Member], via: httpx.AsyncClient) -> None:
         self.system = system
         self.members = members
+        self.via = via  # the API process events are posted to
+        self.voting = EventSystem(via, system.system.integration_id, system.system.secret)
         self.posting = asyncio.Event()
         self.retries = 0
         self.slowest = 0.0  # seconds from an event's first post to its acceptance
@@ -85,19 +88,20 @@ class Load:
         self._streams: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def start(cls, system: System) -> Load:
-        """New members, their streams open, then votes and bank transactions flowing."""
-        members = []
-        for _ in range(MEMBERS):
+    async def start(cls, system: System, *, members: int = MEMBERS, via: httpx.AsyncClient | None = None) -> Load:
+        """New members, their streams open (on `system.client`'s API process), then events (posted
+        through `via`, by default the same process) and bank transactions flowing."""
+        joined = []
+        for _ in range(members):
             sub = f"chaos-{uuid.uuid4()}"
             headers = await dev_token(system.client, sub)
             me = await system.client.get("/v1/me", headers=headers)
-            members.append(Member(sub, headers, uuid.UUID(me.json()["userId"])))
-        load = cls(system, members)
-        load._streams = [asyncio.create_task(load.follow(member)) for member in members]
-        await asyncio.wait_for(asyncio.gather(*(member.connected.wait() for member in members)), 30)
+            joined.append(Member(sub, headers, uuid.UUID(me.json()["userId"])))
+        load = cls(system, joined, via or system.client)
+        load._streams = [asyncio.create_task(load.follow(member)) for member in joined]
+        await asyncio.wait_for(asyncio.gather(*(member.connected.wait() for member in joined)), 30)
         load.posting.set()
-        load._posters = [asyncio.create_task(load.act(member)) for member in members]
+        load._posters = [asyncio.create_task(load.act(member)) for member in joined]
         load._posters += [asyncio.create_task(load.bank(linked)) for linked in system.banks]
         return load
 
@@ -123,14 +127,12 @@ class Load:
             if n % 2 == 0:
                 await self.plausibly(member.votes_at)
                 event = real_time_event(f"vote-{n}", member.sub, "voting", propositionId=f"p{n}")
-                await self.deliver(event, lambda body: self.system.system.post(body))
+                await self.deliver(event, self.voting.post)
                 member.votes.append(event["id"])
             else:
                 await self.plausibly(member.tools_at)
                 event = real_time_event(f"tool-{n}", member.sub, "tool_usage", calculatorId=f"calculator-{n}")
-                await self.deliver(
-                    event, lambda body: self.system.client.post("/v1/events", json=body, headers=member.headers)
-                )
+                await self.deliver(event, lambda body: self.via.post("/v1/events", json=body, headers=member.headers))
                 member.tools.append(event["id"])
             n += 1
             await asyncio.sleep(EVENT_GAP)
