@@ -11,6 +11,7 @@ import signal
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -95,8 +96,19 @@ class System:
         await asyncio.sleep(down)
         await asyncio.to_thread(self.postgres.ensure_postgres_running)
 
-    def _start_api(self) -> Process:
-        return start_api(self.env, self.api_port, self.log, ws_max_size=self.settings.ws_max_size)
+    def _start_api(self, port: int | None = None) -> Process:
+        return start_api(self.env, port or self.api_port, self.log, ws_max_size=self.settings.ws_max_size)
+
+    @asynccontextmanager
+    async def another_api(self) -> AsyncIterator[tuple[Process, httpx.AsyncClient]]:
+        """A second API process of the same system, on a port of its own, and a client of it."""
+        port = free_port()
+        process = await asyncio.to_thread(self._start_api, port)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                yield process, client
+        finally:
+            await asyncio.to_thread(stop, process)
 
 
 @pytest.fixture(scope="session")

@@ -246,7 +246,8 @@ class Load:
         progress = [p["value"] for _, kind, p in rows if kind == "progress" and p["badgeId"] == "civic-voice"]
         assert progress == sorted(set(progress)) and progress[-1] == count, (member.sub, count, progress)
         # The stream: every outbox row of the member once, in order, across every reconnect.
-        assert member.received == [row[0] for row in rows], (member.sub, member.received, [row[0] for row in rows])
+        outbox = [row[0] for row in rows]
+        assert member.received == outbox, f"{member.sub}'s stream {member.received} is not the outbox's {outbox}"
         # Awards: the ones the count earns, each once (in the table and as a message).
         expected = {("active-voter", SINGLE_INSTANCE)} if count >= 5 else set()
         expected |= {("civic-voice", tier) for tier, target in TIERS.items() if count >= target}

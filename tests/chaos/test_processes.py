@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from temporalio.client import Client
 
 from badges.domain.identity import user_badges_workflow_id
 from tests.chaos.conftest import System
 from tests.chaos.load import Load
 from tests.integration.test_task_queues import queue_pollers
-from tests.processes import start_api, start_worker, stop
-from tests.support import eventually, free_port
+from tests.processes import start_worker, stop
+from tests.support import eventually
 
 MEMBERS = 16  # enough that both workers get some: all on one would be a 1 in 2**15 chance
 POSTING = 4.0  # seconds
@@ -23,8 +22,6 @@ POSTING = 4.0  # seconds
 async def test_streams_on_one_api_process_see_events_posted_to_another_and_two_workers_share_members(
     chaos_system: System,
 ) -> None:
-    port = free_port()
-    other_api = start_api(chaos_system.env, port, chaos_system.log, ws_max_size=chaos_system.settings.ws_max_size)
     other_worker = start_worker(chaos_system.settings, chaos_system.log)
     temporal = await Client.connect(f"127.0.0.1:{chaos_system.temporal_port}")
     try:
@@ -35,7 +32,7 @@ async def test_streams_on_one_api_process_see_events_posted_to_another_and_two_w
             return {str(chaos_system.worker.pid), str(other_worker.pid)} <= pids
 
         await eventually(both_polling, timeout=60)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as other:
+        async with chaos_system.another_api() as (other_api, other):
             assert (await other.get("/readyz")).status_code == 200
             load = await Load.start(chaos_system, members=MEMBERS, via=other)
             try:
@@ -59,5 +56,4 @@ async def test_streams_on_one_api_process_see_events_posted_to_another_and_two_w
             flush=True,
         )
     finally:
-        stop(other_api)
         stop(other_worker)
