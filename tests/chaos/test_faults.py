@@ -100,7 +100,9 @@ async def test_the_bank_failing_for_a_while(chaos_system: System) -> None:
 
         await eventually(used_up, timeout=CONVERGE)
         return "the bank's /transactions/sync failed " + ", then ".join(
-            f"{armed['count']}x {armed['kind']}" for armed in faults
+            f"{armed['count']}x {armed['kind']}"
+            + (f" ({armed['delay_ms'] / 1000:.0f} s)" if "delay_ms" in armed else "")
+            for armed in faults
         )
 
     await scenario(chaos_system, "bank failing", fault)
