@@ -107,7 +107,7 @@ class Load:
         return load
 
     async def stop_posting(self) -> None:
-        """Every vote in flight finishes (is accepted); no new ones start."""
+        """Every event and bank change in flight finishes (an event: is accepted); no new ones start."""
         self.posting.clear()
         await asyncio.gather(*self._posters)
 
