@@ -4,13 +4,10 @@ embedded PostgreSQL (or DATABASE_URL's server), N workers and an API on free por
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import secrets
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -19,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from badges.cli.dev import TEMPORAL_SQLITE_PRAGMAS, stop_all, temporal_environment, wait_for_port
+from badges.cli.dev import stop_all, wait_for_port
 from badges.config import Settings
 from badges.db.migrate import create_database, upgrade
+from tests.processes import start_api, start_plaid_sandbox, start_temporal, start_worker, system_environment
 from tests.support import free_port
 
 
@@ -109,27 +107,17 @@ def running_stack(
         database_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
         temporal_port, temporal_metrics_port, api_port = free_port(), free_port(), free_port()
-        temporal = subprocess.Popen(
-            [
-                shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal",
-                "server", "start-dev", "--headless", "--port", str(temporal_port),
-                "--metrics-port", str(temporal_metrics_port),
-                "--db-filename", str(folder / "temporal.db"), "--log-level", "error", *TEMPORAL_SQLITE_PRAGMAS,
-                # Experiments with the server's own settings, e.g. `--dynamic-config-value K=V`.
-                *shlex.split(os.environ.get("BENCH_TEMPORAL_ARGS", "")),
-            ],
-            env=temporal_environment(), stdout=log, stderr=log,
-        )  # fmt: skip
+        temporal = start_temporal(
+            temporal_port,
+            folder / "temporal.db",
+            log,
+            metrics_port=temporal_metrics_port,
+            # Experiments with the server's own settings, e.g. `--dynamic-config-value K=V`.
+            extra=shlex.split(os.environ.get("BENCH_TEMPORAL_ARGS", "")),
+        )
         processes.append(temporal)
-        wait_for_port("127.0.0.1", temporal_port, 60, temporal)
         env = {
-            **os.environ,
-            "BADGES_ENV": "dev",
-            "DATABASE_URL": database_url,
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-            "BADGES_JWT_SECRET": secrets.token_urlsafe(48),
-            "BADGES_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-            "BADGES_IDENTITY_PEPPER": secrets.token_urlsafe(24),
+            **system_environment(database_url, f"127.0.0.1:{temporal_port}"),
             # The benchmark drives all three event types through members' own REST and WebSocket
             # connections (the path whose latency it measures), as a programme that trusts its
             # app for check-ins and votes would configure; by default only tool_usage is the
@@ -140,40 +128,20 @@ def running_stack(
         if bank:
             bank_port = free_port()
             env |= {"PLAID_HOST": f"http://127.0.0.1:{bank_port}", "BADGES_PUBLIC_URL": f"http://127.0.0.1:{api_port}"}
-            sandbox = subprocess.Popen(
-                [sys.executable, "-m", "badges.banking.sandbox"],
-                env={**env, "BADGES_SANDBOX_PORT": str(bank_port)},
-                stdout=log,
-                stderr=log,
-            )
+            sandbox = start_plaid_sandbox(env, bank_port, log)
             processes.append(sandbox)
-            wait_for_port("127.0.0.1", bank_port, 60, sandbox)
             bank_pids.append(sandbox.pid)
         settings = Settings(**{k: v for k, v in env.items() if k.isupper()})  # type: ignore[arg-type]
         upgrade(settings.database_url)
         roles = ["live" if batch_workers else "both"] * workers + ["batch"] * batch_workers
         worker_ports = [free_port() for _ in roles]
         worker_processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "badges.workers.main"],
-                env={**env, "BADGES_WORKER_METRICS_PORT": str(port), "BADGES_WORKER_QUEUES": role},
-                stdout=log,
-                stderr=log,
-            )
+            start_worker(settings.model_copy(update={"worker_metrics_port": port, "worker_queues": role}), log)
             for port, role in zip(worker_ports, roles, strict=True)
         ]
         processes.extend(worker_processes)
-        api = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
-                "--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning",
-                "--workers", str(api_processes), "--no-access-log", "--ws-max-size", str(settings.ws_max_size),
-                "--ws-per-message-deflate", "false",
-            ],
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        api = start_api(env, api_port, log, processes=api_processes, ws_max_size=settings.ws_max_size)
         processes.append(api)
-        wait_for_port("127.0.0.1", api_port, 60, api)
         # The benchmark reads the workers' metrics first: a busy machine can start them late.
         for port, worker in zip(worker_ports, worker_processes, strict=True):
             wait_for_port("127.0.0.1", port, 60, worker)

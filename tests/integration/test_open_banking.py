@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from badges.config import Settings
 from badges.db.keys import KeyStore
-from tests.integration.test_worker_restart import start_worker
+from tests.processes import start_worker
 from tests.sandbox.conftest import Sandbox, call
 from tests.support import collect, dev_token, eventually, running_api, sse_events
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import PollerBehaviorAutoscaling
@@ -35,7 +35,7 @@ from badges.temporal import ensure_schedules
 from badges.workers.main import build_workers
 from tests.integration.test_behaviour import SCOPES, consent
 from tests.integration.test_open_banking import link, wait_status
-from tests.integration.test_worker_restart import start_worker
+from tests.processes import start_worker
 from tests.sandbox.conftest import Sandbox
 from tests.support import dev_token, eventually, real_time_event
 
@@ -101,12 +101,14 @@ async def test_schedules_start_their_work_on_the_batch_queue_and_an_older_one_is
 TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
-def queue_pollers(env: WorkflowEnvironment, queue: str) -> Callable[[], Awaitable[set[str]]]:
+def queue_pollers(client: Client, queue: str) -> Callable[[], Awaitable[set[str]]]:
+    """The identities (`pid@host`) of the workers polling `queue` for workflow tasks, when called."""
+
     async def identities() -> set[str]:
         try:
-            described = await env.client.workflow_service.describe_task_queue(
+            described = await client.workflow_service.describe_task_queue(
                 DescribeTaskQueueRequest(
-                    namespace=env.client.namespace,
+                    namespace=client.namespace,
                     task_queue=TaskQueue(name=queue),
                     task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
                 )
@@ -132,8 +134,8 @@ async def test_worker_processes_split_by_queue_and_the_batch_one_yields_the_cpu(
     batch = start_worker(settings.model_copy(update={"worker_queues": "batch"}))
     try:
         live_pollers, batch_pollers = (
-            queue_pollers(dev_server, settings.task_queue),
-            queue_pollers(dev_server, settings.batch_queue),
+            queue_pollers(dev_server.client, settings.task_queue),
+            queue_pollers(dev_server.client, settings.batch_queue),
         )
 
         async def both_polling() -> bool:

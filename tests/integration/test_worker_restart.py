@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 
@@ -19,17 +16,13 @@ from badges.config import Settings
 from badges.db.outbox import OutboxEntry
 from badges.domain.identity import user_badges_workflow_id
 from badges.workflows.user_badges import UserBadgesWorkflow
+from tests.processes import start_worker
 from tests.support import EventSystem, dev_token, real_time_event, running_api
 
 MEMBERS = 15
 # Below every target, so each count is exact: a double count would show as 3 or 5.
 PER_MEMBER = [("attendance", 2), ("voting", 4)]
 # The count badges those events feed (others in the catalogue count them too, by other rules).
-
-
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **{k: str(v) for k, v in settings.model_dump(by_alias=True).items()}}
-    return subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=env)
 
 
 async def test_worker_killed_mid_burst_loses_and_repeats_nothing(

@@ -142,6 +142,23 @@ async def test_item_login_required_fault_is_transient(sandbox: Sandbox) -> None:
     assert (await call(sandbox.api.transactions_sync, request)).added
 
 
+async def test_armed_faults_are_listed_with_the_calls_they_have_left(sandbox: Sandbox) -> None:
+    token = await sandbox.link()
+    await arm(sandbox, endpoint="/accounts/get", kind="server_error", count=2)
+    await arm(sandbox, endpoint="/transactions/sync", kind="slow", delay_ms=10, count=None)
+
+    async def armed() -> list[tuple[str, str, int | None]]:
+        response = await sandbox.http.get("/sandbox/faults")
+        assert response.status_code == 200, response.text
+        return [(f["endpoint"], f["kind"], f["count"]) for f in response.json()["faults"]]
+
+    assert await armed() == [("/accounts/get", "server_error", 2), ("/transactions/sync", "slow", None)]
+    await plaid_failure(sandbox.api.accounts_get, AccountsGetRequest(access_token=token))
+    assert await armed() == [("/accounts/get", "server_error", 1), ("/transactions/sync", "slow", None)]
+    await plaid_failure(sandbox.api.accounts_get, AccountsGetRequest(access_token=token))
+    assert await armed() == [("/transactions/sync", "slow", None)]
+
+
 async def test_faults_until_cleared(sandbox: Sandbox) -> None:
     token = await sandbox.link()
     await arm(sandbox, endpoint="/accounts/get", kind="server_error", count=None)

@@ -125,6 +125,15 @@ async def faults_arm(call: AuthenticatedCall) -> dict[str, Any]:
     return {"request_id": request_id()}
 
 
+@router.get("/faults")
+async def faults_armed(call: AuthenticatedCall) -> dict[str, Any]:
+    """The faults still armed, oldest first, with the calls each has left: a test waits for them to be used up."""
+    return {
+        "faults": [fault.model_dump(mode="json") for fault in call.sandbox.faults.armed()],
+        "request_id": request_id(),
+    }
+
+
 @router.delete("/faults")
 async def faults_clear(call: AuthenticatedCall) -> dict[str, Any]:
     return {"cleared": call.sandbox.faults.clear(), "request_id": request_id()}

@@ -63,6 +63,10 @@ class Faults:
         with self._lock:
             self._armed.append(fault)
 
+    def armed(self) -> list[Fault]:
+        with self._lock:
+            return list(self._armed)
+
     def clear(self) -> int:
         with self._lock:
             cleared, self._armed = len(self._armed), []
