@@ -5,10 +5,12 @@ go to .artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
@@ -115,6 +117,18 @@ async def test_three_calculator_uses_award_the_badge_live_without_a_reload(
     await expect(page.locator('[data-badge-id="calculator-collector"]')).to_contain_text("2 of 5")
     assert await page.evaluate("window.notReloaded") is True
     await screenshot(page, "member-award", "#celebration", "#badges", "#tools")
+
+    # Add to wallet: the award as a signed Open Badges credential, downloaded as a file.
+    card = page.locator('#badges-earned [data-badge-id="calculator-explorer"]')
+    async with page.expect_download() as waiting:
+        await card.get_by_role("button", name="Add to wallet").click()
+    saved = await waiting.value
+    assert saved.suggested_filename.endswith(".jwt")
+    jwt = Path(await saved.path()).read_text()
+    _, claims_part, _ = jwt.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(claims_part + "=" * (-len(claims_part) % 4)))
+    assert "OpenBadgeCredential" in json.dumps(claims) and "calculator-explorer" in json.dumps(claims)
+    await expect(card).to_contain_text("a signed credential anyone can check")
 
 
 async def test_a_member_links_a_bank_corrects_a_category_adds_a_goal_relinks_and_revoking_deletes_the_bank_data(

@@ -1,6 +1,6 @@
 // The member dashboard (/app): sign-in, then every section from the API, kept current by the live
 // stream (progress, awards, insights) without a reload. Improvement and next steps come before rank.
-import { ApiError, announce, api, claims, download, el, money, mountSignIn, openStream, percent, present, signOut, token } from "/pages/common/api.js";
+import { ApiError, announce, api, claims, download, el, money, mountSignIn, openStream, percent, present, saveBlob, signOut, token } from "/pages/common/api.js";
 import { barChart, lineChart } from "/pages/common/charts.js";
 import { calculators } from "/pages/app/calculators.js";
 
@@ -289,7 +289,27 @@ function badgeItem(badge) {
   }
   if (badge.reward) parts.push(el("p", { class: "small" }, `Reward: ${rewardText(badge.reward)}`));
   if (badge.awarded && badge.awardedAt) parts.push(el("p", { class: "small good-text" }, `Earned ${day(badge.awardedAt)}`));
+  for (const award of badge.awards || []) parts.push(walletButton(badge, award));
   return el("li", { class: `badge ${badge.awarded ? "earned" : ""}`, "data-badge-id": badge.badgeId }, ...parts);
+}
+
+/** "Add to wallet": the award as a signed Open Badges credential (a VC-JWT file) to keep, show an
+ * employer or load into a wallet; it names the member only by a salted hash of their email. */
+function walletButton(badge, award) {
+  const status = el("span", { role: "status", class: "small" });
+  const tier = (badge.awards || []).length > 1 ? ` (${award.instance})` : "";
+  const button = el("button", { type: "button", class: "secondary small" }, `Add to wallet${tier}`);
+  button.addEventListener("click", async () => {
+    status.textContent = "";
+    try {
+      const issued = await api(`/v1/me/badges/${encodeURIComponent(badge.badgeId)}/credentials/${encodeURIComponent(award.instance)}`);
+      saveBlob(new Blob([issued.jwt], { type: issued.mediaType }), issued.fileName);
+      status.textContent = `Saved as ${issued.fileName}: a signed credential anyone can check.`;
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  return el("p", { class: "row" }, button, status);
 }
 
 const NEXT_BADGES = 4; // in progress, shown at once: the closest; the rest one click away

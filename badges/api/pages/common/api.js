@@ -89,7 +89,12 @@ export function api(path, options = {}) {
 /** Saves what `path` answers as a file (e.g. an export), fetched with the bearer token. */
 export async function download(path, filename) {
   const response = await request(path, { raw: true });
-  const url = URL.createObjectURL(await response.blob());
+  saveBlob(await response.blob(), filename);
+}
+
+/** Offers `blob` to the browser as a file named `filename`. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
   const link = Object.assign(document.createElement("a"), { href: url, download: filename });
   document.body.append(link);
   link.click();
