@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from badges.api.deps import ServicesDep, StaffPrincipal
-from badges.api.schemas import DeadLetterPage, DeadLetterView
+from badges.api.schemas import MAX_ROW_ID, DeadLetterPage, DeadLetterView
 from badges.db.dead_letters import dead_letters
 
 router = APIRouter(tags=["admin"])
@@ -20,7 +20,7 @@ async def list_dead_letters(
     principal: StaffPrincipal,
     services: ServicesDep,
     user: uuid.UUID | None = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeadLetterPage:
     """The payloads stay sealed with the member's key; each record says what failed and which
