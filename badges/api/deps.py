@@ -107,28 +107,23 @@ async def audit_staff_access(request: Request, principal: Principal) -> None:
     if not request.url.path.startswith("/v1/admin/") or getattr(request.state, "staff_audited", False):
         return
     request.state.staff_audited = True
-    resource = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    await record_audit(
-        request.app.state.services.pool,
-        actor=principal.subject,
-        actor_role=staff_role(principal),
-        action=f"admin.{request.method}",
-        subject=named_subject(request),
-        resource=resource,
-        purpose=request.headers.get("x-audit-purpose") or "operations",
-    )
+    await _record_staff_access(request, principal, f"admin.{request.method}", named_subject(request))
 
 
 async def audit_staff_read_of_member(request: Request, principal: Principal, member_id: uuid.UUID) -> None:
     """A staff access whose member only the route learns (an item it loaded names them, e.g. a
     review item): a record naming whose data was opened, beside the request's own record."""
+    await _record_staff_access(request, principal, f"admin.{request.method}.member-data", member_id)
+
+
+async def _record_staff_access(request: Request, principal: Principal, action: str, subject: uuid.UUID | None) -> None:
     resource = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     await record_audit(
         request.app.state.services.pool,
         actor=principal.subject,
         actor_role=staff_role(principal),
-        action=f"admin.{request.method}.member-data",
-        subject=member_id,
+        action=action,
+        subject=subject,
         resource=resource,
         purpose=request.headers.get("x-audit-purpose") or "operations",
     )
