@@ -35,8 +35,10 @@ class ProviderError(Exception):
 
 
 # Awaited before a webhook's verification needs an outbound call (fetching a key the adapter does
-# not hold): the caller's chance to limit them, by raising.
-BeforeKeyFetch = Callable[[], Awaitable[None]]
+# not hold, or reading back what an unsigned notice claims): the caller's chance to limit them, by
+# raising. An adapter that can tell which connection the notice claims (its item id, and the
+# member it names) passes them, so a notice about no connection of ours costs no outbound call.
+BeforeKeyFetch = Callable[..., Awaitable[None]]
 
 
 class BankProvider(Protocol):

@@ -376,13 +376,15 @@ class YodleeProvider:
         if not info.startswith("REFRESH."):
             raise ProviderError("invalid", "UNSUPPORTED_NOTIFICATION", f"{info} is not acted on")
         if before_key_fetch is not None:
-            await before_key_fetch()
+            await before_key_fetch(claimed_item=str(provider_account_id), claimed_member=login_name)
         async with self._session(login_name) as session:
             try:
                 found = await session.provider_account(provider_account_id)
             except ProviderError as error:
-                if error.kind in ("gone", "invalid"):  # no such user or provider account: a forgery
+                if error.kind == "gone":  # no such user or provider account: a forgery
                     raise ProviderError("invalid", "UNCONFIRMED_NOTIFICATION", str(error)) from error
+                if error.kind == "invalid":  # our own call refused (our credentials): not the sender's fault
+                    raise ProviderError("unavailable", "CANNOT_CONFIRM_NOTIFICATION", str(error)) from error
                 raise
         # A refresh ended, well or not: either way the sync is what finds out (a login needed is
         # its `login_required`).

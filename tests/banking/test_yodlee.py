@@ -357,14 +357,17 @@ async def test_refresh_notifications_are_believed_as_far_as_yodlee_confirms_them
 
     async with serving(callback) as callback_url:
         await sandbox.post(f"/_sandbox/providerAccounts/{exchanged.item_id}/notify", {"callbackUrl": callback_url})
-    fetches: list[int] = []
+    claims: list[dict[str, str]] = []
 
-    async def before_fetch() -> None:
-        fetches.append(1)
+    async def before_fetch(**claimed: str) -> None:
+        claims.append(claimed)
 
     notice = await provider.verify_webhook(received[0], {}, before_key_fetch=before_fetch)
     assert notice.item_id == exchanged.item_id and notice.kind == "TRANSACTIONS.SYNC_UPDATES_AVAILABLE"
-    assert fetches == [1]
+    # Told which connection and member the notice claims before asking Yodlee anything.
+    assert claims == [
+        {"claimed_item": exchanged.item_id, "claimed_member": json.loads(received[0])["event"]["loginName"]}
+    ]
 
     await sandbox.post(f"/_sandbox/providerAccounts/{exchanged.item_id}/require-login", {})
     # What Yodlee says now, not what the notification said; the sync finds out the rest.

@@ -125,9 +125,18 @@ async def test_notifications_wake_the_sync_and_a_login_waits_for_fastlinks_edit_
             return new_id in await stored(pool, user_id)
 
         await eventually(arrived)
-        forged = notified.json()["event"]
-        forged["event"]["loginName"] = str(uuid.uuid4())
-        assert (await client.post("/v1/webhooks/yodlee", json=forged)).status_code == 401
+        # Unsigned notices about no connection of ours, or naming another member, are ignored
+        # before anything is asked of Yodlee (a sender could otherwise spend our Yodlee quota).
+        calls_before = (await bank.get("/_sandbox/calls")).json()["calls"]
+        for field, value in (("loginName", str(uuid.uuid4())), ("providerAccountId", 987654321)):
+            forged = notified.json()["event"]
+            if field == "loginName":
+                forged["event"]["loginName"] = value
+            else:
+                forged["event"]["data"]["providerAccount"][0]["id"] = value
+            answer = await client.post("/v1/webhooks/yodlee", json=forged)
+            assert answer.status_code == 200 and answer.json()["status"] == "ignored", answer.text
+        assert (await bank.get("/_sandbox/calls")).json()["calls"] == calls_before
 
         await bank.post(f"/_sandbox/providerAccounts/{provider_account}/require-login", json={})
         await bank.post(f"/_sandbox/providerAccounts/{provider_account}/notify", json={"callbackUrl": callback})

@@ -483,11 +483,19 @@ async def yodlee_webhook(request: Request, services: ServicesDep, settings: Sett
     return await provider_webhook(request, services, settings, "yodlee")
 
 
+class NotOurs(Exception):
+    """An unsigned notice names no connection of ours (or not that connection's member)."""
+
+
 async def provider_webhook(request: Request, services: Services, settings: Settings, provider: str) -> dict[str, str]:
     body = await request.body()
     address = source_address(request)
 
-    async def before_key_fetch() -> None:
+    async def before_key_fetch(claimed_item: str | None = None, claimed_member: str | None = None) -> None:
+        if claimed_item is not None:  # an unsigned notice: about one of our connections, of its member?
+            claimed = await connection_by_item(services.pool, provider, claimed_item)
+            if claimed is None or (claimed_member is not None and claimed_member != str(claimed.user_id)):
+                raise NotOurs
         rate = parse_rate(settings.key_fetch_rate)
         await services.throttle.enforce(
             f"{provider}-key-fetches", rate, address, "verification key fetches per address"
@@ -497,6 +505,8 @@ async def provider_webhook(request: Request, services: Services, settings: Setti
         notice = await provider_of(services, provider).verify_webhook(
             body, dict(request.headers), before_key_fetch=before_key_fetch
         )
+    except NotOurs:
+        return {"status": "ignored"}  # nothing asked of the provider for a connection we do not have
     except ProviderError as error:
         if error.retryable:
             raise Problem(503, "provider-unavailable", "Cannot verify the webhook with the provider; retry.") from error
