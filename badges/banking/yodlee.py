@@ -224,8 +224,9 @@ class YodleeProvider:
 
     async def link(self, client_user_id: str, webhook_url: str | None, access_token: str | None = None) -> LinkStart:
         """FastLink for the member: registered at Yodlee on first use (their login name is our
-        member id, nothing personal), a user token for FastLink (`link_token`, 30 minutes), and the
-        FastLink URL carrying it with a random `state` to be echoed with the provider account id.
+        member id, nothing personal), a user token for FastLink (`link_token`, 30 minutes, posted to
+        the FastLink URL as `accessToken`), and that URL with a random `state` to be echoed with the
+        provider account id.
         With `access_token`: FastLink's edit flow for that provider account (the member logs in
         again; the id is kept). Notifications are subscribed per application at Yodlee, not here."""
         state = secrets.token_urlsafe(16)
@@ -236,7 +237,9 @@ class YodleeProvider:
                 await admin.register(login_name)
         async with self._session(login_name) as session:
             token = await session.token()
-        query = {"accessToken": token, "redirect": self._redirect_uri, "state": state}
+        # The token is not in the URL (history and proxy logs keep URLs): FastLink is opened with
+        # it in a POST body, `accessToken=<link_token>`, as Yodlee's fastlink.js does.
+        query = {"redirect": self._redirect_uri, "state": state}
         if credentials is not None:
             query |= {"flow": "edit", "providerAccountId": str(credentials.provider_account_id)}
         expires = self._tokens[login_name][1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -57,9 +57,10 @@ async def truelayer_complete(http: httpx.AsyncClient, _: str | None, auth_url: s
     return parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
 
 
-async def yodlee_complete(http: httpx.AsyncClient, _: str | None, auth_url: str | None) -> str:
-    assert auth_url is not None
-    redirect = await http.get(f"/_sandbox/fastlink/complete?{urlsplit(auth_url).query}&user=user_saver")
+async def yodlee_complete(http: httpx.AsyncClient, link_token: str | None, auth_url: str | None) -> str:
+    assert auth_url is not None and link_token is not None  # the token is posted, never in the URL
+    query = urlencode({**dict(parse_qsl(urlsplit(auth_url).query)), "accessToken": link_token})
+    redirect = await http.get(f"/_sandbox/fastlink/complete?{query}&user=user_saver")
     return parse_qs(urlsplit(redirect.headers["location"]).query)["providerAccountId"][0]
 
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from badges.banking.provider import ProviderError
+from badges.banking.provider import LinkStart, ProviderError
 from badges.banking.sandbox.catalogue import US
 from badges.banking.sandbox.personas import PERSONAS
 from badges.banking.sandbox.yodlee import create_yodlee_sandbox
@@ -49,12 +49,15 @@ class Sandbox:
     async def calls(self) -> int:
         return int((await self.control.get("/_sandbox/calls")).json()["calls"])
 
-    async def complete(self, auth_url: str, user: str) -> str:
-        """The member's trip through FastLink, without a browser: the provider account id its
-        callback reports, after checking the page offers the personas."""
-        page = await self.control.get(auth_url)
+    async def complete(self, start: LinkStart, user: str) -> str:
+        """The member's trip through FastLink, without a browser: opened with the token posted
+        (never in the URL), the provider account id its callback reports, after checking the page
+        offers the personas."""
+        assert start.auth_url is not None and "accessToken" not in start.auth_url
+        assert (await self.control.get(start.auth_url)).status_code == 405  # no token by GET
+        page = await self.control.post(start.auth_url, data={"accessToken": start.link_token})
         assert page.status_code == 200 and "/_sandbox/fastlink/complete" in page.text, page.text
-        query = urlsplit(auth_url).query
+        query = urlencode({**dict(parse_qsl(urlsplit(start.auth_url).query)), "accessToken": start.link_token})
         response = await self.control.get(f"/_sandbox/fastlink/complete?{query}&user={user}")
         assert response.status_code == 302, response.text
         location = response.headers["location"]
@@ -92,7 +95,7 @@ async def connect(
 ) -> Exchanged:
     start = await provider.link(member, None)
     assert start.auth_url is not None
-    return await provider.exchange(await sandbox.complete(start.auth_url, user), member)
+    return await provider.exchange(await sandbox.complete(start, user), member)
 
 
 @dataclass
@@ -130,7 +133,7 @@ async def test_link_opens_fastlink_with_a_user_token_and_state(provider: YodleeP
     parts = urlsplit(start.auth_url)
     query = {name: values[0] for name, values in parse_qs(parts.query).items()}
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{sandbox.url}/fastlink"
-    assert query == {"accessToken": start.link_token, "redirect": REDIRECT_URI, "state": start.state}
+    assert query == {"redirect": REDIRECT_URI, "state": start.state}  # the token goes in a POST body
     assert start.expires_at is not None and start.expires_at > datetime.now(UTC) + timedelta(minutes=20)
     again = await provider.link("member-link", None)  # registered already: fine
     assert again.state != start.state
@@ -290,7 +293,7 @@ async def test_a_site_needing_the_login_needs_the_member_and_fastlinks_edit_flow
     assert start.auth_url is not None
     query = parse_qs(urlsplit(start.auth_url).query)
     assert query["flow"] == ["edit"] and query["providerAccountId"] == [exchanged.item_id]
-    renewed = await provider.exchange(await sandbox.complete(start.auth_url, "user_good"), "member-relink")
+    renewed = await provider.exchange(await sandbox.complete(start, "user_good"), "member-relink")
     assert renewed.item_id == exchanged.item_id and renewed.access_token == exchanged.access_token
     assert (await sync(provider, renewed.access_token, first.cursor)).added
 

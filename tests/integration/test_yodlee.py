@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -21,10 +21,15 @@ from tests.support import dev_token, eventually
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-async def fastlink(bank: str, auth_url: str, user: str) -> dict[str, str]:
-    """The member's trip through FastLink (the sandbox's stand-in): what its callback reports."""
+async def fastlink(bank: str, started: dict[str, str], user: str) -> dict[str, str]:
+    """The member's trip through FastLink (the sandbox's stand-in), opened with the link token
+    posted, never in a URL: what its callback reports."""
+    assert "accessToken" not in started["authUrl"]
+    query = urlencode({**dict(parse_qsl(urlsplit(started["authUrl"]).query)), "accessToken": started["linkToken"]})
     async with httpx.AsyncClient(base_url=bank) as http:
-        redirect = await http.get(f"/_sandbox/fastlink/complete?{urlsplit(auth_url).query}&user={user}")
+        page = await http.post(started["authUrl"], data={"accessToken": started["linkToken"]})
+        assert page.status_code == 200, page.text
+        redirect = await http.get(f"/_sandbox/fastlink/complete?{query}&user={user}")
     assert redirect.status_code == 302, redirect.text
     return {name: values[0] for name, values in parse_qs(urlsplit(redirect.headers["location"]).query).items()}
 
@@ -36,7 +41,7 @@ async def link(
     started = await client.post("/v1/me/bank/link-token", json=body, headers=headers)
     assert started.status_code == 200, started.text
     assert started.json()["linkToken"] and started.json()["authUrl"].startswith(f"{bank}/fastlink")
-    returned = await fastlink(bank, started.json()["authUrl"], user)
+    returned = await fastlink(bank, started.json(), user)
     return await client.post(
         "/v1/me/bank/connections",
         json={"provider": "yodlee", "publicToken": returned["providerAccountId"], "state": returned["state"]},
@@ -68,7 +73,7 @@ async def test_a_yodlee_connection_links_with_its_state_and_syncs_everything_onc
 
     headers, user_id = await consenting_member(client)
     started = await client.post("/v1/me/bank/link-token", json={"provider": "yodlee"}, headers=headers)
-    returned = await fastlink(yodlee_bank, started.json()["authUrl"], "user_gambler")
+    returned = await fastlink(yodlee_bank, started.json(), "user_gambler")
     body = {"provider": "yodlee", "publicToken": returned["providerAccountId"]}
     missing = await client.post("/v1/me/bank/connections", json=body, headers=headers)
     assert missing.status_code == 422 and missing.json()["type"].endswith("link-state-required")

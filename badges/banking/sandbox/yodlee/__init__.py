@@ -7,7 +7,8 @@ or the admin, 30 minutes), `POST /user/register` (admin token), `GET`/`DELETE
 /providerAccounts/{id}` (the refresh status: `status`, `dataset[].additionalStatus`,
 `updateEligibility`), `GET /accounts?providerAccountId=`, `GET /transactions?accountId&fromDate&
 toDate&skip&top` (newest first, `top` ≤ 500) and `GET /transactions/count`. FastLink is stood in
-for by `GET /fastlink?accessToken&redirect&state[&flow=edit&providerAccountId]`, a page whose links
+for by `POST /fastlink?redirect&state[&flow=edit&providerAccountId]` with `accessToken` in the
+form-encoded body (never in the URL), a page whose links
 complete the link as one of the shared personas (`user_good`, `user_saver`, `user_gambler`, …).
 Each provider account gets a deterministic history (checking and savings, up to 24 months, in
 dollars at US merchants): the shared generator's for the persona chosen.

@@ -23,16 +23,18 @@ fastlink = APIRouter()
 MAX_TOP = 500  # Yodlee's largest page of transactions
 
 
-@fastlink.get("/fastlink", response_class=HTMLResponse)
+@fastlink.post("/fastlink", response_class=HTMLResponse)
 async def fastlink_page(request: Request, bank: SandboxBank) -> Response:
-    """In place of FastLink (which the client opens with the user's token): a page that links to
-    completing the link as one of the shared personas."""
+    """In place of FastLink, which the client opens by posting the user's token (`accessToken`,
+    form-encoded: never in the URL) to it: a page that links to completing the link as one of the
+    shared personas."""
     query = request.query_params
-    if bank.login_of(query.get("accessToken", "")) is None:
+    form = {name: values[0] for name, values in parse_qs((await request.body()).decode()).items()}
+    if bank.login_of(form.get("accessToken", "")) is None:
         raise YodleeError(401, "Y008", "Invalid or expired accessToken.")
     if not query.get("redirect"):
         raise YodleeError(400, "Y800", "redirect is required.")
-    target = f"/_sandbox/fastlink/complete?{urlencode(dict(query))}"
+    target = f"/_sandbox/fastlink/complete?{urlencode({**dict(query), 'accessToken': form['accessToken']})}"
     links = ", ".join(f'<a href="{target}&amp;user={name}">{name}</a>' for name in PERSONAS)
     return HTMLResponse(f"<!doctype html><title>Dag Site</title><h1>Dag Site (FastLink)</h1><p>Sign in as {links}.</p>")
 
