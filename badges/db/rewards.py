@@ -111,9 +111,15 @@ SELECT scope, monthly_limit, policy FROM reward_budgets
  WHERE scope IN (%(badge_id)s, '*') AND kind = %(kind)s AND currency = %(currency)s
  ORDER BY scope
 """
-LOCK_USAGE = """
-INSERT INTO reward_budget_usage (scope, kind, currency, period, used) VALUES (%s, %s, %s, %s, 0)
-ON CONFLICT DO NOTHING;
+# A period's usage starts at what the ledger already granted in it under the budget's scope, so a
+# budget created mid-month counts the month's earlier grants.
+SEED_USAGE = """
+INSERT INTO reward_budget_usage (scope, kind, currency, period, used)
+SELECT %(scope)s::text, %(kind)s::text, %(currency)s::text, %(period)s::text, coalesce(sum(amount), 0)
+  FROM reward_ledger
+ WHERE status = 'granted' AND period = %(period)s::text AND kind = %(kind)s::text
+   AND currency = %(currency)s::text AND (%(scope)s::text = '*' OR badge_id = %(scope)s::text)
+ON CONFLICT DO NOTHING
 """
 READ_USAGE = """
 SELECT used FROM reward_budget_usage WHERE scope = %s AND kind = %s AND currency = %s AND period = %s FOR UPDATE
@@ -131,14 +137,18 @@ async def _charge(connection: AsyncConnection, claim: RewardClaim, period: str) 
     exhausted: list[tuple[str, str]] = []
     for scope, monthly_limit, policy in budgets:  # sorted by scope: a fixed lock order
         key = (scope, claim.kind, claim.currency, period)
-        await connection.execute(LOCK_USAGE, key)
+        await connection.execute(
+            SEED_USAGE, {"scope": scope, "kind": claim.kind, "currency": claim.currency, "period": period}
+        )
         row = await (await connection.execute(READ_USAGE, key)).fetchone()
         used = row[0] if row else 0
         if used + claim.amount > monthly_limit:
             label = "the programme" if scope == "*" else f"badge {scope}"
-            exhausted.append(
-                (policy, f"monthly budget for {label} exhausted in {period} ({used} of {monthly_limit} used)")
-            )
+            if claim.amount > monthly_limit:
+                reason = f"reward of {claim.amount} exceeds the monthly budget for {label} ({monthly_limit})"
+            else:
+                reason = f"monthly budget for {label} exhausted in {period} ({used} of {monthly_limit} used)"
+            exhausted.append((policy, reason))
     if exhausted:
         # Withholding wins over deferring: a budget that says "never over the cap" is final.
         withhold = [reason for policy, reason in exhausted if policy == "withhold"]
@@ -253,6 +263,9 @@ async def set_budget(
                 set_={"monthly_limit": monthly_limit, "policy": policy, "updated_at": func.now()},
             )
         )
+        # This month's usage counts what was granted before the budget existed.
+        params = {"scope": scope, "kind": kind, "currency": currency, "period": budget_period(datetime.now(UTC))}
+        await connection.exec_driver_sql(SEED_USAGE, params)
 
 
 @dataclass(frozen=True, slots=True)
