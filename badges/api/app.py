@@ -128,6 +128,9 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description="Rewards for real financial behaviour, with private peer comparison.",
         lifespan=lifespan,
+        # `/docs` is served by pages.router from packaged files; ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -174,6 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     app.mount(pages.STATIC_PREFIX, pages.static_files(), name="pages")
+    app.mount(pages.DOCS_ASSETS_PREFIX, pages.docs_assets(), name="docs-assets")
     return app
 
 

@@ -1,6 +1,7 @@
 """The web pages the API serves itself: `GET /app` (the member dashboard), `GET /ops` (the operator
 pages), and their static files under `/pages/` (package data in `badges/api/pages/`: `common/`
-shared by every page, one folder per page). Nothing is fetched from anywhere else: the pages'
+shared by every page, one folder per page); `GET /docs`, Swagger UI over the OpenAPI document, its
+files from the `swagger-ui-bundle` package under `/docs-assets/`. Nothing is fetched from anywhere else: the pages'
 policy allows only this origin."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import swagger_ui_bundle
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse
 from starlette.responses import Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
@@ -18,6 +21,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 STATIC_PREFIX = "/pages"
+DOCS_ASSETS_PREFIX = "/docs-assets"
 # Scripts, styles, images and connections (fetch, WebSocket) only from this origin; no inline script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -61,3 +65,26 @@ class PageFiles(StaticFiles):
 def static_files() -> StaticFiles:
     """Mounted at `STATIC_PREFIX`: `/pages/common/api.js`, `/pages/app/app.js`, ..."""
     return PageFiles(directory=PAGES)
+
+
+@router.get("/docs")
+async def api_docs() -> HTMLResponse:
+    """Swagger UI, every file from this origin (it runs one inline script, so no page policy here)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Badges v2 - API",
+        swagger_js_url=f"{DOCS_ASSETS_PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_PREFIX}/favicon-32x32.png",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+    )
+
+
+@router.get("/docs/oauth2-redirect")
+async def api_docs_oauth2_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+def docs_assets() -> StaticFiles:
+    """Mounted at `DOCS_ASSETS_PREFIX`: Swagger UI's script, style and icons, from its package."""
+    return PageFiles(directory=swagger_ui_bundle.swagger_ui_path)
