@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -184,6 +185,23 @@ def start_sandbox_banks(processes: list[subprocess.Popen[bytes]], env: dict[str,
     return f"http://127.0.0.1:{PLAID_SANDBOX_PORT}"
 
 
+TOOL_ENV = ("DATABASE_URL", "BADGES_MASTER_KEYS_FILE", "BADGES_AUDIT_CHECKPOINT_DIR")
+
+
+def tool_lines(env: dict[str, str], data_dir: Path, python: str) -> list[str]:
+    """How to reach the database and run the command-line tools against what `make dev` started:
+    the local secrets read from their file (not printed), the rest exported as they are set."""
+    exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in TOOL_ENV if env.get(name))
+    return [
+        f"Database   {env['DATABASE_URL']}",
+        "tools, in another terminal from this folder:",
+        f"  set -a; . {shlex.quote(str(data_dir / 'secrets.env'))}; set +a",
+        f"  export {exports}",
+        f"  {python} -m badges.cli.audit verify",
+        f"  {python} -m badges.cli.keys status",
+    ]
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in reversed(processes):
         if process.poll() is None:
@@ -270,6 +288,10 @@ def main() -> None:
             f"try: curl -s -XPOST localhost:{API_PORT}/v1/dev/token"
             f" -H 'content-type: application/json' -d '{token_request}'"
         )
+        python = os.path.relpath(sys.executable)  # .venv/bin/python: the venv's, as the tools need
+        python = sys.executable if python.startswith("..") else python
+        for line in tool_lines(env, DATA_DIR, python):
+            say(line)
         say("Ctrl-C stops everything; data stays in " + str(DATA_DIR))
         while not stopping:
             for process in processes:
