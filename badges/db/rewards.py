@@ -119,6 +119,10 @@ SELECT %(scope)s::text, %(kind)s::text, %(currency)s::text, %(period)s::text, co
   FROM reward_ledger
  WHERE status = 'granted' AND period = %(period)s::text AND kind = %(kind)s::text
    AND currency = %(currency)s::text AND (%(scope)s::text = '*' OR badge_id = %(scope)s::text)
+   -- a one-time filter: once the period's row exists (every charge after the first), no ledger scan
+   AND NOT EXISTS (SELECT 1 FROM reward_budget_usage
+                    WHERE scope = %(scope)s::text AND kind = %(kind)s::text
+                      AND currency = %(currency)s::text AND period = %(period)s::text)
 ON CONFLICT DO NOTHING
 """
 READ_USAGE = """
