@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-import polars as pl
-
 from badges.domain.behaviour import PercentileEstimate, comparative_instances
 from badges.domain.categories import SpendingCategory
 from badges.domain.definitions import BadgeDefinition, ComparativeRule
@@ -97,9 +95,11 @@ _GROUPS_KEPT = 100_000
 def _member_groups(
     member: PeerInput, other: Mapping[str, Any], dimensions: Sequence[str]
 ) -> dict[str, list[tuple[str, str]]]:
-    # As `members_groups` reads them from a frame of one row, in plain Python (the frame cost most
-    # of a first comparison's time).
-    keys, frame_columns = member_keys(member), key_levels()
+    """The member's key at each level of each dimension's hierarchy (`member_keys`, which agrees
+    with the release's `peer_frame`; a member's groups never depend on their figures, so a member
+    the release would leave out for want of one still has them), finest first; a dimension
+    without a hierarchy here read from `other`, one level."""
+    keys, key_columns = member_keys(member), key_levels()
     found: dict[str, list[tuple[str, str]]] = {}
     for dimension in dimensions:
         chain = hierarchy(dimension)
@@ -109,43 +109,17 @@ def _member_groups(
         found[dimension] = [
             (level.name, str(key))
             for level in chain
-            if (key := keys.get(level.name) if level.name in frame_columns else other.get(level.name)) is not None
+            if (key := keys.get(level.name) if level.name in key_columns else other.get(level.name)) is not None
         ]
     return found
 
 
-def keys_frame(members: Sequence[PeerInput]) -> Any:
-    """The members' keys at every level, one row each in order, as the release computes them
-    (`member_keys`, which agrees with `peer_frame`). A member's groups never depend on their
-    figures, so a member the release would leave out for want of one still has them."""
-    found = [member_keys(member) for member in members]
-    columns = list(key_levels())
-    return pl.DataFrame(
-        {name: [keys.get(name) for keys in found] for name in columns}, schema=dict.fromkeys(columns, pl.String)
-    )
-
-
 def members_groups(
-    members: Sequence[tuple[PeerInput, Mapping[str, Any]]], dimension: str, frame: Any = None
+    members: Sequence[tuple[PeerInput, Mapping[str, Any]]], dimension: str
 ) -> list[list[tuple[str, str]]]:
-    """The groups of one dimension of many members at once (one frame for them all: `frame`,
-    their `peer_frame` if already made)."""
-    found = hierarchy(dimension)
-    if found is None:
-        return [[] if (key := other.get(dimension)) is None else [(dimension, str(key))] for _, other in members]
-    if frame is None:
-        frame = keys_frame([member for member, _ in members])
-    columns = {level.name: frame[level.name].to_list() if level.name in frame.columns else None for level in found}
-    groups: list[list[tuple[str, str]]] = []
-    for index, (_, other) in enumerate(members):
-        mine = []
-        for level in found:
-            column = columns[level.name]
-            key = column[index] if column is not None else other.get(level.name)
-            if key is not None:
-                mine.append((level.name, str(key)))
-        groups.append(mine)
-    return groups
+    """The groups of one dimension of many members (the award step's), each as `member_groups`
+    finds one member's."""
+    return [_member_groups(member, other, [dimension])[dimension] for member, other in members]
 
 
 def level_of(dimension: str, key: str) -> str | None:
