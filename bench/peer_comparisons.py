@@ -187,20 +187,19 @@ async def load(
             tasks.append(asyncio.create_task(one(tokens[index % len(tokens)], due, first=index < len(tokens))))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - began
-    ordered, lateness = sorted(latencies), sorted(late)
     errors = sum(count for key, count in statuses.items() if key != "200")
     return {
         "requests": total,
         "rate_asked": rate,
         "rate_achieved": round(total / wall, 1),
         "distinct_members": min(len(tokens), total),
-        "p50_ms": round(ordered[len(ordered) // 2], 2),
-        "p90_ms": round(ordered[int(len(ordered) * 0.9)], 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
-        "max_ms": round(ordered[-1], 2),
+        "p50_ms": percentile(latencies, 0.5),
+        "p90_ms": percentile(latencies, 0.9),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": round(max(latencies), 2),
         "first_read_p50_ms": percentile(first_reads, 0.5),
         "first_read_p99_ms": percentile(first_reads, 0.99),
-        "send_late_p99_ms": round(lateness[min(len(lateness) - 1, int(len(lateness) * 0.99))], 2),
+        "send_late_p99_ms": percentile(late, 0.99),
         "errors": errors,
         "statuses": statuses,
         "target_p99_ms": 50,
