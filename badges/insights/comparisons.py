@@ -138,6 +138,8 @@ def parents(dimension: str, level: str, key: str) -> list[tuple[str, str]]:
         return []
     chain = []
     for depth in range(names.index(level), len(found) - 1):
+        if key not in _keys(dimension, found[depth].name):  # not a key of its level: no parents
+            break
         key = found[depth].parent(key)
         if not key:
             break

@@ -200,6 +200,7 @@ def test_a_members_groups_walk_their_hierarchy_finest_first_up_to_everyone() -> 
     assert level_of("postcode", "SW1A") == "district" and level_of("postcode", "SW") == "area"
     assert parents("postcode", "district", "SW1A")[0] == ("area", "SW")
     assert parents("postcode", "nowhere", "SW1A") == []
+    assert parents("age_range", "age_range", "\U000f7c80\n%©") == []  # a key no level has (fuzz found a 500)
 
 
 def test_one_members_groups_are_those_the_award_step_finds_for_many() -> None:
