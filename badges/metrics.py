@@ -9,11 +9,18 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from badges.db.group_commit import GroupCommitStats
 from badges.db.keys import KeyCacheStats
+from badges.heap import PAUSE_BUCKETS, GcPauses, gc_pauses
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -129,12 +136,36 @@ class ProviderHealthCollector(Collector):
         yield from (syncs, seconds, open_)
 
 
+class GcPauseCollector(Collector):
+    """How long the garbage collector stopped this process, by generation (0, 1, 2: a full
+    collection): a histogram (`le` in seconds) and the longest pause since the process started."""
+
+    def __init__(self, pauses: GcPauses) -> None:
+        self._pauses = pauses
+
+    def collect(self) -> Iterator[Metric]:
+        histogram = HistogramMetricFamily(
+            "badges_gc_pause_seconds",
+            "Garbage collections and how long each stopped the process.",
+            labels=["generation"],
+        )
+        longest = GaugeMetricFamily(
+            "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", labels=["generation"]
+        )
+        for generation, pauses in self._pauses.pauses().items():
+            buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
+            histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
+            longest.add_metric([str(generation)], pauses.longest)
+        yield from (histogram, longest)
+
+
 def process_registry(
     keys: HasKeyCache, progress: HasProgressWrites | None = None, providers: HasProviderHealth | None = None
 ) -> CollectorRegistry:
     """This process's metrics, in a registry of its own (tests run several apps in one process)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(KeyCacheCollector(keys))
+    registry.register(GcPauseCollector(gc_pauses()))
     if progress is not None:
         registry.register(ProgressWriteCollector(progress))
     if providers is not None:

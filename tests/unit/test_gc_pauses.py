@@ -1,0 +1,63 @@
+"""Each garbage collection's pause is recorded by generation and exported for Prometheus."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import badges.heap
+from badges.heap import PAUSE_BUCKETS, GcPauses
+from badges.metrics import GcPauseCollector
+
+
+def test_every_collection_is_timed_by_generation() -> None:
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        gc.collect(0)
+        gc.collect(2)
+        gc.collect(2)
+    finally:
+        gc.callbacks.remove(pauses)
+    found = pauses.pauses()
+    assert found[2].count == 2 and found[0].count >= 1
+    assert 0 < found[2].longest <= found[2].seconds
+    assert found[2].buckets[-1] <= found[2].count
+    assert list(found[2].buckets) == sorted(found[2].buckets)  # cumulative
+
+
+def test_pauses_fall_in_the_right_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses = GcPauses()
+    for started, ended in ((0.0, 0.0005), (1.0, 1.02), (2.0, 2.2), (3.0, 6.0)):
+        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda started=started: started)
+        pauses("start", {"generation": 2})
+        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda ended=ended: ended)
+        pauses("stop", {"generation": 2})
+    found = pauses.pauses()[2]
+    assert found.count == 4 and abs(found.longest - 3.0) < 1e-9
+    by_bound = dict(zip(PAUSE_BUCKETS, found.buckets, strict=True))
+    assert by_bound[0.001] == 1 and by_bound[0.025] == 2 and by_bound[0.1] == 2 and by_bound[0.25] == 3
+    assert by_bound[2.5] == 3  # the 3 s pause is only in +Inf
+
+
+def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        gc.collect(2)
+    finally:
+        gc.callbacks.remove(pauses)
+    registry = CollectorRegistry()
+    registry.register(GcPauseCollector(pauses))
+    families = {family.name: family for family in text_string_to_metric_families(generate_latest(registry).decode())}
+    counts = {
+        sample.labels["generation"]: sample.value
+        for sample in families["badges_gc_pause_seconds"].samples
+        if sample.name == "badges_gc_pause_seconds_count"
+    }
+    assert counts["2"] == 1
+    longest = {sample.labels["generation"]: sample.value for sample in families["badges_gc_pause_max_seconds"].samples}
+    assert longest["2"] > 0
