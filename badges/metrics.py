@@ -140,22 +140,28 @@ class GcPauseCollector(Collector):
     """How long the garbage collector stopped this process, by generation (0, 1, 2: a full
     collection): a histogram (`le` in seconds) and the longest pause since the process started."""
 
-    def __init__(self, pauses: GcPauses) -> None:
+    def __init__(self, pauses: GcPauses, *, pid: int | None = None) -> None:
         self._pauses = pauses
+        # `pid`: as for the key cache, the answering process's own among several on one port.
+        self._labels = ([], []) if pid is None else (["pid"], [str(pid)])
 
     def collect(self) -> Iterator[Metric]:
+        names, values = self._labels
         histogram = HistogramMetricFamily(
             "badges_gc_pause_seconds",
             "Garbage collections and how long each stopped the process.",
-            labels=["generation"],
+            labels=["generation", *names],
         )
         longest = GaugeMetricFamily(
-            "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", labels=["generation"]
+            "badges_gc_pause_max_seconds",
+            "The longest garbage-collection pause so far.",
+            labels=["generation", *names],
         )
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
-            histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
-            longest.add_metric([str(generation)], pauses.longest)
+            labels = [str(generation), *values]
+            histogram.add_metric(labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
+            longest.add_metric(labels, pauses.longest)
         yield from (histogram, longest)
 
 

@@ -15,9 +15,9 @@ the service's totals from any process; the gauges that describe one process
 (`badges_stream_connections`, `badges_outbox_tail_id`, `badges_outbox_lag_*`) carry a `pid`
 label, one series per live process (a dead process's series are dropped when a scrape finds it
 gone); what is read from the database is the same from every process and has no `pid`. The one
-family that cannot be shared, the data-key cache (`badges_key_cache_*`), is the answering
-process's own, labelled with its `pid`. With one process (no `PROMETHEUS_MULTIPROC_DIR`) nothing
-carries `pid`.
+families that cannot be shared, the data-key cache (`badges_key_cache_*`) and the garbage
+collector's pauses (`badges_gc_pause_*`), are the answering process's own, labelled with its
+`pid`. With one process (no `PROMETHEUS_MULTIPROC_DIR`) nothing carries `pid`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from badges.db.outbox import TailLag, outbox_lag
 from badges.db.reviews import pending_reviews
 from badges.db.rewards import BudgetState, budget_period, budget_state, ledger_totals
-from badges.metrics import HasKeyCache, KeyCacheCollector
+from badges.heap import gc_pauses
+from badges.metrics import GcPauseCollector, HasKeyCache, KeyCacheCollector
 
 log = logging.getLogger("badges.metrics")
 
@@ -301,10 +302,12 @@ def api_registry(metrics: ApiMetrics, keys: HasKeyCache, readings: ScrapeReading
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
         registry.register(KeyCacheCollector(keys, pid=os.getpid()))
+        registry.register(GcPauseCollector(gc_pauses(), pid=os.getpid()))
     else:
         assert metrics.own is not None
         registry = metrics.own
         registry.register(KeyCacheCollector(keys))
+        registry.register(GcPauseCollector(gc_pauses()))
     registry.register(readings)
     return registry
 
