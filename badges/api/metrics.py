@@ -52,6 +52,7 @@ log = logging.getLogger("badges.metrics")
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 READINGS_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 3.0
 # Request latency: from the request's arrival to its response's first byte (for a stream, its
 # opening), in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -230,16 +231,18 @@ class ScrapeReadings(Collector):
             if time.monotonic() - self._read_at < self._max_age:
                 return
             try:
-                tails = self._tails()
-                newest, lags = await outbox_lag(self._pool, sorted(set(tails.values())))
-                by_tail = {lag.tail_id: lag for lag in lags}
-                self.readings = Readings(
-                    rewards=await ledger_totals(self._engine),
-                    budgets=await budget_state(self._engine, budget_period(datetime.now(UTC))),
-                    reviews_pending=await pending_reviews(self._engine),
-                    outbox_newest=newest,
-                    lags={pid: by_tail[tail] for pid, tail in tails.items()},
-                )
+                # Within a scrape's timeout: a slow database leaves the last readings in place.
+                async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+                    tails = self._tails()
+                    newest, lags = await outbox_lag(self._pool, sorted(set(tails.values())))
+                    by_tail = {lag.tail_id: lag for lag in lags}
+                    self.readings = Readings(
+                        rewards=await ledger_totals(self._engine),
+                        budgets=await budget_state(self._engine, budget_period(datetime.now(UTC))),
+                        reviews_pending=await pending_reviews(self._engine),
+                        outbox_newest=newest,
+                        lags={pid: by_tail[tail] for pid, tail in tails.items()},
+                    )
             except Exception:
                 # The scrape still answers (with the last readings); the next one tries again.
                 log.warning("metrics could not read the database", exc_info=True)
