@@ -243,6 +243,10 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
     # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
     worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
+    # The Temporal SDK's own metrics of the worker (its runtime's Prometheus exporter: task slots,
+    # poll and schedule-to-start latencies, sticky cache, `temporal_*`) on a port of their own;
+    # 0: none.
+    worker_sdk_metrics_port: int = Field(0, alias="BADGES_WORKER_SDK_METRICS_PORT", ge=0)
 
     @classmethod
     def settings_customise_sources(
