@@ -11,8 +11,10 @@ The snippets speak to make dev's addresses; the test points them at its own stac
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -107,6 +109,8 @@ async def test_the_snippets_run_and_answer_as_documented(
     environment = {
         **settings_environment(system_settings),
         "BADGES_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
+        # make dev keeps an anchoring key for the audit log in .data/secrets.env.
+        "BADGES_AUDIT_ANCHOR_KEYS": "docs1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "SNIPPET_PYTHON": sys.executable,
     }
     environment.pop("BADGES_MASTER_KEYS_FILE", None)
