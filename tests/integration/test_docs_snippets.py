@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -75,10 +77,8 @@ async def run(document: Path, folder: Path, environment: dict[str, str], rewrite
         except TimeoutError:
             pass
         finally:
-            try:
-                os.killpg(process.pid, 9)  # the shell, and anything a block left in the background
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the shell, and anything a block left in the background
             await process.wait()
     output = output_file.read_text(errors="replace")
     parts = MARKER.split(output)  # ["", "1", out1, "2", out2, ...]
