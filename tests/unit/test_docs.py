@@ -87,6 +87,18 @@ def test_every_block_not_run_says_why_and_every_other_block_is_run() -> None:
                 assert block.language is not None, f"{block.where}: only runnable blocks need a no-run mark"
 
 
+def test_every_block_is_either_run_or_an_illustration() -> None:
+    """`console`, `shell`, `py`… would slip past the snippet test: a block is `sh`, `bash` or
+    `python` (run), or `json`, `text` or unmarked (an illustration: output, a diagram)."""
+    unknown = [
+        f"{block.where}: ```{block.info}"
+        for document in documents()
+        for block in blocks(document)
+        if block.language is None and block.info.split()[:1] not in ([], ["json"], ["text"])
+    ]
+    assert not unknown, "\n".join(unknown)
+
+
 def test_the_snippets_use_no_gnu_only_forms() -> None:
     found = []
     for document in documents():
