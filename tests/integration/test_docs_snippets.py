@@ -24,7 +24,6 @@ import pytest
 
 from badges.config import Settings
 from tests.conftest import Sandbox
-from tests.processes import settings_environment
 from tests.snippets import ROOT, Block, blocks, documents, unmatched
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -106,8 +105,11 @@ async def test_the_snippets_run_and_answer_as_documented(
     truelayer_bank: str,
     yodlee_bank: str,
 ) -> None:
+    settings = system_settings.model_dump(by_alias=True)
     environment = {
-        **settings_environment(system_settings),
+        **os.environ,
+        # What make dev's tools lines give a shell: every setting the system runs with.
+        **{name: str(value) for name, value in settings.items() if value is not None},
         "BADGES_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         # make dev keeps an anchoring key for the audit log in .data/secrets.env.
         "BADGES_AUDIT_ANCHOR_KEYS": "docs1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
