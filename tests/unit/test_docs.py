@@ -74,6 +74,24 @@ def test_every_route_the_app_serves_is_in_the_api_guide_with_its_method() -> Non
     assert not missing, f"name these in docs/api/ (a line with the method and the path): {missing}"
 
 
+def test_every_route_the_docs_name_is_served() -> None:
+    """A route renamed or gone leaves no page naming the old one (a concrete path such as
+    `/v1/me/badges/calculator-explorer/credentials/1` matches its route's template)."""
+    templates = [
+        re.compile("".join("[^/]+" if part == "{}" else re.escape(part) for part in re.split(r"(\{\})", path)))
+        for path in {normalise(path) for _, path in served_routes()}
+    ]
+    unknown = set()
+    for document in documents():
+        for path in re.findall(r"(/v1/[A-Za-z0-9._\-/{}]*[A-Za-z0-9_}])", document.read_text().replace("…", " ")):
+            path = normalise(path.split("?")[0])
+            if not any(
+                template.fullmatch(path) or template.pattern.startswith(re.escape(path + "/")) for template in templates
+            ):
+                unknown.add(f"{document.relative_to(ROOT)}: {path}")
+    assert not unknown, sorted(unknown)
+
+
 def test_the_route_check_sees_a_route_left_out() -> None:
     assert ("GET", "/v1/me/badges/{}/credentials/{}") in documented_routes()
     assert ("GET", "/v1/no-such-route") not in documented_routes()
