@@ -164,6 +164,29 @@ def test_no_link_leads_outside_the_repository() -> None:
     assert not bad, "\n".join(bad)
 
 
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(document: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", document.read_text(), flags=re.MULTILINE | re.DOTALL)
+    return {slug(match) for match in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+
+
+def test_every_link_to_a_section_finds_its_heading() -> None:
+    bad = []
+    for document in documents():
+        for target in LINK.findall(document.read_text()):
+            path, _, fragment = target.partition("#")
+            if not fragment or re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                continue
+            linked = (document.parent / unquote(path)).resolve() if path else document
+            if linked.suffix == ".md" and linked.exists() and fragment not in anchors(linked):
+                bad.append(f"{document.relative_to(ROOT)}: {target}")
+    assert not bad, "\n".join(bad)
+
+
 def test_documented_answers_match_in_order_whitespace_aside() -> None:
     output = '{"status":"accepted","id":"calc-1"}\nid: 4\nevent: award\ndata: {"badgeId": "x"}'
     assert unmatched(['{"status": "accepted", "id": "calc-1"}', 'event: award … "badgeId":"x"'], output) is None
