@@ -161,6 +161,11 @@ def test_no_link_leads_outside_the_repository() -> None:
                 bad.append(f"{where} (outside the repository)")
             elif not resolved.exists() and resolved != DEPLOYMENT:
                 bad.append(f"{where} (no such file)")
+    bad += [
+        f"{document.relative_to(ROOT)} mentions ../shared/"
+        for document in documents()
+        if "../shared" in document.read_text()
+    ]
     assert not bad, "\n".join(bad)
 
 
