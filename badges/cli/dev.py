@@ -36,7 +36,7 @@ YODLEE_SANDBOX_PORT = 8102
 # How long Temporal keeps closed workflow histories (then deletes them): the namespace's retention.
 HISTORY_RETENTION = os.environ.get("BADGES_HISTORY_RETENTION", "720h")
 # WAL with synchronous=NORMAL: durable if a process dies, and measured 2-2.5x the signal
-# throughput of SQLite's defaults here (bench/realtime.py; see README), since commits no longer
+# throughput of SQLite's defaults here (bench/realtime.py; see bench/RESULTS.md), since commits no longer
 # wait on an fsync each. Only a power cut can lose the last transactions, which suits `make dev`.
 TEMPORAL_SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
 
@@ -259,7 +259,7 @@ def main() -> None:
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
     # The audit log's signed checkpoints. Here beside the database, for local use only: in
-    # production a write-once store the database's owners cannot change (README: Compliance).
+    # production a write-once store the database's owners cannot change (docs/api/audit.md).
     env.setdefault("BADGES_AUDIT_CHECKPOINT_DIR", str(DATA_DIR / "audit-checkpoints"))
     if not os.environ.get("BADGES_MASTER_KEYS") and not os.environ.get("BADGES_MASTER_KEYS_FILE"):
         env.pop("BADGES_MASTER_KEYS", None)
@@ -304,7 +304,7 @@ def main() -> None:
         say(
             "decrypted payloads in the Web UI: with a staff token, POST /codec/session from /docs; then in the"
             f" UI's codec settings use the browser setting, endpoint http://localhost:{API_PORT}/codec,"
-            " with cross-origin credentials (README: Compliance)"
+            " with cross-origin credentials (docs/api/audit.md)"
         )
         token_request = '{"sub": "alice@example.com", "scopes": ["user"]}'
         say(

@@ -298,7 +298,7 @@ async def run(settings: Settings) -> None:
     if not settings.parsed_audit_anchor_keys:
         log.warning(
             "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
-            " removed tail or a recomputed chain would go unnoticed (README: Compliance)"
+            " removed tail or a recomputed chain would go unnoticed (docs/api/audit.md)"
         )
     await ensure_schedules(client, settings)
     stop = asyncio.Event()

@@ -38,7 +38,7 @@ BURST = 5_000
 PLAUSIBLE = 10  # attendance events a minute that count at once (domain/plausibility.py)
 THROUGH_THE_API = 20
 NOTE = "n" * 400  # each event about 650 bytes as JSON: the burst is about 3.5 MB
-ITEM_EVENTS, ITEM_BYTES = 500, 256 * 1024  # a review item's bounds (README, "Anti-gaming")
+ITEM_EVENTS, ITEM_BYTES = 500, 256 * 1024  # a review item's bounds (docs/api/events.md, "Anti-gaming")
 PAYLOAD_CEILING = 512 * 1024  # Temporal warns at 512 KiB and refuses at 2 MB
 
 
