@@ -34,6 +34,7 @@ import os
 import random
 import signal
 import sys
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,8 +59,10 @@ PER_MEMBER_PER_MINUTE = 24
 RETRY_GAP = 0.25  # seconds before a failed vote is posted again (same id)
 GIVE_UP = 120.0  # seconds after which a vote never accepted is reported as such
 REQUEST_TIMEOUT = 10.0
-CONVERGE = 120.0  # seconds the stack may take to apply and stream everything after the load stops
+CONVERGE = 300.0  # seconds the stack may take to apply and stream everything after the load stops
 SETTLE = 5.0  # seconds of load between one restart and the next
+MAX_LAG = 1.0  # seconds this client may fall behind its schedule before it skips votes
+BARE_LIMIT = 120.0  # seconds the bare Temporal figure may take (a busy machine) before it is left out
 CIVIC_VOICE = "civic-voice"  # counts every vote (tiers at 10, 50, 100)
 
 
@@ -95,6 +98,11 @@ class Restart:
     ready: float = 0.0  # the new one serving (API: the old one gone, as uvicorn waits for the new first)
 
 
+def note(text: str) -> None:
+    """Progress on stderr (stdout holds only the JSON)."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
 def outcome_of(status: int) -> str:
     if 200 <= status < 300:
         return "2xx"
@@ -122,6 +130,7 @@ class Load:
         self.members: list[Member] = []
         self.attempts: list[Attempt] = []
         self.never_accepted = 0
+        self.skipped = 0  # votes the schedule held that this client was too slow to send
         self.posting = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._followers: list[asyncio.Task[None]] = []
@@ -146,6 +155,12 @@ class Load:
         reads = 0
         while not until.is_set():
             n += 1
+            if self.now() - (began + n / rate) > MAX_LAG:
+                # This client fell behind its own schedule (a busy machine): the votes not sent
+                # are counted, not sent in a burst later.
+                skipped = int((self.now() - began) * rate) - n
+                self.skipped += skipped
+                n += skipped
             member = self.members[n % len(self.members)]
             self._spawn(self.vote(member, n))
             while read_rate and reads < (self.now() - began) * read_rate:
@@ -289,13 +304,23 @@ async def restart_api_processes(stack: Stack, load: Load) -> list[Restart]:
     old one (which drains) and waits for it to exit, one at a time. Watched from outside."""
     assert stack.api_process is not None
     parent = psutil.Process(stack.api_process.pid)
-    old = {child.pid for child in parent.children()}
+
+    def serving() -> set[int]:
+        # uvicorn's worker processes, not multiprocessing's resource tracker beside them.
+        found = set()
+        for child in parent.children():
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.add(child.pid)
+        return found
+
+    old = serving()
     restarts: dict[int, Restart] = {}
     seen_new: set[int] = set()
     stack.api_process.send_signal(signal.SIGHUP)
     deadline = load.now() + 300
     while load.now() < deadline:
-        children = {child.pid for child in parent.children()}
+        children = serving()
         for pid in children - old - seen_new:
             seen_new.add(pid)
             # The old process it replaces is the first of the old ones still running.
@@ -422,6 +447,7 @@ async def verify(load: Load, libpq_url: str) -> dict[str, Any]:
             "applied_share": round(applied / accepted, 6) if accepted else None,
             "counted_more_than_accepted": over,
             "never_accepted": load.never_accepted,
+            "not_sent_client_behind": load.skipped,
             "stream_messages": sum(len(m.received) for m in load.members),
             "stream_messages_missing": gaps,
             "stream_messages_repeated": repeats,
@@ -467,21 +493,26 @@ async def main(args: argparse.Namespace) -> None:
             voting = await EventSystem.register(http, ["voting"])
             load = Load(stack, http, streams, voting)
             await load.join(members, args.ws_share)
+            note(f"{members} members joined, their streams open; votes at {args.rate}/s")
             stop = asyncio.Event()
             posting = asyncio.create_task(load.post_at(args.rate, args.read_rate, stop))
             started = load.now()
             await asyncio.sleep(args.before)
             restarts_began = load.now()
+            note("restarting the API processes (SIGHUP)")
             restarts = await restart_api_processes(stack, load)
             for index in range(len(stack.workers)):
                 await asyncio.sleep(SETTLE)
+                note(f"restarting worker {stack.workers[index][0].pid} (SIGTERM)")
                 restarts.append(await restart_worker(stack, load, index, temporal))
             restarts_ended = load.now()
+            note("restarts done: " + ", ".join(f"{r.component} {r.old_pid}->{r.new_pid}" for r in restarts))
             await asyncio.sleep(args.after)
             stop.set()
             await posting
             stopped = load.now()
             await load.drain()
+            note("load stopped; waiting for every accepted vote to be counted and streamed")
             results["events"] = await verify(load, stack.settings.libpq_url)
             await load.close()
             results["machine"]["load_average_at_end"] = load_average()
@@ -534,14 +565,19 @@ async def main(args: argparse.Namespace) -> None:
                 for phase, (began, ended) in phases.items()
             }
             results["durations_s"] = {phase: round(ended - began, 1) for phase, (began, ended) in phases.items()}
+        results["targets"] = {
+            "requests_2xx_share_at_least": 0.9999,
+            "requests_met": (results["requests"]["share_2xx"] or 0) >= 0.9999,
+            "events_applied_share": 1.0,
+            "events_met": results["events"]["applied_share"] == 1.0 and results["events"]["never_accepted"] == 0,
+        }
+        note("results: " + json.dumps(results, default=dict))  # kept if the bare figure never comes
         if args.bare_seconds:
-            results["bare_temporal_signals"] = await bare_signals(stack, 50, args.bare_seconds)
-    results["targets"] = {
-        "requests_2xx_share_at_least": 0.9999,
-        "requests_met": (results["requests"]["share_2xx"] or 0) >= 0.9999,
-        "events_applied_share": 1.0,
-        "events_met": results["events"]["applied_share"] == 1.0 and results["events"]["never_accepted"] == 0,
-    }
+            try:
+                bare = bare_signals(stack, 50, args.bare_seconds)
+                results["bare_temporal_signals"] = await asyncio.wait_for(bare, BARE_LIMIT)
+            except TimeoutError:
+                results["bare_temporal_signals"] = {"timed_out_after_s": BARE_LIMIT}
     print(json.dumps(results, indent=2, default=dict))
 
 

@@ -2,7 +2,10 @@
 
 On SIGTERM the process keeps serving for the drain period (`BADGES_API_DRAIN_SECONDS`): every
 response says `Connection: close`, so each client's next request opens a new connection, which
-another process accepts, and `/readyz` answers 503, so a load balancer stops sending. Then uvicorn
+another process accepts, and `/readyz` answers 503, so a load balancer stops sending. One of
+several processes sharing a listening socket (uvicorn's `--workers`) stops accepting at once, as
+the others take the new connections; a process alone on its port (behind a load balancer) goes on
+accepting until the balancer has seen it is not ready. Then uvicorn
 takes over (it stops accepting, finishes the requests in flight and closes what is idle), just
 after the process's SSE and WebSocket streams end with a reconnect hint (`hub.py`), so their
 clients resume from their last id on another process. SIGINT stops at once (no drain),
@@ -61,6 +64,8 @@ class Drain:
                     loop.call_soon_threadsafe(self._stop, server_exit, signum, end_streams)
                 else:
                     self.draining = True
+                    if server.config.workers > 1:
+                        loop.call_soon_threadsafe(self._stop_accepting, server)
                     loop.call_soon_threadsafe(loop.call_later, delay, self._stop, server_exit, signum, end_streams)
 
             # Bound to the server, as uvicorn's own handler is: sse-starlette finds the server so
@@ -76,6 +81,14 @@ class Drain:
                 signal.signal(sig, handler)
         self._replaced.clear()
         self._ours.clear()
+
+    @staticmethod
+    def _stop_accepting(server: uvicorn.Server) -> None:
+        """Processes sharing one listening socket (uvicorn's workers): this one stops accepting at
+        once, so the connections it would take go to the others, rather than reaching it to be
+        closed at its stop with their requests unread (a reset, for their clients)."""
+        for listener in getattr(server, "servers", []):
+            listener.close()
 
     def _stop(self, server_exit: SignalHandler, signum: int, end_streams: Callable[[], None]) -> None:
         if self.stopped:
