@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # with a reconnect hint, and waits up to `api_shutdown_seconds` for the requests in flight.
     api_drain_seconds: float = Field(2, alias="BADGES_API_DRAIN_SECONDS", ge=0)
     api_shutdown_seconds: int = Field(10, alias="BADGES_API_SHUTDOWN_SECONDS", gt=0)
+    # How long an idle keep-alive connection stays open: longer than clients and load balancers
+    # keep theirs (httpx 5 s, browsers about 60 s, AWS load balancers 60 s), so the server never
+    # closes one just as its client sends a request on it (uvicorn's default, 5 s, races httpx's).
+    api_keep_alive_seconds: int = Field(75, alias="BADGES_API_KEEP_ALIVE_SECONDS", gt=0)
     # At most this many batch activities started per second on the whole batch queue (Temporal's
     # server enforces it across workers); 0: no limit. Batch work shares Temporal's server and
     # PostgreSQL with live events: on a small deployment this is what keeps a backfill from

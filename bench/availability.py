@@ -524,6 +524,10 @@ async def main(args: argparse.Namespace) -> None:
                 "answered_2xx": ok,
                 "share_2xx": round(ok / len(attempts), 6) if attempts else None,
                 "failures": dict(Counter(a.outcome for a in attempts if a.outcome != "2xx")),
+                # When each failure happened (seconds from the start of the load), to set beside the restarts.
+                "failed_at_s": [
+                    [round(a.sent - started, 2), a.kind, a.outcome] for a in attempts if a.outcome != "2xx"
+                ][:200],
                 "by_kind": {
                     kind: {
                         "sent": sum(1 for a in attempts if a.kind == kind),
@@ -545,6 +549,7 @@ async def main(args: argparse.Namespace) -> None:
             results["restarts"] = [
                 {
                     "component": r.component,
+                    "began_at_s": round(r.began - started, 2),
                     "old_pid": r.old_pid,
                     "new_pid": r.new_pid,
                     "old_exited_after_s": round(r.exited - r.began, 2),

@@ -76,6 +76,7 @@ def start_api(env: Mapping[str, str], port: int, log: Log = None, *, processes: 
             "--workers", str(processes), "--no-access-log", "--ws-max-size", str(ws_max_size),
             "--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "2",
             "--timeout-worker-healthcheck", str(WORKER_START_SECONDS),
+            "--timeout-keep-alive", env.get("BADGES_API_KEEP_ALIVE_SECONDS", "75"),
         ],
         env=dict(env), stdout=log, stderr=log,
     )  # fmt: skip

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         ws_per_message_deflate=False,
         # After the drain, how long the requests in flight may take before they are cancelled.
         timeout_graceful_shutdown=settings.api_shutdown_seconds,
+        timeout_keep_alive=settings.api_keep_alive_seconds,
         # A new worker process (SIGHUP, or one replacing a dead one) may take this long to start
         # serving on a busy machine before uvicorn gives up on it (its default is 5 s).
         timeout_worker_healthcheck=WORKER_START_SECONDS,
