@@ -130,6 +130,7 @@ class Load:
         self.members: list[Member] = []
         self.attempts: list[Attempt] = []
         self.never_accepted = 0
+        self.server_errors: Counter[str] = Counter()  # status and problem type of each 5xx and 429
         self.skipped = 0  # votes the schedule held that this client was too slow to send
         self.posting = True
         self._tasks: set[asyncio.Task[None]] = set()
@@ -185,6 +186,12 @@ class Load:
             self.attempts.append(Attempt(sent, self.now(), kind, failure_kind(error)))
             return None
         self.attempts.append(Attempt(sent, self.now(), kind, outcome_of(response.status_code)))
+        if response.status_code >= 500 or response.status_code == 429:
+            try:
+                slug = str(response.json().get("type", "")).rsplit("/", 1)[-1]
+            except ValueError:
+                slug = response.text[:60]
+            self.server_errors[f"{response.status_code} {slug}"] += 1
         return response
 
     async def vote(self, member: Member, n: int) -> None:
@@ -524,6 +531,7 @@ async def main(args: argparse.Namespace) -> None:
                 "answered_2xx": ok,
                 "share_2xx": round(ok / len(attempts), 6) if attempts else None,
                 "failures": dict(Counter(a.outcome for a in attempts if a.outcome != "2xx")),
+                "server_errors": dict(load.server_errors),
                 # When each failure happened (seconds from the start of the load), to set beside the restarts.
                 "failed_at_s": [
                     [round(a.sent - started, 2), a.kind, a.outcome] for a in attempts if a.outcome != "2xx"
