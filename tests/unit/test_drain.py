@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -28,10 +29,14 @@ class Listener:
 
 @pytest.fixture
 def uvicorn_handlers() -> Iterator[None]:
+    """The process's handlers back afterwards, and sse-starlette's process-wide flag: it patches
+    uvicorn's handler to set it, and every SSE stream of the process ends while it is set."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    exiting = AppStatus.should_exit
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
+    AppStatus.should_exit = exiting
 
 
 def server(workers: int) -> uvicorn.Server:
