@@ -83,6 +83,20 @@ class Settings(BaseSettings):
     # CPU first and a backfill takes what is left (docs/operations.md, "Task queues").
     worker_queues: Literal["both", "live", "batch"] = Field("both", alias="BADGES_WORKER_QUEUES")
     batch_nice: int = Field(10, alias="BADGES_BATCH_NICE", ge=0, le=19)
+    # On SIGTERM a worker stops polling and gives the activities it is running this long to finish
+    # (Temporal's `graceful_shutdown_timeout`) before they are cancelled and retried elsewhere; keep
+    # it below the deployment's own kill timeout (Kubernetes: 30 s).
+    worker_shutdown_seconds: float = Field(20, alias="BADGES_WORKER_SHUTDOWN_SECONDS", ge=0)
+    # A rolling restart of the API (README: Restarts): on SIGTERM a process keeps serving for
+    # `api_drain_seconds`, answering each response with `Connection: close` and /readyz with 503, so
+    # clients and load balancers move to another process; then it stops accepting, ends its streams
+    # with a reconnect hint, and waits up to `api_shutdown_seconds` for the requests in flight.
+    api_drain_seconds: float = Field(2, alias="BADGES_API_DRAIN_SECONDS", ge=0)
+    api_shutdown_seconds: int = Field(10, alias="BADGES_API_SHUTDOWN_SECONDS", gt=0)
+    # How long an idle keep-alive connection stays open: longer than clients and load balancers
+    # keep theirs (httpx 5 s, browsers about 60 s, AWS load balancers 60 s), so the server never
+    # closes one just as its client sends a request on it (uvicorn's default, 5 s, races httpx's).
+    api_keep_alive_seconds: int = Field(75, alias="BADGES_API_KEEP_ALIVE_SECONDS", gt=0)
     # At most this many batch activities started per second on the whole batch queue (Temporal's
     # server enforces it across workers); 0: no limit. Batch work shares Temporal's server and
     # PostgreSQL with live events: on a small deployment this is what keeps a backfill from

@@ -11,10 +11,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from badges.cli.dev import stop_all, wait_for_port
 from badges.config import Settings
@@ -32,6 +33,13 @@ class Stack:
     pids: dict[str, list[int]]
     # Each component's Prometheus endpoints (the API's `/metrics`, each worker's own port).
     metrics_urls: dict[str, list[str]]
+    # What a benchmark that restarts processes needs: every process the stack stops at the end
+    # (replace an entry when restarting one), the API's (uvicorn's parent with `api_processes` > 1),
+    # each worker's with its settings (same order), and the log they write to.
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api_process: subprocess.Popen[bytes] | None = None
+    workers: list[tuple[subprocess.Popen[bytes], Settings]] = field(default_factory=list)
+    log: IO[bytes] | None = None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each component (children included, e.g. uvicorn workers)."""
@@ -82,12 +90,17 @@ def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
 
 @contextmanager
 def running_stack(
-    workers: int = 1, api_processes: int = 1, *, bank: bool = False, batch_workers: int = 1
+    workers: int = 1,
+    api_processes: int = 1,
+    *,
+    bank: bool = False,
+    batch_workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     """`workers` processes polling the live task queue and `batch_workers` the batch one, at the
     niceness a deployment gives them (`BADGES_WORKER_QUEUES`; with no batch workers the live ones
     poll both queues, as one process of `make dev` would). `bank`: also the sandbox bank (Plaid's
-    API), which the stack's Plaid client then uses."""
+    API), which the stack's Plaid client then uses. `extra_env`: settings for every process."""
     folder = Path(tempfile.mkdtemp(prefix="badges-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     log = open(folder / "stack.log", "ab")  # noqa: SIM115
@@ -123,6 +136,7 @@ def running_stack(
             # app for check-ins and votes would configure; by default only tool_usage is the
             # member's to report, and attendance and votes come from signed integrations.
             "BADGES_MEMBER_REPORTED_TYPES": "attendance,voting,tool_usage",
+            **(extra_env or {}),
         }
         bank_pids: list[int] = []
         if bank:
@@ -165,7 +179,21 @@ def running_stack(
             "api": [f"http://127.0.0.1:{api_port}/metrics"],
             "temporal": [f"http://127.0.0.1:{temporal_metrics_port}/metrics"],
         }
-        yield Stack(settings, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", env, pids, metrics_urls)
+        yield Stack(
+            settings,
+            f"http://127.0.0.1:{api_port}",
+            f"127.0.0.1:{temporal_port}",
+            env,
+            pids,
+            metrics_urls,
+            processes=processes,
+            api_process=api,
+            workers=[
+                (process, settings.model_copy(update={"worker_metrics_port": port, "worker_queues": role}))
+                for process, port, role in zip(worker_processes, worker_ports, roles, strict=True)
+            ],
+            log=log,
+        )
     finally:
         stop_all(processes)
         log.close()

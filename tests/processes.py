@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from badges.cli.api import WORKER_START_SECONDS
 from badges.cli.dev import TEMPORAL_SQLITE_PRAGMAS, temporal_environment, wait_for_port
 from badges.config import Settings
 
@@ -74,6 +75,8 @@ def start_api(env: Mapping[str, str], port: int, log: Log = None, *, processes: 
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--workers", str(processes), "--no-access-log", "--ws-max-size", str(ws_max_size),
             "--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "2",
+            "--timeout-worker-healthcheck", str(WORKER_START_SECONDS),
+            "--timeout-keep-alive", env.get("BADGES_API_KEEP_ALIVE_SECONDS", "75"),
         ],
         env=dict(env), stdout=log, stderr=log,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from badges.api.catalogue import CatalogueService
 from badges.api.credentials import CredentialService
 from badges.api.deps import Services
+from badges.api.drain import CloseWhileDraining, Drain
 from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
@@ -118,9 +119,12 @@ def create_app(settings: Settings) -> FastAPI:
             credentials=CredentialService(engine, pool, keys, settings),
             metrics=metrics,
         )
+        # From here a SIGTERM drains this process first (uvicorn's handlers are in place by now).
+        drain.install(hub.end_streams)
         try:
             yield
         finally:
+            drain.uninstall()
             await intake.signalled.close()
             await throttle.stop()
             await hub.stop()
@@ -138,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    drain = app.state.drain = Drain(settings.api_drain_seconds)
     install_problem_handlers(app)
     problem_openapi(app)
     # Inside the body limit: what it reads is at most `max_body_bytes`.
@@ -153,6 +158,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # Outermost: every request is counted and timed, those the limits above refuse too.
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Outermost: every response while the process drains, problem answers included.
+    app.add_middleware(CloseWhileDraining, drain=drain)
     for router in (
         health.router,
         dev.router,

@@ -39,6 +39,11 @@ class MemberErasedError(Exception):
     """The member was erased while their stream was open: the stream ends, and reconnecting gets 410."""
 
 
+class ProcessStoppingError(Exception):
+    """This API process is shutting down (a restart): the stream ends with a hint to reconnect, and
+    the client resumes from its Last-Event-ID on another process, missing nothing."""
+
+
 class Subscription:
     def __init__(self, user_id: uuid.UUID, start_id: int) -> None:
         self.user_id = user_id
@@ -46,6 +51,7 @@ class Subscription:
         self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
         self.overflowed = False
         self.erased = False
+        self.stopping = False
 
     def offer(self, message: StreamMessage) -> None:
         if self.overflowed:
@@ -60,14 +66,23 @@ class Subscription:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)  # wakes a waiting reader; a full queue has no waiter
 
+    def end_stopping(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
     async def next(self) -> StreamMessage:
         if self.erased:
             raise MemberErasedError()
+        if self.stopping:
+            raise ProcessStoppingError()
         if self.overflowed and self._queue.empty():
             raise SubscriberOverflowError()
         message = await self._queue.get()
-        if message is None or self.erased:
+        if self.erased:
             raise MemberErasedError()
+        if message is None or self.stopping:  # a message taken now is sent again after the reconnect
+            raise ProcessStoppingError()
         return message
 
 
@@ -88,6 +103,7 @@ class OutboxHub:
         self.on_listening: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
+        self.stopping = False
 
     async def start(self) -> None:
         self.last_id = await last_outbox_id(self._pool)
@@ -107,7 +123,17 @@ class OutboxHub:
     def subscribe(self, user_id: uuid.UUID) -> Subscription:
         subscription = Subscription(user_id, self.last_id)
         self._subscribers.setdefault(user_id, set()).add(subscription)
+        if self.stopping:
+            subscription.end_stopping()
         return subscription
+
+    def end_streams(self) -> None:
+        """The process is stopping: every stream ends (and any opened from now on ends at once), so
+        its client reconnects to another process."""
+        self.stopping = True
+        for subscribers in self._subscribers.values():
+            for subscription in subscribers:
+                subscription.end_stopping()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscribers.get(subscription.user_id)

@@ -4,7 +4,9 @@ default is 16 MiB buffered per message), no per-message compression, and server 
 `access_token` value redacted (`badges/api/logs.py`).
 
 Where it listens: `--host`/`--port` or `BADGES_API_HOST` (127.0.0.1) and `BADGES_API_PORT` (8000);
-`--workers`/`BADGES_API_WORKERS` (1). Behind a proxy or load balancer, set uvicorn's
+`--workers`/`BADGES_API_WORKERS` (1). Restarts: SIGTERM drains and stops a process gracefully
+(`badges/api/drain.py`); with several workers, SIGHUP to the parent replaces them one at a time,
+each new one serving before the old one drains. Behind a proxy or load balancer, set uvicorn's
 `FORWARDED_ALLOW_IPS` to its address, so limits per source address see the client's.
 
 With more than one worker process, `GET /metrics` aggregates them all (prometheus-client's
@@ -27,6 +29,7 @@ from badges.config import Settings
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 APP = "badges.api.app:app_from_environment"
+WORKER_START_SECONDS = 60
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,6 +64,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         ws_max_size=settings.ws_max_size,
         # Stream messages are small JSON: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
+        # After the drain, how long the requests in flight may take before they are cancelled.
+        timeout_graceful_shutdown=settings.api_shutdown_seconds,
+        timeout_keep_alive=settings.api_keep_alive_seconds,
+        # A new worker process (SIGHUP, or one replacing a dead one) may take this long to start
+        # serving on a busy machine before uvicorn gives up on it (its default is 5 s).
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 

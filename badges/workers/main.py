@@ -11,6 +11,7 @@ import pkgutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
@@ -213,6 +214,8 @@ def build_workers(
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
         "interceptors": [FittingArgumentsInterceptor()],
         "max_cached_workflows": MAX_CACHED_WORKFLOWS,
+        # SIGTERM (a restart): the activities running finish rather than being cancelled mid-write.
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_seconds),
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
     }
     live = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -176,3 +177,20 @@ async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configu
             batch_polls = workers.batch.config().get("workflow_task_poller_behavior")
             assert isinstance(live_polls, PollerBehaviorAutoscaling)
             assert not isinstance(batch_polls, PollerBehaviorAutoscaling)
+
+
+async def test_a_stopping_worker_gives_running_activities_the_configured_time_to_finish(
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> None:
+    """SIGTERM (a rolling restart) lets an activity in flight finish instead of cancelling it at
+    once (Temporal's default graceful shutdown timeout is zero)."""
+    settings = system_settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "worker_shutdown_seconds": 17.5})
+    async with make_webhook_client() as http:
+        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
+        assert workers.live is not None and workers.batch is not None
+        for worker in (workers.live, workers.batch):
+            assert worker.config().get("graceful_shutdown_timeout") == timedelta(seconds=17.5)

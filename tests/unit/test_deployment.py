@@ -293,3 +293,24 @@ def test_the_proxy_logs_no_query_string_and_keeps_metrics_private() -> None:
     assert not re.search(r"\$(request|request_uri|args|query_string|arg_\w+)\b", log_format[1])
     assert re.search(rf"access_log\s+\S+\s+{log_format[0]}\s*;", nginx())
     assert ["return", "404"] in directives(location("/metrics"))
+
+
+def test_the_entry_point_stops_gracefully_and_outlasts_clients_keep_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m badges.cli.api` hands uvicorn the restart settings: requests in flight get
+    `BADGES_API_SHUTDOWN_SECONDS` after the drain, a new worker process up to a minute to start,
+    and an idle connection stays open longer than clients keep theirs (uvicorn's own 5 s races
+    httpx's 5 s: a request sent just as the server closes the connection fails)."""
+    import uvicorn
+
+    from badges.cli import api
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/badges")
+    monkeypatch.setenv("BADGES_JWT_SECRET", "t" * 40)
+    monkeypatch.setenv("BADGES_IDENTITY_PEPPER", "p" * 20)
+    monkeypatch.setenv("BADGES_MASTER_KEYS", "k1:" + "A" * 43 + "=")
+    monkeypatch.setenv("BADGES_API_SHUTDOWN_SECONDS", "7")
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    api.main(["--workers", "2"])
+    assert ran["workers"] == 2 and ran["timeout_graceful_shutdown"] == 7
+    assert ran["timeout_worker_healthcheck"] >= 30 and ran["timeout_keep_alive"] > 60

@@ -1,13 +1,15 @@
-"""A stream that falls behind ends instead of skipping a message (it resumes by Last-Event-ID)."""
+"""A stream that falls behind ends instead of skipping a message (it resumes by Last-Event-ID); the
+streams of a process that stops end, those waiting and those opened afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from badges.api import hub
-from badges.api.hub import StreamMessage, SubscriberOverflowError, Subscription
+from badges.api.hub import OutboxHub, ProcessStoppingError, StreamMessage, SubscriberOverflowError, Subscription
 
 
 async def test_after_an_overflow_nothing_later_is_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,3 +23,18 @@ async def test_after_an_overflow_nothing_later_is_delivered(monkeypatch: pytest.
     with pytest.raises(SubscriberOverflowError):
         await subscription.next()
     assert delivered == [1, 2, 3]
+
+
+async def test_a_stopping_process_ends_every_stream_waiting_and_any_opened_later() -> None:
+    outbox = OutboxHub(pool=None, libpq_url="")  # type: ignore[arg-type] - neither is used here
+    member = uuid.uuid4()
+    waiting = outbox.subscribe(member)
+    waiter = asyncio.create_task(waiting.next())
+    await asyncio.sleep(0)
+    outbox.end_streams()
+    with pytest.raises(ProcessStoppingError):
+        await waiter
+    later = outbox.subscribe(member)
+    later.offer(StreamMessage(1, "progress", {}))
+    with pytest.raises(ProcessStoppingError):
+        await later.next()

@@ -1,5 +1,6 @@
 """`GET /healthz` (the process is up), `GET /readyz` (Temporal and PostgreSQL answer) and
-`GET /metrics` (this process's Prometheus metrics)."""
+`GET /metrics` (this process's Prometheus metrics). A process draining before it stops (a restart,
+`badges/api/drain.py`) is not ready: a load balancer sends its requests elsewhere."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     async def temporal() -> None:
         await services.temporal.service_client.check_health()
 
+    if request.app.state.drain.draining:
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     checks: dict[str, str] = {}
     for name, check in (("postgres", database), ("temporal", temporal)):
         try:

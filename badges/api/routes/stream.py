@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
-from badges.api.hub import MemberErasedError, SubscriberOverflowError
+from badges.api.hub import MemberErasedError, ProcessStoppingError, SubscriberOverflowError
 from badges.api.metrics import connected
 from badges.api.problems import Problem
 
@@ -23,6 +23,10 @@ PING_SECONDS = 15
 # The last event of a stream whose token expired: the client reconnects with a fresh token and
 # `Last-Event-ID`, and misses nothing. It has no `id`, so an EventSource keeps the last real one.
 REAUTHENTICATE = "reauthenticate"
+# The last event of a stream whose API process is stopping (a restart): the client reconnects after
+# `retry` milliseconds (an EventSource does so by itself), with `Last-Event-ID`, to another process.
+RESTART = "restart"
+RESTART_RETRY_MS = 500
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
@@ -69,10 +73,22 @@ async def stream(
                         yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
         except SubscriberOverflowError:
             return  # the client reconnects with Last-Event-ID and misses nothing
+        except ProcessStoppingError:
+            yield restart(last_sent)
         except MemberErasedError:
             return  # reconnecting answers 410
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+
+
+def restart(last_event_id: int | None) -> ServerSentEvent:
+    """Tells the client this process is stopping: reconnect in `retry` ms, resuming after
+    `lastEventId` (null: nothing was sent, resume where you resumed from)."""
+    return ServerSentEvent(
+        event=RESTART,
+        data=json.dumps({"reason": "server-restart", "lastEventId": last_event_id}),
+        retry=RESTART_RETRY_MS,
+    )
 
 
 def reauthenticate(last_event_id: int | None) -> ServerSentEvent:

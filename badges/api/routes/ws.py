@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from badges.api.auth import Principal
 from badges.api.deps import Services, ServicesDep, SettingsDep, authenticate_member
-from badges.api.hub import MemberErasedError, StreamMessage, SubscriberOverflowError
+from badges.api.hub import MemberErasedError, ProcessStoppingError, StreamMessage, SubscriberOverflowError
 from badges.api.metrics import connected
 from badges.api.problems import DATABASE_UNAVAILABLE, Problem
 from badges.api.routes.stream import parse_last_event_id
@@ -288,6 +288,9 @@ class MemberSocket:
             ) from exc
         except MemberErasedError as exc:
             raise CloseConnection(status.WS_1008_POLICY_VIOLATION, "membership erased") from exc
+        except ProcessStoppingError as exc:
+            # The client reconnects with ?lastEventId= (to another process) and misses nothing.
+            raise CloseConnection(status.WS_1012_SERVICE_RESTART, "service restart") from exc
 
     async def _read(self) -> None:
         while True:
