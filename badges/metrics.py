@@ -131,11 +131,23 @@ class GcPauseCollector(Collector):
         longest = GaugeMetricFamily(
             "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", labels=["generation"]
         )
+        cpu = CounterMetricFamily(
+            "badges_gc_pause_cpu_seconds",
+            "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
+            labels=["generation"],
+        )
+        longest_cpu = GaugeMetricFamily(
+            "badges_gc_pause_max_cpu_seconds",
+            "The most CPU time one garbage collection took so far.",
+            labels=["generation"],
+        )
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
             longest.add_metric([str(generation)], pauses.longest)
-        yield from (histogram, longest)
+            cpu.add_metric([str(generation)], pauses.cpu_seconds)
+            longest_cpu.add_metric([str(generation)], pauses.longest_cpu)
+        yield from (histogram, longest, cpu, longest_cpu)
 
 
 def process_registry(
