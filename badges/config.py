@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # The most workflow runs one worker process keeps in memory (Temporal's sticky cache); a run
     # not in it replays its history on its next task. A full garbage collection walks every cached
     # run, so this bounds the worker's longest pause (README: Workers and task queues).
-    worker_max_cached_workflows: int = Field(10_000, alias="BADGES_WORKER_MAX_CACHED_WORKFLOWS", gt=0)
+    worker_max_cached_workflows: int = Field(1_000, alias="BADGES_WORKER_MAX_CACHED_WORKFLOWS", gt=0)
     # The worker's garbage-collector thresholds, "gen0,gen1,gen2" (`gc.set_threshold`).
     worker_gc_thresholds: str = Field("700,10,10", alias="BADGES_WORKER_GC_THRESHOLDS")
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)

@@ -37,6 +37,9 @@ class GenerationPauses:
     # holds the time the process waited for a core; its CPU time is the collection's own cost.
     cpu_seconds: float = 0.0
     longest_cpu: float = 0.0
+    # Objects the collections found unreachable and freed (cycles: what reference counting
+    # could not free, e.g. evicted workflow runs).
+    collected: int = 0
 
 
 class GcPauses:
@@ -53,6 +56,7 @@ class GcPauses:
         self._longest = [0.0, 0.0, 0.0]
         self._cpu_seconds = [0.0, 0.0, 0.0]
         self._longest_cpu = [0.0, 0.0, 0.0]
+        self._collected = [0, 0, 0]
         self._buckets = [[0] * len(PAUSE_BUCKETS) for _ in range(3)]
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
@@ -69,6 +73,7 @@ class GcPauses:
             self._longest[generation] = max(self._longest[generation], pause)
             self._cpu_seconds[generation] += cpu
             self._longest_cpu[generation] = max(self._longest_cpu[generation], cpu)
+            self._collected[generation] += info.get("collected", 0)
             first = bisect.bisect_left(PAUSE_BUCKETS, pause)
             if first < len(PAUSE_BUCKETS):
                 self._buckets[generation][first] += 1
@@ -88,6 +93,7 @@ class GcPauses:
                     tuple(cumulative),
                     self._cpu_seconds[generation],
                     self._longest_cpu[generation],
+                    self._collected[generation],
                 )
             return found
 

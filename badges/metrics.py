@@ -136,6 +136,11 @@ class GcPauseCollector(Collector):
             "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
             labels=["generation"],
         )
+        collected = CounterMetricFamily(
+            "badges_gc_collected_objects",
+            "Objects garbage collections found unreachable and freed (reference cycles).",
+            labels=["generation"],
+        )
         longest_cpu = GaugeMetricFamily(
             "badges_gc_pause_max_cpu_seconds",
             "The most CPU time one garbage collection took so far.",
@@ -147,7 +152,8 @@ class GcPauseCollector(Collector):
             longest.add_metric([str(generation)], pauses.longest)
             cpu.add_metric([str(generation)], pauses.cpu_seconds)
             longest_cpu.add_metric([str(generation)], pauses.longest_cpu)
-        yield from (histogram, longest, cpu, longest_cpu)
+            collected.add_metric([str(generation)], pauses.collected)
+        yield from (histogram, longest, cpu, longest_cpu, collected)
 
 
 def process_registry(

@@ -409,6 +409,21 @@ def run_benchmark(benchmark: Benchmark, *, quick: bool, timeout: float) -> dict[
     return outcome
 
 
+def plan(chosen: list[Benchmark], *, quick: bool) -> str:
+    """What a run would do: each command and its expected minutes, and the total."""
+    lines, total = [], 0.0
+    for benchmark in chosen:
+        minutes = benchmark.minutes[1 if quick else 0]
+        arguments = " ".join(benchmark.quick if quick else benchmark.full)
+        if present(benchmark.name):
+            total += minutes
+            lines.append(f"{minutes:>5g} min  python -m bench.{benchmark.name} {arguments}".rstrip())
+        else:
+            lines.append(f"    -        bench.{benchmark.name}: not in this checkout, skipped")
+    lines.append(f"{total:>5g} min  in all (a quiet 2-core machine; more on a busy one)")
+    return "\n".join(lines)
+
+
 def present(name: str) -> bool:
     return importlib.util.find_spec(f"bench.{name}") is not None
 
@@ -422,6 +437,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     started = datetime.now(UTC)
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+    if args.plan:
+        print(plan(chosen, quick=args.quick))
+        return
     runs: dict[str, dict[str, Any]] = {}
     machine = machine_description()
     for benchmark in chosen:
@@ -450,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short form of each benchmark")
+    parser.add_argument("--plan", action="store_true", help="print the commands and expected minutes, run nothing")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these benchmarks only (e.g. realtime sync)")
     parser.add_argument("--output", help="the report's path (default: bench/results-<date>.json)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one benchmark may take")

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, ValidatorFunctionWrapHandler, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, ValidatorFunctionWrapHandler, model_validator
 
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.events import BadgeEvent
@@ -31,13 +31,12 @@ class CatalogueSnapshot(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _one_copy(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> CatalogueSnapshot:
-        if not isinstance(value, dict):
+    def _one_copy(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> CatalogueSnapshot:
+        # Only what is read from JSON (a payload: the data converter's `validate_json`); a snapshot
+        # built in code is its own object, as `__init__` must return.
+        if info.mode != "json" or not isinstance(value, dict):
             return cast(CatalogueSnapshot, handler(value))
-        try:
-            key = json.dumps(value, sort_keys=True)  # JSON read from a payload; objects are not kept
-        except (TypeError, ValueError):
-            return cast(CatalogueSnapshot, handler(value))
+        key = json.dumps(value, sort_keys=True)
         found = _READ_SNAPSHOTS.get(key)
         if found is None:
             found = cast(CatalogueSnapshot, handler(value))

@@ -176,3 +176,23 @@ async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configu
             batch_polls = workers.batch.config().get("workflow_task_poller_behavior")
             assert isinstance(live_polls, PollerBehaviorAutoscaling)
             assert not isinstance(batch_polls, PollerBehaviorAutoscaling)
+
+
+async def test_each_worker_caches_as_many_workflow_runs_as_configured(
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> None:
+    """`BADGES_WORKER_MAX_CACHED_WORKFLOWS` bounds the sticky cache, and so the worker's full
+    garbage collections, which walk every cached run (README: Task queues)."""
+    async with make_webhook_client() as http:
+        settings = system_settings.model_copy(
+            update={"task_queue": f"tq-{uuid.uuid4()}", "worker_max_cached_workflows": 1234}
+        )
+        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
+        assert workers.live is not None and workers.batch is not None
+        assert workers.live.config().get("max_cached_workflows") == 1234
+        assert workers.batch.config().get("max_cached_workflows") == 1234
+    assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # README's documented default

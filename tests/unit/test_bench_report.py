@@ -15,6 +15,8 @@ from bench.all import (
     compare,
     format_table,
     machine_description,
+    plan,
+    present,
     previous_report,
     report_path,
     resolve,
@@ -114,3 +116,12 @@ def test_the_previous_report_is_the_newest_made_by_bench_all(tmp_path: Path) -> 
     started = datetime(2026, 12, 5, 11, tzinfo=UTC)
     assert report_path(tmp_path, started) == tmp_path / "results-2026-12-05-2.json"
     assert report_path(tmp_path, datetime(2026, 12, 8, tzinfo=UTC)) == tmp_path / "results-2026-12-08.json"
+
+
+def test_the_plan_lists_each_command_and_the_expected_minutes() -> None:
+    chosen = [b for b in BENCHMARKS if b.name in ("realtime", "contacts", "availability")]
+    shown = plan(chosen, quick=True).splitlines()
+    assert shown[0].endswith("python -m bench.realtime --rates 100 --duration 10 --cold-rates --bare-seconds 5")
+    # bench.availability comes from another branch: skipped, and not counted, while it is not here.
+    expected = sum(b.minutes[1] for b in chosen if b.name != "availability" or present("availability"))
+    assert shown[-1].split()[0] == f"{expected:g}"

@@ -47,6 +47,10 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     pauses = GcPauses()
     gc.callbacks.append(pauses)
     try:
+        cycles = [[] for _ in range(10)]
+        for cycle in cycles:
+            cycle.append(cycle)
+        del cycles, cycle
         gc.collect(2)
     finally:
         gc.callbacks.remove(pauses)
@@ -61,6 +65,9 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     assert counts["2"] == 1
     longest = {sample.labels["generation"]: sample.value for sample in families["badges_gc_pause_max_seconds"].samples}
     assert longest["2"] > 0
+    # The ten lists that held only themselves were freed by that collection.
+    freed = {sample.labels["generation"]: sample.value for sample in families["badges_gc_collected_objects"].samples}
+    assert freed["2"] >= 10
 
 
 def test_a_pause_s_cpu_time_is_kept_beside_its_wall_clock_time(monkeypatch: pytest.MonkeyPatch) -> None:
