@@ -1,16 +1,19 @@
 """The worker's garbage-collection pauses against the number of member workflows in its cache.
 
-For each N: a stack whose worker may cache `--cache` workflow runs (default: all N), N members
-each posting a first event (so N `UserBadgesWorkflow` runs sit in the worker's cache), then a warm
-load at `--rate` events/s for `--seconds` on `--listeners` of them (the first members filled: with
-a cache smaller than N they are the ones evicted, so their first event of the load replays).
-Prints JSON: per N, the fill's rate, the worker's RSS, its full (generation 2) collections during
-the fill and during the load (count, mean, longest, histogram), the longest pause of each
-generation since start, and event→update p50/p99 during the load (the load's first event per
-member apart: a replay when the cache is smaller than N).
+One stack whose worker may cache `--cache` workflow runs (default: the most members + 1,000).
+Members are added checkpoint by checkpoint (`--members`, e.g. 1000 10000 50000), each posting a
+first event, so that many `UserBadgesWorkflow` runs sit in the worker's cache; at each
+checkpoint a warm load of `--rate` events/s for `--seconds` goes to the first `--listeners`
+members filled, each on an SSE stream (the least recently used: with a cache smaller than the
+members they are the ones evicted, so their events replay). Prints JSON: per checkpoint, the
+fill's rate and CPU, the worker's RSS, its full (generation 2) collections during the fill and
+during the load (count, mean pause in wall-clock and CPU time, the histogram's bound, objects
+freed), its young collections during the load, the longest pause of each generation since it
+started (start-up's own full collection, before it freezes its heap, included), and
+event→update p50/p99 during the load, each member's first event of the load apart.
 
     .venv/bin/python -m bench.worker_gc --members 1000 10000 50000
-    .venv/bin/python -m bench.worker_gc --members 50000 --cache 2000 --gc-thresholds 700,10,100
+    .venv/bin/python -m bench.worker_gc --members 2000 --cache 1000 --listeners 1000 --rate 20 --seconds 60
 """
 
 from __future__ import annotations
