@@ -55,9 +55,9 @@ def shared_type_adapter(type_hint: Any) -> TypeAdapter[Any]:
 class SharedAdaptersJSONConverter(PydanticJSONPlainPayloadConverter):
     """Pydantic JSON with one `TypeAdapter` per type for the whole process. The SDK makes a payload
     converter for every workflow run it caches, and `temporalio.contrib.pydantic`'s keeps its own
-    adapters: a worker caching 300 runs held some 1,500 of them, each a validator that every full
-    garbage collection traverses node by node, so the pauses grew with the members seen more than
-    the runs cached (bench/RESULTS.md, *Worker garbage collection*)."""
+    adapters: a worker caching 300 runs held some 1,500 of them (objects every full garbage
+    collection walks), and each new run built its adapters again (bench/RESULTS.md, *Worker
+    garbage collection*)."""
 
     def __init__(self) -> None:
         super().__init__(max_cached_type_adapters=0)
