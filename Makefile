@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine with only Python (3.11, 3.12 or 3.13):
-#   make dev   - the whole system on embedded defaults (see README)
+#   make dev   - the whole system on embedded defaults (see README.md and docs/operations.md)
 #   make test  - lint, type checks and every test
 # The project supports Python 3.11 to 3.13 (pyproject.toml). PYTHON is the first of python3.13,
 # python3.12, python3.11 and python3 that runs and is one of those (a pyenv shim may exist and
@@ -32,7 +32,7 @@ lint: $(INSTALLED)
 test: lint
 	$(BIN)/pytest
 
-# The generated-input tests (`-m fuzz`) at length: `make test` runs them with few examples. README, "Tests".
+# The generated-input tests (`-m fuzz`) at length: `make test` runs them with few examples. docs/operations.md, "Tests".
 fuzz: $(INSTALLED)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider -m fuzz
 

@@ -18,7 +18,7 @@ from badges.domain.events import EventType
 from badges.domain.provider_breaker import BreakerPolicy
 
 WS_MAX_SIZE_MARGIN = 4 * 1024
-# The master keys' life (README "What erasure guarantees"): a member's sealed data in any copy of the
+# The master keys' life (docs/security.md, "What erasure guarantees"): a member's sealed data in any copy of the
 # database is unreadable at most ROTATION + RETENTION days after their erasure.
 DEFAULT_MASTER_KEY_ROTATION_DAYS = 90
 DEFAULT_BACKUP_RETENTION_DAYS = 35
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # `live` or `batch`. Batch work is CPU-heavy (categorising, evaluating, releasing): in a
     # process of its own it never holds the live worker's interpreter lock, and it runs at
     # `BADGES_BATCH_NICE` (added niceness, 0-19), so on a shared machine the live processes get the
-    # CPU first and a backfill takes what is left (README: Workers and task queues).
+    # CPU first and a backfill takes what is left (docs/operations.md, "Task queues").
     worker_queues: Literal["both", "live", "batch"] = Field("both", alias="BADGES_WORKER_QUEUES")
     batch_nice: int = Field(10, alias="BADGES_BATCH_NICE", ge=0, le=19)
     # At most this many batch activities started per second on the whole batch queue (Temporal's
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     batch_activities_per_second: float = Field(0, alias="BADGES_BATCH_ACTIVITIES_PER_SECOND", ge=0)
     # The most workflow runs one worker process keeps in memory (Temporal's sticky cache); a run
     # not in it replays its history on its next task. A full garbage collection walks every cached
-    # run, so this bounds the worker's longest pause (README: Workers and task queues).
+    # run, so this bounds the worker's longest pause (docs/deployment.md: What scales how).
     worker_max_cached_workflows: int = Field(1_000, alias="BADGES_WORKER_MAX_CACHED_WORKFLOWS", gt=0)
     # The worker's garbage-collector thresholds, "gen0,gen1,gen2" (`gc.set_threshold`).
     worker_gc_thresholds: str = Field("700,10,10", alias="BADGES_WORKER_GC_THRESHOLDS")
@@ -166,13 +166,13 @@ class Settings(BaseSettings):
     # Where providers reach this API (webhooks): `{public_url}/v1/webhooks/plaid`.
     public_url: str = Field("http://localhost:8000", alias="BADGES_PUBLIC_URL")
     bank_sync_interval_seconds: float = Field(6 * 3600, alias="BADGES_BANK_SYNC_INTERVAL_SECONDS", gt=0)
-    # Open Badges credentials (README "Portable badges"): the issuer's name in every credential
+    # Open Badges credentials (docs/api/credentials.md): the issuer's name in every credential
     # (its id is `{public_url}/v1/credentials/issuer`), and how long one signing key signs before
     # the next credential asked for makes a new one (the old key's private half is destroyed; its
     # public half stays published, so what it signed still verifies).
     credential_issuer_name: str = Field("Badges v2", alias="BADGES_CREDENTIAL_ISSUER_NAME", min_length=1)
     issuer_key_rotation_days: int = Field(90, alias="BADGES_ISSUER_KEY_ROTATION_DAYS", gt=0)
-    # The breaker per provider (README "Graceful degradation"): how many distinct connections
+    # The breaker per provider (docs/api/open-banking.md, "Graceful degradation"): how many distinct connections
     # failing against one provider since its last success pause its syncs, the first pause, and
     # the longest (each failed probe doubles it).
     provider_breaker_connections: int = Field(5, alias="BADGES_PROVIDER_BREAKER_CONNECTIONS", ge=1)
@@ -189,7 +189,7 @@ class Settings(BaseSettings):
             max_cool_down=timedelta(seconds=self.provider_breaker_max_cool_down_seconds),
         )
 
-    # Peer statistics (README "Peer statistics"): the privacy loss one release may spend (ε, no
+    # Peer statistics (docs/api/peers.md, "Peer statistics"): the privacy loss one release may spend (ε, no
     # comparative badge's `anonymization.epsilon` may be lower) and each member's budget over any
     # 365 days (releases refused past it); the smallest group worth publishing (a badge's
     # `anonymization.minGroupSize` may ask for more); how often the Schedule runs a release.
@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     peer_yearly_epsilon: float = Field(12.0, alias="BADGES_PEER_YEARLY_EPSILON", gt=0)
     peer_min_group_size: int = Field(20, alias="BADGES_PEER_MIN_GROUP_SIZE", ge=1)
     peer_release_interval_hours: float = Field(24.0, alias="BADGES_PEER_RELEASE_INTERVAL_HOURS", gt=0)
-    # Contacts (README "Contacts"): the most contacts a member may have (also the privacy unit's
+    # Contacts (docs/api/peers.md, "Contacts"): the most contacts a member may have (also the privacy unit's
     # bound in the contacts release: a member is in at most this many contacts groups), how long an
     # invitation code stays valid, the fewest consenting contacts a group needs, and the privacy
     # loss one contacts release may spend (its own ledger entry, in the same yearly budget).
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     contacts_invitation_hours: float = Field(72.0, alias="BADGES_CONTACTS_INVITATION_HOURS", gt=0)
     contacts_min_group_size: int = Field(10, alias="BADGES_CONTACTS_MIN_GROUP_SIZE", ge=2)
     contacts_release_epsilon: float = Field(1.0, alias="BADGES_CONTACTS_RELEASE_EPSILON", gt=0)
-    # How a release's ε is shared (README "Peer statistics": each statistic's share is its weight
+    # How a release's ε is shared (docs/api/peers.md, "Peer statistics": each statistic's share is its weight
     # over the sum of the weights the release uses; with the shipped catalogue they add up to 1):
     # the roll-up counts; each badge dimension's widest target percentile (p95: the accuracy
     # target) and its other targets (p99); each dimension's comparisons statistics; the
@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     # Empty: no checkpoints are written (the worker warns) and `verify` needs `--chain-only`.
     audit_anchor_keys: str = Field("", alias="BADGES_AUDIT_ANCHOR_KEYS")
     # Where the signed checkpoints are written, one file each, never rewritten: in production a
-    # write-once store that the database's owners cannot change (README: Compliance).
+    # write-once store that the database's owners cannot change (docs/api/audit.md).
     audit_checkpoint_dir: str = Field(".data/audit-checkpoints", alias="BADGES_AUDIT_CHECKPOINT_DIR")
     # Each process's cache of unwrapped data keys: at most this many, each used for at most this
     # long before its row is read again (the bound on a missed erasure notice, too).
@@ -259,6 +259,10 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
     # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
     worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
+    # The Temporal SDK's own metrics of the worker (its runtime's Prometheus exporter: task slots,
+    # poll and schedule-to-start latencies, sticky cache, `temporal_*`) on a port of their own;
+    # 0: none.
+    worker_sdk_metrics_port: int = Field(0, alias="BADGES_WORKER_SDK_METRICS_PORT", ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -1,6 +1,7 @@
 """Prometheus metrics of one process (the API's `GET /metrics`, the worker's
-`BADGES_WORKER_METRICS_PORT`): its data-key cache and, in a worker, its progress writes and
-each bank provider's health, read when scraped, so the hot path only counts."""
+`BADGES_WORKER_METRICS_PORT`): its data-key cache and, in a worker, its progress writes, the
+member events they applied, and each bank provider's health, read when scraped, so the hot path
+only counts. The API's own (requests, events, streams, outbox, rewards) are in `api/metrics.py`."""
 
 from __future__ import annotations
 
@@ -29,27 +30,41 @@ class HasKeyCache(Protocol):
 
 
 class KeyCacheCollector(Collector):
-    def __init__(self, keys: HasKeyCache) -> None:
+    """`pid`: label the figures with this process's id (the API's several processes on one port,
+    `api/metrics.py`: a scrape is answered by one of them, and these are that one's)."""
+
+    def __init__(self, keys: HasKeyCache, *, pid: int | None = None) -> None:
         self._keys = keys
+        self._labels = ([], []) if pid is None else (["pid"], [str(pid)])
 
     def collect(self) -> Iterator[Metric]:
         stats = self._keys.cache_stats()
-        yield CounterMetricFamily("badges_key_cache_hits", "Data-key lookups answered from memory.", value=stats.hits)
-        yield CounterMetricFamily(
-            "badges_key_cache_misses", "Data-key lookups that read the database.", value=stats.misses
-        )
-        yield GaugeMetricFamily("badges_key_cache_entries", "Data keys held in memory.", value=stats.entries)
-        yield GaugeMetricFamily(
-            "badges_key_cache_max_entries", "The most data keys held in memory.", value=stats.max_entries
-        )
-        yield GaugeMetricFamily(
-            "badges_key_cache_max_age_seconds",
-            "How long a data key is used before its row is read again.",
-            value=stats.max_age_seconds,
-        )
+        names, values = self._labels
+        for family, name, documentation, value in (
+            (CounterMetricFamily, "badges_key_cache_hits", "Data-key lookups answered from memory.", stats.hits),
+            (CounterMetricFamily, "badges_key_cache_misses", "Data-key lookups that read the database.", stats.misses),
+            (GaugeMetricFamily, "badges_key_cache_entries", "Data keys held in memory.", stats.entries),
+            (
+                GaugeMetricFamily,
+                "badges_key_cache_max_entries",
+                "The most data keys held in memory.",
+                stats.max_entries,
+            ),
+            (
+                GaugeMetricFamily,
+                "badges_key_cache_max_age_seconds",
+                "How long a data key is used before its row is read again.",
+                stats.max_age_seconds,
+            ),
+        ):
+            metric = family(name, documentation, labels=names)
+            metric.add_metric(values, value)
+            yield metric
 
 
 class HasProgressWrites(Protocol):
+    events_applied: int
+
     def stats(self) -> GroupCommitStats: ...
 
 
@@ -71,6 +86,12 @@ class ProgressWriteCollector(Collector):
         )
         yield CounterMetricFamily(
             "badges_progress_transactions", "Transactions that wrote batches of progress.", value=stats.transactions
+        )
+        yield CounterMetricFamily(
+            "badges_events_applied",
+            "Member events this worker decided and wrote (the real-time path's applied count; one that changed"
+            " nothing is not counted).",
+            value=self._writer.events_applied,
         )
 
 
@@ -119,40 +140,46 @@ class GcPauseCollector(Collector):
     """How long the garbage collector stopped this process, by generation (0, 1, 2: a full
     collection): a histogram (`le` in seconds) and the longest pause since the process started."""
 
-    def __init__(self, pauses: GcPauses) -> None:
+    def __init__(self, pauses: GcPauses, *, pid: int | None = None) -> None:
         self._pauses = pauses
+        # `pid`: as for the key cache, the answering process's own among several on one port.
+        self._labels = ([], []) if pid is None else (["pid"], [str(pid)])
 
     def collect(self) -> Iterator[Metric]:
+        names, values = self._labels
         histogram = HistogramMetricFamily(
             "badges_gc_pause_seconds",
             "Garbage collections and how long each stopped the process.",
-            labels=["generation"],
+            labels=["generation", *names],
         )
         longest = GaugeMetricFamily(
-            "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", labels=["generation"]
+            "badges_gc_pause_max_seconds",
+            "The longest garbage-collection pause so far.",
+            labels=["generation", *names],
         )
         cpu = CounterMetricFamily(
             "badges_gc_pause_cpu_seconds",
             "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
-            labels=["generation"],
+            labels=["generation", *names],
         )
         collected = CounterMetricFamily(
             "badges_gc_collected_objects",
             "Objects garbage collections found unreachable and freed (reference cycles).",
-            labels=["generation"],
+            labels=["generation", *names],
         )
         longest_cpu = GaugeMetricFamily(
             "badges_gc_pause_max_cpu_seconds",
             "The most CPU time one garbage collection took so far.",
-            labels=["generation"],
+            labels=["generation", *names],
         )
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
-            histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
-            longest.add_metric([str(generation)], pauses.longest)
-            cpu.add_metric([str(generation)], pauses.cpu_seconds)
-            longest_cpu.add_metric([str(generation)], pauses.longest_cpu)
-            collected.add_metric([str(generation)], pauses.collected)
+            labels = [str(generation), *values]
+            histogram.add_metric(labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
+            longest.add_metric(labels, pauses.longest)
+            cpu.add_metric(labels, pauses.cpu_seconds)
+            longest_cpu.add_metric(labels, pauses.longest_cpu)
+            collected.add_metric(labels, pauses.collected)
         yield from (histogram, longest, cpu, longest_cpu, collected)
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
@@ -104,6 +105,45 @@ async def key_cache_counts(stack: Stack) -> dict[str, dict[str, float]]:
                             totals[name] += float(value)
             counts[component] = totals
     return counts
+
+
+# The Temporal server's counters that say what an event costs it: calls into each of its services,
+# persistence operations and queue tasks, by operation.
+SERVER_COUNTERS = ("service_requests_total", "persistence_requests_total", "task_requests_total")
+
+
+async def server_operations(stack: Stack) -> dict[str, float]:
+    """The Temporal dev server's operation counters so far, keyed `metric/service/operation`."""
+    counts: dict[str, float] = {}
+    async with aiohttp.ClientSession() as http:
+        for url in stack.metrics_urls.get("temporal", []):
+            async with http.get(url) as response:
+                text = await response.text()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name in SERVER_COUNTERS:
+                        labels = sample.labels
+                        key = f"{sample.name}/{labels.get('service_name', '')}/{labels.get('operation', '')}"
+                        counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
+
+
+async def pg_transactions(libpq_url: str) -> float:
+    async with await psycopg.AsyncConnection.connect(libpq_url, autocommit=True) as connection:
+        row = await (
+            await connection.execute(
+                "select xact_commit + xact_rollback from pg_stat_database where datname = current_database()"
+            )
+        ).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def per_event(
+    before: dict[str, float], after: dict[str, float], events: int, *, least: float = 0.05
+) -> dict[str, float]:
+    """What rose between two counts, per event, largest first (only what is at least `least` an event)."""
+    rises = {key: (value - before.get(key, 0.0)) / max(events, 1) for key, value in after.items()}
+    return {key: round(rise, 2) for key, rise in sorted(rises.items(), key=lambda kv: -kv[1]) if rise >= least}
 
 
 def key_cache_hit_rates(
@@ -241,6 +281,9 @@ async def run_scenario(
         posts = []
         waits = asyncio.create_task(sample_db_waits(stack.settings.libpq_url)) if stages else None
         keys_before = await key_cache_counts(stack)
+        if stages:
+            server_before = await server_operations(stack)
+            pg_before = await pg_transactions(stack.settings.libpq_url)
         cpu_before = stack.cpu_seconds()
         began = time.perf_counter()
         for i in range(events):
@@ -259,6 +302,9 @@ async def run_scenario(
         cpu_used = {name: used - cpu_before[name] for name, used in stack.cpu_seconds().items()}
         db_waits = await stop_sampling(waits) if waits is not None else None
         keys_after = await key_cache_counts(stack)
+        if stages:
+            server_ops = per_event(server_before, await server_operations(stack), measured.accepted)
+            pg_per_event = (await pg_transactions(stack.settings.libpq_url) - pg_before) / max(measured.accepted, 1)
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
@@ -293,6 +339,11 @@ async def run_scenario(
     if stages:
         outcome["stages_ms"] = await stage_breakdown(stack, measured.times)
         outcome["db_waits"] = db_waits
+        # What an event costs the Temporal server, by operation (signal, workflow task poll, start
+        # and completion; persistence writes; timer and transfer tasks), and PostgreSQL's
+        # transactions (every component's, the bench's stream checks included).
+        outcome["temporal_operations_per_event"] = server_ops
+        outcome["postgres_transactions_per_event"] = round(pg_per_event, 2)
     return outcome
 
 

@@ -27,7 +27,7 @@ class MasterKeyActivities:
         if report.rotation_due or report.destruction_due:
             # Keys from the environment, or a ring this worker cannot write: an operator's turn.
             log.warning(
-                "master keys: rotation due %s, destruction due %s, to be done by hand (README): %s",
+                "master keys: rotation due %s, destruction due %s, to be done by hand (docs/operations.md): %s",
                 report.rotation_due,
                 report.destruction_due,
                 report.ring_unwritable or "keys from BADGES_MASTER_KEYS",

@@ -105,6 +105,7 @@ class ProgressActivities:
                 reward_claims(batch.awards, batch.decided_at),
                 held,
                 [Resolution(d.review_id, d.approved, d.resolved_by) for d in batch.resolved],
+                events=batch.events,
             )
         except PERMANENT as error:
             raise refused("record_progress", error) from error

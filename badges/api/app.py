@@ -17,6 +17,7 @@ from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
 from badges.api.logs import redact_server_logs
 from badges.api.members import MemberDirectory
+from badges.api.metrics import ApiMetrics, RequestMetrics, ScrapeReadings, api_registry, forget_process, tails_of
 from badges.api.problems import BodyLimit, install_problem_handlers, problem_openapi
 from badges.api.routes import (
     admin,
@@ -57,7 +58,6 @@ from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
 from badges.heap import freeze_startup_heap
-from badges.metrics import process_registry
 from badges.temporal import connect
 
 
@@ -76,6 +76,8 @@ class CodecCors:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    metrics = ApiMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
@@ -85,20 +87,21 @@ def create_app(settings: Settings) -> FastAPI:
             max_entries=settings.key_cache_size,
             max_age_seconds=settings.key_cache_seconds,
         )
-        app.state.metrics = process_registry(keys)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         temporal = await connect(settings, keys, lazy=True)
         pool = await open_pool(settings.libpq_url)
         catalogue = CatalogueService(engine)
         await catalogue.seed(settings.catalogue_path)
-        hub = OutboxHub(pool, settings.libpq_url)
+        hub = OutboxHub(pool, settings.libpq_url, on_tail=metrics.outbox_tail.set)
         await hub.start()
+        app.state.readings = ScrapeReadings(engine, pool, tails_of(metrics, lambda: hub.last_id))
+        app.state.metrics = api_registry(metrics, keys, app.state.readings)
         members = MemberDirectory(engine, keys, settings.identity_pepper)
         hub.on_erasure += [members.forget, keys.forget]
         hub.on_listening += [members.forget_all, keys.forget_all]
         throttle = Throttle(pool)
         throttle.start_sweeping()
-        intake = EventIntake(pool, temporal, settings, catalogue, members, throttle)
+        intake = EventIntake(pool, temporal, settings, catalogue, members, throttle, metrics)
         app.state.services = Services(
             engine=engine,
             pool=pool,
@@ -113,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
             banking=make_providers(settings),
             read_audit=MemberReadAudit(pool),
             credentials=CredentialService(engine, pool, keys, settings),
+            metrics=metrics,
         )
         try:
             yield
@@ -122,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
             await hub.stop()
             await pool.close()
             await engine.dispose()
+            forget_process(metrics)
 
     app = FastAPI(
         title="Badges v2",
@@ -146,6 +151,8 @@ def create_app(settings: Settings) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Badges-Workflow-Id", "X-Audit-Purpose"],
         allow_credentials=True,
     )
+    # Outermost: every request is counted and timed, those the limits above refuse too.
+    app.add_middleware(RequestMetrics, metrics=metrics)
     for router in (
         health.router,
         dev.router,

@@ -20,6 +20,7 @@ from badges.api.hub import OutboxHub
 from badges.api.intake import EventIntake
 from badges.api.integrations import IntegrationService
 from badges.api.members import MemberDirectory
+from badges.api.metrics import ApiMetrics
 from badges.api.problems import Problem
 from badges.api.throttle import Throttle, parse_rate, source_address
 from badges.banking.provider import BankProvider
@@ -46,6 +47,7 @@ class Services:
     banking: dict[str, BankProvider]
     read_audit: MemberReadAudit  # members' reads of their own data, appended to the audit chain together
     credentials: CredentialService
+    metrics: ApiMetrics
 
 
 # HTTPConnection, not Request: WebSocket routes take these dependencies too.

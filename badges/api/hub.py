@@ -76,8 +76,12 @@ class OutboxHub:
     calls `on_erasure` callbacks, with which the process forgets what it cached about them; after
     (re)connecting, when notices may have been missed, it calls `on_listening` (forget everything)."""
 
-    def __init__(self, pool: AsyncConnectionPool, libpq_url: str) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, libpq_url: str, *, on_tail: Callable[[int], None] | None = None
+    ) -> None:
         self._pool = pool
+        # Told the tail's position after each read (the `badges_outbox_tail_id` gauge).
+        self._on_tail = on_tail or (lambda _: None)
         self._libpq_url = libpq_url
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
         self.on_erasure: list[Callable[[str], None]] = []
@@ -87,6 +91,7 @@ class OutboxHub:
 
     async def start(self) -> None:
         self.last_id = await last_outbox_id(self._pool)
+        self._on_tail(self.last_id)
         self._task = asyncio.create_task(self._listen_forever(), name="outbox-hub")
 
     async def stop(self) -> None:
@@ -172,5 +177,7 @@ class OutboxHub:
                 self.last_id = row.id
                 for subscription in self._subscribers.get(row.user_id, ()):
                     subscription.offer(StreamMessage(row.id, row.kind, row.payload))
+            if rows:
+                self._on_tail(self.last_id)
             if len(rows) < READ_BATCH:
                 return

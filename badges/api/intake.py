@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from badges.api.catalogue import CatalogueService
 from badges.api.members import MemberDirectory
+from badges.api.metrics import ApiMetrics, Channel
 from badges.api.problems import Problem
 from badges.api.throttle import Throttle, parse_rate
 from badges.config import Settings
@@ -60,8 +61,11 @@ class EventIntake:
         catalogue: CatalogueService,
         members: MemberDirectory,
         throttle: Throttle,
+        metrics: ApiMetrics,
     ) -> None:
         self._temporal = temporal
+        self._accepted = metrics.accepted
+        self._duplicates = metrics.duplicates
         self._settings = settings
         self._catalogue = catalogue
         self._members = members
@@ -76,12 +80,16 @@ class EventIntake:
         self._started: set[uuid.UUID] = set()
         self.signalled = SignalledMarks(pool)
 
-    async def accept(self, member_id: uuid.UUID, event: RealTimeEvent, *, source: EventSource) -> Outcome:
+    async def accept(
+        self, member_id: uuid.UUID, event: RealTimeEvent, *, source: EventSource, channel: Channel
+    ) -> Outcome:
+        """`channel`: where it came in (REST, WebSocket, a signed webhook), for the metrics."""
         self._check_source(event, source)
         self._check_timestamp(event)
         await self._throttle.enforce("member-events", self._member_rate, str(member_id), "events per member")
         claim = await self.signalled.claim(member_id, event.id)
         if not claim.new and claim.already_signalled:
+            self._duplicates[channel].inc()
             return "duplicate"
         received = datetime.now(UTC)
         stamped = event.timestamp
@@ -102,6 +110,7 @@ class EventIntake:
         # (or never recorded that it did): hand it over again; the workflow drops repeats by id.
         await self.signal(member_id, badge_event)
         self.signalled.add(member_id, event.id)
+        self._accepted[channel].inc()
         return "accepted"
 
     async def check_integration_rate(self, integration_id: str) -> None:

@@ -200,7 +200,7 @@ class IntegrationService:
             )
         try:
             member_id = await self._members.resolve(event.user_id)
-            outcome = await self._intake.accept(member_id, event, source="integration")
+            outcome = await self._intake.accept(member_id, event, source="integration", channel="webhook")
         except BaseException:
             # Not acted on (Temporal down, rate limited, too old): the sender may send it again.
             await release_signature(self._pool, integration_id, signature)

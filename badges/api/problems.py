@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from badges.domain.definitions import SpecFieldError
+
 PROBLEM_JSON = "application/problem+json"
 # What "the database is not reachable" looks like from each layer; HTTP answers 503, WebSocket an error frame.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -91,10 +93,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"], "type": error["type"]}
-            for error in exc.errors()
-        ]
+        errors = [{**_field_and_message(error), "type": error["type"]} for error in exc.errors()]
         return validation_problem(request, errors)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -114,6 +113,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "An unexpected error occurred; it has been logged.", "internal")
+
+
+def _field_and_message(error: Any) -> dict[str, str]:
+    """Where a validation error is and what it says; a check across fields that names the field to
+    fix (`SpecFieldError`, e.g. an improvement badge without `config.behaviorTracking`) is reported
+    at that field, with its own message, not at the model that ran the check."""
+    field = ".".join(str(part) for part in error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, SpecFieldError):
+        return {"field": f"{field}.{cause.field}" if field else cause.field, "message": str(cause)}
+    return {"field": field, "message": error["msg"]}
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -310,7 +310,7 @@ class BudgetView(WireModel):
 
 class ReviewItemView(WireModel):
     """A review item: a held burst of events, or a financial pattern in a member's bank data
-    (see README, "Savings round trips")."""
+    (see docs/api/insights.md, "Savings round trips")."""
 
     review_id: str
     user_id: uuid.UUID
@@ -329,7 +329,7 @@ class ReviewItemView(WireModel):
 
 
 class DeadLetterView(WireModel):
-    """Work a member's workflow could not apply and set aside (see README, "Dead letters")."""
+    """Work a member's workflow could not apply and set aside (see docs/architecture.md, "Dead letters")."""
 
     id: int
     user_id: uuid.UUID

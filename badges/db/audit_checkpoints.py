@@ -5,7 +5,7 @@ backup) cannot remove its tail or recompute its chain over a different history u
 A checkpoint records the last record's id, the chain's hash there, how many records lead up to it,
 when, and the previous checkpoint's MAC, under HMAC-SHA256 with a key of
 `BADGES_AUDIT_ANCHOR_KEYS`. Checkpoints live in a directory, one file each (`000000000042.json`),
-each created once and never rewritten; in production that directory is a write-once store (README:
+each created once and never rewritten; in production that directory is a write-once store (docs/api/audit.md:
 Compliance). `write_checkpoint` signs only a chain that extends the last signed one;
 `verify_audit_log` checks every checkpoint, then the chain through every point they vouch for."""
 

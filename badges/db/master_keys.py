@@ -90,7 +90,7 @@ class RotationReport:
     rewrapped: int = 0
     retired: list[str] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
-    rotation_due: bool = False  # the ring is not a file: add a key by hand (README)
+    rotation_due: bool = False  # the ring is not a file: add a key by hand (docs/operations.md)
     destruction_due: list[str] = field(default_factory=list)  # likewise: remove these by hand
     busy: bool = False  # another run held the lock
     ring_unwritable: str | None = None  # the ring file could not be rewritten here (mounted read-only)

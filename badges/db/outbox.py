@@ -11,7 +11,7 @@ Hand-written on the psycopg pool: the tail runs on the real-time path (bench/rea
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +88,35 @@ async def read_member_outbox(
     async with pool.connection() as connection:
         cursor = await connection.execute(READ_MEMBER, (user_id, after_id, limit))
         return [OutboxRecord(id, user_id, kind, payload) for id, kind, payload in await cursor.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class TailLag:
+    """How far a tail that has read up to `tail_id` is behind: the rows after it, and the age of
+    the oldest of them (0 when it has read everything)."""
+
+    tail_id: int
+    rows: int
+    seconds: float
+
+
+OUTBOX_LAG = """
+SELECT tail, greatest(newest.id - tail, 0),
+       coalesce(extract(epoch FROM now() - (SELECT created_at FROM outbox WHERE id > tail ORDER BY id LIMIT 1)), 0)
+  FROM unnest(%s::bigint[]) AS tails(tail),
+       (SELECT coalesce(max(id), 0) AS id FROM outbox) AS newest
+"""
+
+
+async def outbox_lag(pool: AsyncConnectionPool, tail_ids: Sequence[int]) -> tuple[int, list[TailLag]]:
+    """The newest row's id, and how far behind it each tail is (read when metrics are scraped,
+    never on the tail's own path)."""
+    async with pool.connection() as connection:
+        newest_row = await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone()
+        rows = await (await connection.execute(OUTBOX_LAG, (list(tail_ids),))).fetchall()
+    return (newest_row[0] if newest_row else 0), [
+        TailLag(tail, rows_behind, float(age)) for tail, rows_behind, age in rows
+    ]
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 progress writes, the outbox tail, bank sync) and units of work that share one psycopg transaction.
 
 Measured here, a one-statement autocommit round trip through it costs about a tenth of the CPU
-of the same statement in an SQLAlchemy async transaction (bench/realtime.py, README), and the
+of the same statement in an SQLAlchemy async transaction (bench/realtime.py, bench/RESULTS.md), and the
 event path runs several per event. Everything else is SQLAlchemy Core on the engine (`engine.py`).
 """
 

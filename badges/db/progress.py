@@ -198,6 +198,8 @@ class ProgressWriter:
         self._group: GroupCommit[MemberBatch, None] = GroupCommit(
             pool, _write_batches, max_group=max_group, name="progress-writer"
         )
+        # Member events in the batches written (a metrics thread reads it).
+        self.events_applied = 0
 
     def stats(self) -> GroupCommitStats:
         """Read only (a metrics thread may call it)."""
@@ -212,14 +214,16 @@ class ProgressWriter:
         claims: Sequence[RewardClaim] = (),
         held: Sequence[HeldEvents] = (),
         resolved: Sequence[Resolution] = (),
+        *,
+        events: int = 0,
     ) -> None:
-        """Everything one batch decided, whole or not at all (`write_member_batch`)."""
+        """Everything one batch decided, whole or not at all (`write_member_batch`); `events`:
+        how many member events it decided, counted once it is written."""
         if claims or held or resolved:
             await write_member_batch(self._pool, user_id, batch_seq, progress, awards, claims, held, resolved)
-            return
-        if not progress and not awards:
-            return
-        await self._group.submit(MemberBatch(user_id, batch_seq, progress, awards))
+        elif progress or awards:
+            await self._group.submit(MemberBatch(user_id, batch_seq, progress, awards))
+        self.events_applied += events
 
 
 async def _write_batches(connection: AsyncConnection[Any], batches: Sequence[MemberBatch]) -> list[None]:

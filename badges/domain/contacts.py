@@ -13,7 +13,7 @@ FALSE_PASS = 0.05
 COUNT_WEIGHT = 1.0
 MEDIAN_WEIGHT = 2.0
 # n·ε_g a group's median needs to be worth showing, ε_g its privacy loss per group: measured with
-# `bench/contacts.py` (README "Contacts").
+# `bench/contacts.py` (docs/api/peers.md, "Contacts").
 MEDIAN_RANKS = 25.0
 
 

@@ -22,7 +22,7 @@ from badges.domain.wire import WireModel
 Period = Literal["monthly", "quarterly", "yearly"]
 # `junk_food` is the seed's name for what the spending taxonomy calls `fast_food`; both are read.
 BehaviourCategory = Literal["savings", "spending", "gambling", "junk_food", "fast_food"]
-# `segment`: "people like you" (README); `contacts` is released by its own step (README "Contacts").
+# `segment`: "people like you"; `contacts` is released by its own step (both in docs/api/peers.md).
 ComparisonGroup = Literal["postcode", "salary_bracket", "dependants", "contacts", "segment"]
 # Categories where spending less is the better behaviour; for `savings` more is better.
 HARMFUL_CATEGORIES: frozenset[str] = frozenset({"spending", "gambling", "junk_food", "fast_food"})

@@ -7,7 +7,7 @@ exactly that (`dp.unit_of(contributions=…)`: at most N rows, at most one per g
 noise grows N-fold (a member moves N counts by one each) and so does each group's median's (it
 shares its budget with the N groups a member can be in). Contacts groups are also small (at most
 N members), which is why they are noisier than any group of the main release, and why at a
-modest budget none can be published at all (README "Contacts").
+modest budget none can be published at all (docs/api/peers.md, "Contacts").
 
 Two queries, in one compositor: a noisy count per group (every group's key is listed, so no key
 comes from anyone's figures), then, only for the groups whose noisy count passes, the savings-rate

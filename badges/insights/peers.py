@@ -70,7 +70,7 @@ def load_opendp() -> Any:
     return opendp.prelude
 
 
-# Values are clamped to these bounds before any statistic (documented in the README).
+# Values are clamped to these bounds before any statistic (documented in docs/api/peers.md).
 SAVINGS_RATE_BOUNDS = (-1.0, 1.0)
 SALARY_BOUNDS_MINOR = (10_000.0, 2_000_000.0)  # £100 to £20,000 a month
 # The spending categories released (every category that is spending: not income, saving, transfers
@@ -482,7 +482,7 @@ class ReleasePlan:
 
 
 def allocation_of(settings: Settings) -> Allocation:
-    """How the settings share a release's budget (README "Peer statistics")."""
+    """How the settings share a release's budget (docs/api/peers.md, "Peer statistics")."""
     return Allocation(
         counts=settings.peer_counts_weight,
         target=settings.peer_target_weight,

@@ -12,7 +12,7 @@ class MasterKeyRotation(BaseModel):
     rewrapped: int = 0
     retired: list[str] = []
     destroyed: list[str] = []
-    # Due, but the ring comes from the environment, so an operator does it (README).
+    # Due, but the ring comes from the environment, so an operator does it (docs/operations.md).
     rotation_due: bool = False
     destruction_due: list[str] = []
     busy: bool = False  # another rotation was running

@@ -17,7 +17,7 @@ class PeerReleaseRequest(BaseModel):
 
 
 class ContactsReleaseOutcome(BaseModel):
-    """A contacts release (README "Contacts"): `released` (its ledger entry; `groups` published,
+    """A contacts release (docs/api/peers.md, "Contacts"): `released` (its ledger entry; `groups` published,
     `suppressed` not), `refused` (the budget: `reason`), `futile` (no group could be published at
     this budget: nothing measured, nothing spent; `reason`) or `empty` (nobody has contacts)."""
 

@@ -113,6 +113,9 @@ class ProgressBatch(BaseModel):
     # When the workflow decided (its clock): rewards are charged to this month's budget, never to
     # the month of an event's timestamp, which the sender chooses.
     decided_at: datetime | None = None
+    # The member events this batch decided (the worker's `badges_events_applied_total`); 0 from a
+    # run that did not send it, and for work that is no event (reviews, re-evaluations, windows).
+    events: int = 0
 
 
 class HeldEventsRequest(BaseModel):

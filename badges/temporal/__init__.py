@@ -2,7 +2,7 @@
 encryption codec, one `connect()`, and one named function per start, signal, update, query or
 termination the application makes. Nothing else imports `temporalio.client`."""
 
-from badges.temporal.client import Client, connect
+from badges.temporal.client import Client, connect, sdk_metrics_runtime
 from badges.temporal.commands import (
     behaviour_data_changed,
     change_consent,
@@ -44,6 +44,7 @@ __all__ = [
     "resolve_review",
     "run_peer_release",
     "running_member_workflows",
+    "sdk_metrics_runtime",
     "signal_sync",
     "start_erasure",
     "start_export",

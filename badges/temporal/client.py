@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from badges.config import Settings
@@ -16,7 +17,9 @@ from badges.temporal.converter import make_data_converter
 __all__ = ["Client", "connect"]
 
 
-async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False) -> Client:
+async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the SDK runtime the client and its workers run on (`sdk_metrics_runtime`); the
+    SDK's default one otherwise."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -24,7 +27,15 @@ async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False) -> C
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,
         lazy=lazy,
+        runtime=runtime,
     )
+
+
+def sdk_metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
+    """An SDK runtime that serves the SDK's own metrics (workers' task slots, poll and
+    schedule-to-start latencies, sticky cache, requests to the server: `temporal_*`) for Prometheus
+    on `host:port`, from the SDK's core (its own thread, not the event loop)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

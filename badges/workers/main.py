@@ -52,7 +52,7 @@ from badges.db.progress import ProgressWriter
 from badges.heap import freeze_startup_heap
 from badges.insights.categoriser import load as load_categoriser
 from badges.metrics import process_registry
-from badges.temporal import Client, connect, ensure_schedules
+from badges.temporal import Client, connect, ensure_schedules, sdk_metrics_runtime
 from badges.temporal.inbound import FittingArgumentsInterceptor
 from badges.workflows.audit_checkpoint import AuditCheckpointWorkflow
 from badges.workflows.bank_sync import BankSyncWorkflow
@@ -266,7 +266,7 @@ async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
 
 def settle_heap(settings: Settings) -> None:
     """Once started: the start-up objects out of the collector's reach, and its thresholds as
-    configured (`BADGES_WORKER_GC_THRESHOLDS`, README: Workers and task queues)."""
+    configured (`BADGES_WORKER_GC_THRESHOLDS`, docs/deployment.md: What scales how)."""
     freeze_startup_heap()
     gc.set_threshold(*settings.parsed_worker_gc_thresholds)
 
@@ -285,7 +285,9 @@ async def run(settings: Settings) -> None:
     if settings.worker_metrics_port:
         # A thread of its own: a scrape never waits for the event loop, nor slows it.
         start_http_server(settings.worker_metrics_port, registry=process_registry(keys, writer, provider_health))
-    client = await connect(settings, keys)
+    # The SDK's own metrics (`temporal_*`) on a port of their own, served by the SDK's core.
+    runtime = sdk_metrics_runtime(settings.worker_sdk_metrics_port) if settings.worker_sdk_metrics_port else None
+    client = await connect(settings, keys, runtime=runtime)
     http = make_webhook_client()
     if settings.worker_queues == "batch":
         os.nice(settings.batch_nice)  # the live processes on this machine come first
@@ -303,7 +305,7 @@ async def run(settings: Settings) -> None:
     if not settings.parsed_audit_anchor_keys:
         log.warning(
             "BADGES_AUDIT_ANCHOR_KEYS is not set: the audit log is not anchored (no signed checkpoints), so a"
-            " removed tail or a recomputed chain would go unnoticed (README: Compliance)"
+            " removed tail or a recomputed chain would go unnoticed (docs/api/audit.md)"
         )
     await ensure_schedules(client, settings)
     stop = asyncio.Event()

@@ -48,7 +48,7 @@ class PeerStatsReleaseWorkflow:
             )
         # Not after a scheduled run that was not due: nothing was released for it to follow.
         if outcome.status != "not_due" and workflow.patched("contacts-release"):
-            # The contacts groups: their own release id and ledger entry (README "Contacts").
+            # The contacts groups: their own release id and ledger entry (docs/api/peers.md, "Contacts").
             contacts: ContactsReleaseOutcome = await workflow.execute_activity(
                 "release_contact_stats",
                 args=[workflow.uuid4(), request or PeerReleaseRequest()],

@@ -197,6 +197,9 @@ class UserBadgesWorkflow:
                     # The item's events are not needed to close it.
                     resolved=[decision.model_copy(update={"events": []}) for decision in outcome.resolved],
                     decided_at=now,
+                    # Only counted by the worker: a local activity's argument is not compared on
+                    # replay, so runs that recorded batches without it replay as they did.
+                    events=len(work.events),
                 )
             )
         self._state = outcome.state

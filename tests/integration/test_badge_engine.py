@@ -73,9 +73,14 @@ async def test_invalid_definitions_are_refused_naming_the_field(client: httpx.As
                 "rule": {"kind": "tiers", "eventType": "voting", "tiers": [{"name": "gold", "target": 5},
                                                                           {"name": "bronze", "target": 1}]},
             },
-            "body.rule.tiers",
+            "body.rule.tiers.tiers",  # the rule's kind, then its field (as in body.rule.streak.length)
         ),
-        ({"name": "Better", "rule": {"kind": "improvement", "category": "gambling"}}, "body"),
+        # A check across fields is reported at the part that is missing, not at the whole body.
+        ({"name": "Better", "rule": {"kind": "improvement", "category": "gambling"}}, "body.config.openBanking"),
+        (
+            {"name": "Better", "rule": {"kind": "improvement", "category": "gambling"}, "config": {"openBanking": {}}},
+            "body.config.behaviorTracking",
+        ),
     ]  # fmt: skip
     for body, field in cases:
         response = await client.put(f"/v1/admin/badges/bad-{campaign[:8]}", json=body, headers=headers)
@@ -83,8 +88,8 @@ async def test_invalid_definitions_are_refused_naming_the_field(client: httpx.As
         problem = response.json()
         assert response.headers["content-type"] == "application/problem+json"
         assert field in [error["field"] for error in problem["errors"]], problem
-    # The model-level rule names the missing configuration in its message.
-    assert "openBanking" in problem["errors"][0]["message"]
+    # The check's own message names the missing configuration (not pydantic's "Value error, ...").
+    assert problem["errors"][0]["message"] == "an improvement badge needs config.behaviorTracking", problem
     # Nothing was saved.
     versions = await client.get(f"/v1/admin/badges/bad-{campaign[:8]}/versions", headers=headers)
     assert versions.status_code == 404

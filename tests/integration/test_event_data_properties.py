@@ -3,7 +3,7 @@
 the store of held events (a sealed row in PostgreSQL, read back in a page) gives back unchanged;
 what is past a bound the model refuses, naming where.
 
-The bounds are in badges/domain/event_data.py; these strategies are written from the README's
+The bounds are in badges/domain/event_data.py; these strategies are written from docs/api/conventions.md's
 statement of them, not from that code, so a bound the validator forgets to enforce, or one that
 lets through what the worker or the store cannot take, is found here."""
 

@@ -186,7 +186,7 @@ async def test_each_worker_caches_as_many_workflow_runs_as_configured(
     keys: KeyStore,
 ) -> None:
     """`BADGES_WORKER_MAX_CACHED_WORKFLOWS` bounds the sticky cache, and so the worker's full
-    garbage collections, which walk every cached run (README: Task queues)."""
+    garbage collections, which walk every cached run (docs/deployment.md: What scales how)."""
     async with make_webhook_client() as http:
         settings = system_settings.model_copy(
             update={"task_queue": f"tq-{uuid.uuid4()}", "worker_max_cached_workflows": 1234}
@@ -195,4 +195,4 @@ async def test_each_worker_caches_as_many_workflow_runs_as_configured(
         assert workers.live is not None and workers.batch is not None
         assert workers.live.config().get("max_cached_workflows") == 1234
         assert workers.batch.config().get("max_cached_workflows") == 1234
-    assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # README's documented default
+    assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # as documented (docs/operations.md)

@@ -26,7 +26,7 @@ from tests.integration.test_ws import WAIT, Socket, member, open_socket
 pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("worker")]
 
 STREAM_TYPES = {"progress", "award", "insight"}
-# Every code an error frame may carry (README, WebSocket section).
+# Every code an error frame may carry (docs/api/streams.md, the WebSocket).
 ERROR_CODES = {
     "malformed-frame",
     "needs-attestation",

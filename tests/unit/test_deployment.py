@@ -1,6 +1,9 @@
-"""The deployment files are production-shaped. There is no Docker engine here, so docker-compose.yml
-and the Dockerfile are read as data: no dev token, no secret written in them, Temporal and its Web
-UI not published, secrets read from files; and the log filter that keeps tokens out of logs."""
+"""The deployment files are production-shaped. There is no Docker engine here, so docker-compose.yml,
+the Dockerfile and the proxy's deploy/nginx.conf are read as data: the topology (Temporal on
+PostgreSQL with its Web UI on our codec endpoint, two API containers behind a proxy that streams
+SSE and upgrades WebSockets, live and batch workers, the three sandbox banks), a health check on
+every long-running service, no dev token, no secret written in them, nothing published but the
+proxy, secrets read from files; and the log filter that keeps tokens out of logs."""
 
 from __future__ import annotations
 
@@ -67,17 +70,17 @@ def test_badges_secrets_come_from_secret_files_that_are_never_committed() -> Non
                 name = value.removeprefix("/run/secrets/")
                 assert value.startswith("/run/secrets/") and name in mounted, (service, key)
                 assert declared[name]["file"].startswith("./secrets/"), name
-    api = environments()["api"]
+    api = environments()["api-1"]
     for setting in ("DATABASE_URL", "BADGES_JWT_SECRET", "BADGES_MASTER_KEYS", "BADGES_IDENTITY_PEPPER"):
         assert f"{setting}_FILE" in api and setting not in api
     assert "secrets/" in (ROOT / ".gitignore").read_text().split()
     assert "secrets" in (ROOT / ".dockerignore").read_text().split()
 
 
-def test_only_the_api_is_published() -> None:
+def test_only_the_proxy_is_published() -> None:
     services = compose()["services"]
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"api"}
+    assert published == {"proxy"}
     for name in ("temporal", "temporal-ui"):
         assert "ports" not in services[name] and "network_mode" not in services[name], name
 
@@ -165,3 +168,128 @@ def test_the_filter_redacts_uvicorn_records() -> None:
     for record in (access, handshake):
         assert RedactAccessTokens().filter(record)
         assert "secret-token" not in record.getMessage() and "access_token=[redacted]" in record.getMessage()
+
+
+# --- the topology ---------------------------------------------------------------------------
+
+LONG_RUNNING_EXCEPT = {"migrate"}  # runs the migrations once and exits
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    return service.get("command") or image_command()  # type: ignore[no-any-return]
+
+
+def api_services() -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose()["services"].items()
+        if command(service) == image_command() and "build" in service
+    }
+
+
+def test_the_topology_has_every_part_of_a_deployment() -> None:
+    services = compose()["services"]
+    assert services["temporal"]["environment"]["DB"] == "postgres12"  # Temporal persists in PostgreSQL
+    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec}")
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert len(api_services()) >= 2, "at least two API containers"
+    assert services["proxy"]["image"].startswith("nginx:")
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in services["proxy"]["volumes"]
+    queues = {name: environments()[name].get("BADGES_WORKER_QUEUES") for name in ("worker", "batch-worker")}
+    assert queues == {"worker": "live", "batch-worker": "batch"}
+    for name in ("worker", "batch-worker"):
+        assert command(services[name]) == ["python", "-m", "badges.workers.main"]
+
+
+def test_the_sandbox_banks_run_as_make_dev_runs_them() -> None:
+    """The same modules as `start_sandbox_banks` in badges/cli/dev.py, only with --profile sandbox."""
+    services = compose()["services"]
+    dev = (ROOT / "badges" / "cli" / "dev.py").read_text()
+    assert command(services["bank"]) == ["python", "-m", "badges.banking.sandbox"]
+    for name, factory, port in (
+        ("truelayer-bank", "badges.banking.sandbox.truelayer:create_truelayer_sandbox", "8101"),
+        ("yodlee-bank", "badges.banking.sandbox.yodlee:create_yodlee_sandbox", "8102"),
+    ):
+        assert factory in dev
+        argv = command(services[name])
+        assert argv[:5] == ["python", "-m", "uvicorn", "--factory", factory], name
+        assert argv[argv.index("--port") + 1] == port and argv[argv.index("--host") + 1] == "0.0.0.0"
+    for name in ("bank", "truelayer-bank", "yodlee-bank"):
+        assert services[name]["profiles"] == ["sandbox"], name
+
+
+def test_every_long_running_service_has_a_health_check() -> None:
+    for name, service in compose()["services"].items():
+        if name in LONG_RUNNING_EXCEPT:
+            continue
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+
+
+def test_workers_serve_their_metrics_and_are_checked_on_that_port() -> None:
+    services = compose()["services"]
+    for name in ("worker", "batch-worker"):
+        environment = environments()[name]
+        port = environment["BADGES_WORKER_METRICS_PORT"]
+        assert environment["BADGES_WORKER_SDK_METRICS_PORT"] not in ("", "0", port)
+        assert f"127.0.0.1:{port}/metrics" in " ".join(services[name]["healthcheck"]["test"])
+        assert {port, environment["BADGES_WORKER_SDK_METRICS_PORT"]} <= set(services[name]["expose"])
+
+
+def test_the_api_trusts_forwarded_headers_from_the_proxy_alone() -> None:
+    services = compose()["services"]
+    proxy_address = services["proxy"]["networks"]["default"]["ipv4_address"]
+    for name in api_services():
+        assert environments()[name]["FORWARDED_ALLOW_IPS"] == proxy_address, name
+        assert "ports" not in services[name], name
+
+
+def nginx() -> str:
+    return (ROOT / "deploy" / "nginx.conf").read_text()
+
+
+def location(path: str) -> str:
+    """The body of `location = path { ... }` (no nested blocks in ours)."""
+    found = re.search(r"location\s*=\s*" + re.escape(path) + r"\s*\{([^}]*)\}", nginx())
+    assert found, f"no location for {path}"
+    return found.group(1)
+
+
+def directives(block: str) -> list[list[str]]:
+    code = "\n".join(line.split("#", 1)[0] for line in block.splitlines())
+    return [statement.split() for statement in code.split(";") if statement.strip()]
+
+
+def test_the_proxy_balances_over_every_api_container() -> None:
+    upstream = re.search(r"upstream api \{([^}]*)\}", nginx())
+    assert upstream
+    servers = {words[1] for words in directives(upstream.group(1)) if words[0] == "server"}
+    assert servers == {f"{name}:8000" for name in api_services()}
+
+
+def test_the_proxy_streams_server_sent_events_unbuffered_and_keeps_them_open() -> None:
+    stream = directives(location("/v1/me/stream"))
+    assert ["proxy_pass", "http://api"] in stream
+    assert ["proxy_buffering", "off"] in stream
+    timeouts = {words[0]: words[1] for words in stream if words[0].endswith("_timeout")}
+    assert int(timeouts["proxy_read_timeout"].removesuffix("s")) >= 3600
+
+
+def test_the_proxy_upgrades_websockets_and_still_forwards_the_clients_address() -> None:
+    socket = directives(location("/v1/me/ws"))
+    assert ["proxy_pass", "http://api"] in socket
+    assert ["proxy_set_header", "Upgrade", "$http_upgrade"] in socket
+    assert ["proxy_set_header", "Connection", "$connection_upgrade"] in socket
+    assert re.search(r"map \$http_upgrade \$connection_upgrade \{[^}]*default upgrade", nginx())
+    # A location that sets headers inherits none of the server's: it must set these itself.
+    assert ["proxy_set_header", "X-Forwarded-For", "$remote_addr"] in socket
+    assert ["proxy_set_header", "Host", "$host"] in socket
+    assert int(next(words[1] for words in socket if words[0] == "proxy_read_timeout").removesuffix("s")) >= 3600
+    assert ["proxy_http_version", "1.1"] in directives(nginx().split("location", 1)[0].split("server {", 1)[1])
+
+
+def test_the_proxy_logs_no_query_string_and_keeps_metrics_private() -> None:
+    """A WebSocket may carry its token as `?access_token=`: the proxy's log never holds the query."""
+    [log_format] = re.findall(r"log_format\s+(\w+)\s+([^;]*);", nginx())
+    assert not re.search(r"\$(request|request_uri|args|query_string|arg_\w+)\b", log_format[1])
+    assert re.search(rf"access_log\s+\S+\s+{log_format[0]}\s*;", nginx())
+    assert ["return", "404"] in directives(location("/metrics"))

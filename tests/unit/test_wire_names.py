@@ -19,7 +19,7 @@ from badges.api.problems import Problem
 from badges.api.routes.ws import Ack, ErrorFrame, FrameError, client_message
 from badges.config import Settings
 
-# The deliberate exceptions, each with its reason; the README's "Wire names" lists the same.
+# The deliberate exceptions, each with its reason; docs/api/conventions.md's "Wire names" lists the same.
 # Keyed by where the name appears: "Schema.property" or "<in> parameter".
 NOT_CAMEL_CASE: dict[str, str] = {
     # POST /v1/dev/token answers an OAuth 2.0 token response (RFC 6749 §5.1), whose names clients know.

@@ -24,6 +24,6 @@ async def post_event(
 ) -> JSONResponse:
     if event.user_id != principal.subject:
         raise Problem(403, "not-your-event", "A member may post events only for their own userId.")
-    outcome = await services.intake.accept(member_id, event, source="member")
+    outcome = await services.intake.accept(member_id, event, source="member", channel="rest")
     receipt = EventAcceptance(status=outcome, id=event.id)
     return JSONResponse(receipt.model_dump(mode="json"), status_code=202 if outcome == "accepted" else 200)

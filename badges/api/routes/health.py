@@ -44,7 +44,9 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
 
 
 # Not in the OpenAPI document: Prometheus's text format is no JSON contract, and only the
-# deployment's scraper reads it (keep it off the public ingress, as the counts are per process).
+# deployment's scraper reads it (keep it off the public ingress). What it holds, and how several
+# processes on one port share it: `api/metrics.py`, docs/deployment.md.
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    await request.app.state.readings.refresh()  # the database's figures, at most every few seconds
     return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE)

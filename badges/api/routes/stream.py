@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
 from badges.api.hub import MemberErasedError, SubscriberOverflowError
+from badges.api.metrics import connected
 from badges.api.problems import Problem
 
 router = APIRouter(tags=["stream"])
@@ -52,19 +53,20 @@ async def stream(
         deadline = None if expires_at is None else asyncio.get_running_loop().time() + (expires_at - time.time())
         messages = services.hub.messages(member_id, after_id)
         try:
-            async with contextlib.aclosing(messages):
-                while True:
-                    # The deadline covers only the wait for the next message, never a send.
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            message = await anext(messages)
-                    except StopAsyncIteration:
-                        return
-                    except TimeoutError:
-                        yield reauthenticate(last_sent)
-                        return
-                    last_sent = message.id
-                    yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
+            with connected(services.metrics, "sse"):
+                async with contextlib.aclosing(messages):
+                    while True:
+                        # The deadline covers only the wait for the next message, never a send.
+                        try:
+                            async with asyncio.timeout_at(deadline):
+                                message = await anext(messages)
+                        except StopAsyncIteration:
+                            return
+                        except TimeoutError:
+                            yield reauthenticate(last_sent)
+                            return
+                        last_sent = message.id
+                        yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
         except SubscriberOverflowError:
             return  # the client reconnects with Last-Event-ID and misses nothing
         except MemberErasedError:

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from badges.api.auth import Principal
 from badges.api.deps import Services, ServicesDep, SettingsDep, authenticate_member
 from badges.api.hub import MemberErasedError, StreamMessage, SubscriberOverflowError
+from badges.api.metrics import connected
 from badges.api.problems import DATABASE_UNAVAILABLE, Problem
 from badges.api.routes.stream import parse_last_event_id
 from badges.config import Settings
@@ -334,7 +335,7 @@ class MemberSocket:
         if event.user_id != self.principal.subject:
             raise FrameError.of("not-your-event", "A member may post events only for their own userId.", id=event.id)
         try:
-            outcome = await self.services.intake.accept(self.member_id, event, source="member")
+            outcome = await self.services.intake.accept(self.member_id, event, source="member", channel="websocket")
         except Problem as problem:
             raise FrameError.from_problem(problem, event.id) from problem
         except DATABASE_UNAVAILABLE as exc:
@@ -385,4 +386,5 @@ async def member_socket(websocket: WebSocket, services: ServicesDep, settings: S
         log.exception("could not open a websocket")
         await close(websocket, status.WS_1011_INTERNAL_ERROR, "internal error")
         return
-    await socket.run()
+    with connected(services.metrics, "websocket"):
+        await socket.run()
