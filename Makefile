@@ -41,7 +41,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff format badges tests bench
 
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.realtime
+	$(BIN)/python -m bench.all  # every benchmark, one report: bench/results-<date>.json (README, "Benchmark")
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     # PostgreSQL with live events: on a small deployment this is what keeps a backfill from
     # taking their share.
     batch_activities_per_second: float = Field(0, alias="BADGES_BATCH_ACTIVITIES_PER_SECOND", ge=0)
+    # The most workflow runs one worker process keeps in memory (Temporal's sticky cache); a run
+    # not in it replays its history on its next task. A full garbage collection walks every cached
+    # run, so this bounds the worker's longest pause (docs/deployment.md: What scales how).
+    worker_max_cached_workflows: int = Field(1_000, alias="BADGES_WORKER_MAX_CACHED_WORKFLOWS", gt=0)
+    # The worker's garbage-collector thresholds, "gen0,gen1,gen2" (`gc.set_threshold`).
+    worker_gc_thresholds: str = Field("700,10,10", alias="BADGES_WORKER_GC_THRESHOLDS")
     jwt_secret: str = Field(alias="BADGES_JWT_SECRET", min_length=32)
     jwt_issuer: str = Field("badges", alias="BADGES_JWT_ISSUER")
     jwt_audience: str = Field("badges", alias="BADGES_JWT_AUDIENCE")
@@ -225,6 +231,16 @@ class Settings(BaseSettings):
     peer_dimensions: str = Field("postcode,salary_bracket,dependants,age_range,segment", alias="BADGES_PEER_DIMENSIONS")
     peer_savings_rate_percentiles: str = Field("25,50,75", alias="BADGES_PEER_SAVINGS_RATE_PERCENTILES")
     peer_salary_percentiles: str = Field("25,50,75", alias="BADGES_PEER_SALARY_PERCENTILES")
+
+    @field_validator("worker_gc_thresholds")
+    @classmethod
+    def _gc_thresholds(cls, value: str) -> str:
+        parse_gc_thresholds(value)
+        return value
+
+    @property
+    def parsed_worker_gc_thresholds(self) -> tuple[int, int, int]:
+        return parse_gc_thresholds(self.worker_gc_thresholds)
 
     @field_validator("peer_savings_rate_percentiles", "peer_salary_percentiles")
     @classmethod
@@ -413,3 +429,12 @@ def read_master_keys_file(path: Path) -> list[tuple[str, bytes]]:
 def parse_percentiles(value: str) -> tuple[int, ...]:
     """`"25,50,75"` → (25, 50, 75): distinct, ascending."""
     return tuple(sorted({int(part) for part in value.split(",") if part.strip()}))
+
+
+def parse_gc_thresholds(value: str) -> tuple[int, int, int]:
+    """`"700,10,10"` → (700, 10, 10): the three thresholds `gc.set_threshold` takes, each ≥ 1."""
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise ValueError("three whole numbers ≥ 1, comma-separated: gen0,gen1,gen2")
+    gen0, gen1, gen2 = (int(part) for part in parts)
+    return gen0, gen1, gen2

@@ -33,31 +33,47 @@ class GenerationPauses:
     seconds: float
     longest: float
     buckets: tuple[int, ...]  # pauses at most each of PAUSE_BUCKETS' bounds, cumulative
+    # The collecting thread's CPU time in them: on a busy machine a pause's wall-clock time also
+    # holds the time the process waited for a core; its CPU time is the collection's own cost.
+    cpu_seconds: float = 0.0
+    longest_cpu: float = 0.0
+    # Objects the collections found unreachable and freed (cycles: what reference counting
+    # could not free, e.g. evicted workflow runs).
+    collected: int = 0
 
 
 class GcPauses:
     """Every collection's pause, by generation, timed by `gc.callbacks` (the interpreter calls
     them just before and after each collection, in the collecting thread, with the world
-    stopped). Costs two clock reads a collection; `pauses` is read by the metrics collector."""
+    stopped). Costs four clock reads a collection; `pauses` is read by the metrics collector."""
 
     def __init__(self) -> None:
         self._started = 0.0
+        self._started_cpu = 0.0
         self._lock = threading.Lock()
         self._count = [0, 0, 0]
         self._seconds = [0.0, 0.0, 0.0]
         self._longest = [0.0, 0.0, 0.0]
+        self._cpu_seconds = [0.0, 0.0, 0.0]
+        self._longest_cpu = [0.0, 0.0, 0.0]
+        self._collected = [0, 0, 0]
         self._buckets = [[0] * len(PAUSE_BUCKETS) for _ in range(3)]
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
             return
         pause = time.perf_counter() - self._started
+        cpu = time.thread_time() - self._started_cpu
         generation = info["generation"]
         with self._lock:
             self._count[generation] += 1
             self._seconds[generation] += pause
             self._longest[generation] = max(self._longest[generation], pause)
+            self._cpu_seconds[generation] += cpu
+            self._longest_cpu[generation] = max(self._longest_cpu[generation], cpu)
+            self._collected[generation] += info.get("collected", 0)
             first = bisect.bisect_left(PAUSE_BUCKETS, pause)
             if first < len(PAUSE_BUCKETS):
                 self._buckets[generation][first] += 1
@@ -71,7 +87,13 @@ class GcPauses:
                     total += count
                     cumulative.append(total)
                 found[generation] = GenerationPauses(
-                    self._count[generation], self._seconds[generation], self._longest[generation], tuple(cumulative)
+                    self._count[generation],
+                    self._seconds[generation],
+                    self._longest[generation],
+                    tuple(cumulative),
+                    self._cpu_seconds[generation],
+                    self._longest_cpu[generation],
+                    self._collected[generation],
                 )
             return found
 

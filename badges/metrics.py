@@ -157,12 +157,30 @@ class GcPauseCollector(Collector):
             "The longest garbage-collection pause so far.",
             labels=["generation", *names],
         )
+        cpu = CounterMetricFamily(
+            "badges_gc_pause_cpu_seconds",
+            "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
+            labels=["generation", *names],
+        )
+        collected = CounterMetricFamily(
+            "badges_gc_collected_objects",
+            "Objects garbage collections found unreachable and freed (reference cycles).",
+            labels=["generation", *names],
+        )
+        longest_cpu = GaugeMetricFamily(
+            "badges_gc_pause_max_cpu_seconds",
+            "The most CPU time one garbage collection took so far.",
+            labels=["generation", *names],
+        )
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             labels = [str(generation), *values]
             histogram.add_metric(labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
             longest.add_metric(labels, pauses.longest)
-        yield from (histogram, longest)
+            cpu.add_metric(labels, pauses.cpu_seconds)
+            longest_cpu.add_metric(labels, pauses.longest_cpu)
+            collected.add_metric(labels, pauses.collected)
+        yield from (histogram, longest, cpu, longest_cpu, collected)
 
 
 def process_registry(

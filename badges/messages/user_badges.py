@@ -4,10 +4,12 @@ local activities (`load_catalogue`, `record_progress`, `load_held_events`, `reco
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from typing import Any, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, ValidatorFunctionWrapHandler, model_validator
 
 from badges.domain.definitions import BadgeDefinition
 from badges.domain.events import BadgeEvent
@@ -17,10 +19,36 @@ from badges.messages.comparisons import ComparativeResults
 
 
 class CatalogueSnapshot(BaseModel):
-    """Every badge's newest definition at a catalogue revision (0: the built-in legacy badges)."""
+    """Every badge's newest definition at a catalogue revision (0: the built-in legacy badges).
+
+    Read from a payload (every member workflow's input carries one), an equal snapshot read before
+    is returned instead of a new one: a worker caches thousands of member workflows, and each
+    copy of the catalogue is some 250 objects that every full garbage collection walks
+    (bench/worker_gc.py). So a snapshot is never changed in place: a newer one replaces it."""
 
     revision: int = 0
     badges: list[BadgeDefinition] = Field(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_copy(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> CatalogueSnapshot:
+        # Only what is read from JSON (a payload: the data converter's `validate_json`); a snapshot
+        # built in code is its own object, as `__init__` must return.
+        if info.mode != "json" or not isinstance(value, dict):
+            return cast(CatalogueSnapshot, handler(value))
+        key = json.dumps(value, sort_keys=True)
+        found = _READ_SNAPSHOTS.get(key)
+        if found is None:
+            found = cast(CatalogueSnapshot, handler(value))
+            if len(_READ_SNAPSHOTS) >= READ_SNAPSHOTS_KEPT:
+                _READ_SNAPSHOTS.pop(next(iter(_READ_SNAPSHOTS)))
+            _READ_SNAPSHOTS[key] = found
+        return found
+
+
+# The snapshots read so far, by their content: the few revisions the live workflows hold.
+READ_SNAPSHOTS_KEPT = 16
+_READ_SNAPSHOTS: dict[str, CatalogueSnapshot] = {}
 
 
 class ReevaluationRequest(BaseModel):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any, Self
 
+from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -45,12 +47,41 @@ class RefusedPayloadConverter(EncodingPayloadConverter):
         raise ApplicationError(f"payload refused: {reason}", type=PAYLOAD_REFUSED, non_retryable=True)
 
 
+@functools.lru_cache(maxsize=1024)
+def shared_type_adapter(type_hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(type_hint)
+
+
+class SharedAdaptersJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic JSON with one `TypeAdapter` per type for the whole process. The SDK makes a payload
+    converter for every workflow run it caches, and `temporalio.contrib.pydantic`'s keeps its own
+    adapters: a worker caching 300 runs held some 1,500 of them (objects every full garbage
+    collection walks), and each new run built its adapters again (bench/RESULTS.md, *Worker
+    garbage collection*)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_cached_type_adapters=0)
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        hint: Any = type_hint if type_hint is not None else Any
+        try:
+            hash(hint)
+        except TypeError:  # an unhashable hint is not cached, as the SDK's converter does
+            return TypeAdapter(hint).validate_json(payload.data)
+        return shared_type_adapter(hint).validate_json(payload.data)
+
+
 class SealedPayloadConverter(PydanticPayloadConverter):
-    """Pydantic JSON, as `temporalio.contrib.pydantic`, plus `RefusedPayloadConverter`."""
+    """Pydantic JSON, as `temporalio.contrib.pydantic` (its type adapters shared by the process),
+    plus `RefusedPayloadConverter`."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._set_converters(*self.converters.values(), RefusedPayloadConverter())
+        converters = [
+            SharedAdaptersJSONConverter() if isinstance(converter, PydanticJSONPlainPayloadConverter) else converter
+            for converter in self.converters.values()
+        ]
+        self._set_converters(*converters, RefusedPayloadConverter())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import pkgutil
@@ -111,7 +112,6 @@ BATCH_WORKFLOWS: list[type] = [
     MasterKeyRotationWorkflow,
     PeerStatsReleaseWorkflow,
 ]
-MAX_CACHED_WORKFLOWS = 10_000
 # Live workflow tasks are fetched by as many polls as the server's backlog asks for (it says so in
 # each poll's answer), not a fixed five: each poll waits on the server's round trip, which grows
 # when a backfill loads it, and five such polls in flight drain fewer tasks a second than members'
@@ -213,7 +213,7 @@ def build_workers(
     common: dict[str, Any] = {
         # The codec refuses payloads not sealed for the workflow's owner; this, calls with too few.
         "interceptors": [FittingArgumentsInterceptor()],
-        "max_cached_workflows": MAX_CACHED_WORKFLOWS,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
         # SIGTERM (a restart): the activities running finish rather than being cancelled mid-write.
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_seconds),
         **(sandbox_everything() if sandboxed else {"workflow_runner": workflow_runner()}),
@@ -267,6 +267,13 @@ async def forget_erased_keys(libpq_url: str, keys: KeyStore) -> None:
             await asyncio.sleep(1.0)
 
 
+def settle_heap(settings: Settings) -> None:
+    """Once started: the start-up objects out of the collector's reach, and its thresholds as
+    configured (`BADGES_WORKER_GC_THRESHOLDS`, docs/deployment.md: What scales how)."""
+    freeze_startup_heap()
+    gc.set_threshold(*settings.parsed_worker_gc_thresholds)
+
+
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=5)
     pool = await open_pool(settings.libpq_url)
@@ -309,7 +316,7 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     erasures = asyncio.create_task(forget_erased_keys(settings.libpq_url, keys))
-    freeze_startup_heap()
+    settle_heap(settings)
     polled = [
         f"{worker.task_queue} ({role})" for role, worker in (("live", workers.live), ("batch", workers.batch)) if worker
     ]

@@ -194,3 +194,23 @@ async def test_a_stopping_worker_gives_running_activities_the_configured_time_to
         assert workers.live is not None and workers.batch is not None
         for worker in (workers.live, workers.batch):
             assert worker.config().get("graceful_shutdown_timeout") == timedelta(seconds=17.5)
+
+
+async def test_each_worker_caches_as_many_workflow_runs_as_configured(
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> None:
+    """`BADGES_WORKER_MAX_CACHED_WORKFLOWS` bounds the sticky cache, and so the worker's full
+    garbage collections, which walk every cached run (docs/deployment.md: What scales how)."""
+    async with make_webhook_client() as http:
+        settings = system_settings.model_copy(
+            update={"task_queue": f"tq-{uuid.uuid4()}", "worker_max_cached_workflows": 1234}
+        )
+        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
+        assert workers.live is not None and workers.batch is not None
+        assert workers.live.config().get("max_cached_workflows") == 1234
+        assert workers.batch.config().get("max_cached_workflows") == 1234
+    assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # as documented (docs/operations.md)

@@ -295,7 +295,9 @@ def test_the_proxy_logs_no_query_string_and_keeps_metrics_private() -> None:
     assert ["return", "404"] in directives(location("/metrics"))
 
 
-def test_the_entry_point_stops_gracefully_and_outlasts_clients_keep_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_entry_point_stops_gracefully_and_outlasts_clients_keep_alive(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """`python -m badges.cli.api` hands uvicorn the restart settings: requests in flight get
     `BADGES_API_SHUTDOWN_SECONDS` after the drain, a new worker process up to a minute to start,
     and an idle connection stays open longer than clients keep theirs (uvicorn's own 5 s races
@@ -309,6 +311,9 @@ def test_the_entry_point_stops_gracefully_and_outlasts_clients_keep_alive(monkey
     monkeypatch.setenv("BADGES_IDENTITY_PEPPER", "p" * 20)
     monkeypatch.setenv("BADGES_MASTER_KEYS", "k1:" + "A" * 43 + "=")
     monkeypatch.setenv("BADGES_API_SHUTDOWN_SECONDS", "7")
+    # main() points the processes at a metrics folder through the environment: one that is unset
+    # again after this test (a folder left in it would put every later app into multiprocess mode).
+    monkeypatch.setenv(api.MULTIPROCESS_DIR, str(tmp_path))
     ran: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
     api.main(["--workers", "2"])

@@ -47,6 +47,10 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     pauses = GcPauses()
     gc.callbacks.append(pauses)
     try:
+        cycles = [[] for _ in range(10)]
+        for cycle in cycles:
+            cycle.append(cycle)
+        del cycles, cycle
         gc.collect(2)
     finally:
         gc.callbacks.remove(pauses)
@@ -61,3 +65,30 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     assert counts["2"] == 1
     longest = {sample.labels["generation"]: sample.value for sample in families["badges_gc_pause_max_seconds"].samples}
     assert longest["2"] > 0
+    # The ten lists that held only themselves were freed by that collection.
+    freed = {sample.labels["generation"]: sample.value for sample in families["badges_gc_collected_objects"].samples}
+    assert freed["2"] >= 10
+
+
+def test_a_pause_s_cpu_time_is_kept_beside_its_wall_clock_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collection that waited for a core (wall 0.3 s, CPU 0.05 s) is told apart from a long one."""
+    pauses = GcPauses()
+    for (started, ended), (cpu_started, cpu_ended) in (((0.0, 0.3), (1.0, 1.05)), ((1.0, 1.02), (2.0, 2.02))):
+        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda started=started: started)
+        monkeypatch.setattr(badges.heap.time, "thread_time", lambda cpu_started=cpu_started: cpu_started)
+        pauses("start", {"generation": 2})
+        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda ended=ended: ended)
+        monkeypatch.setattr(badges.heap.time, "thread_time", lambda cpu_ended=cpu_ended: cpu_ended)
+        pauses("stop", {"generation": 2})
+    found = pauses.pauses()[2]
+    assert abs(found.longest - 0.3) < 1e-9 and abs(found.longest_cpu - 0.05) < 1e-9
+    assert abs(found.cpu_seconds - 0.07) < 1e-9
+    registry = CollectorRegistry()
+    registry.register(GcPauseCollector(pauses))
+    samples = {
+        (sample.name, sample.labels["generation"]): sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+    }
+    assert abs(samples[("badges_gc_pause_cpu_seconds_total", "2")] - 0.07) < 1e-9
+    assert abs(samples[("badges_gc_pause_max_cpu_seconds", "2")] - 0.05) < 1e-9
