@@ -36,7 +36,9 @@ import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -382,9 +384,10 @@ class Run:
             ports = [int(stack.api_url.rsplit(":", 1)[1])]
             pids = [stack.pids["api"][0]]
             extra = []
+            api_log = open(Path(tempfile.gettempdir()) / "badges-bench-connections-api.log", "ab")  # noqa: SIM115
             for _ in range(args.api_processes - 1):
                 port = free_port()
-                process = start_api(stack.env, port, None, processes=1, ws_max_size=stack.settings.ws_max_size)
+                process = start_api(stack.env, port, api_log, processes=1, ws_max_size=stack.settings.ws_max_size)
                 extra.append(process)
                 ports.append(port)
                 pids.append(process.pid)
@@ -394,6 +397,7 @@ class Run:
             finally:
                 for process in extra:
                     stop(process)
+                api_log.close()
         results["config"] = {
             "api_processes": args.api_processes,
             "client_processes": self.clients,
@@ -432,6 +436,7 @@ class Run:
             ours, theirs = context.Pipe()
             process = context.Process(target=client_process, args=(plan, theirs, deliveries), daemon=True)
             process.start()
+            theirs.close()  # the client's end: with it closed here, a dead client is EOF, not a hang
             pipes.append(ours)
             processes.append(process)
         reader = asyncio.get_running_loop().run_in_executor(None, self._drain, deliveries)
@@ -492,6 +497,9 @@ class Run:
                 outcomes.append(outcome)
                 print(json.dumps(outcome), file=sys.stderr, flush=True)
             return outcomes
+        except BaseException:
+            traceback.print_exc()  # now: tearing down the clients and the stack can take a while
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.command(pipes, "close", [None] * len(pipes)), 60)

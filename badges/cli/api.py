@@ -18,6 +18,7 @@ import uvicorn
 from badges.config import Settings
 
 APP = "badges.api.app:app_from_environment"
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         ws_max_size=settings.ws_max_size,
         # Stream messages are small JSON: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
+        # Open streams (SSE and WebSocket) never finish by themselves: on shutdown they are cut
+        # after this long, and their clients resume elsewhere from their last id.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from badges.api import hub
-from badges.api.hub import StreamMessage, SubscriberOverflowError, Subscription
+from badges.api.hub import MemberErasedError, StreamMessage, SubscriberOverflowError, Subscription
 
 
 async def test_after_an_overflow_nothing_later_is_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,3 +22,23 @@ async def test_after_an_overflow_nothing_later_is_delivered(monkeypatch: pytest.
     with pytest.raises(SubscriberOverflowError):
         await subscription.next()
     assert delivered == [1, 2, 3]
+
+
+async def test_a_waiting_reader_is_woken_by_a_message_and_an_idle_stream_holds_no_buffer() -> None:
+    subscription = Subscription(uuid.uuid4(), start_id=0)
+    reader = asyncio.create_task(subscription.next())
+    await asyncio.sleep(0)
+    subscription.offer(StreamMessage(1, "progress", {}))
+    assert (await reader).id == 1
+    # What an open stream holds while idle: no buffer, no waiter once it has its message.
+    assert subscription._pending is None and subscription._waiter is None
+    assert not hasattr(subscription, "__dict__")
+
+
+async def test_an_erasure_wakes_a_waiting_reader_and_ends_the_stream() -> None:
+    subscription = Subscription(uuid.uuid4(), start_id=0)
+    reader = asyncio.create_task(subscription.next())
+    await asyncio.sleep(0)
+    subscription.end_erased()
+    with pytest.raises(MemberErasedError):
+        await reader

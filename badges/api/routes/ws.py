@@ -275,10 +275,13 @@ class MemberSocket:
         try:
             # Closed on the way out even when cancelled mid-send, so the hub drops the subscription at once.
             messages = cast(
-                AsyncGenerator[StreamMessage, None], self.services.hub.messages(self.member_id, self.start.result())
+                AsyncGenerator[StreamMessage | None, None],
+                self.services.hub.messages(self.member_id, self.start.result()),
             )
             async with contextlib.aclosing(messages) as stream:
                 async for message in stream:
+                    if message is None:
+                        continue  # no heartbeat asked for: uvicorn pings the socket itself
                     await self.send(json.dumps({"id": message.id, "type": message.kind, "data": message.payload}))
         except SubscriberOverflowError as exc:
             # The client reconnects with its last id and misses nothing.
