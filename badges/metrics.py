@@ -4,6 +4,7 @@ each bank provider's health, read when scraped, so the hot path only counts."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
@@ -135,7 +136,12 @@ class GcPauseCollector(Collector):
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
             longest.add_metric([str(generation)], pauses.longest)
-        yield from (histogram, longest)
+        frozen = GaugeMetricFamily(
+            "badges_gc_frozen_objects",
+            "Objects out of the collector's reach (start-up, and what survived while streams were held).",
+        )
+        frozen.add_metric([], gc.get_freeze_count())
+        yield from (histogram, longest, frozen)
 
 
 def process_registry(

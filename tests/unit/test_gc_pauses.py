@@ -61,3 +61,28 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     assert counts["2"] == 1
     longest = {sample.labels["generation"]: sample.value for sample in families["badges_gc_pause_max_seconds"].samples}
     assert longest["2"] > 0
+
+
+def test_survivors_are_frozen_out_of_the_collectors_walks_and_still_freed_when_dropped() -> None:
+    class Stream:  # stands for what an open stream holds
+        pass
+
+    before = gc.get_freeze_count()
+    held = [Stream() for _ in range(1_000)]
+    try:
+        frozen = badges.heap.freeze_survivors()
+        assert frozen >= before + 1_000
+        assert not any(isinstance(o, Stream) for o in gc.get_objects())  # no collection walks them
+        held.clear()  # the streams close: reference counts free them, frozen or not
+        assert gc.get_freeze_count() <= frozen - 1_000
+    finally:
+        gc.unfreeze()
+
+
+def test_the_frozen_count_is_exported() -> None:
+    registry = CollectorRegistry()
+    registry.register(GcPauseCollector(GcPauses()))
+    samples = {
+        s.name: s.value for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples
+    }
+    assert samples["badges_gc_frozen_objects"] == gc.get_freeze_count()
