@@ -19,6 +19,7 @@ from badges.config import Settings
 
 APP = "badges.api.app:app_from_environment"
 GRACEFUL_SHUTDOWN_SECONDS = 5
+WS_PING_SECONDS = 20.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
         # Open streams (SSE and WebSocket) never finish by themselves: on shutdown they are cut
         # after this long, and their clients resume elsewhere from their last id.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # A WebSocket whose client answers no ping within 20 s is closed and its stream let go
+        # (SSE streams write a heartbeat every 15 s instead: badges/api/event_stream.py).
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=WS_PING_SECONDS,
     )
 
 
