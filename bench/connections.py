@@ -415,6 +415,8 @@ class Run:
         return await bare_signals(stack, 200, 10.0)
 
     async def steps(self, stack: Any, ports: list[int], pids: list[int], settle: Any) -> list[dict[str, Any]]:
+        import psycopg
+
         from badges.api.auth import issue_token
 
         args = self.args
@@ -439,8 +441,10 @@ class Run:
             theirs.close()  # the client's end: with it closed here, a dead client is EOF, not a hang
             pipes.append(ours)
             processes.append(process)
+        # Opened before the load: under it, the API processes' pools take every connection the
+        # database allows.
+        self.database = await psycopg.AsyncConnection.connect(stack.settings.libpq_url, autocommit=True)
         reader = asyncio.get_running_loop().run_in_executor(None, self._drain, deliveries)
-        self.stop_draining = False
         metrics = [f"http://{HOST}:{port}/metrics" for port in ports]
         try:
             # Idle: every process has served one stream of each kind (the code paths loaded).
@@ -503,7 +507,7 @@ class Run:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.command(pipes, "close", [None] * len(pipes)), 60)
-            self.stop_draining = True
+            await self.database.close()
             deliveries.put(None)
             await reader
             for process in processes:
@@ -635,29 +639,27 @@ class Run:
     async def probe_outbox(self, stack: Any, subs: list[str]) -> dict[str, Any]:
         """Insight rows appended straight to the outbox, one per random member, at the probe rate:
         commit → arrival is the tail and the fan-out alone."""
-        import psycopg
-
         from badges.db.outbox import append_insight
 
         pepper = stack.settings.identity_pepper.encode()
         digests = {hmac.new(pepper, sub.encode(), hashlib.sha256).digest(): sub for sub in subs}
-        async with await psycopg.AsyncConnection.connect(stack.settings.libpq_url, autocommit=True) as connection:
-            rows = await (
-                await connection.execute(
-                    "SELECT subject_digest, id FROM members WHERE subject_digest = ANY(%s)", (list(digests),)
-                )
-            ).fetchall()
-            ids = {digests[bytes(digest)]: member_id for digest, member_id in rows}
-            sent: list[tuple[str, str, float]] = []
-            began = time.perf_counter()
-            for n, sub in enumerate(subs):
-                delay = began + n / self.args.probe_rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                marker = uuid.uuid4().hex
-                async with connection.transaction():
-                    await append_insight(connection, ids[sub], {"probe": marker})
-                sent.append((sub, marker, time.time()))
+        connection = self.database
+        rows = await (
+            await connection.execute(
+                "SELECT subject_digest, id FROM members WHERE subject_digest = ANY(%s)", (list(digests),)
+            )
+        ).fetchall()
+        ids = {digests[bytes(digest)]: member_id for digest, member_id in rows}
+        sent: list[tuple[str, str, float]] = []
+        began = time.perf_counter()
+        for n, sub in enumerate(subs):
+            delay = began + n / self.args.probe_rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            marker = uuid.uuid4().hex
+            async with connection.transaction():
+                await append_insight(connection, ids[sub], {"probe": marker})
+            sent.append((sub, marker, time.time()))
         latencies: list[float] = []
         deadline = time.perf_counter() + 30
         pending = list(sent)
