@@ -61,15 +61,20 @@ class GenerationPauses:
     seconds: float
     longest: float
     buckets: tuple[int, ...]  # pauses at most each of PAUSE_BUCKETS' bounds, cumulative
+    # The most CPU one collection used: the pause it would be on a machine with a core to spare
+    # (on a busy one the wall-clock pause also holds the time the process waited for a core).
+    longest_cpu: float = 0.0
 
 
 class GcPauses:
     """Every collection's pause, by generation, timed by `gc.callbacks` (the interpreter calls
     them just before and after each collection, in the collecting thread, with the world
-    stopped). Costs two clock reads a collection; `pauses` is read by the metrics collector."""
+    stopped). Costs four clock reads a collection; `pauses` is read by the metrics collector."""
 
     def __init__(self) -> None:
         self._started = 0.0
+        self._started_cpu = 0.0
+        self._longest_cpu = [0.0, 0.0, 0.0]
         self._lock = threading.Lock()
         self._count = [0, 0, 0]
         self._seconds = [0.0, 0.0, 0.0]
@@ -79,13 +84,16 @@ class GcPauses:
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
             return
         pause = time.perf_counter() - self._started
+        cpu = time.thread_time() - self._started_cpu
         generation = info["generation"]
         with self._lock:
             self._count[generation] += 1
             self._seconds[generation] += pause
             self._longest[generation] = max(self._longest[generation], pause)
+            self._longest_cpu[generation] = max(self._longest_cpu[generation], cpu)
             first = bisect.bisect_left(PAUSE_BUCKETS, pause)
             if first < len(PAUSE_BUCKETS):
                 self._buckets[generation][first] += 1
@@ -99,7 +107,11 @@ class GcPauses:
                     total += count
                     cumulative.append(total)
                 found[generation] = GenerationPauses(
-                    self._count[generation], self._seconds[generation], self._longest[generation], tuple(cumulative)
+                    self._count[generation],
+                    self._seconds[generation],
+                    self._longest[generation],
+                    tuple(cumulative),
+                    self._longest_cpu[generation],
                 )
             return found
 

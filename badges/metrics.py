@@ -132,16 +132,22 @@ class GcPauseCollector(Collector):
         longest = GaugeMetricFamily(
             "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", labels=["generation"]
         )
+        longest_cpu = GaugeMetricFamily(
+            "badges_gc_pause_cpu_max_seconds",
+            "The most CPU one garbage collection used so far: its pause on a machine with a core to spare.",
+            labels=["generation"],
+        )
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             histogram.add_metric([str(generation)], [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
             longest.add_metric([str(generation)], pauses.longest)
+            longest_cpu.add_metric([str(generation)], pauses.longest_cpu)
         frozen = GaugeMetricFamily(
             "badges_gc_frozen_objects",
             "Objects out of the collector's reach (start-up, and what survived while streams were held).",
         )
         frozen.add_metric([], gc.get_freeze_count())
-        yield from (histogram, longest, frozen)
+        yield from (histogram, longest, longest_cpu, frozen)
 
 
 def process_registry(

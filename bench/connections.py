@@ -152,11 +152,14 @@ class Pauses:
     collections: dict[str, int]  # by generation
     longest_s: dict[str, float]
     over_target: int  # collections that stopped the process longer than PAUSE_TARGET_SECONDS
+    # The most CPU one collection used: its pause on a machine with a core to spare.
+    longest_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 def parse_gc_pauses(exposition: str) -> Pauses:
     collections: dict[str, int] = {}
     longest: dict[str, float] = {}
+    longest_cpu: dict[str, float] = {}
     within: dict[str, float] = {}
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
@@ -167,10 +170,12 @@ def parse_gc_pauses(exposition: str) -> Pauses:
                 collections[generation] = int(sample.value)
             elif sample.name == "badges_gc_pause_max_seconds":
                 longest[generation] = sample.value
+            elif sample.name == "badges_gc_pause_cpu_max_seconds":
+                longest_cpu[generation] = sample.value
             elif sample.name == "badges_gc_pause_seconds_bucket" and float(sample.labels["le"]) == PAUSE_TARGET_SECONDS:
                 within[generation] = sample.value
     over = sum(count - int(within.get(generation, 0)) for generation, count in collections.items())
-    return Pauses(collections, longest, over)
+    return Pauses(collections, longest, over, longest_cpu)
 
 
 def pauses_between(before: Pauses, after: Pauses) -> dict[str, Any]:
@@ -179,6 +184,7 @@ def pauses_between(before: Pauses, after: Pauses) -> dict[str, Any]:
         "over_100ms": after.over_target - before.over_target,
         # The gauge is the process's longest so far (start-up included).
         "longest_ms_so_far": {g: round(s * 1000, 1) for g, s in sorted(after.longest_s.items())},
+        "longest_cpu_ms_so_far": {g: round(s * 1000, 1) for g, s in sorted(after.longest_cpu_s.items())},
     }
 
 
@@ -495,6 +501,9 @@ class Run:
                         a.over_target - b.over_target for b, a in zip(pauses_idle, pauses, strict=True)
                     ),
                     "gc_longest_ms": round(max((s for p in pauses for s in p.longest_s.values()), default=0) * 1000, 1),
+                    "gc_longest_cpu_ms": round(
+                        max((s for p in pauses for s in p.longest_cpu_s.values()), default=0) * 1000, 1
+                    ),
                     **delivery,
                     "load_average": [round(v, 2) for v in os.getloadavg()],
                 }

@@ -43,6 +43,27 @@ def test_pauses_fall_in_the_right_buckets(monkeypatch: pytest.MonkeyPatch) -> No
     assert by_bound[2.5] == 3  # the 3 s pause is only in +Inf
 
 
+def test_a_pause_spent_waiting_for_a_core_is_told_from_the_collectors_own_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses = GcPauses()
+    # 2 s on the wall clock, of which the collection used 0.05 s of CPU (a busy machine).
+    monkeypatch.setattr(badges.heap.time, "perf_counter", lambda: 10.0)
+    monkeypatch.setattr(badges.heap.time, "thread_time", lambda: 1.0)
+    pauses("start", {"generation": 2})
+    monkeypatch.setattr(badges.heap.time, "perf_counter", lambda: 12.0)
+    monkeypatch.setattr(badges.heap.time, "thread_time", lambda: 1.05)
+    pauses("stop", {"generation": 2})
+    found = pauses.pauses()[2]
+    assert abs(found.longest - 2.0) < 1e-9 and abs(found.longest_cpu - 0.05) < 1e-9
+    registry = CollectorRegistry()
+    registry.register(GcPauseCollector(pauses))
+    exported = {
+        (s.name, s.labels.get("generation")): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+    assert abs(exported[("badges_gc_pause_cpu_max_seconds", "2")] - 0.05) < 1e-9
+
+
 def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
     pauses = GcPauses()
     gc.callbacks.append(pauses)
