@@ -439,7 +439,11 @@ class Run:
         for client in range(self.clients):
             mine = [c for c in planned if c.client == client]
             plan = ClientPlan(
-                client, client_source(client), ports, [(c.sub, c.kind, c.api, tokens[c.sub]) for c in mine]
+                client,
+                client_source(client),
+                ports,
+                [(c.sub, c.kind, c.api, tokens[c.sub]) for c in mine],
+                concurrency=max(1, args.opening // self.clients),
             )
             ours, theirs = context.Pipe()
             process = context.Process(target=client_process, args=(plan, theirs, deliveries), daemon=True)
@@ -588,10 +592,13 @@ class Run:
                 sent = time.time()
                 port = ports[by_sub[sub].api]
                 headers = {"Authorization": f"Bearer {tokens[sub]}"}
-                async with http.post(f"http://{HOST}:{port}/v1/events", json=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 202:
-                        return None
+                try:
+                    async with http.post(f"http://{HOST}:{port}/v1/events", json=body, headers=headers) as response:
+                        await response.read()
+                        if response.status != 202:
+                            return None
+                except (aiohttp.ClientError, TimeoutError):
+                    return None  # counted as missing
                 return sub, counts[sub], sent
 
             async def paced(subs: list[str]) -> list[tuple[str, int, float] | None]:
@@ -704,6 +711,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-count", type=int, default=300, help="measured updates of each kind")
     parser.add_argument("--probe-rate", type=float, default=20.0, help="targeted updates per second")
     parser.add_argument("--settle-limit", type=float, default=600.0)
+    parser.add_argument(
+        "--opening",
+        type=int,
+        default=100,
+        help="connections being opened at once over all clients (each authenticates its member and starts "
+        "their workflow: the API processes' database pools bound how many can)",
+    )
     return parser.parse_args(argv)
 
 
