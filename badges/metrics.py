@@ -5,6 +5,7 @@ only counts. The API's own (requests, events, streams, outbox, rewards) are in `
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
@@ -169,7 +170,7 @@ class GcPauseCollector(Collector):
         )
         longest_cpu = GaugeMetricFamily(
             "badges_gc_pause_max_cpu_seconds",
-            "The most CPU time one garbage collection took so far.",
+            "The most CPU one garbage collection used so far: its pause on a machine with a core to spare.",
             labels=["generation", *names],
         )
         for generation, pauses in self._pauses.pauses().items():
@@ -180,7 +181,12 @@ class GcPauseCollector(Collector):
             cpu.add_metric(labels, pauses.cpu_seconds)
             longest_cpu.add_metric(labels, pauses.longest_cpu)
             collected.add_metric(labels, pauses.collected)
-        yield from (histogram, longest, cpu, longest_cpu, collected)
+        frozen = GaugeMetricFamily(
+            "badges_gc_frozen_objects",
+            "Objects out of the collector's reach (start-up, and what survived while streams were held).",
+        )
+        frozen.add_metric([], gc.get_freeze_count())
+        yield from (histogram, longest, cpu, longest_cpu, collected, frozen)
 
 
 def process_registry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,7 +59,7 @@ from badges.db.engine import make_engine
 from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
-from badges.heap import freeze_startup_heap
+from badges.heap import freeze_startup_heap, keep_survivors_frozen
 from badges.temporal import connect
 
 
@@ -76,7 +77,9 @@ class CodecCors:
             await self._app(scope, receive, send)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI:
+    """`keep_heap_frozen`: the process's garbage-collection policy for many open streams
+    (`badges.heap.keep_survivors_frozen`), for a process that runs only this app."""
     metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -121,9 +124,12 @@ def create_app(settings: Settings) -> FastAPI:
         )
         # From here a SIGTERM drains this process first (uvicorn's handlers are in place by now).
         drain.install(hub.end_streams)
+        freezer = asyncio.create_task(keep_survivors_frozen(), name="gc-freezer") if keep_heap_frozen else None
         try:
             yield
         finally:
+            if freezer is not None:
+                freezer.cancel()
             drain.uninstall()
             await intake.signalled.close()
             await throttle.stop()
@@ -199,6 +205,6 @@ def app_from_environment() -> FastAPI:
     """Entry point for `uvicorn --factory badges.api.app:app_from_environment` (and for
     `python -m badges.cli.api`, which the image runs): the app, with server logs that name no token."""
     redact_server_logs()
-    app = create_app(Settings())  # type: ignore[call-arg]
+    app = create_app(Settings(), keep_heap_frozen=True)  # type: ignore[call-arg]
     freeze_startup_heap()
     return app

@@ -4,6 +4,7 @@ rows out to the streams (SSE, WebSocket) of the members they belong to."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -39,16 +40,28 @@ class MemberErasedError(Exception):
     """The member was erased while their stream was open: the stream ends, and reconnecting gets 410."""
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class ProcessStoppingError(Exception):
     """This API process is shutting down (a restart): the stream ends with a hint to reconnect, and
     the client resumes from its Last-Event-ID on another process, missing nothing."""
 
 
 class Subscription:
+    """One open stream's messages not yet taken. Held by every connected stream for its whole life,
+    so it holds as little as it can while idle: no buffer until a message comes, and one future
+    while its reader waits (an `asyncio.Queue` would hold four deques and an event, ~3 KB)."""
+
+    __slots__ = ("_pending", "_waiter", "erased", "overflowed", "start_id", "stopping", "user_id")
+
     def __init__(self, user_id: uuid.UUID, start_id: int) -> None:
         self.user_id = user_id
         self.start_id = start_id
-        self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self._pending: collections.deque[StreamMessage] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.erased = False
         self.stopping = False
@@ -56,34 +69,53 @@ class Subscription:
     def offer(self, message: StreamMessage) -> None:
         if self.overflowed:
             return  # once a message is dropped, later ones would leave a gap behind the client's id
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self._pending is None:
+            self._pending = collections.deque()
+        if len(self._pending) >= SUBSCRIBER_BUFFER:
             self.overflowed = True
+        else:
+            self._pending.append(message)
+        self._wake()
 
     def end_erased(self) -> None:
         self.erased = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)  # wakes a waiting reader; a full queue has no waiter
+        self._wake()
 
     def end_stopping(self) -> None:
         self.stopping = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+        self._wake()
 
-    async def next(self) -> StreamMessage:
-        if self.erased:
-            raise MemberErasedError()
-        if self.stopping:
-            raise ProcessStoppingError()
-        if self.overflowed and self._queue.empty():
-            raise SubscriberOverflowError()
-        message = await self._queue.get()
-        if self.erased:
-            raise MemberErasedError()
-        if message is None or self.stopping:  # a message taken now is sent again after the reconnect
-            raise ProcessStoppingError()
-        return message
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _wake(self._waiter)
+
+    async def next(self, idle_seconds: float | None = None) -> StreamMessage | None:
+        """The next message; None once `idle_seconds` pass without one (time for a heartbeat).
+        The wait is a timer on the future, not a cancellation, so it can be used from inside a
+        generator without ending it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.erased:
+                raise MemberErasedError()
+            if self.stopping:  # a message not yet taken is sent again after the reconnect
+                raise ProcessStoppingError()
+            if self._pending:
+                message = self._pending.popleft()
+                if not self._pending:
+                    self._pending = None  # an idle stream holds no buffer
+                return message
+            if self.overflowed:
+                raise SubscriberOverflowError()
+            waiter = self._waiter = loop.create_future()
+            timer = None if idle_seconds is None else loop.call_later(idle_seconds, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if idle_seconds is not None and not self._pending and not (self.erased or self.overflowed or self.stopping):
+                return None
 
 
 class OutboxHub:
@@ -142,10 +174,13 @@ class OutboxHub:
             if not subscribers:
                 del self._subscribers[subscription.user_id]
 
-    async def messages(self, user_id: uuid.UUID, after_id: int | None) -> AsyncIterator[StreamMessage]:
+    async def messages(
+        self, user_id: uuid.UUID, after_id: int | None, idle_seconds: float | None = None
+    ) -> AsyncIterator[StreamMessage | None]:
         """A member's messages: those after `after_id` from the table, then live ones, each once.
 
-        With no `after_id`, only messages written from now on.
+        With no `after_id`, only messages written from now on. With `idle_seconds`, a None each
+        time that long passes without a message (the stream's heartbeat).
         """
         subscription = self.subscribe(user_id)
         try:
@@ -155,8 +190,10 @@ class OutboxHub:
                     cursor = message.id
                     yield message
             while True:
-                message = await subscription.next()
-                if message.id > cursor:
+                message = await subscription.next(idle_seconds)
+                if message is None:
+                    yield None
+                elif message.id > cursor:
                     cursor = message.id
                     yield message
         finally:

@@ -30,6 +30,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 APP = "badges.api.app:app_from_environment"
 WORKER_START_SECONDS = 60
+WS_PING_SECONDS = 20.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +71,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         # A new worker process (SIGHUP, or one replacing a dead one) may take this long to start
         # serving on a busy machine before uvicorn gives up on it (its default is 5 s).
         timeout_worker_healthcheck=WORKER_START_SECONDS,
+        # A WebSocket whose client answers no ping within 20 s is closed and its stream let go
+        # (SSE streams write a heartbeat every 15 s instead: badges/api/event_stream.py).
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=WS_PING_SECONDS,
     )
 
 

@@ -408,12 +408,12 @@ async def test_closed_sockets_leave_no_tasks_or_subscriptions_behind(
     # A client that says goodbye.
     async with open_socket(api_url, headers=headers) as socket:
         await socket.ping()
-        assert len(socket_tasks()) == 3 and await subscribers() == baseline + 1  # read, forward, expiry
+        assert len(socket_tasks()) == 2 and await subscribers() == baseline + 1  # read, forward (expiry: a timer)
     assert await settled(baseline)
     # A client that vanishes without a close frame.
     async with open_socket(api_url, headers=headers) as socket:
         await socket.ping()
-        assert len(socket_tasks()) == 3
+        assert len(socket_tasks()) == 2
         socket.connection.transport.abort()
     assert await settled(baseline)
     # The server closing (an oversized frame).

@@ -9,7 +9,14 @@ import uuid
 import pytest
 
 from badges.api import hub
-from badges.api.hub import OutboxHub, ProcessStoppingError, StreamMessage, SubscriberOverflowError, Subscription
+from badges.api.hub import (
+    MemberErasedError,
+    OutboxHub,
+    ProcessStoppingError,
+    StreamMessage,
+    SubscriberOverflowError,
+    Subscription,
+)
 
 
 async def test_after_an_overflow_nothing_later_is_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +45,23 @@ async def test_a_stopping_process_ends_every_stream_waiting_and_any_opened_later
     later.offer(StreamMessage(1, "progress", {}))
     with pytest.raises(ProcessStoppingError):
         await later.next()
+
+
+async def test_a_waiting_reader_is_woken_by_a_message_and_an_idle_stream_holds_no_buffer() -> None:
+    subscription = Subscription(uuid.uuid4(), start_id=0)
+    reader = asyncio.create_task(subscription.next())
+    await asyncio.sleep(0)
+    subscription.offer(StreamMessage(1, "progress", {}))
+    assert (await reader).id == 1
+    # What an open stream holds while idle: no buffer, no waiter once it has its message.
+    assert subscription._pending is None and subscription._waiter is None
+    assert not hasattr(subscription, "__dict__")
+
+
+async def test_an_erasure_wakes_a_waiting_reader_and_ends_the_stream() -> None:
+    subscription = Subscription(uuid.uuid4(), start_id=0)
+    reader = asyncio.create_task(subscription.next())
+    await asyncio.sleep(0)
+    subscription.end_erased()
+    with pytest.raises(MemberErasedError):
+        await reader

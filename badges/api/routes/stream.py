@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from badges.api.deps import MemberId, MemberPrincipal, ServicesDep
+from badges.api.event_stream import EventStream, heartbeat
 from badges.api.hub import MemberErasedError, ProcessStoppingError, SubscriberOverflowError
 from badges.api.metrics import connected
 from badges.api.problems import Problem
@@ -38,24 +39,24 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     return int(raw)
 
 
-@router.get("/v1/me/stream", response_class=EventSourceResponse)
+@router.get("/v1/me/stream", response_class=EventStream)
 async def stream(
     member_id: MemberId,
     principal: MemberPrincipal,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     after_id = parse_last_event_id(last_event_id, last_event_id_query)
     await services.intake.start_ahead(member_id)
     # The token was checked once, at open: the stream ends when the token does, as the WebSocket
     # closes then, so a stream never outlives the authority it was opened with.
     expires_at = principal.expires_at
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncGenerator[ServerSentEvent, None]:
         last_sent = after_id
         deadline = None if expires_at is None else asyncio.get_running_loop().time() + (expires_at - time.time())
-        messages = services.hub.messages(member_id, after_id)
+        messages = services.hub.messages(member_id, after_id, idle_seconds=PING_SECONDS)
         try:
             with connected(services.metrics, "sse"):
                 async with contextlib.aclosing(messages):
@@ -69,6 +70,9 @@ async def stream(
                         except TimeoutError:
                             yield reauthenticate(last_sent)
                             return
+                        if message is None:
+                            yield heartbeat()
+                            continue
                         last_sent = message.id
                         yield ServerSentEvent(id=str(message.id), event=message.kind, data=json.dumps(message.payload))
         except SubscriberOverflowError:
@@ -78,7 +82,7 @@ async def stream(
         except MemberErasedError:
             return  # reconnecting answers 410
 
-    return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+    return EventStream(events(), headers={"Cache-Control": "no-store"})
 
 
 def restart(last_event_id: int | None) -> ServerSentEvent:

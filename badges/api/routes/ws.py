@@ -236,8 +236,9 @@ class MemberSocket:
     async def run(self) -> None:
         forward = asyncio.create_task(self._forward(), name=f"ws-forward-{self.member_id}")
         read = asyncio.create_task(self._read(), name=f"ws-read-{self.member_id}")
-        expiry = asyncio.create_task(self._expire(), name=f"ws-expiry-{self.member_id}")
-        tasks = {forward, read, expiry}
+        # The token's expiry is a timer on a future, not a third task: an open socket holds less.
+        expiry = self._expiry()
+        tasks: set[asyncio.Future[None]] = {forward, read, expiry}
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -257,14 +258,16 @@ class MemberSocket:
         else:
             await close(self.websocket, status.WS_1000_NORMAL_CLOSURE, "")
 
-    async def _expire(self) -> None:
+    def _expiry(self) -> asyncio.Future[None]:
         """The token was checked once, at open: the connection ends when the token does, and the
-        client reconnects with a fresh one (resuming from its last id)."""
-        if self.principal.expires_at is None:
-            await asyncio.Event().wait()
-            return
-        await asyncio.sleep(max(0.0, self.principal.expires_at - time.time()))
-        raise CloseConnection(status.WS_1008_POLICY_VIOLATION, "token expired")
+        client reconnects with a fresh one (resuming from its last id). Fails with that close when
+        the token expires; never completes for a token without expiry."""
+        loop = asyncio.get_running_loop()
+        expired: asyncio.Future[None] = loop.create_future()
+        if self.principal.expires_at is not None:
+            timer = loop.call_later(max(0.0, self.principal.expires_at - time.time()), _close_on_expiry, expired)
+            expired.add_done_callback(lambda _: timer.cancel())
+        return expired
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
@@ -276,10 +279,13 @@ class MemberSocket:
         try:
             # Closed on the way out even when cancelled mid-send, so the hub drops the subscription at once.
             messages = cast(
-                AsyncGenerator[StreamMessage, None], self.services.hub.messages(self.member_id, self.start.result())
+                AsyncGenerator[StreamMessage | None, None],
+                self.services.hub.messages(self.member_id, self.start.result()),
             )
             async with contextlib.aclosing(messages) as stream:
                 async for message in stream:
+                    if message is None:
+                        continue  # no heartbeat asked for: uvicorn pings the socket itself
                     await self.send(json.dumps({"id": message.id, "type": message.kind, "data": message.payload}))
         except SubscriberOverflowError as exc:
             # The client reconnects with its last id and misses nothing.
@@ -350,6 +356,11 @@ class MemberSocket:
             log.exception("unhandled error on a websocket event")
             raise FrameError.of("internal", "An unexpected error occurred; it has been logged.", id=event.id) from exc
         return Ack(id=event.id, status=outcome).model_dump_json()
+
+
+def _close_on_expiry(expired: asyncio.Future[None]) -> None:
+    if not expired.done():
+        expired.set_exception(CloseConnection(status.WS_1008_POLICY_VIOLATION, "token expired"))
 
 
 async def receive_frame(websocket: WebSocket, max_bytes: int) -> str | bytes:
