@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, WebSocket, status
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic_core import from_json
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from badges.api.auth import Principal
@@ -125,10 +126,14 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
     if isinstance(frame, bytes):
         raise FrameError.of("binary-frame", "Messages are JSON text frames; binary frames are not read.")
     try:
-        raw = json.loads(frame)
-    except RecursionError as exc:  # thousands of nested brackets fit in one frame
-        raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
+        # pydantic's parser, not json.loads: thousands of nested brackets fit in one frame, and
+        # json.loads recursing that deep left the interpreter at its recursion limit, where a
+        # garbage collection's callbacks (badges/heap.py) could not run. This one refuses past
+        # 200 levels without recursing in Python.
+        raw = from_json(frame)
     except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
         raise FrameError.of("malformed-frame", "The message is not valid JSON.") from exc
     if not isinstance(raw, dict) or "type" not in raw:
         raise FrameError.of("malformed-frame", 'A message is a JSON object with a "type".')
