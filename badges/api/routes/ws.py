@@ -122,18 +122,38 @@ def field_errors(error: ValidationError, prefix: str, tag: str | None = None) ->
     return errors
 
 
+# json.loads recurses once per level, in the interpreter's own budget (1,000 frames): a frame with
+# at most this many brackets in all stays well inside it, whatever the stack already holds.
+JSON_LOADS_MAX_BRACKETS = 600
+
+
+def parse_json(frame: str) -> Any:
+    """A frame's JSON. pydantic's parser first: it refuses past 200 levels without recursing in
+    Python. json.loads recursing thousands of levels deep left the interpreter at its recursion
+    limit, where a garbage collection's callback (badges/heap.py) could not run. A frame pydantic
+    refuses is read by json.loads only when it has too few brackets to get near that limit, so
+    event data nested a few hundred levels, or holding a lone surrogate, is still answered by the
+    event's bounds (`invalid-event`, with its id); past that, RecursionError or ValueError."""
+    try:
+        return from_json(frame)
+    except ValueError as error:
+        if frame.count("[") + frame.count("{") > JSON_LOADS_MAX_BRACKETS:
+            if "recursion limit" in str(error):
+                raise RecursionError("nested too deeply") from error
+            raise
+    # What pydantic refuses that json.loads reads (a lone surrogate escape, a few hundred levels)
+    # is answered as before, by the event's own bounds.
+    return json.loads(frame)
+
+
 def parse_client_message(frame: str | bytes) -> ClientMessage:
     if isinstance(frame, bytes):
         raise FrameError.of("binary-frame", "Messages are JSON text frames; binary frames are not read.")
     try:
-        # pydantic's parser, not json.loads: thousands of nested brackets fit in one frame, and
-        # json.loads recursing that deep left the interpreter at its recursion limit, where a
-        # garbage collection's callbacks (badges/heap.py) could not run. This one refuses past
-        # 200 levels without recursing in Python.
-        raw = from_json(frame)
+        raw = parse_json(frame)
+    except RecursionError as exc:  # thousands of nested brackets fit in one frame
+        raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
     except ValueError as exc:
-        if "recursion limit" in str(exc):
-            raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
         raise FrameError.of("malformed-frame", "The message is not valid JSON.") from exc
     if not isinstance(raw, dict) or "type" not in raw:
         raise FrameError.of("malformed-frame", 'A message is a JSON object with a "type".')
