@@ -21,8 +21,6 @@ from starlette.types import Receive, Scope, Send
 
 
 class EventStream(Response):
-    media_type = "text/event-stream"
-
     def __init__(
         self,
         events: AsyncGenerator[ServerSentEvent, None],
@@ -31,6 +29,9 @@ class EventStream(Response):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.events = events
+        # On the instance, as sse-starlette sets it: as a class attribute FastAPI would document the
+        # body as one JSON string, and a client checking each event against that schema fails.
+        self.media_type = "text/event-stream"
         self.status_code = status_code
         self.background = None
         self.init_headers({**(headers or {}), "Connection": "keep-alive", "X-Accel-Buffering": "no"})
