@@ -70,7 +70,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("--steps", "10000", "--api-processes", "4"),
         ("--steps", "1000", "--api-processes", "2", "--probes", "20", "--probe-count", "40"),
         (8, 2),
-        ("[-1].held", "[-1].kb_per_connection", "[-1].gc_longest_ms", "[-1].event_to_update_ms.p99"),
+        (
+            "steps[-1].held",
+            "steps[-1].kb_per_connection.pss",
+            "steps[-1].gc_longest_cpu_ms",
+            "steps[-1].event_to_update_ms.p99",
+        ),
     ),
     Benchmark(
         "sync",
@@ -158,7 +163,18 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             "runs[members=1000].full_collections.fill.mean_cpu_ms",
         ),
     ),
-    Benchmark("availability", (), (), (5, 5), ("requests_ok_share", "events_applied_share")),
+    Benchmark("availability", (), (), (5, 5), ("requests.share_2xx", "events.applied_share")),
+    Benchmark(
+        "task_floor",
+        (),
+        ("--seconds", "5", "--workflows", "200", "--repeats", "1"),
+        (3, 1),
+        (
+            "runs[way=signal].server_cpu_ms_per_event",
+            "runs[way=signal_local_activity].server_cpu_ms_per_event",
+            "runs[way=update_local_activity].server_cpu_ms_per_event",
+        ),
+    ),
 )
 
 _STEP = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<pick>[^\]]*)\])?$")

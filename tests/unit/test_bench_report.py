@@ -58,6 +58,21 @@ def test_every_headline_resolves_in_the_shape_its_benchmark_prints() -> None:
     assert found["bare_temporal_signals.signals_per_s"] == 758.6
 
 
+def test_headlines_resolve_in_the_raw_json_the_benchmarks_last_wrote() -> None:
+    """Against committed output, so a headline that names a field its benchmark never printed (as
+    bench.availability's once did) is caught."""
+    written = {
+        "availability": "results-availability-50-quiet.json",
+        "task_floor": "results-task-floor.json",
+        "connections": "results-connections-50k-quiet.json",
+    }
+    bench_dir = Path(__file__).resolve().parents[2] / "bench"
+    for benchmark in (b for b in BENCHMARKS if b.name in written):
+        result = json.loads((bench_dir / written[benchmark.name]).read_text())
+        missing = [path for path in benchmark.headlines if resolve(result, path) is None]
+        assert not missing, (benchmark.name, missing)
+
+
 def test_the_comparison_gives_each_headline_its_previous_value_and_change() -> None:
     previous = report({"realtime": REALTIME})
     newer = json.loads(json.dumps(REALTIME))
