@@ -43,6 +43,7 @@ from badges.api.auth import issue_token
 from badges.domain.identity import user_badges_workflow_id
 from bench.bare_workflow import BareSignalWorkflow
 from bench.stack import Stack, running_stack, settle
+from bench.stats import percentile
 
 # Per member: every event raises one badge's count by one, and no count passes its target, so
 # each event shows up as exactly one progress value on the member's stream.
@@ -160,13 +161,6 @@ def key_cache_hit_rates(
             "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
         }
     return rates
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
 
 
 async def listen(client: aiohttp.ClientSession, member: Member, measured: Measurements, ready: asyncio.Event) -> None:

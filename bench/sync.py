@@ -29,7 +29,7 @@ import psycopg
 
 from badges.api.auth import issue_token
 from badges.banking.sandbox.personas import PERSONAS as SANDBOX_PERSONAS
-from bench.realtime import percentile
+from bench.stats import percentile
 from bench.stack import Stack, running_stack
 
 # Members are spread over every sandbox persona in turn.
