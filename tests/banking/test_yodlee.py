@@ -381,7 +381,9 @@ async def test_refresh_notifications_are_believed_as_far_as_yodlee_confirms_them
     with pytest.raises(ProviderError) as raised:
         await provider.verify_webhook(json.dumps(forged).encode(), {})
     assert raised.value.kind == "invalid"
-    for body in (b"not json", b'{"event": {"info": "DATA_UPDATES.USER_DATA"}}'):
+    # Nested past what json.loads reads inside the interpreter's recursion limit: a RecursionError (a 500) before.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for body in (b"not json", b'{"event": {"info": "DATA_UPDATES.USER_DATA"}}', deep):
         with pytest.raises(ProviderError) as raised:
             await provider.verify_webhook(body, {})
         assert raised.value.kind == "invalid"
