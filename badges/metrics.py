@@ -6,7 +6,7 @@ only counts. The API's own (requests, events, streams, outbox, rewards) are in `
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from badges.db.group_commit import GroupCommitStats
 from badges.db.keys import KeyCacheStats
-from badges.heap import PAUSE_BUCKETS, GcPauses, GenerationPauses, gc_pauses
+from badges.heap import PAUSE_BUCKETS, GcPauses, gc_pauses
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -137,31 +137,27 @@ class ProviderHealthCollector(Collector):
         yield from (syncs, seconds, open_)
 
 
-# Each generation's figures besides the histogram: family, name, documentation, its reading.
-GC_FIGURES: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, Callable[[GenerationPauses], float]], ...] = (
-    (
-        GaugeMetricFamily,
-        "badges_gc_pause_max_seconds",
-        "The longest garbage-collection pause so far.",
-        lambda pauses: pauses.longest,
-    ),
+# Each generation's figures besides the histogram: family, name, documentation, and the
+# `GenerationPauses` field it reads.
+GC_FIGURES = (
+    (GaugeMetricFamily, "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", "longest"),
     (
         CounterMetricFamily,
         "badges_gc_pause_cpu_seconds",
         "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
-        lambda pauses: pauses.cpu_seconds,
+        "cpu_seconds",
     ),
     (
         GaugeMetricFamily,
         "badges_gc_pause_max_cpu_seconds",
         "The most CPU one garbage collection used so far: its pause on a machine with a core to spare.",
-        lambda pauses: pauses.longest_cpu,
+        "longest_cpu",
     ),
     (
         CounterMetricFamily,
         "badges_gc_collected_objects",
         "Objects garbage collections found unreachable and freed (reference cycles).",
-        lambda pauses: pauses.collected,
+        "collected",
     ),
 )
 
@@ -181,16 +177,13 @@ class GcPauseCollector(Collector):
         histogram = HistogramMetricFamily(
             "badges_gc_pause_seconds", "Garbage collections and how long each stopped the process.", labels=labels
         )
-        figures = [
-            (family(name, documentation, labels=labels), reading)
-            for family, name, documentation, reading in GC_FIGURES
-        ]
+        figures = [(family(name, documentation, labels=labels), field) for family, name, documentation, field in GC_FIGURES]
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             generation_labels = [str(generation), *values]
             histogram.add_metric(generation_labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
-            for metric, reading in figures:
-                metric.add_metric(generation_labels, reading(pauses))
+            for metric, field in figures:
+                metric.add_metric(generation_labels, getattr(pauses, field))
         frozen = GaugeMetricFamily(
             "badges_gc_frozen_objects",
             "Objects out of the collector's reach (start-up, and what survived while streams were held).",
