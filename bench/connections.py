@@ -42,7 +42,6 @@ import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -538,6 +537,8 @@ class Run:
         (after one warm-up event per probed member), then outbox rows."""
         import aiohttp
 
+        from tests.support import real_time_event
+
         args = self.args
         rng = random.Random(len(connected))
         by_sub = {c.sub: c for c in connected}
@@ -549,13 +550,7 @@ class Run:
 
             async def post(sub: str) -> tuple[str, int, float] | None:
                 counts[sub] = counts.get(sub, 0) + 1
-                body = {
-                    "id": uuid.uuid4().hex,
-                    "type": "tool_usage",
-                    "userId": sub,
-                    "eventData": {},
-                    "timestamp": datetime.now(UTC).isoformat(),
-                }
+                body = real_time_event(uuid.uuid4().hex, sub)
                 sent = time.time()
                 port = ports[by_sub[sub].api]
                 headers = {"Authorization": f"Bearer {tokens[sub]}"}

@@ -29,7 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import aiohttp
@@ -44,6 +44,7 @@ from badges.domain.identity import user_badges_workflow_id
 from bench.bare_workflow import BareSignalWorkflow
 from bench.stack import Stack, running_stack, settle
 from bench.stats import percentile
+from tests.support import real_time_event
 
 # Per member: every event raises one badge's count by one, and no count passes its target, so
 # each event shows up as exactly one progress value on the member's stream.
@@ -197,13 +198,7 @@ async def post_event(
     client: aiohttp.ClientSession, member: Member, type_: str, badge_id: str, measured: Measurements
 ) -> None:
     member.counts[badge_id] += 1
-    body = {
-        "id": uuid.uuid4().hex,
-        "type": type_,
-        "userId": member.sub,
-        "eventData": {},
-        "timestamp": datetime.now(UTC).isoformat(),
-    }
+    body = real_time_event(uuid.uuid4().hex, member.sub, type_)
     started = time.perf_counter()
     measured.times[body["id"]] = {"sent": time.time(), "badge": badge_id, "count": member.counts[badge_id]}
     member.sent[badge_id].append((member.counts[badge_id], started, body["id"]))

@@ -8,6 +8,8 @@ import json
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from badges.domain.json_input import JSON_LOADS_MAX_DEPTH, JsonTooDeep, nesting_depth, parse_json
 
@@ -55,3 +57,19 @@ def test_many_brackets_side_by_side_are_not_depth() -> None:
     with pytest.raises(JsonTooDeep) as refused:
         parse_json('{"note": "\\ud800", "deep": ' + "[" * (JSON_LOADS_MAX_DEPTH + 1) + "]" * (JSON_LOADS_MAX_DEPTH + 1) + "}")
     assert refused.value.depth == JSON_LOADS_MAX_DEPTH + 2
+
+
+documents = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@pytest.mark.fuzz
+@given(document=documents, ensure_ascii=st.booleans())
+def test_what_json_loads_reads_reads_the_same(document: object, ensure_ascii: bool) -> None:
+    text = json.dumps(document, ensure_ascii=ensure_ascii)
+    assert parse_json(text) == json.loads(text)
+    if ensure_ascii:  # as bytes, a lone surrogate written unescaped is not UTF-8
+        assert parse_json(text.encode()) == json.loads(text.encode())
