@@ -177,7 +177,9 @@ class GcPauseCollector(Collector):
         histogram = HistogramMetricFamily(
             "badges_gc_pause_seconds", "Garbage collections and how long each stopped the process.", labels=labels
         )
-        figures = [(family(name, documentation, labels=labels), field) for family, name, documentation, field in GC_FIGURES]
+        figures = [
+            (family(name, documentation, labels=labels), field) for family, name, documentation, field in GC_FIGURES
+        ]
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
             generation_labels = [str(generation), *values]

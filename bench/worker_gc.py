@@ -209,9 +209,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
                 "young_collections_load": {g: pauses_between(before_load[g], after_load[g]) for g in ("0", "1")},
                 # Since the worker started: the largest heap so far is this one, so the longest
                 # full collection is (nearly) one at this size.
-                "longest_pause_ms_since_start": {
-                    g: round(1000 * p.longest, 1) for g, p in sorted(after_load.items())
-                },
+                "longest_pause_ms_since_start": {g: round(1000 * p.longest, 1) for g, p in sorted(after_load.items())},
                 "longest_pause_cpu_ms_since_start": {
                     g: round(1000 * p.longest_cpu, 1) for g, p in sorted(after_load.items())
                 },

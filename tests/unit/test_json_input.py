@@ -55,7 +55,9 @@ def test_many_brackets_side_by_side_are_not_depth() -> None:
     assert nesting_depth('"\\"[[["') == 0
     assert nesting_depth('["unterminated [[[') == 4  # errs deep
     with pytest.raises(JsonTooDeep) as refused:
-        parse_json('{"note": "\\ud800", "deep": ' + "[" * (JSON_LOADS_MAX_DEPTH + 1) + "]" * (JSON_LOADS_MAX_DEPTH + 1) + "}")
+        parse_json(
+            '{"note": "\\ud800", "deep": ' + "[" * (JSON_LOADS_MAX_DEPTH + 1) + "]" * (JSON_LOADS_MAX_DEPTH + 1) + "}"
+        )
     assert refused.value.depth == JSON_LOADS_MAX_DEPTH + 2
 
 
