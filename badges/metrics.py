@@ -137,6 +137,31 @@ class ProviderHealthCollector(Collector):
         yield from (syncs, seconds, open_)
 
 
+# Each generation's figures besides the histogram: family, name, documentation, and the
+# `GenerationPauses` field it reads.
+GC_FIGURES = (
+    (GaugeMetricFamily, "badges_gc_pause_max_seconds", "The longest garbage-collection pause so far.", "longest"),
+    (
+        CounterMetricFamily,
+        "badges_gc_pause_cpu_seconds",
+        "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
+        "cpu_seconds",
+    ),
+    (
+        GaugeMetricFamily,
+        "badges_gc_pause_max_cpu_seconds",
+        "The most CPU one garbage collection used so far: its pause on a machine with a core to spare.",
+        "longest_cpu",
+    ),
+    (
+        CounterMetricFamily,
+        "badges_gc_collected_objects",
+        "Objects garbage collections found unreachable and freed (reference cycles).",
+        "collected",
+    ),
+)
+
+
 class GcPauseCollector(Collector):
     """How long the garbage collector stopped this process, by generation (0, 1, 2: a full
     collection): a histogram (`le` in seconds) and the longest pause since the process started."""
@@ -148,45 +173,27 @@ class GcPauseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         names, values = self._labels
+        labels = ["generation", *names]
         histogram = HistogramMetricFamily(
-            "badges_gc_pause_seconds",
-            "Garbage collections and how long each stopped the process.",
-            labels=["generation", *names],
+            "badges_gc_pause_seconds", "Garbage collections and how long each stopped the process.", labels=labels
         )
-        longest = GaugeMetricFamily(
-            "badges_gc_pause_max_seconds",
-            "The longest garbage-collection pause so far.",
-            labels=["generation", *names],
-        )
-        cpu = CounterMetricFamily(
-            "badges_gc_pause_cpu_seconds",
-            "CPU time spent in garbage collections (their wall-clock time less any wait for a core).",
-            labels=["generation", *names],
-        )
-        collected = CounterMetricFamily(
-            "badges_gc_collected_objects",
-            "Objects garbage collections found unreachable and freed (reference cycles).",
-            labels=["generation", *names],
-        )
-        longest_cpu = GaugeMetricFamily(
-            "badges_gc_pause_max_cpu_seconds",
-            "The most CPU one garbage collection used so far: its pause on a machine with a core to spare.",
-            labels=["generation", *names],
-        )
+        figures = [
+            (family(name, documentation, labels=labels), field) for family, name, documentation, field in GC_FIGURES
+        ]
         for generation, pauses in self._pauses.pauses().items():
             buckets = [(repr(bound), count) for bound, count in zip(PAUSE_BUCKETS, pauses.buckets, strict=True)]
-            labels = [str(generation), *values]
-            histogram.add_metric(labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
-            longest.add_metric(labels, pauses.longest)
-            cpu.add_metric(labels, pauses.cpu_seconds)
-            longest_cpu.add_metric(labels, pauses.longest_cpu)
-            collected.add_metric(labels, pauses.collected)
+            generation_labels = [str(generation), *values]
+            histogram.add_metric(generation_labels, [*buckets, ("+Inf", pauses.count)], sum_value=pauses.seconds)
+            for metric, field in figures:
+                metric.add_metric(generation_labels, getattr(pauses, field))
         frozen = GaugeMetricFamily(
             "badges_gc_frozen_objects",
             "Objects out of the collector's reach (start-up, and what survived while streams were held).",
         )
         frozen.add_metric([], gc.get_freeze_count())
-        yield from (histogram, longest, cpu, longest_cpu, collected, frozen)
+        yield histogram
+        yield from (metric for metric, _ in figures)
+        yield frozen
 
 
 def process_registry(

@@ -49,6 +49,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.realtime import bare_signals
 from bench.stack import Stack, running_stack
+from bench.stats import latency_percentiles
 from tests.integration.test_task_queues import queue_pollers
 from tests.processes import start_worker
 from tests.support import EventSystem, dev_token, real_time_event
@@ -369,20 +370,8 @@ async def restart_worker(stack: Stack, load: Load, index: int, temporal: Client)
 # --- what the clients saw ------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
-
-
 def latency(values: list[float]) -> dict[str, Any]:
-    return {
-        "count": len(values),
-        "p50": percentile(values, 50),
-        "p99": percentile(values, 99),
-        "max": percentile(values, 100),
-    }
+    return {"count": len(values), **latency_percentiles(values)}
 
 
 def event_to_update(members: list[Member]) -> list[tuple[float, float]]:

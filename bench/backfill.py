@@ -39,8 +39,9 @@ import httpx
 import psycopg
 
 from badges.api.auth import issue_token
-from bench.realtime import MEMBER_SCRIPT, bare_signals, percentile, run_scenario
+from bench.realtime import MEMBER_SCRIPT, bare_signals, run_scenario
 from bench.stack import Stack, running_stack, settle
+from bench.stats import percentile
 from bench.sync import PERSONAS, api_and_bank, consent_all, first_sync_seconds, link_bank
 
 SCOPES = ("open_banking", "behaviour_tracking")

@@ -42,12 +42,11 @@ import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from bench.stats import GenerationPauses, latency_percentiles, parse_gc_pauses
 
 HOST = "127.0.0.1"
 PAUSE_TARGET_SECONDS = 0.1
@@ -147,52 +146,19 @@ def per_connection_kb(idle: Sequence[Memory], held: Sequence[Memory], connection
 # --- garbage-collection pauses, from each process's /metrics -----------------------------------
 
 
-@dataclass(frozen=True)
-class Pauses:
-    collections: dict[str, int]  # by generation
-    longest_s: dict[str, float]
-    over_target: int  # collections that stopped the process longer than PAUSE_TARGET_SECONDS
-    # The most CPU one collection used: its pause on a machine with a core to spare.
-    longest_cpu_s: dict[str, float] = field(default_factory=dict)
+def over_target(pauses: dict[str, GenerationPauses]) -> int:
+    """Collections (all generations) that stopped the process longer than PAUSE_TARGET_SECONDS."""
+    return sum(generation.over(PAUSE_TARGET_SECONDS) for generation in pauses.values())
 
 
-def parse_gc_pauses(exposition: str) -> Pauses:
-    collections: dict[str, int] = {}
-    longest: dict[str, float] = {}
-    longest_cpu: dict[str, float] = {}
-    within: dict[str, float] = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            generation = sample.labels.get("generation")
-            if generation is None:
-                continue
-            if sample.name == "badges_gc_pause_seconds_count":
-                collections[generation] = int(sample.value)
-            elif sample.name == "badges_gc_pause_max_seconds":
-                longest[generation] = sample.value
-            elif sample.name == "badges_gc_pause_max_cpu_seconds":
-                longest_cpu[generation] = sample.value
-            elif sample.name == "badges_gc_pause_seconds_bucket" and float(sample.labels["le"]) == PAUSE_TARGET_SECONDS:
-                within[generation] = sample.value
-    over = sum(count - int(within.get(generation, 0)) for generation, count in collections.items())
-    return Pauses(collections, longest, over, longest_cpu)
-
-
-def pauses_between(before: Pauses, after: Pauses) -> dict[str, Any]:
+def pauses_between(before: dict[str, GenerationPauses], after: dict[str, GenerationPauses]) -> dict[str, Any]:
     return {
-        "collections": {g: n - before.collections.get(g, 0) for g, n in sorted(after.collections.items())},
-        "over_100ms": after.over_target - before.over_target,
+        "collections": {g: p.count - before.get(g, GenerationPauses()).count for g, p in sorted(after.items())},
+        "over_100ms": over_target(after) - over_target(before),
         # The gauge is the process's longest so far (start-up included).
-        "longest_ms_so_far": {g: round(s * 1000, 1) for g, s in sorted(after.longest_s.items())},
-        "longest_cpu_ms_so_far": {g: round(s * 1000, 1) for g, s in sorted(after.longest_cpu_s.items())},
+        "longest_ms_so_far": {g: round(p.longest * 1000, 1) for g, p in sorted(after.items())},
+        "longest_cpu_ms_so_far": {g: round(p.longest_cpu * 1000, 1) for g, p in sorted(after.items())},
     }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
 
 
 # --- the client processes -----------------------------------------------------------------------
@@ -502,11 +468,11 @@ class Run:
                     ),
                     "gc_pauses": [pauses_between(b, a) for b, a in zip(pauses_idle, pauses, strict=True)],
                     "gc_pauses_over_100ms": sum(
-                        a.over_target - b.over_target for b, a in zip(pauses_idle, pauses, strict=True)
+                        over_target(a) - over_target(b) for b, a in zip(pauses_idle, pauses, strict=True)
                     ),
-                    "gc_longest_ms": round(max((s for p in pauses for s in p.longest_s.values()), default=0) * 1000, 1),
+                    "gc_longest_ms": round(max((g.longest for p in pauses for g in p.values()), default=0) * 1000, 1),
                     "gc_longest_cpu_ms": round(
-                        max((s for p in pauses for s in p.longest_cpu_s.values()), default=0) * 1000, 1
+                        max((g.longest_cpu for p in pauses for g in p.values()), default=0) * 1000, 1
                     ),
                     **delivery,
                     "load_average": [round(v, 2) for v in os.getloadavg()],
@@ -571,6 +537,8 @@ class Run:
         (after one warm-up event per probed member), then outbox rows."""
         import aiohttp
 
+        from tests.support import real_time_event
+
         args = self.args
         rng = random.Random(len(connected))
         by_sub = {c.sub: c for c in connected}
@@ -582,13 +550,7 @@ class Run:
 
             async def post(sub: str) -> tuple[str, int, float] | None:
                 counts[sub] = counts.get(sub, 0) + 1
-                body = {
-                    "id": uuid.uuid4().hex,
-                    "type": "tool_usage",
-                    "userId": sub,
-                    "eventData": {},
-                    "timestamp": datetime.now(UTC).isoformat(),
-                }
+                body = real_time_event(uuid.uuid4().hex, sub)
                 sent = time.time()
                 port = ports[by_sub[sub].api]
                 headers = {"Authorization": f"Bearer {tokens[sub]}"}
@@ -628,9 +590,7 @@ class Run:
             "event_to_update_ms": {
                 "probes": len(latencies),
                 "missing": missing,
-                "p50": percentile(latencies, 50),
-                "p99": percentile(latencies, 99),
-                "max": percentile(latencies, 100),
+                **latency_percentiles(latencies),
             },
             "outbox_to_update_ms": fanout,
         }
@@ -693,9 +653,7 @@ class Run:
         return {
             "probes": len(latencies),
             "missing": len(pending),
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": percentile(latencies, 100),
+            **latency_percentiles(latencies),
         }
 
 

@@ -49,6 +49,7 @@ from badges.domain.definitions import BadgeDefinition
 from badges.domain.peers import PeerInput
 from badges.insights.peers import AGE_BANDS, DEPENDANTS, SALARY_BANDS, describe, plan_for, postcode_districts
 from bench.stack import running_stack
+from bench.stats import percentile
 
 MONTH = date(2026, 10, 1)
 IN_FLIGHT = 64
@@ -193,13 +194,13 @@ async def load(
         "rate_asked": rate,
         "rate_achieved": round(total / wall, 1),
         "distinct_members": min(len(tokens), total),
-        "p50_ms": percentile(latencies, 0.5),
-        "p90_ms": percentile(latencies, 0.9),
-        "p99_ms": percentile(latencies, 0.99),
+        "p50_ms": percentile(latencies, 50, digits=2),
+        "p90_ms": percentile(latencies, 90, digits=2),
+        "p99_ms": percentile(latencies, 99, digits=2),
         "max_ms": round(max(latencies), 2),
-        "first_read_p50_ms": percentile(first_reads, 0.5),
-        "first_read_p99_ms": percentile(first_reads, 0.99),
-        "send_late_p99_ms": percentile(late, 0.99),
+        "first_read_p50_ms": percentile(first_reads, 50, digits=2),
+        "first_read_p99_ms": percentile(first_reads, 99, digits=2),
+        "send_late_p99_ms": percentile(late, 99, digits=2),
         "errors": errors,
         "statuses": statuses,
         "target_p99_ms": 50,
@@ -222,11 +223,6 @@ def profiled(pids: list[int], output: str | None, seconds: float) -> Iterator[No
     finally:
         for recorder in recorders:
             recorder.wait()
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else None
 
 
 async def prepare(stack: Any, members: int, tokens: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import aiohttp
@@ -43,6 +43,8 @@ from badges.api.auth import issue_token
 from badges.domain.identity import user_badges_workflow_id
 from bench.bare_workflow import BareSignalWorkflow
 from bench.stack import Stack, running_stack, settle
+from bench.stats import percentile
+from tests.support import real_time_event
 
 # Per member: every event raises one badge's count by one, and no count passes its target, so
 # each event shows up as exactly one progress value on the member's stream.
@@ -162,13 +164,6 @@ def key_cache_hit_rates(
     return rates
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)], 1)
-
-
 async def listen(client: aiohttp.ClientSession, member: Member, measured: Measurements, ready: asyncio.Event) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
     async with client.get("/v1/me/stream", headers=member.headers, timeout=timeout) as response:
@@ -203,13 +198,7 @@ async def post_event(
     client: aiohttp.ClientSession, member: Member, type_: str, badge_id: str, measured: Measurements
 ) -> None:
     member.counts[badge_id] += 1
-    body = {
-        "id": uuid.uuid4().hex,
-        "type": type_,
-        "userId": member.sub,
-        "eventData": {},
-        "timestamp": datetime.now(UTC).isoformat(),
-    }
+    body = real_time_event(uuid.uuid4().hex, member.sub, type_)
     started = time.perf_counter()
     measured.times[body["id"]] = {"sent": time.time(), "badge": badge_id, "count": member.counts[badge_id]}
     member.sent[badge_id].append((member.counts[badge_id], started, body["id"]))

@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.bare_workflow import BareSignalLocalActivityWorkflow, BareSignalWorkflow, BareUpdateWorkflow, bare_write
-from bench.realtime import percentile
+from bench.stats import percentile
 from bench.stack import process_cpu_seconds
 from tests.processes import start_temporal
 from tests.support import free_port

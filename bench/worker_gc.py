@@ -32,11 +32,11 @@ from typing import Any
 
 import aiohttp
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 from badges.api.auth import issue_token
-from bench.realtime import MEMBER_SCRIPT, Measurements, Member, listen, percentile, post_event
+from bench.realtime import MEMBER_SCRIPT, Measurements, Member, listen, post_event
 from bench.stack import Stack, running_stack, settle
+from bench.stats import GenerationPauses, parse_gc_pauses, percentile
 
 # Generation 2 is a full collection: the one that walks every cached workflow.
 FULL = "2"
@@ -44,51 +44,29 @@ FULL = "2"
 FILL_ATTEMPTS = 5
 
 
-async def worker_pauses(stack: Stack) -> dict[str, Any]:
-    """The worker's pause histogram and longest pause, by generation, from its Prometheus endpoint."""
+async def worker_pauses(stack: Stack) -> dict[str, GenerationPauses]:
+    """The worker's pauses, by generation, from its Prometheus endpoint."""
     async with aiohttp.ClientSession() as http, http.get(stack.metrics_urls["workers"][0]) as response:
-        text = await response.text()
-    pauses: dict[str, Any] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            generation = sample.labels.get("generation")
-            if generation is None:
-                continue
-            found = pauses.setdefault(generation, {"buckets": {}})
-            if sample.name == "badges_gc_pause_seconds_bucket":
-                found["buckets"][sample.labels["le"]] = int(sample.value)
-            elif sample.name == "badges_gc_pause_seconds_count":
-                found["count"] = int(sample.value)
-            elif sample.name == "badges_gc_pause_seconds_sum":
-                found["seconds"] = sample.value
-            elif sample.name == "badges_gc_pause_max_seconds":
-                found["longest"] = sample.value
-            elif sample.name == "badges_gc_pause_cpu_seconds_total":
-                found["cpu_seconds"] = sample.value
-            elif sample.name == "badges_gc_pause_max_cpu_seconds":
-                found["longest_cpu"] = sample.value
-            elif sample.name == "badges_gc_collected_objects_total":
-                found["collected"] = int(sample.value)
-    return pauses
+        return parse_gc_pauses(await response.text())
 
 
-def pauses_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def pauses_between(before: GenerationPauses, after: GenerationPauses) -> dict[str, Any]:
     """One generation's collections between two scrapes: how many, their mean, the histogram's
     bound the longest stayed within (ms) and the histogram (pauses up to each bound, cumulative)."""
-    count = after["count"] - before["count"]
-    seconds = after["seconds"] - before["seconds"]
-    cpu_seconds = after["cpu_seconds"] - before["cpu_seconds"]
-    buckets = {le: after["buckets"][le] - before["buckets"].get(le, 0) for le in after["buckets"]}
-    within = [float(le) for le, n in buckets.items() if n == count]
+    count = after.count - before.count
+    seconds = after.seconds - before.seconds
+    cpu_seconds = after.cpu_seconds - before.cpu_seconds
+    buckets = {le: n - before.buckets.get(le, 0) for le, n in after.buckets.items()}
+    within = [le for le, n in buckets.items() if n == count]
     return {
         "count": count,
         "mean_ms": round(1000 * seconds / count, 1) if count else None,
         # The collecting thread's CPU: the pause on an idle machine (wall-clock adds waits for a core).
         "mean_cpu_ms": round(1000 * cpu_seconds / count, 1) if count else None,
         # Unreachable objects they freed (reference cycles, e.g. evicted workflow runs).
-        "collected_objects": after.get("collected", 0) - before.get("collected", 0),
+        "collected_objects": after.collected - before.collected,
         "longest_within_ms": round(1000 * min(within), 1) if count else None,
-        "histogram_ms": {("inf" if le == "+Inf" else f"{1000 * float(le):g}"): n for le, n in buckets.items()},
+        "histogram_ms": {("inf" if math.isinf(le) else f"{1000 * le:g}"): n for le, n in buckets.items()},
     }
 
 
@@ -231,11 +209,9 @@ async def run(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
                 "young_collections_load": {g: pauses_between(before_load[g], after_load[g]) for g in ("0", "1")},
                 # Since the worker started: the largest heap so far is this one, so the longest
                 # full collection is (nearly) one at this size.
-                "longest_pause_ms_since_start": {
-                    g: round(1000 * p["longest"], 1) for g, p in sorted(after_load.items())
-                },
+                "longest_pause_ms_since_start": {g: round(1000 * p.longest, 1) for g, p in sorted(after_load.items())},
                 "longest_pause_cpu_ms_since_start": {
-                    g: round(1000 * p["longest_cpu"], 1) for g, p in sorted(after_load.items())
+                    g: round(1000 * p.longest_cpu, 1) for g, p in sorted(after_load.items())
                 },
                 "load": {
                     "offered_events_per_s": args.rate,

@@ -3,7 +3,9 @@ the outbox tail's lag, rewards, budgets and the review queue.
 
 On the hot path only counters move (`prometheus_client` objects); what needs the database
 (rewards, budgets, reviews, the outbox's newest row) is read when a scrape comes, at most once
-every `READINGS_SECONDS` per process, so a storm of scrapes cannot load PostgreSQL.
+every `READINGS_SECONDS` per process, so a storm of scrapes cannot load PostgreSQL; the rewards
+ledger, which grows without end, is counted whole every `LEDGER_RECOUNT_SECONDS` and in between
+only for the rows added since (`LedgerTally`).
 
 Several processes on one port (`python -m badges.cli.api --workers N`): a scrape reaches one of
 them, so per-process counters would jump between processes' values and every `rate()` would see
@@ -44,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from badges.db.outbox import TailLag, outbox_lag
 from badges.db.reviews import pending_reviews
-from badges.db.rewards import BudgetState, budget_period, budget_state, ledger_totals
+from badges.db.rewards import BudgetState, budget_period, budget_state, count_ledger
 from badges.heap import gc_pauses
 from badges.metrics import GcPauseCollector, HasKeyCache, KeyCacheCollector
 
@@ -53,6 +55,8 @@ log = logging.getLogger("badges.metrics")
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 READINGS_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 3.0
+# How often `badges_rewards` counts the whole ledger; in between, only the rows added since.
+LEDGER_RECOUNT_SECONDS = 300.0
 # Request latency: from the request's arrival to its response's first byte (for a stream, its
 # opening), in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -206,6 +210,33 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+class LedgerTally:
+    """`badges_rewards` without counting the whole ledger every `READINGS_SECONDS`: a full count
+    every `recount_every` seconds, and in between the rows added since (a range of the primary
+    key) on top of it. What the rows added do not show (a deferred reward granted later, rows
+    erased with their member, a row committed after one with a higher id) waits for the next
+    full count."""
+
+    def __init__(self, engine: AsyncEngine, *, recount_every: float = LEDGER_RECOUNT_SECONDS) -> None:
+        self._engine = engine
+        self._recount_every = recount_every
+        self._counted_at: float | None = None
+        self._by_status: dict[str, int] = {}
+        self._through_id = 0
+
+    async def read(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._counted_at is None or now - self._counted_at >= self._recount_every:
+            counted = await count_ledger(self._engine)
+            self._by_status, self._through_id, self._counted_at = dict(counted.by_status), counted.through_id, now
+        else:
+            added = await count_ledger(self._engine, after_id=self._through_id)
+            for status, count in added.by_status.items():
+                self._by_status[status] = self._by_status.get(status, 0) + count
+            self._through_id = max(self._through_id, added.through_id)
+        return dict(self._by_status)
+
+
 class ScrapeReadings(Collector):
     """The figures that need the database, refreshed by `refresh()` (awaited by `GET /metrics`
     before it renders) at most every `READINGS_SECONDS`, concurrent scrapes sharing one read."""
@@ -224,6 +255,7 @@ class ScrapeReadings(Collector):
         self._max_age = max_age
         self._lock = asyncio.Lock()
         self._read_at = -max_age
+        self._ledger = LedgerTally(engine)
         self.readings: Readings | None = None
 
     async def refresh(self) -> None:
@@ -237,7 +269,7 @@ class ScrapeReadings(Collector):
                     newest, lags = await outbox_lag(self._pool, sorted(set(tails.values())))
                     by_tail = {lag.tail_id: lag for lag in lags}
                     self.readings = Readings(
-                        rewards=await ledger_totals(self._engine),
+                        rewards=await self._ledger.read(),
                         budgets=await budget_state(self._engine, budget_period(datetime.now(UTC))),
                         reviews_pending=await pending_reviews(self._engine),
                         outbox_newest=newest,

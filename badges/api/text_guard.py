@@ -1,5 +1,6 @@
 """The door check on text: a request whose path, query or JSON body holds a NUL character or a
-lone surrogate is answered 422 naming where, before any route sees it.
+lone surrogate, or whose JSON body nests too deeply to read, is answered 422 naming where, before
+any route sees it.
 
 PostgreSQL refuses NUL in text and jsonb, and a lone surrogate (which Python's JSON parser makes
 of `\\ud800`) cannot be encoded as UTF-8, so such text fails wherever it is first stored or sent:
@@ -12,7 +13,6 @@ authenticated before their bodies are read, and their models refuse such text th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from badges.api.problems import Problem, problem_response, validation_problem
 from badges.domain.event_data import BoundViolation, text_problem, text_violation
+from badges.domain.json_input import JSON_LOADS_MAX_DEPTH, JsonTooDeep, parse_json
 
 SIGNED_PREFIXES = ("/v1/integrations/", "/v1/webhooks/")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -88,11 +89,15 @@ def url_errors(scope: Scope) -> list[dict[str, str]]:
 
 
 def body_errors(body: bytes) -> list[dict[str, str]]:
-    """Where in a JSON body text is that cannot be stored; a body that is not JSON is left to the
-    route, which answers it as FastAPI does."""
+    """Where in a JSON body text is that cannot be stored, or that it nests too deeply to be read
+    (FastAPI's json.loads would recurse to the interpreter's limit); a body that is not JSON is
+    left to the route, which answers it as FastAPI does."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
+        document = parse_json(body)
+    except JsonTooDeep as too_deep:
+        message = f"The body nests {too_deep.depth} levels deep; at most {JSON_LOADS_MAX_DEPTH} are read."
+        return [error("body", message, "json_too_deep")]
+    except ValueError:
         return []
     violation = text_violation(document)
     return [] if violation is None else [violation_error(violation)]

@@ -34,6 +34,7 @@ from plaid.model.webhook_verification_key_get_request import WebhookVerification
 from badges.banking.provider import BeforeKeyFetch, FailureKind, ProviderError
 from badges.domain.banking import Account, Exchanged, LinkStart, SyncPage, Transaction, WebhookNotice, to_minor
 from badges.domain.event_data import text_problem
+from badges.domain.json_input import parse_json
 
 T = TypeVar("T")
 
@@ -243,8 +244,8 @@ def notice_of(body: bytes) -> WebhookNotice:
     """A verified body as the notice we act on. Plaid sends a JSON object with a text `item_id`;
     anything else (its key signs what it signs) is refused, not a crash in the route."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested past the parser
+        payload = parse_json(body)
+    except ValueError as error:  # not UTF-8, not JSON, nested too deeply (JsonTooDeep)
         raise ProviderError("invalid", "MALFORMED_BODY", "the webhook body is not JSON") from error
     item_id = payload.get("item_id", "") if isinstance(payload, dict) else None
     if not isinstance(item_id, str) or text_problem(item_id):

@@ -36,6 +36,7 @@ from badges.domain.banking import (
     primary_category,
     to_minor,
 )
+from badges.domain.json_input import parse_json
 
 API_VERSION = "1.1"
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -370,7 +371,7 @@ class YodleeProvider:
         and the notice's details report the refresh status Yodlee gives now, not the body's.
         Other events (DATA_UPDATES extracts) are refused."""
         try:
-            event = json.loads(body)["event"]
+            event = parse_json(body)["event"]
             info = str(event["info"])
             login_name = str(event["loginName"])
             provider_account_id = int(event["data"]["providerAccount"][0]["id"])

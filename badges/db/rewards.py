@@ -306,10 +306,27 @@ async def budget_state(engine: AsyncEngine, period: str) -> list[BudgetState]:
         ]
 
 
-async def ledger_totals(engine: AsyncEngine) -> dict[str, int]:
-    """How many rewards stand in each status."""
+@dataclass(frozen=True, slots=True)
+class LedgerCount:
+    """Rewards by status among the ledger rows counted, and the highest id among them (0: none)."""
+
+    by_status: dict[str, int]
+    through_id: int
+
+
+async def count_ledger(engine: AsyncEngine, *, after_id: int = 0) -> LedgerCount:
+    """Rewards by status among the rows with an id past `after_id`: with one, a range of the
+    primary key (the rows added since an earlier count), however long the ledger."""
+    query = (
+        select(RewardLedgerEntry.status, func.count(), func.max(RewardLedgerEntry.id))
+        .where(RewardLedgerEntry.id > after_id)
+        .group_by(RewardLedgerEntry.status)
+    )
     async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(RewardLedgerEntry.status, func.count()).group_by(RewardLedgerEntry.status)
-        )
-        return {status: count for status, count in rows}
+        rows = (await connection.execute(query)).all()
+    return LedgerCount({status: count for status, count, _ in rows}, max((last for *_, last in rows), default=0))
+
+
+async def ledger_totals(engine: AsyncEngine) -> dict[str, int]:
+    """How many rewards stand in each status (the whole ledger)."""
+    return (await count_ledger(engine)).by_status

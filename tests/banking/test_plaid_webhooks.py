@@ -102,6 +102,9 @@ def signed_by_plaid(signer: WebhookSigner, claims: dict[str, object]) -> str:
     return (head + b"." + body + b"." + part(algorithm.sign(head + b"." + body, signer._key))).decode()
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
 async def test_what_generated_input_found_is_refused_not_a_crash(bank: tuple[PlaidProvider, WebhookSigner]) -> None:
     # Each raised something other than ProviderError (a 500 at /v1/webhooks/plaid): found by
     # tests/banking/test_plaid_webhook_fuzz.py.
@@ -118,6 +121,8 @@ async def test_what_generated_input_found_is_refused_not_a_crash(bank: tuple[Pla
         "a signed body that is not JSON": (b"\x80", signer.sign(b"\x80", now), "MALFORMED_BODY"),
         "a signed body that is a JSON list": (b"[1]", signer.sign(b"[1]", now), "MALFORMED_BODY"),
         "an item_id that is not text": (b'{"item_id": 7}', signer.sign(b'{"item_id": 7}', now), "MALFORMED_BODY"),
+        # Read without json.loads recursing to the interpreter's limit (badges/domain/json_input.py).
+        "a signed body nested 100,000 deep": (DEEP, signer.sign(DEEP, now), "MALFORMED_BODY"),
     }
     for name, (body, token, code) in cases.items():
         with pytest.raises(ProviderError) as refused:

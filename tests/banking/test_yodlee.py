@@ -387,6 +387,13 @@ async def test_refresh_notifications_are_believed_as_far_as_yodlee_confirms_them
         assert raised.value.kind == "invalid"
 
 
+async def test_a_notification_nested_too_deeply_is_refused_not_a_crash(provider: YodleeProvider) -> None:
+    # json.loads recursed to the interpreter's limit on it: a RecursionError, a 500 at /v1/webhooks/yodlee.
+    with pytest.raises(ProviderError) as raised:
+        await provider.verify_webhook(b"[" * 100_000 + b"]" * 100_000, {})
+    assert (raised.value.kind, raised.value.code) == ("invalid", "MALFORMED_NOTIFICATION")
+
+
 def test_histories_are_the_shared_personas_reproducible_in_dollars() -> None:
     day = date(2026, 6, 15)
     one, two = generate("user_spender", "seed", day, 24, 1), generate("user_spender", "seed", day, 24, 1)

@@ -1,5 +1,5 @@
-"""Reward budgets against real PostgreSQL: what a budget says about a reward over its cap, and what a
-budget created mid-month counts as used."""
+"""Reward budgets against real PostgreSQL: what a budget says about a reward over its cap, what a
+budget created mid-month counts as used, and the rewards metric as rows are added."""
 
 from __future__ import annotations
 
@@ -11,8 +11,17 @@ from datetime import UTC, datetime
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from badges.api.metrics import LedgerTally
 from badges.db.keys import KeyStore
-from badges.db.rewards import RewardClaim, budget_period, budget_state, grant_rewards, member_rewards, set_budget
+from badges.db.rewards import (
+    RewardClaim,
+    budget_period,
+    budget_state,
+    grant_rewards,
+    ledger_totals,
+    member_rewards,
+    set_budget,
+)
 from tests.conftest import create_member
 
 
@@ -52,3 +61,20 @@ async def test_a_budget_created_mid_month_counts_what_the_month_already_granted(
     assert statuses == ["granted", "deferred"]
     [state] = [s for s in await budget_state(engine, period) if s.currency == currency]
     assert state.used == 50
+
+
+async def test_the_rewards_metric_counts_the_rows_added_since_its_whole_count(
+    engine: AsyncEngine, pool: AsyncConnectionPool, keys: KeyStore
+) -> None:
+    tally = LedgerTally(engine, recount_every=3600)  # one whole count, then only what is added
+    before = await tally.read()
+    assert before == await ledger_totals(engine)
+    member, currency = await create_member(engine, keys), _currency()
+    await _grant(pool, member, currency, 50)  # no budget yet: granted
+    await set_budget(engine, "*", "money", currency, 60, "defer")
+    await _grant(pool, member, currency, 20)  # over the budget: deferred
+    after = await tally.read()
+    assert after == await ledger_totals(engine)
+    assert after.get("granted", 0) == before.get("granted", 0) + 1
+    assert after.get("deferred", 0) == before.get("deferred", 0) + 1
+    assert await tally.read() == after  # nothing added: nothing counted twice

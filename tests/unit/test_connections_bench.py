@@ -13,13 +13,14 @@ from badges.metrics import GcPauseCollector
 from bench.connections import (
     Memory,
     client_source,
-    parse_gc_pauses,
+    over_target,
     parse_smaps_rollup,
     parse_sockstat,
     pauses_between,
     per_connection_kb,
     plan_connections,
 )
+from bench.stats import latency_percentiles, parse_gc_pauses, percentile
 
 
 def test_the_plan_spreads_kinds_processes_and_clients_evenly_in_every_step() -> None:
@@ -113,12 +114,36 @@ def test_pauses_are_read_back_from_the_metrics_and_counted_over_the_target(monke
     collect(pauses, 2, 0.1, monkeypatch)  # at the target: not over it
     collect(pauses, 2, 0.4, monkeypatch)
     after = parse_gc_pauses(exposition(pauses))
-    assert after.collections == {"0": 2, "1": 0, "2": 2}
-    assert after.longest_s["2"] == pytest.approx(0.4)
-    assert (before.over_target, after.over_target) == (0, 1)
+    assert {g: p.count for g, p in after.items()} == {"0": 2, "1": 0, "2": 2}
+    assert after["2"].longest == pytest.approx(0.4)
+    assert after["2"].seconds == pytest.approx(0.5)
+    assert after["2"].buckets[0.1] == 1 and after["2"].buckets[float("inf")] == 2
+    assert (over_target(before), over_target(after)) == (0, 1)
     assert pauses_between(before, after) == {
         "collections": {"0": 1, "1": 0, "2": 2},
         "over_100ms": 1,
         "longest_ms_so_far": {"0": 3.0, "1": 0.0, "2": 400.0},
         "longest_cpu_ms_so_far": {"0": 0.0, "1": 0.0, "2": 0.0},  # the test's clock moved only the wall
     }
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(100, 0, -1)]
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
+    assert percentile([1.234], 50, digits=2) == 1.23
+    assert latency_percentiles([]) == {"p50": None, "p99": None, "max": None}
+
+
+def test_the_worker_benchmark_reads_one_generation_between_two_scrapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.worker_gc import pauses_between as generation_between
+
+    pauses = GcPauses()
+    collect(pauses, 2, 0.002, monkeypatch)
+    before = parse_gc_pauses(exposition(pauses))["2"]
+    collect(pauses, 2, 0.04, monkeypatch)
+    collect(pauses, 2, 0.06, monkeypatch)
+    figures = generation_between(before, parse_gc_pauses(exposition(pauses))["2"])
+    assert figures["count"] == 2
+    assert figures["mean_ms"] == 50.0
+    assert figures["longest_within_ms"] == 100.0
+    assert figures["histogram_ms"]["50"] == 1 and figures["histogram_ms"]["inf"] == 2

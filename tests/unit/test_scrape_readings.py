@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from badges.api import metrics
 from badges.api.metrics import ScrapeReadings
 from badges.db.outbox import TailLag
-from badges.db.rewards import BudgetState
+from badges.db.rewards import BudgetState, LedgerCount
 
 
 class FakeDatabase:
@@ -21,13 +21,13 @@ class FakeDatabase:
         self.fail = False
         self.hang = False
 
-    async def ledger_totals(self, engine: Any) -> dict[str, int]:
+    async def count_ledger(self, engine: Any, *, after_id: int = 0) -> LedgerCount:
         self.reads += 1
         if self.hang:
             await asyncio.sleep(3600)
         if self.fail:
             raise OSError("database down")
-        return {"granted": 3 + self.reads}
+        return LedgerCount({"granted": 3 + self.reads} if after_id == 0 else {}, 100)
 
     async def budget_state(self, engine: Any, period: str) -> list[BudgetState]:
         return [BudgetState("*", "points", "", 100, "defer", 40)]
@@ -42,7 +42,7 @@ class FakeDatabase:
 @pytest.fixture
 def database(monkeypatch: pytest.MonkeyPatch) -> FakeDatabase:
     fake = FakeDatabase()
-    for name in ("ledger_totals", "budget_state", "pending_reviews", "outbox_lag"):
+    for name in ("count_ledger", "budget_state", "pending_reviews", "outbox_lag"):
         monkeypatch.setattr(metrics, name, getattr(fake, name))
     return fake
 

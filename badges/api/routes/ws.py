@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, WebSocket, status
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
-from pydantic_core import from_json
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from badges.api.auth import Principal
@@ -27,6 +26,7 @@ from badges.api.routes.stream import parse_last_event_id
 from badges.config import Settings
 from badges.domain.event_data import text_problem
 from badges.domain.events import ID_MAX_LENGTH, RealTimeEvent
+from badges.domain.json_input import JsonTooDeep, parse_json
 
 router = APIRouter(tags=["stream"])
 log = logging.getLogger("badges.api.ws")
@@ -122,36 +122,12 @@ def field_errors(error: ValidationError, prefix: str, tag: str | None = None) ->
     return errors
 
 
-# json.loads recurses once per level, in the interpreter's own budget (1,000 frames): a frame with
-# at most this many brackets in all stays well inside it, whatever the stack already holds.
-JSON_LOADS_MAX_BRACKETS = 600
-
-
-def parse_json(frame: str) -> Any:
-    """A frame's JSON. pydantic's parser first: it refuses past 200 levels without recursing in
-    Python. json.loads recursing thousands of levels deep left the interpreter at its recursion
-    limit, where a garbage collection's callback (badges/heap.py) could not run. A frame pydantic
-    refuses is read by json.loads only when it has too few brackets to get near that limit, so
-    event data nested a few hundred levels, or holding a lone surrogate, is still answered by the
-    event's bounds (`invalid-event`, with its id); past that, RecursionError or ValueError."""
-    try:
-        return from_json(frame)
-    except ValueError as error:
-        if frame.count("[") + frame.count("{") > JSON_LOADS_MAX_BRACKETS:
-            if "recursion limit" in str(error):
-                raise RecursionError("nested too deeply") from error
-            raise
-    # What pydantic refuses that json.loads reads (a lone surrogate escape, a few hundred levels)
-    # is answered as before, by the event's own bounds.
-    return json.loads(frame)
-
-
 def parse_client_message(frame: str | bytes) -> ClientMessage:
     if isinstance(frame, bytes):
         raise FrameError.of("binary-frame", "Messages are JSON text frames; binary frames are not read.")
     try:
         raw = parse_json(frame)
-    except RecursionError as exc:  # thousands of nested brackets fit in one frame
+    except JsonTooDeep as exc:  # thousands of nested brackets fit in one frame
         raise FrameError.of("malformed-frame", "The message is nested too deeply.") from exc
     except ValueError as exc:
         raise FrameError.of("malformed-frame", "The message is not valid JSON.") from exc
