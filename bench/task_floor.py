@@ -27,8 +27,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.bare_workflow import BareSignalLocalActivityWorkflow, BareSignalWorkflow, BareUpdateWorkflow, bare_write
-from bench.stats import percentile
 from bench.stack import process_cpu_seconds
+from bench.stats import percentile
 from tests.processes import start_temporal
 from tests.support import free_port
 
