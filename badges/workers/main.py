@@ -227,6 +227,7 @@ def build_workers(
             workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
             activities=live_activities + batch_activities,
             workflow_task_poller_behavior=LIVE_WORKFLOW_POLLERS,
+            max_concurrent_workflow_tasks=settings.live_max_concurrent_workflow_tasks,
             **common,
         )
     )
