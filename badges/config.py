@@ -76,10 +76,12 @@ class Settings(BaseSettings):
     batch_task_queue: str = Field("", alias="BADGES_BATCH_TASK_QUEUE")
     batch_max_concurrent_activities: int = Field(8, alias="BADGES_BATCH_MAX_ACTIVITIES", gt=0)
     batch_max_concurrent_workflow_tasks: int = Field(8, alias="BADGES_BATCH_MAX_WORKFLOW_TASKS", gt=0)
-    # Live workflow tasks one worker process runs at once. Those it holds share its one
-    # interpreter: after a restart (every member's run replayed from its history) too many at once
-    # each outlast Temporal's 10 s workflow-task timeout, are handed out again and replayed again.
-    live_max_concurrent_workflow_tasks: int = Field(100, alias="BADGES_LIVE_MAX_WORKFLOW_TASKS", gt=0)
+    # Live workflow tasks one worker process runs at once (the SDK's default is 100). Those it holds
+    # share its one interpreter: after a restart (every moved member's run replayed from its
+    # history) 100 at once each outlasted Temporal's 10 s workflow-task timeout, were handed out
+    # again and replayed again, and the live path did not recover while the load went on
+    # (bench/RESULTS.md, availability); the rest wait in Temporal's queue instead.
+    live_max_concurrent_workflow_tasks: int = Field(32, alias="BADGES_LIVE_MAX_WORKFLOW_TASKS", gt=0)
     # Which queues this worker process polls: `both` (one process, as a small deployment runs),
     # `live` or `batch`. Batch work is CPU-heavy (categorising, evaluating, releasing): in a
     # process of its own it never holds the live worker's interpreter lock, and it runs at

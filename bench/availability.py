@@ -453,7 +453,10 @@ async def explain_unapplied(
         workflows[status.name if status is not None else "unknown"] += 1
         async for event in handle.fetch_history_events():
             attributes = event.workflow_execution_signaled_event_attributes
-            if event.HasField("workflow_execution_signaled_event_attributes") and attributes.signal_name == "record_event":
+            if (
+                event.HasField("workflow_execution_signaled_event_attributes")
+                and attributes.signal_name == "record_event"
+            ):
                 signalled += 1
         missing += len(member.accepted) - counted
     return {

@@ -63,7 +63,6 @@ from badges.db.pool import open_process_pool
 from badges.heap import freeze_startup_heap, keep_survivors_frozen
 from badges.temporal import Client, connect, connect_now
 
-
 # How long a starting API process waits for Temporal before it serves anyway (its first request
 # needing Temporal then connects; /readyz says it is not ready meanwhile).
 TEMPORAL_AT_START_SECONDS = 5.0

@@ -35,5 +35,8 @@ async def open_process_pool(settings: Settings, *, min_size: int = 2) -> AsyncCo
     """An API or worker process's pool, within its share of PostgreSQL's connections
     (`db_pool_size`; docs/deployment.md, The PostgreSQL connection budget)."""
     return await open_pool(
-        settings.libpq_url, max_size=settings.db_pool_size, min_size=min_size, wait_seconds=settings.db_pool_wait_seconds
+        settings.libpq_url,
+        max_size=settings.db_pool_size,
+        min_size=min_size,
+        wait_seconds=settings.db_pool_wait_seconds,
     )

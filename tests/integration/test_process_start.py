@@ -112,7 +112,10 @@ async def test_many_requests_at_once_wait_for_the_pools_within_the_connection_bu
     subs = [f"budget-{uuid.uuid4()}" for _ in range(REQUESTS)]
     headers = [{"Authorization": f"Bearer {issue_token(settings, sub, ['user'])}"} for sub in subs]
     limits = httpx.Limits(max_connections=REQUESTS)
-    async with serving(create_app(settings)) as api, httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as client:
+    async with (
+        serving(create_app(settings)) as api,
+        httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as client,
+    ):
         # Each member's first sight (a member row and a data key: the engine) and their workflow
         # started ahead (Temporal), then an event each (the psycopg pool: throttle and receipt).
         first = await asyncio.gather(*(client.get("/v1/me", headers=h) for h in headers))
