@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     batch_task_queue: str = Field("", alias="BADGES_BATCH_TASK_QUEUE")
     batch_max_concurrent_activities: int = Field(8, alias="BADGES_BATCH_MAX_ACTIVITIES", gt=0)
     batch_max_concurrent_workflow_tasks: int = Field(8, alias="BADGES_BATCH_MAX_WORKFLOW_TASKS", gt=0)
+    # Live workflow tasks one worker process runs at once (the SDK's default is 100). Those it holds
+    # share its one interpreter: after a restart (every moved member's run replayed from its
+    # history) 100 at once each outlasted Temporal's 10 s workflow-task timeout, were handed out
+    # again and replayed again, and the live path did not recover while the load went on
+    # (bench/RESULTS.md, availability); the rest wait in Temporal's queue instead.
+    live_max_concurrent_workflow_tasks: int = Field(32, alias="BADGES_LIVE_MAX_WORKFLOW_TASKS", gt=0)
     # Which queues this worker process polls: `both` (one process, as a small deployment runs),
     # `live` or `batch`. Batch work is CPU-heavy (categorising, evaluating, releasing): in a
     # process of its own it never holds the live worker's interpreter lock, and it runs at
@@ -271,6 +277,15 @@ class Settings(BaseSettings):
     # long before its row is read again (the bound on a missed erasure notice, too).
     key_cache_size: int = Field(50_000, alias="BADGES_KEY_CACHE_SIZE", gt=0)
     key_cache_seconds: float = Field(120.0, alias="BADGES_KEY_CACHE_SECONDS", gt=0)
+    # PostgreSQL connections of one API or worker process, at most `db_connections_per_process`:
+    # its psycopg pool, its SQLAlchemy engine's pool (no overflow) and one LISTEN connection. Sized
+    # so that every process of a rolling restart at its peak (one process more than usual) fits
+    # under the server's `max_connections` (docs/deployment.md: The PostgreSQL connection budget):
+    # a request that finds its pool busy then waits up to `db_pool_wait_seconds` for a connection,
+    # rather than the server refusing one more (a 503).
+    db_pool_size: int = Field(8, alias="BADGES_DB_POOL_SIZE", gt=0)
+    db_engine_pool_size: int = Field(4, alias="BADGES_DB_ENGINE_POOL_SIZE", gt=0)
+    db_pool_wait_seconds: float = Field(10.0, alias="BADGES_DB_POOL_WAIT_SECONDS", gt=0)
     # The worker's Prometheus metrics (`/metrics` on this port); 0: none. The API serves its own.
     worker_metrics_port: int = Field(0, alias="BADGES_WORKER_METRICS_PORT", ge=0)
     # The Temporal SDK's own metrics of the worker (its runtime's Prometheus exporter: task slots,
@@ -371,6 +386,11 @@ class Settings(BaseSettings):
     def libpq_url(self) -> str:
         """The database URL as libpq (psycopg without SQLAlchemy) accepts it."""
         return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
+    def db_connections_per_process(self) -> int:
+        """The most PostgreSQL connections one API or worker process holds: both pools and its listener."""
+        return self.db_pool_size + self.db_engine_pool_size + 1
 
 
 def parse_event_types(value: str) -> frozenset[str]:

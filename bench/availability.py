@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -47,6 +48,7 @@ from temporalio.client import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from badges.domain.identity import user_badges_workflow_id
 from bench.realtime import bare_signals
 from bench.stack import Stack, running_stack
 from bench.stats import latency_percentiles
@@ -73,6 +75,7 @@ class Attempt:
     done: float
     kind: str  # event, read, stream
     outcome: str  # 2xx, 4xx, 429, 5xx, refused, reset, timeout, other
+    error: str = ""  # the exception's type (a failure without an answer), or the problem's type slug
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Member:
     user_id: uuid.UUID
     websocket: bool
     accepted: list[float] = field(default_factory=list)  # first-post time of each accepted vote
+    accepted_ids: set[str] = field(default_factory=set)
     counted: list[tuple[float, int]] = field(default_factory=list)  # (when, civic-voice value) seen on the stream
     received: list[int] = field(default_factory=list)  # stream ids in the order received
     connects: int = 0
@@ -184,15 +188,16 @@ class Load:
         try:
             response: httpx.Response = await request
         except (httpx.HTTPError, OSError) as error:
-            self.attempts.append(Attempt(sent, self.now(), kind, failure_kind(error)))
+            self.attempts.append(Attempt(sent, self.now(), kind, failure_kind(error), type(error).__name__))
             return None
-        self.attempts.append(Attempt(sent, self.now(), kind, outcome_of(response.status_code)))
+        slug = ""
         if response.status_code >= 500 or response.status_code == 429:
             try:
-                slug = str(response.json().get("type", "")).rsplit("/", 1)[-1]
+                slug = str(response.json().get("type", "")).rsplit(":", 1)[-1].rsplit("/", 1)[-1]
             except ValueError:
                 slug = response.text[:60]
             self.server_errors[f"{response.status_code} {slug}"] += 1
+        self.attempts.append(Attempt(sent, self.now(), kind, outcome_of(response.status_code), slug))
         return response
 
     async def vote(self, member: Member, n: int) -> None:
@@ -205,6 +210,7 @@ class Load:
                 response = await self.attempt("event", self.http.post("/v1/events", json=event, headers=member.headers))
             if response is not None and response.status_code in (200, 202):
                 member.accepted.append(first)
+                member.accepted_ids.add(event["id"])
                 return
             if self.now() > first + GIVE_UP:
                 self.never_accepted += 1
@@ -265,7 +271,7 @@ class Load:
                 member.ends["sse:closed"] += 1
         except (httpx.HTTPError, OSError) as error:
             if not answered:
-                self.attempts.append(Attempt(sent, self.now(), "stream", failure_kind(error)))
+                self.attempts.append(Attempt(sent, self.now(), "stream", failure_kind(error), type(error).__name__))
             member.ends[f"sse:{failure_kind(error)}"] += 1
         return retry
 
@@ -290,7 +296,7 @@ class Load:
             member.ends[f"ws:{code}"] += 1
             return RETRY_GAP
         except (OSError, TimeoutError) as error:
-            self.attempts.append(Attempt(sent, self.now(), "stream", failure_kind(error)))
+            self.attempts.append(Attempt(sent, self.now(), "stream", failure_kind(error), type(error).__name__))
             member.ends[f"ws:{failure_kind(error)}"] += 1
             return RETRY_GAP
         member.ends["ws:1000"] += 1
@@ -388,6 +394,14 @@ def event_to_update(members: list[Member]) -> list[tuple[float, float]]:
     return out
 
 
+def window_of(sent: float, restarts: list[Restart]) -> str:
+    """Which restart's window (from its signal to 1 s after its successor served) `sent` falls in."""
+    for n, restart in enumerate(restarts, 1):
+        if restart.began <= sent <= restart.ready + 1.0:
+            return f"{restart.component} restart {n}"
+    return "no restart"
+
+
 def window(load: Load, began: float, ended: float, updates: list[tuple[float, float]]) -> dict[str, Any]:
     """What the clients saw from `began` to `ended`: failed requests, the longest time without any
     request answered 2xx, the slowest vote posted meanwhile to reach its stream."""
@@ -402,8 +416,51 @@ def window(load: Load, began: float, ended: float, updates: list[tuple[float, fl
     }
 
 
-async def verify(load: Load, libpq_url: str) -> dict[str, Any]:
-    """Waits until every accepted vote is counted and streamed (at most CONVERGE s), then compares
+async def explain_unapplied(
+    db: psycopg.AsyncConnection[Any], temporal: Client, short: dict[str, tuple[Member, int]]
+) -> dict[str, Any]:
+    """Where the accepted votes of members short of their count went: held for review by the
+    anti-gaming screen, set aside as dead letters, or neither (then the member's workflow: its
+    status, and how many votes its current run was signalled)."""
+    held: Counter[str] = Counter()
+    dead: Counter[str] = Counter()
+    workflows: Counter[str] = Counter()
+    missing = signalled = 0
+    for member, counted in short.values():
+        cursor = await db.execute(
+            "SELECT event_ids, reason FROM review_queue WHERE user_id = %s AND kind = 'held_burst'", (member.user_id,)
+        )
+        for ids, reason in await cursor.fetchall():
+            held[re.sub(r"\d+", "N", reason)] += len(set(ids) & member.accepted_ids)
+        cursor = await db.execute(
+            "SELECT event_ids, reason FROM dead_letters WHERE user_id = %s AND kind = 'event'", (member.user_id,)
+        )
+        for ids, reason in await cursor.fetchall():
+            dead[reason[:120]] += len(set(ids) & member.accepted_ids)
+        handle = temporal.get_workflow_handle(user_badges_workflow_id(member.user_id))
+        status = (await handle.describe()).status
+        workflows[status.name if status is not None else "unknown"] += 1
+        async for event in handle.fetch_history_events():
+            attributes = event.workflow_execution_signaled_event_attributes
+            if (
+                event.HasField("workflow_execution_signaled_event_attributes")
+                and attributes.signal_name == "record_event"
+            ):
+                signalled += 1
+        missing += len(member.accepted) - counted
+    return {
+        "members": len(short),
+        "votes": missing,
+        "held_for_review": dict(held),
+        "dead_letters": dict(dead),
+        "workflows": dict(workflows),
+        "record_event_signals_in_current_runs": signalled,
+        "accepted_of_these_members": sum(len(m.accepted) for m, _ in short.values()),
+    }
+
+
+async def verify(load: Load, libpq_url: str, temporal: Client, converge: float = CONVERGE) -> dict[str, Any]:
+    """Waits until every accepted vote is counted and streamed (at most `converge` s), then compares
     each member's civic-voice count with their accepted votes and their stream with the outbox."""
     async with await psycopg.AsyncConnection.connect(libpq_url, autocommit=True) as db:
 
@@ -417,7 +474,7 @@ async def verify(load: Load, libpq_url: str) -> dict[str, Any]:
             values = [p["value"] for _, kind, p in rows if kind == "progress" and p.get("badgeId") == CIVIC_VOICE]
             return int(values[-1]) if values else 0
 
-        deadline = load.now() + CONVERGE
+        deadline = load.now() + converge
         while True:
             rows = {member.sub: await outbox(member) for member in load.members}
             done = all(
@@ -429,6 +486,8 @@ async def verify(load: Load, libpq_url: str) -> dict[str, Any]:
             await asyncio.sleep(1.0)
         accepted = sum(len(m.accepted) for m in load.members)
         applied = sum(min(count(rows[m.sub]), len(m.accepted)) for m in load.members)
+        short = {m.sub: (m, count(rows[m.sub])) for m in load.members if count(rows[m.sub]) < len(m.accepted)}
+        unapplied = await explain_unapplied(db, temporal, short) if short else None
         over = sum(max(0, count(rows[m.sub]) - len(m.accepted)) for m in load.members)
         gaps = repeats = out_of_order = 0
         for member in load.members:
@@ -442,13 +501,14 @@ async def verify(load: Load, libpq_url: str) -> dict[str, Any]:
             "applied": applied,
             "applied_share": round(applied / accepted, 6) if accepted else None,
             "counted_more_than_accepted": over,
+            "not_applied": unapplied,
             "never_accepted": load.never_accepted,
             "not_sent_client_behind": load.skipped,
             "stream_messages": sum(len(m.received) for m in load.members),
             "stream_messages_missing": gaps,
             "stream_messages_repeated": repeats,
             "stream_messages_out_of_order": out_of_order,
-            "converged_in_s": round(load.now() - (deadline - CONVERGE), 1),
+            "converged_in_s": round(load.now() - (deadline - converge), 1),
         }
 
 
@@ -509,7 +569,7 @@ async def main(args: argparse.Namespace) -> None:
             stopped = load.now()
             await load.drain()
             note("load stopped; waiting for every accepted vote to be counted and streamed")
-            results["events"] = await verify(load, stack.settings.libpq_url)
+            results["events"] = await verify(load, stack.settings.libpq_url, temporal, args.converge)
             await load.close()
             results["machine"]["load_average_at_end"] = load_average()
 
@@ -521,9 +581,18 @@ async def main(args: argparse.Namespace) -> None:
                 "share_2xx": round(ok / len(attempts), 6) if attempts else None,
                 "failures": dict(Counter(a.outcome for a in attempts if a.outcome != "2xx")),
                 "server_errors": dict(load.server_errors),
+                # Each failure's kind: request, outcome, the exception's type or the problem's slug,
+                # and the restart whose window it was sent in (none: outside every window).
+                "failures_by_error": dict(
+                    Counter(
+                        f"{a.kind} {a.outcome} {a.error or '-'} in {window_of(a.sent, restarts)}"
+                        for a in attempts
+                        if a.outcome != "2xx"
+                    )
+                ),
                 # When each failure happened (seconds from the start of the load), to set beside the restarts.
                 "failed_at_s": [
-                    [round(a.sent - started, 2), a.kind, a.outcome] for a in attempts if a.outcome != "2xx"
+                    [round(a.sent - started, 2), a.kind, a.outcome, a.error] for a in attempts if a.outcome != "2xx"
                 ][:200],
                 "by_kind": {
                     kind: {
@@ -594,6 +663,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=2.0, help="BADGES_API_DRAIN_SECONDS")
     parser.add_argument("--api-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="live workers (and one batch worker)")
+    parser.add_argument(
+        "--converge", type=float, default=CONVERGE, help="seconds the stack may take to catch up after the load"
+    )
     parser.add_argument("--bare-seconds", type=float, default=5.0, help="0: no bare Temporal figure")
     args = parser.parse_args(argv)
     if args.quick:

@@ -74,7 +74,10 @@ def start_api(env: Mapping[str, str], port: int, log: Log = None, *, processes: 
             sys.executable, "-m", "uvicorn", "--factory", "badges.api.app:app_from_environment",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--workers", str(processes), "--no-access-log", "--ws-max-size", str(ws_max_size),
-            "--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "2",
+            "--ws-per-message-deflate", "false",
+            # As `python -m badges.cli.api` runs it: the requests in flight when a drain ends get
+            # this long (a rolling restart under load has some that wait on Temporal for seconds).
+            "--timeout-graceful-shutdown", env.get("BADGES_API_SHUTDOWN_SECONDS", "10"),
             "--timeout-worker-healthcheck", str(WORKER_START_SECONDS),
             "--timeout-keep-alive", env.get("BADGES_API_KEEP_ALIVE_SECONDS", "75"),
         ],

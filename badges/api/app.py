@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,12 +56,26 @@ from badges.api.throttle import Throttle
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.audit_reads import MemberReadAudit
-from badges.db.engine import make_engine
+from badges.db.engine import process_engine
 from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
-from badges.db.pool import open_pool
+from badges.db.pool import open_process_pool
 from badges.heap import freeze_startup_heap, keep_survivors_frozen
-from badges.temporal import connect
+from badges.temporal import Client, connect, connect_now
+
+# How long a starting API process waits for Temporal before it serves anyway (its first request
+# needing Temporal then connects; /readyz says it is not ready meanwhile).
+TEMPORAL_AT_START_SECONDS = 5.0
+log = logging.getLogger("badges.api")
+
+
+async def reach_temporal(temporal: Client) -> None:
+    """The lazy client's connection made at start-up, so no request waits for it; Temporal down
+    is no reason not to start (the API answers what needs no workflow)."""
+    try:
+        await connect_now(temporal, TEMPORAL_AT_START_SECONDS)
+    except Exception:
+        log.warning("Temporal did not answer at start-up: the first request that needs it connects", exc_info=True)
 
 
 class CodecCors:
@@ -84,7 +99,8 @@ def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        # Within the process's share of PostgreSQL's connections (docs/deployment.md).
+        engine = process_engine(settings)
         keys = KeyStore(
             engine,
             configured_master_keys(settings),
@@ -93,7 +109,7 @@ def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI
         )
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         temporal = await connect(settings, keys, lazy=True)
-        pool = await open_pool(settings.libpq_url)
+        pool = await open_process_pool(settings)
         catalogue = CatalogueService(engine)
         await catalogue.seed(settings.catalogue_path)
         hub = OutboxHub(pool, settings.libpq_url, on_tail=metrics.outbox_tail.set)
@@ -122,6 +138,10 @@ def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI
             credentials=CredentialService(engine, pool, keys, settings),
             metrics=metrics,
         )
+        # The lifespan's start ends before uvicorn accepts on this process, and in a rolling
+        # restart the old process stops accepting once this one does: what every first request
+        # would wait for is done before (the pools opened their first connections above).
+        await reach_temporal(temporal)
         # From here a SIGTERM drains this process first (uvicorn's handlers are in place by now).
         drain.install(hub.end_streams)
         freezer = asyncio.create_task(keep_survivors_frozen(), name="gc-freezer") if keep_heap_frozen else None

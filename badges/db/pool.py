@@ -10,14 +10,33 @@ from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
 
+from badges.config import Settings
 
-async def open_pool(libpq_url: str, *, max_size: int = 20) -> AsyncConnectionPool:
+
+async def open_pool(
+    libpq_url: str, *, max_size: int = 20, min_size: int = 2, wait_seconds: float = 30.0
+) -> AsyncConnectionPool:
+    """Open, with `min_size` connections made. A caller that finds all `max_size` in use waits up
+    to `wait_seconds` for one (then `PoolTimeout`: the API answers 503); one the server refuses
+    while the pool grows is tried again in the background, the caller still waiting."""
     pool = AsyncConnectionPool(
         libpq_url,
-        min_size=2,
+        min_size=min(min_size, max_size),
         max_size=max_size,
         kwargs={"autocommit": True},
+        timeout=wait_seconds,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
     return pool
+
+
+async def open_process_pool(settings: Settings, *, min_size: int = 2) -> AsyncConnectionPool:
+    """An API or worker process's pool, within its share of PostgreSQL's connections
+    (`db_pool_size`; docs/deployment.md, The PostgreSQL connection budget)."""
+    return await open_pool(
+        settings.libpq_url,
+        max_size=settings.db_pool_size,
+        min_size=min_size,
+        wait_seconds=settings.db_pool_wait_seconds,
+    )

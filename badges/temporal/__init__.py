@@ -2,7 +2,7 @@
 encryption codec, one `connect()`, and one named function per start, signal, update, query or
 termination the application makes. Nothing else imports `temporalio.client`."""
 
-from badges.temporal.client import Client, connect, sdk_metrics_runtime
+from badges.temporal.client import Client, connect, connect_now, sdk_metrics_runtime
 from badges.temporal.commands import (
     behaviour_data_changed,
     change_consent,
@@ -32,6 +32,7 @@ __all__ = [
     "behaviour_data_changed",
     "change_consent",
     "connect",
+    "connect_now",
     "end_bank_sync",
     "end_workflow",
     "ensure_schedules",

@@ -4,6 +4,8 @@ while Temporal is down); the worker connects at once."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -14,7 +16,7 @@ from badges.config import Settings
 from badges.temporal.codec import KeyRing
 from badges.temporal.converter import make_data_converter
 
-__all__ = ["Client", "connect"]
+__all__ = ["Client", "connect", "connect_now"]
 
 
 async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
@@ -29,6 +31,13 @@ async def connect(settings: Settings, keys: KeyRing, *, lazy: bool = False, runt
         lazy=lazy,
         runtime=runtime,
     )
+
+
+async def connect_now(client: Client, timeout: float) -> None:
+    """A lazy client's connection made now, by one health check, rather than by its first call
+    (which then waits for it): raises when the server does not answer within `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        await client.service_client.check_health(timeout=timedelta(seconds=timeout))
 
 
 def sdk_metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:

@@ -43,12 +43,12 @@ from badges.activities.webhooks import WebhookActivities, make_webhook_client
 from badges.banking import make_providers
 from badges.config import Settings
 from badges.db.audit_checkpoints import AnchorKeys, CheckpointStore
-from badges.db.engine import make_engine
+from badges.db.engine import process_engine
 from badges.db.erasure import ERASURE_CHANNEL
 from badges.db.keys import KeyStore
 from badges.db.master_keys import KeyPolicy, configured_master_keys
 from badges.db.outbox import listening
-from badges.db.pool import open_pool
+from badges.db.pool import open_process_pool
 from badges.db.progress import ProgressWriter
 from badges.heap import freeze_startup_heap
 from badges.insights.categoriser import load as load_categoriser
@@ -227,6 +227,7 @@ def build_workers(
             workflows=LIVE_WORKFLOWS + BATCH_WORKFLOWS,
             activities=live_activities + batch_activities,
             workflow_task_poller_behavior=LIVE_WORKFLOW_POLLERS,
+            max_concurrent_workflow_tasks=settings.live_max_concurrent_workflow_tasks,
             **common,
         )
     )
@@ -275,8 +276,9 @@ def settle_heap(settings: Settings) -> None:
 
 
 async def run(settings: Settings) -> None:
-    engine = make_engine(settings.database_url, pool_size=5)
-    pool = await open_pool(settings.libpq_url)
+    # Within the process's share of PostgreSQL's connections (docs/deployment.md).
+    engine = process_engine(settings)
+    pool = await open_process_pool(settings)
     keys = KeyStore(
         engine,
         configured_master_keys(settings),

@@ -214,3 +214,25 @@ async def test_each_worker_caches_as_many_workflow_runs_as_configured(
         assert workers.live.config().get("max_cached_workflows") == 1234
         assert workers.batch.config().get("max_cached_workflows") == 1234
     assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # as documented (docs/operations.md)
+
+
+async def test_a_live_worker_runs_at_most_the_configured_workflow_tasks_at_once(
+    dev_server: WorkflowEnvironment,
+    system_settings: Settings,
+    pool: AsyncConnectionPool,
+    engine: AsyncEngine,
+    keys: KeyStore,
+) -> None:
+    """`BADGES_LIVE_MAX_WORKFLOW_TASKS` bounds what one process holds at once, so that after a
+    restart (every member's run replayed) no task waits so long in the process that it outlasts
+    Temporal's workflow-task timeout and is handed out and replayed again (bench/RESULTS.md)."""
+    async with make_webhook_client() as http:
+        settings = system_settings.model_copy(
+            update={"task_queue": f"tq-{uuid.uuid4()}", "live_max_concurrent_workflow_tasks": 12}
+        )
+        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
+        assert workers.live is not None and workers.batch is not None
+        assert workers.live.config().get("max_concurrent_workflow_tasks") == 12
+        assert (
+            workers.batch.config().get("max_concurrent_workflow_tasks") == settings.batch_max_concurrent_workflow_tasks
+        )
