@@ -2,25 +2,25 @@
 member's batch of progress and awards, written with its outbox rows (and the batch's rewards
 and review items) in one transaction.
 
-The batch is sent as one pipeline of prepared statements, so one round trip: hand-written on the
-psycopg pool, as it runs for every batch of the real-time path (bench/realtime.py). The writes are
+The batch is sent as one multi-statement script, so one round trip: hand-written on the psycopg
+pool, as it runs for every batch of the real-time path (bench/realtime.py). The writes are
 idempotent by content; the advisory lock, held to commit, makes outbox ids visible in the order
-they were taken. `ProgressWriter` writes the batches that arrive together in one such
-transaction, each statement covering all of them, so they share the lock and the commit. The
-reads (the badges page, re-evaluation paging) are SQLAlchemy Core.
+they were taken. `ProgressWriter` writes the batches that arrive together in one such script, so
+they share the lock and the commit. The reads (the badges page, re-evaluation paging) are
+SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
-from pydantic import TypeAdapter
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,65 +61,46 @@ class AwardRow(Base):
 
 
 LOCK_OUTBOX = f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK_KEY})"
-NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
-
-# Each statement writes every member's batch of a group (`%(batches)s`: a JSON array of
-# `{"userId", "batchSeq", "items"}`, `items` as the stream shows them), so a group is the same
-# few prepared statements however many members it holds; outbox rows go in batch then item order.
-BATCH_ITEMS = """
-WITH batch AS (
-    SELECT (b.value->>'userId')::uuid AS user_id, (b.value->>'batchSeq')::bigint AS batch_seq,
-           b.value->'items' AS items, b.n
-      FROM jsonb_array_elements(%(batches)s::jsonb) WITH ORDINALITY AS b(value, n)
-),
-item AS (
-    SELECT batch.user_id, batch.batch_seq, batch.n AS batch_n, i.payload, i.n
-      FROM batch CROSS JOIN LATERAL jsonb_array_elements(batch.items) WITH ORDINALITY AS i(payload, n)
-)"""
 
 # A later batch wins, even when a value falls (a broken streak) or a definition's new version
 # changes the target; only what changed is announced. The same batch written twice (a retried
 # activity) announces nothing the second time; a retried workflow task that holds more events
 # than its first attempt writes the same batch number with newer values, and those win. A stale
 # write from an earlier batch never moves anything back.
-WRITE_PROGRESS = f"""{BATCH_ITEMS},
-written AS (
+WRITE_PROGRESS = """
+WITH written AS (
     INSERT INTO badge_progress AS current (user_id, badge_id, value, target, version, batch_seq)
-    SELECT item.user_id, item.payload->>'badgeId', (item.payload->>'value')::int, (item.payload->>'target')::int,
-           coalesce((item.payload->>'version')::int, 1), item.batch_seq
-      FROM item
+    SELECT {user_id}, r."badgeId", r.value, r.target, coalesce(r.version, 1), {batch_seq}
+      FROM jsonb_to_recordset({items}::jsonb) AS r("badgeId" text, value int, target int, version int)
     ON CONFLICT (user_id, badge_id)
     DO UPDATE SET value = excluded.value, target = excluded.target, version = excluded.version,
                   batch_seq = excluded.batch_seq, updated_at = now()
     WHERE excluded.batch_seq >= current.batch_seq
       AND (current.value, current.target, current.version)
           IS DISTINCT FROM (excluded.value, excluded.target, excluded.version)
-    RETURNING user_id, badge_id
+    RETURNING badge_id
 )
 INSERT INTO outbox (user_id, kind, payload)
-SELECT item.user_id, 'progress', item.payload
-  FROM item JOIN written ON written.user_id = item.user_id AND written.badge_id = item.payload->>'badgeId'
- ORDER BY item.batch_n, item.n
+SELECT {user_id}, 'progress', item.payload
+  FROM jsonb_array_elements({items}::jsonb) WITH ORDINALITY AS item(payload, n)
+  JOIN written ON written.badge_id = item.payload->>'badgeId'
+ ORDER BY item.n
 """
 
-WRITE_AWARDS = f"""{BATCH_ITEMS},
-granted AS (
+WRITE_AWARDS = """
+WITH granted AS (
     INSERT INTO awards (user_id, badge_id, instance, version, awarded_at)
-    SELECT item.user_id, item.payload->>'badgeId', item.payload->>'instance',
-           coalesce((item.payload->>'version')::int, 1), (item.payload->>'awardedAt')::timestamptz
-      FROM item
+    SELECT {user_id}, r."badgeId", r.instance, coalesce(r.version, 1), r."awardedAt"
+      FROM jsonb_to_recordset({items}::jsonb) AS r("badgeId" text, instance text, version int, "awardedAt" timestamptz)
     ON CONFLICT (user_id, badge_id, instance) DO NOTHING
-    RETURNING user_id, badge_id, instance
+    RETURNING badge_id, instance
 )
 INSERT INTO outbox (user_id, kind, payload)
-SELECT item.user_id, 'award', item.payload
-  FROM item JOIN granted ON granted.user_id = item.user_id AND granted.badge_id = item.payload->>'badgeId'
-                        AND granted.instance = item.payload->>'instance'
- ORDER BY item.batch_n, item.n
+SELECT {user_id}, 'award', item.payload
+  FROM jsonb_array_elements({items}::jsonb) WITH ORDINALITY AS item(payload, n)
+  JOIN granted ON granted.badge_id = item.payload->>'badgeId' AND granted.instance = item.payload->>'instance'
+ ORDER BY item.n
 """
-
-PROGRESS_JSON: TypeAdapter[Sequence[ProgressUpdate]] = TypeAdapter(Sequence[ProgressUpdate])
-AWARDS_JSON: TypeAdapter[Sequence[Award]] = TypeAdapter(Sequence[Award])
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,49 +113,29 @@ class MemberBatch:
     awards: Sequence[Award]
 
 
-def batches_document(batches: Sequence[MemberBatch], kind: str) -> str | None:
-    """The `%(batches)s` of `WRITE_PROGRESS` (`kind` "progress") or `WRITE_AWARDS` ("awards"):
-    the batches that hold any, items as the stream shows them (pydantic's JSON, camelCase); None
-    when none does."""
-    parts = []
+def batch_script(
+    user_id: uuid.UUID, batch_seq: int, progress: Sequence[ProgressUpdate], awards: Sequence[Award]
+) -> sql.Composed:
+    """The batch as one multi-statement script: PostgreSQL runs it as a single transaction in
+    one round trip."""
+    return group_script([MemberBatch(user_id, batch_seq, progress, awards)])
+
+
+def group_script(batches: Sequence[MemberBatch]) -> sql.Composed:
+    """Several members' batches as one script: one transaction, one outbox lock, one wake-up."""
+    statements: list[sql.Composable] = [sql.SQL(LOCK_OUTBOX)]
     for batch in batches:
-        if kind == "progress":
-            if not batch.progress:
-                continue
-            items = PROGRESS_JSON.dump_json(batch.progress, by_alias=True)
-        else:
-            if not batch.awards:
-                continue
-            items = AWARDS_JSON.dump_json(batch.awards, by_alias=True)
-        # A UUID's text and an integer need no escaping in JSON.
-        parts.append(
-            b'{"userId":"%s","batchSeq":%d,"items":%s}' % (str(batch.user_id).encode(), batch.batch_seq, items)
-        )
-    return (b"[" + b",".join(parts) + b"]").decode() if parts else None
-
-
-async def write_batches(connection: AsyncConnection[Any], batches: Sequence[MemberBatch]) -> None:
-    """Members' batches inside the caller's transaction: the outbox lock first (held to the
-    commit, so outbox ids become visible in order), then one statement per kind for them all,
-    then the tailers' wake-up (sent at commit)."""
-    progress = batches_document(batches, "progress")
-    awards = batches_document(batches, "awards")
-    if progress is None and awards is None:
-        return
-    await connection.execute(LOCK_OUTBOX)
-    if progress is not None:
-        await connection.execute(WRITE_PROGRESS, {"batches": progress})
-    if awards is not None:
-        await connection.execute(WRITE_AWARDS, {"batches": awards})
-    await connection.execute(NOTIFY_OUTBOX)
-
-
-async def write_group(connection: AsyncConnection[Any], batches: Sequence[MemberBatch]) -> None:
-    """Members' batches in a transaction of their own (on an autocommit connection), sent as one
-    pipeline: one round trip, and statements psycopg prepares once they repeat, so neither side
-    parses or plans them again for each batch, as it did for a script of literals."""
-    async with connection.pipeline(), connection.transaction():
-        await write_batches(connection, batches)
+        user = sql.Literal(str(batch.user_id))
+        for template, items in ((WRITE_PROGRESS, batch.progress), (WRITE_AWARDS, batch.awards)):
+            if items:
+                document = json.dumps([item.model_dump(mode="json", by_alias=True) for item in items])
+                statements.append(
+                    sql.SQL(template).format(
+                        user_id=user, batch_seq=sql.Literal(batch.batch_seq), items=sql.Literal(document)
+                    )
+                )
+    statements.append(sql.SQL(f"NOTIFY {OUTBOX_CHANNEL}"))
+    return sql.SQL(";\n").join(statements)
 
 
 async def write_progress_batch(
@@ -189,7 +150,7 @@ async def write_progress_batch(
     if not progress and not awards:
         return
     async with pool.connection() as connection:
-        await write_group(connection, [MemberBatch(user_id, batch_seq, progress, awards)])
+        await connection.execute(batch_script(user_id, batch_seq, progress, awards))
 
 
 async def write_member_batch(
@@ -213,10 +174,11 @@ async def write_member_batch(
     async with pool.connection() as connection, connection.transaction():
         await record_reviews(connection, user_id, held, resolved)
         await grant_rewards(connection, user_id, claims)
-        await write_batches(connection, [MemberBatch(user_id, batch_seq, progress, awards)])
+        if progress or awards:
+            await connection.execute(batch_script(user_id, batch_seq, progress, awards))
 
 
-# The most batches one transaction writes: a few hundred kilobytes of statement at most.
+# The most batches one transaction writes: a few hundred kilobytes of script at most.
 MAX_GROUP = 64
 
 
@@ -265,7 +227,7 @@ class ProgressWriter:
 
 
 async def _write_batches(connection: AsyncConnection[Any], batches: Sequence[MemberBatch]) -> list[None]:
-    await write_group(connection, batches)  # one transaction, one round trip
+    await connection.execute(group_script(batches))  # one script: one transaction, one round trip
     return [None] * len(batches)
 
 

@@ -11,14 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db.keys import KeyStore
 from badges.db.outbox import OUTBOX_CHANNEL
-from badges.db.progress import (
-    LOCK_OUTBOX,
-    MemberBatch,
-    ProgressWriter,
-    write_batches,
-    write_group,
-    write_progress_batch,
-)
+from badges.db.progress import LOCK_OUTBOX, ProgressWriter, batch_script, write_progress_batch
 from badges.domain.rules import Award, ProgressUpdate
 from badges.metrics import exposition, process_registry
 from tests.conftest import create_member
@@ -121,11 +114,11 @@ async def test_a_tailer_reading_past_its_last_id_never_misses_a_row(
         start = (await (await connection.execute("SELECT coalesce(max(id), 0) FROM outbox")).fetchone())[0]  # type: ignore[index]
 
     async def slow_writer() -> None:
-        # The same statements, committed late: its outbox id is taken first but becomes visible
-        # last unless the outbox lock makes the other writer wait for it.
+        # The same script, committed late: its outbox id is taken first but becomes visible last
+        # unless the outbox lock makes the other writer wait for it.
         connection = await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True)
         async with connection, connection.transaction():
-            await write_batches(connection, [MemberBatch(slow_member, 1, PROGRESS, [])])
+            await connection.execute(batch_script(slow_member, 1, PROGRESS, []))
             await asyncio.sleep(0.5)
 
     async def fast_writer() -> None:
@@ -253,52 +246,3 @@ async def test_the_workers_registry_reports_its_progress_writes(
     assert "badges_progress_transactions_total 1.0" in lines  # queued together, written together
     [total] = [line for line in lines if line.startswith("badges_progress_write_seconds_sum ")]
     assert float(total.split()[1]) >= 0.2 * 3  # every batch waited for the lock
-
-
-async def test_a_group_of_several_members_writes_each_ones_rows_in_order(
-    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
-) -> None:
-    members = [await create_member(engine, keys) for _ in range(3)]
-    two = [PROGRESS[0], ProgressUpdate(badge_id="regular-attendee", name="Regular attendee", value=2, target=10)]
-    async with pool.connection() as connection:
-        await write_group(
-            connection,
-            [MemberBatch(members[0], 3, two, AWARDS), MemberBatch(members[1], 1, [], AWARDS),
-             MemberBatch(members[2], 5, PROGRESS, [])],
-        )  # fmt: skip
-        rows = await (
-            await connection.execute(
-                "SELECT user_id, kind, payload->>'badgeId', xmin::text FROM outbox WHERE user_id = ANY(%s) ORDER BY id",
-                ([str(m) for m in members],),
-            )
-        ).fetchall()
-        seqs = await (
-            await connection.execute(
-                "SELECT user_id, badge_id, batch_seq FROM badge_progress WHERE user_id = ANY(%s)",
-                ([str(m) for m in members],),
-            )
-        ).fetchall()
-    assert len({xmin for *_, xmin in rows}) == 1  # one transaction
-    by_member = {m: [(kind, badge) for user, kind, badge, _ in rows if user == m] for m in members}
-    assert by_member[members[0]] == [("progress", "active-voter"), ("progress", "regular-attendee"),
-                                     ("award", "active-voter")]  # fmt: skip
-    assert by_member[members[1]] == [("award", "active-voter")]
-    assert by_member[members[2]] == [("progress", "active-voter")]
-    assert sorted(seqs) == sorted([(members[0], "active-voter", 3), (members[0], "regular-attendee", 3),
-                                   (members[2], "active-voter", 5)])  # fmt: skip
-
-
-async def test_the_writers_statements_are_prepared_once_they_repeat(
-    engine: AsyncEngine, keys: KeyStore, settings
-) -> None:
-    # A script of literals was parsed and planned again for every batch; the writer's statements
-    # take parameters, so PostgreSQL keeps them prepared on the connection.
-    async with AsyncConnectionPool(settings.libpq_url, min_size=1, max_size=1, kwargs={"autocommit": True}) as one:
-        writer = ProgressWriter(one)
-        for seq in range(1, 8):
-            member = await create_member(engine, keys)
-            await writer.write(member, seq, PROGRESS, AWARDS)
-        async with one.connection() as connection:
-            prepared = await (await connection.execute("SELECT statement FROM pg_prepared_statements")).fetchall()
-    statements = " ".join(statement for (statement,) in prepared)
-    assert "INSERT INTO badge_progress" in statements and "INSERT INTO awards" in statements
