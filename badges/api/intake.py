@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from badges.api.catalogue import CatalogueService
 from badges.api.members import MemberDirectory
 from badges.api.metrics import ApiMetrics, Channel
 from badges.api.problems import Problem
-from badges.api.throttle import Throttle, parse_rate
+from badges.api.throttle import Throttle, parse_rate, rate_limited
 from badges.config import Settings
 from badges.db.receipts import SignalledMarks
 from badges.domain.events import BadgeEvent, RealTimeEvent
@@ -71,9 +72,10 @@ class EventIntake:
         self._members = members
         self._max_future = timedelta(seconds=settings.event_max_future_seconds)
         self._max_age = timedelta(hours=settings.event_max_age_hours)
-        # Shared by every API process (one statement per event on the pool): N replicas still give
-        # a member this rate, not N times it. A sliding window of two counters per key, weighing
-        # the previous window by how much of it is still in view (`domain/rate_windows.py`).
+        # Shared by every API process (counted in the receipt's claim, one statement per event on
+        # the pool): N replicas still give a member this rate, not N times it. A sliding window of
+        # two counters per key, weighing the previous window by how much of it is still in view
+        # (`domain/rate_windows.py`).
         self._throttle = throttle
         self._member_rate = parse_rate(settings.member_event_rate)
         self._integration_rate = parse_rate(settings.integration_event_rate)
@@ -86,8 +88,13 @@ class EventIntake:
         """`channel`: where it came in (REST, WebSocket, a signed webhook), for the metrics."""
         self._check_source(event, source)
         self._check_timestamp(event)
-        await self._throttle.enforce("member-events", self._member_rate, str(member_id), "events per member")
-        claim = await self.signalled.claim(member_id, event.id)
+        now = time.time()
+        hit = Throttle.take("member-events", self._member_rate, str(member_id), now)
+        # The member's rate limit and the receipt's claim are one statement: one round trip.
+        claim = await self.signalled.claim(member_id, event.id, hit)
+        if claim.count is not None and not claim.count.allowed:
+            decision = Throttle.decide(self._member_rate, now, claim.count)
+            raise rate_limited(self._member_rate, "events per member", decision.retry_after)
         if not claim.new and claim.already_signalled:
             self._duplicates[channel].inc()
             return "duplicate"

@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
 from badges.api.problems import DATABASE_UNAVAILABLE, Problem
-from badges.db.rate_limits import MAX_BUCKET_LENGTH, Take, sweep, take_from
+from badges.db.rate_limits import MAX_BUCKET_LENGTH, Take, WindowCount, sweep, take_from
 from badges.domain.rate_windows import Rate, retry_after, window_position
 
 log = logging.getLogger("badges.throttle")
@@ -74,10 +74,16 @@ class Throttle:
     async def check(self, name: str, rate: Rate, key: str, *, sliding: bool = True) -> Decision:
         """Count one hit on `name` for `key` at `rate`, and whether it was allowed."""
         now = time.time()
-        position = window_position(now, rate.period_seconds, sliding=sliding)
         count = await take_from(self._pool, self.take(name, rate, key, now, sliding=sliding))
+        return self.decide(rate, now, count, sliding=sliding)
+
+    @staticmethod
+    def decide(rate: Rate, now: float, count: WindowCount, *, sliding: bool = True) -> Decision:
+        """The decision on a hit taken at `now` (`take`), from its window's count: counted here
+        (`check`), or in a statement that does more with it (an event's claim, `EventIntake`)."""
         if count.allowed:
             return Decision(True, 0)
+        position = window_position(now, rate.period_seconds, sliding=sliding)
         return Decision(False, retry_after(rate, now, position, count.previous_hits, count.hits))
 
     @staticmethod

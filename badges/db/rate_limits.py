@@ -39,11 +39,14 @@ class RateLimitWindow(Base):
 # is locked by the upsert, and the decision is taken on its latest count (`w.hits` in SET is the
 # locked row's value before this update). The previous window is over, so its count is only read.
 # A refused hit leaves the count as it was: a caller that keeps trying is not locked out longer.
-TAKE = """
-WITH previous AS (
+# In two parts, so a statement that does more with the decision (`db/receipts.py`'s claim of an
+# event id) counts the hit the same way: `PREVIOUS_WINDOW` is a CTE, `COUNT_HIT` the upsert.
+PREVIOUS_WINDOW = """
+previous AS (
     SELECT coalesce((SELECT hits FROM rate_limit_windows
                       WHERE bucket = %(bucket)s AND window_start = %(previous_start)s), 0) AS hits
-)
+)"""
+COUNT_HIT = """
 INSERT INTO rate_limit_windows AS w (bucket, window_start, hits, allowed, expires_at)
 SELECT %(bucket)s, %(start)s,
        CASE WHEN previous.hits * %(weight)s + 1 <= %(amount)s THEN 1 ELSE 0 END,
@@ -54,8 +57,8 @@ ON CONFLICT (bucket, window_start) DO UPDATE
    SET hits = w.hits + CASE WHEN (SELECT hits FROM previous) * %(weight)s + w.hits + 1 <= %(amount)s
                             THEN 1 ELSE 0 END,
        allowed = (SELECT hits FROM previous) * %(weight)s + w.hits + 1 <= %(amount)s
-RETURNING allowed, hits, (SELECT hits FROM previous)
-"""
+RETURNING allowed, hits, (SELECT hits FROM previous) AS previous_hits"""
+TAKE = f"WITH {PREVIOUS_WINDOW}{COUNT_HIT}"
 
 SWEEP = """
 DELETE FROM rate_limit_windows

@@ -1,5 +1,6 @@
 """Event receipts: the API's record that an event id was accepted for a member (the table), and its
-hot-path statements: claim an event id for a member, then mark it handed over."""
+hot-path statements: claim an event id for a member (counting the member's rate limit in the same
+statement), then mark it handed over."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from sqlalchemy import DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from badges.db.base import Base
+from badges.db.rate_limits import COUNT_HIT, PREVIOUS_WINDOW, Take, WindowCount
 
 log = logging.getLogger("badges.receipts")
+# How long the marks' writer waits for more marks before writing: a retry that reaches another
+# API process within it is handed over again (the workflow drops the repeat by id).
+MARK_LINGER_SECONDS = 0.1
 
 
 class EventReceiptRow(Base):
@@ -44,6 +49,26 @@ SELECT EXISTS (SELECT 1 FROM claimed),
          WHERE user_id = %(user_id)s AND event_id = %(event_id)s)
 """
 
+# The same claim, made only if a hit on the member's rate limit is allowed, counted first in the
+# same statement (`db/rate_limits.py`): one round trip and one transaction per event instead of
+# two. The receipt's INSERT reads the count's row, so it runs after it, and not at all when the
+# hit is refused: a refused event leaves no receipt, as when the limit was a statement of its own.
+CLAIM_WITHIN_RATE = f"""
+WITH {PREVIOUS_WINDOW},
+counted AS ({COUNT_HIT}),
+claimed AS (
+    INSERT INTO event_receipts (user_id, event_id)
+    SELECT %(user_id)s, %(event_id)s FROM counted WHERE counted.allowed
+    ON CONFLICT (user_id, event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT counted.allowed, counted.hits, counted.previous_hits,
+       EXISTS (SELECT 1 FROM claimed),
+       (SELECT signalled_at IS NOT NULL FROM event_receipts
+         WHERE user_id = %(user_id)s AND event_id = %(event_id)s)
+  FROM counted
+"""
+
 MARK_SIGNALLED = """
 UPDATE event_receipts AS receipt SET signalled_at = now()
   FROM unnest(%(user_ids)s::uuid[], %(event_ids)s::text[]) AS mark(user_id, event_id)
@@ -56,22 +81,34 @@ class Claim:
     new: bool
     # True when an earlier request with this id already reached Temporal.
     already_signalled: bool
+    # The rate limit's count, when the claim was made within one (`hit`); a refused hit claimed nothing.
+    count: WindowCount | None = None
 
 
-async def claim_event(pool: AsyncConnectionPool, user_id: uuid.UUID, event_id: str) -> Claim:
+async def claim_event(pool: AsyncConnectionPool, user_id: uuid.UUID, event_id: str, hit: Take | None = None) -> Claim:
+    """Claim an event id for a member; with `hit`, only if that hit on the member's rate limit
+    is allowed, counted in the same statement."""
     async with pool.connection() as connection:
-        cursor = await connection.execute(CLAIM, {"user_id": user_id, "event_id": event_id})
-        new, signalled = await cursor.fetchone()  # type: ignore[misc]
-    return Claim(new=bool(new), already_signalled=bool(signalled))
+        if hit is None:
+            cursor = await connection.execute(CLAIM, {"user_id": user_id, "event_id": event_id})
+            new, signalled = await cursor.fetchone()  # type: ignore[misc]
+            return Claim(new=bool(new), already_signalled=bool(signalled))
+        cursor = await connection.execute(
+            CLAIM_WITHIN_RATE, {**hit.parameters(), "user_id": user_id, "event_id": event_id}
+        )
+        allowed, hits, previous_hits, new, signalled = await cursor.fetchone()  # type: ignore[misc]
+    count = WindowCount(allowed=bool(allowed), hits=int(hits), previous_hits=int(previous_hits))
+    return Claim(new=bool(new), already_signalled=bool(signalled), count=count)
 
 
 class SignalledMarks:
     """Marks receipts as handed over to Temporal, as many as are waiting in one statement, off the
-    request's path: under load one UPDATE covers a whole burst instead of one per event.
+    request's path: the writer waits `linger` seconds after the first mark, so under load one
+    UPDATE covers a whole burst instead of one per event.
 
     A mark not yet written counts already in this process (`claim`), so a retry in between is still
-    answered as a duplicate here; one that reaches another API process in that time (milliseconds,
-    or while PostgreSQL refuses writes) is answered 202 and handed over again. A mark lost with the
+    answered as a duplicate here; one that reaches another API process in that time (the linger and
+    a statement's time, or while PostgreSQL refuses writes) is answered 202 and handed over again. A mark lost with the
     process costs the same if its sender retries. Either way the workflow drops the repeat by id.
 
     Two processes marking the same receipts at once (a retry handed over by both), or an erasure
@@ -79,8 +116,9 @@ class SignalledMarks:
     on the next attempt, a second later.
     """
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, linger: float = MARK_LINGER_SECONDS) -> None:
         self._pool = pool
+        self._linger = linger
         self._pending: set[tuple[uuid.UUID, str]] = set()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -90,15 +128,16 @@ class SignalledMarks:
     def __contains__(self, receipt: tuple[uuid.UUID, str]) -> bool:
         return receipt in self._pending
 
-    async def claim(self, user_id: uuid.UUID, event_id: str) -> Claim:
-        """Claim an event id, counting marks not yet written as handed over.
+    async def claim(self, user_id: uuid.UUID, event_id: str, hit: Take | None = None) -> Claim:
+        """Claim an event id (within the rate limit's `hit`, if given: `claim_event`), counting
+        marks not yet written as handed over.
 
         Looked up here before the database is asked: a mark may be written, and leave the
         pending set, after the claim's snapshot was taken; looked up afterwards, it would be in
         neither, and a repeat would be handed over again."""
         marked_here = (user_id, event_id) in self._pending
-        claim = await claim_event(self._pool, user_id, event_id)
-        return Claim(new=claim.new, already_signalled=claim.already_signalled or marked_here)
+        claim = await claim_event(self._pool, user_id, event_id, hit)
+        return Claim(new=claim.new, already_signalled=claim.already_signalled or marked_here, count=claim.count)
 
     def add(self, user_id: uuid.UUID, event_id: str) -> None:
         self._pending.add((user_id, event_id))
@@ -128,6 +167,9 @@ class SignalledMarks:
     async def _write_forever(self) -> None:
         while True:
             await self._wake.wait()
+            # The marks added meanwhile go in the same statement: at 100 events a second one
+            # UPDATE (and one commit) covers about ten of them, where one each was written before.
+            await asyncio.sleep(self._linger)
             self._wake.clear()
             try:
                 await self._write_waiting()

@@ -12,9 +12,12 @@ from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
     EncodingPayloadConverter,
+    JSONPlainPayloadConverter,
     SerializationContext,
     WithSerializationContext,
 )
@@ -71,17 +74,28 @@ class SharedAdaptersJSONConverter(PydanticJSONPlainPayloadConverter):
         return shared_type_adapter(hint).validate_json(payload.data)
 
 
+@functools.cache
+def sealed_encoding_converters() -> tuple[EncodingPayloadConverter, ...]:
+    """What every `SealedPayloadConverter` delegates to, made once for the process: none of them
+    holds anything of a run (the JSON one's adapters are the process's already)."""
+    json = SharedAdaptersJSONConverter()
+    defaults = DefaultPayloadConverter.default_encoding_payload_converters
+    return (
+        *(json if isinstance(converter, JSONPlainPayloadConverter) else converter for converter in defaults),
+        RefusedPayloadConverter(),
+    )
+
+
 class SealedPayloadConverter(PydanticPayloadConverter):
     """Pydantic JSON, as `temporalio.contrib.pydantic` (its type adapters shared by the process),
-    plus `RefusedPayloadConverter`."""
+    plus `RefusedPayloadConverter`.
+
+    The SDK makes one of these for every activation of a cached run (its per-command data
+    converter is a new `DataConverter`), so it is only a table of the process's converters: the
+    parent's `__init__` built a JSON converter with its own pydantic-core serializer each time."""
 
     def __init__(self) -> None:
-        super().__init__()
-        converters = [
-            SharedAdaptersJSONConverter() if isinstance(converter, PydanticJSONPlainPayloadConverter) else converter
-            for converter in self.converters.values()
-        ]
-        self._set_converters(*converters, RefusedPayloadConverter())
+        CompositePayloadConverter.__init__(self, *sealed_encoding_converters())
 
 
 @dataclasses.dataclass(frozen=True)

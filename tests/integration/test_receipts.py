@@ -1,4 +1,5 @@
-"""Event receipts against real PostgreSQL: claiming an id, and marking claims handed over in batches."""
+"""Event receipts against real PostgreSQL: claiming an id (within the member's rate limit, in one
+statement), and marking claims handed over in batches."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.db import receipts
 from badges.db.keys import KeyStore
+from badges.db.rate_limits import Take
 from badges.db.receipts import SignalledMarks, claim_event
 from tests.conftest import create_member
 from tests.support import eventually, free_port
@@ -129,4 +132,65 @@ async def test_a_mark_written_while_a_repeat_is_claimed_still_counts(
     monkeypatch.setattr(receipts, "claim_event", claim_then_mark_written)
     repeat = await marks.claim(member, "raced")
     assert not repeat.new and repeat.already_signalled
+    await marks.close()
+
+
+async def test_a_claim_within_a_rate_limit_is_made_only_when_the_hit_is_allowed(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    bucket = f"test-claim/{uuid.uuid4()}"
+    expires = datetime.now(UTC) + timedelta(minutes=2)
+    hit = Take(bucket, 600, 60, 0.0, 2, expires)
+    first = await claim_event(pool, member, "a", hit)
+    assert first.new and first.count is not None and first.count.allowed and first.count.hits == 1
+    repeat = await claim_event(pool, member, "a", hit)  # a repeat counts against the limit too
+    assert not repeat.new and repeat.count is not None and repeat.count.hits == 2
+    refused = await claim_event(pool, member, "b", hit)
+    assert refused.count is not None and not refused.count.allowed and refused.count.hits == 2
+    assert not refused.new
+    # Nothing was claimed for the refused id: once the limit allows it, it is new.
+    later = await claim_event(pool, member, "b", Take(bucket, 660, 60, 0.0, 2, expires))
+    assert later.new and later.count is not None and later.count.allowed and later.count.previous_hits == 2
+
+
+async def test_concurrent_claims_within_a_rate_limit_claim_exactly_the_amount(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    hit = Take(f"test-claim-race/{uuid.uuid4()}", 600, 60, 0.0, 7, datetime.now(UTC) + timedelta(minutes=2))
+    claims = await asyncio.gather(*(claim_event(pool, member, f"e{n}", hit) for n in range(30)))
+    assert sum(claim.new for claim in claims) == 7
+    assert all(claim.new == (claim.count is not None and claim.count.allowed) for claim in claims)
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT count(*) FROM event_receipts WHERE user_id = %s", (member,))
+        assert await cursor.fetchone() == (7,)
+
+
+async def test_marks_added_one_at_a_time_within_the_linger_share_one_statement(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    # Events arrive one by one, not in a burst: each mark was its own UPDATE (and commit) before.
+    member = await create_member(engine, keys)
+    ids = [f"s{n}" for n in range(10)]
+    for event_id in ids:
+        await claim_event(pool, member, event_id)
+    marks = SignalledMarks(pool, linger=2.0)
+    statements: list[int] = []
+    execute = marks._execute
+
+    async def counted(batch: set[tuple[object, str]]) -> None:
+        statements.append(len(batch))
+        await execute(batch)  # type: ignore[arg-type]
+
+    marks._execute = counted  # type: ignore[method-assign]
+    for event_id in ids:
+        marks.add(member, event_id)
+        await asyncio.sleep(0.01)  # the writer runs in between
+
+    async def all_written() -> bool:
+        return not any((member, event_id) in marks for event_id in ids)
+
+    await eventually(all_written)
+    assert statements == [10]
     await marks.close()

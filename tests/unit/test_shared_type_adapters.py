@@ -38,3 +38,12 @@ def test_values_still_round_trip_with_and_without_a_type_hint() -> None:
     assert converter.from_payloads(payloads[:1], [BadgeEvent]) == [event]
     assert converter.from_payloads(payloads[1:]) == [{"a": [1, 2]}, [1, "x"]]
     assert converter.from_payloads(payloads[2:], [list[int | str]]) == [[1, "x"]]
+
+
+def test_converters_made_for_each_activation_share_the_processs_encoding_converters() -> None:
+    # The SDK makes a payload converter for every activation of a cached run: it is only a table
+    # of the same converters, not a new JSON converter (and pydantic-core serializer) each time.
+    first, second = SealedPayloadConverter(), SealedPayloadConverter()
+    assert first.converters.keys() == second.converters.keys()
+    assert all(first.converters[encoding] is second.converters[encoding] for encoding in first.converters)
+    assert b"binary/refused" in first.converters
