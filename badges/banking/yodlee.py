@@ -156,6 +156,9 @@ class SyncCursor:
         return json.dumps(raw, separators=(",", ":"))
 
 
+UNKNOWN_LOGIN_NAME = "Y800"  # "Invalid value for loginName": Yodlee has no user of that name
+
+
 def failure_kind(status: int, code: str) -> FailureKind:
     """Yodlee's HTTP status and `errorCode` as what the caller should do about it."""
     if status == 429:
@@ -385,7 +388,9 @@ class YodleeProvider:
             try:
                 found = await session.provider_account(provider_account_id)
             except ProviderError as error:
-                if error.kind == "gone":  # no such user or provider account: a forgery
+                # No such provider account, or no such user (Y800: Yodlee knows no such login
+                # name, refused at the token): a forgery.
+                if error.kind == "gone" or error.code == UNKNOWN_LOGIN_NAME:
                     raise ProviderError("invalid", "UNCONFIRMED_NOTIFICATION", str(error)) from error
                 if error.kind == "invalid":  # our own call refused (our credentials): not the sender's fault
                     raise ProviderError("unavailable", "CANNOT_CONFIRM_NOTIFICATION", str(error)) from error
