@@ -68,7 +68,7 @@ async def phase(stack: Stack, members: int, work: Any) -> tuple[Any, dict[str, A
 async def histories(stack: Stack, user_ids: list[Any]) -> dict[str, Any]:
     """Every member's workflows' history events (the current runs), per member, by workflow and
     by event type."""
-    client = await Client.connect(stack.temporal_address)
+    client = await Client.connect(stack.temporal_address, namespace=stack.settings.temporal_namespace)
     async with await psycopg.AsyncConnection.connect(stack.settings.libpq_url, autocommit=True) as db:
         cursor = await db.execute("SELECT user_id, id FROM bank_connections WHERE user_id = ANY(%s)", (user_ids,))
         connections = await cursor.fetchall()
