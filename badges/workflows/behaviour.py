@@ -79,21 +79,24 @@ class BehaviourWorkflow:
         shard, for every member linking at once (bench/RESULTS.md). Taking longer than a workflow
         task may, it keeps the task alive by heartbeats (the SDK's). Runs recorded with the
         activity replay with it."""
+        outcome: EvaluationOutcome
         if self._locally or workflow.patched(EVALUATES_LOCALLY):
-            return await workflow.execute_local_activity(
+            outcome = await workflow.execute_local_activity(
                 "evaluate_behaviour",
                 request,
                 result_type=EvaluationOutcome,
                 start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=EVALUATION_RETRY,
             )
-        return await workflow.execute_activity(
-            "evaluate_behaviour",
-            request,
-            result_type=EvaluationOutcome,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=EVALUATION_RETRY,
-        )
+        else:
+            outcome = await workflow.execute_activity(
+                "evaluate_behaviour",
+                request,
+                result_type=EvaluationOutcome,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=EVALUATION_RETRY,
+            )
+        return outcome
 
     @workflow.signal
     def data_changed(self, change: DataChanged) -> None:
