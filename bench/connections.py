@@ -49,6 +49,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from badges.heap import freeze_after_full_collections, freeze_survivors, gc_pauses
+
 HOST = "127.0.0.1"
 PAUSE_TARGET_SECONDS = 0.1
 
@@ -178,6 +180,16 @@ def parse_gc_pauses(exposition: str) -> Pauses:
     return Pauses(collections, longest, over, longest_cpu)
 
 
+def parse_frozen_objects(exposition: str) -> int:
+    """`badges_gc_frozen_objects`: what a process froze and has not freed (the start-up heap, and
+    what its open connections hold)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "badges_gc_frozen_objects":
+                return int(sample.value)
+    raise ValueError("no badges_gc_frozen_objects in the exposition")
+
+
 def pauses_between(before: Pauses, after: Pauses) -> dict[str, Any]:
     return {
         "collections": {g: n - before.collections.get(g, 0) for g, n in sorted(after.collections.items())},
@@ -206,6 +218,8 @@ class ClientPlan:
     # (sub, kind, api, token) per connection, in the order they open
     connections: list[tuple[str, str, int, str]]
     concurrency: int = 100
+    # The API process's garbage-collection policy in the client too (`--no-client-freeze`: without).
+    freeze: bool = True
 
 
 def client_process(plan: ClientPlan, commands: Connection, deliveries: Any) -> None:
@@ -221,6 +235,12 @@ def client_process(plan: ClientPlan, commands: Connection, deliveries: Any) -> N
         uvloop.install()
     except ImportError:
         pass
+    # A client holding 12,500 sockets holds as many objects as an API process: untended, its own
+    # full collections (hundreds of ms) were counted in the deliveries' latency. It gets the API
+    # process's policy, and its pauses are reported beside the servers'.
+    gc_pauses()
+    if plan.freeze:
+        freeze_after_full_collections()
     asyncio.run(Client(plan, commands, deliveries).run())
 
 
@@ -235,6 +255,9 @@ class Client:
         self.dropped = 0
         self.errors: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        # Connections open now, and what opens each again (`churn`).
+        self.live: dict[asyncio.Task[None], tuple[str, str, int, str]] = {}
+        self.reconnected = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -242,6 +265,11 @@ class Client:
             command, argument = await loop.run_in_executor(None, self.commands.recv)
             if command == "open":
                 await self.open_until(argument)
+                if self.plan.freeze:
+                    freeze_survivors()  # what the connections hold, out of this process's walks
+                self.commands.send(self.status())
+            elif command == "churn":
+                await self.churn(*argument)
                 self.commands.send(self.status())
             elif command == "status":
                 self.commands.send(self.status())
@@ -253,13 +281,18 @@ class Client:
                 return
 
     def status(self) -> dict[str, Any]:
+        pauses = gc_pauses().pauses()
         return {
             "client": self.plan.client,
             "opened": self.opened,
-            "held": self.opened - self.dropped,
+            "held": self.opened - self.dropped - self.reconnected,
             "failed": self.failed,
             "dropped": self.dropped,
+            "reconnected": self.reconnected,
             "errors": dict(sorted(self.errors.items(), key=lambda item: -item[1])[:5]),
+            "gc_full_collections": pauses[2].count,
+            "gc_longest_ms": round(max(p.longest for p in pauses.values()) * 1000, 1),
+            "gc_longest_cpu_ms": round(max(p.longest_cpu for p in pauses.values()) * 1000, 1),
         }
 
     async def open_until(self, count: int) -> None:
@@ -268,12 +301,50 @@ class Client:
         for sub, kind, api, token in self.plan.connections[self.started : count]:
             self.started += 1
             await gate.acquire()
-            ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            ready = self.start(sub, kind, self.plan.ports[api], token)
             ready.add_done_callback(lambda _: gate.release())
-            task = asyncio.create_task(self.hold(sub, kind, self.plan.ports[api], token, ready))
-            self.tasks.add(task)
             pending.append(ready)
         await asyncio.gather(*pending)
+
+    def start(self, sub: str, kind: str, port: int, token: str) -> asyncio.Future[bool]:
+        spec = (sub, kind, port, token)
+        ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.hold(sub, kind, port, token, ready))
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
+
+        def opened(_: asyncio.Future[bool]) -> None:
+            if ready.result() and not task.done():
+                self.live[task] = spec
+
+        ready.add_done_callback(opened)
+        return ready
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.live.pop(task, None)
+
+    async def churn(self, per_second: float, seconds: float) -> None:
+        """Close random open connections and open them again, `per_second`, for `seconds`: what a
+        process's heap keeps of connections that came and went shows at the same count held."""
+        rng = random.Random(self.plan.client)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        n = 0
+        while loop.time() - began < seconds:
+            n += 1
+            delay = began + n / per_second - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self.live:
+                continue
+            task = rng.choice(list(self.live))
+            spec = self.live.pop(task)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.reconnected += 1
+            await self.start(*spec)
 
     def _error(self, error: BaseException) -> None:
         name = type(error).__name__ + (f": {error}"[:80] if str(error) else "")
@@ -377,6 +448,7 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.deliveries = Deliveries()
+        self.churned: dict[str, Any] | None = None
 
     async def main(self) -> dict[str, Any]:
         from bench.stack import running_stack, settle
@@ -399,6 +471,8 @@ class Run:
                 pids.append(process.pid)
             try:
                 results["steps"] = await self.steps(stack, ports, pids, settle)
+                if self.churned is not None:
+                    results["churn"] = self.churned
                 results["bare_temporal_signals"] = await self.bare(stack)
             finally:
                 for process in extra:
@@ -444,6 +518,7 @@ class Run:
                 ports,
                 [(c.sub, c.kind, c.api, tokens[c.sub]) for c in mine],
                 concurrency=max(1, args.opening // self.clients),
+                freeze=args.client_freeze,
             )
             ours, theirs = context.Pipe()
             process = context.Process(target=client_process, args=(plan, theirs, deliveries), daemon=True)
@@ -477,7 +552,8 @@ class Run:
                 connected = [c for c in planned[:step]]
                 delivery = await self.probe(stack, ports, connected, tokens)
                 statuses = await self.command(pipes, "status", [None] * len(pipes))
-                pauses = [parse_gc_pauses(text) for text in await scrape(metrics)]
+                texts = await scrape(metrics)
+                pauses = [parse_gc_pauses(text) for text in texts]
                 held = sum(s["held"] for s in statuses)
                 outcome = {
                     "connections": step,
@@ -508,11 +584,20 @@ class Run:
                     "gc_longest_cpu_ms": round(
                         max((s for p in pauses for s in p.longest_cpu_s.values()), default=0) * 1000, 1
                     ),
+                    # The client processes' own collections: a pause there delays the deliveries
+                    # they time.
+                    "client_gc_full_collections": sum(s["gc_full_collections"] for s in statuses),
+                    "client_gc_longest_ms": max(s["gc_longest_ms"] for s in statuses),
+                    "client_gc_longest_cpu_ms": max(s["gc_longest_cpu_ms"] for s in statuses),
+                    "api_frozen_objects": [parse_frozen_objects(text) for text in texts],
                     **delivery,
                     "load_average": [round(v, 2) for v in os.getloadavg()],
                 }
                 outcomes.append(outcome)
                 print(json.dumps(outcome), file=sys.stderr, flush=True)
+            if args.churn_seconds > 0:
+                self.churned = await self.churn(pipes, pids, metrics)
+                print(json.dumps({"churn": self.churned}), file=sys.stderr, flush=True)
             return outcomes
         except BaseException:
             traceback.print_exc()  # now: tearing down the clients and the stack can take a while
@@ -527,6 +612,52 @@ class Run:
                 process.join(10)
                 if process.is_alive():
                     process.kill()
+
+    async def churn(self, pipes: list[Connection], pids: list[int], metrics: list[str]) -> dict[str, Any]:
+        """At the last step's count held: connections closed and opened again for a while. What
+        the API processes froze and their memory, before and after at the same count held, show
+        what a connection that came and went left behind (frozen objects are never walked again,
+        so a reference cycle among them that dies is never freed)."""
+        args = self.args
+
+        async def reading() -> dict[str, Any]:
+            await asyncio.sleep(5)  # what the last connections were doing settles
+            texts = await scrape(metrics)
+            return {
+                "frozen_objects": [parse_frozen_objects(text) for text in texts],
+                "rss_mb": [round(process_memory(pid).rss / 1e6, 1) for pid in pids],
+                "pss_mb": [round(process_memory(pid).pss / 1e6, 1) for pid in pids],
+                "pauses": [parse_gc_pauses(text) for text in texts],
+            }
+
+        before = await reading()
+        began = time.perf_counter()
+        statuses = await self.command(
+            pipes, "churn", [(args.churn_rate / len(pipes), args.churn_seconds)] * len(pipes)
+        )
+        churned_s = round(time.perf_counter() - began, 1)
+        after = await reading()
+        reconnected = sum(s["reconnected"] for s in statuses)
+        return {
+            "seconds": churned_s,
+            "reconnected": reconnected,
+            "held": sum(s["held"] for s in statuses),
+            "failed": sum(s["failed"] for s in statuses),
+            "dropped": sum(s["dropped"] for s in statuses),
+            "frozen_objects_before": before["frozen_objects"],
+            "frozen_objects_after": after["frozen_objects"],
+            "frozen_objects_left_per_reconnect": round(
+                (sum(after["frozen_objects"]) - sum(before["frozen_objects"])) / max(reconnected, 1), 2
+            ),
+            "rss_mb_before": before["rss_mb"],
+            "rss_mb_after": after["rss_mb"],
+            "pss_mb_before": before["pss_mb"],
+            "pss_mb_after": after["pss_mb"],
+            "gc_pauses": [pauses_between(b, a) for b, a in zip(before["pauses"], after["pauses"], strict=True)],
+            "client_gc": [
+                {k: s[k] for k in ("gc_full_collections", "gc_longest_ms", "gc_longest_cpu_ms")} for s in statuses
+            ],
+        }
 
     def share(self, step: int, planned: list[Planned]) -> list[int]:
         """How many of its own connections each client holds once `step` are held in all."""
@@ -711,6 +842,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-count", type=int, default=300, help="measured updates of each kind")
     parser.add_argument("--probe-rate", type=float, default=20.0, help="targeted updates per second")
     parser.add_argument("--settle-limit", type=float, default=600.0)
+    parser.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=0.0,
+        help="after the last step, close and reopen random connections for this long (what they leave behind)",
+    )
+    parser.add_argument(
+        "--client-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the client processes freeze what their connections hold, as the API processes do",
+    )
+    parser.add_argument("--churn-rate", type=float, default=20.0, help="reconnections per second over all clients")
     parser.add_argument(
         "--opening",
         type=int,

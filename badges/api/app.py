@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,7 +58,7 @@ from badges.db.engine import make_engine
 from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_pool
-from badges.heap import freeze_startup_heap, keep_survivors_frozen
+from badges.heap import freeze_after_full_collections, freeze_startup_heap
 from badges.temporal import connect
 
 
@@ -78,8 +77,9 @@ class CodecCors:
 
 
 def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI:
-    """`keep_heap_frozen`: the process's garbage-collection policy for many open streams
-    (`badges.heap.keep_survivors_frozen`), for a process that runs only this app."""
+    """`keep_heap_frozen`: the process's garbage-collection policy for many open streams (the
+    survivors of each full collection frozen, `badges.heap.FreezeAfterFullCollections`), for a
+    process that runs only this app."""
     metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -124,12 +124,12 @@ def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI
         )
         # From here a SIGTERM drains this process first (uvicorn's handlers are in place by now).
         drain.install(hub.end_streams)
-        freezer = asyncio.create_task(keep_survivors_frozen(), name="gc-freezer") if keep_heap_frozen else None
+        stop_freezing = freeze_after_full_collections() if keep_heap_frozen else None
         try:
             yield
         finally:
-            if freezer is not None:
-                freezer.cancel()
+            if stop_freezing is not None:
+                stop_freezing()
             drain.uninstall()
             await intake.signalled.close()
             await throttle.stop()
