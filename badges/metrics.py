@@ -186,7 +186,12 @@ class GcPauseCollector(Collector):
             "Objects out of the collector's reach (start-up, and what survived while streams were held).",
         )
         frozen.add_metric([], gc.get_freeze_count())
-        yield from (histogram, longest, cpu, longest_cpu, collected, frozen)
+        unfrozen = GaugeMetricFamily(
+            "badges_gc_unfrozen_objects",
+            "Objects the collector tracks and has not frozen: what a full collection would walk now.",
+        )
+        unfrozen.add_metric([], len(gc.get_objects()))
+        yield from (histogram, longest, cpu, longest_cpu, collected, frozen, unfrozen)
 
 
 def process_registry(

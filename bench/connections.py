@@ -180,14 +180,16 @@ def parse_gc_pauses(exposition: str) -> Pauses:
     return Pauses(collections, longest, over, longest_cpu)
 
 
-def parse_frozen_objects(exposition: str) -> int:
-    """`badges_gc_frozen_objects`: what a process froze and has not freed (the start-up heap, and
-    what its open connections hold)."""
+def parse_heap_objects(exposition: str) -> dict[str, int]:
+    """`badges_gc_frozen_objects` (what a process froze and has not freed: the start-up heap, and
+    what its open connections hold) and `badges_gc_unfrozen_objects` (what a full collection
+    would walk now), where the process exports them."""
+    found = {}
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
-            if sample.name == "badges_gc_frozen_objects":
-                return int(sample.value)
-    raise ValueError("no badges_gc_frozen_objects in the exposition")
+            if sample.name in ("badges_gc_frozen_objects", "badges_gc_unfrozen_objects"):
+                found[sample.name.removeprefix("badges_gc_")] = int(sample.value)
+    return found
 
 
 def pauses_between(before: Pauses, after: Pauses) -> dict[str, Any]:
@@ -589,7 +591,7 @@ class Run:
                     "client_gc_full_collections": sum(s["gc_full_collections"] for s in statuses),
                     "client_gc_longest_ms": max(s["gc_longest_ms"] for s in statuses),
                     "client_gc_longest_cpu_ms": max(s["gc_longest_cpu_ms"] for s in statuses),
-                    "api_frozen_objects": [parse_frozen_objects(text) for text in texts],
+                    "api_heap_objects": [parse_heap_objects(text) for text in texts],
                     **delivery,
                     "load_average": [round(v, 2) for v in os.getloadavg()],
                 }
@@ -624,7 +626,7 @@ class Run:
             await asyncio.sleep(5)  # what the last connections were doing settles
             texts = await scrape(metrics)
             return {
-                "frozen_objects": [parse_frozen_objects(text) for text in texts],
+                "objects": [parse_heap_objects(text) for text in texts],
                 "rss_mb": [round(process_memory(pid).rss / 1e6, 1) for pid in pids],
                 "pss_mb": [round(process_memory(pid).pss / 1e6, 1) for pid in pids],
                 "pauses": [parse_gc_pauses(text) for text in texts],
@@ -644,10 +646,14 @@ class Run:
             "held": sum(s["held"] for s in statuses),
             "failed": sum(s["failed"] for s in statuses),
             "dropped": sum(s["dropped"] for s in statuses),
-            "frozen_objects_before": before["frozen_objects"],
-            "frozen_objects_after": after["frozen_objects"],
-            "frozen_objects_left_per_reconnect": round(
-                (sum(after["frozen_objects"]) - sum(before["frozen_objects"])) / max(reconnected, 1), 2
+            "objects_before": before["objects"],
+            "objects_after": after["objects"],
+            # Tracked objects (frozen or not) per reconnection that stayed: at the same count held,
+            # what each connection that came and went left behind.
+            "objects_left_per_reconnect": round(
+                (sum(sum(o.values()) for o in after["objects"]) - sum(sum(o.values()) for o in before["objects"]))
+                / max(reconnected, 1),
+                2,
             ),
             "rss_mb_before": before["rss_mb"],
             "rss_mb_after": after["rss_mb"],

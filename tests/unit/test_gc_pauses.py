@@ -186,3 +186,4 @@ def test_the_frozen_count_is_exported() -> None:
         s.name: s.value for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples
     }
     assert samples["badges_gc_frozen_objects"] == gc.get_freeze_count()
+    assert samples["badges_gc_unfrozen_objects"] > 0  # this test process freezes nothing
