@@ -634,9 +634,7 @@ class Run:
 
         before = await reading()
         began = time.perf_counter()
-        statuses = await self.command(
-            pipes, "churn", [(args.churn_rate / len(pipes), args.churn_seconds)] * len(pipes)
-        )
+        statuses = await self.command(pipes, "churn", [(args.churn_rate / len(pipes), args.churn_seconds)] * len(pipes))
         churned_s = round(time.perf_counter() - began, 1)
         after = await reading()
         reconnected = sum(s["reconnected"] for s in statuses)
