@@ -3,11 +3,11 @@ out of its walks, and how long each of its collections stops the process."""
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import gc
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Upper bounds of the pause histogram, in seconds: the targets sit at 10 ms (a live event's budget
@@ -24,35 +24,56 @@ def freeze_startup_heap() -> None:
 
     Objects made after this are collected as usual; the frozen ones are never freed, which is
     what start-up objects are for anyway."""
-    gc.collect()
-    gc.freeze()
-
-
-# How often a process that holds many long-lived objects moves the survivors out of the
-# collector's reach (`freeze_survivors`).
-FREEZE_SECONDS = 5.0
+    freeze_survivors()
 
 
 def freeze_survivors() -> int:
-    """Collect the young generations (cheap: at most a few thousand objects), then move whatever
-    survived out of the collector's reach. Returns how many objects are frozen now.
-
-    An API process holding 12,500 streams holds ~2 million tracked objects (~160 a stream): a full
-    collection walking them stops the process for about a quarter of a second of CPU on this
-    machine, and seconds when the machine is busy; frozen, a full collection walks only what
-    survived since the last freeze. Frozen objects are still freed by their reference counts when
-    a stream closes; only reference cycles among them would stay, and a closed stream leaves none
-    (measured: bench/RESULTS.md), so `badges_gc_frozen_objects` falls back as streams close."""
-    gc.collect(1)
+    """A full collection of what is not frozen yet, then everything that survived it out of the
+    collector's reach. Returns how many objects are frozen now (a walk of all of them: not for a
+    hot path)."""
+    gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
 
 
-async def keep_survivors_frozen(every: float = FREEZE_SECONDS) -> None:
-    """`freeze_survivors` every `every` seconds, until cancelled."""
-    while True:
-        await asyncio.sleep(every)
-        freeze_survivors()
+class FreezeAfterFullCollections:
+    """A `gc.callbacks` entry: right after each full (generation-2) collection, whatever survived
+    it is frozen, so the next full collection walks only what has survived young collections
+    since. For an API process holding thousands of streams (~160 tracked objects each: ~2 million
+    at 12,500 streams, a quarter of a second of CPU for one full walk on this machine).
+
+    Why after a full collection, and not on a timer: the collector starts a full collection once
+    the objects promoted since the last one exceed a quarter of what that one kept (and every
+    11th generation-1 collection at most), so with each full collection's survivors frozen, the
+    unfrozen old generation stays at about eleven generation-1 collections' survivors (~85,000
+    objects with the default thresholds, ~15 ms of CPU here) however many streams are open, at
+    any rate of connecting. A timer (every 5 s, before) let a ramp's survivors pile up between
+    ticks, and froze whatever the old generation held at the tick, dead cycles included (a
+    generation-1 collection does not look at it): those were never freed. Here everything frozen
+    has just survived a full collection.
+
+    What is frozen is still freed by its reference count when a stream closes; only a reference
+    cycle among frozen objects that dies later stays (a closed stream leaves none: measured in
+    bench/RESULTS.md), which `badges_gc_frozen_objects` would show growing at a steady number of
+    open streams."""
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        # Inside a collection's callback the collector is not walking any list: moving the old
+        # generation to the permanent one is a splice of two linked lists.
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+
+def freeze_after_full_collections() -> Callable[[], None]:
+    """Install `FreezeAfterFullCollections` for this process; returns what uninstalls it."""
+    freezer = FreezeAfterFullCollections()
+    gc.callbacks.append(freezer)
+
+    def uninstall() -> None:
+        if freezer in gc.callbacks:
+            gc.callbacks.remove(freezer)
+
+    return uninstall
 
 
 @dataclass(frozen=True)

@@ -191,9 +191,14 @@ class GcPauseCollector(Collector):
             "Objects out of the collector's reach (start-up, and what survived while streams were held).",
         )
         frozen.add_metric([], gc.get_freeze_count())
+        unfrozen = GaugeMetricFamily(
+            "badges_gc_unfrozen_objects",
+            "Objects the collector tracks and has not frozen: what a full collection would walk now.",
+        )
+        unfrozen.add_metric([], len(gc.get_objects()))
         yield histogram
         yield from (metric for metric, _ in figures)
-        yield frozen
+        yield from (frozen, unfrozen)
 
 
 def process_registry(

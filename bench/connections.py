@@ -48,6 +48,8 @@ from typing import Any
 
 from bench.stats import GenerationPauses, latency_percentiles, parse_gc_pauses
 
+from badges.heap import freeze_after_full_collections, freeze_survivors, gc_pauses
+
 HOST = "127.0.0.1"
 PAUSE_TARGET_SECONDS = 0.1
 
@@ -151,6 +153,18 @@ def over_target(pauses: dict[str, GenerationPauses]) -> int:
     return sum(generation.over(PAUSE_TARGET_SECONDS) for generation in pauses.values())
 
 
+def parse_heap_objects(exposition: str) -> dict[str, int]:
+    """`badges_gc_frozen_objects` (what a process froze and has not freed: the start-up heap, and
+    what its open connections hold) and `badges_gc_unfrozen_objects` (what a full collection
+    would walk now), where the process exports them."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name in ("badges_gc_frozen_objects", "badges_gc_unfrozen_objects"):
+                found[sample.name.removeprefix("badges_gc_")] = int(sample.value)
+    return found
+
+
 def pauses_between(before: dict[str, GenerationPauses], after: dict[str, GenerationPauses]) -> dict[str, Any]:
     return {
         "collections": {g: p.count - before.get(g, GenerationPauses()).count for g, p in sorted(after.items())},
@@ -172,6 +186,8 @@ class ClientPlan:
     # (sub, kind, api, token) per connection, in the order they open
     connections: list[tuple[str, str, int, str]]
     concurrency: int = 100
+    # The API process's garbage-collection policy in the client too (`--no-client-freeze`: without).
+    freeze: bool = True
 
 
 def client_process(plan: ClientPlan, commands: Connection, deliveries: Any) -> None:
@@ -187,6 +203,12 @@ def client_process(plan: ClientPlan, commands: Connection, deliveries: Any) -> N
         uvloop.install()
     except ImportError:
         pass
+    # A client holding 12,500 sockets holds as many objects as an API process: untended, its own
+    # full collections (hundreds of ms) were counted in the deliveries' latency. It gets the API
+    # process's policy, and its pauses are reported beside the servers'.
+    gc_pauses()
+    if plan.freeze:
+        freeze_after_full_collections()
     asyncio.run(Client(plan, commands, deliveries).run())
 
 
@@ -201,6 +223,9 @@ class Client:
         self.dropped = 0
         self.errors: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        # Connections open now, and what opens each again (`churn`).
+        self.live: dict[asyncio.Task[None], tuple[str, str, int, str]] = {}
+        self.reconnected = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -208,6 +233,11 @@ class Client:
             command, argument = await loop.run_in_executor(None, self.commands.recv)
             if command == "open":
                 await self.open_until(argument)
+                if self.plan.freeze:
+                    freeze_survivors()  # what the connections hold, out of this process's walks
+                self.commands.send(self.status())
+            elif command == "churn":
+                await self.churn(*argument)
                 self.commands.send(self.status())
             elif command == "status":
                 self.commands.send(self.status())
@@ -219,13 +249,18 @@ class Client:
                 return
 
     def status(self) -> dict[str, Any]:
+        pauses = gc_pauses().pauses()
         return {
             "client": self.plan.client,
             "opened": self.opened,
-            "held": self.opened - self.dropped,
+            "held": self.opened - self.dropped - self.reconnected,
             "failed": self.failed,
             "dropped": self.dropped,
+            "reconnected": self.reconnected,
             "errors": dict(sorted(self.errors.items(), key=lambda item: -item[1])[:5]),
+            "gc_full_collections": pauses[2].count,
+            "gc_longest_ms": round(max(p.longest for p in pauses.values()) * 1000, 1),
+            "gc_longest_cpu_ms": round(max(p.longest_cpu for p in pauses.values()) * 1000, 1),
         }
 
     async def open_until(self, count: int) -> None:
@@ -234,12 +269,50 @@ class Client:
         for sub, kind, api, token in self.plan.connections[self.started : count]:
             self.started += 1
             await gate.acquire()
-            ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            ready = self.start(sub, kind, self.plan.ports[api], token)
             ready.add_done_callback(lambda _: gate.release())
-            task = asyncio.create_task(self.hold(sub, kind, self.plan.ports[api], token, ready))
-            self.tasks.add(task)
             pending.append(ready)
         await asyncio.gather(*pending)
+
+    def start(self, sub: str, kind: str, port: int, token: str) -> asyncio.Future[bool]:
+        spec = (sub, kind, port, token)
+        ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.hold(sub, kind, port, token, ready))
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
+
+        def opened(_: asyncio.Future[bool]) -> None:
+            if ready.result() and not task.done():
+                self.live[task] = spec
+
+        ready.add_done_callback(opened)
+        return ready
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.live.pop(task, None)
+
+    async def churn(self, per_second: float, seconds: float) -> None:
+        """Close random open connections and open them again, `per_second`, for `seconds`: what a
+        process's heap keeps of connections that came and went shows at the same count held."""
+        rng = random.Random(self.plan.client)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        n = 0
+        while loop.time() - began < seconds:
+            n += 1
+            delay = began + n / per_second - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self.live:
+                continue
+            task = rng.choice(list(self.live))
+            spec = self.live.pop(task)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.reconnected += 1
+            await self.start(*spec)
 
     def _error(self, error: BaseException) -> None:
         name = type(error).__name__ + (f": {error}"[:80] if str(error) else "")
@@ -343,6 +416,7 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.deliveries = Deliveries()
+        self.churned: dict[str, Any] | None = None
 
     async def main(self) -> dict[str, Any]:
         from bench.stack import running_stack, settle
@@ -365,6 +439,8 @@ class Run:
                 pids.append(process.pid)
             try:
                 results["steps"] = await self.steps(stack, ports, pids, settle)
+                if self.churned is not None:
+                    results["churn"] = self.churned
                 results["bare_temporal_signals"] = await self.bare(stack)
             finally:
                 for process in extra:
@@ -410,6 +486,7 @@ class Run:
                 ports,
                 [(c.sub, c.kind, c.api, tokens[c.sub]) for c in mine],
                 concurrency=max(1, args.opening // self.clients),
+                freeze=args.client_freeze,
             )
             ours, theirs = context.Pipe()
             process = context.Process(target=client_process, args=(plan, theirs, deliveries), daemon=True)
@@ -443,7 +520,8 @@ class Run:
                 connected = [c for c in planned[:step]]
                 delivery = await self.probe(stack, ports, connected, tokens)
                 statuses = await self.command(pipes, "status", [None] * len(pipes))
-                pauses = [parse_gc_pauses(text) for text in await scrape(metrics)]
+                texts = await scrape(metrics)
+                pauses = [parse_gc_pauses(text) for text in texts]
                 held = sum(s["held"] for s in statuses)
                 outcome = {
                     "connections": step,
@@ -474,11 +552,20 @@ class Run:
                     "gc_longest_cpu_ms": round(
                         max((g.longest_cpu for p in pauses for g in p.values()), default=0) * 1000, 1
                     ),
+                    # The client processes' own collections: a pause there delays the deliveries
+                    # they time.
+                    "client_gc_full_collections": sum(s["gc_full_collections"] for s in statuses),
+                    "client_gc_longest_ms": max(s["gc_longest_ms"] for s in statuses),
+                    "client_gc_longest_cpu_ms": max(s["gc_longest_cpu_ms"] for s in statuses),
+                    "api_heap_objects": [parse_heap_objects(text) for text in texts],
                     **delivery,
                     "load_average": [round(v, 2) for v in os.getloadavg()],
                 }
                 outcomes.append(outcome)
                 print(json.dumps(outcome), file=sys.stderr, flush=True)
+            if args.churn_seconds > 0:
+                self.churned = await self.churn(pipes, pids, metrics)
+                print(json.dumps({"churn": self.churned}), file=sys.stderr, flush=True)
             return outcomes
         except BaseException:
             traceback.print_exc()  # now: tearing down the clients and the stack can take a while
@@ -493,6 +580,54 @@ class Run:
                 process.join(10)
                 if process.is_alive():
                     process.kill()
+
+    async def churn(self, pipes: list[Connection], pids: list[int], metrics: list[str]) -> dict[str, Any]:
+        """At the last step's count held: connections closed and opened again for a while. What
+        the API processes froze and their memory, before and after at the same count held, show
+        what a connection that came and went left behind (frozen objects are never walked again,
+        so a reference cycle among them that dies is never freed)."""
+        args = self.args
+
+        async def reading() -> dict[str, Any]:
+            await asyncio.sleep(5)  # what the last connections were doing settles
+            texts = await scrape(metrics)
+            return {
+                "objects": [parse_heap_objects(text) for text in texts],
+                "rss_mb": [round(process_memory(pid).rss / 1e6, 1) for pid in pids],
+                "pss_mb": [round(process_memory(pid).pss / 1e6, 1) for pid in pids],
+                "pauses": [parse_gc_pauses(text) for text in texts],
+            }
+
+        before = await reading()
+        began = time.perf_counter()
+        statuses = await self.command(pipes, "churn", [(args.churn_rate / len(pipes), args.churn_seconds)] * len(pipes))
+        churned_s = round(time.perf_counter() - began, 1)
+        after = await reading()
+        reconnected = sum(s["reconnected"] for s in statuses)
+        return {
+            "seconds": churned_s,
+            "reconnected": reconnected,
+            "held": sum(s["held"] for s in statuses),
+            "failed": sum(s["failed"] for s in statuses),
+            "dropped": sum(s["dropped"] for s in statuses),
+            "objects_before": before["objects"],
+            "objects_after": after["objects"],
+            # Tracked objects (frozen or not) per reconnection that stayed: at the same count held,
+            # what each connection that came and went left behind.
+            "objects_left_per_reconnect": round(
+                (sum(sum(o.values()) for o in after["objects"]) - sum(sum(o.values()) for o in before["objects"]))
+                / max(reconnected, 1),
+                2,
+            ),
+            "rss_mb_before": before["rss_mb"],
+            "rss_mb_after": after["rss_mb"],
+            "pss_mb_before": before["pss_mb"],
+            "pss_mb_after": after["pss_mb"],
+            "gc_pauses": [pauses_between(b, a) for b, a in zip(before["pauses"], after["pauses"], strict=True)],
+            "client_gc": [
+                {k: s[k] for k in ("gc_full_collections", "gc_longest_ms", "gc_longest_cpu_ms")} for s in statuses
+            ],
+        }
 
     def share(self, step: int, planned: list[Planned]) -> list[int]:
         """How many of its own connections each client holds once `step` are held in all."""
@@ -669,6 +804,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-count", type=int, default=300, help="measured updates of each kind")
     parser.add_argument("--probe-rate", type=float, default=20.0, help="targeted updates per second")
     parser.add_argument("--settle-limit", type=float, default=600.0)
+    parser.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=0.0,
+        help="after the last step, close and reopen random connections for this long (what they leave behind)",
+    )
+    parser.add_argument(
+        "--client-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the client processes freeze what their connections hold, as the API processes do",
+    )
+    parser.add_argument("--churn-rate", type=float, default=20.0, help="reconnections per second over all clients")
     parser.add_argument(
         "--opening",
         type=int,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,7 +59,7 @@ from badges.db.engine import process_engine
 from badges.db.keys import KeyStore
 from badges.db.master_keys import configured_master_keys
 from badges.db.pool import open_process_pool
-from badges.heap import freeze_startup_heap, keep_survivors_frozen
+from badges.heap import freeze_after_full_collections, freeze_startup_heap
 from badges.temporal import Client, connect, connect_now
 
 # How long a starting API process waits for Temporal before it serves anyway (its first request
@@ -93,8 +92,9 @@ class CodecCors:
 
 
 def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI:
-    """`keep_heap_frozen`: the process's garbage-collection policy for many open streams
-    (`badges.heap.keep_survivors_frozen`), for a process that runs only this app."""
+    """`keep_heap_frozen`: the process's garbage-collection policy for many open streams (the
+    survivors of each full collection frozen, `badges.heap.FreezeAfterFullCollections`), for a
+    process that runs only this app."""
     metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -144,12 +144,12 @@ def create_app(settings: Settings, *, keep_heap_frozen: bool = False) -> FastAPI
         await reach_temporal(temporal)
         # From here a SIGTERM drains this process first (uvicorn's handlers are in place by now).
         drain.install(hub.end_streams)
-        freezer = asyncio.create_task(keep_survivors_frozen(), name="gc-freezer") if keep_heap_frozen else None
+        stop_freezing = freeze_after_full_collections() if keep_heap_frozen else None
         try:
             yield
         finally:
-            if freezer is not None:
-                freezer.cancel()
+            if stop_freezing is not None:
+                stop_freezing()
             drain.uninstall()
             await intake.signalled.close()
             await throttle.stop()

@@ -4,6 +4,7 @@ workflows know when to load a newer catalogue."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,10 @@ class CatalogueService:
         self._badges: list[BadgeDefinition] = []
         self._loaded_at = float("-inf")
         self._snapshot: CatalogueSnapshot | None = None
+        # One reader at a time: when the cache lapses under load (hundreds of streams opening, each
+        # starting its member's workflow with the snapshot), one query answers them all, not one
+        # database connection each.
+        self._reading = asyncio.Lock()
 
     async def seed(self, path: str) -> list[str]:
         """Validate the catalogue file and load it; a broken file stops start-up, naming the field."""
@@ -50,13 +55,18 @@ class CatalogueService:
 
     async def current(self) -> tuple[int, list[BadgeDefinition]]:
         if time.monotonic() - self._loaded_at > CACHE_SECONDS:
-            # Usually nothing changed: one cheap query, and the definitions only when it did.
-            revision = await current_revision(self._engine)
-            if revision != self._revision or self._snapshot is None:
-                self._revision, self._badges = await load_catalogue(self._engine)
-                self._snapshot = CatalogueSnapshot(revision=self._revision, badges=self._badges)
-            self._loaded_at = time.monotonic()
+            async with self._reading:
+                if time.monotonic() - self._loaded_at > CACHE_SECONDS:  # not read while this one waited
+                    await self._read()
         return self._revision, self._badges
+
+    async def _read(self) -> None:
+        # Usually nothing changed: one cheap query, and the definitions only when it did.
+        revision = await current_revision(self._engine)
+        if revision != self._revision or self._snapshot is None:
+            self._revision, self._badges = await load_catalogue(self._engine)
+            self._snapshot = CatalogueSnapshot(revision=self._revision, badges=self._badges)
+        self._loaded_at = time.monotonic()
 
     async def snapshot(self) -> CatalogueSnapshot:
         """The catalogue in force, as a member workflow holds it (handed to new workflows, so

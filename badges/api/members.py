@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -20,6 +21,13 @@ TIMEZONE_CACHE_SECONDS = 60.0
 # The longest an erasure can go unnoticed by a process that missed its notice (the hub was
 # reconnecting, say): cached members are looked up again after this.
 MEMBER_CACHE_SECONDS = 60.0
+# Members looked up in the database at once by one process (a first sight writes the member and
+# their data key in one transaction). Many streams open at once (a reconnect storm after a
+# restart, a ramp of thousands) would otherwise take every connection the SQLAlchemy pool may
+# open, overflow included, in every API process together, past PostgreSQL's `max_connections`:
+# the rest wait here, holding no connection, and open a moment later instead of being refused.
+# A lookup takes a few milliseconds, so 4 serve hundreds of new connections a second.
+LOOKUPS_AT_ONCE = 4
 
 
 def erased_problem() -> Problem:
@@ -27,7 +35,9 @@ def erased_problem() -> Problem:
 
 
 class MemberDirectory:
-    def __init__(self, engine: AsyncEngine, keys: KeyStore, pepper: str) -> None:
+    def __init__(
+        self, engine: AsyncEngine, keys: KeyStore, pepper: str, *, lookups_at_once: int = LOOKUPS_AT_ONCE
+    ) -> None:
         self._engine = engine
         self._keys = keys
         self._pepper = pepper.encode()
@@ -36,6 +46,7 @@ class MemberDirectory:
         self._cache: dict[bytes, tuple[uuid.UUID, float]] = {}
         self._generation = 0  # bumped by every forget: a lookup that raced one is not cached
         self._timezones: dict[uuid.UUID, tuple[str, float]] = {}
+        self._lookups = asyncio.Semaphore(lookups_at_once)
 
     def digest(self, subject: str) -> bytes:
         return hmac.new(self._pepper, subject.encode(), hashlib.sha256).digest()
@@ -46,14 +57,19 @@ class MemberDirectory:
         An erased subject answers 410 from the moment its erasure begins, for good.
         """
         digest = self.digest(subject)
-        cached = self._cache.get(digest)
-        if cached is not None and time.monotonic() - cached[1] < MEMBER_CACHE_SECONDS:
-            return cached[0]
-        generation = self._generation
-        try:
-            member = await resolve_subject(self._engine, self._keys, digest)
-        except SubjectErased:
-            raise erased_problem() from None
+        cached = self._cached(digest)
+        if cached is not None:
+            return cached
+        async with self._lookups:
+            # Another of the same member's streams may have looked them up while this one waited.
+            cached = self._cached(digest)
+            if cached is not None:
+                return cached
+            generation = self._generation
+            try:
+                member = await resolve_subject(self._engine, self._keys, digest)
+            except SubjectErased:
+                raise erased_problem() from None
         if member.created_key is not None:
             self._keys.remember_created(member.created_key)
         member_id, zone = member.id, member.timezone
@@ -63,6 +79,12 @@ class MemberDirectory:
             self._cache[digest] = (member_id, time.monotonic())
             self._remember_timezone(member_id, zone or "UTC")
         return member_id
+
+    def _cached(self, digest: bytes) -> uuid.UUID | None:
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < MEMBER_CACHE_SECONDS:
+            return cached[0]
+        return None
 
     def forget(self, owner: str) -> None:
         """Drop what this process cached about a member (their erasure began or ended)."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterator
 
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from badges.api.members import MemberDirectory
 from badges.config import Settings
+from badges.db.engine import make_engine
 from badges.db.keys import KeyStore, MasterKeys
 from tests.support import statements_on
 
@@ -49,3 +55,42 @@ async def test_a_new_member_is_on_utc_until_they_say_otherwise(engine: AsyncEngi
     member = await directory.resolve(f"member-{uuid.uuid4()}")
     assert await directory.timezone(member) == "UTC"
     assert await MemberDirectory(engine, keys, PEPPER).timezone(member) == "UTC"  # as stored
+
+
+# What this process may have open in PostgreSQL, as `max_connections` shared by several API
+# processes and workers leaves each of them.
+CONNECTIONS_LEFT = 5
+
+
+@pytest.fixture
+def limited_database_url(database_url: str, settings: Settings) -> Iterator[str]:
+    """The test database through a role that may hold only CONNECTIONS_LEFT connections at once
+    (PostgreSQL refuses the next one, as it does past `max_connections`)."""
+    role = f"badges_limited_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {CONNECTIONS_LEFT}')
+        admin.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        admin.execute(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{role}"')
+    try:
+        yield make_url(settings.database_url).set(username=role, password=None).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+async def test_many_members_seen_first_at_once_wait_for_the_database_instead_of_failing(
+    limited_database_url: str, settings: Settings
+) -> None:
+    """Hundreds of streams opening together (a ramp, a reconnect storm after a restart): each
+    needs its member looked up, or created with their key. An API process's pool may open 20
+    connections; the lookups beyond what the process has left wait for one instead of being
+    refused with 503 (a WebSocket's 1013) "database unavailable"."""
+    engine = make_engine(limited_database_url)
+    try:
+        directory = MemberDirectory(engine, KeyStore(engine, MasterKeys(settings.parsed_master_keys)), PEPPER)
+        subjects = [f"first-sight-{n}-{uuid.uuid4()}" for n in range(100)]
+        members = await asyncio.gather(*(directory.resolve(subject) for subject in subjects))
+        assert len(set(members)) == len(subjects)
+    finally:
+        await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -131,6 +132,53 @@ def test_survivors_are_frozen_out_of_the_collectors_walks_and_still_freed_when_d
         gc.unfreeze()
 
 
+def test_a_dead_cycle_in_the_old_generation_is_freed_before_survivors_are_frozen() -> None:
+    """Frozen objects are never walked again: a cycle frozen after it died would stay for good
+    (a generation-1 collection before freezing, as the 5 s freezer did, does not look at the old
+    generation)."""
+
+    class Node:
+        me: Node | None = None
+
+    node = Node()
+    node.me = node
+    alive = weakref.ref(node)
+    gc.collect(1)  # it survives a young collection: now in the old generation
+    del node  # a cycle only the cyclic collector can free
+    try:
+        badges.heap.freeze_survivors()
+        assert alive() is None
+    finally:
+        gc.unfreeze()
+
+
+def test_a_full_collections_survivors_are_out_of_the_next_ones_walk() -> None:
+    class Stream:  # stands for what an open stream holds
+        pass
+
+    stop_freezing = badges.heap.freeze_after_full_collections()
+    try:
+        held = [Stream() for _ in range(1_000)]
+        gc.collect(1)  # the young collections promote them
+        assert any(isinstance(o, Stream) for o in gc.get_objects(generation=2))
+        gc.collect()  # a full collection, as the collector starts one once enough was promoted
+        assert gc.get_objects(generation=2) == []  # the next full collection walks only what is new
+        assert not any(isinstance(o, Stream) for o in gc.get_objects())
+        frozen = gc.get_freeze_count()
+        held.clear()  # the streams close: reference counts free them, frozen or not
+        assert gc.get_freeze_count() <= frozen - 1_000
+        # Young objects are collected as before, cycles included.
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect(0) >= 1
+    finally:
+        stop_freezing()
+        gc.unfreeze()
+    gc.collect()
+    assert gc.get_freeze_count() == 0  # uninstalled: a full collection freezes nothing any more
+
+
 def test_the_frozen_count_is_exported() -> None:
     registry = CollectorRegistry()
     registry.register(GcPauseCollector(GcPauses()))
@@ -138,3 +186,4 @@ def test_the_frozen_count_is_exported() -> None:
         s.name: s.value for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples
     }
     assert samples["badges_gc_frozen_objects"] == gc.get_freeze_count()
+    assert samples["badges_gc_unfrozen_objects"] > 0  # this test process freezes nothing
