@@ -46,9 +46,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.stats import GenerationPauses, latency_percentiles, parse_gc_pauses
-
 from badges.heap import freeze_after_full_collections, freeze_survivors, gc_pauses
+from bench.stats import GenerationPauses, latency_percentiles, parse_gc_pauses, parse_heap_objects
 
 HOST = "127.0.0.1"
 PAUSE_TARGET_SECONDS = 0.1
@@ -151,18 +150,6 @@ def per_connection_kb(idle: Sequence[Memory], held: Sequence[Memory], connection
 def over_target(pauses: dict[str, GenerationPauses]) -> int:
     """Collections (all generations) that stopped the process longer than PAUSE_TARGET_SECONDS."""
     return sum(generation.over(PAUSE_TARGET_SECONDS) for generation in pauses.values())
-
-
-def parse_heap_objects(exposition: str) -> dict[str, int]:
-    """`badges_gc_frozen_objects` (what a process froze and has not freed: the start-up heap, and
-    what its open connections hold) and `badges_gc_unfrozen_objects` (what a full collection
-    would walk now), where the process exports them."""
-    found = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            if sample.name in ("badges_gc_frozen_objects", "badges_gc_unfrozen_objects"):
-                found[sample.name.removeprefix("badges_gc_")] = int(sample.value)
-    return found
 
 
 def pauses_between(before: dict[str, GenerationPauses], after: dict[str, GenerationPauses]) -> dict[str, Any]:

@@ -79,3 +79,15 @@ def parse_gc_pauses(exposition: str) -> dict[str, GenerationPauses]:
             buckets=buckets.get(generation, {}),
         )
     return pauses
+
+
+def parse_heap_objects(exposition: str) -> dict[str, int]:
+    """`badges_gc_frozen_objects` (what a process froze and has not freed: the start-up heap, and
+    what its open connections hold) and `badges_gc_unfrozen_objects` (what a full collection
+    would walk now), where the process exports them."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name in ("badges_gc_frozen_objects", "badges_gc_unfrozen_objects"):
+                found[sample.name.removeprefix("badges_gc_")] = int(sample.value)
+    return found
