@@ -3,6 +3,7 @@ socket memory and the garbage-collection pauses read back from /metrics."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 import pytest
@@ -100,10 +101,17 @@ def exposition(pauses: GcPauses) -> str:
 
 def collect(pauses: GcPauses, generation: int, seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([10.0, 10.0 + seconds])
-    monkeypatch.setattr("badges.heap.time.perf_counter", lambda: next(clock))
-    monkeypatch.setattr("badges.heap.time.thread_time", lambda: 1.0)
-    pauses("start", {"generation": generation})
-    pauses("stop", {"generation": generation})
+    # The patch is the time module's own, so no real collection may run meanwhile: its callbacks
+    # (the process's own GcPauses, if a test installed it) would read the scripted clock.
+    gc.disable()
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr("badges.heap.time.perf_counter", lambda: next(clock))
+            patched.setattr("badges.heap.time.thread_time", lambda: 1.0)
+            pauses("start", {"generation": generation})
+            pauses("stop", {"generation": generation})
+    finally:
+        gc.enable()
 
 
 def test_pauses_are_read_back_from_the_metrics_and_counted_over_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
