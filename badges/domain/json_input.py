@@ -14,7 +14,10 @@ from pydantic_core import from_json
 # at most this deep stays well inside it, whatever the stack already holds.
 JSON_LOADS_MAX_DEPTH = 600
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, or one left open at the end of the text (json.loads reads the rest as inside it too).
+# Without the open case a run of escaped quotes that never closes made every quote start a match
+# that scanned to the end and failed: quadratic, tens of seconds for one 64 KB body.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
@@ -46,6 +49,6 @@ def parse_json(document: str | bytes) -> Any:
 
 def nesting_depth(text: str) -> int:
     """How deep arrays and objects nest in JSON text, brackets inside strings aside (an
-    unterminated string's count as brackets: the measure errs deep). No recursion."""
+    unterminated string runs to the end, as json.loads reads it). No recursion; linear time."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
     return max(accumulate(1 if bracket in "[{" else -1 for bracket in brackets), default=0)

@@ -53,7 +53,18 @@ def test_many_brackets_side_by_side_are_not_depth() -> None:
     assert parse_json(wide)["note"] == "\ud800"
     assert nesting_depth(wide) == 3
     assert nesting_depth('"\\"[[["') == 0
-    assert nesting_depth('["unterminated [[[') == 4  # errs deep
+    assert nesting_depth('["unterminated [[[') == 1  # the rest is inside the string, for json.loads too
+    assert nesting_depth('[["a\\') == 2
+
+
+@pytest.mark.timeout(10)
+def test_a_run_of_escaped_quotes_that_never_closes_is_measured_in_linear_time() -> None:
+    # 64 KB, the default body limit: every quote began a match that scanned to the end (~25 s).
+    adversarial = '"' + '\\"' * 32_000
+    assert nesting_depth(adversarial) == 0
+    assert nesting_depth("[" * 700 + adversarial) == 700
+    with pytest.raises(JsonTooDeep):
+        parse_json("[" * 700 + adversarial)
     with pytest.raises(JsonTooDeep) as refused:
         parse_json(
             '{"note": "\\ud800", "deep": ' + "[" * (JSON_LOADS_MAX_DEPTH + 1) + "]" * (JSON_LOADS_MAX_DEPTH + 1) + "}"
