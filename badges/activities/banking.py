@@ -70,15 +70,12 @@ BACKFILL_PAGE = 2000
 @contextlib.asynccontextmanager
 async def heartbeating() -> AsyncIterator[None]:
     """Heartbeat every few seconds while the block runs, however long one provider call or the
-    batch's write takes: a short heartbeat timeout then means only "the worker died". The first
-    beat comes after the first interval, not at once: the SDK sends a first beat straight away,
-    and each is a write on Temporal's history shard, which a sync of a few seconds (nearly all of
-    a backfill's) then never makes."""
+    batch's write takes: a short heartbeat timeout then means only "the worker died"."""
 
     async def beat() -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
             activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
     task = asyncio.create_task(beat())
     try:

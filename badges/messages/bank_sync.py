@@ -31,9 +31,6 @@ class BankSyncInput(BaseModel):
     login_required: bool = False
     sync_requested: bool = True  # the first run syncs at once
     provider_paused: bool = False  # paused by the provider's breaker (the member was told)
-    # Started by code that tells the member's behaviour workflow of new data by a local activity
-    # and asks no patch for it (see `BehaviourInput.evaluates_locally`).
-    tells_behaviour_locally: bool = False
 
 
 class ConnectionRef(BaseModel):

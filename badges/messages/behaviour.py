@@ -25,10 +25,6 @@ class BehaviourInput(BaseModel):
     seq: int = 0  # evaluations made so far (numbers the verdicts the badge workflow applies)
     pending: bool = True  # a first run evaluates at once (the backfill of a new link)
     next_window_close: datetime | None = None  # carried across continue-as-new
-    # Started by code that evaluates in a local activity (its result a marker in the workflow
-    # task, not an activity's three events and a second workflow task): such a run asks no patch.
-    # Unset in runs started before, which ask `workflow.patched` where the step first shows.
-    evaluates_locally: bool = False
 
 
 class EvaluationRequest(BaseModel):

@@ -22,9 +22,6 @@ class ConsentInput(BaseModel):
     # The ids of the latest change requests, so one that arrives twice (as an update and as the
     # signal sent when the update was not answered in time) is applied once across continue-as-new.
     recent_requests: list[str] = Field(default_factory=list)
-    # Started by code that starts and stops the member's behaviour evaluation by local activities
-    # and asks no patch for it (see `BehaviourInput.evaluates_locally`).
-    behaviour_locally: bool = False
 
 
 class ConsentChanges(BaseModel):

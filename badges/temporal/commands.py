@@ -145,7 +145,7 @@ async def behaviour_data_changed(client: Client, settings: Settings, member_id: 
     backfill of their history) if it is not running."""
     await client.start_workflow(
         "BehaviourWorkflow",
-        BehaviourInput(user_id=member_id, evaluates_locally=True),
+        BehaviourInput(user_id=member_id),
         id=behaviour_workflow_id(member_id),
         task_queue=settings.batch_queue,
         start_signal="data_changed",
@@ -219,7 +219,7 @@ async def change_consent(
     request = ConsentChanges(changes=changes, request_id=uuid.uuid4().hex)
     start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
         "ConsentWorkflow",
-        ConsentInput(user_id=member_id, behaviour_locally=True),
+        ConsentInput(user_id=member_id),
         id=consent_workflow_id(member_id),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -242,7 +242,7 @@ async def change_consent(
         raise RPCError("Temporal is not serving", RPCStatusCode.UNAVAILABLE, b"")
     await client.start_workflow(
         "ConsentWorkflow",
-        ConsentInput(user_id=member_id, behaviour_locally=True),
+        ConsentInput(user_id=member_id),
         id=consent_workflow_id(member_id),
         task_queue=settings.task_queue,
         start_signal="apply_changes",
@@ -318,9 +318,7 @@ async def start_sync(
     seconds = interval.total_seconds() if interval is not None else settings.bank_sync_interval_seconds
     await client.start_workflow(
         "BankSyncWorkflow",
-        BankSyncInput(
-            connection_id=connection_id, user_id=member_id, interval_seconds=seconds, tells_behaviour_locally=True
-        ),
+        BankSyncInput(connection_id=connection_id, user_id=member_id, interval_seconds=seconds),
         id=bank_sync_workflow_id(connection_id),
         task_queue=settings.batch_queue,
         start_signal=signal,

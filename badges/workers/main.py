@@ -242,9 +242,6 @@ def build_workers(
             workflows=BATCH_WORKFLOWS,
             activities=batch_activities,
             max_concurrent_activities=settings.batch_max_concurrent_activities,
-            # Evaluations run as local activities (a marker in the workflow task, not three events
-            # and a second task on Temporal's history shard): held to the same bound.
-            max_concurrent_local_activities=settings.batch_max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.batch_max_concurrent_workflow_tasks,
             max_task_queue_activities_per_second=settings.batch_activities_per_second or None,
             **common,

@@ -58,11 +58,6 @@ SYNC_RETRY = RetryPolicy(
 )
 STATUS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
-# Versions of the command sequence (workflow.patched), asked only by runs started before the
-# input said `tells_behaviour_locally`: histories recorded before each change replay as they ran.
-BEHAVIOUR_ON_SYNC = "behaviour-on-sync"  # a sync with news has the member's behaviour evaluated
-BEHAVIOUR_LOCALLY = "behaviour-on-sync-locally"  # ... told by a local activity rather than an activity
-
 
 @workflow.defn
 class BankSyncWorkflow:
@@ -77,7 +72,6 @@ class BankSyncWorkflow:
         self._last: SyncOutcome | None = None
         self._provider_paused = input.provider_paused
         self._paused_for: timedelta | None = None  # the provider's breaker asks this long a wait
-        self._behaviour_locally = input.tells_behaviour_locally
 
     @workflow.run
     async def run(self, input: BankSyncInput) -> None:
@@ -93,8 +87,6 @@ class BankSyncWorkflow:
                                 "login_required": self._login_required,
                                 "sync_requested": self._sync_requested,
                                 "provider_paused": self._provider_paused,
-                                # A new run: it would take the patches anyway.
-                                "tells_behaviour_locally": True,
                             }
                         )
                     )
@@ -172,22 +164,13 @@ class BankSyncWorkflow:
         if last is None or not last.applied or not (last.added or last.modified or last.removed):
             return
         # patched: histories recorded before behaviour was evaluated replay without it.
-        if not (self._behaviour_locally or workflow.patched(BEHAVIOUR_ON_SYNC)):
-            return
-        args = [input.user_id, DataChanged(first=last.first_date, last=last.last_date)]
-        # A signal to the behaviour workflow, a few milliseconds: a local activity, its result a
-        # marker in this workflow task, where an activity cost three events and a second workflow
-        # task on Temporal's one history shard for every member linking (bench/RESULTS.md).
-        if self._behaviour_locally or workflow.patched(BEHAVIOUR_LOCALLY):
-            await workflow.execute_local_activity(
-                "behaviour_data_changed",
-                args=args,
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=STATUS_RETRY,
-            )
+        if not workflow.patched("behaviour-on-sync"):
             return
         await workflow.execute_activity(
-            "behaviour_data_changed", args=args, start_to_close_timeout=timedelta(minutes=1), retry_policy=STATUS_RETRY
+            "behaviour_data_changed",
+            args=[input.user_id, DataChanged(first=last.first_date, last=last.last_date)],
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=STATUS_RETRY,
         )
 
     async def _wait(self, input: BankSyncInput) -> None:

@@ -4,9 +4,9 @@ Started when the member grants `behaviour_tracking` (or by the first sync after 
 at once (the backfill: every complete window of the linked history), then whenever a sync says
 their bank data changed (`data_changed`), and at the close of each tracking window in the
 member's time zone (a durable timer, jittered per member so a million windows do not close in
-the same second). Each evaluation (`evaluate_behaviour`, a local activity) recomputes the
-member's monthly figures, decides every bank-data badge and hands the verdicts to the member's
-badge workflow, the one writer of their progress and awards. Without consent the evaluation says so and the workflow
+the same second). Each evaluation (`evaluate_behaviour`) recomputes the member's monthly figures,
+decides every bank-data badge and hands the verdicts to the member's badge workflow, the one
+writer of their progress and awards. Without consent the evaluation says so and the workflow
 ends; a revoked consent ends it too (`stop`). It continues as new when Temporal suggests it.
 """
 
@@ -23,9 +23,6 @@ with workflow.unsafe.imports_passed_through():
 EVALUATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10))
 # Without a window to wait for (no history yet), look again after this long.
 IDLE = timedelta(days=1)
-# A version of the command sequence (workflow.patched), asked only by runs started before the
-# input said `evaluates_locally`: histories recorded before it replay as they ran.
-EVALUATES_LOCALLY = "evaluates-locally"
 
 
 @workflow.defn
@@ -36,7 +33,6 @@ class BehaviourWorkflow:
         self._due = input.pending  # evaluate at the next turn of the loop
         self._next_close = input.next_window_close
         self._stop = False
-        self._locally = input.evaluates_locally
 
     @workflow.run
     async def run(self, input: BehaviourInput) -> None:
@@ -45,19 +41,18 @@ class BehaviourWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     input.model_copy(
-                        update={
-                            "seq": self._seq,
-                            "pending": self._due,
-                            "next_window_close": self._next_close,
-                            "evaluates_locally": True,  # a new run: it would take the patch anyway
-                        }
+                        update={"seq": self._seq, "pending": self._due, "next_window_close": self._next_close}
                     )
                 )
             if self._due:
                 self._due = False
                 self._seq += 1
-                outcome = await self._evaluate(
-                    EvaluationRequest(user_id=input.user_id, seq=self._seq, as_of=workflow.now())
+                outcome = await workflow.execute_activity(
+                    "evaluate_behaviour",
+                    EvaluationRequest(user_id=input.user_id, seq=self._seq, as_of=workflow.now()),
+                    result_type=EvaluationOutcome,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=EVALUATION_RETRY,
                 )
                 if not outcome.evaluated:
                     return  # no consent: nothing is evaluated (its grant starts this again)
@@ -72,31 +67,6 @@ class BehaviourWorkflow:
                 )
             except TimeoutError:
                 self._due = True  # a window closed (or a day passed without one): look again
-
-    async def _evaluate(self, request: EvaluationRequest) -> EvaluationOutcome:
-        """One evaluation, by a local activity: its outcome is a marker in this workflow task,
-        where an activity cost three events and a second workflow task on Temporal's history
-        shard, for every member linking at once (bench/RESULTS.md). Taking longer than a workflow
-        task may, it keeps the task alive by heartbeats (the SDK's). Runs recorded with the
-        activity replay with it."""
-        outcome: EvaluationOutcome
-        if self._locally or workflow.patched(EVALUATES_LOCALLY):
-            outcome = await workflow.execute_local_activity(
-                "evaluate_behaviour",
-                request,
-                result_type=EvaluationOutcome,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=EVALUATION_RETRY,
-            )
-        else:
-            outcome = await workflow.execute_activity(
-                "evaluate_behaviour",
-                request,
-                result_type=EvaluationOutcome,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=EVALUATION_RETRY,
-            )
-        return outcome
 
     @workflow.signal
     def data_changed(self, change: DataChanged) -> None:

@@ -3,9 +3,8 @@
 The `change` update queues grants and revocations and answers once the run loop has applied
 them (the `grant` and `revoke` signals, which answer nothing, stay for workflows started before
 the update existed); the loop sleeps until the next reminder or expiry otherwise. Every change
-is projected and announced by a local activity, and so is what a behaviour-tracking grant or end
-starts or stops (a marker in the workflow task, not an activity's events and a second task). It
-continues as new when Temporal suggests it, carrying its state and unapplied changes.
+is projected and announced by a local activity. It continues as new when Temporal suggests it,
+carrying its state and unapplied changes.
 """
 
 from __future__ import annotations
@@ -36,12 +35,6 @@ with workflow.unsafe.imports_passed_through():
 # How many request ids the workflow remembers (a request comes at most twice, seconds apart).
 RECENT_REQUESTS = 64
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-BEHAVIOUR_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-
-# Versions of the command sequence (workflow.patched), asked only by runs started before the
-# input said `behaviour_locally`: histories recorded before each change replay as they ran.
-BEHAVIOUR_ON_CONSENT = "behaviour-on-consent"  # behaviour tracking starts and stops the evaluation
-BEHAVIOUR_LOCALLY = "behaviour-locally"  # ... by local activities rather than activities
 
 
 @workflow.defn
@@ -58,7 +51,6 @@ class ConsentWorkflow:
         # Request id -> the count of changes queued up to and including its own: it is applied once
         # `_applied` reaches that. Carried ids count as applied with the changes carried along.
         self._requests: dict[str, int] = dict.fromkeys(input.recent_requests, len(self._pending))
-        self._behaviour_locally = input.behaviour_locally
 
     @workflow.run
     async def run(self, input: ConsentInput) -> None:
@@ -84,7 +76,6 @@ class ConsentWorkflow:
                             state=self._state,
                             pending=self._pending,
                             recent_requests=list(self._requests),
-                            behaviour_locally=True,  # a new run: it would take the patches anyway
                         )
                     )
 
@@ -121,16 +112,27 @@ class ConsentWorkflow:
     async def _start_scope(self, user_id: uuid.UUID, scope: str) -> None:
         """What a grant starts: behaviour tracking starts the member's behaviour evaluation (its
         backfill of whatever bank data is already linked)."""
-        if scope == "behaviour_tracking" and self._tracks_behaviour():
-            await self._tell_behaviour("behaviour_data_changed", [user_id, DataChanged(reason="consent")])
+        # patched: histories recorded before behaviour was evaluated replay without it.
+        if scope == "behaviour_tracking" and workflow.patched("behaviour-on-consent"):
+            await workflow.execute_activity(
+                "behaviour_data_changed",
+                args=[user_id, DataChanged(reason="consent")],
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
 
     async def _end_scope(self, user_id: uuid.UUID, scope: str) -> None:
         """What must happen outside the database when a scope ends, before it is recorded (which
         deletes the scope's remaining rows): open banking disconnects every bank connection at
         its provider and stops their syncs; behaviour tracking stops the member's evaluation."""
-        if scope == "behaviour_tracking" and self._tracks_behaviour():
-            await self._tell_behaviour("stop_member_behaviour", [user_id])
         # patched: histories recorded before this step existed replay without it.
+        if scope == "behaviour_tracking" and workflow.patched("behaviour-on-consent"):
+            await workflow.execute_activity(
+                "stop_member_behaviour",
+                user_id,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
         if scope == "open_banking" and workflow.patched("open-banking-disconnect"):
             await workflow.execute_activity(
                 "disconnect_member",
@@ -138,24 +140,6 @@ class ConsentWorkflow:
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=timedelta(minutes=1),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
-            )
-
-    def _tracks_behaviour(self) -> bool:
-        """Whether behaviour tracking starts and stops the evaluation: always, but histories
-        recorded before it did replay without it."""
-        return self._behaviour_locally or workflow.patched(BEHAVIOUR_ON_CONSENT)
-
-    async def _tell_behaviour(self, step: str, args: list[object]) -> None:
-        """Start or stop the member's evaluation (a signal to their behaviour workflow, a few
-        milliseconds): by a local activity, its result a marker in this workflow task; by an
-        activity (three events and a second workflow task) in runs recorded that way."""
-        if self._behaviour_locally or workflow.patched(BEHAVIOUR_LOCALLY):
-            await workflow.execute_local_activity(
-                step, args=args, start_to_close_timeout=timedelta(minutes=1), retry_policy=BEHAVIOUR_RETRY
-            )
-        else:
-            await workflow.execute_activity(
-                step, args=args, start_to_close_timeout=timedelta(minutes=1), retry_policy=BEHAVIOUR_RETRY
             )
 
     async def _record(
