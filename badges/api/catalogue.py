@@ -55,6 +55,11 @@ class CatalogueService:
 
     async def current(self) -> tuple[int, list[BadgeDefinition]]:
         if time.monotonic() - self._loaded_at > CACHE_SECONDS:
+            if self._reading.locked() and self._snapshot is not None:
+                # Another task is reading: the last catalogue read answers meanwhile, so a slow or
+                # failing read (the database's pool busy for seconds) holds up one caller, not
+                # every stream that opens behind it in turn. After a change (`invalidate`) all wait.
+                return self._revision, self._badges
             async with self._reading:
                 if time.monotonic() - self._loaded_at > CACHE_SECONDS:  # not read while this one waited
                     await self._read()
