@@ -31,12 +31,14 @@ async def open_pool(
     return pool
 
 
-async def open_process_pool(settings: Settings, *, min_size: int = 2) -> AsyncConnectionPool:
+async def open_process_pool(
+    settings: Settings, *, min_size: int = 2, max_size: int | None = None
+) -> AsyncConnectionPool:
     """An API or worker process's pool, within its share of PostgreSQL's connections
-    (`db_pool_size`; docs/deployment.md, The PostgreSQL connection budget)."""
+    (`db_pool_size` unless `max_size` says more; docs/deployment.md, The PostgreSQL connection budget)."""
     return await open_pool(
         settings.libpq_url,
-        max_size=settings.db_pool_size,
+        max_size=max_size or settings.db_pool_size,
         min_size=min_size,
         wait_seconds=settings.db_pool_wait_seconds,
     )

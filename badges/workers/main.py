@@ -275,10 +275,27 @@ def settle_heap(settings: Settings) -> None:
     gc.set_threshold(*settings.parsed_worker_gc_thresholds)
 
 
+# Connections a process polling both queues keeps for the live path's progress writes beside its
+# batch activities (each of those holds one of the same pool's connections while it runs).
+LIVE_CONNECTIONS_BESIDE_BATCH = 4
+
+
+def worker_pool_size(settings: Settings) -> int:
+    """This process's psycopg pool: `BADGES_DB_POOL_SIZE`, or more where what it polls may use more
+    at once (every batch activity holds a connection; a process polling both queues also writes
+    live progress on it), so a backfill never makes a live event's write wait for a connection."""
+    if settings.worker_queues == "live":
+        return settings.db_pool_size
+    needed = settings.batch_max_concurrent_activities
+    if settings.worker_queues == "both":
+        needed += LIVE_CONNECTIONS_BESIDE_BATCH
+    return max(settings.db_pool_size, needed)
+
+
 async def run(settings: Settings) -> None:
     # Within the process's share of PostgreSQL's connections (docs/deployment.md).
     engine = process_engine(settings)
-    pool = await open_process_pool(settings)
+    pool = await open_process_pool(settings, max_size=worker_pool_size(settings))
     keys = KeyStore(
         engine,
         configured_master_keys(settings),

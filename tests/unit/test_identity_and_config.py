@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from badges.config import parse_audit_anchor_keys, parse_master_keys
+from badges.config import Settings, parse_audit_anchor_keys, parse_master_keys
 from badges.domain.events import RealTimeEvent
 from badges.domain.identity import SERVICE_OWNER, key_owner_for_workflow, user_badges_workflow_id
+from badges.workers.main import worker_pool_size
 
 
 def test_member_workflows_belong_to_the_member_and_others_to_the_service() -> None:
@@ -91,3 +92,17 @@ def test_batch_work_has_a_task_queue_of_its_own() -> None:
         make_settings("postgresql://db/badges", BADGES_TASK_QUEUE="same", BADGES_BATCH_TASK_QUEUE="same")
     with pytest.raises(ValidationError):
         make_settings("postgresql://db/badges", BADGES_BATCH_MAX_ACTIVITIES="0")
+
+
+def test_a_worker_pool_holds_its_batch_activities_and_live_writes_beside_them() -> None:
+    required = {
+        "DATABASE_URL": "postgresql://x/y",
+        "BADGES_JWT_SECRET": "s" * 32,
+        "BADGES_IDENTITY_PEPPER": "p" * 16,
+        "BADGES_MASTER_KEYS": "mk-1:" + base64.b64encode(b"k" * 32).decode(),
+    }
+    base = Settings(**required, BADGES_DB_POOL_SIZE="8", BADGES_BATCH_MAX_ACTIVITIES="8")  # type: ignore[arg-type]
+    sizes = {q: worker_pool_size(base.model_copy(update={"worker_queues": q})) for q in ("live", "batch", "both")}
+    assert sizes == {"live": 8, "batch": 8, "both": 12}
+    larger = base.model_copy(update={"db_pool_size": 20, "worker_queues": "both"})
+    assert worker_pool_size(larger) == 20
