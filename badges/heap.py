@@ -53,9 +53,13 @@ class FreezeAfterFullCollections:
     has just survived a full collection.
 
     What is frozen is still freed by its reference count when a stream closes; only a reference
-    cycle among frozen objects that dies later stays (a closed stream leaves none: measured in
-    bench/RESULTS.md), which `badges_gc_frozen_objects` would show growing at a steady number of
-    open streams."""
+    cycle among frozen objects that dies later stays. A connection's own objects form one
+    (uvicorn's protocol, its transport and socket, flow control: about 5 objects for an SSE
+    stream, 20 for a WebSocket; bench/RESULTS.md, "Reference cycles the API's periodic freeze
+    keeps"), so every connection frozen while open leaves those few objects behind when it
+    closes: `badges_gc_frozen_objects` grows with reconnections at a steady number of open
+    streams. Not bounded yet (an occasional `gc.unfreeze()` would let the next full collection
+    free them, at the price of one walk of everything)."""
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         # Inside a collection's callback the collector is not walking any list: moving the old
