@@ -3,14 +3,11 @@ socket memory and the garbage-collection pauses read back from /metrics."""
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from badges.heap import GcPauses
-from badges.metrics import GcPauseCollector
 from bench.connections import (
     Memory,
     client_source,
@@ -22,6 +19,7 @@ from bench.connections import (
     plan_connections,
 )
 from bench.stats import latency_percentiles, parse_gc_pauses, percentile
+from tests.gc_clock import exposition, scripted_collection
 
 
 def test_the_plan_spreads_kinds_processes_and_clients_evenly_in_every_step() -> None:
@@ -93,25 +91,8 @@ def test_the_kernel_tcp_memory_is_read_from_sockstat() -> None:
         parse_sockstat("sockets: used 1\n")
 
 
-def exposition(pauses: GcPauses) -> str:
-    registry = CollectorRegistry()
-    registry.register(GcPauseCollector(pauses))
-    return generate_latest(registry).decode()
-
-
 def collect(pauses: GcPauses, generation: int, seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([10.0, 10.0 + seconds])
-    # The patch is the time module's own, so no real collection may run meanwhile: its callbacks
-    # (the process's own GcPauses, if a test installed it) would read the scripted clock.
-    gc.disable()
-    try:
-        with monkeypatch.context() as patched:
-            patched.setattr("badges.heap.time.perf_counter", lambda: next(clock))
-            patched.setattr("badges.heap.time.thread_time", lambda: 1.0)
-            pauses("start", {"generation": generation})
-            pauses("stop", {"generation": generation})
-    finally:
-        gc.enable()
+    scripted_collection(pauses, monkeypatch, wall=(10.0, 10.0 + seconds), generation=generation)
 
 
 def test_pauses_are_read_back_from_the_metrics_and_counted_over_the_target(monkeypatch: pytest.MonkeyPatch) -> None:

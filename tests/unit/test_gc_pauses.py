@@ -6,12 +6,11 @@ import gc
 import weakref
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import badges.heap
 from badges.heap import PAUSE_BUCKETS, GcPauses
-from badges.metrics import GcPauseCollector
+from tests.gc_clock import exported_samples, exposition, scripted_collection
 
 
 def test_every_collection_is_timed_by_generation() -> None:
@@ -32,11 +31,8 @@ def test_every_collection_is_timed_by_generation() -> None:
 
 def test_pauses_fall_in_the_right_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses = GcPauses()
-    for started, ended in ((0.0, 0.0005), (1.0, 1.02), (2.0, 2.2), (3.0, 6.0)):
-        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda started=started: started)
-        pauses("start", {"generation": 2})
-        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda ended=ended: ended)
-        pauses("stop", {"generation": 2})
+    for wall in ((0.0, 0.0005), (1.0, 1.02), (2.0, 2.2), (3.0, 6.0)):
+        scripted_collection(pauses, monkeypatch, wall=wall)
     found = pauses.pauses()[2]
     assert found.count == 4 and abs(found.longest - 3.0) < 1e-9
     by_bound = dict(zip(PAUSE_BUCKETS, found.buckets, strict=True))
@@ -47,21 +43,10 @@ def test_pauses_fall_in_the_right_buckets(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_pause_spent_waiting_for_a_core_is_told_from_the_collectors_own_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses = GcPauses()
     # 2 s on the wall clock, of which the collection used 0.05 s of CPU (a busy machine).
-    monkeypatch.setattr(badges.heap.time, "perf_counter", lambda: 10.0)
-    monkeypatch.setattr(badges.heap.time, "thread_time", lambda: 1.0)
-    pauses("start", {"generation": 2})
-    monkeypatch.setattr(badges.heap.time, "perf_counter", lambda: 12.0)
-    monkeypatch.setattr(badges.heap.time, "thread_time", lambda: 1.05)
-    pauses("stop", {"generation": 2})
+    scripted_collection(pauses, monkeypatch, wall=(10.0, 12.0), cpu=(1.0, 1.05))
     found = pauses.pauses()[2]
     assert abs(found.longest - 2.0) < 1e-9 and abs(found.longest_cpu - 0.05) < 1e-9
-    registry = CollectorRegistry()
-    registry.register(GcPauseCollector(pauses))
-    exported = {
-        (s.name, s.labels.get("generation")): s.value
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
-        for s in family.samples
-    }
+    exported = exported_samples(pauses)
     assert abs(exported[("badges_gc_pause_max_cpu_seconds", "2")] - 0.05) < 1e-9
 
 
@@ -76,9 +61,7 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
         gc.collect(2)
     finally:
         gc.callbacks.remove(pauses)
-    registry = CollectorRegistry()
-    registry.register(GcPauseCollector(pauses))
-    families = {family.name: family for family in text_string_to_metric_families(generate_latest(registry).decode())}
+    families = {family.name: family for family in text_string_to_metric_families(exposition(pauses))}
     counts = {
         sample.labels["generation"]: sample.value
         for sample in families["badges_gc_pause_seconds"].samples
@@ -95,23 +78,12 @@ def test_the_collector_exports_a_histogram_and_the_longest_pause() -> None:
 def test_a_pause_s_cpu_time_is_kept_beside_its_wall_clock_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A collection that waited for a core (wall 0.3 s, CPU 0.05 s) is told apart from a long one."""
     pauses = GcPauses()
-    for (started, ended), (cpu_started, cpu_ended) in (((0.0, 0.3), (1.0, 1.05)), ((1.0, 1.02), (2.0, 2.02))):
-        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda started=started: started)
-        monkeypatch.setattr(badges.heap.time, "thread_time", lambda cpu_started=cpu_started: cpu_started)
-        pauses("start", {"generation": 2})
-        monkeypatch.setattr(badges.heap.time, "perf_counter", lambda ended=ended: ended)
-        monkeypatch.setattr(badges.heap.time, "thread_time", lambda cpu_ended=cpu_ended: cpu_ended)
-        pauses("stop", {"generation": 2})
+    for wall, cpu in (((0.0, 0.3), (1.0, 1.05)), ((1.0, 1.02), (2.0, 2.02))):
+        scripted_collection(pauses, monkeypatch, wall=wall, cpu=cpu)
     found = pauses.pauses()[2]
     assert abs(found.longest - 0.3) < 1e-9 and abs(found.longest_cpu - 0.05) < 1e-9
     assert abs(found.cpu_seconds - 0.07) < 1e-9
-    registry = CollectorRegistry()
-    registry.register(GcPauseCollector(pauses))
-    samples = {
-        (sample.name, sample.labels.get("generation")): sample.value
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
-        for sample in family.samples
-    }
+    samples = exported_samples(pauses)
     assert abs(samples[("badges_gc_pause_cpu_seconds_total", "2")] - 0.07) < 1e-9
     assert abs(samples[("badges_gc_pause_max_cpu_seconds", "2")] - 0.05) < 1e-9
 
@@ -180,10 +152,6 @@ def test_a_full_collections_survivors_are_out_of_the_next_ones_walk() -> None:
 
 
 def test_the_frozen_count_is_exported() -> None:
-    registry = CollectorRegistry()
-    registry.register(GcPauseCollector(GcPauses()))
-    samples = {
-        s.name: s.value for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples
-    }
-    assert samples["badges_gc_frozen_objects"] == gc.get_freeze_count()
-    assert samples["badges_gc_unfrozen_objects"] > 0  # this test process freezes nothing
+    samples = exported_samples(GcPauses())
+    assert samples[("badges_gc_frozen_objects", None)] == gc.get_freeze_count()
+    assert samples[("badges_gc_unfrozen_objects", None)] > 0  # this test process freezes nothing
