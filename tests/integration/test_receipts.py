@@ -21,14 +21,8 @@ from tests.conftest import create_member
 from tests.support import eventually, free_port
 
 
-async def test_marks_count_at_once_and_reach_the_database_many_to_a_statement(
-    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
-) -> None:
-    member = await create_member(engine, keys)
-    ids = [f"e{n}" for n in range(50)]
-    for event_id in ids:
-        assert (await claim_event(pool, member, event_id)).new
-    marks = SignalledMarks(pool)
+def counting_statements(marks: SignalledMarks) -> list[int]:
+    """The size of each batch `marks` writes (one UPDATE each), appended as it goes out."""
     statements: list[int] = []
     execute = marks._execute
 
@@ -37,6 +31,18 @@ async def test_marks_count_at_once_and_reach_the_database_many_to_a_statement(
         await execute(batch)  # type: ignore[arg-type]
 
     marks._execute = counted  # type: ignore[method-assign]
+    return statements
+
+
+async def test_marks_count_at_once_and_reach_the_database_many_to_a_statement(
+    engine: AsyncEngine, keys: KeyStore, pool: AsyncConnectionPool
+) -> None:
+    member = await create_member(engine, keys)
+    ids = [f"e{n}" for n in range(50)]
+    for event_id in ids:
+        assert (await claim_event(pool, member, event_id)).new
+    marks = SignalledMarks(pool)
+    statements = counting_statements(marks)
     for event_id in ids:
         marks.add(member, event_id)
     # Counted in this process at once, written yet or not: a quick retry is a duplicate.
@@ -176,14 +182,7 @@ async def test_marks_added_one_at_a_time_within_the_linger_share_one_statement(
     for event_id in ids:
         await claim_event(pool, member, event_id)
     marks = SignalledMarks(pool, linger=2.0)
-    statements: list[int] = []
-    execute = marks._execute
-
-    async def counted(batch: set[tuple[object, str]]) -> None:
-        statements.append(len(batch))
-        await execute(batch)  # type: ignore[arg-type]
-
-    marks._execute = counted  # type: ignore[method-assign]
+    statements = counting_statements(marks)
     for event_id in ids:
         marks.add(member, event_id)
         await asyncio.sleep(0.01)  # the writer runs in between
