@@ -20,7 +20,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import PollerBehaviorAutoscaling
+from temporalio.worker import PollerBehaviorAutoscaling, WorkerConfig
 
 from badges.activities.webhooks import make_webhook_client
 from badges.config import Settings
@@ -156,83 +156,65 @@ async def test_worker_processes_split_by_queue_and_the_batch_one_yields_the_cpu(
             process.wait(30)
 
 
-async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configured(
+# The live and the batch worker's configuration as `build_workers` makes them, with changes to the
+# settings (on a task queue of their own).
+WorkerConfigs = Callable[..., Awaitable[tuple[WorkerConfig, WorkerConfig]]]
+
+
+@pytest.fixture
+def worker_configs(
     dev_server: WorkflowEnvironment,
     system_settings: Settings,
     pool: AsyncConnectionPool,
     engine: AsyncEngine,
     keys: KeyStore,
-) -> None:
-    async with make_webhook_client() as http:
-        for per_second, expected in ((0, None), (12.5, 12.5)):
-            settings = system_settings.model_copy(
-                update={"task_queue": f"tq-{uuid.uuid4()}", "batch_activities_per_second": per_second}
-            )
+) -> WorkerConfigs:
+    async def configs(**changes: object) -> tuple[WorkerConfig, WorkerConfig]:
+        settings = system_settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", **changes})
+        async with make_webhook_client() as http:
             workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
-            assert workers.batch is not None and workers.live is not None
-            assert workers.batch.config().get("max_task_queue_activities_per_second") == expected
-            assert workers.live.config().get("max_task_queue_activities_per_second") is None
-            # Live workflow tasks are polled as the server's backlog asks, batch ones at the default.
-            live_polls = workers.live.config().get("workflow_task_poller_behavior")
-            batch_polls = workers.batch.config().get("workflow_task_poller_behavior")
-            assert isinstance(live_polls, PollerBehaviorAutoscaling)
-            assert not isinstance(batch_polls, PollerBehaviorAutoscaling)
+        assert workers.live is not None and workers.batch is not None
+        return workers.live.config(), workers.batch.config()
+
+    return configs
+
+
+async def test_batch_activities_are_rate_limited_on_the_whole_queue_when_configured(
+    worker_configs: WorkerConfigs,
+) -> None:
+    for per_second, expected in ((0, None), (12.5, 12.5)):
+        live, batch = await worker_configs(batch_activities_per_second=per_second)
+        assert batch.get("max_task_queue_activities_per_second") == expected
+        assert live.get("max_task_queue_activities_per_second") is None
+        # Live workflow tasks are polled as the server's backlog asks, batch ones at the default.
+        assert isinstance(live.get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
+        assert not isinstance(batch.get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
 
 
 async def test_a_stopping_worker_gives_running_activities_the_configured_time_to_finish(
-    dev_server: WorkflowEnvironment,
-    system_settings: Settings,
-    pool: AsyncConnectionPool,
-    engine: AsyncEngine,
-    keys: KeyStore,
+    worker_configs: WorkerConfigs,
 ) -> None:
     """SIGTERM (a rolling restart) lets an activity in flight finish instead of cancelling it at
     once (Temporal's default graceful shutdown timeout is zero)."""
-    settings = system_settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "worker_shutdown_seconds": 17.5})
-    async with make_webhook_client() as http:
-        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
-        assert workers.live is not None and workers.batch is not None
-        for worker in (workers.live, workers.batch):
-            assert worker.config().get("graceful_shutdown_timeout") == timedelta(seconds=17.5)
+    for config in await worker_configs(worker_shutdown_seconds=17.5):
+        assert config.get("graceful_shutdown_timeout") == timedelta(seconds=17.5)
 
 
-async def test_each_worker_caches_as_many_workflow_runs_as_configured(
-    dev_server: WorkflowEnvironment,
-    system_settings: Settings,
-    pool: AsyncConnectionPool,
-    engine: AsyncEngine,
-    keys: KeyStore,
-) -> None:
+async def test_each_worker_caches_as_many_workflow_runs_as_configured(worker_configs: WorkerConfigs) -> None:
     """`BADGES_WORKER_MAX_CACHED_WORKFLOWS` bounds the sticky cache, and so the worker's full
     garbage collections, which walk every cached run (docs/deployment.md: What scales how)."""
-    async with make_webhook_client() as http:
-        settings = system_settings.model_copy(
-            update={"task_queue": f"tq-{uuid.uuid4()}", "worker_max_cached_workflows": 1234}
-        )
-        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
-        assert workers.live is not None and workers.batch is not None
-        assert workers.live.config().get("max_cached_workflows") == 1234
-        assert workers.batch.config().get("max_cached_workflows") == 1234
+    live, batch = await worker_configs(worker_max_cached_workflows=1234)
+    assert live.get("max_cached_workflows") == 1234
+    assert batch.get("max_cached_workflows") == 1234
     assert Settings.model_fields["worker_max_cached_workflows"].default == 1000  # as documented (docs/operations.md)
 
 
 async def test_a_live_worker_runs_at_most_the_configured_workflow_tasks_at_once(
-    dev_server: WorkflowEnvironment,
-    system_settings: Settings,
-    pool: AsyncConnectionPool,
-    engine: AsyncEngine,
-    keys: KeyStore,
+    worker_configs: WorkerConfigs, system_settings: Settings
 ) -> None:
     """`BADGES_LIVE_MAX_WORKFLOW_TASKS` bounds what one process holds at once, so that after a
     restart (every member's run replayed) no task waits so long in the process that it outlasts
     Temporal's workflow-task timeout and is handed out and replayed again (bench/RESULTS.md)."""
-    async with make_webhook_client() as http:
-        settings = system_settings.model_copy(
-            update={"task_queue": f"tq-{uuid.uuid4()}", "live_max_concurrent_workflow_tasks": 12}
-        )
-        workers = build_workers(dev_server.client, settings, pool, engine=engine, keys=keys, http=http)
-        assert workers.live is not None and workers.batch is not None
-        assert workers.live.config().get("max_concurrent_workflow_tasks") == 12
-        assert (
-            workers.batch.config().get("max_concurrent_workflow_tasks") == settings.batch_max_concurrent_workflow_tasks
-        )
+    live, batch = await worker_configs(live_max_concurrent_workflow_tasks=12)
+    assert live.get("max_concurrent_workflow_tasks") == 12
+    assert batch.get("max_concurrent_workflow_tasks") == system_settings.batch_max_concurrent_workflow_tasks
